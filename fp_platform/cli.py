@@ -1,0 +1,188 @@
+"""`fp-platform`: the operator's command line (stack, run, evidence, ui, db, handles)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fp_platform.handles import HandleError, handles
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return code
+
+
+# --- stack ---------------------------------------------------------------------------------------
+def _print_stack(statuses) -> None:
+    table = Table(title="local substrate", title_justify="left")
+    for col in ("component", "endpoint", "version", "health", "pid", "detail"):
+        table.add_column(col)
+    for s in statuses:
+        health = "[green]healthy[/]" if s.healthy else "[red]down[/]"
+        table.add_row(s.name, s.endpoint, s.version, health, str(s.pid or "-"), s.detail)
+    console.print(table)
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from fp_platform.substrate import local_stack
+
+    h = handles()
+    try:
+        if args.action == "up":
+            statuses = local_stack.up(h, bus_storage=args.bus_storage, progress=lambda m: console.print(f"… {m}"))
+            _print_stack(statuses)
+            return 0 if all(s.healthy for s in statuses) else 1
+        if args.action == "down":
+            stopped = local_stack.down(h, purge=args.purge)
+            console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}" + ("; state purged" if args.purge else ""))
+            return 0
+        statuses = local_stack.status(h)
+        _print_stack(statuses)
+        return 0 if all(s.healthy for s in statuses) else 1
+    except local_stack.StackError as exc:
+        return _fail(str(exc))
+
+
+# --- run -----------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from fp_platform.operate import run_main
+
+    return run_main.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console)
+
+
+# --- evidence ------------------------------------------------------------------------------------
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from fp_platform.contracts.evidence import EvidenceError
+    from fp_platform.substrate.evidence_store import run_evidence
+
+    writer = run_evidence(handles(), args.platform_run_id)
+    names = writer.list()
+    if not names:
+        return _fail(f"no evidence for {args.platform_run_id} at s3://{writer.bucket}/{writer.run_root}", 1)
+    if args.action == "ls":
+        for name in names:
+            console.print(writer.uri(name), highlight=False, soft_wrap=True)
+        return 0
+    if args.action == "get":
+        if not args.target:
+            return _fail("evidence get needs a file name, e.g. run.json")
+        try:
+            raw = writer.store.get(writer.bucket, writer.key(args.target))
+        except (FileNotFoundError, EvidenceError):
+            return _fail(f"{writer.uri(args.target)} not found; `fp-platform evidence ls {args.platform_run_id}`", 1)
+        sys.stdout.write(json.dumps(json.loads(raw), indent=2, sort_keys=True) + "\n")
+        return 0
+    out_dir = Path(args.target or f"evidence-{args.platform_run_id}")
+    for name in names:
+        dest = out_dir / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(writer.store.get(writer.bucket, writer.key(name)))
+    console.print(f"exported {len(names)} files to {out_dir}")
+    return 0
+
+
+# --- db ------------------------------------------------------------------------------------------
+def cmd_db(args: argparse.Namespace) -> int:
+    from fp_platform.substrate import db
+
+    h = handles()
+    if args.action == "migrate":
+        console.print(f"schema at {db.migrate(h)}")
+        return 0
+    current, head = db.current_revision(h), db.head_revision()
+    console.print(f"schema {current or 'none'} (head {head})")
+    return 0 if current == head else 1
+
+
+# --- ui ------------------------------------------------------------------------------------------
+def cmd_ui(args: argparse.Namespace) -> int:
+    from fp_platform.operate import dagster_home
+
+    return dagster_home.serve_ui(handles(), host=args.host, port=args.port, console=console)
+
+
+# --- handles -------------------------------------------------------------------------------------
+def cmd_handles(args: argparse.Namespace) -> int:
+    h = handles()
+    if args.key:
+        try:
+            value = h.get(args.key)
+        except HandleError as exc:
+            return _fail(str(exc), 1)
+        console.print_json(json.dumps(value)) if isinstance(value, dict) else print(value)
+        return 0
+    for key in sorted(h.values):
+        print(f"{key}={json.dumps(h.values[key])}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fp_platform.contracts.phases import PHASE_IDS
+
+    parser = argparse.ArgumentParser(
+        prog="fp-platform",
+        description="Fraud platform operator CLI. Profile from FP_PROFILE (local|dev_min|dev_full; default local).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("stack", help="local substrate: SeaweedFS S3, Tansu Kafka, Postgres on 127.0.0.1")
+    stack_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = stack_sub.add_parser("up", help="start (or restart after a crash) every component; idempotent")
+    up.add_argument("--bus-storage", choices=("memory", "s3"), default=None,
+                    help="Tansu storage: memory (default) or s3 on SeaweedFS for a durable bus; remembered")
+    down = stack_sub.add_parser("down", help="stop every component started by `stack up`")
+    down.add_argument("--purge", action="store_true", help="also delete all local data under .fp/")
+    stack_sub.add_parser("status", help="each component's endpoint, version and health")
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("run", help="create a platform run and materialise its phases in-process")
+    p.add_argument("--until", choices=PHASE_IDS, default=None,
+                   help="stop after this phase (default: every implemented phase)")
+    p.add_argument("--scale", choices=("smoke", "demo", "handbook"), default=None,
+                   help="world scale (default demo; an existing run keeps the scale it was pinned with)")
+    p.add_argument("--run-id", default=None,
+                   help="re-materialise an existing platform_run_id instead of creating a new one")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("evidence", help="list, print or export a run's evidence bundle")
+    p.add_argument("action", choices=("ls", "get", "export"))
+    p.add_argument("platform_run_id")
+    p.add_argument("target", nargs="?", help="get: file name (e.g. run.json); export: directory")
+    p.set_defaults(func=cmd_evidence)
+
+    p = sub.add_parser("ui", help="Dagster webserver + daemon on the platform instance")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("db", help="platform database schema")
+    p.add_argument("action", choices=("migrate", "status"))
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("handles", help="print the handles registry of the current profile (or one key)")
+    p.add_argument("key", nargs="?")
+    p.set_defaults(func=cmd_handles)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HandleError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Phase gate verdicts: what each gate saw, and the evidence file that records it.
+
+Every gate writes its verdict into the run's evidence (`gates/<phase_id>.json`), so a run that
+fails still leaves a record of the failed phase and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fp_platform.contracts.evidence import EvidenceWriter
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    passed: bool
+    detail: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def gate_evidence_name(phase_id: str) -> str:
+    return f"gates/{phase_id}.json"
+
+
+def record_gates(writer: EvidenceWriter, phase_id: str, results: list[GateResult]) -> dict[str, Any]:
+    """Write the phase verdict (a derived summary: a rerun of the phase replaces it)."""
+    return writer.write_summary(
+        gate_evidence_name(phase_id),
+        {
+            "verdict": "PASS" if results and all(r.passed for r in results) else "FAIL",
+            "gates": [asdict(r) for r in results],
+        },
+        phase_id=phase_id,
+    )

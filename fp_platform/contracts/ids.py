@@ -1,0 +1,46 @@
+"""Identifiers. All but platform_run_id are deterministic, so retries and reruns reuse them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from fp_platform.contracts.canonical import digest
+
+PLATFORM_RUN_ID_RE = re.compile(r"^platform_\d{8}T\d{6}Z$")
+
+
+def new_platform_run_id(now: datetime | None = None) -> str:
+    """`platform_<YYYYMMDDTHHMMSS>Z` in UTC."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"platform_{now:%Y%m%dT%H%M%S}Z"
+
+
+def check_platform_run_id(value: str) -> str:
+    if not PLATFORM_RUN_ID_RE.match(value):
+        raise ValueError(f"not a platform_run_id: {value!r} (expected platform_YYYYMMDDTHHMMSSZ)")
+    return value
+
+
+def _hashed(prefix: str, *parts: object) -> str:
+    return f"{prefix}_{digest([prefix, *parts])[:32]}"
+
+
+def scenario_run_id(equivalence_key: str, oracle_pack_fingerprint: str) -> str:
+    return _hashed("scenario", equivalence_key, oracle_pack_fingerprint)
+
+
+def event_id(output_id: str, engine_run_id: str, natural_key: object) -> str:
+    return _hashed("evt", output_id, engine_run_id, natural_key)
+
+
+def decision_id(platform_run_id: str, event_id_: str) -> str:
+    return _hashed("dec", platform_run_id, event_id_)
+
+
+def action_id(decision_id_: str, action_kind: str) -> str:
+    return _hashed("act", decision_id_, action_kind)
+
+
+def case_id(case_subject_key: dict[str, object]) -> str:
+    return _hashed("case", case_subject_key)

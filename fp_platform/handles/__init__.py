@@ -1,0 +1,101 @@
+"""The handles registry: every resource name per profile, loaded from `<profile>.yaml`.
+
+Code asks for a handle by key (`handles().get("FP_BUS_CONTROL_V1")`); raw bucket, topic or path
+literals stay out of code so one file per environment says what exists.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROFILES = ("local", "dev_min", "dev_full")
+PROFILE_ENV_VAR = "FP_PROFILE"
+_DIR = Path(__file__).parent
+
+
+class HandleError(KeyError):
+    """A handle key is missing from the registry, or has no value in this profile."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One bus topic as the registry pins it."""
+
+    key: str
+    name: str
+    partitions: int
+    retention_ms: int
+    partition_key: str
+    topic_class: str
+
+
+@dataclass(frozen=True)
+class Handles:
+    """The registry of one profile."""
+
+    profile: str
+    values: dict[str, Any]
+
+    def get(self, key: str) -> Any:
+        if key not in self.values:
+            raise HandleError(f"handle {key} is not in fp_platform/handles/{self.profile}.yaml")
+        value = self.values[key]
+        if value is None:
+            raise HandleError(f"handle {key} has no value in profile {self.profile}")
+        return value
+
+    def pattern(self, key: str, **fields: str) -> str:
+        """Fill a pattern handle such as `S3_EVIDENCE_RUN_ROOT_PATTERN` with its fields."""
+        return str(self.get(key)).format(**fields)
+
+    def topic(self, key: str) -> Topic:
+        spec = self.get(key)
+        if not key.startswith("FP_BUS_") or not isinstance(spec, dict):
+            raise HandleError(f"handle {key} is not a topic")
+        return Topic(key=key, **spec)
+
+    def topics(self) -> list[Topic]:
+        return [self.topic(k) for k, v in self.values.items() if k.startswith("FP_BUS_") and v]
+
+    def topic_key_for_name(self, name: str) -> str:
+        for t in self.topics():
+            if t.name == name:
+                return t.key
+        raise HandleError(f"no topic handle names {name!r} in profile {self.profile}")
+
+    def buckets(self) -> dict[str, str]:
+        return {
+            k: v for k, v in self.values.items() if k.startswith("S3_") and k.endswith("_BUCKET") and v
+        }
+
+
+def current_profile() -> str:
+    profile = os.environ.get(PROFILE_ENV_VAR, "local")
+    if profile not in PROFILES:
+        raise HandleError(f"{PROFILE_ENV_VAR}={profile!r}; expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+@cache
+def load(profile: str) -> Handles:
+    path = _DIR / f"{profile}.yaml"
+    if not path.exists():
+        raise HandleError(f"no handles registry for profile {profile!r} ({path})")
+    doc = yaml.safe_load(path.read_text())
+    if doc.get("env") != profile:
+        raise HandleError(f"{path} declares env={doc.get('env')!r}, expected {profile!r}")
+    return Handles(profile=profile, values=dict(doc["handles"]))
+
+
+def handles(profile: str | None = None) -> Handles:
+    """The registry of `profile`, or of the current `FP_PROFILE` (default `local`)."""
+    return load(profile or current_profile())

@@ -1,0 +1,1 @@
+"""Operating the platform: run pinning, the Dagster instance, packs and supervisors."""

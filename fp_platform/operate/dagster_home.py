@@ -1,0 +1,65 @@
+"""The platform's Dagster instance: DAGSTER_HOME under `.fp/`, storage on the stack's Postgres."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from fp_platform.handles import Handles
+from fp_platform.substrate import db
+from fp_platform.substrate.paths import project_root, state_dir
+
+
+def prepare(h: Handles) -> dict[str, str]:
+    """Create DAGSTER_HOME with the repository's dagster.yaml and export the instance env vars."""
+    home = state_dir() / str(h.get("DAGSTER_HOME_DIR"))
+    home.mkdir(parents=True, exist_ok=True)
+    source = project_root() / "dagster.yaml"
+    target = home / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+    env = {
+        "DAGSTER_HOME": str(home),
+        "FP_DAGSTER_PG_URL": db.url(h, h.get("DB_DAGSTER_NAME"), driver="psycopg2"),
+        "FP_PROFILE": h.profile,
+    }
+    os.environ.update(env)
+    return env
+
+
+def serve_ui(h: Handles, host: str, port: int, console: Console) -> int:
+    """Run dagster-webserver and dagster-daemon on the platform instance until Ctrl-C."""
+    from fp_platform.substrate import local_stack
+
+    if h.profile == "local":
+        local_stack.up(h, progress=lambda m: console.print(f"… {m}"))
+    env = {**os.environ, **prepare(h)}
+    workspace = str(project_root() / "workspace.yaml")
+    bin_dir = Path(sys.executable).parent
+    procs = [
+        subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env=env),
+        subprocess.Popen([str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", workspace], env=env),
+    ]
+    console.print(f"Dagster UI on http://{host}:{port} (instance {env['DAGSTER_HOME']}); Ctrl-C stops it")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return max((p.returncode or 0) for p in procs) if any(p.returncode not in (0, None, -2) for p in procs) else 0

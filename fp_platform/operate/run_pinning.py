@@ -1,0 +1,166 @@
+"""P1 RUN_PINNED: assemble the run config, digest it, and pin it once as `run.json`.
+
+A run id is pinned to exactly one config digest: re-pinning the same config is a no-op, a
+different config for an existing run fails closed (spec P1.7: a new config needs a new run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from fp_platform.contracts.canonical import config_digest
+from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
+from fp_platform.contracts.gates import GateResult
+from fp_platform.handles import Handles
+from fp_platform.operate.provenance import image_provenance
+
+PHASE_ID = "P1"
+RUN_JSON_REQUIRED = (
+    "platform_run_id", "env", "config", "config_digest", "config_digest_algo",
+    "image_tag", "image_digest", "git_sha", "written_at_utc",
+)
+_BUCKET_KEYS = ("S3_ORACLE_BUCKET", "S3_ARCHIVE_BUCKET", "S3_QUARANTINE_BUCKET", "S3_EVIDENCE_BUCKET")
+_PATTERN_KEYS = ("S3_EVIDENCE_RUN_ROOT_PATTERN",)
+_DB_KEYS = ("DB_ENGINE", "DB_NAME", "DB_SCOPE")
+_KNOB_KEYS = ("IG_MAX_REQUEST_BYTES", "IG_RATE_LIMIT_RPS", "IG_RATE_LIMIT_BURST", "RTDL_CAUGHT_UP_LAG_MAX")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """What the operator chose for this run."""
+
+    scale: str = "demo"
+    seed: int = 42
+
+
+def build_run_config(h: Handles, platform_run_id: str, params: RunParams) -> dict[str, Any]:
+    """The pinned config: environment, handle references, runtime knobs and image identity."""
+    return {
+        "env": h.profile,
+        "platform_run_id": platform_run_id,
+        "params": {"scale": params.scale, "seed": params.seed},
+        "scenario_equivalence_key": h.pattern(
+            "SCENARIO_EQUIVALENCE_KEY_INPUT", scale=params.scale, seed=str(params.seed)
+        ),
+        "handles": {
+            "buckets": {k: h.get(k) for k in _BUCKET_KEYS},
+            "prefix_patterns": {k: h.get(k) for k in _PATTERN_KEYS},
+            "topics": {t.key: t.name for t in h.topics()},
+            "db": {k: h.get(k) for k in _DB_KEYS},
+        },
+        "runtime_knobs": {k: h.get(k) for k in _KNOB_KEYS},
+        "image": image_provenance(str(h.get("IMAGE_TAG_GIT_SHA_PATTERN"))),
+    }
+
+
+def run_json_doc(h: Handles, platform_run_id: str, params: RunParams) -> dict[str, Any]:
+    config = build_run_config(h, platform_run_id, params)
+    image = config["image"]
+    return {
+        "platform_run_id": platform_run_id,
+        "env": h.profile,
+        "config": config,
+        "config_digest": config_digest(config),
+        "config_digest_algo": h.get("CONFIG_DIGEST_ALGO"),
+        "image_tag": image["image_tag"],
+        "image_digest": image["image_digest"],
+        "git_sha": image["git_sha"],
+    }
+
+
+@dataclass(frozen=True)
+class PinResult:
+    run_json: dict[str, Any]
+    created: bool
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed
+
+
+def pin_run(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection, params: RunParams) -> PinResult:
+    """Write run.json once and register the run; an existing pin must have the same digest."""
+    doc = run_json_doc(h, writer.platform_run_id, params)
+    if writer.exists(h.get("EVIDENCE_RUN_JSON_KEY")):
+        pinned = writer.read(h.get("EVIDENCE_RUN_JSON_KEY"))
+        if pinned.get("config_digest") != doc["config_digest"]:
+            changed = _changed_keys(pinned.get("config", {}), doc["config"])
+            raise EvidenceError(
+                f"run {writer.platform_run_id} is pinned with config digest {pinned.get('config_digest')}; "
+                f"this config gives {doc['config_digest']} (changed: {', '.join(changed) or 'unknown'}). "
+                "A config change needs a new run."
+            )
+        register_run(h, writer, conn, pinned)
+        return PinResult(run_json=pinned, created=False)
+    written = writer.write_truth(h.get("EVIDENCE_RUN_JSON_KEY"), doc, phase_id=PHASE_ID)
+    register_run(h, writer, conn, written)
+    return PinResult(run_json=written, created=True)
+
+
+def register_run(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection, run_json: dict[str, Any]) -> None:
+    """Append the run to run_registry (append-only); an existing row must carry the same digest."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO run_registry (platform_run_id, profile, config_digest, run_json_uri) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (platform_run_id) DO NOTHING",
+            (run_json["platform_run_id"], h.profile, run_json["config_digest"],
+             writer.uri(h.get("EVIDENCE_RUN_JSON_KEY"))),
+        )
+        row = conn.execute(
+            "SELECT config_digest FROM run_registry WHERE platform_run_id = %s", (run_json["platform_run_id"],)
+        ).fetchone()
+    if row[0] != run_json["config_digest"]:
+        raise EvidenceError(
+            f"run_registry pins {run_json['platform_run_id']} to digest {row[0]}, run.json says "
+            f"{run_json['config_digest']}"
+        )
+
+
+def check_run_json_complete(run_json: dict[str, Any]) -> list[str]:
+    """Names of required run.json fields that are missing or empty."""
+    missing = [f for f in RUN_JSON_REQUIRED if run_json.get(f) in (None, "", {})]
+    config = run_json.get("config") or {}
+    missing += [f"config.{f}" for f in ("env", "handles", "runtime_knobs", "image") if not config.get(f)]
+    return missing
+
+
+def recompute_digest(run_json: dict[str, Any]) -> tuple[bool, str]:
+    """Recompute config_digest over run.json's config; (equal?, recomputed digest)."""
+    recomputed = config_digest(run_json.get("config") or {})
+    return recomputed == run_json.get("config_digest"), recomputed
+
+
+def p1_gates(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection) -> list[GateResult]:
+    """P1.5 PASS criteria, judged from the stored evidence (not from what this process meant to write)."""
+    names = writer.list()
+    results = [GateResult("evidence_root_exists", bool(names), f"{len(names)} objects under {writer.run_root}")]
+    try:
+        run_json = writer.read(h.get("EVIDENCE_RUN_JSON_KEY"))
+    except EvidenceError as exc:
+        return results + [GateResult("run_json_complete", False, str(exc)),
+                          GateResult("config_digest_recomputes", False, "run.json unreadable")]
+    missing = check_run_json_complete(run_json)
+    results.append(GateResult("run_json_complete", not missing,
+                              f"missing: {', '.join(missing)}" if missing else "all required fields present",
+                              {"missing": missing}))
+    equal, recomputed = recompute_digest(run_json)
+    row = conn.execute("SELECT config_digest FROM run_registry WHERE platform_run_id = %s",
+                       (writer.platform_run_id,)).fetchone()
+    registered = row[0] if row else None
+    ok = equal and registered == run_json.get("config_digest")
+    results.append(GateResult(
+        "config_digest_recomputes", ok,
+        f"stored {run_json.get('config_digest')}, recomputed {recomputed}, registry {registered}",
+        {"stored": run_json.get("config_digest"), "recomputed": recomputed, "registry": registered},
+    ))
+    return results

@@ -1,0 +1,113 @@
+"""Kafka-protocol event bus clients (Tansu locally, Confluent Cloud / MSK in the cloud profiles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from fp_platform.handles import Handles, Topic
+from fp_platform.substrate.secrets import get_secret
+
+
+def client_config(h: Handles) -> dict[str, Any]:
+    """librdkafka settings shared by producers, consumers and the admin client."""
+    protocol = h.get("KAFKA_SECURITY_PROTOCOL")
+    conf: dict[str, Any] = {"security.protocol": protocol}
+    if h.values.get("KAFKA_BOOTSTRAP_SERVERS"):
+        conf["bootstrap.servers"] = h.get("KAFKA_BOOTSTRAP_SERVERS")
+    else:
+        conf["bootstrap.servers"] = get_secret(h, "SSM_CONFLUENT_BOOTSTRAP_PATH")
+    mechanism = h.values.get("KAFKA_SASL_MECHANISM")
+    if mechanism == "PLAIN":
+        conf.update(
+            {
+                "sasl.mechanism": "PLAIN",
+                "sasl.username": get_secret(h, "SSM_CONFLUENT_API_KEY_PATH"),
+                "sasl.password": get_secret(h, "SSM_CONFLUENT_API_SECRET_PATH"),
+            }
+        )
+    elif mechanism == "OAUTHBEARER":
+        conf.update({"sasl.mechanism": "OAUTHBEARER", "oauth_cb": _msk_iam_token_cb(h.get("AWS_REGION"))})
+    return conf
+
+
+def _msk_iam_token_cb(region: str):
+    def token(_config: str) -> tuple[str, float]:
+        try:
+            from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+        except ImportError as exc:  # only the dev_full image carries the signer
+            raise KafkaException(f"dev_full needs aws-msk-iam-sasl-signer-python: {exc}") from exc
+        tok, expiry_ms = MSKAuthTokenProvider.generate_auth_token(region)
+        return tok, expiry_ms / 1000
+
+    return token
+
+
+def producer(h: Handles, **overrides: Any) -> Producer:
+    """Idempotent producer, acks=all: a retried send never duplicates a record."""
+    conf = {**client_config(h), "enable.idempotence": True, "acks": "all", "linger.ms": 5, **overrides}
+    return Producer(conf)
+
+
+def consumer(h: Handles, group_id: str, **overrides: Any) -> Consumer:
+    """Manual-commit consumer (commit after the durable write), earliest when no checkpoint."""
+    conf = {
+        **client_config(h),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": int(h.get("KAFKA_CONSUMER_SESSION_TIMEOUT_MS")),
+        "heartbeat.interval.ms": int(h.get("KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS")),
+        **overrides,
+    }
+    return Consumer(conf)
+
+
+def admin(h: Handles) -> AdminClient:
+    return AdminClient(client_config(h))
+
+
+@dataclass(frozen=True)
+class TopicState:
+    topic: Topic
+    partitions: int | None
+    created: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.partitions is not None and self.partitions >= self.topic.partitions
+
+
+def ensure_topics(h: Handles, timeout_s: float = 15.0) -> list[TopicState]:
+    """Create every topic of the registry that is missing; report each topic's state."""
+    client = admin(h)
+    existing = client.list_topics(timeout=timeout_s).topics
+    wanted = [t for t in h.topics() if t.name not in existing]
+    created: set[str] = set()
+    if wanted:
+        futures = client.create_topics(
+            [
+                NewTopic(t.name, t.partitions, 1, config={"retention.ms": str(t.retention_ms)})
+                for t in wanted
+            ],
+            operation_timeout=timeout_s,
+        )
+        for name, fut in futures.items():
+            try:
+                fut.result()
+                created.add(name)
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                    raise
+        existing = client.list_topics(timeout=timeout_s).topics
+    return [
+        TopicState(
+            topic=t,
+            partitions=len(existing[t.name].partitions) if t.name in existing else None,
+            created=t.name in created,
+        )
+        for t in h.topics()
+    ]
