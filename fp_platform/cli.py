@@ -43,7 +43,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
             return 0 if all(s.healthy for s in statuses) else 1
         if args.action == "down":
             stopped = local_stack.down(h, purge=args.purge)
-            console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}" + ("; state purged" if args.purge else ""))
+            purged = "; state purged" if args.purge else ""
+            console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}{purged}")
             return 0
         statuses = local_stack.status(h)
         _print_stack(statuses)
@@ -110,6 +111,17 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return dagster_home.serve_ui(handles(), host=args.host, port=args.port, console=console)
 
 
+# --- env ---------------------------------------------------------------------------------------
+def cmd_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from fp_platform.operate import dagster_home
+
+    for key, value in dagster_home.prepare(handles()).items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
 # --- handles -------------------------------------------------------------------------------------
 def cmd_handles(args: argparse.Namespace) -> int:
     h = handles()
@@ -163,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("env", help="print exports (DAGSTER_HOME, ...) so plain `dagster` commands use the platform "
+                       "instance: eval \"$(fp-platform env)\"")
+    p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("db", help="platform database schema")
     p.add_argument("action", choices=("migrate", "status"))

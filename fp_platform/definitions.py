@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, define_asset_job, load_assets_from_modules
 
 from fp_platform.operate import assets as operate_assets
-from fp_platform.resources import platform_run_partitions, resources_for_profile
+from fp_platform.resources import resources_for_profile
 
 PLATFORM_RUN_JOB = "platform_run"
 
@@ -14,7 +14,6 @@ all_assets = load_assets_from_modules([operate_assets])
 platform_run_job = define_asset_job(
     PLATFORM_RUN_JOB,
     selection=AssetSelection.all(),
-    partitions_def=platform_run_partitions,
     description="Materialise a platform run, phase by phase; a failed gate stops the phases after it.",
 )
 

@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` and `make test`. Both start with `make setup`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+STAMP  := $(VENV)/.fp-setup-stamp
+BIN    := $(VENV)/bin
+
+.PHONY: setup run test test-slow lint stack-up stack-down clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changed since the last setup (otherwise a no-op).
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "fp_platform needs Python 3.11, found " + sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/fp-platform run
+
+test: setup
+	$(BIN)/pytest
+
+test-slow: setup
+	$(BIN)/pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check fp_platform fp_platform_tests
+
+stack-up: setup
+	$(BIN)/fp-platform stack up
+
+stack-down: setup
+	$(BIN)/fp-platform stack down
+
+clean: stack-down
+	rm -rf .fp $(VENV)

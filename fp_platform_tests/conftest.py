@@ -1,0 +1,31 @@
+"""Tests run against the real local stack: one session fixture starts it (and stops it after the
+session if it was not already running)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fp_platform.handles import Handles, handles
+from fp_platform.substrate import local_stack
+
+
+@pytest.fixture(scope="session")
+def h() -> Handles:
+    return handles("local")
+
+
+@pytest.fixture(scope="session")
+def stack(h: Handles):
+    was_running = all(s.healthy for s in local_stack.status(h))
+    statuses = local_stack.up(h)
+    assert all(s.healthy for s in statuses), statuses
+    yield statuses
+    if not was_running:
+        local_stack.down(h)
+
+
+@pytest.fixture(scope="session")
+def dagster_env(h: Handles, stack) -> dict[str, str]:
+    from fp_platform.operate import dagster_home
+
+    return dagster_home.prepare(h)

@@ -1,0 +1,97 @@
+"""P1 RUN_PINNED through the real CLI, the real Dagster instance (Postgres storage) and real S3."""
+
+import json
+import time
+
+import pytest
+
+from fp_platform.cli import main as cli
+from fp_platform.contracts.canonical import config_digest
+from fp_platform.contracts.ids import new_platform_run_id
+from fp_platform.operate import run_pinning
+from fp_platform.operate.run_main import active_run_file
+from fp_platform.substrate import db
+from fp_platform.substrate.evidence_store import run_evidence
+
+
+@pytest.fixture(scope="module")
+def pinned_run(h, dagster_env):
+    assert cli(["run", "--until", "P1", "--scale", "smoke"]) == 0
+    return active_run_file(h).read_text().strip()
+
+
+def test_run_pins_run_json_with_complete_fields(h, pinned_run):
+    writer = run_evidence(h, pinned_run)
+    run_json = writer.read("run.json")
+    assert run_json["platform_run_id"] == pinned_run
+    assert run_json["env"] == "local"
+    assert run_json["config"]["params"] == {"scale": "smoke", "seed": 42}
+    assert run_json["config_digest"] == config_digest(run_json["config"])
+    assert run_json["image_tag"].startswith("git-")
+    assert run_json["image_digest"].startswith("sha256:")
+    assert run_json["config"]["handles"]["topics"]["FP_BUS_CONTROL_V1"] == h.topic("FP_BUS_CONTROL_V1").name
+    assert run_pinning.check_run_json_complete(run_json) == []
+    gates = writer.read("gates/P1.json")
+    assert gates["verdict"] == "PASS"
+    assert {g["name"] for g in gates["gates"]} == {"evidence_root_exists", "run_json_complete",
+                                                    "config_digest_recomputes"}
+
+
+def test_run_is_registered_once_in_postgres(h, pinned_run):
+    with db.connect(h) as conn:
+        rows = conn.execute("SELECT config_digest FROM run_registry WHERE platform_run_id = %s",
+                            (pinned_run,)).fetchall()
+    assert rows == [(run_evidence(h, pinned_run).read("run.json")["config_digest"],)]
+
+
+def test_rematerialising_the_same_config_is_a_no_op(h, pinned_run):
+    writer = run_evidence(h, pinned_run)
+    before = writer.store.get(writer.bucket, writer.key("run.json"))
+    assert cli(["run", "--run-id", pinned_run, "--until", "P1"]) == 0
+    assert writer.store.get(writer.bucket, writer.key("run.json")) == before
+
+
+def test_config_change_for_an_existing_run_fails_closed(h, pinned_run):
+    writer = run_evidence(h, pinned_run)
+    before = writer.store.get(writer.bucket, writer.key("run.json"))
+    assert cli(["run", "--run-id", pinned_run, "--until", "P1", "--scale", "demo"]) == 1
+    assert writer.store.get(writer.bucket, writer.key("run.json")) == before
+    verdict = writer.read("gates/P1.json")
+    assert verdict["verdict"] == "FAIL"
+    assert "params.scale" in verdict["gates"][0]["detail"]
+    # restore the PASS verdict for the other tests of this module
+    assert cli(["run", "--run-id", pinned_run, "--until", "P1"]) == 0
+
+
+def test_digest_gate_fails_on_a_tampered_run_json(h, stack):
+    time.sleep(1.01)
+    writer = run_evidence(h, new_platform_run_id())
+    doc = run_pinning.run_json_doc(h, writer.platform_run_id, run_pinning.RunParams(scale="smoke"))
+    doc["config"]["runtime_knobs"]["IG_RATE_LIMIT_RPS"] = 1  # config edited after digesting
+    writer.write_truth("run.json", doc, phase_id="P1")
+    with db.connect(h) as conn:
+        run_pinning.register_run(h, writer, conn, doc)
+        results = {r.name: r for r in run_pinning.p1_gates(h, writer, conn)}
+    assert results["run_json_complete"].passed
+    assert not results["config_digest_recomputes"].passed
+
+
+def test_incomplete_run_json_fails_the_completeness_gate():
+    assert "image_tag" in run_pinning.check_run_json_complete({"platform_run_id": "p", "config": {}})
+
+
+def test_evidence_cli_lists_gets_and_exports(h, pinned_run, tmp_path, capsys):
+    assert cli(["evidence", "ls", pinned_run]) == 0
+    listed = capsys.readouterr().out
+    assert f"evidence/runs/{pinned_run}/run.json" in listed and "gates/P1.json" in listed
+    assert cli(["evidence", "get", pinned_run, "run.json"]) == 0
+    assert json.loads(capsys.readouterr().out)["platform_run_id"] == pinned_run
+    assert cli(["evidence", "export", pinned_run, str(tmp_path / "bundle")]) == 0
+    exported = json.loads((tmp_path / "bundle" / "run.json").read_text())
+    assert exported["config_digest"] == run_evidence(h, pinned_run).read("run.json")["config_digest"]
+    assert cli(["evidence", "ls", "platform_19990101T000000Z"]) == 1
+
+
+def test_unimplemented_phase_is_refused_with_the_list_of_implemented_ones(h, dagster_env, capsys):
+    assert cli(["run", "--until", "P9"]) == 2
+    assert "not implemented yet" in capsys.readouterr().out
