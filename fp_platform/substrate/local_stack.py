@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,30 +103,30 @@ def _stop_pid(pid: int, marker: str, timeout_s: float = 15.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-class Component:
+class Component(ABC):
     """One local server: how to find its binary, start it, check it and stop it."""
 
     name: str = ""
     marker: str = ""  # substring of the process command line
+    version_args: tuple[str, ...] = ("--version",)
+    external = False  # an operator-provided server: never started or stopped here
 
     def __init__(self, h: Handles) -> None:
         self.h = h
 
     # --- identity
-    def binary(self) -> Path:
-        raise NotImplementedError
+    @abstractmethod
+    def binary(self) -> Path: ...
 
-    def port(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def port(self) -> int: ...
 
-    def endpoint(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def endpoint(self) -> str: ...
 
     def version(self) -> str:
         out = subprocess.run([str(self.binary()), *self.version_args], capture_output=True, text=True)
         return (out.stdout or out.stderr).strip().splitlines()[0]
-
-    version_args: tuple[str, ...] = ("--version",)
 
     # --- process bookkeeping
     @property
@@ -143,8 +144,8 @@ class Component:
             return None
         return pid if _pid_alive(pid, self.marker) else None
 
-    def healthy(self) -> tuple[bool, str]:
-        raise NotImplementedError
+    @abstractmethod
+    def healthy(self) -> tuple[bool, str]: ...
 
     def _spawn(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
         with self.log_file.open("ab") as log:
@@ -159,8 +160,8 @@ class Component:
             )
         self.pid_file.write_text(str(proc.pid))
 
-    def start(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> None: ...
 
     def stop(self) -> None:
         if pid := self.pid():
@@ -201,8 +202,6 @@ class Component:
             pid=pid,
         )
 
-    external = False
-
 
 class Postgres(Component):
     """Embedded PostgreSQL 16 from the `pgserver` wheel, on TCP 127.0.0.1 with password auth;
@@ -210,7 +209,6 @@ class Postgres(Component):
 
     name = "postgres"
     marker = "postgres"
-    version_args = ("--version",)
 
     def __init__(self, h: Handles) -> None:
         super().__init__(h)
