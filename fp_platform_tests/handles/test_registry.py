@@ -1,0 +1,93 @@
+"""The handles registry is the single source of names: complete per profile, and used by key only."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from fp_platform.contracts.phases import PHASES
+from fp_platform.handles import PROFILES, HandleError, handles
+
+PACKAGE = Path(__file__).resolve().parents[2] / "fp_platform"
+KEY_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
+# Upper-case string literals in code that are not handle keys: environment variable names and
+# enum values. Anything else that looks like a key must be in the registry.
+NOT_HANDLES = {
+    "FP_PROFILE", "FP_PG_DSN", "FP_STATE_DIR", "FP_DAGSTER_PG_URL", "DAGSTER_HOME",
+    "FP_GIT_SHA", "FP_IMAGE_TAG", "FP_IMAGE_DIGEST",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT", "AWS_ALLOW_HTTP",
+    "NOT_RUN", "TOPIC_ALREADY_EXISTS", "PG_VERSION",
+} | {p.name for p in PHASES}
+
+
+def _string_literals() -> list[tuple[Path, int, str]]:
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.append((path.relative_to(PACKAGE.parent), node.lineno, node.value))
+    return found
+
+
+def test_every_profile_has_the_same_keys():
+    keys = {p: set(handles(p).values) for p in PROFILES}
+    for profile in PROFILES:
+        assert keys[profile] == keys["local"], (
+            profile, sorted(keys["local"] ^ keys[profile])
+        )
+
+
+def test_topics_are_complete_and_unique_per_profile():
+    for profile in PROFILES:
+        topics = handles(profile).topics()
+        names = [t.name for t in topics]
+        assert len(names) == len(set(names)), profile
+        assert len(topics) >= 14, profile
+        for t in topics:
+            assert t.partitions >= 1 and t.retention_ms > 0 and t.partition_key, t
+
+
+def test_code_uses_only_registered_handle_keys():
+    registered = set(handles("local").values)
+    unknown = [
+        f"{path}:{line}: {value}"
+        for path, line, value in _string_literals()
+        if KEY_RE.match(value) and value not in registered and value not in NOT_HANDLES
+    ]
+    assert not unknown, "handle keys used in code but missing from the registry:\n" + "\n".join(unknown)
+
+
+def test_keys_code_needs_have_a_local_value():
+    h = handles("local")
+    used = {value for _, _, value in _string_literals() if value in h.values}
+    empty = sorted(k for k in used if h.values[k] is None)
+    assert not empty, f"local profile has no value for: {empty}"
+
+
+def test_no_raw_topic_or_bucket_names_in_code():
+    raw_names = set()
+    for profile in PROFILES:
+        h = handles(profile)
+        raw_names |= {t.name for t in h.topics()} | set(h.buckets().values())
+    offenders = [
+        f"{path}:{line}: {value!r}"
+        for path, line, value in _string_literals()
+        if path.suffix == ".py" and (value in raw_names or re.search(r"\bfp\.bus\.[a-z_.]+v1\b", value))
+    ]
+    assert not offenders, "raw topic/bucket names (refer to handle keys instead):\n" + "\n".join(offenders)
+
+
+def test_local_profile_binds_loopback_only():
+    h = handles("local")
+    for key, value in h.values.items():
+        if isinstance(value, str) and re.search(r"\d+\.\d+\.\d+\.\d+", value):
+            assert re.search(r"\b127\.\d+\.\d+\.\d+\b", value), (key, value)
+
+
+def test_missing_and_null_handles_fail_with_a_clear_message():
+    with pytest.raises(HandleError, match="NO_SUCH_KEY is not in fp_platform/handles/local.yaml"):
+        handles("local").get("NO_SUCH_KEY")
+    null_key = next(k for k, v in handles("local").values.items() if v is None)
+    with pytest.raises(HandleError, match="has no value in profile local"):
+        handles("local").get(null_key)
