@@ -132,3 +132,39 @@ def test_missing_binary_gives_one_clear_line(h, tmp_path, monkeypatch):
     monkeypatch.setattr(local_stack.SeaweedFS, "binary", lambda self: tmp_path / "no-weed")
     with pytest.raises(local_stack.StackError, match="binary .* is missing; run `make setup`"):
         local_stack.SeaweedFS(h).up()
+
+
+def _produce_one(h, topic: str, value: bytes):
+    producer = Producer({**bus.client_config(h), "enable.idempotence": True})
+    delivered = []
+    producer.produce(topic, value=value, on_delivery=lambda e, m: delivered.append((e, m.partition(), m.offset())))
+    assert producer.flush(15) == 0 and delivered[0][0] is None
+    return delivered[0][1:]
+
+
+def _read_at(h, topic: str, partition: int, offset: int) -> bytes | None:
+    consumer = Consumer({**bus.client_config(h), "group.id": f"test-{uuid.uuid4().hex}"})
+    consumer.assign([TopicPartition(topic, partition, offset)])
+    msg = consumer.poll(15)
+    consumer.close()
+    return msg.value() if msg is not None and msg.error() is None else None
+
+
+def test_s3_bus_storage_survives_a_broker_restart_and_down_cleans_up(h, stack):
+    """Runs last in this module: it restarts the broker on S3 storage, then back on memory."""
+    topic = h.topic("FP_BUS_CONTROL_V1").name
+    try:
+        statuses = {s.name: s for s in local_stack.up(h, bus_storage="s3")}
+        assert "(s3)" in statuses["tansu"].endpoint and statuses["tansu"].healthy
+        marker = uuid.uuid4().hex.encode()
+        partition, offset = _produce_one(h, topic, marker)
+        local_stack.Tansu(h).stop()
+        assert local_stack.Tansu(h).pid() is None
+        local_stack.up(h)
+        assert _read_at(h, topic, partition, offset) == marker
+    finally:
+        local_stack.up(h, bus_storage="memory")
+    stopped = local_stack.down(h)
+    assert set(stopped) == {"postgres", "seaweedfs", "tansu"}
+    assert not any(s.healthy or s.pid for s in local_stack.status(h))
+    assert all(s.healthy for s in local_stack.up(h))
