@@ -5,22 +5,24 @@ from __future__ import annotations
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue
 
 from fp_platform.contracts.evidence import EvidenceWriter
-from fp_platform.contracts.gates import GateResult, record_gates
+from fp_platform.contracts.gates import GateResult, gate_evidence_name, record_gates
 
 
-def gate_specs(asset: str, gates: dict[str, str]) -> list[AssetCheckSpec]:
+def gate_specs(asset: AssetKey | str, gates: dict[str, str]) -> list[AssetCheckSpec]:
     """Blocking checks: a failed gate stops every downstream phase."""
     return [AssetCheckSpec(name, asset=asset, blocking=True, description=desc) for name, desc in gates.items()]
 
 
 def gate_check_results(
-    writer: EvidenceWriter, phase_id: str, asset: str, results: list[GateResult]
+    writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, results: list[GateResult]
 ) -> list[AssetCheckResult]:
-    verdict = record_gates(writer, phase_id, results)
-    evidence_uri = writer.uri(f"gates/{phase_id}.json")
+    key = AssetKey.from_coercible(asset)
+    name = key.to_user_string()
+    verdict = record_gates(writer, phase_id, name, results)
+    evidence_uri = writer.uri(gate_evidence_name(phase_id, name))
     return [
         AssetCheckResult(
-            asset_key=AssetKey(asset),
+            asset_key=key,
             check_name=r.name,
             passed=r.passed,
             severity=AssetCheckSeverity.ERROR,
@@ -33,7 +35,7 @@ def gate_check_results(
     ]
 
 
-def fail_phase(writer: EvidenceWriter, phase_id: str, gate: str, reason: str) -> Failure:
-    """Record a phase that could not reach its gates as FAIL, and return the Failure to raise."""
-    record_gates(writer, phase_id, [GateResult(gate, False, reason)])
+def fail_phase(writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, gate: str, reason: str) -> Failure:
+    """Record an asset that could not reach its gates as FAIL, and return the Failure to raise."""
+    record_gates(writer, phase_id, AssetKey.from_coercible(asset).to_user_string(), [GateResult(gate, False, reason)])
     return Failure(description=f"{phase_id} {gate}: {reason}", metadata={"phase_id": phase_id, "reason": reason})

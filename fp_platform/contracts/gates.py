@@ -1,7 +1,7 @@
 """Phase gate verdicts: what each gate saw, and the evidence file that records it.
 
-Every gate writes its verdict into the run's evidence (`gates/<phase_id>.json`), so a run that
-fails still leaves a record of the failed phase and the reason.
+Every gated asset writes its verdict into the run's evidence (`gates/<phase_id>/<asset>.json`), so
+a run that fails still leaves a record of the failed phase, the asset and the reason.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ class GateResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def gate_evidence_name(phase_id: str) -> str:
-    return f"gates/{phase_id}.json"
+def gate_evidence_name(phase_id: str, asset: str) -> str:
+    return f"gates/{phase_id}/{asset.replace('/', '__')}.json"
 
 
-def record_gates(writer: EvidenceWriter, phase_id: str, results: list[GateResult]) -> dict[str, Any]:
-    """Write the phase verdict (a derived summary: a rerun of the phase replaces it)."""
+def record_gates(writer: EvidenceWriter, phase_id: str, asset: str, results: list[GateResult]) -> dict[str, Any]:
+    """Write one asset's gate verdict (a derived summary: re-materialising the asset replaces it)."""
     return writer.write_summary(
-        gate_evidence_name(phase_id),
+        gate_evidence_name(phase_id, asset),
         {
+            "asset": asset,
             "verdict": "PASS" if results and all(r.passed for r in results) else "FAIL",
             "gates": [asdict(r) for r in results],
         },

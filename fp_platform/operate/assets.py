@@ -35,7 +35,7 @@ def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform
         try:
             pinned = pin_run(h, writer, conn, RunParams(scale=config.scale, seed=config.seed))
         except EvidenceError as exc:
-            raise fail_phase(writer, PHASE_ID, "run_pinned", str(exc)) from exc
+            raise fail_phase(writer, PHASE_ID, "run_header", "run_pinned", str(exc)) from exc
         results = p1_gates(h, writer, conn)
     run_json = pinned.run_json
     return MaterializeResult(

@@ -48,19 +48,28 @@ def allocate_run_id(instance, partitions_name: str) -> str:
         time.sleep(0.2)
 
 
-def phase_outcomes(h: Handles, platform_run_id: str, phases: tuple[Phase, ...]) -> list[PhaseOutcome]:
-    """Read each phase's gate verdict back from evidence: the table shows what was recorded."""
+def phase_outcomes(h: Handles, platform_run_id: str, phases: tuple[Phase, ...],
+                   assets_by_group: dict[str, list[str]]) -> list[PhaseOutcome]:
+    """Read every gated asset's verdict back from evidence: the table shows what was recorded.
+    A phase passes only when each of its assets has a PASS verdict."""
     writer = run_evidence(h, platform_run_id)
     outcomes = []
     for ph in phases:
-        name = gate_evidence_name(ph.phase_id)
-        if not writer.exists(name):
-            outcomes.append(PhaseOutcome(ph, "NOT_RUN", "no gate verdict in evidence"))
-            continue
-        doc = writer.read(name)
-        failed = [g for g in doc["gates"] if not g["passed"]]
-        reason = "; ".join(f"{g['name']}: {g['detail']}" for g in failed) or f"{len(doc['gates'])} gates passed"
-        outcomes.append(PhaseOutcome(ph, doc["verdict"], reason))
+        failed, missing, passed = [], [], 0
+        for asset in assets_by_group.get(ph.group, []):
+            name = gate_evidence_name(ph.phase_id, asset)
+            if not writer.exists(name):
+                missing.append(asset)
+                continue
+            doc = writer.read(name)
+            failed += [f"{asset}.{g['name']}: {g['detail']}" for g in doc["gates"] if not g["passed"]]
+            passed += sum(g["passed"] for g in doc["gates"])
+        if failed:
+            outcomes.append(PhaseOutcome(ph, "FAIL", "; ".join(failed)))
+        elif missing:
+            outcomes.append(PhaseOutcome(ph, "NOT_RUN", f"no gate verdict for {', '.join(missing)}"))
+        else:
+            outcomes.append(PhaseOutcome(ph, "PASS", f"{passed} gates passed"))
     return outcomes
 
 
@@ -120,7 +129,10 @@ def main(until: str | None, scale: str | None, run_id: str | None, console: Cons
         tags={"fp/platform_run_id": run_id, "fp/until": wanted[-1].phase_id},
     )
 
-    outcomes = phase_outcomes(h, run_id, wanted)
+    assets_by_group: dict[str, list[str]] = {}
+    for key, group in implemented.items():
+        assets_by_group.setdefault(group, []).append(key.to_user_string())
+    outcomes = phase_outcomes(h, run_id, wanted, assets_by_group)
     table = Table(title=f"run {run_id}", title_justify="left")
     for col in ("phase", "name", "verdict", "reason"):
         table.add_column(col)

@@ -16,11 +16,12 @@ def client_config(h: Handles) -> dict[str, Any]:
     """librdkafka settings shared by producers, consumers and the admin client."""
     protocol = h.get("KAFKA_SECURITY_PROTOCOL")
     conf: dict[str, Any] = {"security.protocol": protocol}
+    mechanism = h.values.get("KAFKA_SASL_MECHANISM")
     if h.values.get("KAFKA_BOOTSTRAP_SERVERS"):
         conf["bootstrap.servers"] = h.get("KAFKA_BOOTSTRAP_SERVERS")
-    else:
-        conf["bootstrap.servers"] = get_secret(h, "SSM_CONFLUENT_BOOTSTRAP_PATH")
-    mechanism = h.values.get("KAFKA_SASL_MECHANISM")
+    else:  # published by terraform into SSM: Confluent Cloud (dev_min) or MSK (dev_full)
+        path_key = "SSM_MSK_BOOTSTRAP_BROKERS_PATH" if mechanism == "OAUTHBEARER" else "SSM_CONFLUENT_BOOTSTRAP_PATH"
+        conf["bootstrap.servers"] = get_secret(h, path_key)
     if mechanism == "PLAIN":
         conf.update(
             {

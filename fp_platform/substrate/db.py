@@ -26,7 +26,7 @@ def conninfo(h: Handles, database: str | None = None) -> dict[str, str]:
     if external := external_dsn():
         return {**conninfo_to_dict(external), "dbname": dbname}
     return {
-        "host": str(h.get("DB_HOST")),
+        "host": str(h.values.get("DB_HOST") or get_secret(h, "SSM_DB_ENDPOINT_PATH")),
         "port": str(h.get("DB_PORT")),
         "user": get_secret(h, "SSM_DB_USER_PATH"),
         "password": get_secret(h, "SSM_DB_PASSWORD_PATH"),
@@ -63,8 +63,8 @@ def ensure_databases(h: Handles) -> list[str]:
     created = []
     with connect(h, "postgres", autocommit=True) as conn:
         for key in ("DB_NAME", "DB_DAGSTER_NAME", "DB_MLFLOW_NAME"):
-            name = h.get(key)
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            name = h.values.get(key)  # null where a managed service keeps its own store
+            if name and not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
                 created.append(name)
     return created

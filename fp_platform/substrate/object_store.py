@@ -28,8 +28,11 @@ class S3ObjectStore:
             **kwargs,
         )
 
-    def put(self, bucket: str, key: str, body: bytes, *, write_once: bool) -> None:
-        extra = {"IfNoneMatch": "*"} if write_once else {}
+    def put(self, bucket: str, key: str, body: bytes, *, write_once: bool,
+            metadata: dict[str, str] | None = None) -> None:
+        extra: dict = {"IfNoneMatch": "*"} if write_once else {}
+        if metadata:
+            extra["Metadata"] = metadata
         try:
             self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
         except botocore.exceptions.ClientError as exc:
@@ -52,6 +55,16 @@ class S3ObjectStore:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
+
+    def head(self, bucket: str, key: str) -> dict | None:
+        """Size and user metadata of an object, or None when it does not exist."""
+        try:
+            resp = self.client.head_object(Bucket=bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return {"size": resp["ContentLength"], "metadata": resp.get("Metadata", {})}
 
     def iter_keys(self, bucket: str, prefix: str) -> Iterator[str]:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

@@ -58,13 +58,6 @@ def test_code_uses_only_registered_handle_keys():
     assert not unknown, "handle keys used in code but missing from the registry:\n" + "\n".join(unknown)
 
 
-def test_keys_code_needs_have_a_local_value():
-    h = handles("local")
-    used = {value for _, _, value in _string_literals() if value in h.values}
-    empty = sorted(k for k in used if h.values[k] is None)
-    assert not empty, f"local profile has no value for: {empty}"
-
-
 def test_no_raw_topic_or_bucket_names_in_code():
     raw_names = set()
     for profile in PROFILES:

@@ -31,7 +31,7 @@ def test_run_pins_run_json_with_complete_fields(h, pinned_run):
     assert run_json["image_digest"].startswith("sha256:")
     assert run_json["config"]["handles"]["topics"]["FP_BUS_CONTROL_V1"] == h.topic("FP_BUS_CONTROL_V1").name
     assert run_pinning.check_run_json_complete(run_json) == []
-    gates = writer.read("gates/P1.json")
+    gates = writer.read("gates/P1/run_header.json")
     assert gates["verdict"] == "PASS"
     assert {g["name"] for g in gates["gates"]} == {"evidence_root_exists", "run_json_complete",
                                                     "config_digest_recomputes"}
@@ -56,7 +56,7 @@ def test_config_change_for_an_existing_run_fails_closed(h, pinned_run):
     before = writer.store.get(writer.bucket, writer.key("run.json"))
     assert cli(["run", "--run-id", pinned_run, "--until", "P1", "--scale", "demo"]) == 1
     assert writer.store.get(writer.bucket, writer.key("run.json")) == before
-    verdict = writer.read("gates/P1.json")
+    verdict = writer.read("gates/P1/run_header.json")
     assert verdict["verdict"] == "FAIL"
     assert "params.scale" in verdict["gates"][0]["detail"]
     # restore the PASS verdict for the other tests of this module
@@ -83,7 +83,7 @@ def test_incomplete_run_json_fails_the_completeness_gate():
 def test_evidence_cli_lists_gets_and_exports(h, pinned_run, tmp_path, capsys):
     assert cli(["evidence", "ls", pinned_run]) == 0
     listed = capsys.readouterr().out
-    assert f"evidence/runs/{pinned_run}/run.json" in listed and "gates/P1.json" in listed
+    assert f"evidence/runs/{pinned_run}/run.json" in listed and "gates/P1/run_header.json" in listed
     assert cli(["evidence", "get", pinned_run, "run.json"]) == 0
     assert json.loads(capsys.readouterr().out)["platform_run_id"] == pinned_run
     assert cli(["evidence", "export", pinned_run, str(tmp_path / "bundle")]) == 0
