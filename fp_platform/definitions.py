@@ -6,10 +6,11 @@ from dagster import AssetSelection, Definitions, define_asset_job, load_assets_f
 
 from fp_platform.operate import assets as operate_assets
 from fp_platform.resources import resources_for_profile
+from fp_platform.world import assets as world_assets
 
 PLATFORM_RUN_JOB = "platform_run"
 
-all_assets = load_assets_from_modules([operate_assets])
+all_assets = load_assets_from_modules([operate_assets, world_assets])
 
 platform_run_job = define_asset_job(
     PLATFORM_RUN_JOB,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 
 import psycopg
-from dagster import ConfigurableResource, DynamicPartitionsDefinition
+from dagster import ConfigurableResource, DynamicPartitionsDefinition, PipesSubprocessClient
 
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.handles import Handles, current_profile, handles
@@ -41,4 +41,6 @@ class PlatformResource(ConfigurableResource):
 
 
 def resources_for_profile(profile: str | None = None) -> dict[str, object]:
-    return {"platform": PlatformResource(profile=profile or current_profile())}
+    """One-shot jobs run as local subprocesses through Pipes; the same entrypoints are what a
+    PipesK8sClient would launch on EKS (not wired yet: no cluster here)."""
+    return {"platform": PlatformResource(profile=profile or current_profile()), "pipes": PipesSubprocessClient()}

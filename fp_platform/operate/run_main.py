@@ -89,7 +89,11 @@ def main(until: str | None, scale: str | None, run_id: str | None, console: Cons
         local_stack.up(h, progress=lambda m: console.print(f"… {m}"))
     dagster_home.prepare(h)
 
-    from dagster import DagsterInstance
+    import warnings
+
+    from dagster import DagsterInstance, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=PreviewWarning)  # Pipes internals; noise for operators
 
     from fp_platform.definitions import PLATFORM_RUN_JOB, defs
 

@@ -1,0 +1,119 @@
+"""World-plane assets: P3 ORACLE_READY — engine outputs, sealed pack, one stream view per output,
+and the checker. Heavy work runs in `fp_platform.world.jobs` through Dagster Pipes."""
+
+import json
+import sys
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, PipesSubprocessClient, asset
+
+from fp_platform.checks import fail_phase, gate_check_results, gate_specs
+from fp_platform.contracts.gates import GateResult
+from fp_platform.contracts.phases import phase
+from fp_platform.handles import handles
+from fp_platform.resources import PlatformResource, platform_run_partitions
+from fp_platform.world import oracle_store
+from fp_platform.world.jobs import PHASE_ID
+from fp_platform.world.layout import oracle_layout, required_output_ids
+from fp_platform.world.stream_sort import receipt_is_valid
+
+GROUP = phase(PHASE_ID).group
+
+
+def _run_job(context: AssetExecutionContext, pipes: PipesSubprocessClient, platform: PlatformResource,
+             job: str, *extra: str) -> dict:
+    """Launch one world job through Pipes and return the result it reported."""
+    run_id = context.partition_key
+    invocation = pipes.run(
+        context=context,
+        command=[sys.executable, "-m", "fp_platform.world.jobs", job, "--run-id", run_id, *extra],
+        env={"FP_PROFILE": platform.profile},
+    )
+    messages = invocation.get_custom_messages()
+    if not messages:
+        raise fail_phase(platform.evidence(run_id), PHASE_ID, context.asset_key, job, "job reported no result")
+    return messages[-1]
+
+
+@asset(group_name=GROUP, partitions_def=platform_run_partitions, deps=["run_header"], kinds={"python", "s3"},
+       check_specs=gate_specs("engine_outputs", {"oracle_inputs_present": "every engine file is in the oracle "
+                                                 "bucket with its sha256"}),
+       description="The run's world, generated deterministically and synced (incrementally) to the oracle bucket.")
+def engine_outputs(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    result = _run_job(context, pipes, platform, "engine")
+    writer = platform.evidence(context.partition_key)
+    snapshot = writer.read(platform.handles.get("ORACLE_SEED_SNAPSHOT_PATH_PATTERN"))
+    layout = oracle_layout(platform.handles, context.partition_key)
+    stored = {rel: (platform.store.head(layout.bucket, layout.inputs + rel) or {}).get("metadata", {})
+              for rel in snapshot["digests"]}
+    absent = [rel for rel, sha in snapshot["digests"].items() if stored[rel].get(oracle_store.SHA_META) != sha]
+    gates = [GateResult("oracle_inputs_present", snapshot["object_count"] > 0 and not absent,
+                        f"{snapshot['object_count']} objects, {snapshot['uploaded']} uploaded, "
+                        f"{snapshot['skipped']} already present" + (f"; absent: {absent[:5]}" if absent else ""),
+                        {"counts": snapshot["counts"]})]
+    return MaterializeResult(metadata={"engine_run_id": result["engine_run_id"], **result["counts"]},
+                             check_results=gate_check_results(writer, PHASE_ID, "engine_outputs", gates))
+
+
+@asset(group_name=GROUP, partitions_def=platform_run_partitions, deps=[engine_outputs], kinds={"s3"},
+       check_specs=gate_specs("oracle_pack", {"pack_sealed": "the pack manifest is sealed and every sealed object "
+                                              "is present with its size",
+                                              "required_outputs_sealed": "every required output is in the pack"}),
+       description="The oracle pack: manifest of every engine object, sealed once with _SEALED.json.")
+def oracle_pack(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    result = _run_job(context, pipes, platform, "seal")
+    h = platform.handles
+    layout = oracle_layout(h, context.partition_key)
+    problems = oracle_store.verify_pack(platform.store, layout, strict=False)
+    missing = sorted(set(required_output_ids(h)) - set(result["outputs"]))
+    gates = [GateResult("pack_sealed", not problems, "; ".join(problems) or f"sealed {result['pack_fingerprint']}"),
+             GateResult("required_outputs_sealed", not missing, f"missing: {missing}" if missing else "all present")]
+    writer = platform.evidence(context.partition_key)
+    return MaterializeResult(metadata={"pack_fingerprint": result["pack_fingerprint"]},
+                             check_results=gate_check_results(writer, PHASE_ID, "oracle_pack", gates))
+
+
+def stream_view_asset(output_id: str) -> AssetsDefinition:
+    key = AssetKey(["stream_view", output_id])
+
+    @asset(key=key, group_name=GROUP, partitions_def=platform_run_partitions, deps=[oracle_pack],
+           kinds={"parquet", "s3"},
+           check_specs=gate_specs(key, {"receipt_valid": "the receipt matches the sealed inputs and every shard "
+                                        "it lists is present"}),
+           description=f"Stream view of {output_id}: ordered by ts_utc, source file, source row; re-runnable alone.")
+    def _view(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+        result = _run_job(context, pipes, platform, "stream-sort", "--output-id", output_id)
+        layout = oracle_layout(platform.handles, context.partition_key)
+        from fp_platform.world import checker
+
+        manifest = oracle_store.read_sealed_manifest(platform.store, layout)
+        job = checker.sort_job_for(layout, manifest, context.partition_key, output_id, "ts_utc")
+        receipt = json.loads(platform.store.get(layout.bucket, layout.view(output_id) + "_stream_sort_receipt.json"))
+        ok, why = receipt_is_valid(platform.store, job, receipt)
+        writer = platform.evidence(context.partition_key)
+        return MaterializeResult(
+            metadata={"rows": result["counts"]["output_rows"], "skipped": result["skipped"],
+                      "output_fingerprint": result["output_fingerprint"]},
+            check_results=gate_check_results(writer, PHASE_ID, key, [GateResult("receipt_valid", ok, why)]),
+        )
+
+    return _view
+
+
+stream_views = [stream_view_asset(o) for o in required_output_ids(handles())]
+
+
+@asset(group_name=GROUP, partitions_def=platform_run_partitions, deps=stream_views, kinds={"python"},
+       check_specs=gate_specs("oracle_checker", {"checker_pass": "every required output: sealed input, shards, "
+                                                 "manifest, receipt, rows in order, counts equal"}),
+       description="P3 checker (fail-closed): writes oracle/stream_sort_summary.json and oracle/checker_pass.json.")
+def oracle_checker(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    _run_job(context, pipes, platform, "check")
+    writer = platform.evidence(context.partition_key)
+    verdict = writer.read(platform.handles.get("ORACLE_CHECKER_PASS_PATH_PATTERN"))
+    failed = {o: r["problems"] for o, r in verdict["outputs"].items() if not r["passed"]}
+    detail = "; ".join(f"{o}: {' / '.join(p)}" for o, p in failed.items()) or \
+        f"{len(verdict['outputs'])} outputs PASS"
+    gates = [GateResult("checker_pass", verdict["verdict"] == "PASS" and not failed, detail,
+                        {"outputs": {o: r["rows"] for o, r in verdict["outputs"].items()}})]
+    return MaterializeResult(metadata={"verdict": verdict["verdict"]},
+                             check_results=gate_check_results(writer, PHASE_ID, "oracle_checker", gates))
