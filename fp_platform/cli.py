@@ -57,7 +57,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from fp_platform.operate import run_main
 
-    return run_main.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console)
+    if args.asset and not args.run_id:
+        return _fail("--asset re-materialises assets of an existing run; give --run-id too")
+    return run_main.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console, assets=args.asset)
 
 
 # --- evidence ------------------------------------------------------------------------------------
@@ -163,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="world scale (default demo; an existing run keeps the scale it was pinned with)")
     p.add_argument("--run-id", default=None,
                    help="re-materialise an existing platform_run_id instead of creating a new one")
+    p.add_argument("--asset", action="append", default=[], metavar="KEY",
+                   help="with --run-id: materialise only this asset (repeatable), e.g. stream_view/traffic_fraud")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("evidence", help="list, print or export a run's evidence bundle")

@@ -80,7 +80,8 @@ def pinned_scale(h: Handles, platform_run_id: str) -> str | None:
     return writer.read(name)["config"]["params"]["scale"] if writer.exists(name) else None
 
 
-def main(until: str | None, scale: str | None, run_id: str | None, console: Console) -> int:
+def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
+         assets: list[str] | None = None) -> int:
     from fp_platform.operate import dagster_home
     from fp_platform.substrate import local_stack
 
@@ -121,12 +122,21 @@ def main(until: str | None, scale: str | None, run_id: str | None, console: Cons
 
     groups = {p.group for p in wanted}
     selection = [key for key, group in implemented.items() if group in groups]
+    if assets:
+        by_name = {key.to_user_string(): key for key in implemented}
+        unknown = sorted(set(assets) - set(by_name))
+        if unknown:
+            console.print(f"[red]unknown asset(s) {', '.join(unknown)}; assets are {', '.join(sorted(by_name))}[/]")
+            return 2
+        selection = [by_name[a] for a in assets]
+        wanted = tuple(p for p in PHASES if p.group in {implemented[k] for k in selection})
     result = job.execute_in_process(
         instance=instance,
         partition_key=run_id,
         asset_selection=selection,
         run_config={
-            "ops": {"run_header": {"config": {"scale": scale or pinned_scale(h, run_id) or DEFAULT_SCALE}}},
+            "ops": {"run_header": {"config": {"scale": scale or pinned_scale(h, run_id) or DEFAULT_SCALE}}}
+            if any(k.to_user_string() == "run_header" for k in selection) else {},
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         },
         raise_on_error=False,
@@ -135,7 +145,8 @@ def main(until: str | None, scale: str | None, run_id: str | None, console: Cons
 
     assets_by_group: dict[str, list[str]] = {}
     for key, group in implemented.items():
-        assets_by_group.setdefault(group, []).append(key.to_user_string())
+        if not assets or key in selection:  # with --asset, judge only what was materialised
+            assets_by_group.setdefault(group, []).append(key.to_user_string())
     outcomes = phase_outcomes(h, run_id, wanted, assets_by_group)
     table = Table(title=f"run {run_id}", title_justify="left")
     for col in ("phase", "name", "verdict", "reason"):
