@@ -113,6 +113,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return dagster_home.serve_ui(handles(), host=args.host, port=args.port, console=console)
 
 
+# --- bench ---------------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fp_platform.substrate import local_stack
+    from fp_platform.world import bench
+
+    h = handles()
+    if h.profile == "local":
+        local_stack.up(h)
+    for line in bench.run(h, args.scale, args.bucket_rows, args.duckdb_memory_limit,
+                          log=lambda m: err_console.print(m, highlight=False)):
+        print(json.dumps(line), flush=True)
+    return 0
+
+
 # --- env ---------------------------------------------------------------------------------------
 def cmd_env(args: argparse.Namespace) -> int:
     import shlex
@@ -174,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("platform_run_id")
     p.add_argument("target", nargs="?", help="get: file name (e.g. run.json); export: directory")
     p.set_defaults(func=cmd_evidence)
+
+    p = sub.add_parser("bench", help="benchmarks; one JSON line per metric, with its same-run baseline")
+    bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    sort = bench_sub.add_parser("stream-sort", help="stream sort (S3 in/out, receipts) vs DuckDB ORDER BY, "
+                                "rows/s and peak RSS; plus engine generation time")
+    sort.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
+    sort.add_argument("--bucket-rows", type=int, default=1_000_000, help="rows held in memory per sort bucket")
+    sort.add_argument("--duckdb-memory-limit", default="2GB")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ui", help="Dagster webserver + daemon on the platform instance")
     p.add_argument("--host", default="127.0.0.1")
