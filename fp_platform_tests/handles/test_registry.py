@@ -15,7 +15,7 @@ KEY_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 # enum values. Anything else that looks like a key must be in the registry.
 NOT_HANDLES = {
     "FP_PROFILE", "FP_PG_DSN", "FP_STATE_DIR", "FP_DAGSTER_PG_URL", "DAGSTER_HOME",
-    "FP_GIT_SHA", "FP_IMAGE_TAG", "FP_IMAGE_DIGEST",
+    "FP_GIT_SHA", "FP_IMAGE_TAG", "FP_IMAGE_DIGEST", "DAGSTER_PIPES_CONTEXT",
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT", "AWS_ALLOW_HTTP",
     "NOT_RUN", "TOPIC_ALREADY_EXISTS", "PG_VERSION",
 } | {p.name for p in PHASES}
