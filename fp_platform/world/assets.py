@@ -11,10 +11,10 @@ from fp_platform.contracts.gates import GateResult
 from fp_platform.contracts.phases import phase
 from fp_platform.handles import handles
 from fp_platform.resources import PlatformResource, platform_run_partitions
-from fp_platform.world import oracle_store
+from fp_platform.world import checker, oracle_store
 from fp_platform.world.jobs import PHASE_ID
-from fp_platform.world.layout import oracle_layout, required_output_ids
-from fp_platform.world.stream_sort import receipt_is_valid
+from fp_platform.world.layout import oracle_layout, required_output_ids, sort_key_for
+from fp_platform.world.stream_sort import RECEIPT_NAME, receipt_is_valid
 
 GROUP = phase(PHASE_ID).group
 
@@ -83,11 +83,10 @@ def stream_view_asset(output_id: str) -> AssetsDefinition:
     def _view(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
         result = _run_job(context, pipes, platform, "stream-sort", "--output-id", output_id)
         layout = oracle_layout(platform.handles, context.partition_key)
-        from fp_platform.world import checker
-
         manifest = oracle_store.read_sealed_manifest(platform.store, layout)
-        job = checker.sort_job_for(layout, manifest, context.partition_key, output_id, "ts_utc")
-        receipt = json.loads(platform.store.get(layout.bucket, layout.view(output_id) + "_stream_sort_receipt.json"))
+        job = checker.sort_job_for(layout, manifest, context.partition_key, output_id,
+                                   sort_key_for(platform.handles, output_id))
+        receipt = json.loads(platform.store.get(layout.bucket, layout.view(output_id) + RECEIPT_NAME))
         ok, why = receipt_is_valid(platform.store, job, receipt)
         writer = platform.evidence(context.partition_key)
         return MaterializeResult(

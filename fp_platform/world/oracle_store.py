@@ -8,13 +8,12 @@ different content it fails.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fp_platform.contracts.canonical import canonical_json, digest
+from fp_platform.contracts.canonical import canonical_json, digest, sha256_file, sha256_hex
 from fp_platform.contracts.evidence import ObjectExistsError, utc_now_iso
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.world.engine import MANIFEST_NAME as ENGINE_MANIFEST
@@ -41,14 +40,6 @@ class OracleLayout:
         return self.view_pattern.format(output_id=output_id)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def sync(store: S3ObjectStore, local_dir: Path, layout: OracleLayout,
          progress: Callable[[str], None] = lambda _: None) -> dict:
     """Upload every engine file not already present; returns the seed snapshot."""
@@ -58,7 +49,7 @@ def sync(store: S3ObjectStore, local_dir: Path, layout: OracleLayout,
     for i, path in enumerate(files, 1):
         rel = path.relative_to(local_dir).as_posix()
         key = layout.inputs + rel
-        sha = _sha256(path)
+        sha = sha256_file(path)
         digests[rel] = sha
         total_bytes += path.stat().st_size
         head = store.head(layout.bucket, key)
@@ -98,7 +89,7 @@ def build_pack_manifest(store: S3ObjectStore, layout: OracleLayout) -> dict:
         outputs[output_id] = {"rows": info["rows"], "streamed": info["streamed"], "files": files}
     body = {"engine_run_id": engine["engine_run_id"], "engine_version": engine["engine_version"],
             "params": engine["params"], "outputs": outputs,
-            "engine_manifest_sha256": hashlib.sha256(engine_body).hexdigest()}
+            "engine_manifest_sha256": sha256_hex(engine_body)}
     return {**body, "pack_fingerprint": digest(body)}
 
 
@@ -128,7 +119,7 @@ def seal(store: S3ObjectStore, layout: OracleLayout, manifest: dict) -> dict:
     manifest_body = canonical_json(manifest)
     _put_once_or_same(store, layout.bucket, layout.pack + PACK_MANIFEST, manifest_body, "pack manifest")
     marker = {"pack_fingerprint": manifest["pack_fingerprint"], "engine_run_id": manifest["engine_run_id"],
-              "manifest_sha256": hashlib.sha256(manifest_body).hexdigest(), "sealed_at_utc": utc_now_iso()}
+              "manifest_sha256": sha256_hex(manifest_body), "sealed_at_utc": utc_now_iso()}
     store.put(layout.bucket, sealed_key, canonical_json(marker), write_once=True)
     return {**marker, "already_sealed": False}
 
@@ -140,7 +131,7 @@ def read_sealed_manifest(store: S3ObjectStore, layout: OracleLayout) -> dict:
         body = store.get(layout.bucket, layout.pack + PACK_MANIFEST)
     except FileNotFoundError as exc:
         raise OracleConflict(f"oracle pack under s3://{layout.bucket}/{layout.pack} is not sealed ({exc})") from None
-    if hashlib.sha256(body).hexdigest() != marker["manifest_sha256"]:
+    if sha256_hex(body) != marker["manifest_sha256"]:
         raise OracleConflict("pack manifest does not match its seal")
     return json.loads(body)
 
@@ -159,6 +150,6 @@ def verify_pack(store: S3ObjectStore, layout: OracleLayout, strict: bool = True)
                 problems.append(f"{output_id}: {f['key']} missing")
             elif head["size"] != f["size"]:
                 problems.append(f"{output_id}: {f['key']} has {head['size']} bytes, sealed {f['size']}")
-            elif strict and hashlib.sha256(store.get(layout.bucket, f["key"])).hexdigest() != f["sha256"]:
+            elif strict and sha256_hex(store.get(layout.bucket, f["key"])) != f["sha256"]:
                 problems.append(f"{output_id}: {f['key']} content differs from its sealed sha256")
     return problems

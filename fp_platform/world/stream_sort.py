@@ -12,7 +12,6 @@ kept (resume after a crash), a different one is a conflict and fails.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from fp_platform.contracts.canonical import canonical_json, digest
+from fp_platform.contracts.canonical import canonical_json, digest, sha256_file, sha256_hex
 from fp_platform.contracts.evidence import ObjectExistsError, utc_now_iso
 from fp_platform.substrate.object_store import S3ObjectStore
 
@@ -67,14 +66,6 @@ class SortJob:
         return digest([[f.name, f.size, f.sha256] for f in sorted(self.inputs, key=lambda f: f.name)])
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def existing_receipt(store: S3ObjectStore, job: SortJob) -> dict | None:
     """The receipt already in the view, if any (None when absent)."""
     import json
@@ -103,7 +94,7 @@ def _download(store: S3ObjectStore, job: SortJob, workdir: Path) -> list[Path]:
         path = workdir / "inputs" / f.name
         path.parent.mkdir(parents=True, exist_ok=True)
         store.client.download_file(job.bucket, f.key, str(path))
-        if _sha256_file(path) != f.sha256:
+        if sha256_file(path) != f.sha256:
             raise StreamSortConflict(f"{job.output_id}: input {f.key} does not match its sealed sha256")
         local.append(path)
     return local
@@ -151,7 +142,7 @@ def _put_part(store: S3ObjectStore, job: SortJob, name: str, body: bytes) -> Non
     try:
         store.put(job.bucket, key, body, write_once=True)
     except ObjectExistsError:
-        if hashlib.sha256(store.get(job.bucket, key)).hexdigest() != hashlib.sha256(body).hexdigest():
+        if sha256_hex(store.get(job.bucket, key)) != sha256_hex(body):
             raise StreamSortConflict(
                 f"{job.output_id}: s3://{job.bucket}/{key} exists with different content; the stream view "
                 "conflicts with this sort (delete the output's view prefix to re-sort it)"
@@ -192,7 +183,7 @@ def run_sort(store: S3ObjectStore, job: SortJob, workdir: Path,
             body = sink.getvalue().to_pybytes()
             _put_part(store, job, name, body)
             keys = chunk.column(job.sort_key)
-            parts.append({"file": name, "rows": chunk.num_rows, "sha256": hashlib.sha256(body).hexdigest(),
+            parts.append({"file": name, "rows": chunk.num_rows, "sha256": sha256_hex(body),
                           "bytes": len(body), "first_key": str(keys[0].as_py()), "last_key": str(keys[-1].as_py())})
             out_rows += chunk.num_rows
             part_no += 1
