@@ -218,10 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fp_platform.substrate.local_stack import StackError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except HandleError as exc:
+    except (HandleError, StackError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
