@@ -62,4 +62,5 @@ def serve_ui(h: Handles, host: str, port: int, console: Console) -> int:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-    return max((p.returncode or 0) for p in procs) if any(p.returncode not in (0, None, -2) for p in procs) else 0
+    failed = [p.returncode for p in procs if p.returncode not in (0, None, -signal.SIGINT)]
+    return failed[0] if failed else 0

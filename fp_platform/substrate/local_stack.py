@@ -27,7 +27,7 @@ from fp_platform.handles import Handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.paths import state_dir
-from fp_platform.substrate.secrets import ensure_local_secret
+from fp_platform.substrate.secrets import ensure_local_secret, get_secret
 
 BUS_STORAGES = ("memory", "s3")
 LOOPBACK = "127.0.0.1"
@@ -400,8 +400,6 @@ class Tansu(Component):
         env: dict[str, str] = {}
         if storage == "s3":
             engine = str(self.h.get("KAFKA_DURABLE_STORAGE_ENGINE"))
-            from fp_platform.substrate.secrets import get_secret
-
             env = {
                 "AWS_ACCESS_KEY_ID": get_secret(self.h, "SSM_S3_ACCESS_KEY_ID_PATH"),
                 "AWS_SECRET_ACCESS_KEY": get_secret(self.h, "SSM_S3_SECRET_ACCESS_KEY_PATH"),

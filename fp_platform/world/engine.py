@@ -14,8 +14,9 @@ output; nothing streamed carries it.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -68,8 +69,6 @@ SCALES: dict[str, WorldParams] = {
 def params_for(scale: str, seed: int = 42, **overrides: object) -> WorldParams:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; scales are {', '.join(SCALES)}")
-    from dataclasses import replace
-
     return replace(SCALES[scale], seed=seed, **overrides)
 
 
@@ -165,8 +164,6 @@ def add_frauds(p: WorldParams, tx: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 # --- flows and outputs ---------------------------------------------------------------------------
 def _event_ids(output_id: str, engine_run_id: str, keys: np.ndarray) -> pa.Array:
-    import hashlib
-
     prefix = f"{output_id}|{engine_run_id}|".encode()
     return pa.array(["evt_" + hashlib.sha256(prefix + str(k).encode()).hexdigest()[:32] for k in keys.tolist()])
 
@@ -257,16 +254,14 @@ def build_outputs(p: WorldParams) -> dict[str, pa.Table]:
 def write_outputs(p: WorldParams, out_dir: Path) -> dict:
     """Write parquet parts per output (split by customer ranges) and the engine manifest."""
     outputs = build_outputs(p)
-    customer_idx = None
+    customer_idx = np.char.replace(
+        outputs["traffic_fraud"]["customer_id"].to_numpy(zero_copy_only=False).astype(str), "cust_", ""
+    ).astype(np.int64)
+    part_of = customer_idx // p.customers_per_part  # every output row i belongs to transaction i
     manifest_outputs = {}
     for output_id, table in outputs.items():
         target = out_dir / f"output_id={output_id}"
         target.mkdir(parents=True, exist_ok=True)
-        if customer_idx is None:
-            customer_idx = np.char.replace(
-                outputs["traffic_fraud"]["customer_id"].to_numpy(zero_copy_only=False).astype(str), "cust_", ""
-            ).astype(np.int64)
-        part_of = customer_idx // p.customers_per_part
         files = []
         for part in range(int(part_of.max()) + 1 if len(part_of) else 0):
             rows = np.flatnonzero(part_of == part)

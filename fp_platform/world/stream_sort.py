@@ -12,6 +12,7 @@ kept (resume after a crash), a different one is a conflict and fails.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -68,8 +69,6 @@ class SortJob:
 
 def existing_receipt(store: S3ObjectStore, job: SortJob) -> dict | None:
     """The receipt already in the view, if any (None when absent)."""
-    import json
-
     try:
         return json.loads(store.get(job.bucket, job.output_prefix + RECEIPT_NAME))
     except FileNotFoundError:
