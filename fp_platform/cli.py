@@ -42,7 +42,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
             _print_stack(statuses)
             return 0 if all(s.healthy for s in statuses) else 1
         if args.action == "down":
-            stopped = local_stack.down(h, purge=args.purge)
+            from fp_platform.operate import daemons
+
+            stopped = daemons.stop_all() + local_stack.down(h, purge=args.purge)
             purged = "; state purged" if args.purge else ""
             console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}{purged}")
             return 0
@@ -59,7 +61,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.asset and not args.run_id:
         return _fail("--asset re-materialises assets of an existing run; give --run-id too")
-    return run_main.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console, assets=args.asset)
+    return run_main.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console, assets=args.asset,
+                         max_events_per_output=args.max_events_per_output)
+
+
+# --- ig ------------------------------------------------------------------------------------------
+def cmd_ig(args: argparse.Namespace) -> int:
+    h = handles()
+    if args.action == "serve":
+        from fp_platform.control.ig.__main__ import serve_from_args
+
+        return serve_from_args(args)
+    if args.action == "reconcile":
+        from fp_platform.control.ig.reconcile import reconcile_now
+
+        counts = reconcile_now(h, args.run_id, log=lambda m: console.print(f"… {m}"))
+        console.print(json.dumps(counts))
+        return 0 if counts["unresolved"] == 0 else 1
+    from fp_platform.operate import daemons
+
+    record = daemons.running(h.get("COMPONENT_ID_IG"))
+    if record is None:
+        console.print("ingestion gate: not running (started by `fp-platform run` or the supervisor)")
+        return 1
+    console.print(json.dumps({"pid": record.pid, "platform_run_id": record.platform_run_id, "log": record.log,
+                              "started_at_utc": record.started_at_utc}))
+    return 0
 
 
 # --- evidence ------------------------------------------------------------------------------------
@@ -181,7 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-materialise an existing platform_run_id instead of creating a new one")
     p.add_argument("--asset", action="append", default=[], metavar="KEY",
                    help="with --run-id: materialise only this asset (repeatable), e.g. stream_view/traffic_fraud")
+    p.add_argument("--max-events-per-output", type=int, default=None, metavar="N",
+                   help="bounded stream: WSP sends the first N events of each output (default: all)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("ig", help="the Ingestion Gate service: serve, reconcile in-doubt publishes, status")
+    ig_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = ig_sub.add_parser("serve", help="run IG in the foreground for one run")
+    from fp_platform.control.ig.__main__ import add_serve_arguments
+
+    add_serve_arguments(serve)
+    rec = ig_sub.add_parser("reconcile", help="resolve PUBLISH_AMBIGUOUS / in-doubt claims from the topics")
+    rec.add_argument("--run-id", default=None, help="only this run (default: every run)")
+    ig_sub.add_parser("status", help="the IG daemon's pid, run and log")
+    p.set_defaults(func=cmd_ig)
 
     p = sub.add_parser("evidence", help="list, print or export a run's evidence bundle")
     p.add_argument("action", choices=("ls", "get", "export"))

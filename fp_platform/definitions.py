@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job, load_assets_from_modules
 
+from fp_platform.control import assets as control_assets
 from fp_platform.operate import assets as operate_assets
 from fp_platform.resources import resources_for_profile
 from fp_platform.world import assets as world_assets
 
 PLATFORM_RUN_JOB = "platform_run"
 
-all_assets = load_assets_from_modules([operate_assets, world_assets])
+all_assets = load_assets_from_modules([operate_assets, world_assets, control_assets])
 
 platform_run_job = define_asset_job(
     PLATFORM_RUN_JOB,

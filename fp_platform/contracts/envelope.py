@@ -17,9 +17,11 @@ SCHEMA_VERSION = "v1"
 # event_class -> topic handle key (dev_full design-authority App. C).
 EVENT_CLASS_TOPICS: dict[str, str] = {
     "traffic.fraud": "FP_BUS_TRAFFIC_FRAUD_V1",
+    "traffic.baseline": "FP_BUS_TRAFFIC_BASELINE_V1",
     "context.arrival_events": "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
     "context.arrival_entities": "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
     "context.flow_anchor.fraud": "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
+    "context.flow_anchor.baseline": "FP_BUS_CONTEXT_FLOW_ANCHOR_BASELINE_V1",
     "control.ready": "FP_BUS_CONTROL_V1",
     "control.smoke": "FP_BUS_CONTROL_V1",
     "rtdl.decision_response": "FP_BUS_RTDL_V1",
@@ -35,7 +37,29 @@ EVENT_CLASS_TOPICS: dict[str, str] = {
     "learning.registry.event": "FP_BUS_LEARNING_REGISTRY_EVENTS_V1",
 }
 
+# oracle output_id -> the event class WSP streams it as (truth is never streamed).
+OUTPUT_EVENT_CLASSES: dict[str, str] = {
+    "traffic_fraud": "traffic.fraud",
+    "traffic_baseline": "traffic.baseline",
+    "arrival_events": "context.arrival_events",
+    "arrival_entities": "context.arrival_entities",
+    "flow_anchor_fraud": "context.flow_anchor.fraud",
+    "flow_anchor_baseline": "context.flow_anchor.baseline",
+}
+
 REQUIRED_PINS = ("platform_run_id",)
+
+
+def record_headers(platform_run_id: str, event_class: str, event_id: str, payload_hash_: str,
+                   publisher: str) -> list[tuple[str, str]]:
+    """Kafka headers on every bus record: its dedupe identity and publisher, readable without parsing."""
+    return [("platform_run_id", platform_run_id), ("event_class", event_class), ("event_id", event_id),
+            ("payload_hash", payload_hash_), ("publisher", publisher)]
+
+
+def record_identity(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    """The headers of `record_headers`, decoded (missing ones are absent)."""
+    return {k: v.decode() for k, v in (headers or [])}
 
 
 class EnvelopeError(ValueError):

@@ -30,6 +30,11 @@ def scenario_run_id(equivalence_key: str, oracle_pack_fingerprint: str) -> str:
     return _hashed("scenario", equivalence_key, oracle_pack_fingerprint)
 
 
+def ready_event_id(platform_run_id: str, scenario_run_id_: str) -> str:
+    """READY's event id: one READY per run and scenario, whoever publishes it."""
+    return _hashed("ready", platform_run_id, scenario_run_id_)
+
+
 def event_id(output_id: str, engine_run_id: str, natural_key: object) -> str:
     return _hashed("evt", output_id, engine_run_id, natural_key)
 

@@ -81,7 +81,7 @@ def pinned_scale(h: Handles, platform_run_id: str) -> str | None:
 
 
 def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
-         assets: list[str] | None = None) -> int:
+         assets: list[str] | None = None, max_events_per_output: int | None = None) -> int:
     from fp_platform.operate import dagster_home
     from fp_platform.substrate import local_stack
 
@@ -130,15 +130,17 @@ def main(until: str | None, scale: str | None, run_id: str | None, console: Cons
             return 2
         selection = [by_name[a] for a in assets]
         wanted = tuple(p for p in PHASES if p.group in {implemented[k] for k in selection})
+    selected = {k.to_user_string() for k in selection}
+    ops: dict = {}
+    if "run_header" in selected:
+        ops["run_header"] = {"config": {"scale": scale or pinned_scale(h, run_id) or DEFAULT_SCALE}}
+    if "wsp_stream" in selected and max_events_per_output:
+        ops["wsp_stream"] = {"config": {"max_events_per_output": max_events_per_output}}
     result = job.execute_in_process(
         instance=instance,
         partition_key=run_id,
         asset_selection=selection,
-        run_config={
-            "ops": {"run_header": {"config": {"scale": scale or pinned_scale(h, run_id) or DEFAULT_SCALE}}}
-            if any(k.to_user_string() == "run_header" for k in selection) else {},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-        },
+        run_config={"ops": ops, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,
         tags={"fp/platform_run_id": run_id, "fp/until": wanted[-1].phase_id},
     )

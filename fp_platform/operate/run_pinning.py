@@ -43,7 +43,8 @@ def build_run_config(h: Handles, platform_run_id: str, params: RunParams) -> dic
         "platform_run_id": platform_run_id,
         "params": {"scale": params.scale, "seed": params.seed},
         "scenario_equivalence_key": h.pattern(
-            "SCENARIO_EQUIVALENCE_KEY_INPUT", scale=params.scale, seed=str(params.seed)
+            "SCENARIO_EQUIVALENCE_KEY_INPUT", platform_run_id=platform_run_id, scale=params.scale,
+            seed=str(params.seed)
         ),
         "handles": {
             "buckets": {k: h.get(k) for k in _BUCKET_KEYS},

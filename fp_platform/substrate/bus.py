@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from fp_platform.handles import Handles, Topic
@@ -112,3 +113,35 @@ def ensure_topics(h: Handles, timeout_s: float = 15.0) -> list[TopicState]:
         )
         for t in h.topics()
     ]
+
+
+def scan_consumer(h: Handles) -> Consumer:
+    """Assign-only reader for topic scans: joins no group, commits nothing, reports partition EOF."""
+    return consumer(h, h.get("CONSUMER_GROUP_ID_TOPIC_SCAN"), **{"enable.partition.eof": True})
+
+
+def partitions(c: Consumer, topic: str) -> list[int]:
+    return sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
+
+
+def read_partition(c: Consumer, topic: str, partition: int, start: int = 0, idle_timeout_s: float = 10.0
+                   ) -> Iterator[Message]:
+    """Every record of one partition from `start` to its end. The end is the fetch's partition EOF,
+    not ListOffsets: Tansu 0.6 answers ListOffsets(latest) below the real end of the log."""
+    c.assign([TopicPartition(topic, partition, start)])
+    try:
+        while True:
+            batch = c.consume(1000, timeout=idle_timeout_s)
+            if not batch:
+                raise KafkaException(f"{topic}[{partition}]: no data and no end of partition within "
+                                     f"{idle_timeout_s:.0f}s")
+            for msg in batch:
+                err = msg.error()
+                if err is None:
+                    yield msg
+                elif err.code() == KafkaError._PARTITION_EOF:
+                    return
+                else:
+                    raise KafkaException(err)
+    finally:
+        c.unassign()

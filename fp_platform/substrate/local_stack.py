@@ -454,6 +454,7 @@ def up(h: Handles, bus_storage: str | None = None, progress: Callable[[str], Non
             Tansu(h).stop()  # a storage change needs a fresh broker
         settings["bus_storage"] = bus_storage
         _settings_path().write_text(json.dumps(settings))
+    ensure_local_secret(h, "SSM_IG_API_KEY_PATH")  # the writer-boundary key IG checks and WSP sends
     statuses = []
     for component in components(h):
         progress(f"starting {component.name}")

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.handles import Handles, handles
 from fp_platform.substrate.evidence_store import run_evidence
+from fp_platform.substrate.job_channel import Log, job_channel
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.world import checker, engine, oracle_store, stream_sort
 from fp_platform.world.layout import engine_workdir, oracle_layout, required_output_ids, sort_key_for
 
 PHASE_ID = "P3"
-Log = Callable[[str], None]
 
 
 def run_params(writer: EvidenceWriter, h: Handles) -> engine.WorldParams:
@@ -103,18 +100,6 @@ def job_check(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, args, lo
 JOBS = {"engine": job_engine, "seal": job_seal, "stream-sort": job_stream_sort, "check": job_check}
 
 
-@contextmanager
-def _channel() -> Iterator[tuple[Log, Callable[[dict], None]]]:
-    """Report through Dagster Pipes when launched by it; otherwise log to stderr, result to stdout."""
-    if os.environ.get("DAGSTER_PIPES_CONTEXT"):
-        from dagster_pipes import open_dagster_pipes
-
-        with open_dagster_pipes() as pipes:
-            yield pipes.log.info, pipes.report_custom_message
-    else:
-        yield (lambda m: print(m, file=sys.stderr, flush=True)), (lambda r: print(json.dumps(r, indent=2)))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fp_platform.world.jobs", description=__doc__.splitlines()[0])
     parser.add_argument("job", choices=sorted(JOBS))
@@ -126,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     h = handles()
     store = S3ObjectStore(h)
     writer = run_evidence(h, args.run_id, store=store)
-    with _channel() as (log, report):
+    with job_channel() as (log, report):
         report(JOBS[args.job](h, store, writer, args, log))
     return 0
 

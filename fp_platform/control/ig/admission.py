@@ -1,0 +1,312 @@
+"""IG admission: validate → claim the dedupe tuple → publish → receipt, in that order.
+
+The claim (dedupe tuple, payload hash and the exact bus record) is committed before the publish and
+the ADMIT receipt, carrying the Kafka offset, only after delivery is confirmed. So a crash at any
+point loses nothing (the claim holds the record) and doubles nothing (a claimed event is never
+published again by an attempt; only `reconcile` may, after proving it is not on the topic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+from confluent_kafka import Producer
+from psycopg_pool import ConnectionPool
+
+from fp_platform.contracts.canonical import canonical_json, payload_hash, sha256_hex
+from fp_platform.contracts.envelope import record_headers, topic_key_for
+from fp_platform.contracts.evidence import ObjectExistsError, utc_now_iso
+from fp_platform.contracts.payloads import envelope_problem
+from fp_platform.handles import Handles
+from fp_platform.substrate.object_store import S3ObjectStore
+
+ADMIT, DUPLICATE, QUARANTINE, ANOMALY, AMBIGUOUS = "ADMIT", "DUPLICATE", "QUARANTINE", "ANOMALY", "PUBLISH_AMBIGUOUS"
+OUTCOMES = (ADMIT, DUPLICATE, QUARANTINE, ANOMALY, AMBIGUOUS)
+OFFSET_KIND = "kafka_offset"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+Tuple = tuple[str, str]  # (event_class, event_id) within the required run
+
+
+@dataclass
+class Receipt:
+    platform_run_id: str
+    event_class: str
+    event_id: str
+    payload_hash: str
+    decision: str
+    reason: str | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    producer: str | None = None
+    source: str = "ingest"
+    receipt_id: str = field(default_factory=lambda: "rcpt_" + uuid.uuid4().hex)
+
+    def to_response(self) -> dict[str, Any]:
+        eb_ref = None
+        if self.offset is not None:
+            eb_ref = {"topic": self.topic, "partition": self.partition, "offset": self.offset,
+                      "offset_kind": OFFSET_KIND}
+        return {"receipt_id": self.receipt_id, "event_class": self.event_class, "event_id": self.event_id,
+                "payload_hash": self.payload_hash, "decision": self.decision, "reason": self.reason,
+                "eb_ref": eb_ref}
+
+
+@dataclass
+class Candidate:
+    """One event of a request after validation; `problem` set means it is quarantined."""
+
+    event_class: str
+    event_id: str
+    payload_hash: str
+    doc: Any
+    producer: str | None = None
+    problem: str | None = None
+    topic: str | None = None
+    key: bytes | None = None
+    message: bytes | None = None
+
+    @property
+    def tuple(self) -> Tuple:
+        return (self.event_class, self.event_id)
+
+
+def write_receipts(pool: ConnectionPool, receipts: list[Receipt]) -> None:
+    """Append receipts in one statement (one transaction)."""
+    if not receipts:
+        return
+    cols = list(zip(*[(r.receipt_id, r.platform_run_id, r.event_class, r.event_id, r.payload_hash, r.decision,
+                       r.reason, r.source, r.topic, r.partition, r.offset, r.producer) for r in receipts],
+                    strict=True))
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO ig_receipts (receipt_id, platform_run_id, event_class, event_id, payload_hash, decision,"
+            " reason, source, topic, kafka_partition, kafka_offset, producer) SELECT * FROM unnest("
+            "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[], %s::int[], %s::bigint[], %s::text[])",
+            [list(c) for c in cols],
+        )
+
+
+class Admitter:
+    """Everything IG does with an event after the HTTP layer: plain Python, thread-safe."""
+
+    def __init__(self, h: Handles, required_run_id: str, pool: ConnectionPool, producer: Producer,
+                 store: S3ObjectStore) -> None:
+        self.h = h
+        self.run_id = required_run_id
+        self.pool = pool
+        self.producer = producer
+        self.store = store
+        self.publisher = h.get("COMPONENT_ID_IG")
+        self.delivery_timeout_s = int(h.get("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS")) / 1000
+        self._lock = threading.Lock()
+        self._inflight: dict[Tuple, threading.Event] = {}
+        self.counters = dict.fromkeys(OUTCOMES, 0)
+        self.last_publish_error: str | None = None
+
+    # --- validation ----------------------------------------------------------------------------
+    def prepare(self, doc: Any) -> Candidate:
+        """Schema, payload hash, run pin and topic of one received event."""
+        if not isinstance(doc, dict):
+            return self._unidentified(doc, "envelope must be a JSON object")
+        event_class = doc.get("event_class") if isinstance(doc.get("event_class"), str) else None
+        event_id = doc.get("event_id") if isinstance(doc.get("event_id"), str) else None
+        problem = envelope_problem(doc)
+        if problem is not None or event_class is None or event_id is None:
+            return self._unidentified(doc, f"schema: {problem}", event_class, event_id)
+        cand = Candidate(event_class, event_id, payload_hash(doc["payload"]), doc, producer=doc["producer"])
+        if doc.get("payload_hash") not in (None, cand.payload_hash):
+            cand.problem = "payload_hash does not match sha256 of the canonical payload"
+        elif doc["pins"].get("platform_run_id") != self.run_id:
+            cand.problem = (f"pin_mismatch: pins.platform_run_id={doc['pins'].get('platform_run_id')!r}, "
+                            f"this gate admits only {self.run_id!r}")
+        if cand.problem:
+            return cand
+        topic = self.h.topic(topic_key_for(event_class))
+        source = doc["payload"] if topic.partition_key in doc["payload"] else doc["pins"]
+        key = source.get(topic.partition_key)
+        cand.topic, cand.key = topic.name, None if key is None else str(key).encode()
+        cand.message = orjson.dumps({**doc, "payload_hash": cand.payload_hash, "schema_version": "v1"})
+        return cand
+
+    def _unidentified(self, doc: Any, problem: str, event_class: str | None = None,
+                      event_id: str | None = None) -> Candidate:
+        raw_hash = sha256_hex(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
+        return Candidate(event_class or "unknown", event_id or f"raw_{raw_hash[:32]}", raw_hash, doc, problem=problem)
+
+    # --- admission -----------------------------------------------------------------------------
+    def admit(self, docs: list[Any]) -> list[Receipt]:
+        """Receipts in request order; returns only once every receipt is durable in Postgres."""
+        cands = [self.prepare(d) for d in docs]
+        receipts: list[Receipt | None] = [None] * len(cands)
+        first: dict[Tuple, int] = {}
+        for i, c in enumerate(cands):
+            if c.problem:
+                receipts[i] = self._receipt(c, QUARANTINE, c.problem)
+            elif c.tuple not in first:
+                first[c.tuple] = i
+        tuples = list(first)
+        self._acquire(tuples)
+        try:
+            claimed, existing = self._claim([cands[i] for i in first.values()])
+            published = self._publish([cands[first[t]] for t in tuples if t in claimed])
+            for t, i in first.items():
+                c = cands[i]
+                receipts[i] = published[t] if t in claimed else self._conflict(c, existing[t])
+            for i, c in enumerate(cands):  # repeats of a tuple within the same request
+                if receipts[i] is None:
+                    lead = receipts[first[c.tuple]]
+                    if c.payload_hash != lead.payload_hash:
+                        receipts[i] = self._receipt(c, ANOMALY, "payload_hash differs from the first claim")
+                    elif lead.decision in (ADMIT, DUPLICATE):
+                        receipts[i] = self._receipt(c, DUPLICATE, "repeated within the request", lead)
+                    else:
+                        receipts[i] = self._receipt(c, lead.decision, lead.reason)
+            done = [r for r in receipts if r is not None]
+            self._quarantine([(c, r) for c, r in zip(cands, done, strict=True) if r.decision in (QUARANTINE, ANOMALY)])
+            write_receipts(self.pool, done)
+        finally:
+            self._release(tuples)
+        for r in done:
+            self.counters[r.decision] += 1
+        return done
+
+    def _receipt(self, c: Candidate, decision: str, reason: str | None = None,
+                 ref: Receipt | dict | None = None) -> Receipt:
+        r = Receipt(self.run_id, c.event_class, c.event_id, c.payload_hash, decision, reason, producer=c.producer)
+        if isinstance(ref, Receipt):
+            r.topic, r.partition, r.offset = ref.topic, ref.partition, ref.offset
+        elif ref:
+            r.topic, r.partition, r.offset = ref["topic"], ref["kafka_partition"], ref["kafka_offset"]
+        return r
+
+    def _conflict(self, c: Candidate, claim: dict) -> Receipt:
+        if claim["payload_hash"] != c.payload_hash:
+            return self._receipt(c, ANOMALY, f"payload_hash differs from the claimed {claim['payload_hash'][:16]}…")
+        if claim["state"] == "ADMITTED":
+            return self._receipt(c, DUPLICATE, None, claim)
+        return self._receipt(c, AMBIGUOUS, "claimed earlier but delivery is unconfirmed; `fp-platform ig reconcile`")
+
+    def _acquire(self, tuples: list[Tuple]) -> None:
+        """Serialise attempts on the same tuple inside this process (a retry racing its original)."""
+        while True:
+            with self._lock:
+                busy = [self._inflight[t] for t in tuples if t in self._inflight]
+                if not busy:
+                    for t in tuples:
+                        self._inflight[t] = threading.Event()
+                    return
+            for ev in busy:
+                ev.wait(self.delivery_timeout_s + 5)
+
+    def _release(self, tuples: list[Tuple]) -> None:
+        with self._lock:
+            for t in tuples:
+                ev = self._inflight.pop(t, None)
+                if ev is not None:
+                    ev.set()
+
+    def _claim(self, cands: list[Candidate]) -> tuple[set[Tuple], dict[Tuple, dict]]:
+        """Insert claims; return the tuples this attempt won and the state of those already claimed."""
+        if not cands:
+            return set(), {}
+        cols = list(zip(*[(c.event_class, c.event_id, c.payload_hash, c.topic, c.key, c.message) for c in cands],
+                        strict=True))
+        with self.pool.connection() as conn:
+            won = conn.execute(
+                "INSERT INTO ig_admissions (platform_run_id, event_class, event_id, payload_hash, topic,"
+                " message_key, message) SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+                " %s::bytea[], %s::bytea[]) ON CONFLICT DO NOTHING RETURNING event_class, event_id",
+                (self.run_id, *map(list, cols)),
+            ).fetchall()
+            claimed = {(r[0], r[1]) for r in won}
+            lost = [c.tuple for c in cands if c.tuple not in claimed]
+            existing: dict[Tuple, dict] = {}
+            if lost:
+                cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+                for row in cur.execute(
+                    "SELECT s.* FROM ig_admission_state s JOIN unnest(%s::text[], %s::text[]) AS l(c, e)"
+                    " ON s.event_class = l.c AND s.event_id = l.e WHERE s.platform_run_id = %s",
+                    ([t[0] for t in lost], [t[1] for t in lost], self.run_id),
+                ):
+                    existing[(row["event_class"], row["event_id"])] = row
+        return claimed, existing
+
+    def _publish(self, cands: list[Candidate]) -> dict[Tuple, Receipt]:
+        """Produce every claimed event and wait for each delivery report (never assumed)."""
+        results: dict[Tuple, Receipt] = {}
+        if not cands:
+            return results
+        remaining = [len(cands)]
+        done = threading.Event()
+        lock = threading.Lock()
+
+        def report(c: Candidate) -> Callable:
+            def on_delivery(err, msg) -> None:
+                if err is None:
+                    results[c.tuple] = self._receipt(c, ADMIT, None)
+                    results[c.tuple].topic, results[c.tuple].partition = msg.topic(), msg.partition()
+                    results[c.tuple].offset = msg.offset()
+                else:
+                    self.last_publish_error = f"{utc_now_iso()} {err}"
+                    results[c.tuple] = self._receipt(c, AMBIGUOUS, f"delivery not confirmed: {err}")
+                with lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        done.set()
+            return on_delivery
+
+        for c in cands:
+            headers = record_headers(self.run_id, c.event_class, c.event_id, c.payload_hash, self.publisher)
+            while True:
+                try:
+                    self.producer.produce(c.topic, c.message, c.key, headers=headers, on_delivery=report(c))
+                    break
+                except BufferError:  # local queue full: let deliveries drain, then retry
+                    self.producer.poll(0.05)
+        if not done.wait(self.delivery_timeout_s + 5):
+            for c in cands:
+                results.setdefault(c.tuple, self._receipt(c, AMBIGUOUS, "no delivery report within the timeout"))
+        return results
+
+    def _quarantine(self, items: Iterable[tuple[Candidate, Receipt]]) -> None:
+        """Preserve each refused payload once (write-once object) and index it."""
+        rows = []
+        for c, r in items:
+            key = self.h.pattern("QUARANTINE_PAYLOAD_PATTERN", platform_run_id=self.run_id,
+                                 event_class=_UNSAFE.sub("_", c.event_class)[:100],
+                                 event_id=_UNSAFE.sub("_", c.event_id)[:100], payload_hash=c.payload_hash)
+            bucket = self.h.get("S3_QUARANTINE_BUCKET")
+            body = canonical_json({"platform_run_id": self.run_id, "decision": r.decision, "reason": r.reason,
+                                   "receipt_id": r.receipt_id, "received_at_utc": utc_now_iso(),
+                                   "envelope": c.doc})
+            with contextlib.suppress(ObjectExistsError):  # same payload (same hash) already preserved
+                self.store.put(bucket, key, body, write_once=True)
+            rows.append((c.event_class, c.event_id, c.payload_hash, r.decision, r.reason or "", f"s3://{bucket}/{key}"))
+        if rows:
+            with self.pool.connection() as conn:
+                conn.cursor().executemany(
+                    "INSERT INTO ig_quarantine (platform_run_id, event_class, event_id, payload_hash, decision,"
+                    " reason, object_uri) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(self.run_id, *row) for row in rows],
+                )
+
+    def record_rejection(self, status: int, error: str, reason: str, body: bytes | None) -> None:
+        """Receipt a request refused before its events could be read (401, 400, 413, 429)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ig_request_rejections (required_run_id, http_status, error, reason, body_bytes,"
+                " body_sha256) VALUES (%s, %s, %s, %s, %s, %s)",
+                (self.run_id, status, error, reason, None if body is None else len(body),
+                 None if body is None else sha256_hex(body)),
+            )
