@@ -21,6 +21,9 @@ def stack(h: Handles):
     assert all(s.healthy for s in statuses), statuses
     yield statuses
     if not was_running:
+        from fp_platform.operate import daemons
+
+        daemons.stop_all()
         local_stack.down(h)
 
 

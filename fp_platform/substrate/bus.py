@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +118,8 @@ def ensure_topics(h: Handles, timeout_s: float = 15.0) -> list[TopicState]:
 
 def scan_consumer(h: Handles) -> Consumer:
     """Assign-only reader for topic scans: joins no group, commits nothing, reports partition EOF."""
-    return consumer(h, h.get("CONSUMER_GROUP_ID_TOPIC_SCAN"), **{"enable.partition.eof": True})
+    return consumer(h, h.get("CONSUMER_GROUP_ID_TOPIC_SCAN"),
+                    **{"enable.partition.eof": True, "fetch.wait.max.ms": 20})  # at the end, do not long-poll
 
 
 def partitions(c: Consumer, topic: str) -> list[int]:
@@ -129,12 +131,16 @@ def read_partition(c: Consumer, topic: str, partition: int, start: int = 0, idle
     """Every record of one partition from `start` to its end. The end is the fetch's partition EOF,
     not ListOffsets: Tansu 0.6 answers ListOffsets(latest) below the real end of the log."""
     c.assign([TopicPartition(topic, partition, start)])
+    idle_since = time.monotonic()
     try:
         while True:
-            batch = c.consume(1000, timeout=idle_timeout_s)
+            batch = c.consume(1000, timeout=0.1)  # returns early only when 1000 arrive: keep the wait short
             if not batch:
-                raise KafkaException(f"{topic}[{partition}]: no data and no end of partition within "
-                                     f"{idle_timeout_s:.0f}s")
+                if time.monotonic() - idle_since > idle_timeout_s:
+                    raise KafkaException(f"{topic}[{partition}]: no data and no end of partition within "
+                                         f"{idle_timeout_s:.0f}s of offset {start}")
+                continue
+            idle_since = time.monotonic()
             for msg in batch:
                 err = msg.error()
                 if err is None:

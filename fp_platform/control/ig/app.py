@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from psycopg_pool import ConnectionPool
 
@@ -191,6 +192,18 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
                   description="Writer boundary: auth, validation, dedupe, quarantine, durable receipts, publish.")
     app.state.gate = gate
     auth_header = h.get("IG_AUTH_HEADER_NAME")
+    body_schema = envelope_json_schema("#/components/schemas/{model}")
+    body_defs = body_schema.pop("$defs")
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document plus the envelope and payload schemas the push body refers to."""
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(body_defs)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     async def refuse(status: int, error: str, reason: str, body: bytes | None = None,
                      headers: dict[str, str] | None = None) -> Response:
@@ -202,7 +215,7 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
                   "parameters": [{"name": auth_header, "in": "header", "required": True,
                                   "schema": {"type": "string"}}],
                   "requestBody": {"required": True, "content": {"application/json": {
-                      "schema": envelope_json_schema("#/components/schemas/{model}")}}},
+                      "schema": body_schema}}},
                   "responses": {"200": {"description": "one receipt per event, in request order"},
                                 "400": {"description": "body is not JSON, or an empty batch"},
                                 "401": {"description": "missing or wrong API key"},
