@@ -125,6 +125,6 @@ CREATE TABLE wsp_checkpoints (
   position         bigint NOT NULL,
   complete         boolean NOT NULL DEFAULT false,
   written_at       timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (session_id, position)
+  PRIMARY KEY (session_id, position, complete)  -- the end-of-stream marker is its own row
 );
 SELECT fp_make_append_only('wsp_checkpoints');

@@ -1,0 +1,160 @@
+"""P4-P7 end to end on the real stack (smoke world): a bounded run to INGEST_COMMITTED, a WSP rerun
+that admits nothing, the payload-mismatch drill, and an IG killed mid-stream."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from fp_platform.cli import main as cli
+from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, record_identity, topic_key_for
+from fp_platform.operate import daemons
+from fp_platform.substrate import bus, db
+from fp_platform.substrate.evidence_store import run_evidence
+from fp_platform_tests.control.conftest import unique_run_id
+
+BOUND = 200
+
+
+@pytest.fixture(scope="module")
+def p7_run(h, dagster_env):
+    run_id = unique_run_id()
+    assert cli(["run", "--run-id", run_id, "--until", "P7", "--scale", "smoke",
+                "--max-events-per-output", str(BOUND)]) == 0
+    return run_id
+
+
+def wsp(run_id: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", run_id, *args],
+                         capture_output=True, text=True, timeout=600, check=True)
+    return json.loads(out.stdout)
+
+
+def admitted_ids(h, run_id: str) -> dict[str, set[str]]:
+    with db.connect(h) as conn:
+        rows = conn.execute("SELECT topic, event_id FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'",
+                            (run_id,)).fetchall()
+    out: dict[str, set[str]] = {}
+    for topic, event_id in rows:
+        out.setdefault(topic, set()).add(event_id)
+    return out
+
+
+def bus_ids(h, run_id: str, topic: str) -> list[str]:
+    c = bus.scan_consumer(h)
+    try:
+        found = []
+        for p in bus.partitions(c, topic):
+            for m in bus.read_partition(c, topic, p):
+                ident = record_identity(m.headers())
+                if ident.get("platform_run_id") == run_id and ident.get("publisher") == h.get("COMPONENT_ID_IG"):
+                    found.append(ident["event_id"])
+        return found
+    finally:
+        c.close()
+
+
+def test_bounded_run_reaches_p7_with_evidence(h, p7_run):
+    writer = run_evidence(h, p7_run)
+    for phase in ("P4", "P5", "P6", "P7"):
+        for name in writer.list():
+            if name.startswith(f"gates/{phase}/"):
+                assert writer.read(name)["verdict"] == "PASS", name
+    summary = writer.read("ingest/receipt_summary.json")
+    streamed = {OUTPUT_EVENT_CLASSES[o] for o in h.get("ORACLE_REQUIRED_OUTPUT_IDS")}
+    for event_class in streamed:
+        assert summary["by_event_class"][event_class]["ADMIT"] == BOUND, event_class
+    assert summary["unresolved_in_doubt"] == 0
+    wsp_summary = writer.read("wsp/wsp_summary.json")
+    assert all(c["sent"] == BOUND for c in wsp_summary["outputs"].values())
+    assert writer.read("sr/ready_publish_receipt.json")["offset_kind"] == "kafka_offset"
+    assert writer.read("ingest/ig_ready.json")["auth"]["unauthenticated_health_status"] == 401
+
+
+def test_a_plain_consumer_sees_exactly_the_admitted_events(h, p7_run):
+    admitted = admitted_ids(h, p7_run)
+    for output_id in h.get("ORACLE_REQUIRED_OUTPUT_IDS"):
+        topic = h.topic(topic_key_for(OUTPUT_EVENT_CLASSES[output_id])).name
+        on_bus = bus_ids(h, p7_run, topic)
+        assert len(on_bus) == len(set(on_bus)) == BOUND, topic
+        assert set(on_bus) == admitted[topic], topic
+
+
+def test_wsp_rerun_admits_nothing_new(h, p7_run):
+    before = admitted_ids(h, p7_run)
+    summary = wsp(p7_run, "--max-events-per-output", str(BOUND))
+    assert summary["completed"]
+    for output_id, counts in summary["outputs"].items():
+        assert counts == {"sent": BOUND, "DUPLICATE": BOUND}, output_id
+    assert admitted_ids(h, p7_run) == before
+
+
+def test_second_sr_publishes_no_second_ready(h, p7_run):
+    out = subprocess.run([sys.executable, "-m", "fp_platform.control.jobs", "sr", "--run-id", p7_run],
+                         capture_output=True, text=True, timeout=300, check=True)
+    doc = json.loads(out.stdout)
+    assert doc["verdict"] == "PASS" and doc["ready"]["published_now"] is False
+    c = bus.scan_consumer(h)
+    try:
+        from fp_platform.control.wsp import find_ready
+
+        ready = find_ready(h, c, p7_run, lambda _: None)
+    finally:
+        c.close()
+    assert ready["skipped"].get("duplicate", 0) == 0
+
+
+def test_payload_mismatch_drill_is_quarantined_and_shown_in_p7(h, p7_run):
+    summary = wsp(p7_run, "--max-events-per-output", str(BOUND), "--drill-mismatch", "0.05")
+    anomalies = sum(c.get("ANOMALY", 0) for c in summary["outputs"].values())
+    assert summary["completed"] and anomalies > 0
+    assert cli(["run", "--run-id", p7_run, "--asset", "quarantine_summary", "--asset", "ingest_receipt_summary",
+                "--asset", "kafka_offsets_snapshot"]) == 0
+    writer = run_evidence(h, p7_run)
+    quarantine = writer.read("ingest/quarantine_summary.json")
+    assert quarantine["by_decision"].get("ANOMALY", 0) >= anomalies and not quarantine["missing_payloads"]
+    assert writer.read("ingest/receipt_summary.json")["counts"]["ANOMALY"] >= anomalies
+    assert writer.read("ingest/kafka_offsets_snapshot.json")["dedupe_drift"] == 0
+
+
+def test_ig_killed_mid_stream_loses_and_doubles_nothing(h, p7_run):
+    spec = daemons.ig_spec(h)
+    daemons.ensure(h, spec, p7_run)
+    proc = subprocess.Popen([sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", p7_run],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = threading.Event()
+
+    def kill_when_streaming() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with db.connect(h) as conn:
+                n = conn.execute("SELECT count(*) FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'",
+                                 (p7_run,)).fetchone()[0]
+            if n > 4 * BOUND + 2000:
+                os.kill(daemons.running(spec.component).pid, signal.SIGKILL)
+                killed.set()
+                time.sleep(1)
+                daemons.ensure(h, spec, p7_run)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_when_streaming)
+    killer.start()
+    out, err = proc.communicate(timeout=900)
+    killer.join()
+    assert killed.is_set(), "the stream ended before IG could be killed"
+    summary = json.loads(out)
+    assert summary["completed"], err[-2000:]
+    assert summary["totals"]["retries"] > 0
+    expected = sum(s["rows"] for s in run_evidence(h, p7_run).read("wsp/wsp_start.json")["stream_view"].values())
+    admitted = admitted_ids(h, p7_run)
+    data_topics = {h.topic(topic_key_for(OUTPUT_EVENT_CLASSES[o])).name for o in h.get("ORACLE_REQUIRED_OUTPUT_IDS")}
+    assert sum(len(admitted[t]) for t in data_topics) == expected
+    for topic in data_topics:
+        on_bus = bus_ids(h, p7_run, topic)
+        assert len(on_bus) == len(set(on_bus)) == len(admitted[topic]), topic
