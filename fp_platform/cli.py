@@ -143,13 +143,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
 # --- bench ---------------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
     from fp_platform.substrate import local_stack
-    from fp_platform.world import bench
 
     h = handles()
     if h.profile == "local":
         local_stack.up(h)
-    for line in bench.run(h, args.scale, args.bucket_rows, args.duckdb_memory_limit,
-                          log=lambda m: err_console.print(m, highlight=False)):
+    log = lambda m: err_console.print(m, highlight=False)  # noqa: E731
+    if args.bench == "ig":
+        from fp_platform.control import bench as ig_bench
+
+        sizes = {1: args.events_batch_1, 100: args.events, 500: args.events}
+        lines = ig_bench.run(h, sizes, args.port, log)
+    else:
+        from fp_platform.world import bench
+
+        lines = bench.run(h, args.scale, args.bucket_rows, args.duckdb_memory_limit, log=log)
+    for line in lines:
         print(json.dumps(line), flush=True)
     return 0
 
@@ -236,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     sort.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
     sort.add_argument("--bucket-rows", type=int, default=1_000_000, help="rows held in memory per sort bucket")
     sort.add_argument("--duckdb-memory-limit", default="2GB")
+    ig = bench_sub.add_parser("ig", help="IG admitted events/s (HTTP+validation+dedupe+receipts+publish) for batch "
+                              "sizes 1, 100, 500 with p50/p99 latency, vs a raw Kafka produce of the same events")
+    ig.add_argument("--events", type=int, default=50_000, help="events per run at batch sizes 100 and 500")
+    ig.add_argument("--events-batch-1", type=int, default=2_000, help="events at batch size 1")
+    ig.add_argument("--port", type=int, default=18181, help="port of the bench's own IG process")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ui", help="Dagster webserver + daemon on the platform instance")
