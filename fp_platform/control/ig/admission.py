@@ -25,7 +25,7 @@ from fp_platform.contracts.canonical import canonical_json, payload_hash, sha256
 from fp_platform.contracts.envelope import record_headers, topic_key_for
 from fp_platform.contracts.evidence import ObjectExistsError, utc_now_iso
 from fp_platform.contracts.payloads import envelope_problem
-from fp_platform.handles import Handles
+from fp_platform.handles import Handles, Topic
 from fp_platform.substrate.object_store import S3ObjectStore
 
 ADMIT, DUPLICATE, QUARANTINE, ANOMALY, AMBIGUOUS = "ADMIT", "DUPLICATE", "QUARANTINE", "ANOMALY", "PUBLISH_AMBIGUOUS"
@@ -80,21 +80,20 @@ class Candidate:
         return (self.event_class, self.event_id)
 
 
+RECEIPT_COLUMNS = ("receipt_id", "platform_run_id", "event_class", "event_id", "payload_hash", "decision", "reason",
+                   "source", "topic", "kafka_partition", "kafka_offset", "producer")
+
+
 def write_receipts(pool: ConnectionPool, receipts: list[Receipt]) -> None:
-    """Append receipts in one statement (one transaction)."""
+    """Append receipts with one COPY (one transaction)."""
     if not receipts:
         return
-    cols = list(zip(*[(r.receipt_id, r.platform_run_id, r.event_class, r.event_id, r.payload_hash, r.decision,
-                       r.reason, r.source, r.topic, r.partition, r.offset, r.producer) for r in receipts],
-                    strict=True))
-    with pool.connection() as conn:
-        conn.execute(
-            "INSERT INTO ig_receipts (receipt_id, platform_run_id, event_class, event_id, payload_hash, decision,"
-            " reason, source, topic, kafka_partition, kafka_offset, producer) SELECT * FROM unnest("
-            "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[], %s::int[], %s::bigint[], %s::text[])",
-            [list(c) for c in cols],
-        )
+    with pool.connection() as conn, conn.transaction(), conn.cursor().copy(
+        f"COPY ig_receipts ({', '.join(RECEIPT_COLUMNS)}) FROM STDIN"
+    ) as copy:
+        for r in receipts:
+            copy.write_row((r.receipt_id, r.platform_run_id, r.event_class, r.event_id, r.payload_hash, r.decision,
+                            r.reason, r.source, r.topic, r.partition, r.offset, r.producer))
 
 
 class Admitter:
@@ -108,6 +107,7 @@ class Admitter:
         self.producer = producer
         self.store = store
         self.publisher = h.get("COMPONENT_ID_IG")
+        self._topics: dict[str, Topic] = {}
         self.delivery_timeout_s = int(h.get("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS")) / 1000
         self._lock = threading.Lock()
         self._inflight: dict[Tuple, threading.Event] = {}
@@ -132,7 +132,8 @@ class Admitter:
                             f"this gate admits only {self.run_id!r}")
         if cand.problem:
             return cand
-        topic = self.h.topic(topic_key_for(event_class))
+        topic = self._topics.get(event_class) or self._topics.setdefault(event_class,
+                                                                         self.h.topic(topic_key_for(event_class)))
         source = doc["payload"] if topic.partition_key in doc["payload"] else doc["pins"]
         key = source.get(topic.partition_key)
         cand.topic, cand.key = topic.name, None if key is None else str(key).encode()
@@ -201,45 +202,47 @@ class Admitter:
         """Serialise attempts on the same tuple inside this process (a retry racing its original)."""
         while True:
             with self._lock:
-                busy = [self._inflight[t] for t in tuples if t in self._inflight]
+                busy = {id(ev): ev for t in tuples if (ev := self._inflight.get(t)) is not None}.values()
                 if not busy:
+                    mine = threading.Event()
                     for t in tuples:
-                        self._inflight[t] = threading.Event()
+                        self._inflight[t] = mine
                     return
             for ev in busy:
                 ev.wait(self.delivery_timeout_s + 5)
 
     def _release(self, tuples: list[Tuple]) -> None:
         with self._lock:
-            for t in tuples:
-                ev = self._inflight.pop(t, None)
-                if ev is not None:
-                    ev.set()
+            released = {id(ev): ev for t in tuples if (ev := self._inflight.pop(t, None)) is not None}
+        for ev in released.values():
+            ev.set()
 
     def _claim(self, cands: list[Candidate]) -> tuple[set[Tuple], dict[Tuple, dict]]:
         """Insert claims; return the tuples this attempt won and the state of those already claimed."""
         if not cands:
             return set(), {}
-        cols = list(zip(*[(c.event_class, c.event_id, c.payload_hash, c.topic, c.key, c.message) for c in cands],
-                        strict=True))
-        with self.pool.connection() as conn:
+        # claims are committed before anything is published
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS ig_claims_in (event_class text, event_id text,"
+                         " payload_hash text, topic text, message_key bytea, message bytea) ON COMMIT DELETE ROWS")
+            with conn.cursor().copy("COPY ig_claims_in FROM STDIN") as copy:
+                for c in cands:
+                    copy.write_row((c.event_class, c.event_id, c.payload_hash, c.topic, c.key, c.message))
             won = conn.execute(
                 "INSERT INTO ig_admissions (platform_run_id, event_class, event_id, payload_hash, topic,"
-                " message_key, message) SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::bytea[], %s::bytea[]) ON CONFLICT DO NOTHING RETURNING event_class, event_id",
-                (self.run_id, *map(list, cols)),
-            ).fetchall()
+                " message_key, message) SELECT %s, * FROM ig_claims_in ON CONFLICT DO NOTHING"
+                " RETURNING event_class, event_id", (self.run_id,)).fetchall()
             claimed = {(r[0], r[1]) for r in won}
-            lost = [c.tuple for c in cands if c.tuple not in claimed]
             existing: dict[Tuple, dict] = {}
-            if lost:
+            if len(claimed) < len(cands):
                 cur = conn.cursor(row_factory=psycopg.rows.dict_row)
                 for row in cur.execute(
-                    "SELECT s.* FROM ig_admission_state s JOIN unnest(%s::text[], %s::text[]) AS l(c, e)"
-                    " ON s.event_class = l.c AND s.event_id = l.e WHERE s.platform_run_id = %s",
-                    ([t[0] for t in lost], [t[1] for t in lost], self.run_id),
+                    "SELECT s.* FROM ig_admission_state s JOIN ig_claims_in l ON s.event_class = l.event_class"
+                    " AND s.event_id = l.event_id WHERE s.platform_run_id = %s", (self.run_id,)
                 ):
-                    existing[(row["event_class"], row["event_id"])] = row
+                    t = (row["event_class"], row["event_id"])
+                    if t not in claimed:
+                        existing[t] = row
         return claimed, existing
 
     def _publish(self, cands: list[Candidate]) -> dict[Tuple, Receipt]:
