@@ -14,7 +14,11 @@ def machine() -> dict[str, Any]:
 
 
 def bench_line(bench: str, metric: str, value: float, unit: str, params: dict[str, Any],
-               baseline: str | None = None, baseline_value: float | None = None) -> dict[str, Any]:
-    ratio = None if not baseline_value else round(value / baseline_value, 4)
+               baseline: str | None = None, baseline_value: float | None = None,
+               higher_is_better: bool = True) -> dict[str, Any]:
+    """`ratio` > 1 always means ours is better than the baseline."""
+    ratio = None
+    if baseline_value and value:
+        ratio = round(value / baseline_value if higher_is_better else baseline_value / value, 4)
     return {"bench": bench, "metric": metric, "value": value, "unit": unit, "baseline": baseline,
             "baseline_value": baseline_value, "ratio": ratio, "params": params, "machine": machine()}

@@ -15,17 +15,12 @@ import time
 import uuid
 from pathlib import Path
 
+from fp_platform.contracts.bench_line import bench_line
 from fp_platform.handles import Handles
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.world import engine, oracle_store, stream_sort
 
 OUTPUT_ID = "traffic_fraud"
-
-
-def machine() -> dict:
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-    return {"cores": os.cpu_count(), "mem_gib": round(mem_kb / 2**20, 1)}
 
 
 def _peak_rss_mib() -> float:
@@ -78,12 +73,8 @@ def child_duckdb(files_json: str, out_path: str, memory_limit: str) -> None:
 
 def _line(metric: str, value: float, unit: str, baseline: str | None, baseline_value: float | None,
           params: dict, higher_is_better: bool = True) -> dict:
-    ratio = None
-    if baseline_value:
-        ratio = value / baseline_value if higher_is_better else baseline_value / value
-    return {"bench": "stream-sort", "metric": metric, "value": round(value, 3), "unit": unit, "baseline": baseline,
-            "baseline_value": None if baseline_value is None else round(baseline_value, 3),
-            "ratio": None if ratio is None else round(ratio, 3), "params": params, "machine": machine()}
+    return bench_line("stream-sort", metric, round(value, 3), unit, params, baseline,
+                      None if baseline_value is None else round(baseline_value, 3), higher_is_better)
 
 
 def run(h: Handles, scale: str, bucket_rows: int, duckdb_memory_limit: str, log=print) -> list[dict]:

@@ -2,6 +2,7 @@
 rerun, a corrupted shard, and the bounded-memory sort path."""
 
 import json
+import time
 import uuid
 
 import pyarrow as pa
@@ -9,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fp_platform.cli import main as cli
-from fp_platform.operate.run_main import active_run_file
+from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.world import checker, jobs, oracle_store, stream_sort
@@ -20,8 +21,10 @@ TIMING = ("started_at_utc", "ended_at_utc", "elapsed_s")
 
 @pytest.fixture(scope="module")
 def p3_run(h, dagster_env):
-    assert cli(["run", "--until", "P3", "--scale", "smoke"]) == 0
-    return active_run_file(h).read_text().strip()
+    time.sleep(1.01)  # run ids have second resolution: never reuse another test's id
+    run_id = new_platform_run_id()
+    assert cli(["run", "--run-id", run_id, "--until", "P3", "--scale", "smoke"]) == 0
+    return run_id
 
 
 def _receipt(h, run_id, output_id):
