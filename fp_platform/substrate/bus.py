@@ -130,6 +130,8 @@ def read_partition(c: Consumer, topic: str, partition: int, start: int = 0, idle
                    ) -> Iterator[Message]:
     """Every record of one partition from `start` to its end. The end is the fetch's partition EOF,
     not ListOffsets: Tansu 0.6 answers ListOffsets(latest) below the real end of the log."""
+    low, high = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    start = max(low, min(start, high))  # the reported end may lag, never lead: starting earlier only reads more
     c.assign([TopicPartition(topic, partition, start)])
     idle_since = time.monotonic()
     try:

@@ -13,6 +13,7 @@ import pytest
 
 from fp_platform.cli import main as cli
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, record_identity, topic_key_for
+from fp_platform.control.wsp import WspOptions, find_ready
 from fp_platform.operate import daemons
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.evidence_store import run_evidence
@@ -101,8 +102,6 @@ def test_second_sr_publishes_no_second_ready(h, p7_run):
     assert doc["verdict"] == "PASS" and doc["ready"]["published_now"] is False
     c = bus.scan_consumer(h)
     try:
-        from fp_platform.control.wsp import find_ready
-
         ready = find_ready(h, c, p7_run, lambda _: None)
     finally:
         c.close()
@@ -158,3 +157,29 @@ def test_ig_killed_mid_stream_loses_and_doubles_nothing(h, p7_run):
     for topic in data_topics:
         on_bus = bus_ids(h, p7_run, topic)
         assert len(on_bus) == len(set(on_bus)) == len(admitted[topic]), topic
+
+
+def test_wsp_killed_mid_stream_resumes_from_its_checkpoint(h, p7_run):
+    args = ["--drill-drop-context", "0.02"]  # its own stream (digest), so its own session
+    proc = subprocess.Popen([sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", p7_run, *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scenario_run_id = run_evidence(h, p7_run).read("sr/sr_pass.json")["scenario_run_id"]
+    stream_digest = WspOptions(drill_drop_context=0.02).stream_digest(p7_run, scenario_run_id)
+    deadline = time.monotonic() + 120
+    with db.connect(h) as conn:
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = conn.execute("SELECT coalesce(max(position), 0) FROM wsp_checkpoints WHERE stream_digest = %s",
+                                (stream_digest,)).fetchone()[0]
+            if done >= 2000:
+                break
+            time.sleep(0.05)
+    assert proc.poll() is None, "the stream ended before WSP could be killed"
+    proc.kill()
+    proc.wait()
+    summary = wsp(p7_run, *args)
+    assert summary["completed"] and summary["resumed_from_event"] >= 2000
+    writer = run_evidence(h, p7_run)
+    assert writer.read("wsp/wsp_start.json")["resume_at_event"] == summary["resumed_from_event"]
+    for topic in admitted_ids(h, p7_run):
+        on_bus = bus_ids(h, p7_run, topic)
+        assert len(on_bus) == len(set(on_bus)), topic

@@ -37,18 +37,6 @@ def in_doubt(pool: ConnectionPool, run_id: str | None, grace_s: float) -> list[d
         ).fetchall()
 
 
-def _scan_start(pool: ConnectionPool, topic: str, since) -> dict[int, int]:
-    """Per partition, the first offset a record claimed after `since` can have: records are
-    published after their claim, so they sit after every offset receipted before it."""
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT kafka_partition, max(kafka_offset) FROM ig_receipts WHERE topic = %s AND decision = 'ADMIT'"
-            " AND received_at < %s GROUP BY kafka_partition",
-            (topic, since),
-        ).fetchall()
-    return {p: o + 1 for p, o in rows}
-
-
 def find_on_topic(consumer: Consumer, topic: str, wanted: set[tuple[str, str, str]],
                   start: dict[int, int]) -> dict[tuple[str, str, str], tuple[int, int]]:
     """(run, class, id) → (partition, offset) of the wanted records present on `topic`."""
@@ -74,8 +62,7 @@ def reconcile(pool: ConnectionPool, producer: Producer, consumer: Consumer, publ
         by_topic[c["topic"]].append(c)
     for topic, rows in by_topic.items():
         wanted = {(r["platform_run_id"], r["event_class"], r["event_id"]): r for r in rows}
-        start = _scan_start(pool, topic, min(r["claimed_at"] for r in rows))
-        found = find_on_topic(consumer, topic, set(wanted), start)
+        found = find_on_topic(consumer, topic, set(wanted), {})  # the whole log: offsets may restart with it
         log(f"{topic}: {len(rows)} in doubt, {len(found)} found on the topic")
         receipts = [_resolved(wanted[ident], topic, p, o) for ident, (p, o) in found.items()]
         write_receipts(pool, receipts)
