@@ -1,8 +1,20 @@
-"""Gate results → Dagster blocking asset checks, with the verdict recorded in evidence."""
+"""Gate results → Dagster blocking asset checks, with the verdict recorded in evidence; and the one
+launcher of one-shot jobs, whose silent failure becomes a recorded phase verdict."""
 
 from __future__ import annotations
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, Failure, MetadataValue
+import sys
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Failure,
+    MetadataValue,
+    PipesSubprocessClient,
+)
 
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.gates import GateResult, gate_evidence_name, record_gates
@@ -39,3 +51,14 @@ def fail_phase(writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, gat
     """Record an asset that could not reach its gates as FAIL, and return the Failure to raise."""
     record_gates(writer, phase_id, AssetKey.from_coercible(asset).to_user_string(), [GateResult(gate, False, reason)])
     return Failure(description=f"{phase_id} {gate}: {reason}", metadata={"phase_id": phase_id, "reason": reason})
+
+
+def launch_job(context: AssetExecutionContext, pipes: PipesSubprocessClient, profile: str, writer: EvidenceWriter,
+               phase_id: str, module: str, job: str, *args: str) -> dict:
+    """Run `python -m <module> <job> --run-id <partition> ...` through Pipes; return what it reported."""
+    invocation = pipes.run(context=context, env={"FP_PROFILE": profile},
+                           command=[sys.executable, "-m", module, job, "--run-id", context.partition_key, *args])
+    messages = invocation.get_custom_messages()
+    if not messages:
+        raise fail_phase(writer, phase_id, context.asset_key, job, "job reported no result")
+    return messages[-1]

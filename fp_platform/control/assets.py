@@ -4,22 +4,20 @@ IG is a daemon of the control_ingress pack, started (or reused) through the supe
 SR and WSP are one-shot jobs launched through Dagster Pipes; P4 and P7 checks run in-process.
 """
 
-import sys
 from typing import Optional
 
 import orjson
 from dagster import AssetExecutionContext, Config, MaterializeResult, PipesSubprocessClient, asset
 from psycopg_pool import ConnectionPool
 
-from fp_platform.checks import fail_phase, gate_check_results, gate_specs
-from fp_platform.contracts import ids
+from fp_platform.checks import fail_phase, gate_check_results, gate_specs, launch_job
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, topic_key_for
+from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.gates import GateResult
 from fp_platform.contracts.phases import phase
 from fp_platform.control import ingest_commit, ingest_ready, sr, wsp
 from fp_platform.control.ig import receipt_segments
 from fp_platform.control.ig.admission import AMBIGUOUS, ANOMALY, QUARANTINE
-from fp_platform.control.ig.reconcile import find_on_topic
 from fp_platform.operate import daemons
 from fp_platform.resources import PlatformResource, platform_run_partitions
 from fp_platform.substrate import bus, db
@@ -27,13 +25,8 @@ from fp_platform.substrate import bus, db
 
 def _launch(context: AssetExecutionContext, pipes: PipesSubprocessClient, platform: PlatformResource,
             phase_id: str, job: str, *extra: str) -> dict:
-    run_id = context.partition_key
-    invocation = pipes.run(context=context, env={"FP_PROFILE": platform.profile},
-                           command=[sys.executable, "-m", "fp_platform.control.jobs", job, "--run-id", run_id, *extra])
-    messages = invocation.get_custom_messages()
-    if not messages:
-        raise fail_phase(platform.evidence(run_id), phase_id, context.asset_key, job, "job reported no result")
-    return messages[-1]
+    return launch_job(context, pipes, platform.profile, platform.evidence(context.partition_key), phase_id,
+                      "fp_platform.control.jobs", job, *extra)
 
 
 @asset(group_name=phase(ingest_ready.PHASE_ID).group, partitions_def=platform_run_partitions, deps=["oracle_checker"],
@@ -91,23 +84,22 @@ def ready_published(context: AssetExecutionContext, platform: PlatformResource, 
     ready = doc.get("ready") or {}
     consumer = bus.scan_consumer(h)
     try:
-        event_id = ids.ready_event_id(run_id, doc["scenario_run_id"])
-        topic = h.topic(topic_key_for(sr.READY_CLASS)).name
-        found = find_on_topic(consumer, topic, {(run_id, sr.READY_CLASS, event_id)}, {})
-        readies = wsp.find_ready(h, consumer, run_id, context.log.info) if found else None
+        on_topic = wsp.find_ready(h, consumer, run_id, context.log.info)
     except wsp.WspStopped:
-        readies = None
+        on_topic = None
     finally:
         consumer.close()
-    at = found.get((run_id, sr.READY_CLASS, event_id))
+    at = None
+    if on_topic and on_topic["envelope"]["pins"].get("scenario_run_id") == doc["scenario_run_id"]:
+        at = (on_topic["partition"], on_topic["offset"])
     gates = [
         GateResult("sr_gates_passed", all(g["passed"] for g in doc["gates"].values()), gates_detail),
         GateResult("lease_respected", "conflict" not in lease and bool(lease), lease.get("conflict") or lease.get("key",
                                                                                                         "no lease")),
         GateResult("ready_on_topic", at is not None and at == (ready.get("partition"), ready.get("offset")),
                    f"receipt {ready.get('partition')}@{ready.get('offset')}, topic has {at}"),
-        GateResult("single_ready", readies is not None and not readies["skipped"].get("duplicate"),
-                   f"duplicates: {readies['skipped'].get('duplicate', 0) if readies else 'no READY'}"),
+        GateResult("single_ready", on_topic is not None and not on_topic["skipped"].get("duplicate"),
+                   f"duplicates: {on_topic['skipped'].get('duplicate', 0) if on_topic else 'no READY'}"),
     ]
     return MaterializeResult(metadata={"scenario_run_id": doc["scenario_run_id"], "verdict": doc["verdict"]},
                              check_results=gate_check_results(writer, sr.PHASE_ID, "ready_published", gates))
@@ -158,7 +150,8 @@ P7_GROUP = phase(P7).group
 
 @asset(group_name=P7_GROUP, partitions_def=platform_run_partitions, deps=[wsp_stream], kinds={"postgres", "s3"},
        check_specs=gate_specs("ingest_receipt_summary", {
-           "totals_coherent": "ADMIT+DUPLICATE+QUARANTINE+ANOMALY+PUBLISH_AMBIGUOUS = attempts > 0",
+           "totals_coherent": "ADMIT+DUPLICATE+QUARANTINE+ANOMALY+PUBLISH_AMBIGUOUS = attempts > 0; every "
+                              "claim admitted or in doubt; every answer WSP got is receipted",
            "no_publish_ambiguous": "no claim left in doubt",
            "receipts_append_only": "every receipt is in a write-once S3 segment with its recorded digest"}),
        description="P7: receipt outcomes per event class, from IG's append-only receipts.")
@@ -173,9 +166,14 @@ def ingest_receipt_summary(context: AssetExecutionContext, platform: PlatformRes
     writer.write_summary(h.get("RECEIPT_SUMMARY_PATH_PATTERN"), {**summary, "segment_problems": problems},
                          phase_id=P7)
     counts = summary["counts"]
+    uncovered = _unreceipted_wsp_answers(writer, h, summary["by_event_class"])
+    claims_ok = summary["claims"] == summary["admitted_distinct"] + summary["unresolved_in_doubt"]
     gates = [
-        GateResult("totals_coherent", summary["attempts"] > 0 and sum(counts.values()) == summary["attempts"],
-                   f"{counts} = {summary['attempts']} attempts", {"counts": counts}),
+        GateResult("totals_coherent", summary["attempts"] > 0 and claims_ok and not uncovered,
+                   f"{counts} = {summary['attempts']} attempts; {summary['claims']} claims = "
+                   f"{summary['admitted_distinct']} admitted + {summary['unresolved_in_doubt']} in doubt"
+                   + (f"; WSP answers without an IG receipt: {uncovered}" if uncovered else ""),
+                   {"counts": counts}),
         GateResult("no_publish_ambiguous", summary["unresolved_in_doubt"] == 0,
                    f"{summary['unresolved_in_doubt']} in doubt; {counts[AMBIGUOUS]} {AMBIGUOUS} receipts, "
                    f"{summary['resolved_by_reconcile']} resolved by reconcile"),
@@ -185,6 +183,17 @@ def ingest_receipt_summary(context: AssetExecutionContext, platform: PlatformRes
     ]
     return MaterializeResult(metadata={k: counts[k] for k in counts},
                              check_results=gate_check_results(writer, P7, "ingest_receipt_summary", gates))
+
+
+def _unreceipted_wsp_answers(writer, h, by_class: dict[str, dict[str, int]]) -> list[str]:
+    """Decisions WSP was answered (its last session) beyond what IG's receipts hold, per class."""
+    try:
+        outputs = writer.read(h.get("WSP_SUMMARY_PATH_PATTERN"))["outputs"]
+    except EvidenceError as exc:
+        return [f"no WSP summary ({exc})"]
+    return [f"{o}.{d}: WSP {n} > IG {by_class.get(OUTPUT_EVENT_CLASSES[o], {}).get(d, 0)}"
+            for o, counts in outputs.items() for d, n in counts.items()
+            if d != "sent" and n > by_class.get(OUTPUT_EVENT_CLASSES[o], {}).get(d, 0)]
 
 
 @asset(group_name=P7_GROUP, partitions_def=platform_run_partitions, deps=[wsp_stream], kinds={"kafka"},

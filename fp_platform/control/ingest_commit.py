@@ -41,6 +41,7 @@ def receipt_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
                             (run_id,)).fetchone()[0]
     admitted = conn.execute("SELECT count(*) FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'",
                             (run_id,)).fetchone()[0]
+    claims = conn.execute("SELECT count(*) FROM ig_admissions WHERE platform_run_id = %s", (run_id,)).fetchone()[0]
     max_seq, receipted = conn.execute("SELECT coalesce(max(seq), 0), count(*) FROM ig_receipts"
                                       " WHERE platform_run_id = %s", (run_id,)).fetchone()
     in_segments = conn.execute("SELECT coalesce(sum(row_count), 0), coalesce(max(last_seq), 0) FROM"
@@ -52,6 +53,7 @@ def receipt_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
         "counts": {d: totals.get(d, 0) for d in OUTCOMES},
         "by_event_class": {c: {d: v.get(d, 0) for d in OUTCOMES} for c, v in sorted(by_class.items())},
         "admitted_distinct": admitted,
+        "claims": claims,
         "resolved_by_reconcile": resolved,
         "unresolved_in_doubt": in_doubt,
         "request_rejections": rejections,

@@ -9,7 +9,6 @@ the same run never publishes a second READY.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_f
 from fp_platform.contracts.evidence import EvidenceWriter, utc_now_iso
 from fp_platform.control.ig.reconcile import find_on_topic
 from fp_platform.handles import Handles
+from fp_platform.substrate import bus
 from fp_platform.substrate.job_channel import Log
 from fp_platform.substrate.object_store import S3ObjectStore
 
@@ -137,7 +137,7 @@ def publish_ready_once(h: Handles, conn: psycopg.Connection, producer: Producer,
     if row:
         log(f"READY already published at {topic}[{row[0]}]@{row[1]}; not publishing again")
         return {"topic": topic, "partition": row[0], "offset": row[1], "published_now": False}
-    found = find_on_topic(consumer, topic, {(run_id, READY_CLASS, ready.event_id)}, {})
+    found = find_on_topic(consumer, topic, {(run_id, READY_CLASS, ready.event_id)})
     if found:
         partition, offset = next(iter(found.values()))
         log(f"READY found on the topic at [{partition}]@{offset} (unrecorded); recording it")
@@ -153,20 +153,12 @@ def publish_ready_once(h: Handles, conn: psycopg.Connection, producer: Producer,
 
 
 def _produce(producer: Producer, topic: str, ready: Envelope) -> tuple[int, int]:
-    result: dict[str, Any] = {}
-    done = threading.Event()
-
-    def on_delivery(err, msg) -> None:
-        result.update(err=err, partition=msg.partition(), offset=msg.offset())
-        done.set()
-
-    producer.produce(topic, ready.to_bytes(), ready.platform_run_id.encode(), on_delivery=on_delivery,
-                     headers=record_headers(ready.platform_run_id, ready.event_class, ready.event_id,
-                                            ready.payload_hash, ready.producer))
-    producer.flush(30)
-    if not done.is_set() or result.get("err") is not None:
-        raise RuntimeError(f"READY delivery not confirmed: {result.get('err', 'no delivery report')}")
-    return result["partition"], result["offset"]
+    headers = record_headers(ready.platform_run_id, ready.event_class, ready.event_id, ready.payload_hash,
+                             ready.producer)
+    ref, = bus.deliver(producer, [(topic, ready.to_bytes(), ready.platform_run_id.encode(), headers)], 30)
+    if not isinstance(ref, tuple):
+        raise RuntimeError(f"READY delivery not confirmed: {ref}")
+    return ref
 
 
 def run_sr(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psycopg.Connection, producer: Producer,

@@ -55,6 +55,24 @@ def producer(h: Handles, **overrides: Any) -> Producer:
     return Producer(conf)
 
 
+Record = tuple[str, bytes, bytes | None, list[tuple[str, str]]]  # topic, value, key, headers
+
+
+def deliver(p: Producer, records: list[Record], timeout_s: float = 60.0) -> list[tuple[int, int] | str]:
+    """Produce and wait for every delivery report: (partition, offset) each, or why it is unconfirmed."""
+    results: list[tuple[int, int] | str] = ["no delivery report"] * len(records)
+
+    def report(i: int):
+        def on_delivery(err, msg) -> None:
+            results[i] = str(err) if err is not None else (msg.partition(), msg.offset())
+        return on_delivery
+
+    for i, (topic, value, key, headers) in enumerate(records):
+        p.produce(topic, value, key, headers=headers, on_delivery=report(i))
+    p.flush(timeout_s)
+    return results
+
+
 def consumer(h: Handles, group_id: str, **overrides: Any) -> Consumer:
     """Manual-commit consumer (commit after the durable write), earliest when no checkpoint."""
     conf = {

@@ -2,11 +2,10 @@
 and the checker. Heavy work runs in `fp_platform.world.jobs` through Dagster Pipes."""
 
 import json
-import sys
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, PipesSubprocessClient, asset
 
-from fp_platform.checks import fail_phase, gate_check_results, gate_specs
+from fp_platform.checks import gate_check_results, gate_specs, launch_job
 from fp_platform.contracts.gates import GateResult
 from fp_platform.contracts.phases import phase
 from fp_platform.handles import handles
@@ -21,17 +20,8 @@ GROUP = phase(PHASE_ID).group
 
 def _run_job(context: AssetExecutionContext, pipes: PipesSubprocessClient, platform: PlatformResource,
              job: str, *extra: str) -> dict:
-    """Launch one world job through Pipes and return the result it reported."""
-    run_id = context.partition_key
-    invocation = pipes.run(
-        context=context,
-        command=[sys.executable, "-m", "fp_platform.world.jobs", job, "--run-id", run_id, *extra],
-        env={"FP_PROFILE": platform.profile},
-    )
-    messages = invocation.get_custom_messages()
-    if not messages:
-        raise fail_phase(platform.evidence(run_id), PHASE_ID, context.asset_key, job, "job reported no result")
-    return messages[-1]
+    return launch_job(context, pipes, platform.profile, platform.evidence(context.partition_key), PHASE_ID,
+                      "fp_platform.world.jobs", job, *extra)
 
 
 @asset(group_name=GROUP, partitions_def=platform_run_partitions, deps=["run_header"], kinds={"python", "s3"},

@@ -7,7 +7,6 @@ import argparse
 import os
 import sys
 
-from fp_platform.control.ig.app import IgSettings, serve
 from fp_platform.handles import handles
 
 
@@ -23,6 +22,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
+    from fp_platform.control.ig.app import IgSettings, serve  # FastAPI only when serving, not for --help
+
     h = handles()
     if not args.run_id:
         print(f"error: no run to admit: pass --run-id or set {h.get('REQUIRED_PLATFORM_RUN_ID_ENV_KEY')}",

@@ -133,7 +133,8 @@ class Gate:
         with self.pool.connection() as conn:
             return conn.execute("SELECT count(*) FROM ig_admission_state WHERE state = 'IN_DOUBT' AND"
                                 " platform_run_id = %s AND claimed_at < now() - make_interval(secs => %s)",
-                                (self.settings.required_run_id, self.admitter.delivery_timeout_s + 5)).fetchone()[0]
+                                (self.settings.required_run_id,
+                                 float(self.h.get("IG_RECONCILE_GRACE_SECONDS")))).fetchone()[0]
 
     def health(self) -> dict[str, Any]:
         reasons, state = [], "GREEN"

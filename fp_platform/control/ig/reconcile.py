@@ -8,7 +8,6 @@ than the producer's delivery timeout may still be in flight in a live IG and are
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -37,12 +36,13 @@ def in_doubt(pool: ConnectionPool, run_id: str | None, grace_s: float) -> list[d
         ).fetchall()
 
 
-def find_on_topic(consumer: Consumer, topic: str, wanted: set[tuple[str, str, str]],
-                  start: dict[int, int]) -> dict[tuple[str, str, str], tuple[int, int]]:
-    """(run, class, id) → (partition, offset) of the wanted records present on `topic`."""
+def find_on_topic(consumer: Consumer, topic: str,
+                  wanted: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(run, class, id) → (partition, offset) of the wanted records present on `topic` (whole log:
+    with a memory-mode broker, offsets restart with the log, so receipts cannot bound the scan)."""
     found: dict[tuple[str, str, str], tuple[int, int]] = {}
     for p in bus.partitions(consumer, topic):
-        for msg in bus.read_partition(consumer, topic, p, start.get(p, 0)):
+        for msg in bus.read_partition(consumer, topic, p):
             hdr = record_identity(msg.headers())
             ident = (hdr.get("platform_run_id"), hdr.get("event_class"), hdr.get("event_id"))
             if ident in wanted:
@@ -62,7 +62,7 @@ def reconcile(pool: ConnectionPool, producer: Producer, consumer: Consumer, publ
         by_topic[c["topic"]].append(c)
     for topic, rows in by_topic.items():
         wanted = {(r["platform_run_id"], r["event_class"], r["event_id"]): r for r in rows}
-        found = find_on_topic(consumer, topic, set(wanted), {})  # the whole log: offsets may restart with it
+        found = find_on_topic(consumer, topic, set(wanted))
         log(f"{topic}: {len(rows)} in doubt, {len(found)} found on the topic")
         receipts = [_resolved(wanted[ident], topic, p, o) for ident, (p, o) in found.items()]
         write_receipts(pool, receipts)
@@ -82,21 +82,11 @@ def _resolved(claim: dict, topic: str, partition: int, offset: int) -> Receipt:
 
 def _republish(producer: Producer, topic: str, claims: list[dict], publisher: str) -> list[Receipt]:
     """Publish claimed records proven absent from the topic; receipt only confirmed deliveries."""
-    delivered: list[Receipt] = []
-    pending = threading.Semaphore(0)
-    for c in claims:
-        def on_delivery(err, msg, c=c) -> None:
-            if err is None:
-                delivered.append(_resolved(c, topic, msg.partition(), msg.offset()))
-            pending.release()
-
-        headers = record_headers(c["platform_run_id"], c["event_class"], c["event_id"], c["payload_hash"], publisher)
-        producer.produce(topic, bytes(c["message"]), None if c["message_key"] is None else bytes(c["message_key"]),
-                         headers=headers, on_delivery=on_delivery)
-    producer.flush(60)
-    for _ in claims:
-        pending.acquire(timeout=1)
-    return delivered
+    records = [(topic, bytes(c["message"]), None if c["message_key"] is None else bytes(c["message_key"]),
+                record_headers(c["platform_run_id"], c["event_class"], c["event_id"], c["payload_hash"], publisher))
+               for c in claims]
+    outcomes = bus.deliver(producer, records)
+    return [_resolved(c, topic, *ref) for c, ref in zip(claims, outcomes, strict=True) if isinstance(ref, tuple)]
 
 
 def reconcile_now(h: Handles, run_id: str | None, log: Log = lambda _: None) -> dict[str, int]:
