@@ -20,9 +20,12 @@ from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.gates import GateResult, gate_evidence_name, record_gates
 
 
-def gate_specs(asset: AssetKey | str, gates: dict[str, str]) -> list[AssetCheckSpec]:
-    """Blocking checks: a failed gate stops every downstream phase."""
-    return [AssetCheckSpec(name, asset=asset, blocking=True, description=desc) for name, desc in gates.items()]
+def gate_specs(asset: AssetKey | str, gates: dict[str, str], advisory: dict[str, str] | None = None
+               ) -> list[AssetCheckSpec]:
+    """Blocking checks: a failed gate stops every downstream phase. Advisory ones warn only."""
+    return ([AssetCheckSpec(name, asset=asset, blocking=True, description=desc) for name, desc in gates.items()]
+            + [AssetCheckSpec(name, asset=asset, blocking=False, description=desc)
+               for name, desc in (advisory or {}).items()])
 
 
 def gate_check_results(
@@ -37,7 +40,7 @@ def gate_check_results(
             asset_key=key,
             check_name=r.name,
             passed=r.passed,
-            severity=AssetCheckSeverity.ERROR,
+            severity=AssetCheckSeverity.WARN if r.advisory else AssetCheckSeverity.ERROR,
             metadata={"detail": r.detail, "phase_id": phase_id, "verdict": verdict["verdict"],
                       "evidence": MetadataValue.url(evidence_uri),
                       **{k: MetadataValue.json(v) if isinstance(v, dict | list) else v for k, v in r.metadata.items()

@@ -1,4 +1,4 @@
-"""The one Definitions of the platform: every phase's assets and gates, jobs and resources."""
+"""The one Definitions of the platform: every phase's assets and gates, jobs, sensors and resources."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from dagster import AssetSelection, Definitions, define_asset_job, load_assets_f
 
 from fp_platform.control import assets as control_assets
 from fp_platform.operate import assets as operate_assets
+from fp_platform.operate.sensors import pack_supervisor
 from fp_platform.resources import resources_for_profile
+from fp_platform.rtdl import assets as rtdl_assets
 from fp_platform.world import assets as world_assets
 
 PLATFORM_RUN_JOB = "platform_run"
 
-all_assets = load_assets_from_modules([operate_assets, world_assets, control_assets])
+all_assets = load_assets_from_modules([operate_assets, world_assets, control_assets, rtdl_assets])
 
 platform_run_job = define_asset_job(
     PLATFORM_RUN_JOB,
@@ -22,5 +24,6 @@ platform_run_job = define_asset_job(
 defs = Definitions(
     assets=all_assets,
     jobs=[platform_run_job],
+    sensors=[pack_supervisor],
     resources=resources_for_profile(),
 )

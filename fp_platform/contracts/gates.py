@@ -18,6 +18,7 @@ class GateResult:
     passed: bool
     detail: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    advisory: bool = False  # reported (a warning when failed) but does not decide the verdict
 
 
 def gate_evidence_name(phase_id: str, asset: str) -> str:
@@ -30,7 +31,8 @@ def record_gates(writer: EvidenceWriter, phase_id: str, asset: str, results: lis
         gate_evidence_name(phase_id, asset),
         {
             "asset": asset,
-            "verdict": "PASS" if results and all(r.passed for r in results) else "FAIL",
+            "verdict": "PASS" if results and all(r.passed for r in results if not r.advisory) else "FAIL",
+            "warnings": [f"{r.name}: {r.detail}" for r in results if r.advisory and not r.passed],
             "gates": [asdict(r) for r in results],
         },
         phase_id=phase_id,

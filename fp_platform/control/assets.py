@@ -18,7 +18,7 @@ from fp_platform.contracts.phases import phase
 from fp_platform.control import ingest_commit, ingest_ready, sr, wsp
 from fp_platform.control.ig import receipt_segments
 from fp_platform.control.ig.admission import AMBIGUOUS, ANOMALY, QUARANTINE
-from fp_platform.operate import daemons
+from fp_platform.operate import daemons, packs
 from fp_platform.resources import PlatformResource, platform_run_partitions
 from fp_platform.substrate import bus, db
 
@@ -41,7 +41,7 @@ def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
     try:
-        record, started = daemons.ensure(h, daemons.ig_spec(h), run_id, log=context.log.info)
+        record, started = daemons.ensure(h, packs.spec_for(h, "COMPONENT_ID_IG"), run_id, log=context.log.info)
     except daemons.DaemonError as exc:
         raise fail_phase(writer, ingest_ready.PHASE_ID, "ig_ready", "ig_healthy", str(exc)) from None
     consumer = bus.scan_consumer(h)

@@ -1,10 +1,11 @@
-"""Operate-plane assets: P1 RUN_PINNED (`run_header`)."""
+"""Operate-plane assets: P1 RUN_PINNED (`run_header`), P2 DAEMONS_READY (`daemons_ready`)."""
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from fp_platform.checks import fail_phase, gate_check_results, gate_specs
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.phases import phase
+from fp_platform.operate import readiness
 from fp_platform.operate.run_pinning import PHASE_ID, RunParams, p1_gates, pin_run
 from fp_platform.resources import PlatformResource, platform_run_partitions
 
@@ -46,4 +47,31 @@ def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform
             "newly_pinned": pinned.created,
         },
         check_results=gate_check_results(writer, PHASE_ID, "run_header", results),
+    )
+
+
+@asset(
+    group_name=phase(readiness.PHASE_ID).group,
+    partitions_def=platform_run_partitions,
+    deps=[run_header],
+    check_specs=gate_specs("daemons_ready", {
+        "packs_running": "every built worker of the spine packs runs (one replica) and confirmed the run scope",
+        "run_scope_confirmed": "every worker serves REQUIRED_PLATFORM_RUN_ID = this run",
+        "no_duplicate_consumers": "no second process (supervised or manual) runs any worker",
+        "dependencies_reachable": "every worker reached its substrate (GREEN heartbeat)"},
+        advisory={"spine_packs_complete": "all five spine packs have all their workers built"}),
+    kinds={"python", "postgres"},
+    description="P2 DAEMONS_READY: the spine packs run for this run, supervised (restart with backoff).",
+)
+def daemons_ready(context: AssetExecutionContext, platform: PlatformResource):
+    h, run_id = platform.handles, context.partition_key
+    with platform.connect() as conn:
+        conn.autocommit = True
+        statuses = readiness.start_and_wait(h, conn, run_id, log=context.log.info)
+    doc = readiness.readiness_doc(h, statuses, run_id)
+    writer = platform.evidence(run_id)
+    writer.write_summary(h.get("DAEMONS_READY_PATH_PATTERN"), doc, phase_id=readiness.PHASE_ID)
+    return MaterializeResult(
+        metadata={f"{w['component']}": f"{w['state']} pid {w['pid']}" for p in doc["packs"] for w in p["workers"]},
+        check_results=gate_check_results(writer, readiness.PHASE_ID, "daemons_ready", readiness.p2_gates(doc)),
     )

@@ -32,8 +32,9 @@ class DaemonError(RuntimeError):
 class DaemonSpec:
     component: str
     pack_id: str
-    module: str  # `python -m <module>` entrypoint
+    module: str  # `python -m <module> [args]` entrypoint
     ready_url: str | None = None
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,11 @@ def running(component: str) -> DaemonRecord | None:
     return rec if _alive(rec.pid) else None
 
 
-def ig_spec(h: Handles) -> DaemonSpec:
-    return DaemonSpec(h.get("COMPONENT_ID_IG"), h.get("PACK_ID_CONTROL_INGRESS"), "fp_platform.control.ig",
-                      h.get("IG_BASE_URL") + h.get("IG_READY_PATH"))
-
-
 def ensure(h: Handles, spec: DaemonSpec, platform_run_id: str, timeout_s: float = 60.0,
            log: Callable[[str], None] = lambda _: None) -> tuple[DaemonRecord, bool]:
     """The daemon of `spec` running for `platform_run_id` and ready; (record, started_now)."""
     current = running(spec.component)
-    if current and current.platform_run_id == platform_run_id and _ready(spec):
+    if current and current.platform_run_id == platform_run_id and ready(spec):
         return current, False
     if current:
         log(f"{spec.component}: replacing pid {current.pid} (run {current.platform_run_id})")
@@ -95,7 +91,7 @@ def start(h: Handles, spec: DaemonSpec, platform_run_id: str, timeout_s: float =
     log_dir = state_dir() / h.pattern("PACK_LOG_DIR_PATTERN", platform_run_id=platform_run_id, pack_id=spec.pack_id)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{spec.component}.log"
-    argv = [sys.executable, "-m", spec.module]
+    argv = [sys.executable, "-m", spec.module, *spec.args]
     env = {**os.environ, h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"): platform_run_id}
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
@@ -107,14 +103,15 @@ def start(h: Handles, spec: DaemonSpec, platform_run_id: str, timeout_s: float =
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise DaemonError(f"{spec.component} exited with {proc.returncode}; see {log_path}")
-        if _ready(spec):
+        if ready(spec):
             return rec
         time.sleep(0.25)
     stop(spec.component)
     raise DaemonError(f"{spec.component} not ready within {timeout_s:.0f}s; see {log_path}")
 
 
-def _ready(spec: DaemonSpec) -> bool:
+def ready(spec: DaemonSpec) -> bool:
+    """True when the daemon answers its readiness URL (always, for one without)."""
     if spec.ready_url is None:
         return True
     try:
@@ -149,3 +146,20 @@ def stop_all() -> list[str]:
             if stop(path.stem):
                 stopped.append(path.stem)
     return stopped
+
+
+def processes_running(spec: DaemonSpec) -> list[int]:
+    """Pids of every live process on this machine running `python -m <module> <args>` — supervised or
+    started by hand — so a duplicate consumer cannot hide from P2."""
+    wanted = ["-m", spec.module, *spec.args]
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any(argv[i:i + len(wanted)] == wanted for i in range(len(argv))) and _alive(int(proc.name)):
+            pids.append(int(proc.name))
+    return sorted(pids)

@@ -55,21 +55,24 @@ def phase_outcomes(h: Handles, platform_run_id: str, phases: tuple[Phase, ...],
     writer = run_evidence(h, platform_run_id)
     outcomes = []
     for ph in phases:
-        failed, missing, passed = [], [], 0
+        failed, missing, warnings, passed = [], [], [], 0
         for asset in assets_by_group.get(ph.group, []):
             name = gate_evidence_name(ph.phase_id, asset)
             if not writer.exists(name):
                 missing.append(asset)
                 continue
             doc = writer.read(name)
-            failed += [f"{asset}.{g['name']}: {g['detail']}" for g in doc["gates"] if not g["passed"]]
+            failed += [f"{asset}.{g['name']}: {g['detail']}" for g in doc["gates"]
+                       if not g["passed"] and not g.get("advisory")]
+            warnings += [f"{asset}.{w}" for w in doc.get("warnings", [])]
             passed += sum(g["passed"] for g in doc["gates"])
         if failed:
             outcomes.append(PhaseOutcome(ph, "FAIL", "; ".join(failed)))
         elif missing:
             outcomes.append(PhaseOutcome(ph, "NOT_RUN", f"no gate verdict for {', '.join(missing)}"))
         else:
-            outcomes.append(PhaseOutcome(ph, "PASS", f"{passed} gates passed"))
+            warn = f"; warning: {'; '.join(warnings)}" if warnings else ""
+            outcomes.append(PhaseOutcome(ph, "PASS", f"{passed} gates passed{warn}"))
     return outcomes
 
 

@@ -103,3 +103,11 @@ def head_revision() -> str:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def stage(conn: psycopg.Connection, table: str, columns: str, rows) -> None:
+    """COPY `rows` into a temp table dropped at commit, for set-based upserts (call inside a transaction)."""
+    conn.execute(f"CREATE TEMP TABLE {table} ({columns}) ON COMMIT DROP")
+    with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)

@@ -14,7 +14,7 @@ import pytest
 from fp_platform.cli import main as cli
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, record_identity, topic_key_for
 from fp_platform.control.wsp import WspOptions, find_ready
-from fp_platform.operate import daemons
+from fp_platform.operate import daemons, packs
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform_tests.control.conftest import unique_run_id
@@ -122,7 +122,7 @@ def test_payload_mismatch_drill_is_quarantined_and_shown_in_p7(h, p7_run):
 
 
 def test_ig_killed_mid_stream_loses_and_doubles_nothing(h, p7_run):
-    spec = daemons.ig_spec(h)
+    spec = packs.spec_for(h, "COMPONENT_ID_IG")
     daemons.ensure(h, spec, p7_run)
     proc = subprocess.Popen([sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", p7_run],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

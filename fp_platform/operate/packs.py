@@ -1,0 +1,76 @@
+"""The five Spine Green packs and their workers, as data (spec P2.1; local parity §3).
+
+Local, the supervisor runs each worker as a subprocess; on EKS the same entries render Deployments
+(`operate/k8s.py`). A component listed under `planned` belongs to the pack but is built by a later
+issue; P2 reports it and cannot call the pack complete until it exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fp_platform.handles import Handles
+from fp_platform.operate.daemons import DaemonSpec
+
+RTDL_WORKER_MODULE = "fp_platform.rtdl"
+
+
+@dataclass(frozen=True)
+class WorkerEntry:
+    component_key: str
+    module: str  # `python -m <module> [args]`
+    args: tuple[str, ...] = ()
+    ready_path_key: str | None = None  # HTTP readiness path (services), else heartbeats tell
+    consumer_group_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Pack:
+    pack_key: str
+    workers: tuple[WorkerEntry, ...]
+    planned: tuple[str, ...] = ()  # component keys of workers not built yet
+
+
+def _rtdl(component_key: str, group_key: str) -> WorkerEntry:
+    return WorkerEntry(component_key, RTDL_WORKER_MODULE, ("{component}",), consumer_group_key=group_key)
+
+
+SPINE_PACKS: tuple[Pack, ...] = (
+    Pack("PACK_ID_CONTROL_INGRESS", (WorkerEntry("COMPONENT_ID_IG", "fp_platform.control.ig",
+                                                 ready_path_key="IG_READY_PATH"),)),
+    Pack("PACK_ID_RTDL_CORE", (_rtdl("COMPONENT_ID_ARCHIVE_WRITER", "CONSUMER_GROUP_ID_ARCHIVE_WRITER"),
+                               _rtdl("COMPONENT_ID_IEG", "CONSUMER_GROUP_ID_IEG"),
+                               _rtdl("COMPONENT_ID_OFP", "CONSUMER_GROUP_ID_OFP"),
+                               _rtdl("COMPONENT_ID_CSFB", "CONSUMER_GROUP_ID_CSFB"))),
+    Pack("PACK_ID_RTDL_DECISION_LANE", (), planned=("COMPONENT_ID_DL", "COMPONENT_ID_DF", "COMPONENT_ID_AL",
+                                                    "COMPONENT_ID_DLA")),
+    Pack("PACK_ID_CASE_LABELS", (), planned=("COMPONENT_ID_CASE_TRIGGER", "COMPONENT_ID_CM", "COMPONENT_ID_LS")),
+    Pack("PACK_ID_OBS_GOV", (), planned=("COMPONENT_ID_REPORTER", "COMPONENT_ID_ENV_CONFORMANCE")),
+)
+
+
+def pack(h: Handles, pack_id: str) -> Pack:
+    """The pack whose id (handle value, e.g. `rtdl_core`) is `pack_id`."""
+    for p in SPINE_PACKS:
+        if h.get(p.pack_key) == pack_id:
+            return p
+    raise KeyError(f"unknown pack {pack_id!r}; packs are {', '.join(h.get(p.pack_key) for p in SPINE_PACKS)}")
+
+
+def daemon_spec(h: Handles, p: Pack, w: WorkerEntry) -> DaemonSpec:
+    component = h.get(w.component_key)
+    ready = h.get("IG_BASE_URL") + h.get(w.ready_path_key) if w.ready_path_key else None
+    return DaemonSpec(component, h.get(p.pack_key), w.module, ready,
+                      tuple(a.format(component=component) for a in w.args))
+
+
+def daemon_specs(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[DaemonSpec]:
+    return [daemon_spec(h, p, w) for p in packs for w in p.workers]
+
+
+def spec_for(h: Handles, component_key: str) -> DaemonSpec:
+    for p in SPINE_PACKS:
+        for w in p.workers:
+            if w.component_key == component_key:
+                return daemon_spec(h, p, w)
+    raise KeyError(f"no worker {component_key} in the spine packs")

@@ -1,0 +1,86 @@
+"""P2 DAEMONS_READY: start the spine packs for the run, wait until each worker confirms its run
+scope, and judge them (spec P2.6): RUNNING with one replica, run scope confirmed, no duplicate
+consumer, dependencies reachable. Written to `operate/daemons_ready.json`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from fp_platform.contracts.gates import GateResult
+from fp_platform.handles import Handles
+from fp_platform.operate import daemons, supervisor
+from fp_platform.operate.packs import SPINE_PACKS, daemon_spec
+
+PHASE_ID = "P2"
+
+
+def _confirmed(h: Handles, st: supervisor.WorkerStatus, run_id: str) -> bool:
+    """A worker confirms its scope by a heartbeat for the run from its own pid; a service by readiness."""
+    spec = _spec(h, st.component)
+    if spec.ready_url is not None:
+        return st.up and st.platform_run_id == run_id and daemons.ready(spec)
+    return st.up and st.heartbeat_run_id == run_id and st.health_state == "GREEN"
+
+
+def _spec(h: Handles, component: str) -> daemons.DaemonSpec:
+    for p in SPINE_PACKS:
+        for w in p.workers:
+            if h.get(w.component_key) == component:
+                return daemon_spec(h, p, w)
+    raise KeyError(component)
+
+
+def start_and_wait(h: Handles, conn: psycopg.Connection, run_id: str, timeout_s: float = 90.0,
+                   log: Callable[[str], None] = lambda _: None) -> list[supervisor.WorkerStatus]:
+    """Reconcile the packs until every worker confirms the run scope (or the timeout passes)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        statuses = supervisor.reconcile(h, conn, run_id, log=log)
+        if all(_confirmed(h, st, run_id) for st in statuses) or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.5)
+
+
+def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: str) -> dict[str, Any]:
+    packs = []
+    for p in SPINE_PACKS:
+        pack_id = h.get(p.pack_key)
+        workers = []
+        for st in (s for s in statuses if s.pack_id == pack_id):
+            spec = _spec(h, st.component)
+            workers.append({**st.to_dict(), "processes": daemons.processes_running(spec),
+                            "scope_confirmed": _confirmed(h, st, run_id)})
+        packs.append({"pack_id": pack_id, "workers": workers,
+                      "planned_not_built": [h.get(k) for k in p.planned],
+                      "running": bool(workers) and all(w["scope_confirmed"] for w in workers)})
+    return {"run_scope": {"env_key": h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"), "value": run_id},
+            "supervisor": h.get("DAEMON_SUPERVISOR"), "replicas_per_worker": h.get("DAEMON_REPLICAS_PER_WORKER"),
+            "packs": packs}
+
+
+def p2_gates(doc: dict[str, Any]) -> list[GateResult]:
+    workers = [w for p in doc["packs"] for w in p["workers"]]
+    run_id = doc["run_scope"]["value"]
+    down = [f"{w['component']} {w['state']} {w['detail']}".strip() for w in workers if not w["scope_confirmed"]]
+    wrong_scope = [w["component"] for w in workers if w["heartbeat_run_id"] not in (None, run_id)
+                   or w["platform_run_id"] != run_id]
+    dupes = [f"{w['component']}: pids {w['processes']}" for w in workers if len(w["processes"]) > 1]
+    unhealthy = [f"{w['component']}: {w['health_state']}" for w in workers
+                 if w["health_state"] not in (None, "GREEN")]
+    unbuilt = {p["pack_id"]: p["planned_not_built"] for p in doc["packs"] if p["planned_not_built"]}
+    return [
+        GateResult("packs_running", bool(workers) and not down,
+                   "; ".join(down) or f"{len(workers)} workers running, one replica each"),
+        GateResult("run_scope_confirmed", bool(workers) and not wrong_scope,
+                   f"other scope: {wrong_scope}" if wrong_scope else f"every worker serves {run_id}"),
+        GateResult("no_duplicate_consumers", not dupes, "; ".join(dupes) or "one process per worker"),
+        GateResult("dependencies_reachable", not unhealthy and not down,
+                   "; ".join(unhealthy) or "every worker reached Kafka, Postgres and S3 (GREEN heartbeat)"),
+        GateResult("spine_packs_complete", not unbuilt,
+                   f"workers not built yet: {unbuilt}" if unbuilt else "all five packs have their workers",
+                   advisory=True),
+    ]

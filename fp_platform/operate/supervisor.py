@@ -1,0 +1,154 @@
+"""The local supervisor: keeps each worker of the spine packs running for the active run.
+
+`reconcile` compares desired (every built worker of the packs, scoped to the run) with running
+(daemon records + live pids + heartbeat rows in Postgres), starts what is missing, replaces what
+serves another run and restarts what died, with exponential backoff between restarts of a worker
+that keeps dying. The Dagster sensor, P2, P8 and `fp-platform operate` all call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from fp_platform.handles import Handles
+from fp_platform.operate import daemons
+from fp_platform.operate.packs import SPINE_PACKS, Pack, daemon_spec
+
+RUNNING, STARTED, RESTARTED = "RUNNING", "STARTED", "RESTARTED"
+BACKOFF, STOPPED, FAILED = "BACKOFF", "STOPPED", "FAILED"
+
+
+@dataclass
+class WorkerStatus:
+    pack_id: str
+    component: str
+    state: str
+    platform_run_id: str | None = None
+    pid: int | None = None
+    restarts: int = 0
+    health_state: str | None = None
+    heartbeat_age_s: float | None = None
+    heartbeat_run_id: str | None = None
+    log: str | None = None
+    detail: str = ""
+
+    @property
+    def up(self) -> bool:
+        return self.state in (RUNNING, STARTED, RESTARTED)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def backoff_s(h: Handles, restarts: int) -> float:
+    base = float(h.get("SUPERVISOR_RESTART_BACKOFF_BASE_SECONDS"))
+    return min(float(h.get("SUPERVISOR_RESTART_BACKOFF_MAX_SECONDS")), base * 2 ** max(0, restarts - 1))
+
+
+def _state_row(conn: psycopg.Connection, component: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT platform_run_id, pid, restarts, next_start_after FROM supervision_state"
+                       " WHERE component = %s", (component,)).fetchone()
+    return None if row is None else dict(zip(("platform_run_id", "pid", "restarts", "next_start_after"), row,
+                                             strict=True))
+
+
+def _save(conn: psycopg.Connection, component: str, pack_id: str, run_id: str, pid: int | None, restarts: int,
+          last_exit: str | None, next_start_after: datetime | None) -> None:
+    conn.execute(
+        "INSERT INTO supervision_state (component, pack_id, platform_run_id, pid, restarts, last_start_at, last_exit,"
+        " next_start_after) VALUES (%s, %s, %s, %s, %s, now(), %s, %s) ON CONFLICT (component) DO UPDATE SET"
+        " pack_id = EXCLUDED.pack_id, platform_run_id = EXCLUDED.platform_run_id, pid = EXCLUDED.pid,"
+        " restarts = EXCLUDED.restarts, last_start_at = now(), last_exit = EXCLUDED.last_exit,"
+        " next_start_after = EXCLUDED.next_start_after",
+        (component, pack_id, run_id, pid, restarts, last_exit, next_start_after))
+
+
+def heartbeats(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
+    rows = conn.execute("SELECT component, platform_run_id, pid, health_state, consumer_group, counters,"
+                        " extract(epoch FROM now() - beat_at) FROM worker_heartbeats").fetchall()
+    return {r[0]: {"platform_run_id": r[1], "pid": r[2], "health_state": r[3], "consumer_group": r[4],
+                   "counters": r[5], "age_s": float(r[6])} for r in rows}
+
+
+def _with_heartbeat(st: WorkerStatus, beat: dict[str, Any] | None) -> WorkerStatus:
+    if beat and st.pid is not None and beat["pid"] == st.pid:  # a beat from this process, not a predecessor
+        st.health_state, st.heartbeat_age_s, st.heartbeat_run_id = (beat["health_state"], round(beat["age_s"], 1),
+                                                                     beat["platform_run_id"])
+    return st
+
+
+def reconcile(h: Handles, conn: psycopg.Connection, platform_run_id: str, packs: tuple[Pack, ...] = SPINE_PACKS,
+              log: Callable[[str], None] = lambda _: None) -> list[WorkerStatus]:
+    """Make every worker of `packs` run for `platform_run_id`; return what each is doing now."""
+    out = []
+    beats = heartbeats(conn)
+    for p in packs:
+        for w in p.workers:
+            spec = daemon_spec(h, p, w)
+            out.append(_with_heartbeat(_reconcile_one(h, conn, spec, platform_run_id, log), beats.get(spec.component)))
+    return out
+
+
+def _reconcile_one(h: Handles, conn: psycopg.Connection, spec: daemons.DaemonSpec, run_id: str,
+                   log: Callable[[str], None]) -> WorkerStatus:
+    rec = daemons.running(spec.component)
+    row = _state_row(conn, spec.component)
+    same_run = row is not None and row["platform_run_id"] == run_id
+    restarts = row["restarts"] if same_run else 0
+    if rec and rec.platform_run_id == run_id:
+        return WorkerStatus(spec.pack_id, spec.component, RUNNING, run_id, rec.pid, restarts, log=rec.log)
+    if rec:
+        log(f"{spec.component}: serves {rec.platform_run_id}; replacing it for {run_id}")
+        daemons.stop(spec.component)
+    died = same_run and row["pid"] is not None
+    now = datetime.now(UTC)
+    if died and row["next_start_after"] is not None and now < row["next_start_after"]:
+        wait = (row["next_start_after"] - now).total_seconds()
+        return WorkerStatus(spec.pack_id, spec.component, BACKOFF, run_id, None, restarts,
+                            detail=f"died; restart in {wait:.1f}s")
+    if died:
+        restarts += 1
+        log(f"{spec.component}: pid {row['pid']} is gone; restart #{restarts}")
+    try:
+        new = daemons.start(h, spec, run_id)
+    except daemons.DaemonError as exc:
+        _save(conn, spec.component, spec.pack_id, run_id, None, restarts + 1, str(exc),
+              now + timedelta(seconds=backoff_s(h, restarts + 1)))
+        return WorkerStatus(spec.pack_id, spec.component, FAILED, run_id, None, restarts + 1, detail=str(exc))
+    _save(conn, spec.component, spec.pack_id, run_id, new.pid, restarts,
+          f"pid {row['pid']} exited" if died else None, now + timedelta(seconds=backoff_s(h, restarts + 1)))
+    return WorkerStatus(spec.pack_id, spec.component, RESTARTED if died else STARTED, run_id, new.pid, restarts,
+                        log=new.log)
+
+
+def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[WorkerStatus]:
+    """What runs now, without starting anything."""
+    beats = heartbeats(conn)
+    out = []
+    for p in packs:
+        for w in p.workers:
+            spec = daemon_spec(h, p, w)
+            rec = daemons.running(spec.component)
+            row = _state_row(conn, spec.component)
+            st = WorkerStatus(spec.pack_id, spec.component, RUNNING if rec else STOPPED,
+                              rec.platform_run_id if rec else None, rec.pid if rec else None,
+                              row["restarts"] if row else 0, log=rec.log if rec else None)
+            out.append(_with_heartbeat(st, beats.get(spec.component)))
+    return out
+
+
+def down(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[str]:
+    """Stop every worker of `packs` (SIGTERM, then SIGKILL) and forget their supervision state."""
+    stopped = []
+    for p in packs:
+        for w in p.workers:
+            component = h.get(w.component_key)
+            if daemons.stop(component):
+                stopped.append(component)
+            conn.execute("DELETE FROM supervision_state WHERE component = %s", (component,))
+    return stopped

@@ -1,0 +1,262 @@
+"""The worker base every bus consumer uses (DESIGN.md §5).
+
+batch consume → run-scope gate (records of another platform_run_id are checkpoint-skipped) →
+`apply` → ONE Postgres transaction holding the state and the consumed offsets → Kafka commit after
+the DB commit → heartbeat row + `<component>/health/last_health.json`. The offsets in Postgres are
+the truth: a restart (or a kill -9 at any point) resumes from them, so nothing is lost and nothing
+is applied twice. A Postgres advisory lock per consumer group keeps it to one replica.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import orjson
+import psycopg
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from fp_platform.contracts.envelope import record_identity
+from fp_platform.contracts.evidence import utc_now_iso
+from fp_platform.contracts.ids import check_platform_run_id
+from fp_platform.handles import Handles
+from fp_platform.substrate import bus, db
+from fp_platform.substrate.evidence_store import run_evidence
+from fp_platform.substrate.object_store import S3ObjectStore
+
+log = logging.getLogger("fp_platform.worker")
+
+
+class WorkerError(RuntimeError):
+    """The worker cannot run as configured (run scope, second replica, unreadable record)."""
+
+
+@dataclass(frozen=True)
+class BusRecord:
+    """One record of the required run, with where it came from (every derived row keeps it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    envelope: dict[str, Any]
+    value: bytes
+
+    @property
+    def ts(self) -> str:
+        return self.envelope["ts_utc"]
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.envelope["payload"]
+
+    @property
+    def origin(self) -> tuple[str, int, int]:
+        return (self.topic, self.partition, self.offset)
+
+    @property
+    def origin_json(self) -> str:
+        return orjson.dumps({"topic": self.topic, "partition": self.partition, "offset": self.offset}).decode()
+
+
+@dataclass
+class WorkerStats:
+    started_at_utc: str = field(default_factory=utc_now_iso)
+    batches: int = 0
+    applied: int = 0
+    skipped_other_run: int = 0
+    kafka_commit_failures: int = 0
+    last_batch_ms: float = 0.0
+    last_applied_at_utc: str | None = None
+    counters: Counter = field(default_factory=Counter)  # the worker's own (join_hits, segments, ...)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"started_at_utc": self.started_at_utc, "batches": self.batches, "applied": self.applied,
+                "skipped_other_run": self.skipped_other_run, "kafka_commit_failures": self.kafka_commit_failures,
+                "last_batch_ms": round(self.last_batch_ms, 2), "last_applied_at_utc": self.last_applied_at_utc,
+                **dict(self.counters)}
+
+
+def required_run_id(h: Handles, explicit: str | None = None) -> str:
+    """The run scope a worker serves: explicit, else REQUIRED_PLATFORM_RUN_ID; absent → fail closed."""
+    env_key = h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
+    run_id = explicit or os.environ.get(env_key)
+    if not run_id:
+        raise WorkerError(f"no run scope: set {env_key} (workers never run unscoped)")
+    check_platform_run_id(run_id)
+    return run_id
+
+
+class Worker(ABC):
+    """A bus consumer. Subclasses name their component, pack, group and topics (handle keys) and
+    implement `apply`, which writes state through `conn` inside the batch's transaction."""
+
+    component_key: ClassVar[str]
+    pack_key: ClassVar[str]
+    group_key: ClassVar[str]
+    topic_keys: ClassVar[tuple[str, ...]]
+    phase_id: ClassVar[str] = "P8"
+
+    def __init__(self, h: Handles, platform_run_id: str, *, group_id: str | None = None,
+                 store: S3ObjectStore | None = None) -> None:
+        self.h = h
+        self.run_id = platform_run_id
+        self.component = h.get(self.component_key)
+        self.pack_id = h.get(self.pack_key)
+        self.group_id = group_id or h.get(self.group_key)
+        self.topics = [h.topic(k).name for k in self.topic_keys]
+        self.store = store or S3ObjectStore(h)
+        self.stats = WorkerStats()
+        self.batch_max = int(h.get("WORKER_BATCH_MAX_RECORDS"))
+        self._stop = False
+        self._health = "GREEN"
+
+    @abstractmethod
+    def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
+        """Write the state these records produce (inside the batch's transaction)."""
+
+    def stop(self, *_: Any) -> None:
+        self._stop = True
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self, *, until_idle_s: float | None = None, install_signals: bool = True) -> WorkerStats:
+        """Consume until SIGTERM (or, with `until_idle_s`, until nothing arrives for that long)."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        lock_conn = db.connect(self.h, autocommit=True)
+        conn = db.connect(self.h, autocommit=True)  # every write is an explicit transaction block
+        consumer = bus.consumer(self.h, self.group_id, **{"fetch.wait.max.ms": 50})
+        try:
+            self._lock(lock_conn)
+            assignment = self._assignment(conn, consumer)
+            consumer.assign(assignment)
+            log.info("%s: run %s, group %s, from %s", self.component, self.run_id, self.group_id,
+                     {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
+            self._beat(conn, force=True)
+            idle_since = time.monotonic()
+            while not self._stop:
+                msgs = consumer.consume(self.batch_max, timeout=0.1)  # returns early only on a full batch
+                msgs = [m for m in msgs if not self._is_eof(m)]
+                if msgs:
+                    self._batch(conn, consumer, msgs)
+                    idle_since = time.monotonic()
+                elif until_idle_s is not None and time.monotonic() - idle_since > until_idle_s:
+                    break
+                self._beat(conn)
+            self._health = "STOPPED"
+            self._beat(conn, force=True)
+        except Exception:
+            self._health = "RED"
+            with contextlib.suppress(Exception):  # the failure may be the DB itself; the exit code tells
+                self._beat(conn, force=True)
+            raise
+        finally:
+            consumer.close()
+            conn.close()
+            lock_conn.close()
+        return self.stats
+
+    def _lock(self, conn: psycopg.Connection) -> None:
+        got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.group_id,)).fetchone()[0]
+        if not got:
+            raise WorkerError(f"{self.component}: another replica holds consumer group {self.group_id} "
+                              "(one replica per worker)")
+
+    def _assignment(self, conn: psycopg.Connection, consumer) -> list[TopicPartition]:
+        """Every partition of the topics, from the DB checkpoint; no checkpoint → the earliest offset."""
+        saved = {(t, p): o for t, p, o in conn.execute(
+            "SELECT topic, kafka_partition, next_offset FROM worker_offsets WHERE consumer_group = %s",
+            (self.group_id,))}
+        out = []
+        for topic in self.topics:
+            for p in bus.partitions(consumer, topic):
+                low, _ = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                out.append(TopicPartition(topic, p, max(low, saved.get((topic, p), 0))))
+        return out
+
+    @staticmethod
+    def _is_eof(msg) -> bool:
+        err = msg.error()
+        if err is None:
+            return False
+        if err.code() == KafkaError._PARTITION_EOF:
+            return True
+        raise KafkaException(err)
+
+    def _batch(self, conn: psycopg.Connection, consumer, msgs: list) -> None:
+        t0 = time.perf_counter()
+        records: list[BusRecord] = []
+        ends: dict[tuple[str, int], list[int]] = {}  # (topic, partition) -> [next_offset, applied, skipped]
+        for m in msgs:
+            key = (m.topic(), m.partition())
+            end = ends.setdefault(key, [0, 0, 0])
+            end[0] = max(end[0], m.offset() + 1)
+            if record_identity(m.headers()).get("platform_run_id") != self.run_id:
+                end[2] += 1
+                continue
+            try:
+                env = orjson.loads(m.value())
+            except orjson.JSONDecodeError as exc:
+                raise WorkerError(f"{m.topic()}[{m.partition()}]@{m.offset()} is not an envelope: {exc}") from None
+            end[1] += 1
+            records.append(BusRecord(m.topic(), m.partition(), m.offset(), env, m.value()))
+        with conn.transaction():
+            if records:
+                self.apply(conn, records)
+            for (topic, part), (nxt, applied, skipped) in ends.items():
+                row = conn.execute(
+                    "INSERT INTO worker_offsets (consumer_group, topic, kafka_partition, next_offset, applied, skipped)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
+                    " SET next_offset = EXCLUDED.next_offset, applied = worker_offsets.applied + EXCLUDED.applied,"
+                    " skipped = worker_offsets.skipped + EXCLUDED.skipped, updated_at = now()"
+                    " WHERE worker_offsets.next_offset <= EXCLUDED.next_offset RETURNING 1",
+                    (self.group_id, topic, part, nxt, applied, skipped)).fetchone()
+                if row is None:  # only a second consumer could move the checkpoint past us
+                    raise WorkerError(f"{self.component}: checkpoint of {topic}[{part}] is past {nxt}")
+        try:  # after the DB commit; the DB offsets stay the truth if this fails
+            consumer.commit(offsets=[TopicPartition(t, p, o[0]) for (t, p), o in ends.items()], asynchronous=False)
+        except KafkaException as exc:
+            self.stats.kafka_commit_failures += 1
+            log.warning("%s: Kafka commit failed after the DB commit (DB offsets rule): %s", self.component, exc)
+        self.stats.batches += 1
+        self.stats.applied += len(records)
+        self.stats.skipped_other_run += sum(e[2] for e in ends.values())
+        self.stats.last_batch_ms = (time.perf_counter() - t0) * 1000
+        if records:
+            self.stats.last_applied_at_utc = utc_now_iso()
+
+    # --- health -------------------------------------------------------------------------------
+    _last_beat: float = 0.0
+
+    def _beat(self, conn: psycopg.Connection, force: bool = False) -> None:
+        """Heartbeat row in Postgres and health/metrics files in the run's evidence, every interval."""
+        now = time.monotonic()
+        if not force and now - self._last_beat < float(self.h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")):
+            return
+        self._last_beat = now
+        counters = self.stats.snapshot()
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO worker_heartbeats (component, pack_id, platform_run_id, consumer_group, pid, host,"
+                " health_state, counters, started_at, beat_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
+                " ON CONFLICT (component) DO UPDATE SET pack_id = EXCLUDED.pack_id,"
+                " platform_run_id = EXCLUDED.platform_run_id, consumer_group = EXCLUDED.consumer_group,"
+                " pid = EXCLUDED.pid, host = EXCLUDED.host, health_state = EXCLUDED.health_state,"
+                " counters = EXCLUDED.counters, started_at = EXCLUDED.started_at, beat_at = now()",
+                (self.component, self.pack_id, self.run_id, self.group_id, os.getpid(), socket.gethostname(),
+                 self._health, orjson.dumps(counters).decode(), self.stats.started_at_utc))
+        writer = run_evidence(self.h, self.run_id, store=self.store)
+        health = {"component": self.component, "pack_id": self.pack_id, "health_state": self._health,
+                  "pid": os.getpid(), "consumer_group": self.group_id, "counters": counters}
+        writer.write_summary(self.h.pattern("COMPONENT_HEALTH_PATH_PATTERN", component=self.component), health,
+                             phase_id=self.phase_id)
+        writer.write_summary(self.h.pattern("COMPONENT_METRICS_PATH_PATTERN", component=self.component),
+                             {"component": self.component, "metrics": counters}, phase_id=self.phase_id)
