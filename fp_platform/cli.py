@@ -89,6 +89,45 @@ def cmd_ig(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- operate -------------------------------------------------------------------------------------
+def cmd_operate(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from fp_platform.operate import packs, supervisor
+    from fp_platform.operate.run_main import active_run_file
+    from fp_platform.substrate import db
+
+    h = handles()
+    try:
+        chosen = tuple(packs.pack(h, pid) for pid in args.packs) if args.packs else packs.SPINE_PACKS
+    except KeyError as exc:
+        return _fail(str(exc.args[0]))
+    with db.connect(h, autocommit=True) as conn:
+        if args.action == "down":
+            stopped = supervisor.down(h, conn, chosen)
+            console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+            return 0
+        if args.action == "up":
+            run_file = active_run_file(h)
+            run_id = args.run_id or (run_file.read_text().strip() if run_file.exists() else None)
+            if not run_id:
+                return _fail("no run scope: pass --run-id or run `fp-platform run` first (it records the active run)")
+            statuses = supervisor.reconcile(h, conn, run_id, chosen, log=lambda m: console.print(f"… {m}"))
+        else:
+            statuses = supervisor.status(h, conn, chosen)
+    table = Table(title_justify="left")
+    for col in ("pack", "worker", "state", "run", "pid", "restarts", "health", "beat age s", "log"):
+        table.add_column(col)
+    for st in statuses:
+        table.add_row(st.pack_id, st.component, st.state, st.platform_run_id or "-", str(st.pid or "-"),
+                      str(st.restarts), st.health_state or "-", str(st.heartbeat_age_s or "-"), st.log or st.detail)
+    for p in chosen:
+        for key in p.planned:
+            table.add_row(h.get(p.pack_key), h.get(key), "NOT BUILT", "-", "-", "-", "-", "-", "-")
+    console.print(table)
+    return 0 if args.action != "up" or all(st.up for st in statuses) else 1
+
+
 # --- evidence ------------------------------------------------------------------------------------
 def cmd_evidence(args: argparse.Namespace) -> int:
     from fp_platform.contracts.evidence import EvidenceError
@@ -230,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--run-id", default=None, help="only this run (default: every run)")
     ig_sub.add_parser("status", help="the IG daemon's pid, run and log")
     p.set_defaults(func=cmd_ig)
+
+    p = sub.add_parser("operate", help="the spine packs' daemons (local supervisor): up, down, status")
+    p.add_argument("action", choices=["up", "down", "status"],
+                   help="up: start/restart every worker for the run; down: stop them; status: show them")
+    p.add_argument("packs", nargs="*", metavar="PACK",
+                   help="pack ids (control_ingress, rtdl_core, ...); default: all five spine packs")
+    p.add_argument("--run-id", help="run scope for `up` (default: the active run recorded by `fp-platform run`)")
+    p.set_defaults(func=cmd_operate)
 
     p = sub.add_parser("evidence", help="list, print or export a run's evidence bundle")
     p.add_argument("action", choices=("ls", "get", "export"))

@@ -95,13 +95,19 @@ INSERT INTO ofp_dirty SELECT t.event_id FROM ofp_tx_in n JOIN ofp_transactions t
   AND t.terminal_id = n.terminal_id AND t.ts >= n.ts + {_interval(DELAY_DAYS)}
   AND t.ts < n.ts + {_interval(DELAY_DAYS + _SPAN)} ON CONFLICT DO NOTHING;
 """
+# A card's device (ip) is new on the flow that first shows it; a sighting arriving late can only take that
+# from its immediate successor, so that is the one other flow to recompute.
+_SUCCESSOR = """
+INSERT INTO ofp_dirty SELECT t.event_id FROM ofp_sight_in s
+  CROSS JOIN LATERAL (SELECT o.flow_id FROM ofp_card_sightings o WHERE o.platform_run_id = %(run)s
+    AND o.card_id = s.card_id AND o.{col} = s.{col} AND (o.ts, o.flow_id) > (s.ts, s.flow_id)
+    ORDER BY o.ts, o.flow_id LIMIT 1) nxt
+  JOIN ofp_transactions t ON t.platform_run_id = %(run)s AND t.flow_id = nxt.flow_id ON CONFLICT DO NOTHING;
+"""
 _DIRTY_BY_SIGHTING = """
 INSERT INTO ofp_dirty SELECT t.event_id FROM ofp_sight_in s JOIN ofp_transactions t
   ON t.platform_run_id = %(run)s AND t.flow_id = s.flow_id ON CONFLICT DO NOTHING;
-INSERT INTO ofp_dirty SELECT t.event_id FROM ofp_sight_in s JOIN ofp_card_sightings o ON o.platform_run_id = %(run)s
-  AND o.card_id = s.card_id AND (o.device_id = s.device_id OR o.ip = s.ip) AND o.ts > s.ts
-  JOIN ofp_transactions t ON t.platform_run_id = %(run)s AND t.flow_id = o.flow_id ON CONFLICT DO NOTHING;
-"""
+""" + _SUCCESSOR.format(col="device_id") + _SUCCESSOR.format(col="ip")
 _DIRTY_BY_LABEL = f"""
 INSERT INTO ofp_dirty SELECT t.event_id FROM ofp_labels_in l
   JOIN ofp_transactions x ON x.platform_run_id = %(run)s AND x.transaction_id = l.transaction_id
@@ -114,10 +120,15 @@ _ORIGIN_COLS = "origin_topic text, origin_partition int, origin_offset bigint"
 
 
 def _begin(conn: psycopg.Connection) -> None:
+    # Every lookup here is a short index range per key. A run's rows are young, so the planner's
+    # statistics do not know them yet and it would scan whole tables per batch: keep it on the indexes.
+    conn.execute("SET LOCAL enable_seqscan = off")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS ofp_dirty (event_id text PRIMARY KEY) ON COMMIT DROP")
 
 
 def _recompute(conn: psycopg.Connection, run_id: str) -> int:
+    conn.execute("ANALYZE ofp_dirty")  # its size decides between per-event lookups and one pass
+    conn.execute("SET LOCAL enable_seqscan = on")
     return conn.execute(VECTOR_SQL, {"run": run_id, "version": FEATURE_VERSION}).rowcount
 
 

@@ -106,8 +106,11 @@ def head_revision() -> str:
 
 
 def stage(conn: psycopg.Connection, table: str, columns: str, rows) -> None:
-    """COPY `rows` into a temp table dropped at commit, for set-based upserts (call inside a transaction)."""
+    """COPY `rows` into a temp table dropped at commit, for set-based upserts (call inside a transaction).
+    ANALYZE gives the planner its real size: without it a batch of 500 looks big enough for a hash
+    join over the whole run's table, and every batch gets slower as the run grows."""
     conn.execute(f"CREATE TEMP TABLE {table} ({columns}) ON COMMIT DROP")
     with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+    conn.execute(f"ANALYZE {table}")

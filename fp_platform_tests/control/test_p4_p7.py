@@ -25,7 +25,7 @@ BOUND = 200
 @pytest.fixture(scope="module")
 def p7_run(h, dagster_env):
     run_id = unique_run_id()
-    assert cli(["run", "--run-id", run_id, "--until", "P7", "--scale", "smoke",
+    assert cli(["run", "--run-id", run_id, "--until", "P8", "--scale", "smoke",
                 "--max-events-per-output", str(BOUND)]) == 0
     return run_id
 
@@ -58,6 +58,25 @@ def bus_ids(h, run_id: str, topic: str) -> list[str]:
         return found
     finally:
         c.close()
+
+
+def test_bounded_run_reaches_p8_with_packs_supervised(h, p7_run):
+    writer = run_evidence(h, p7_run)
+    assert writer.read("gates/P2/daemons_ready.json")["verdict"] == "PASS"
+    ready = writer.read("operate/daemons_ready.json")
+    core = next(p for p in ready["packs"] if p["pack_id"] == "rtdl_core")
+    assert core["running"] and len(core["workers"]) == 4
+    assert all(w["heartbeat_run_id"] == p7_run and len(w["processes"]) == 1 for w in core["workers"])
+    assert writer.read("gates/P8/rtdl_caught_up.json")["verdict"] == "PASS"
+    caught = writer.read("rtdl_core/caught_up.json")
+    assert caught["max_lag"] == 0 and caught["derived_coverage"]["ofp_features"] == BOUND
+    assert caught["degrade_counts"]["csfb_bindings"]["READY"] + caught["degrade_counts"]["csfb_bindings"][
+        "MISSING_CONTEXT"] + caught["degrade_counts"]["csfb_bindings"]["LATE_CONTEXT"] == BOUND
+    closure = writer.read("rtdl_core/archive_closure.json")
+    data_topics = {h.topic(topic_key_for(OUTPUT_EVENT_CLASSES[o])).name for o in h.get("ORACLE_REQUIRED_OUTPUT_IDS")}
+    assert sum(s["records"] for s in closure["segments"] if s["topic"] in data_topics) == BOUND * len(data_topics)
+    committed = writer.read("rtdl_core/offsets_snapshot.json")["kafka_committed"]
+    assert committed["kafka_ahead_of_db"] == []
 
 
 def test_bounded_run_reaches_p7_with_evidence(h, p7_run):
