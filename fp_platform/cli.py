@@ -187,6 +187,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if h.profile == "local":
         local_stack.up(h)
     log = lambda m: err_console.print(m, highlight=False)  # noqa: E731
+    if args.bench == "rtdl":
+        from fp_platform.rtdl import bench as rtdl_bench
+
+        lines = rtdl_bench.run(h, args.scale, args.lookups, log)
+        for line in lines:
+            print(json.dumps(line), flush=True)
+        return 0
     if args.bench == "ig":
         from fp_platform.control import bench as ig_bench
 
@@ -291,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     sort.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
     sort.add_argument("--bucket-rows", type=int, default=1_000_000, help="rows held in memory per sort bucket")
     sort.add_argument("--duckdb-memory-limit", default="2GB")
+    rt = bench_sub.add_parser("rtdl", help="events/s of each RTDL core worker (archive, IEG, OFP, CSFB) on a "
+                              "world's admitted records, and OFP feature lookup latency p50/p99")
+    rt.add_argument("--scale", default="demo", choices=["smoke", "demo", "handbook"], help="world size (default demo)")
+    rt.add_argument("--lookups", type=int, default=5_000, help="OFP lookups timed (default 5000)")
     ig = bench_sub.add_parser("ig", help="IG admitted events/s (HTTP+validation+dedupe+receipts+publish) for batch "
                               "sizes 1, 100, 500 with p50/p99 latency, vs a raw Kafka produce of the same events")
     ig.add_argument("--events", type=int, default=50_000, help="events per run at batch sizes 100 and 500")

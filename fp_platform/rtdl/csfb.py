@@ -119,11 +119,14 @@ class CsfbIntake(Worker):
 
     def _rebind(self, conn: psycopg.Connection, flows: set[str], new_events: set[str]) -> None:
         """Re-derive the bindings of the flows this batch touched; count hits, misses, late arrivals."""
+        db.stage(conn, "csfb_touched", "flow_id text PRIMARY KEY", ((f,) for f in flows))
         rows = conn.cursor(row_factory=dict_row).execute(
             "SELECT b.event_id, b.transaction_id AS bound_transaction_id, b.event_ts, b.status, b.reasons,"
-            " f.flow_id AS frame_flow_id, " + ", ".join(f"f.{c}" for c in FRAME_COLUMNS) + " FROM csfb_flow_bindings b"
-            " LEFT JOIN csfb_join_frames f ON f.platform_run_id = b.platform_run_id AND f.flow_id = b.flow_id"
-            " WHERE b.platform_run_id = %s AND b.flow_id = ANY(%s)", (self.run_id, list(flows))).fetchall()
+            " f.flow_id AS frame_flow_id, " + ", ".join(f"f.{c}" for c in FRAME_COLUMNS) + " FROM csfb_touched x"
+            " CROSS JOIN LATERAL (SELECT * FROM csfb_flow_bindings b WHERE b.platform_run_id = %(run)s"
+            "   AND b.flow_id = x.flow_id OFFSET 0) b"  # OFFSET 0: per-flow index lookups, not a pass over the run
+            " LEFT JOIN csfb_join_frames f ON f.platform_run_id = b.platform_run_id AND f.flow_id = b.flow_id",
+            {"run": self.run_id}).fetchall()
         changes = []
         for row in rows:
             frame = row if row["frame_flow_id"] is not None else None
@@ -133,11 +136,11 @@ class CsfbIntake(Worker):
             elif row["status"] != READY and status == READY:
                 self.stats.counters["late_arrivals"] += 1  # context completed after its traffic was seen
             if (status, reasons) != (row["status"], row["reasons"]):
-                changes.append((status, reasons, self.run_id, row["event_id"]))
+                changes.append((status, reasons, row["event_id"]))
         if changes:
-            with conn.cursor() as cur:
-                cur.executemany("UPDATE csfb_flow_bindings SET status = %s, reasons = %s"
-                                " WHERE platform_run_id = %s AND event_id = %s", changes)
+            db.stage(conn, "csfb_changes", "status text, reasons text[], event_id text", changes)
+            conn.execute("UPDATE csfb_flow_bindings b SET status = c.status, reasons = c.reasons FROM csfb_changes c"
+                         " WHERE b.platform_run_id = %s AND b.event_id = c.event_id", (self.run_id,))
 
 
 def binding_counts(conn: psycopg.Connection, run_id: str) -> dict[str, int]:

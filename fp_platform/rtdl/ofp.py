@@ -58,7 +58,9 @@ INSERT INTO ofp_features AS f (platform_run_id, event_id, feature_version, featu
                                origin_partition, origin_offset)
 SELECT t.platform_run_id, t.event_id, %(version)s, jsonb_build_object({fields}), t.ts, t.origin_topic,
        t.origin_partition, t.origin_offset
-FROM ofp_dirty d JOIN ofp_transactions t ON t.platform_run_id = %(run)s AND t.event_id = d.event_id
+FROM ofp_dirty d
+CROSS JOIN LATERAL (SELECT * FROM ofp_transactions t WHERE t.platform_run_id = %(run)s AND t.event_id = d.event_id
+                    OFFSET 0) t  -- a fence: one index lookup per dirty event, not a pass over the run
 CROSS JOIN LATERAL (
   SELECT {cust} FROM ofp_transactions c
   WHERE c.platform_run_id = t.platform_run_id AND c.customer_id = t.customer_id
@@ -120,9 +122,7 @@ _ORIGIN_COLS = "origin_topic text, origin_partition int, origin_offset bigint"
 
 
 def _begin(conn: psycopg.Connection) -> None:
-    # Every lookup here is a short index range per key. A run's rows are young, so the planner's
-    # statistics do not know them yet and it would scan whole tables per batch: keep it on the indexes.
-    conn.execute("SET LOCAL enable_seqscan = off")
+    conn.execute("SET LOCAL enable_seqscan = off")  # as in the worker base: per-key index lookups only
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS ofp_dirty (event_id text PRIMARY KEY) ON COMMIT DROP")
 
 

@@ -24,7 +24,6 @@ import orjson
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from fp_platform.contracts.envelope import record_identity
 from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.ids import check_platform_run_id
 from fp_platform.handles import Handles
@@ -75,6 +74,8 @@ class WorkerStats:
     kafka_commit_failures: int = 0
     last_batch_ms: float = 0.0
     last_applied_at_utc: str | None = None
+    first_applied_mono: float = 0.0  # monotonic start of the first batch with records of the run
+    last_applied_mono: float = 0.0  # monotonic end of the last one
     counters: Counter = field(default_factory=Counter)  # the worker's own (join_hits, segments, ...)
 
     def snapshot(self) -> dict[str, Any]:
@@ -92,6 +93,14 @@ def required_run_id(h: Handles, explicit: str | None = None) -> str:
         raise WorkerError(f"no run scope: set {env_key} (workers never run unscoped)")
     check_platform_run_id(run_id)
     return run_id
+
+
+def _run_of(headers: list[tuple[str, bytes]] | None) -> bytes | None:
+    """The record's platform_run_id header, undecoded: the run-scope gate sees every record of every run."""
+    for key, value in headers or ():
+        if key == "platform_run_id":
+            return value
+    return None
 
 
 class Worker(ABC):
@@ -115,6 +124,7 @@ class Worker(ABC):
         self.store = store or S3ObjectStore(h)
         self.stats = WorkerStats()
         self.batch_max = int(h.get("WORKER_BATCH_MAX_RECORDS"))
+        self._run_bytes = platform_run_id.encode()
         self._stop = False
         self._health = "GREEN"
 
@@ -133,6 +143,7 @@ class Worker(ABC):
             signal.signal(signal.SIGINT, self.stop)
         lock_conn = db.connect(self.h, autocommit=True)
         conn = db.connect(self.h, autocommit=True)  # every write is an explicit transaction block
+        conn.prepare_threshold = None  # custom plans per batch: a generic plan cannot see how young the run is
         consumer = bus.consumer(self.h, self.group_id, **{"fetch.wait.max.ms": 50})
         try:
             self._lock(lock_conn)
@@ -143,8 +154,7 @@ class Worker(ABC):
             self._beat(conn, force=True)
             idle_since = time.monotonic()
             while not self._stop:
-                msgs = consumer.consume(self.batch_max, timeout=0.1)  # returns early only on a full batch
-                msgs = [m for m in msgs if not self._is_eof(m)]
+                msgs = self._fill(consumer)
                 if msgs:
                     self._batch(conn, consumer, msgs)
                     idle_since = time.monotonic()
@@ -163,6 +173,18 @@ class Worker(ABC):
             conn.close()
             lock_conn.close()
         return self.stats
+
+    def _fill(self, consumer) -> list:
+        """Up to a full batch, waiting at most ~0.25 s for it to fill: every batch costs one transaction
+        and one Kafka commit, so a trickle of tiny batches would cost more than the records."""
+        msgs = [m for m in consumer.consume(self.batch_max, timeout=0.1) if not self._is_eof(m)]
+        deadline = time.monotonic() + 0.25
+        while msgs and len(msgs) < self.batch_max and time.monotonic() < deadline:
+            more = [m for m in consumer.consume(self.batch_max - len(msgs), timeout=0.05) if not self._is_eof(m)]
+            if not more:
+                break
+            msgs += more
+        return msgs
 
     def _lock(self, conn: psycopg.Connection) -> None:
         got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.group_id,)).fetchone()[0]
@@ -199,7 +221,7 @@ class Worker(ABC):
             key = (m.topic(), m.partition())
             end = ends.setdefault(key, [0, 0, 0])
             end[0] = max(end[0], m.offset() + 1)
-            if record_identity(m.headers()).get("platform_run_id") != self.run_id:
+            if _run_of(m.headers()) != self._run_bytes:
                 end[2] += 1
                 continue
             try:
@@ -209,6 +231,9 @@ class Worker(ABC):
             end[1] += 1
             records.append(BusRecord(m.topic(), m.partition(), m.offset(), env, m.value()))
         with conn.transaction():
+            # Workers touch a batch's keys through indexes. A young run's rows are not in the planner's
+            # statistics yet, and a whole-table scan per batch would slow every batch as the tables grow.
+            conn.execute("SET LOCAL enable_seqscan = off")
             if records:
                 self.apply(conn, records)
             for (topic, part), (nxt, applied, skipped) in ends.items():
@@ -232,6 +257,8 @@ class Worker(ABC):
         self.stats.last_batch_ms = (time.perf_counter() - t0) * 1000
         if records:
             self.stats.last_applied_at_utc = utc_now_iso()
+            self.stats.first_applied_mono = self.stats.first_applied_mono or t0
+            self.stats.last_applied_mono = time.perf_counter()
 
     # --- health -------------------------------------------------------------------------------
     _last_beat: float = 0.0

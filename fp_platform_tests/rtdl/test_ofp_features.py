@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 
 from fp_platform.rtdl import ofp
+from fp_platform.rtdl.bench import publish_admitted as publish
+from fp_platform.rtdl.bench import world_envelopes as envelopes
 from fp_platform.rtdl.ofp import OfpProjector
 from fp_platform.substrate import db
 from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import envelopes, publish, truth
+from fp_platform_tests.rtdl.conftest import truth
 
 DELAY = 7
 

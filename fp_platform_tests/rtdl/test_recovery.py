@@ -21,13 +21,16 @@ from fp_platform.operate.packs import pack
 from fp_platform.operate.run_main import active_run_file, record_active_run
 from fp_platform.operate.sensors import pack_supervisor
 from fp_platform.resources import PlatformResource
+from fp_platform.rtdl.bench import publish_admitted as publish
+from fp_platform.rtdl.bench import rebind
+from fp_platform.rtdl.bench import world_envelopes as envelopes
 from fp_platform.rtdl.caught_up import CORE_WORKERS
 from fp_platform.rtdl.ieg import IegProjector
 from fp_platform.rtdl.worker import WorkerError
 from fp_platform.substrate import db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import envelopes, publish, rebind, smoke_world, wait_consumed
+from fp_platform_tests.rtdl.conftest import smoke_world, wait_consumed
 
 
 def state(h, run_id: str) -> dict[str, object]:
