@@ -10,6 +10,7 @@ is applied twice. A Postgres advisory lock per consumer group keeps it to one re
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -93,6 +94,26 @@ def required_run_id(h: Handles, explicit: str | None = None) -> str:
         raise WorkerError(f"no run scope: set {env_key} (workers never run unscoped)")
     check_platform_run_id(run_id)
     return run_id
+
+
+def record_digest(value: bytes | None) -> str:
+    return hashlib.blake2b(value or b"", digest_size=16).hexdigest()
+
+
+def _digest_at(probe, topic: str, partition: int, offset: int, timeout_s: float = 2.0) -> str | None:
+    """Digest of the record at exactly `offset`, or None when the log has no such record (Tansu answers a
+    fetch past its end with nothing at all, so silence for `timeout_s` also means absent)."""
+    probe.assign([TopicPartition(topic, partition, offset)])
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for m in probe.consume(1, timeout=0.2):
+                if m.error() is not None:
+                    return None  # end of partition (or an error) before the record: not on this log
+                return record_digest(m.value()) if m.offset() == offset else None
+        return None
+    finally:
+        probe.unassign()
 
 
 def _run_of(headers: list[tuple[str, bytes]] | None) -> bytes | None:
@@ -193,15 +214,32 @@ class Worker(ABC):
                               "(one replica per worker)")
 
     def _assignment(self, conn: psycopg.Connection, consumer) -> list[TopicPartition]:
-        """Every partition of the topics, from the DB checkpoint; no checkpoint → the earliest offset."""
-        saved = {(t, p): o for t, p, o in conn.execute(
-            "SELECT topic, kafka_partition, next_offset FROM worker_offsets WHERE consumer_group = %s",
+        """Every partition of the topics, from the DB checkpoint; no checkpoint → the earliest offset.
+        A checkpoint whose last record is not on the log (a bus recreated, e.g. a memory-mode
+        broker restarted) is of another log: the partition is read from its start again."""
+        saved = {(t, p): (o, d) for t, p, o, d in conn.execute(
+            "SELECT topic, kafka_partition, next_offset, last_digest FROM worker_offsets WHERE consumer_group = %s",
             (self.group_id,))}
         out = []
-        for topic in self.topics:
-            for p in bus.partitions(consumer, topic):
-                low, _ = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                out.append(TopicPartition(topic, p, max(low, saved.get((topic, p), 0))))
+        probe = bus.scan_consumer(self.h)
+        try:
+            for topic in self.topics:
+                for p in bus.partitions(consumer, topic):
+                    low, _ = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                    nxt, digest = saved.get((topic, p), (0, None))
+                    found = _digest_at(probe, topic, p, nxt - 1) if nxt > 0 else None
+                    if nxt > 0 and (found is None or found != (digest or found)):  # no digest: the record must exist
+                        log.warning("%s: checkpoint %s[%s]@%s is not on this log; reading the partition again",
+                                    self.component, topic, p, nxt)
+                        with conn.transaction():
+                            conn.execute("UPDATE worker_offsets SET next_offset = 0, last_digest = NULL,"
+                                         " updated_at = now() WHERE consumer_group = %s AND topic = %s"
+                                         " AND kafka_partition = %s", (self.group_id, topic, p))
+                        self.stats.counters["checkpoints_of_another_log"] += 1
+                        nxt = 0
+                    out.append(TopicPartition(topic, p, max(low, nxt)))
+        finally:
+            probe.close()
         return out
 
     @staticmethod
@@ -216,11 +254,12 @@ class Worker(ABC):
     def _batch(self, conn: psycopg.Connection, consumer, msgs: list) -> None:
         t0 = time.perf_counter()
         records: list[BusRecord] = []
-        ends: dict[tuple[str, int], list[int]] = {}  # (topic, partition) -> [next_offset, applied, skipped]
+        ends: dict[tuple[str, int], list] = {}  # (topic, partition) -> [next_offset, applied, skipped, digest]
         for m in msgs:
             key = (m.topic(), m.partition())
-            end = ends.setdefault(key, [0, 0, 0])
-            end[0] = max(end[0], m.offset() + 1)
+            end = ends.setdefault(key, [0, 0, 0, None])
+            if m.offset() + 1 > end[0]:
+                end[0], end[3] = m.offset() + 1, record_digest(m.value())
             if _run_of(m.headers()) != self._run_bytes:
                 end[2] += 1
                 continue
@@ -236,18 +275,19 @@ class Worker(ABC):
             conn.execute("SET LOCAL enable_seqscan = off")
             if records:
                 self.apply(conn, records)
-            for (topic, part), (nxt, applied, skipped) in ends.items():
+            for (topic, part), (nxt, applied, skipped, digest) in ends.items():
                 row = conn.execute(
-                    "INSERT INTO worker_offsets (consumer_group, topic, kafka_partition, next_offset, applied, skipped)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
+                    "INSERT INTO worker_offsets (consumer_group, topic, kafka_partition, next_offset, applied, skipped,"
+                    " last_digest) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
                     " SET next_offset = EXCLUDED.next_offset, applied = worker_offsets.applied + EXCLUDED.applied,"
-                    " skipped = worker_offsets.skipped + EXCLUDED.skipped, updated_at = now()"
-                    " WHERE worker_offsets.next_offset <= EXCLUDED.next_offset RETURNING 1",
-                    (self.group_id, topic, part, nxt, applied, skipped)).fetchone()
+                    " skipped = worker_offsets.skipped + EXCLUDED.skipped, last_digest = EXCLUDED.last_digest,"
+                    " updated_at = now() WHERE worker_offsets.next_offset <= EXCLUDED.next_offset RETURNING 1",
+                    (self.group_id, topic, part, nxt, applied, skipped, digest)).fetchone()
                 if row is None:  # only a second consumer could move the checkpoint past us
                     raise WorkerError(f"{self.component}: checkpoint of {topic}[{part}] is past {nxt}")
         try:  # after the DB commit; the DB offsets stay the truth if this fails
-            consumer.commit(offsets=[TopicPartition(t, p, o[0]) for (t, p), o in ends.items()], asynchronous=False)
+            consumer.commit(offsets=[TopicPartition(t, p, e[0]) for (t, p), e in ends.items()], asynchronous=False)
         except KafkaException as exc:
             self.stats.kafka_commit_failures += 1
             log.warning("%s: Kafka commit failed after the DB commit (DB offsets rule): %s", self.component, exc)

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from fp_platform.handles import Handles
-from fp_platform.substrate import db
+from fp_platform.rtdl.worker import _digest_at
+from fp_platform.substrate import bus, db
 from fp_platform.world.engine import TRUTH_OUTPUT, build_outputs, params_for
 
 
@@ -25,14 +26,23 @@ def truth(outputs: dict[str, pa.Table]) -> pa.Table:
 
 def wait_consumed(h: Handles, group: str, ends: dict[tuple[str, int], int], topics: set[str],
                   timeout_s: float = 180.0) -> None:
-    """Until the group's DB offsets reach every end on its topics."""
+    """Until the group's DB checkpoint of every partition is exactly past the last record published
+    (same offset and digest: a checkpoint left from an earlier log does not count)."""
     wanted = {k: v for k, v in ends.items() if k[0] in topics}
+    probe = bus.scan_consumer(h)
+    try:
+        last = {k: _digest_at(probe, k[0], k[1], v - 1) for k, v in wanted.items()}
+    finally:
+        probe.close()
     deadline = time.monotonic() + timeout_s
     with db.connect(h, autocommit=True) as conn:
         while True:
-            saved = {(t, p): o for t, p, o in conn.execute(
-                "SELECT topic, kafka_partition, next_offset FROM worker_offsets WHERE consumer_group = %s", (group,))}
-            behind = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k, 0) < v}
+            saved = {(t, p): (o, d) for t, p, o, d in conn.execute(
+                "SELECT topic, kafka_partition, next_offset, last_digest FROM worker_offsets"
+                " WHERE consumer_group = %s", (group,))}
+            behind = {k: (saved.get(k), v) for k, v in wanted.items()
+                      if saved.get(k, (0, None))[0] < v
+                      or (saved[k][0] == v and saved[k][1] != last[k])}
             if not behind:
                 return
             assert time.monotonic() < deadline, f"{group} still behind: {behind}"

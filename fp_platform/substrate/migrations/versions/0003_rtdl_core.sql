@@ -7,6 +7,7 @@ CREATE TABLE worker_offsets (
   next_offset      bigint NOT NULL CHECK (next_offset >= 0),
   applied          bigint NOT NULL DEFAULT 0,  -- records of the required run applied
   skipped          bigint NOT NULL DEFAULT 0,  -- records of other runs, checkpoint-skipped
+  last_digest      text,  -- digest of the record at next_offset - 1: proves the checkpoint is of this log
   updated_at       timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (consumer_group, topic, kafka_partition)
 );
