@@ -68,6 +68,11 @@ def daemon_specs(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[Daem
     return [daemon_spec(h, p, w) for p in packs for w in p.workers]
 
 
+def specs_by_component(h: Handles) -> dict[str, DaemonSpec]:
+    """Every built worker's daemon spec, by component id (what statuses and heartbeats name)."""
+    return {s.component: s for s in daemon_specs(h)}
+
+
 def spec_for(h: Handles, component_key: str) -> DaemonSpec:
     for p in SPINE_PACKS:
         for w in p.workers:

@@ -13,25 +13,17 @@ import psycopg
 from fp_platform.contracts.gates import GateResult
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons, supervisor
-from fp_platform.operate.packs import SPINE_PACKS, daemon_spec
+from fp_platform.operate.packs import SPINE_PACKS, specs_by_component
 
 PHASE_ID = "P2"
 
 
 def _confirmed(h: Handles, st: supervisor.WorkerStatus, run_id: str) -> bool:
     """A worker confirms its scope by a heartbeat for the run from its own pid; a service by readiness."""
-    spec = _spec(h, st.component)
+    spec = specs_by_component(h)[st.component]
     if spec.ready_url is not None:
         return st.up and st.platform_run_id == run_id and daemons.ready(spec)
     return st.up and st.heartbeat_run_id == run_id and st.health_state == "GREEN"
-
-
-def _spec(h: Handles, component: str) -> daemons.DaemonSpec:
-    for p in SPINE_PACKS:
-        for w in p.workers:
-            if h.get(w.component_key) == component:
-                return daemon_spec(h, p, w)
-    raise KeyError(component)
 
 
 def start_and_wait(h: Handles, conn: psycopg.Connection, run_id: str, timeout_s: float = 90.0,
@@ -46,13 +38,13 @@ def start_and_wait(h: Handles, conn: psycopg.Connection, run_id: str, timeout_s:
 
 
 def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: str) -> dict[str, Any]:
+    specs = specs_by_component(h)
     packs = []
     for p in SPINE_PACKS:
         pack_id = h.get(p.pack_key)
         workers = []
         for st in (s for s in statuses if s.pack_id == pack_id):
-            spec = _spec(h, st.component)
-            workers.append({**st.to_dict(), "processes": daemons.processes_running(spec),
+            workers.append({**st.to_dict(), "processes": daemons.processes_running(specs[st.component]),
                             "scope_confirmed": _confirmed(h, st, run_id)})
         packs.append({"pack_id": pack_id, "workers": workers,
                       "planned_not_built": [h.get(k) for k in p.planned],

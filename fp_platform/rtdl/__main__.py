@@ -8,13 +8,8 @@ import logging
 import sys
 
 from fp_platform.handles import handles
-from fp_platform.rtdl.archive import ArchiveWriter
-from fp_platform.rtdl.csfb import CsfbIntake
-from fp_platform.rtdl.ieg import IegProjector
-from fp_platform.rtdl.ofp import OfpProjector
+from fp_platform.rtdl.caught_up import CORE_WORKERS as WORKERS
 from fp_platform.rtdl.worker import Worker, WorkerError, required_run_id
-
-WORKERS: tuple[type[Worker], ...] = (ArchiveWriter, IegProjector, OfpProjector, CsfbIntake)
 
 
 def worker_class(component: str) -> type[Worker]:

@@ -47,18 +47,13 @@ def _fold(target: dict, ident: tuple, r: BusRecord) -> None:
         s.add(key, r.ts)
 
 
-_MERGE = """
-  first_seen = LEAST(t.first_seen, EXCLUDED.first_seen), last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen),
-  sightings = t.sightings + EXCLUDED.sightings,
-  origin_topic = CASE WHEN (EXCLUDED.first_seen, EXCLUDED.origin_topic, EXCLUDED.origin_partition,
-    EXCLUDED.origin_offset) < (t.first_seen, t.origin_topic, t.origin_partition, t.origin_offset)
-    THEN EXCLUDED.origin_topic ELSE t.origin_topic END,
-  origin_partition = CASE WHEN (EXCLUDED.first_seen, EXCLUDED.origin_topic, EXCLUDED.origin_partition,
-    EXCLUDED.origin_offset) < (t.first_seen, t.origin_topic, t.origin_partition, t.origin_offset)
-    THEN EXCLUDED.origin_partition ELSE t.origin_partition END,
-  origin_offset = CASE WHEN (EXCLUDED.first_seen, EXCLUDED.origin_topic, EXCLUDED.origin_partition,
-    EXCLUDED.origin_offset) < (t.first_seen, t.origin_topic, t.origin_partition, t.origin_offset)
-    THEN EXCLUDED.origin_offset ELSE t.origin_offset END"""
+_EARLIER = ("(EXCLUDED.first_seen, EXCLUDED.origin_topic, EXCLUDED.origin_partition, EXCLUDED.origin_offset)"
+            " < (t.first_seen, t.origin_topic, t.origin_partition, t.origin_offset)")
+# min/max/sum commute; the origin follows the earliest sighting
+_MERGE = (" first_seen = LEAST(t.first_seen, EXCLUDED.first_seen),"
+          " last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen), sightings = t.sightings + EXCLUDED.sightings, "
+          + ", ".join(f"{c} = CASE WHEN {_EARLIER} THEN EXCLUDED.{c} ELSE t.{c} END"
+                      for c in ("origin_topic", "origin_partition", "origin_offset")))
 
 
 class IegProjector(Worker):

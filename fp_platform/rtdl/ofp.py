@@ -122,7 +122,6 @@ _ORIGIN_COLS = "origin_topic text, origin_partition int, origin_offset bigint"
 
 
 def _begin(conn: psycopg.Connection) -> None:
-    conn.execute("SET LOCAL enable_seqscan = off")  # as in the worker base: per-key index lookups only
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS ofp_dirty (event_id text PRIMARY KEY) ON COMMIT DROP")
 
 
@@ -135,6 +134,7 @@ def _recompute(conn: psycopg.Connection, run_id: str) -> int:
 def record_labels(conn: psycopg.Connection, run_id: str, labels: list[tuple]) -> int:
     """Add label assertions (transaction_id, is_fraud, effective_at, observed_at, topic, partition, offset)
     and recompute the vectors whose terminal windows they reach; returns vectors changed."""
+    conn.execute("SET LOCAL enable_seqscan = off")  # per-key index lookups, as in the worker base's batches
     _begin(conn)
     db.stage(conn, "ofp_labels_in", f"transaction_id bigint, is_fraud boolean, effective_at timestamptz,"
              f" observed_at timestamptz, {_ORIGIN_COLS}", labels)

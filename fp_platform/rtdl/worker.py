@@ -100,7 +100,7 @@ def record_digest(value: bytes | None) -> str:
     return hashlib.blake2b(value or b"", digest_size=16).hexdigest()
 
 
-def _digest_at(probe, topic: str, partition: int, offset: int, timeout_s: float = 2.0) -> str | None:
+def digest_at(probe, topic: str, partition: int, offset: int, timeout_s: float = 2.0) -> str | None:
     """Digest of the record at exactly `offset`, or None when the log has no such record (Tansu answers a
     fetch past its end with nothing at all, so silence for `timeout_s` also means absent)."""
     probe.assign([TopicPartition(topic, partition, offset)])
@@ -227,7 +227,7 @@ class Worker(ABC):
                 for p in bus.partitions(consumer, topic):
                     low, _ = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
                     nxt, digest = saved.get((topic, p), (0, None))
-                    found = _digest_at(probe, topic, p, nxt - 1) if nxt > 0 else None
+                    found = digest_at(probe, topic, p, nxt - 1) if nxt > 0 else None
                     if nxt > 0 and (found is None or found != (digest or found)):  # no digest: the record must exist
                         log.warning("%s: checkpoint %s[%s]@%s is not on this log; reading the partition again",
                                     self.component, topic, p, nxt)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from fp_platform.handles import Handles
-from fp_platform.rtdl.worker import _digest_at
+from fp_platform.rtdl.worker import digest_at
 from fp_platform.substrate import bus, db
 from fp_platform.world.engine import TRUTH_OUTPUT, build_outputs, params_for
 
@@ -31,7 +31,7 @@ def wait_consumed(h: Handles, group: str, ends: dict[tuple[str, int], int], topi
     wanted = {k: v for k, v in ends.items() if k[0] in topics}
     probe = bus.scan_consumer(h)
     try:
-        last = {k: _digest_at(probe, k[0], k[1], v - 1) for k, v in wanted.items()}
+        last = {k: digest_at(probe, k[0], k[1], v - 1) for k, v in wanted.items()}
     finally:
         probe.close()
     deadline = time.monotonic() + timeout_s
