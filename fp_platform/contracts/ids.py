@@ -49,3 +49,12 @@ def action_id(decision_id_: str, action_kind: str) -> str:
 
 def case_id(case_subject_key: dict[str, object]) -> str:
     return _hashed("case", case_subject_key)
+
+
+def outcome_id(action_id_: str) -> str:
+    return _hashed("out", action_id_)
+
+
+def audit_event_id(decision_id_: str) -> str:
+    """One audit chain event per decision."""
+    return _hashed("aud", decision_id_)

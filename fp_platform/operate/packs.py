@@ -42,8 +42,10 @@ SPINE_PACKS: tuple[Pack, ...] = (
                                _rtdl("COMPONENT_ID_IEG", "CONSUMER_GROUP_ID_IEG"),
                                _rtdl("COMPONENT_ID_OFP", "CONSUMER_GROUP_ID_OFP"),
                                _rtdl("COMPONENT_ID_CSFB", "CONSUMER_GROUP_ID_CSFB"))),
-    Pack("PACK_ID_RTDL_DECISION_LANE", (), planned=("COMPONENT_ID_DL", "COMPONENT_ID_DF", "COMPONENT_ID_AL",
-                                                    "COMPONENT_ID_DLA")),
+    Pack("PACK_ID_RTDL_DECISION_LANE", (_rtdl("COMPONENT_ID_DL", "CONSUMER_GROUP_ID_DL"),
+                                        _rtdl("COMPONENT_ID_DF", "CONSUMER_GROUP_ID_DF"),
+                                        _rtdl("COMPONENT_ID_AL", "CONSUMER_GROUP_ID_AL"),
+                                        _rtdl("COMPONENT_ID_DLA", "CONSUMER_GROUP_ID_DLA"))),
     Pack("PACK_ID_CASE_LABELS", (), planned=("COMPONENT_ID_CASE_TRIGGER", "COMPONENT_ID_CM", "COMPONENT_ID_LS")),
     Pack("PACK_ID_OBS_GOV", (), planned=("COMPONENT_ID_REPORTER", "COMPONENT_ID_ENV_CONFORMANCE")),
 )

@@ -8,8 +8,11 @@ import logging
 import sys
 
 from fp_platform.handles import handles
-from fp_platform.rtdl.caught_up import CORE_WORKERS as WORKERS
+from fp_platform.rtdl.caught_up import CORE_WORKERS
+from fp_platform.rtdl.decision_lane import DECISION_LANE_WORKERS
 from fp_platform.rtdl.worker import Worker, WorkerError, required_run_id
+
+WORKERS = CORE_WORKERS + DECISION_LANE_WORKERS
 
 
 def worker_class(component: str) -> type[Worker]:

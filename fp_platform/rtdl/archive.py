@@ -36,6 +36,18 @@ def segment_bytes(records: list[BusRecord]) -> bytes:
     return buf.getvalue()
 
 
+def put_segment(worker: Worker, bucket: str, key: str, body: bytes) -> str:
+    """Put a write-once segment; a replayed batch (after a crash) must find the same bytes. Its sha256."""
+    sha = hashlib.sha256(body).hexdigest()
+    try:
+        worker.store.put(bucket, key, body, write_once=True, metadata={"sha256": sha})
+    except ObjectExistsError:
+        if hashlib.sha256(worker.store.get(bucket, key)).hexdigest() != sha:
+            raise WorkerError(f"segment s3://{bucket}/{key} exists with other content") from None
+        worker.stats.counters["segments_found_on_replay"] += 1
+    return sha
+
+
 class ArchiveWriter(Worker):
     component_key = "COMPONENT_ID_ARCHIVE_WRITER"
     pack_key = "PACK_ID_RTDL_CORE"
@@ -51,16 +63,10 @@ class ArchiveWriter(Worker):
         for (topic, partition), recs in sorted(by_partition.items()):
             recs.sort(key=lambda r: r.offset)
             body = segment_bytes(recs)
-            sha = hashlib.sha256(body).hexdigest()
             key = self.h.pattern("ARCHIVE_SEGMENT_PATTERN", platform_run_id=self.run_id, topic=topic,
                                  partition=str(partition), first_offset=str(recs[0].offset),
                                  last_offset=str(recs[-1].offset))
-            try:
-                self.store.put(bucket, key, body, write_once=True, metadata={"sha256": sha})
-            except ObjectExistsError:  # a replayed batch after a crash: it must be the same bytes
-                if hashlib.sha256(self.store.get(bucket, key)).hexdigest() != sha:
-                    raise WorkerError(f"archive segment s3://{bucket}/{key} exists with other content") from None
-                self.stats.counters["segments_found_on_replay"] += 1
+            sha = put_segment(self, bucket, key, body)
             conn.execute(
                 "INSERT INTO archive_segments (platform_run_id, topic, kafka_partition, first_offset, last_offset,"
                 " records, object_key, sha256, bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",

@@ -1,4 +1,5 @@
-"""RTDL core assets: P8 RTDL_CAUGHT_UP (`rtdl_caught_up`).
+"""RTDL assets: P8 RTDL_CAUGHT_UP (`rtdl_caught_up`) and P9 DECISION_CHAIN_COMMITTED (`decision_summary`,
+`action_summary`, `audit_summary`).
 
 The rtdl_core workers run as supervised daemons from P2; this asset keeps them supervised while it
 waits for them to consume everything IG admitted for the run, then proves it from Postgres (the
@@ -16,7 +17,7 @@ from fp_platform.contracts.phases import phase
 from fp_platform.operate import supervisor
 from fp_platform.operate.packs import pack
 from fp_platform.resources import PlatformResource, platform_run_partitions
-from fp_platform.rtdl import caught_up
+from fp_platform.rtdl import caught_up, decision_lane
 
 P8 = caught_up.PHASE_ID
 
@@ -121,3 +122,152 @@ def _close_archive(writer, h, closure: dict) -> str | None:
         return f"closure marker holds manifest {prior['manifest_sha256'][:12]}, now {closure['manifest_sha256'][:12]}"
     writer.write_truth(name, closure, phase_id=P8)
     return None
+
+
+P9 = decision_lane.PHASE_ID
+
+
+def _lane_workers(h, conn, names: tuple[str, ...]) -> list[str]:
+    """Problems of the named decision-lane workers (not running for the run, not GREEN, stale)."""
+    stale = float(h.get("WORKER_HEARTBEAT_STALE_SECONDS"))
+    return [f"{s.component}: {s.state} {s.health_state} beat {s.heartbeat_age_s}s" for s in supervisor.status(
+        h, conn, (pack(h, h.get("PACK_ID_RTDL_DECISION_LANE")),))
+        if s.component in names and not (s.up and s.health_state == "GREEN" and s.heartbeat_age_s is not None
+                                          and s.heartbeat_age_s <= stale)]
+
+
+def _wait_lane(context: AssetExecutionContext, platform: PlatformResource, conn, done) -> float:
+    """Supervise the decision lane pack while waiting for `done`; then a heartbeat after the last batch."""
+    h, run_id = platform.handles, context.partition_key
+    lane = (pack(h, h.get("PACK_ID_RTDL_DECISION_LANE")),)
+    _, waited = decision_lane.wait_until(done, float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
+                                         lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
+                                         context.log.info)
+    time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)
+    return waited
+
+
+@asset(group_name=phase(P9).group, partitions_def=platform_run_partitions, deps=[rtdl_caught_up],
+       kinds={"kafka", "postgres"},
+       check_specs=gate_specs("decision_summary", {
+           "decisions_cover_traffic": "one decision per admitted traffic event, none for anything else",
+           "degrade_explicit": "every decision short of full context, features or NORMAL posture says why",
+           "postures_recorded": "DL published the run's postures, each with its reasons",
+           "df_dl_green": "DF and DL run for this run with fresh GREEN heartbeats"}),
+       description="P9: DF decided every admitted traffic event (rules + model, explicit degrade).")
+def decision_summary(context: AssetExecutionContext, platform: PlatformResource):
+    h, run_id = platform.handles, context.partition_key
+    with platform.connect() as conn:
+        conn.autocommit = True
+
+        def done() -> tuple[bool, str]:
+            c = decision_lane.counts(conn, run_id)
+            return c["decisions"] >= c["admitted_traffic"] > 0, f"{c['decisions']}/{c['admitted_traffic']} decided"
+
+        waited = _wait_lane(context, platform, conn, done)
+        doc = decision_lane.decision_summary(conn, run_id)
+        sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_DF"), h.get("COMPONENT_ID_DL")))
+    writer = platform.evidence(run_id)
+    writer.write_summary(h.get("DECISION_SUMMARY_PATH_PATTERN"), {**doc, "waited_s": waited}, phase_id=P9)
+    no_reason = [p["seq"] for p in doc["posture_events"] if not p["reasons"]]
+    gates = [
+        GateResult("decisions_cover_traffic", doc["decisions"] == doc["admitted_traffic"] > 0
+                   and doc["decisions_not_admitted"] == 0,
+                   f"{doc['decisions']} decisions for {doc['admitted_traffic']} admitted traffic events"
+                   f" ({doc['decisions_not_admitted']} not admitted) after {waited}s",
+                   {"by_decision": doc["by_decision"]}),
+        GateResult("degrade_explicit", doc["degraded_without_reason"] == 0,
+                   f"{doc['degraded']} degraded decisions, {doc['degraded_without_reason']} without a reason",
+                   {"degrade_reason_counts": doc["degrade_reason_counts"]}),
+        GateResult("postures_recorded", bool(doc["posture_events"]) and not no_reason,
+                   " → ".join(p["posture"] for p in doc["posture_events"]) or "DL published no posture for the run",
+                   {"by_posture": doc["by_posture"]}),
+        GateResult("df_dl_green", not sick, "; ".join(sick) or "DF and DL GREEN"),
+    ]
+    return MaterializeResult(metadata={"decisions": doc["decisions"], "degraded": doc["degraded"],
+                                       "by_decision": doc["by_decision"]},
+                             check_results=gate_check_results(writer, P9, "decision_summary", gates))
+
+
+@asset(group_name=phase(P9).group, partitions_def=platform_run_partitions, deps=[decision_summary],
+       kinds={"kafka", "postgres"},
+       check_specs=gate_specs("action_summary", {
+           "intents_equal_outcomes": "every decision's intent reached AL and has exactly one outcome",
+           "duplicates_prevented": "every repeated intent delivery was counted as prevented, none acted twice",
+           "al_green": "AL runs for this run with a fresh GREEN heartbeat and intake/outcome parity"}),
+       description="P9: AL executed each intent once (idempotent on action_id) and recorded its outcome.")
+def action_summary(context: AssetExecutionContext, platform: PlatformResource):
+    h, run_id = platform.handles, context.partition_key
+    with platform.connect() as conn:
+        conn.autocommit = True
+
+        def done() -> tuple[bool, str]:
+            c = decision_lane.counts(conn, run_id)
+            return c["outcomes"] >= c["decisions"], f"{c['outcomes']}/{c['decisions']} outcomes"
+
+        waited = _wait_lane(context, platform, conn, done)
+        doc = decision_lane.action_summary(conn, run_id)
+        sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_AL"),))
+    writer = platform.evidence(run_id)
+    writer.write_summary(h.get("ACTION_SUMMARY_PATH_PATTERN"), {**doc, "waited_s": waited}, phase_id=P9)
+    extra = doc["intent_deliveries"] - doc["intents"]
+    gates = [
+        GateResult("intents_equal_outcomes", doc["intents_emitted"] == doc["intents"] == doc["outcomes"] > 0,
+                   f"{doc['intents_emitted']} emitted, {doc['intents']} taken in, {doc['outcomes']} outcomes",
+                   {"by_action": doc["by_action"]}),
+        GateResult("duplicates_prevented", extra == doc["duplicates_prevented"] and doc["decisions_acted_twice"] == 0,
+                   f"{doc['duplicates_prevented']} duplicate intents prevented of {extra} repeats;"
+                   f" {doc['decisions_acted_twice']} decisions acted twice"),
+        GateResult("al_green", not sick, "; ".join(sick) or "AL GREEN with intake/outcome parity"),
+    ]
+    return MaterializeResult(metadata={"outcomes": doc["outcomes"],
+                                       "duplicates_prevented": doc["duplicates_prevented"]},
+                             check_results=gate_check_results(writer, P9, "action_summary", gates))
+
+
+@asset(group_name=phase(P9).group, partitions_def=platform_run_partitions, deps=[action_summary],
+       kinds={"kafka", "postgres", "s3"},
+       check_specs=gate_specs("audit_summary", {
+           "one_chain_per_decision": "DLA closed exactly one decision→intent→outcome chain per decision",
+           "lineage_resolved": "lineage_unresolved_total = 0: each chain reaches the IG receipt of its admitted offset",
+           "audit_durable": "audit segments on S3 hold every record DLA consumed; audit events all published",
+           "audit_append_only": "the database refuses UPDATE/DELETE on every decision-lane truth table",
+           "dla_green": "DLA runs for this run with a fresh GREEN heartbeat"}),
+       description="P9: DLA's append-only audit: one closed chain per decision, lineage to the IG receipt.")
+def audit_summary(context: AssetExecutionContext, platform: PlatformResource):
+    h, run_id = platform.handles, context.partition_key
+    with platform.connect() as conn:
+        conn.autocommit = True
+
+        def done() -> tuple[bool, str]:
+            c = decision_lane.counts(conn, run_id)
+            return c["chains"] >= c["decisions"], f"{c['chains']}/{c['decisions']} chains"
+
+        waited = _wait_lane(context, platform, conn, done)
+        doc = decision_lane.audit_summary(h, conn, platform.store, run_id)
+        chains = decision_lane.audit_slice(conn, run_id)
+        sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_DLA"),))
+    writer = platform.evidence(run_id)
+    slice_name = h.pattern("AUDIT_SLICE_PATH_PATTERN", slice_id="first_and_degraded")
+    writer.write_summary(slice_name, {"chains": chains, "bounded_to": len(chains)}, phase_id=P9)
+    writer.write_summary(h.get("DLA_EVIDENCE_PATH_PATTERN"), {**doc, "waited_s": waited, "slices": [slice_name]},
+                         phase_id=P9)
+    consumed = doc["audit_records"] + doc["redeliveries"]
+    mutable = [t for t, ok in doc["append_only_tables"].items() if not ok]
+    gates = [
+        GateResult("one_chain_per_decision", doc["chains"] == doc["decisions"] > 0,
+                   f"{doc['chains']} chains for {doc['decisions']} decisions"),
+        GateResult("lineage_resolved", doc["lineage_unresolved_total"] == 0,
+                   f"lineage_unresolved_total = {doc['lineage_unresolved_total']}"),
+        GateResult("audit_durable", doc["segment_records"] == consumed and not doc["segments_missing_on_s3"]
+                   and doc["audit_events_unsent"] == 0,
+                   f"{doc['segments']} segments hold {doc['segment_records']} of {consumed} records consumed;"
+                   f" missing on S3: {doc['segments_missing_on_s3'][:3]}; {doc['audit_events_unsent']} audit events"
+                   " unsent"),
+        GateResult("audit_append_only", not mutable, f"no append-only trigger on {mutable}" if mutable
+                   else f"{len(doc['append_only_tables'])} tables refuse UPDATE/DELETE"),
+        GateResult("dla_green", not sick, "; ".join(sick) or "DLA GREEN, lineage_unresolved_total = 0"),
+    ]
+    return MaterializeResult(metadata={"chains": doc["chains"], "lineage_unresolved_total":
+                                       doc["lineage_unresolved_total"]},
+                             check_results=gate_check_results(writer, P9, "audit_summary", gates))

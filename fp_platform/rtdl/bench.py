@@ -60,8 +60,9 @@ def rebind(items: list[tuple[str, dict]], run_id: str) -> list[tuple[str, dict]]
 
 
 def publish_admitted(h: Handles, run_id: str, items: list[tuple[str, dict]], shuffle_seed: int | None = None,
-                     chunks: int = 1, pause_s: float = 0.0) -> Published:
-    """Produce the envelopes (optionally shuffled, in chunks) with IG's headers, keyed by merchant."""
+                     chunks: int = 1, pause_s: float = 0.0, receipts: bool = False) -> Published:
+    """Produce the envelopes (optionally shuffled, in chunks) with IG's headers, keyed by merchant; with
+    `receipts`, also the ADMIT receipts IG would append (the decision lane's audit resolves them)."""
     items = list(items)
     if shuffle_seed is not None:
         random.Random(shuffle_seed).shuffle(items)
@@ -76,10 +77,20 @@ def publish_admitted(h: Handles, run_id: str, items: list[tuple[str, dict]], shu
                                      h.get("COMPONENT_ID_IG"))
             records.append((topic, orjson.dumps(env), env["payload"]["merchant_id"].encode(), headers))
             ids.setdefault(env["event_class"], []).append(env["event_id"])
-        for (topic, *_), res in zip(records, bus.deliver(producer, records), strict=True):
+        admitted = []
+        for (topic, *_), (_, env), res in zip(records, items[start:start + size], bus.deliver(producer, records),
+                                               strict=True):
             if isinstance(res, str):
                 raise RuntimeError(f"publish to {topic} unconfirmed: {res}")
             ends[(topic, res[0])] = max(ends.get((topic, res[0]), 0), res[1] + 1)
+            admitted.append((f"rcpt_bench_{run_id}_{env['event_id']}", run_id, env["event_class"], env["event_id"],
+                             env["payload_hash"], "ADMIT", "ingest", topic, res[0], res[1], "bench"))
+        if receipts:
+            with db.connect(h, autocommit=True) as conn, conn.cursor().copy(
+                    "COPY ig_receipts (receipt_id, platform_run_id, event_class, event_id, payload_hash, decision,"
+                    " source, topic, kafka_partition, kafka_offset, producer) FROM STDIN") as copy:
+                for row in admitted:
+                    copy.write_row(row)
         if pause_s:
             time.sleep(pause_s)
     return Published(run_id, ends, ids)

@@ -2,7 +2,8 @@
 
 batch consume → run-scope gate (records of another platform_run_id are checkpoint-skipped) →
 `apply` → ONE Postgres transaction holding the state and the consumed offsets → Kafka commit after
-the DB commit → heartbeat row + `<component>/health/last_health.json`. The offsets in Postgres are
+the DB commit → heartbeat row + `<component>/health/last_health.json`. What a worker publishes goes
+through its outbox (written in the same transaction, sent after it; see `emit`). The offsets in Postgres are
 the truth: a restart (or a kill -9 at any point) resumes from them, so nothing is lost and nothing
 is applied twice. A Postgres advisory lock per consumer group keeps it to one replica.
 """
@@ -18,6 +19,7 @@ import socket
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -25,6 +27,7 @@ import orjson
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.ids import check_platform_run_id
 from fp_platform.handles import Handles
@@ -145,6 +148,9 @@ class Worker(ABC):
         self.store = store or S3ObjectStore(h)
         self.stats = WorkerStats()
         self.batch_max = int(h.get("WORKER_BATCH_MAX_RECORDS"))
+        self.fill_s = float(h.get("WORKER_BATCH_FILL_MS")) / 1000
+        self._outbox: list[tuple] = []
+        self._producer = None
         self._run_bytes = platform_run_id.encode()
         self._stop = False
         self._health = "GREEN"
@@ -152,6 +158,28 @@ class Worker(ABC):
     @abstractmethod
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         """Write the state these records produce (inside the batch's transaction)."""
+
+    def on_start(self, conn: psycopg.Connection) -> None:
+        """Called once the partitions are assigned, before the first batch (state the worker needs)."""
+        return None
+
+    def on_idle(self, conn: psycopg.Connection) -> None:
+        """Called when a poll brought nothing (work that waits on another component, not on records)."""
+        return None
+
+    def health(self, conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
+        """(AMBER problem or "", extra counters) for the heartbeat; the base knows GREEN/RED/STOPPED only."""
+        return "", {}
+
+    def emit(self, envelope: Envelope, key: str) -> None:
+        """Publish `envelope` once this batch commits: it is written to the worker's outbox inside the
+        batch's transaction and sent after it, so a crash cannot lose it; a crash before the send is
+        confirmed sends the same bytes again (consumers dedupe on the event id)."""
+        topic = self.h.topic(topic_key_for(envelope.event_class)).name
+        headers = record_headers(envelope.platform_run_id, envelope.event_class, envelope.event_id,
+                                 envelope.payload_hash, self.component)
+        self._outbox.append((self.group_id, topic, key.encode(), orjson.dumps(headers).decode(),
+                             envelope.to_bytes()))
 
     def stop(self, *_: Any) -> None:
         self._stop = True
@@ -172,6 +200,8 @@ class Worker(ABC):
             consumer.assign(assignment)
             log.info("%s: run %s, group %s, from %s", self.component, self.run_id, self.group_id,
                      {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
+            self._send_outbox(conn)  # anything a previous process committed but did not get confirmed
+            self.on_start(conn)
             self._beat(conn, force=True)
             idle_since = time.monotonic()
             while not self._stop:
@@ -181,6 +211,8 @@ class Worker(ABC):
                     idle_since = time.monotonic()
                 elif until_idle_s is not None and time.monotonic() - idle_since > until_idle_s:
                     break
+                else:
+                    self.on_idle(conn)
                 self._beat(conn)
             self._health = "STOPPED"
             self._beat(conn, force=True)
@@ -191,21 +223,16 @@ class Worker(ABC):
             raise
         finally:
             consumer.close()
+            if self._producer is not None:
+                self._producer.flush(10)
             conn.close()
             lock_conn.close()
         return self.stats
 
     def _fill(self, consumer) -> list:
-        """Up to a full batch, waiting at most ~0.25 s for it to fill: every batch costs one transaction
-        and one Kafka commit, so a trickle of tiny batches would cost more than the records."""
-        msgs = [m for m in consumer.consume(self.batch_max, timeout=0.1) if not self._is_eof(m)]
-        deadline = time.monotonic() + 0.25
-        while msgs and len(msgs) < self.batch_max and time.monotonic() < deadline:
-            more = [m for m in consumer.consume(self.batch_max - len(msgs), timeout=0.05) if not self._is_eof(m)]
-            if not more:
-                break
-            msgs += more
-        return msgs
+        """Up to a full batch, waiting at most WORKER_BATCH_FILL_MS for it to fill: a backlog comes back
+        at once in full batches; a trickle is batched by that wait (the latency each hop adds)."""
+        return [m for m in consumer.consume(self.batch_max, timeout=self.fill_s) if not self._is_eof(m)]
 
     def _lock(self, conn: psycopg.Connection) -> None:
         got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.group_id,)).fetchone()[0]
@@ -269,10 +296,7 @@ class Worker(ABC):
                 raise WorkerError(f"{m.topic()}[{m.partition()}]@{m.offset()} is not an envelope: {exc}") from None
             end[1] += 1
             records.append(BusRecord(m.topic(), m.partition(), m.offset(), env, m.value()))
-        with conn.transaction():
-            # Workers touch a batch's keys through indexes. A young run's rows are not in the planner's
-            # statistics yet, and a whole-table scan per batch would slow every batch as the tables grow.
-            conn.execute("SET LOCAL enable_seqscan = off")
+        with self.unit_of_work(conn):
             if records:
                 self.apply(conn, records)
             for (topic, part), (nxt, applied, skipped, digest) in ends.items():
@@ -300,6 +324,54 @@ class Worker(ABC):
             self.stats.first_applied_mono = self.stats.first_applied_mono or t0
             self.stats.last_applied_mono = time.perf_counter()
 
+    @contextlib.contextmanager
+    def unit_of_work(self, conn: psycopg.Connection) -> Iterator[None]:
+        """One transaction for the state, the outbox rows it emitted (and, in a batch, the offsets); the
+        outbox is sent once it commits."""
+        self._outbox.clear()
+        with conn.transaction():
+            # Workers touch a batch's keys through indexes. A young run's rows are not in the planner's
+            # statistics yet, and a whole-table scan per batch would slow every batch as the tables grow.
+            conn.execute("SET LOCAL enable_seqscan = off")
+            yield
+            if self._outbox:
+                with conn.cursor().copy("COPY worker_outbox (consumer_group, topic, record_key, headers, value)"
+                                        " FROM STDIN") as copy:
+                    for row in self._outbox:
+                        copy.write_row(row)
+        if self._outbox:
+            self._outbox.clear()
+            self._send_outbox(conn)
+
+    def _send_outbox(self, conn: psycopg.Connection) -> None:
+        """Send the outbox past the cursor in order; move the cursor only over what the broker confirmed."""
+        rows = conn.execute(
+            "SELECT o.seq, o.topic, o.record_key, o.headers, o.value FROM worker_outbox o"
+            " LEFT JOIN worker_outbox_cursor c ON c.consumer_group = o.consumer_group"
+            " WHERE o.consumer_group = %s AND o.seq > COALESCE(c.sent_seq, 0) ORDER BY o.seq",
+            (self.group_id,)).fetchall()
+        if not rows:
+            return
+        if self._producer is None:
+            self._producer = bus.producer(self.h)
+        results = bus.deliver(self._producer, [(t, bytes(v), bytes(k) if k is not None else None,
+                                                [tuple(x) for x in hs]) for _, t, k, hs, v in rows])
+        sent = 0
+        for (seq, *_), res in zip(rows, results, strict=True):
+            if isinstance(res, str):
+                break
+            sent = seq
+        if sent:
+            with conn.transaction():
+                conn.execute("INSERT INTO worker_outbox_cursor (consumer_group, sent_seq) VALUES (%s, %s)"
+                             " ON CONFLICT (consumer_group) DO UPDATE SET sent_seq = EXCLUDED.sent_seq,"
+                             " updated_at = now() WHERE worker_outbox_cursor.sent_seq < EXCLUDED.sent_seq",
+                             (self.group_id, sent))
+            self.stats.counters["published"] += sum(1 for s_, *_ in rows if s_ <= sent)
+        if sent != rows[-1][0]:
+            failed = next(r for r in results if isinstance(r, str))
+            raise WorkerError(f"{self.component}: publish not confirmed ({failed}); the outbox keeps it")
+
     # --- health -------------------------------------------------------------------------------
     _last_beat: float = 0.0
 
@@ -310,6 +382,12 @@ class Worker(ABC):
             return
         self._last_beat = now
         counters = self.stats.snapshot()
+        state = self._health
+        if state == "GREEN":
+            problem, extra = self.health(conn)
+            counters.update(extra)
+            if problem:
+                state, counters["amber_reason"] = "AMBER", problem
         with conn.transaction():
             conn.execute(
                 "INSERT INTO worker_heartbeats (component, pack_id, platform_run_id, consumer_group, pid, host,"
@@ -319,9 +397,9 @@ class Worker(ABC):
                 " pid = EXCLUDED.pid, host = EXCLUDED.host, health_state = EXCLUDED.health_state,"
                 " counters = EXCLUDED.counters, started_at = EXCLUDED.started_at, beat_at = now()",
                 (self.component, self.pack_id, self.run_id, self.group_id, os.getpid(), socket.gethostname(),
-                 self._health, orjson.dumps(counters).decode(), self.stats.started_at_utc))
+                 state, orjson.dumps(counters).decode(), self.stats.started_at_utc))
         writer = run_evidence(self.h, self.run_id, store=self.store)
-        health = {"component": self.component, "pack_id": self.pack_id, "health_state": self._health,
+        health = {"component": self.component, "pack_id": self.pack_id, "health_state": state,
                   "pid": os.getpid(), "consumer_group": self.group_id, "counters": counters}
         writer.write_summary(self.h.pattern("COMPONENT_HEALTH_PATH_PATTERN", component=self.component), health,
                              phase_id=self.phase_id)

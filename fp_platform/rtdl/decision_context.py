@@ -1,0 +1,67 @@
+"""What DF and DL know about a traffic event when they judge it: its CSFB flow binding and its OFP
+feature vector. Both wait (up to the policy's context wait) for CSFB and OFP to have durably consumed
+the events' offsets, then read whatever exists; an event still without them is judged without them,
+and says so (explicit degrade, never a silent default)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from fp_platform.handles import Handles
+from fp_platform.rtdl.worker import BusRecord
+
+
+@dataclass(frozen=True)
+class EventContext:
+    binding_status: str | None  # READY / MISSING_CONTEXT / LATE_CONTEXT; None: CSFB has no binding yet
+    binding_reasons: tuple[str, ...]
+    feature_version: str | None
+    features: dict[str, Any] | None  # None: OFP has no vector yet
+
+    def degrade_reasons(self) -> list[str]:
+        reasons = []
+        if self.binding_status is None:
+            reasons.append("context: no flow binding (CSFB has not consumed the event)")
+        elif self.binding_status != "READY":
+            reasons += [f"context {self.binding_status}: {r}" for r in self.binding_reasons]
+        if self.features is None:
+            reasons.append("features: no vector (OFP has not consumed the event)")
+        return reasons
+
+
+def _uncovered(conn: psycopg.Connection, groups: list[str], needs: dict[tuple[str, int], int]) -> list[str]:
+    saved = {(g, t, p): o for g, t, p, o in conn.execute(
+        "SELECT consumer_group, topic, kafka_partition, next_offset FROM worker_offsets"
+        " WHERE consumer_group = ANY(%s)", (groups,))}
+    return [f"{g} {t}[{p}] at {saved.get((g, t, p), 0)} < {n}" for g in groups for (t, p), n in needs.items()
+            if saved.get((g, t, p), 0) < n]
+
+
+def gather(conn: psycopg.Connection, h: Handles, run_id: str, records: list[BusRecord], wait_s: float,
+           stopping: Callable[[], bool] = lambda: False) -> tuple[dict[str, EventContext], dict[str, Any]]:
+    """Context per traffic event id, and how the wait went (waited_ms, what was still uncovered)."""
+    groups = [h.get("CONSUMER_GROUP_ID_CSFB"), h.get("CONSUMER_GROUP_ID_OFP")]
+    needs: dict[tuple[str, int], int] = {}
+    for r in records:
+        needs[(r.topic, r.partition)] = max(needs.get((r.topic, r.partition), 0), r.offset + 1)
+    t0 = time.monotonic()
+    while (behind := _uncovered(conn, groups, needs)) and time.monotonic() - t0 < wait_s and not stopping():
+        time.sleep(0.005)
+    ids = [r.envelope["event_id"] for r in records]
+    bindings = {e: (s, tuple(rs)) for e, s, rs in conn.execute(
+        "SELECT event_id, status, reasons FROM csfb_flow_bindings WHERE platform_run_id = %s"
+        " AND event_id = ANY(%s)", (run_id, ids))}
+    vectors = {e: (v, f) for e, v, f in conn.execute(
+        "SELECT event_id, feature_version, features FROM ofp_features WHERE platform_run_id = %s"
+        " AND event_id = ANY(%s)", (run_id, ids))}
+    out = {}
+    for e in ids:
+        status, reasons = bindings.get(e, (None, ()))
+        version, features = vectors.get(e, (None, None))
+        out[e] = EventContext(status, reasons, version, features)
+    return out, {"waited_ms": round((time.monotonic() - t0) * 1000, 1), "uncovered": behind}

@@ -1,0 +1,162 @@
+"""DF, the decision fabric: one decision per admitted traffic event.
+
+For each event: the active bundle (MPR registry), the current DL posture, the CSFB binding and the
+OFP vector (decision_context); rules always, the bundle's model when the posture allows and the
+vector exists; the decision from the bundle's thresholds. Missing context or features, an unloadable
+model or a posture below NORMAL are recorded on the decision as degrade reasons. Emits
+`rtdl.decision_response` and `rtdl.action_intent` keyed by the deterministic decision_id.
+
+A decision is made once: a replayed event (a reset checkpoint, a redelivery) re-sends the decision
+and intent stored with it, byte for byte, and AL/DLA see a duplicate, never a second action.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import psycopg
+
+from fp_platform.contracts import ids
+from fp_platform.contracts.envelope import Envelope
+from fp_platform.rtdl import bundles, decision_context, dl
+from fp_platform.rtdl.decision_context import EventContext
+from fp_platform.rtdl.ofp import FEATURE_NAMES
+from fp_platform.rtdl.policy import Policy, at_least, decision_for, load_policy
+from fp_platform.rtdl.worker import BusRecord, Worker
+
+MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
+_COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, score, score_source, bundle_id,"
+            " bundle_version, policy_rev, posture, posture_seq, degrade_reasons, binding_status, feature_version,"
+            " features, event_ts, origin_topic, origin_partition, origin_offset, decision_envelope, intent_envelope")
+
+
+def decide(policy: Policy, bundle: bundles.Bundle | None, posture: str, model: Any, model_problem: str | None,
+           payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
+    """The decision for one event (pure): decision, reason codes, score, its source and degrade reasons."""
+    degrade = ctx.degrade_reasons()
+    if posture != "NORMAL":
+        degrade.append(f"posture {posture}")
+    if bundle is None or posture == "FAIL_CLOSED":
+        why = "no active bundle" if bundle is None else "posture FAIL_CLOSED"
+        return {"decision": policy.ladder["fail_closed_decision"], "reason_codes": ["FAIL_CLOSED"], "score": 1.0,
+                "score_source": "fail_closed", "degrade_reasons": [*degrade, why]}
+    values = {**(ctx.features or {}), "amount": payload["amount"]}
+    score, codes, _ = policy.rule_score(values)
+    source = "rules"
+    if bundle.model_ref:
+        if model_problem:
+            degrade.append(f"model: {model_problem}")
+        elif posture not in MODEL_POSTURES:
+            degrade.append(f"model: not used under posture {posture}")
+        elif ctx.features is None:
+            degrade.append("model: not used without a feature vector")
+        else:
+            model_score = model.score(ctx.features)
+            source = "model+rules"
+            if model_score >= score:
+                score, codes = model_score, [*codes, "MODEL_SCORE"]
+    decision = decision_for(score, bundle.thresholds)
+    if ctx.degrade_reasons():
+        decision = at_least(decision, policy.ladder["degraded_min_decision"])
+    return {"decision": decision, "reason_codes": codes or ["NO_RULE_FIRED"], "score": round(score, 6),
+            "score_source": source, "degrade_reasons": degrade}
+
+
+class DecisionFabric(Worker):
+    component_key = "COMPONENT_ID_DF"
+    pack_key = "PACK_ID_RTDL_DECISION_LANE"
+    group_key = "CONSUMER_GROUP_ID_DF"
+    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1",)
+    phase_id = "P9"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.policy = load_policy(self.h)
+        self._models: dict[str, Any] = {}
+
+    def on_start(self, conn: psycopg.Connection) -> None:
+        bundles.ensure_bootstrap(conn, self.h, self.policy)
+
+    def _model(self, bundle: bundles.Bundle | None) -> tuple[Any, str | None]:
+        if bundle is None or not bundle.model_ref:
+            return None, None
+        if bundle.model_ref not in self._models:
+            try:
+                self._models[bundle.model_ref] = bundles.load_model(self.store, bundle.model_ref)
+            except bundles.ModelUnavailable as exc:
+                return None, str(exc)  # not cached: the next batch tries again
+        return self._models[bundle.model_ref], None
+
+    def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
+        by_decision: dict[str, BusRecord] = {}
+        for r in records:
+            by_decision.setdefault(ids.decision_id(self.run_id, r.envelope["event_id"]), r)
+        stored = conn.execute("SELECT decision_id, decision_envelope, intent_envelope FROM df_decisions"
+                              " WHERE decision_id = ANY(%s)", (list(by_decision),)).fetchall()
+        for decision_id, decision_env, intent_env in stored:  # made before: send the same bytes again
+            for raw in (decision_env, intent_env):
+                self.emit(Envelope.from_dict(orjson.loads(raw)), decision_id)
+            del by_decision[decision_id]
+            self.stats.counters["decisions_resent"] += 1
+        if not by_decision:
+            return
+        todo = list(by_decision.items())
+        contexts, wait = decision_context.gather(conn, self.h, self.run_id, [r for _, r in todo],
+                                                 self.policy.context_wait_s, lambda: self._stop)
+        self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]
+        bundle = bundles.active_bundle(conn)
+        model, model_problem = self._model(bundle)
+        posture_row = dl.current_posture(conn, self.run_id)
+        posture, posture_seq = (posture_row[1], posture_row[0]) if posture_row else ("FAIL_CLOSED", None)
+        rows = []
+        for decision_id, r in todo:
+            ctx = contexts[r.envelope["event_id"]]
+            out = decide(self.policy, bundle, posture, model, model_problem, r.payload, ctx)
+            if posture_row is None:
+                out["degrade_reasons"].append("posture: DL has published none for the run")
+            rows.append(self._record(decision_id, r, ctx, out, bundle, posture, posture_seq))
+            self.stats.counters[f"decisions_{out['decision'].lower()}"] += 1
+            self.stats.counters["decisions_degraded"] += bool(out["degrade_reasons"])
+        with conn.cursor().copy(f"COPY df_decisions ({_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        self.stats.counters["decisions"] += len(rows)
+
+    def _record(self, decision_id: str, r: BusRecord, ctx: EventContext, out: dict[str, Any],
+                bundle: bundles.Bundle | None, posture: str, posture_seq: int | None) -> tuple:
+        """Build and emit the decision and its intent; the df_decisions row that keeps both."""
+        p = r.payload
+        bundle_ref = bundle.ref() if bundle else {"bundle_id": "none", "bundle_version": "none",
+                                                  "policy_rev": self.policy.policy_rev, "model_ref": None,
+                                                  "registry_seq": None}
+        features = {k: ctx.features[k] for k in FEATURE_NAMES} if ctx.features else None
+        origin = {"topic": r.topic, "partition": r.partition, "offset": r.offset}
+        subject = {"event_id": r.envelope["event_id"], "event_class": r.envelope["event_class"],
+                   "transaction_id": p["transaction_id"], "card_id": p["card_id"], "terminal_id": p["terminal_id"],
+                   "customer_id": p["customer_id"], "flow_id": p["flow_id"], "amount": p["amount"]}
+        decision = Envelope.build(
+            event_id=decision_id, event_class="rtdl.decision_response", ts_utc=r.ts, pins=r.envelope["pins"],
+            producer=self.component,
+            payload={"decision_id": decision_id, **subject, **out, "bundle": bundle_ref,
+                     "posture": {"level": posture, "seq": posture_seq},
+                     "binding": {"status": ctx.binding_status, "reasons": list(ctx.binding_reasons)},
+                     "features": {"feature_version": ctx.feature_version, "vector_ref":
+                                  {"table": "ofp_features", "event_id": r.envelope["event_id"]},
+                                  "values": features},
+                     "origin": origin})
+        action = self.policy.action(out["decision"])
+        action_id = ids.action_id(decision_id, action["kind"])
+        intent = Envelope.build(
+            event_id=action_id, event_class="rtdl.action_intent", ts_utc=r.ts, pins=r.envelope["pins"],
+            producer=self.component,
+            payload={"action_id": action_id, "decision_id": decision_id, "action_kind": action["kind"],
+                     "decision": out["decision"], "event_id": r.envelope["event_id"],
+                     "transaction_id": p["transaction_id"], "card_id": p["card_id"]})
+        self.emit(decision, decision_id)
+        self.emit(intent, decision_id)
+        return (decision_id, self.run_id, r.envelope["event_id"], out["decision"], out["reason_codes"], out["score"],
+                out["score_source"], bundle_ref["bundle_id"], bundle_ref["bundle_version"], bundle_ref["policy_rev"],
+                posture, posture_seq, out["degrade_reasons"], ctx.binding_status, ctx.feature_version,
+                orjson.dumps(features).decode() if features else None, r.ts, r.topic, r.partition, r.offset,
+                decision.to_bytes(), intent.to_bytes())

@@ -1,0 +1,123 @@
+"""The decision policy profile (`rtdl/policies/<profile>.yaml`): degrade-ladder thresholds, DF's rules,
+the bootstrap bundle and AL's effects. Loaded once per process; its `policy_rev` goes on every decision."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from fp_platform.handles import Handles
+
+DECISIONS = ("APPROVE", "STEP_UP", "REVIEW", "DECLINE")  # mildest first
+POSTURES = ("NORMAL", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED")  # best first
+
+_OPS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le}
+
+
+class PolicyError(ValueError):
+    """A policy profile that cannot be applied; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    field: str
+    op: str
+    points: float
+    value: float = 0.0
+    of: str | None = None
+    also: str | None = None
+
+    def fires(self, values: dict[str, Any]) -> bool | None:
+        """True/False, or None when a value it needs is absent (the rule cannot judge)."""
+        x = values.get(self.field)
+        if x is None:
+            return None
+        if self.op == "all_true":
+            y = values.get(self.also)
+            return None if y is None else bool(x) and bool(y)
+        if self.op == "gt_ratio":
+            base = values.get(self.of)
+            return None if base is None else base > 0 and x > self.value * base
+        return _OPS[self.op](x, self.value)
+
+
+@dataclass(frozen=True)
+class Policy:
+    policy_rev: str
+    ladder: dict[str, Any]
+    rules: tuple[Rule, ...]
+    bootstrap: dict[str, Any]
+    actions: dict[str, dict[str, str]]
+
+    @property
+    def context_wait_s(self) -> float:
+        return float(self.ladder["context_wait_ms"]) / 1000
+
+    def rule_score(self, values: dict[str, Any]) -> tuple[float, list[str], list[str]]:
+        """(score capped at 1, codes of the rules that fired, codes that could not judge)."""
+        fired, blind = [], []
+        for rule in self.rules:
+            verdict = rule.fires(values)
+            if verdict is None:
+                blind.append(rule.code)
+            elif verdict:
+                fired.append(rule.code)
+        points = sum(r.points for r in self.rules if r.code in fired)
+        return min(1.0, points), fired, blind
+
+    def action(self, decision: str) -> dict[str, str]:
+        return self.actions[decision]
+
+
+def decision_for(score: float, thresholds: dict[str, float]) -> str:
+    """The strongest decision whose threshold the score reaches; APPROVE below them all."""
+    out = "APPROVE"
+    for d in DECISIONS[1:]:
+        if d in thresholds and score >= float(thresholds[d]):
+            out = d
+    return out
+
+
+def at_least(decision: str, floor: str) -> str:
+    return max(decision, floor, key=DECISIONS.index)
+
+
+def _check(doc: dict[str, Any], name: str) -> Policy:
+    try:
+        rules = tuple(Rule(**r) for r in doc["rules"])
+        ladder = doc["degrade_ladder"]
+        for posture in ladder["thresholds"]:
+            if posture not in POSTURES:
+                raise PolicyError(f"{name}: degrade_ladder.thresholds has unknown posture {posture!r}")
+        for key in ("model_unavailable", "registry_unresolved"):
+            if ladder[key] not in POSTURES:
+                raise PolicyError(f"{name}: degrade_ladder.{key} must be one of {POSTURES}")
+        for key in ("fail_closed_decision", "degraded_min_decision"):
+            if ladder[key] not in DECISIONS:
+                raise PolicyError(f"{name}: degrade_ladder.{key} must be one of {DECISIONS}")
+        if set(doc["actions"]) != set(DECISIONS):
+            raise PolicyError(f"{name}: actions must name each of {DECISIONS}")
+        for r in rules:
+            if r.op not in (*_OPS, "gt_ratio", "all_true"):
+                raise PolicyError(f"{name}: rule {r.code} has unknown op {r.op!r}")
+        return Policy(doc["policy_rev"], ladder, rules, doc["bootstrap_bundle"], doc["actions"])
+    except (KeyError, TypeError) as exc:
+        raise PolicyError(f"{name}: {exc}") from None
+
+
+@cache
+def _load(profile: str) -> Policy:
+    path = resources.files("fp_platform.rtdl") / "policies" / f"{profile}.yaml"
+    if not path.is_file():
+        raise PolicyError(f"no decision policy profile {profile!r} ({path})")
+    return _check(yaml.safe_load(path.read_text()), profile)
+
+
+def load_policy(h: Handles) -> Policy:
+    return _load(h.get("DECISION_POLICY_PROFILE"))
