@@ -42,10 +42,16 @@ def _uncovered(conn: psycopg.Connection, groups: list[str], needs: dict[tuple[st
             if saved.get((g, t, p), 0) < n]
 
 
-def gather(conn: psycopg.Connection, h: Handles, run_id: str, records: list[BusRecord], wait_s: float,
+def context_groups(h: Handles) -> tuple[str, str]:
+    """The consumer groups of the CSFB and OFP whose state DF and DL read (the deployed ones by default)."""
+    return h.get("CONSUMER_GROUP_ID_CSFB"), h.get("CONSUMER_GROUP_ID_OFP")
+
+
+def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], wait_s: float, groups: tuple[str, str],
            stopping: Callable[[], bool] = lambda: False) -> tuple[dict[str, EventContext], dict[str, Any]]:
-    """Context per traffic event id, and how the wait went (waited_ms, what was still uncovered)."""
-    groups = [h.get("CONSUMER_GROUP_ID_CSFB"), h.get("CONSUMER_GROUP_ID_OFP")]
+    """Context per traffic event id, and how the wait went (waited_ms, what was still uncovered). `groups`:
+    the CSFB and OFP consumer groups whose checkpoints must pass the events' offsets."""
+    groups = list(groups)
     needs: dict[tuple[str, int], int] = {}
     for r in records:
         needs[(r.topic, r.partition)] = max(needs.get((r.topic, r.partition), 0), r.offset + 1)

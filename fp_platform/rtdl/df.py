@@ -70,9 +70,10 @@ class DecisionFabric(Worker):
     topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1",)
     phase_id = "P9"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, context_groups: tuple[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.policy = load_policy(self.h)
+        self.context_groups = context_groups or decision_context.context_groups(self.h)
         self._models: dict[str, Any] = {}
 
     def on_start(self, conn: psycopg.Connection) -> None:
@@ -102,8 +103,9 @@ class DecisionFabric(Worker):
         if not by_decision:
             return
         todo = list(by_decision.items())
-        contexts, wait = decision_context.gather(conn, self.h, self.run_id, [r for _, r in todo],
-                                                 self.policy.context_wait_s, lambda: self._stop)
+        contexts, wait = decision_context.gather(conn, self.run_id, [r for _, r in todo],
+                                                 self.policy.context_wait_s, self.context_groups,
+                                                 lambda: self._stop)
         self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]
         bundle = bundles.active_bundle(conn)
         model, model_problem = self._model(bundle)

@@ -56,9 +56,10 @@ class DegradeLadder(Worker):
     topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1",)
     phase_id = "P9"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, context_groups: tuple[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.policy = load_policy(self.h)
+        self.context_groups = context_groups or decision_context.context_groups(self.h)
         self.window: deque[tuple[bool, bool]] = deque(maxlen=int(self.policy.ladder["window_events"]))
         self.posture: str | None = None
         self.events_since_change = 0
@@ -92,8 +93,8 @@ class DegradeLadder(Worker):
         self._judge(conn, None, force=latest is None)
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
-        contexts, wait = decision_context.gather(conn, self.h, self.run_id, records, self.policy.context_wait_s,
-                                                 lambda: self._stop)
+        contexts, wait = decision_context.gather(conn, self.run_id, records, self.policy.context_wait_s,
+                                                 self.context_groups, lambda: self._stop)
         for r in sorted(records, key=lambda r: (r.ts, r.origin)):
             ctx = contexts[r.envelope["event_id"]]
             self.window.append((ctx.binding_status != "READY", ctx.features is None))
