@@ -1,0 +1,252 @@
+"""The decision lane on the real stack: one decision, intent, outcome and audit chain per admitted
+traffic event; a replay (DF's checkpoint reset) acts nothing twice; a missing-context drill gives
+explicit degrades and a posture change; the database refuses to rewrite the lane's truth."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import orjson
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+
+from fp_platform.contracts import ids
+from fp_platform.rtdl import bundles, decision_lane
+from fp_platform.rtdl.al import ActionLayer
+from fp_platform.rtdl.bench import publish_admitted, world_envelopes
+from fp_platform.rtdl.caught_up import CORE_WORKERS
+from fp_platform.rtdl.decision_context import EventContext
+from fp_platform.rtdl.df import DecisionFabric, decide
+from fp_platform.rtdl.dl import DegradeLadder, ladder_posture
+from fp_platform.rtdl.dla import DecisionLogAudit
+from fp_platform.rtdl.ofp import FEATURE_NAMES, FEATURE_VERSION
+from fp_platform.rtdl.policy import load_policy
+from fp_platform.substrate import db
+from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform_tests.control.conftest import unique_run_id
+from fp_platform_tests.rtdl.conftest import smoke_world
+
+
+@dataclass
+class Lane:
+    run_id: str
+    prefix: str
+    traffic: int
+
+    def group(self, cls) -> str:
+        return f"{self.prefix}.{cls.__name__}"
+
+    def context_groups(self) -> tuple[str, str]:
+        by_name = {c.__name__: c for c in CORE_WORKERS}
+        return self.group(by_name["CsfbIntake"]), self.group(by_name["OfpProjector"])
+
+    def run(self, h, *classes) -> dict[str, dict]:
+        """Run the workers one after another until each is idle; their counters by class name."""
+        out = {}
+        for cls in classes:
+            extra = {"context_groups": self.context_groups()} if cls in (DegradeLadder, DecisionFabric) else {}
+            stats = cls(h, self.run_id, group_id=self.group(cls), **extra).run(until_idle_s=2, install_signals=False)
+            out[cls.__name__] = dict(stats.counters)
+        return out
+
+
+def start_lane(h, items, drop=lambda env: False) -> Lane:
+    run_id = unique_run_id()
+    chosen = [(t, {**env, "pins": {"platform_run_id": run_id}}) for t, env in items if not drop(env)]
+    publish_admitted(h, run_id, chosen, receipts=True)
+    lane = Lane(run_id, f"test.lane.{run_id}", sum(env["event_class"] == "traffic.fraud" for _, env in chosen))
+    lane.run(h, *CORE_WORKERS, *decision_lane.DECISION_LANE_WORKERS)
+    return lane
+
+
+@pytest.fixture(scope="module")
+def items(h):
+    return world_envelopes(h, "platform_20000101T000000Z", smoke_world(days=7))
+
+
+@pytest.fixture(scope="module")
+def lane(h, stack, items) -> Lane:
+    return start_lane(h, items)
+
+
+def test_every_admitted_event_has_one_decision_outcome_and_chain(h, lane):
+    with db.connect(h) as conn:
+        c = decision_lane.counts(conn, lane.run_id)
+        doc = decision_lane.decision_summary(conn, lane.run_id)
+        audit = decision_lane.audit_summary(h, conn, S3ObjectStore(h), lane.run_id)
+        rows = conn.execute("SELECT decision_id, event_id, decision, degrade_reasons, binding_status FROM df_decisions"
+                            " WHERE platform_run_id = %s", (lane.run_id,)).fetchall()
+        lineage = conn.execute("SELECT lineage FROM dla_chains WHERE platform_run_id = %s LIMIT 1",
+                               (lane.run_id,)).fetchone()[0]
+    assert c == {"admitted_traffic": lane.traffic, "decisions": lane.traffic, "outcomes": lane.traffic,
+                 "chains": lane.traffic}
+    assert all(d == ids.decision_id(lane.run_id, e) for d, e, *_ in rows)
+    assert doc["degraded_without_reason"] == 0 and doc["decisions_not_admitted"] == 0
+    assert {b["bundle_id"] for b in doc["bundles"]} == {h.get("MPR_BOOTSTRAP_BUNDLE_ID")}
+    assert len(doc["by_decision"]) > 1, doc["by_decision"]  # the rules separate events, not one answer for all
+    # every binding READY (context streamed before traffic, all consumed first): no degrade on any decision
+    assert {s for *_, s in rows} == {"READY"} and not any(r for *_, r, _ in rows)
+    assert audit["lineage_unresolved_total"] == 0 and audit["audit_events_unsent"] == 0
+    assert audit["segment_records"] == audit["audit_records"] == 3 * lane.traffic
+    assert set(lineage) == {"admitted_event", "ig_receipt_id", "decision", "intent", "outcome"}
+    assert doc["posture_events"][0]["posture"] == "NORMAL"
+
+
+def test_audit_segments_on_s3_hold_the_records(h, lane):
+    store = S3ObjectStore(h)
+    with db.connect(h) as conn:
+        keys = [k for (k,) in conn.execute("SELECT object_key FROM dla_audit_segments WHERE platform_run_id = %s",
+                                           (lane.run_id,))]
+    ids_on_s3 = []
+    for key in keys:
+        ids_on_s3 += pq.read_table(io.BytesIO(store.get(h.get("S3_ARCHIVE_BUCKET"), key)),
+                                   columns=["event_id"]).column("event_id").to_pylist()
+    assert len(ids_on_s3) == len(set(ids_on_s3)) == 3 * lane.traffic
+
+
+def test_replaying_admitted_events_acts_nothing_twice(h, lane):
+    """Reset DF's checkpoint: DF re-sends the stored decisions and intents, AL prevents every duplicate,
+    DLA records the redeliveries and keeps one chain per decision."""
+    with db.connect(h, autocommit=True) as conn:
+        before = decision_lane.counts(conn, lane.run_id)
+        conn.execute("DELETE FROM worker_offsets WHERE consumer_group = %s", (lane.group(DecisionFabric),))
+    counters = lane.run(h, DecisionFabric, ActionLayer, DecisionLogAudit)
+    assert counters["DecisionFabric"]["decisions_resent"] == lane.traffic
+    assert counters["DecisionFabric"].get("decisions", 0) == 0
+    assert counters["ActionLayer"]["duplicates_prevented"] == lane.traffic
+    assert counters["ActionLayer"].get("outcomes", 0) == 0
+    with db.connect(h) as conn:
+        assert decision_lane.counts(conn, lane.run_id) == before
+        actions = decision_lane.action_summary(conn, lane.run_id)
+        audit = decision_lane.audit_summary(h, conn, S3ObjectStore(h), lane.run_id)
+    assert actions["duplicates_prevented"] == lane.traffic and actions["decisions_acted_twice"] == 0
+    assert actions["intent_deliveries"] - actions["intents"] == actions["duplicates_prevented"]
+    assert audit["chains"] == lane.traffic and audit["lineage_unresolved_total"] == 0
+    assert audit["redeliveries"] == 2 * lane.traffic and audit["redeliveries_conflicting"] == 0
+
+
+@pytest.mark.parametrize("table", decision_lane.APPEND_ONLY_TABLES)
+def test_the_database_refuses_to_rewrite_decision_lane_truth(h, lane, table):
+    with db.connect(h, autocommit=True) as conn:
+        column = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                              " ORDER BY ordinal_position LIMIT 1", (table,)).fetchone()[0]
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, f"{table} has no rows to refuse"
+        for sql in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}", f"TRUNCATE {table}"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                conn.execute(sql)
+
+
+def test_missing_context_drill_degrades_explicitly_and_moves_the_posture(h, stack, items):
+    """Drop the arrival entities of every third flow: those decisions say so and are never APPROVEd;
+    DL's join-miss rate crosses the policy threshold and the posture change is recorded with its reason."""
+    def dropped(env) -> bool:
+        flow = int(env["payload"]["flow_id"].removeprefix("flow_"))
+        return env["event_class"] == "context.arrival_entities" and flow % 3 == 0
+
+    lane = start_lane(h, items[: len(items) // 2], drop=dropped)
+    with db.connect(h) as conn:
+        doc = decision_lane.decision_summary(conn, lane.run_id)
+        rows = conn.execute("SELECT decision, degrade_reasons, binding_status FROM df_decisions"
+                            " WHERE platform_run_id = %s", (lane.run_id,)).fetchall()
+        chains = conn.execute("SELECT count(*) FILTER (WHERE degraded), count(*) FROM dla_chains"
+                              " WHERE platform_run_id = %s", (lane.run_id,)).fetchone()
+    degraded = [(d, r) for d, r, s in rows if s == "MISSING_CONTEXT"]
+    assert 0.2 * len(rows) < len(degraded) < 0.5 * len(rows)
+    assert all(any("arrival_entities missing" in x for x in r) and d != "APPROVE" for d, r in degraded)
+    assert doc["degraded_without_reason"] == 0 and doc["decisions"] == lane.traffic
+    assert chains[0] >= len(degraded) and chains[1] == lane.traffic
+    moved = [p for p in doc["posture_events"] if p["posture"] != "NORMAL"]
+    assert moved and any("join_miss_rate" in r for r in moved[0]["reasons"]), doc["posture_events"]
+    assert doc["by_posture"].keys() - {"NORMAL"}, "no decision was made under the degraded posture"
+
+
+# --- pure policy logic ----------------------------------------------------------------------------
+
+def _ctx(features: dict | None = None, status: str | None = "READY") -> EventContext:
+    return EventContext(status, () if status == "READY" else ("arrival_entities missing",),
+                        FEATURE_VERSION if features is not None else None, features)
+
+
+def _vector(**over) -> dict:
+    return {**{n: 0 for n in FEATURE_NAMES}, "customer_avg_amount_30d": 50.0, "customer_avg_amount_1d": 50.0,
+            "terminal_labels_visible": 0, "context_complete": True, **over}
+
+
+def _bundle(model_ref: str | None = None) -> bundles.Bundle:
+    return bundles.Bundle("b", "1", "rev", model_ref, FEATURE_VERSION, FEATURE_NAMES,
+                          {"STEP_UP": 0.3, "REVIEW": 0.5, "DECLINE": 0.8}, 1, "PROMOTED")
+
+
+def test_the_ladder_follows_the_policy_thresholds(h):
+    policy = load_policy(h)
+    base = {"registry_resolved": True, "model_problem": None, "window_events": 400,
+            "join_miss_rate": 0.0, "feature_miss_rate": 0.0}
+    assert ladder_posture(policy, base) == ("NORMAL", [])
+    assert ladder_posture(policy, {**base, "join_miss_rate": 0.1})[0] == "DEGRADED_CONTEXT"
+    assert ladder_posture(policy, {**base, "join_miss_rate": 0.6})[0] == "RULES_ONLY"
+    assert ladder_posture(policy, {**base, "join_miss_rate": 0.6, "window_events": 10})[0] == "NORMAL"
+    assert ladder_posture(policy, {**base, "model_problem": "gone"}) == ("RULES_ONLY", ["model: gone"])
+    assert ladder_posture(policy, {**base, "registry_resolved": False})[0] == "FAIL_CLOSED"
+
+
+def test_decide_uses_rules_model_and_degrades_explicitly(h):
+    policy = load_policy(h)
+    payload = {"amount": 500.0}
+    out = decide(policy, _bundle(), "NORMAL", None, None, payload, _ctx(_vector()))
+    assert out["decision"] == "DECLINE" and "HIGH_AMOUNT" in out["reason_codes"] and not out["degrade_reasons"]
+    calm = decide(policy, _bundle(), "NORMAL", None, None, {"amount": 20.0}, _ctx(_vector()))
+    assert calm["decision"] == "APPROVE" and calm["reason_codes"] == ["NO_RULE_FIRED"]
+    blind = decide(policy, _bundle(), "NORMAL", None, None, {"amount": 20.0}, _ctx(None, None))
+    assert blind["decision"] == "STEP_UP" and len(blind["degrade_reasons"]) == 2
+    model = bundles.LogisticModel(("terminal_risk_7d",), (10.0,), -5.0)
+    scored = decide(policy, _bundle("s3://x/m.json"), "NORMAL", model, None, {"amount": 20.0},
+                    _ctx(_vector(terminal_risk_7d=1.0)))
+    assert scored["score_source"] == "model+rules" and "MODEL_SCORE" in scored["reason_codes"]
+    assert scored["score"] > 0.99 and scored["decision"] == "DECLINE"  # sigmoid(10 - 5) beats the rules' 0.55
+    gone = decide(policy, _bundle("s3://x/m.json"), "RULES_ONLY", None, "cannot load", {"amount": 20.0},
+                  _ctx(_vector()))
+    assert gone["score_source"] == "rules" and "model: cannot load" in gone["degrade_reasons"]
+    closed = decide(policy, _bundle(), "FAIL_CLOSED", None, None, {"amount": 20.0}, _ctx(_vector()))
+    assert closed["decision"] == policy.ladder["fail_closed_decision"] and closed["reason_codes"] == ["FAIL_CLOSED"]
+
+
+def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stack, items):
+    """A promoted bundle's model scores DF's decisions; a bundle whose model is gone moves DL to RULES_ONLY.
+    The registry is restored to the bootstrap bundle afterwards (append-only: a ROLLED_BACK event)."""
+    store = S3ObjectStore(h)
+    bucket = h.get("S3_ARTIFACTS_BUCKET")
+    tag = unique_run_id()
+    model_key = f"tests/models/{tag}/model.json"
+    store.put(bucket, model_key, orjson.dumps({"kind": "logistic", "features": ["customer_nb_tx_1d"],
+                                               "coefficients": [0.5], "intercept": -1.0}), write_once=True)
+    policy = load_policy(h)
+    boot = h.get("MPR_BOOTSTRAP_BUNDLE_ID"), str(policy.bootstrap["bundle_version"])
+    try:
+        with db.connect(h, autocommit=True) as conn:
+            for version, ref in (("good", f"s3://{bucket}/{model_key}"), ("gone", f"s3://{bucket}/tests/none.json")):
+                bundles.register(conn, bundle_id=f"test_{tag}", bundle_version=version, policy_rev=policy.policy_rev,
+                                 model_ref=ref, feature_version=FEATURE_VERSION, feature_list=list(FEATURE_NAMES),
+                                 thresholds={"STEP_UP": 0.6, "REVIEW": 0.9, "DECLINE": 0.99})
+            bundles.activate(conn, event_id=f"test:{tag}:good", event_type="PROMOTED", bundle_id=f"test_{tag}",
+                             bundle_version="good", reason="test", actor="test")
+        lane = start_lane(h, items[: len(items) // 4])
+        with db.connect(h, autocommit=True) as conn:
+            sources = dict(conn.execute("SELECT score_source, count(*) FROM df_decisions WHERE platform_run_id = %s"
+                                        " GROUP BY 1", (lane.run_id,)).fetchall())
+            bundle_ids = {b for (b,) in conn.execute("SELECT DISTINCT bundle_id FROM df_decisions"
+                                                     " WHERE platform_run_id = %s", (lane.run_id,))}
+            bundles.activate(conn, event_id=f"test:{tag}:gone", event_type="PROMOTED", bundle_id=f"test_{tag}",
+                             bundle_version="gone", reason="test", actor="test")
+            ladder = DegradeLadder(h, lane.run_id, group_id=f"{lane.prefix}.dl2", context_groups=lane.context_groups())
+            ladder.on_start(conn)
+            posture = conn.execute("SELECT posture, reasons FROM dl_posture_events WHERE platform_run_id = %s"
+                                   " ORDER BY seq DESC LIMIT 1", (lane.run_id,)).fetchone()
+    finally:
+        with db.connect(h, autocommit=True) as conn:
+            bundles.activate(conn, event_id=f"test:{tag}:restore", event_type="ROLLED_BACK", bundle_id=boot[0],
+                             bundle_version=boot[1], reason="test restores the bootstrap bundle", actor="test")
+    assert bundle_ids == {f"test_{tag}"}
+    assert sources.get("model+rules") == lane.traffic, sources
+    assert posture[0] == "RULES_ONLY" and any(r.startswith("model: cannot load") for r in posture[1])
