@@ -25,7 +25,7 @@ BOUND = 200
 @pytest.fixture(scope="module")
 def p7_run(h, dagster_env):
     run_id = unique_run_id()
-    assert cli(["run", "--run-id", run_id, "--until", "P8", "--scale", "smoke",
+    assert cli(["run", "--run-id", run_id, "--until", "P9", "--scale", "smoke",
                 "--max-events-per-output", str(BOUND)]) == 0
     return run_id
 
@@ -60,7 +60,7 @@ def bus_ids(h, run_id: str, topic: str) -> list[str]:
         c.close()
 
 
-def test_bounded_run_reaches_p8_with_packs_supervised(h, p7_run):
+def test_bounded_run_reaches_p9_with_packs_supervised(h, p7_run):
     writer = run_evidence(h, p7_run)
     assert writer.read("gates/P2/daemons_ready.json")["verdict"] == "PASS"
     ready = writer.read("operate/daemons_ready.json")
@@ -77,6 +77,17 @@ def test_bounded_run_reaches_p8_with_packs_supervised(h, p7_run):
     assert sum(s["records"] for s in closure["segments"] if s["topic"] in data_topics) == BOUND * len(data_topics)
     committed = writer.read("rtdl_core/offsets_snapshot.json")["kafka_committed"]
     assert committed["kafka_ahead_of_db"] == []
+    lane = next(p for p in ready["packs"] if p["pack_id"] == "rtdl_decision_lane")
+    assert lane["running"] and len(lane["workers"]) == 4
+    for asset in ("decision_summary", "action_summary", "audit_summary"):
+        assert writer.read(f"gates/P9/{asset}.json")["verdict"] == "PASS", asset
+    decisions = writer.read("decision_lane/decision_summary.json")
+    assert decisions["decisions"] == BOUND and decisions["posture_events"]
+    assert writer.read("decision_lane/action_summary.json")["outcomes"] == BOUND
+    audit = writer.read("decision_lane/audit_summary.json")
+    assert audit["chains"] == BOUND and audit["lineage_unresolved_total"] == 0
+    for component in ("decision_fabric", "action_layer", "decision_log_audit"):
+        assert writer.read(f"{component}/health/last_health.json")["health_state"] == "GREEN", component
 
 
 def test_bounded_run_reaches_p7_with_evidence(h, p7_run):

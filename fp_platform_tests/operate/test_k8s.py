@@ -59,7 +59,8 @@ def test_render_all_covers_built_workers_only(full):
     expected = {f"{full.get(p.pack_key)}/{full.get(w.component_key)}.yaml" for p in SPINE_PACKS for w in p.workers}
     assert set(rendered) == expected
     assert "control_ingress/ingestion_gate.yaml" in rendered and "rtdl_core/archive_writer.yaml" in rendered
-    assert not any(path.startswith(("rtdl_decision_lane/", "case_labels/", "obs_gov/")) for path in rendered)
+    assert "rtdl_decision_lane/decision_fabric.yaml" in rendered
+    assert not any(path.startswith(("case_labels/", "obs_gov/")) for path in rendered)
     assert rendered == k8s.render_all(full, RUN, IMAGE)  # stable
 
 
