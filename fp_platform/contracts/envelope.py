@@ -6,7 +6,7 @@ profile. The partition key field of a topic is pinned in the registry too.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,7 +98,8 @@ class Envelope:
         return (self.platform_run_id, self.event_class, self.event_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The envelope as a plain dict (shallow: payload and pins are shared, not copied)."""
+        return {f: getattr(self, f) for f in _FIELDS}
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_dict())
@@ -155,3 +156,6 @@ class Envelope:
             raise EnvelopeError("payload must be a JSON object")
         if self.payload_hash != payload_hash(self.payload):
             raise EnvelopeError("payload_hash does not match sha256(canonical payload)")
+
+
+_FIELDS = tuple(f.name for f in fields(Envelope))

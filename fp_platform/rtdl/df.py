@@ -155,10 +155,9 @@ class DecisionFabric(Worker):
             payload={"action_id": action_id, "decision_id": decision_id, "action_kind": action["kind"],
                      "decision": out["decision"], "event_id": r.envelope["event_id"],
                      "transaction_id": p["transaction_id"], "card_id": p["card_id"]})
-        self.emit(decision, decision_id)
-        self.emit(intent, decision_id)
+        decision_bytes, intent_bytes = self.emit(decision, decision_id), self.emit(intent, decision_id)
         return (decision_id, self.run_id, r.envelope["event_id"], out["decision"], out["reason_codes"], out["score"],
                 out["score_source"], bundle_ref["bundle_id"], bundle_ref["bundle_version"], bundle_ref["policy_rev"],
                 posture, posture_seq, out["degrade_reasons"], ctx.binding_status, ctx.feature_version,
                 orjson.dumps(features).decode() if features else None, r.ts, r.topic, r.partition, r.offset,
-                decision.to_bytes(), intent.to_bytes())
+                decision_bytes, intent_bytes)

@@ -171,15 +171,16 @@ class Worker(ABC):
         """(AMBER problem or "", extra counters) for the heartbeat; the base knows GREEN/RED/STOPPED only."""
         return "", {}
 
-    def emit(self, envelope: Envelope, key: str) -> None:
+    def emit(self, envelope: Envelope, key: str) -> bytes:
         """Publish `envelope` once this batch commits: it is written to the worker's outbox inside the
         batch's transaction and sent after it, so a crash cannot lose it; a crash before the send is
-        confirmed sends the same bytes again (consumers dedupe on the event id)."""
+        confirmed sends the same bytes again (consumers dedupe on the event id). Returns those bytes."""
         topic = self.h.topic(topic_key_for(envelope.event_class)).name
         headers = record_headers(envelope.platform_run_id, envelope.event_class, envelope.event_id,
                                  envelope.payload_hash, self.component)
-        self._outbox.append((self.group_id, topic, key.encode(), orjson.dumps(headers).decode(),
-                             envelope.to_bytes()))
+        value = envelope.to_bytes()
+        self._outbox.append((self.group_id, topic, key.encode(), orjson.dumps(headers).decode(), value))
+        return value
 
     def stop(self, *_: Any) -> None:
         self._stop = True
