@@ -47,16 +47,27 @@ def context_groups(h: Handles) -> tuple[str, str]:
     return h.get("CONSUMER_GROUP_ID_CSFB"), h.get("CONSUMER_GROUP_ID_OFP")
 
 
-def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], wait_s: float, groups: tuple[str, str],
-           stopping: Callable[[], bool] = lambda: False) -> tuple[dict[str, EventContext], dict[str, Any]]:
-    """Context per traffic event id, and how the wait went (waited_ms, what was still uncovered). `groups`:
-    the CSFB and OFP consumer groups whose checkpoints must pass the events' offsets."""
-    groups = list(groups)
+def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], waits: tuple[float, float],
+           groups: tuple[str, str], tick: Callable[[], bool] = lambda: False
+           ) -> tuple[dict[str, EventContext], dict[str, Any]]:
+    """Context per traffic event id, and how the wait went (waited_ms, what was still uncovered).
+
+    `groups`: the CSFB and OFP consumer groups whose checkpoints must pass the events' offsets.
+    `waits`: (stall, most) seconds — wait while they make progress, give up once they have not moved
+    for `stall` (or after `most` in all): slower context is waited for, stalled context is degraded.
+    `tick` is called while waiting (heartbeats); True from it stops the wait (shutdown)."""
+    stall_s, most_s = waits
     needs: dict[tuple[str, int], int] = {}
     for r in records:
         needs[(r.topic, r.partition)] = max(needs.get((r.topic, r.partition), 0), r.offset + 1)
-    t0 = time.monotonic()
-    while (behind := _uncovered(conn, groups, needs)) and time.monotonic() - t0 < wait_s and not stopping():
+    t0 = last_move = time.monotonic()
+    seen: list[str] = []
+    while behind := _uncovered(conn, list(groups), needs):
+        now = time.monotonic()
+        if behind != seen:
+            seen, last_move = behind, now
+        if now - last_move >= stall_s or now - t0 >= most_s or tick():
+            break
         time.sleep(0.005)
     ids = [r.envelope["event_id"] for r in records]
     bindings = {e: (s, tuple(rs)) for e, s, rs in conn.execute(

@@ -89,6 +89,11 @@ class DecisionFabric(Worker):
                 return None, str(exc)  # not cached: the next batch tries again
         return self._models[bundle.model_ref], None
 
+    def prepare(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
+        self._contexts, wait = decision_context.gather(conn, self.run_id, records, self.policy.context_waits,
+                                                       self.context_groups, self.waiting)
+        self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]
+
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         by_decision: dict[str, BusRecord] = {}
         for r in records:
@@ -103,17 +108,13 @@ class DecisionFabric(Worker):
         if not by_decision:
             return
         todo = list(by_decision.items())
-        contexts, wait = decision_context.gather(conn, self.run_id, [r for _, r in todo],
-                                                 self.policy.context_wait_s, self.context_groups,
-                                                 lambda: self._stop)
-        self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]
         bundle = bundles.active_bundle(conn)
         model, model_problem = self._model(bundle)
         posture_row = dl.current_posture(conn, self.run_id)
         posture, posture_seq = (posture_row[1], posture_row[0]) if posture_row else ("FAIL_CLOSED", None)
         rows = []
         for decision_id, r in todo:
-            ctx = contexts[r.envelope["event_id"]]
+            ctx = self._contexts[r.envelope["event_id"]]
             out = decide(self.policy, bundle, posture, model, model_problem, r.payload, ctx)
             if posture_row is None:
                 out["degrade_reasons"].append("posture: DL has published none for the run")

@@ -92,14 +92,16 @@ class DegradeLadder(Worker):
         self.posture = latest[1] if latest else None
         self._judge(conn, None, force=latest is None)
 
+    def prepare(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
+        self._contexts, wait = decision_context.gather(conn, self.run_id, records, self.policy.context_waits,
+                                                       self.context_groups, self.waiting)
+        self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]
+
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
-        contexts, wait = decision_context.gather(conn, self.run_id, records, self.policy.context_wait_s,
-                                                 self.context_groups, lambda: self._stop)
         for r in sorted(records, key=lambda r: (r.ts, r.origin)):
-            ctx = contexts[r.envelope["event_id"]]
+            ctx = self._contexts[r.envelope["event_id"]]
             self.window.append((ctx.binding_status != "READY", ctx.features is None))
         self.events_since_change += len(records)
-        self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]
         self._judge(conn, max(records, key=lambda r: r.origin))
 
     def _judge(self, conn: psycopg.Connection, last: BusRecord | None, force: bool = False) -> None:

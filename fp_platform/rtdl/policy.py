@@ -56,8 +56,9 @@ class Policy:
     actions: dict[str, dict[str, str]]
 
     @property
-    def context_wait_s(self) -> float:
-        return float(self.ladder["context_wait_ms"]) / 1000
+    def context_waits(self) -> tuple[float, float]:
+        """(stall, most) seconds DF and DL wait for CSFB and OFP (see decision_context.gather)."""
+        return float(self.ladder["context_stall_ms"]) / 1000, float(self.ladder["context_wait_max_ms"]) / 1000
 
     def rule_score(self, values: dict[str, Any]) -> tuple[float, list[str], list[str]]:
         """(score capped at 1, codes of the rules that fired, codes that could not judge)."""

@@ -151,6 +151,7 @@ class Worker(ABC):
         self.fill_s = float(h.get("WORKER_BATCH_FILL_MS")) / 1000
         self._outbox: list[tuple] = []
         self._producer = None
+        self._conn: psycopg.Connection | None = None
         self._run_bytes = platform_run_id.encode()
         self._stop = False
         self._health = "GREEN"
@@ -162,6 +163,17 @@ class Worker(ABC):
     def on_start(self, conn: psycopg.Connection) -> None:
         """Called once the partitions are assigned, before the first batch (state the worker needs)."""
         return None
+
+    def prepare(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
+        """Called before the batch's transaction opens: waiting on other components belongs here, where
+        no transaction is held and the worker keeps beating (`self.waiting`)."""
+        return None
+
+    def waiting(self) -> bool:
+        """For long waits in `prepare`: a heartbeat (throttled to its interval); True once stopping."""
+        if self._conn is not None:
+            self._beat(self._conn)
+        return self._stop
 
     def on_idle(self, conn: psycopg.Connection) -> None:
         """Called when a poll brought nothing (work that waits on another component, not on records)."""
@@ -194,6 +206,7 @@ class Worker(ABC):
         lock_conn = db.connect(self.h, autocommit=True)
         conn = db.connect(self.h, autocommit=True)  # every write is an explicit transaction block
         conn.prepare_threshold = None  # custom plans per batch: a generic plan cannot see how young the run is
+        self._conn = conn
         consumer = bus.consumer(self.h, self.group_id, **{"fetch.wait.max.ms": 50})
         try:
             self._lock(lock_conn)
@@ -297,6 +310,8 @@ class Worker(ABC):
                 raise WorkerError(f"{m.topic()}[{m.partition()}]@{m.offset()} is not an envelope: {exc}") from None
             end[1] += 1
             records.append(BusRecord(m.topic(), m.partition(), m.offset(), env, m.value()))
+        if records:
+            self.prepare(conn, records)
         with self.unit_of_work(conn):
             if records:
                 self.apply(conn, records)
