@@ -194,7 +194,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for line in lines:
             print(json.dumps(line), flush=True)
         return 0
-    if args.bench == "ig":
+    if args.bench == "decision":
+        from fp_platform.rtdl import decision_bench
+
+        lines = decision_bench.run(h, args.scale, args.rate, args.seconds, args.sustained_events,
+                                   args.warmup_events, args.timeout, log)
+    elif args.bench == "ig":
         from fp_platform.control import bench as ig_bench
 
         sizes = {1: args.events_batch_1, 100: args.events, 500: args.events}
@@ -307,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("--events", type=int, default=50_000, help="events per run at batch sizes 100 and 500")
     ig.add_argument("--events-batch-1", type=int, default=2_000, help="events at batch size 1")
     ig.add_argument("--port", type=int, default=18181, help="port of the bench's own IG process")
+    dec = bench_sub.add_parser("decision", help="admission -> published decision latency p50/p95/p99 at a paced "
+                               "rate and the sustained decisions/s, through the real IG and pack workers")
+    dec.add_argument("--scale", default="demo", choices=["smoke", "demo", "handbook"], help="world size (default demo)")
+    dec.add_argument("--rate", type=float, default=1000.0, help="traffic events/s offered in the paced phase")
+    dec.add_argument("--seconds", type=float, default=20.0, help="length of the paced phase (capped by the world)")
+    dec.add_argument("--sustained-events", type=int, default=30_000,
+                     help="traffic events offered as fast as IG takes them (capped by the world)")
+    dec.add_argument("--warmup-events", type=int, default=500, help="traffic events sent first, not measured")
+    dec.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the lane to catch up")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ui", help="Dagster webserver + daemon on the platform instance")
