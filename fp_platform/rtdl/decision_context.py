@@ -47,16 +47,24 @@ def context_groups(h: Handles) -> tuple[str, str]:
     return h.get("CONSUMER_GROUP_ID_CSFB"), h.get("CONSUMER_GROUP_ID_OFP")
 
 
-def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], waits: tuple[float, float],
+def _bindings(conn: psycopg.Connection, run_id: str, event_ids: list[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {e: (s, tuple(rs)) for e, s, rs in conn.execute(
+        "SELECT event_id, status, reasons FROM csfb_flow_bindings WHERE platform_run_id = %s"
+        " AND event_id = ANY(%s)", (run_id, event_ids))}
+
+
+def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], waits: tuple[float, float, float],
            groups: tuple[str, str], tick: Callable[[], bool] = lambda: False
            ) -> tuple[dict[str, EventContext], dict[str, Any]]:
     """Context per traffic event id, and how the wait went (waited_ms, what was still uncovered).
 
     `groups`: the CSFB and OFP consumer groups whose checkpoints must pass the events' offsets.
-    `waits`: (stall, most) seconds — wait while they make progress, give up once they have not moved
-    for `stall` (or after `most` in all): slower context is waited for, stalled context is degraded.
+    `waits`: (stall, most, grace) seconds — wait while they make progress, give up once they have not
+    moved for `stall` (or after `most` in all): slower context is waited for, stalled context is
+    degraded. Then a binding short of READY is read again for up to `grace`: CSFB reads the context
+    topics apart from the traffic topic, so a flow's context may be just behind its transaction.
     `tick` is called while waiting (heartbeats); True from it stops the wait (shutdown)."""
-    stall_s, most_s = waits
+    stall_s, most_s, grace_s = waits
     needs: dict[tuple[str, int], int] = {}
     for r in records:
         needs[(r.topic, r.partition)] = max(needs.get((r.topic, r.partition), 0), r.offset + 1)
@@ -70,9 +78,13 @@ def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], wait
             break
         time.sleep(0.005)
     ids = [r.envelope["event_id"] for r in records]
-    bindings = {e: (s, tuple(rs)) for e, s, rs in conn.execute(
-        "SELECT event_id, status, reasons FROM csfb_flow_bindings WHERE platform_run_id = %s"
-        " AND event_id = ANY(%s)", (run_id, ids))}
+    bindings = _bindings(conn, run_id, ids)
+    deadline = time.monotonic() + grace_s
+    while (short := [e for e in ids if bindings.get(e, (None,))[0] != "READY"]) and time.monotonic() < deadline:
+        if tick():
+            break
+        time.sleep(0.05)
+        bindings.update(_bindings(conn, run_id, short))
     vectors = {e: (v, f) for e, v, f in conn.execute(
         "SELECT event_id, feature_version, features FROM ofp_features WHERE platform_run_id = %s"
         " AND event_id = ANY(%s)", (run_id, ids))}

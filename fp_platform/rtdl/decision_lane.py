@@ -116,9 +116,9 @@ def audit_summary(h: Handles, conn: psycopg.Connection, store, run_id: str) -> d
     prefix = h.pattern("DLA_AUDIT_SEGMENT_PATTERN", platform_run_id=run_id, segment_id="").rsplit("/", 1)[0]
     on_s3 = set(store.list_keys(bucket, prefix + "/"))
     group = h.get("CONSUMER_GROUP_ID_DLA")
-    unsent = conn.execute("SELECT count(*) FROM worker_outbox o LEFT JOIN worker_outbox_cursor c USING"
-                          " (consumer_group) WHERE o.consumer_group = %s AND o.seq > COALESCE(c.sent_seq, 0)",
-                          (group,)).fetchone()[0]
+    sent = conn.execute("SELECT sent_seq FROM worker_outbox_cursor WHERE consumer_group = %s", (group,)).fetchone()
+    unsent = conn.execute("SELECT count(*) FROM worker_outbox WHERE consumer_group = %s AND seq > %s",
+                          (group, sent[0] if sent else 0)).fetchone()[0]
     triggers = {t for (t,) in conn.execute(
         "SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE g.tgname = 'append_only_row'"
         " AND c.relname = ANY(%s)", (list(APPEND_ONLY_TABLES),))}

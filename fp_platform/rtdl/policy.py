@@ -56,9 +56,10 @@ class Policy:
     actions: dict[str, dict[str, str]]
 
     @property
-    def context_waits(self) -> tuple[float, float]:
-        """(stall, most) seconds DF and DL wait for CSFB and OFP (see decision_context.gather)."""
-        return float(self.ladder["context_stall_ms"]) / 1000, float(self.ladder["context_wait_max_ms"]) / 1000
+    def context_waits(self) -> tuple[float, float, float]:
+        """(stall, most, grace) seconds DF and DL wait for CSFB and OFP (see decision_context.gather)."""
+        return tuple(float(self.ladder[k]) / 1000 for k in ("context_stall_ms", "context_wait_max_ms",
+                                                             "context_grace_ms"))
 
     def rule_score(self, values: dict[str, Any]) -> tuple[float, list[str], list[str]]:
         """(score capped at 1, codes of the rules that fired, codes that could not judge)."""

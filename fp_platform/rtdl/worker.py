@@ -361,11 +361,11 @@ class Worker(ABC):
 
     def _send_outbox(self, conn: psycopg.Connection) -> None:
         """Send the outbox past the cursor in order; move the cursor only over what the broker confirmed."""
-        rows = conn.execute(
-            "SELECT o.seq, o.topic, o.record_key, o.headers, o.value FROM worker_outbox o"
-            " LEFT JOIN worker_outbox_cursor c ON c.consumer_group = o.consumer_group"
-            " WHERE o.consumer_group = %s AND o.seq > COALESCE(c.sent_seq, 0) ORDER BY o.seq",
-            (self.group_id,)).fetchall()
+        cursor = conn.execute("SELECT sent_seq FROM worker_outbox_cursor WHERE consumer_group = %s",
+                              (self.group_id,)).fetchone()
+        rows = conn.execute(  # a primary-key range: the outbox only grows
+            "SELECT seq, topic, record_key, headers, value FROM worker_outbox WHERE consumer_group = %s AND seq > %s"
+            " ORDER BY seq", (self.group_id, cursor[0] if cursor else 0)).fetchall()
         if not rows:
             return
         if self._producer is None:
