@@ -145,7 +145,7 @@ def catch_up(h: Handles, conn: psycopg.Connection, run_id: str, timeout_s: float
 
 
 def rtdl_ends(h: Handles) -> dict[int, int]:
-    """Where fp.bus.rtdl.v1 ends now (reported; may lag the real end, never lead it)."""
+    """Where the rtdl topic ends now (reported; may lag the real end, never lead it)."""
     topic, c = h.topic("FP_BUS_RTDL_V1").name, bus.scan_consumer(h)
     try:
         return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in bus.partitions(c, topic)}

@@ -1,7 +1,7 @@
 """DLA, the decision log and audit: every rtdl record of the run (decision, intent, outcome) appended
 once to `dla_audit_records` and to write-once parquet segments on S3; a chain closes when a
 decision has its intent and outcome and its traffic event resolves to the IG receipt that admitted it
-at the same offset. Each closed chain is appended to `dla_chains` and published to `fp.bus.audit.v1`.
+at the same offset. Each closed chain is appended to `dla_chains` and published to the audit topic.
 A chain that cannot close counts in `lineage_unresolved_total`. Redeliveries are recorded (with
 whether the payload matched), never appended twice."""
 

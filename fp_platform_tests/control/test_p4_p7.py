@@ -177,6 +177,7 @@ def test_ig_killed_mid_stream_loses_and_doubles_nothing(h, p7_run):
     out, err = proc.communicate(timeout=900)
     killer.join()
     assert killed.is_set(), "the stream ended before IG could be killed"
+    assert out.strip(), f"WSP wrote no summary (exit {proc.returncode}): {err[-3000:]}"
     summary = json.loads(out)
     assert summary["completed"], err[-2000:]
     assert summary["totals"]["retries"] > 0
