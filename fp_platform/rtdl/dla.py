@@ -40,8 +40,10 @@ JOIN LATERAL (SELECT * FROM dla_audit_records a WHERE a.platform_run_id = %(run)
 JOIN LATERAL (SELECT * FROM dla_audit_records a WHERE a.platform_run_id = %(run)s AND a.decision_id = t.decision_id
               AND a.event_class = '{OUTCOME}' LIMIT 1) o ON true
 LEFT JOIN dla_chains c ON c.decision_id = t.decision_id
-LEFT JOIN ig_receipts r ON r.platform_run_id = %(run)s AND r.decision = 'ADMIT'
-  AND r.event_class = d.record->'payload'->>'event_class' AND r.event_id = d.record->'payload'->>'event_id'
+LEFT JOIN LATERAL (  -- a fence: one probe of the receipts' unique index per chain, not a pass over the run
+  SELECT * FROM ig_receipts r WHERE r.platform_run_id = %(run)s AND r.decision = 'ADMIT'
+    AND r.event_class = d.record->'payload'->>'event_class' AND r.event_id = d.record->'payload'->>'event_id'
+  OFFSET 0) r ON true
 WHERE c.decision_id IS NULL
 """
 
