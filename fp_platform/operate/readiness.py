@@ -13,12 +13,12 @@ import psycopg
 from fp_platform.contracts.gates import GateResult
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons, supervisor
-from fp_platform.operate.packs import SPINE_PACKS, specs_by_component
+from fp_platform.operate.packs import SPINE_PACKS, Pack, specs_by_component
 
 PHASE_ID = "P2"
 
 
-def _confirmed(h: Handles, st: supervisor.WorkerStatus, run_id: str) -> bool:
+def confirmed(h: Handles, st: supervisor.WorkerStatus, run_id: str) -> bool:
     """A worker confirms its scope by a heartbeat for the run from its own pid; a service by readiness."""
     spec = specs_by_component(h)[st.component]
     if spec.ready_url is not None:
@@ -27,12 +27,13 @@ def _confirmed(h: Handles, st: supervisor.WorkerStatus, run_id: str) -> bool:
 
 
 def start_and_wait(h: Handles, conn: psycopg.Connection, run_id: str, timeout_s: float = 90.0,
-                   log: Callable[[str], None] = lambda _: None) -> list[supervisor.WorkerStatus]:
+                   log: Callable[[str], None] = lambda _: None, packs: tuple[Pack, ...] = SPINE_PACKS
+                   ) -> list[supervisor.WorkerStatus]:
     """Reconcile the packs until every worker confirms the run scope (or the timeout passes)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        statuses = supervisor.reconcile(h, conn, run_id, log=log)
-        if all(_confirmed(h, st, run_id) for st in statuses) or time.monotonic() > deadline:
+        statuses = supervisor.reconcile(h, conn, run_id, packs, log=log)
+        if all(confirmed(h, st, run_id) for st in statuses) or time.monotonic() > deadline:
             return statuses
         time.sleep(0.5)
 
@@ -45,7 +46,7 @@ def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: s
         workers = []
         for st in (s for s in statuses if s.pack_id == pack_id):
             workers.append({**st.to_dict(), "processes": daemons.processes_running(specs[st.component]),
-                            "scope_confirmed": _confirmed(h, st, run_id)})
+                            "scope_confirmed": confirmed(h, st, run_id)})
         packs.append({"pack_id": pack_id, "workers": workers,
                       "planned_not_built": [h.get(k) for k in p.planned],
                       "running": bool(workers) and all(w["scope_confirmed"] for w in workers)})

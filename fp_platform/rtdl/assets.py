@@ -136,10 +136,16 @@ def _lane_workers(h, conn, names: tuple[str, ...]) -> list[str]:
                                           and s.heartbeat_age_s <= stale)]
 
 
-def _wait_lane(context: AssetExecutionContext, platform: PlatformResource, conn, done) -> float:
-    """Supervise the decision lane pack while waiting for `done`; then a heartbeat after the last batch."""
+def _wait_lane(context: AssetExecutionContext, platform: PlatformResource, conn, have: str, want: str) -> float:
+    """Supervise the decision lane pack until the run's `have` count reaches its `want` count (names of
+    `decision_lane.counts`); then a heartbeat after the last batch. Seconds waited."""
     h, run_id = platform.handles, context.partition_key
     lane = (pack(h, h.get("PACK_ID_RTDL_DECISION_LANE")),)
+
+    def done() -> tuple[bool, str]:
+        c = decision_lane.counts(conn, run_id)
+        return c[have] >= c[want] > 0, f"{c[have]}/{c[want]} {have}"
+
     _, waited = decision_lane.wait_until(done, float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
                                          lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
                                          context.log.info)
@@ -160,11 +166,7 @@ def decision_summary(context: AssetExecutionContext, platform: PlatformResource)
     with platform.connect() as conn:
         conn.autocommit = True
 
-        def done() -> tuple[bool, str]:
-            c = decision_lane.counts(conn, run_id)
-            return c["decisions"] >= c["admitted_traffic"] > 0, f"{c['decisions']}/{c['admitted_traffic']} decided"
-
-        waited = _wait_lane(context, platform, conn, done)
+        waited = _wait_lane(context, platform, conn, "decisions", "admitted_traffic")
         doc = decision_lane.decision_summary(conn, run_id)
         sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_DF"), h.get("COMPONENT_ID_DL")))
     writer = platform.evidence(run_id)
@@ -201,11 +203,7 @@ def action_summary(context: AssetExecutionContext, platform: PlatformResource):
     with platform.connect() as conn:
         conn.autocommit = True
 
-        def done() -> tuple[bool, str]:
-            c = decision_lane.counts(conn, run_id)
-            return c["outcomes"] >= c["decisions"], f"{c['outcomes']}/{c['decisions']} outcomes"
-
-        waited = _wait_lane(context, platform, conn, done)
+        waited = _wait_lane(context, platform, conn, "outcomes", "decisions")
         doc = decision_lane.action_summary(conn, run_id)
         sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_AL"),))
     writer = platform.evidence(run_id)
@@ -239,11 +237,7 @@ def audit_summary(context: AssetExecutionContext, platform: PlatformResource):
     with platform.connect() as conn:
         conn.autocommit = True
 
-        def done() -> tuple[bool, str]:
-            c = decision_lane.counts(conn, run_id)
-            return c["chains"] >= c["decisions"], f"{c['chains']}/{c['decisions']} chains"
-
-        waited = _wait_lane(context, platform, conn, done)
+        waited = _wait_lane(context, platform, conn, "chains", "decisions")
         doc = decision_lane.audit_summary(h, conn, platform.store, run_id)
         chains = decision_lane.audit_slice(conn, run_id)
         sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_DLA"),))

@@ -31,8 +31,8 @@ from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.control.bench import through_ig
 from fp_platform.control.wsp import IgClient
 from fp_platform.handles import Handles
-from fp_platform.operate import daemons, supervisor
-from fp_platform.operate.packs import SPINE_PACKS, Pack, specs_by_component
+from fp_platform.operate import readiness, supervisor
+from fp_platform.operate.packs import SPINE_PACKS, Pack
 from fp_platform.rtdl.bench import world_envelopes
 from fp_platform.rtdl.decision_lane import admitted_traffic, wait_until
 from fp_platform.substrate import bus, db
@@ -49,18 +49,12 @@ def _packs() -> tuple[Pack, ...]:
 
 
 def start_packs(h: Handles, conn: psycopg.Connection, run_id: str, log: Log, timeout_s: float = 120.0) -> None:
-    """Start the packs for the run and wait until IG answers ready and every worker beats GREEN for the run."""
-    specs, deadline = specs_by_component(h), time.monotonic() + timeout_s
-    while True:
-        pending = [f"{st.component} {st.state} {st.detail}".strip()
-                   for st in supervisor.reconcile(h, conn, run_id, _packs(), log=log)
-                   if not (st.up and (daemons.ready(specs[st.component]) if specs[st.component].ready_url else
-                                      st.heartbeat_run_id == run_id and st.health_state == "GREEN"))]
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"packs not up within {timeout_s:.0f}s: {pending}")
-        time.sleep(0.5)
+    """Start the packs for the run and wait until each worker confirms the run scope (as P2 does)."""
+    statuses = readiness.start_and_wait(h, conn, run_id, timeout_s, log, _packs())
+    pending = [f"{st.component} {st.state} {st.detail}".strip() for st in statuses
+               if not readiness.confirmed(h, st, run_id)]
+    if pending:
+        raise RuntimeError(f"packs not up within {timeout_s:.0f}s: {pending}")
 
 
 def fresh_run_id(conn: psycopg.Connection) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 import psycopg
 
 from fp_platform.handles import Handles
-from fp_platform.rtdl.worker import BusRecord
+from fp_platform.rtdl.policy import load_policy
+from fp_platform.rtdl.worker import BusRecord, Worker
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def _uncovered(conn: psycopg.Connection, groups: list[str], needs: dict[tuple[st
             if saved.get((g, t, p), 0) < n]
 
 
-def context_groups(h: Handles) -> tuple[str, str]:
+def deployed_context_groups(h: Handles) -> tuple[str, str]:
     """The consumer groups of the CSFB and OFP whose state DF and DL read (the deployed ones by default)."""
     return h.get("CONSUMER_GROUP_ID_CSFB"), h.get("CONSUMER_GROUP_ID_OFP")
 
@@ -94,3 +95,22 @@ def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], wait
         version, features = vectors.get(e, (None, None))
         out[e] = EventContext(status, reasons, version, features)
     return out, {"waited_ms": round((time.monotonic() - t0) * 1000, 1), "uncovered": behind}
+
+
+class ContextWorker(Worker):
+    """A traffic consumer that judges each event with its context (DF, DL): the policy profile, and the
+    batch's contexts gathered in `prepare`, before the transaction, into `self.contexts`."""
+
+    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1",)
+    phase_id = "P9"
+
+    def __init__(self, *args: Any, context_groups: tuple[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.policy = load_policy(self.h)
+        self.context_groups = context_groups or deployed_context_groups(self.h)
+        self.contexts: dict[str, EventContext] = {}
+
+    def prepare(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
+        self.contexts, wait = gather(conn, self.run_id, records, self.policy.context_waits, self.context_groups,
+                                     self.waiting)
+        self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]

@@ -19,11 +19,11 @@ import psycopg
 
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
-from fp_platform.rtdl import bundles, decision_context, dl
-from fp_platform.rtdl.decision_context import EventContext
+from fp_platform.rtdl import bundles, dl
+from fp_platform.rtdl.decision_context import ContextWorker, EventContext
 from fp_platform.rtdl.ofp import FEATURE_NAMES
-from fp_platform.rtdl.policy import Policy, at_least, decision_for, load_policy
-from fp_platform.rtdl.worker import BusRecord, Worker
+from fp_platform.rtdl.policy import Policy, at_least, decision_for
+from fp_platform.rtdl.worker import BusRecord
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
 _COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, score, score_source, bundle_id,"
@@ -34,7 +34,8 @@ _COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, sco
 def decide(policy: Policy, bundle: bundles.Bundle | None, posture: str, model: Any, model_problem: str | None,
            payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
     """The decision for one event (pure): decision, reason codes, score, its source and degrade reasons."""
-    degrade = ctx.degrade_reasons()
+    missing = ctx.degrade_reasons()
+    degrade = list(missing)
     if posture != "NORMAL":
         degrade.append(f"posture {posture}")
     if bundle is None or posture == "FAIL_CLOSED":
@@ -42,7 +43,7 @@ def decide(policy: Policy, bundle: bundles.Bundle | None, posture: str, model: A
         return {"decision": policy.ladder["fail_closed_decision"], "reason_codes": ["FAIL_CLOSED"], "score": 1.0,
                 "score_source": "fail_closed", "degrade_reasons": [*degrade, why]}
     values = {**(ctx.features or {}), "amount": payload["amount"]}
-    score, codes, _ = policy.rule_score(values)
+    score, codes = policy.rule_score(values)
     source = "rules"
     if bundle.model_ref:
         if model_problem:
@@ -57,23 +58,19 @@ def decide(policy: Policy, bundle: bundles.Bundle | None, posture: str, model: A
             if model_score >= score:
                 score, codes = model_score, [*codes, "MODEL_SCORE"]
     decision = decision_for(score, bundle.thresholds)
-    if ctx.degrade_reasons():
+    if missing:
         decision = at_least(decision, policy.ladder["degraded_min_decision"])
     return {"decision": decision, "reason_codes": codes or ["NO_RULE_FIRED"], "score": round(score, 6),
             "score_source": source, "degrade_reasons": degrade}
 
 
-class DecisionFabric(Worker):
+class DecisionFabric(ContextWorker):
     component_key = "COMPONENT_ID_DF"
     pack_key = "PACK_ID_RTDL_DECISION_LANE"
     group_key = "CONSUMER_GROUP_ID_DF"
-    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1",)
-    phase_id = "P9"
 
-    def __init__(self, *args: Any, context_groups: tuple[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.policy = load_policy(self.h)
-        self.context_groups = context_groups or decision_context.context_groups(self.h)
         self._models: dict[str, Any] = {}
 
     def on_start(self, conn: psycopg.Connection) -> None:
@@ -88,11 +85,6 @@ class DecisionFabric(Worker):
             except bundles.ModelUnavailable as exc:
                 return None, str(exc)  # not cached: the next batch tries again
         return self._models[bundle.model_ref], None
-
-    def prepare(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
-        self._contexts, wait = decision_context.gather(conn, self.run_id, records, self.policy.context_waits,
-                                                       self.context_groups, self.waiting)
-        self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         by_decision: dict[str, BusRecord] = {}
@@ -114,7 +106,7 @@ class DecisionFabric(Worker):
         posture, posture_seq = (posture_row[1], posture_row[0]) if posture_row else ("FAIL_CLOSED", None)
         rows = []
         for decision_id, r in todo:
-            ctx = self._contexts[r.envelope["event_id"]]
+            ctx = self.contexts[r.envelope["event_id"]]
             out = decide(self.policy, bundle, posture, model, model_problem, r.payload, ctx)
             if posture_row is None:
                 out["degrade_reasons"].append("posture: DL has published none for the run")

@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 import psycopg
 
-from fp_platform.rtdl import bundles, decision_context
-from fp_platform.rtdl.policy import POSTURES, Policy, load_policy
-from fp_platform.rtdl.worker import BusRecord, Worker
+from fp_platform.rtdl import bundles
+from fp_platform.rtdl.decision_context import ContextWorker
+from fp_platform.rtdl.policy import POSTURES, Policy
+from fp_platform.rtdl.worker import BusRecord
 
 STATIC_SIGNALS_TTL_S = 10.0  # registry and model are re-checked this often
 
@@ -49,17 +50,13 @@ def current_posture(conn: psycopg.Connection, run_id: str) -> tuple[int, str, li
     return None if row is None else (row[0], row[1], list(row[2]))
 
 
-class DegradeLadder(Worker):
+class DegradeLadder(ContextWorker):
     component_key = "COMPONENT_ID_DL"
     pack_key = "PACK_ID_RTDL_DECISION_LANE"
     group_key = "CONSUMER_GROUP_ID_DL"
-    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1",)
-    phase_id = "P9"
 
-    def __init__(self, *args: Any, context_groups: tuple[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.policy = load_policy(self.h)
-        self.context_groups = context_groups or decision_context.context_groups(self.h)
         self.window: deque[tuple[bool, bool]] = deque(maxlen=int(self.policy.ladder["window_events"]))
         self.posture: str | None = None
         self.events_since_change = 0
@@ -92,14 +89,9 @@ class DegradeLadder(Worker):
         self.posture = latest[1] if latest else None
         self._judge(conn, None, force=latest is None)
 
-    def prepare(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
-        self._contexts, wait = decision_context.gather(conn, self.run_id, records, self.policy.context_waits,
-                                                       self.context_groups, self.waiting)
-        self.stats.counters["context_wait_ms_last"] = wait["waited_ms"]
-
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         for r in sorted(records, key=lambda r: (r.ts, r.origin)):
-            ctx = self._contexts[r.envelope["event_id"]]
+            ctx = self.contexts[r.envelope["event_id"]]
             self.window.append((ctx.binding_status != "READY", ctx.features is None))
         self.events_since_change += len(records)
         self._judge(conn, max(records, key=lambda r: r.origin))

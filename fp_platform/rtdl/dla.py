@@ -48,11 +48,13 @@ WHERE c.decision_id IS NULL
 """
 
 
+_OPEN = ("FROM dla_audit_records a WHERE a.platform_run_id = %s"
+         " AND NOT EXISTS (SELECT 1 FROM dla_chains c WHERE c.decision_id = a.decision_id)")
+
+
 def lineage_unresolved(conn: psycopg.Connection, run_id: str) -> int:
     """Decisions, intents or outcomes audited for the run whose chain has not closed."""
-    return conn.execute("SELECT count(DISTINCT a.decision_id) FROM dla_audit_records a WHERE a.platform_run_id = %s"
-                        " AND NOT EXISTS (SELECT 1 FROM dla_chains c WHERE c.decision_id = a.decision_id)",
-                        (run_id,)).fetchone()[0]
+    return conn.execute(f"SELECT count(DISTINCT a.decision_id) {_OPEN}", (run_id,)).fetchone()[0]
 
 
 class DecisionLogAudit(Worker):
@@ -89,9 +91,7 @@ class DecisionLogAudit(Worker):
         self._close_chains(conn, {r.payload["decision_id"] for r in records} | self._pending)
 
     def on_start(self, conn: psycopg.Connection) -> None:
-        self._pending = {d for (d,) in conn.execute(
-            "SELECT DISTINCT a.decision_id FROM dla_audit_records a WHERE a.platform_run_id = %s"
-            " AND NOT EXISTS (SELECT 1 FROM dla_chains c WHERE c.decision_id = a.decision_id)", (self.run_id,))}
+        self._pending = {d for (d,) in conn.execute(f"SELECT DISTINCT a.decision_id {_OPEN}", (self.run_id,))}
 
     def on_idle(self, conn: psycopg.Connection) -> None:
         """Chains that waited on a receipt (IG commits it just after the publish) close without new records."""

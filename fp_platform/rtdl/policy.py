@@ -33,17 +33,16 @@ class Rule:
     of: str | None = None
     also: str | None = None
 
-    def fires(self, values: dict[str, Any]) -> bool | None:
-        """True/False, or None when a value it needs is absent (the rule cannot judge)."""
+    def fires(self, values: dict[str, Any]) -> bool:
+        """Whether the rule fires on `values`; a value it needs being absent means it cannot (False)."""
         x = values.get(self.field)
         if x is None:
-            return None
+            return False
         if self.op == "all_true":
-            y = values.get(self.also)
-            return None if y is None else bool(x) and bool(y)
+            return bool(x) and bool(values.get(self.also))
         if self.op == "gt_ratio":
             base = values.get(self.of)
-            return None if base is None else base > 0 and x > self.value * base
+            return base is not None and base > 0 and x > self.value * base
         return _OPS[self.op](x, self.value)
 
 
@@ -61,17 +60,10 @@ class Policy:
         return tuple(float(self.ladder[k]) / 1000 for k in ("context_stall_ms", "context_wait_max_ms",
                                                              "context_grace_ms"))
 
-    def rule_score(self, values: dict[str, Any]) -> tuple[float, list[str], list[str]]:
-        """(score capped at 1, codes of the rules that fired, codes that could not judge)."""
-        fired, blind = [], []
-        for rule in self.rules:
-            verdict = rule.fires(values)
-            if verdict is None:
-                blind.append(rule.code)
-            elif verdict:
-                fired.append(rule.code)
-        points = sum(r.points for r in self.rules if r.code in fired)
-        return min(1.0, points), fired, blind
+    def rule_score(self, values: dict[str, Any]) -> tuple[float, list[str]]:
+        """(score capped at 1, codes of the rules that fired); a rule missing a value does not fire."""
+        fired = [r for r in self.rules if r.fires(values)]
+        return min(1.0, sum(r.points for r in fired)), [r.code for r in fired]
 
     def action(self, decision: str) -> dict[str, str]:
         return self.actions[decision]
