@@ -1,4 +1,4 @@
-"""`fp-platform`: the operator's command line (stack, run, evidence, ui, db, handles)."""
+"""`fp-platform`: the operator's command line (stack, run, evidence, cases, labels, ui, db, handles)."""
 
 from __future__ import annotations
 
@@ -159,6 +159,59 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- cases and labels ----------------------------------------------------------------------------
+def cmd_cases(args: argparse.Namespace) -> int:
+    from fp_platform.case_labels import cm
+    from fp_platform.substrate import db
+
+    with db.connect(handles()) as conn:
+        if args.action == "show":
+            events = cm.timeline(conn, args.target)
+            if not events:
+                return _fail(f"no case {args.target}; `fp-platform cases list RUN_ID` lists a run's cases", 1)
+            table = Table(title=f"case {args.target} ({events[0]['platform_run_id']})", title_justify="left")
+            for col in ("seq", "event", "actor", "world time", "detail", "origin"):
+                table.add_column(col)
+            for e in events:
+                table.add_row(str(e["seq"]), e["event_type"], e["actor"], e["at"].isoformat(),
+                              json.dumps(e["detail"], sort_keys=True),
+                              f"{e['origin_topic']}[{e['origin_partition']}]@{e['origin_offset']}")
+            console.print(table)
+            return 0
+        rows = cm.cases(conn, args.target, args.status, args.limit)
+    if not rows:
+        return _fail(f"no cases{' ' + args.status if args.status else ''} for run {args.target}", 1)
+    table = Table(title=f"cases of {args.target} (first {len(rows)})", title_justify="left")
+    for col in ("case_id", "status", "trigger", "opened (world)", "assigned to", "disposition", "evidence refs"):
+        table.add_column(col)
+    for c in rows:
+        table.add_row(c["case_id"], c["status"], c["trigger_reason"], c["opened_at"].isoformat(),
+                      c["assigned_to"] or "-", c["disposition"] or "-", str(c["evidence_refs"]))
+    console.print(table)
+    return 0
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from fp_platform.case_labels import ls
+    from fp_platform.substrate import db
+
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        return _fail(f"--at {args.at!r} is not an ISO time (e.g. 2018-04-20T00:00:00Z)")
+    if at.tzinfo is None:
+        return _fail("--at needs a timezone (e.g. a trailing Z)")
+    with db.connect(handles()) as conn:
+        known = ls.as_of(conn, args.platform_run_id, at, args.event_id or None)
+    for _, label in sorted(known.items()):
+        sys.stdout.write(json.dumps({**label, "effective_at": label["effective_at"].isoformat(),
+                                     "observed_at": label["observed_at"].isoformat()}, sort_keys=True) + "\n")
+    err_console.print(f"{len(known)} subjects labelled as of {at.isoformat()}")
+    return 0
+
+
 # --- db ------------------------------------------------------------------------------------------
 def cmd_db(args: argparse.Namespace) -> int:
     from fp_platform.substrate import db
@@ -295,6 +348,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("platform_run_id")
     p.add_argument("target", nargs="?", help="get: file name (e.g. run.json); export: directory")
     p.set_defaults(func=cmd_evidence)
+
+    p = sub.add_parser("cases", help="the investigator's view of case management: a run's cases, one case's timeline")
+    p.add_argument("action", choices=("list", "show"))
+    p.add_argument("target", help="list: a platform_run_id; show: a case_id")
+    p.add_argument("--status", choices=("OPEN", "ASSIGNED", "CLOSED"), help="list: only cases in this state")
+    p.add_argument("--limit", type=int, default=50, help="list: at most this many cases (default 50)")
+    p.set_defaults(func=cmd_cases)
+
+    p = sub.add_parser("labels", help="the label store's as-of query: the label known for each subject at a world "
+                                      "time (JSON lines)")
+    p.add_argument("platform_run_id")
+    p.add_argument("--at", required=True, help="world time, ISO with zone (e.g. 2018-04-20T00:00:00Z)")
+    p.add_argument("--event-id", action="append", help="only this transaction event (repeatable)")
+    p.set_defaults(func=cmd_labels)
 
     p = sub.add_parser("bench", help="benchmarks; one JSON line per metric, with its same-run baseline")
     bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")

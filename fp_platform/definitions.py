@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job, load_assets_from_modules
 
+from fp_platform.case_labels import assets as case_labels_assets
 from fp_platform.control import assets as control_assets
 from fp_platform.operate import assets as operate_assets
 from fp_platform.operate.sensors import pack_supervisor
@@ -13,7 +14,8 @@ from fp_platform.world import assets as world_assets
 
 PLATFORM_RUN_JOB = "platform_run"
 
-all_assets = load_assets_from_modules([operate_assets, world_assets, control_assets, rtdl_assets])
+all_assets = load_assets_from_modules([operate_assets, world_assets, control_assets, rtdl_assets,
+                                       case_labels_assets])
 
 platform_run_job = define_asset_job(
     PLATFORM_RUN_JOB,

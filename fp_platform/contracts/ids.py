@@ -58,3 +58,30 @@ def outcome_id(action_id_: str) -> str:
 def audit_event_id(decision_id_: str) -> str:
     """One audit chain event per decision."""
     return _hashed("aud", decision_id_)
+
+
+def subject_key(fields: list[str], values: dict[str, object]) -> dict[str, object]:
+    """A subject key (CaseSubjectKey, LabelSubjectKey): the pinned fields of `values`, in pinned order."""
+    missing = [f for f in fields if values.get(f) is None]
+    if missing:
+        raise ValueError(f"subject key needs {fields}; missing {missing}")
+    return {f: values[f] for f in fields}
+
+
+def case_trigger_event_id(case_id_: str) -> str:
+    """One trigger per case, whoever re-reads the audit event that opened it."""
+    return _hashed("ctr", case_id_)
+
+
+def label_subject_key(label_subject: dict[str, object]) -> str:
+    return _hashed("lsk", label_subject)
+
+
+def label_assertion_id(label_subject_key_: str, source: str, label: str, observed_at: str) -> str:
+    """A retried assertion (same subject, source, label and observation time) is the same assertion."""
+    return _hashed("lab", label_subject_key_, source, label, observed_at)
+
+
+def label_plan_id(kind: str, label_subject_key_: str) -> str:
+    """The label simulation plans each kind of work once per subject."""
+    return _hashed("lsp", kind, label_subject_key_)

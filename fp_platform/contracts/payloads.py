@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+DECISIONS = ("APPROVE", "STEP_UP", "REVIEW", "DECLINE")  # what DF may decide, mildest first
+LABELS = ("FRAUD", "LEGIT")  # what a label assertion may say
+
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)

@@ -13,6 +13,7 @@ from fp_platform.handles import Handles
 from fp_platform.operate.daemons import DaemonSpec
 
 RTDL_WORKER_MODULE = "fp_platform.rtdl"
+CASE_LABELS_WORKER_MODULE = "fp_platform.case_labels"
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,17 @@ class Pack:
     planned: tuple[str, ...] = ()  # component keys of workers not built yet
 
 
+def _bus_worker(module: str, component_key: str, group_key: str) -> WorkerEntry:
+    """A bus worker run as `python -m <module> <component>`."""
+    return WorkerEntry(component_key, module, ("{component}",), consumer_group_key=group_key)
+
+
 def _rtdl(component_key: str, group_key: str) -> WorkerEntry:
-    return WorkerEntry(component_key, RTDL_WORKER_MODULE, ("{component}",), consumer_group_key=group_key)
+    return _bus_worker(RTDL_WORKER_MODULE, component_key, group_key)
+
+
+def _case_labels(component_key: str, group_key: str) -> WorkerEntry:
+    return _bus_worker(CASE_LABELS_WORKER_MODULE, component_key, group_key)
 
 
 SPINE_PACKS: tuple[Pack, ...] = (
@@ -46,7 +56,10 @@ SPINE_PACKS: tuple[Pack, ...] = (
                                         _rtdl("COMPONENT_ID_DF", "CONSUMER_GROUP_ID_DF"),
                                         _rtdl("COMPONENT_ID_AL", "CONSUMER_GROUP_ID_AL"),
                                         _rtdl("COMPONENT_ID_DLA", "CONSUMER_GROUP_ID_DLA"))),
-    Pack("PACK_ID_CASE_LABELS", (), planned=("COMPONENT_ID_CASE_TRIGGER", "COMPONENT_ID_CM", "COMPONENT_ID_LS")),
+    Pack("PACK_ID_CASE_LABELS", (_case_labels("COMPONENT_ID_CASE_TRIGGER", "CONSUMER_GROUP_ID_CASE_TRIGGER"),
+                                 _case_labels("COMPONENT_ID_CM", "CONSUMER_GROUP_ID_CM"),
+                                 _case_labels("COMPONENT_ID_LS", "CONSUMER_GROUP_ID_LS"),
+                                 _case_labels("COMPONENT_ID_LABEL_SIMULATION", "CONSUMER_GROUP_ID_LABEL_SIMULATION"))),
     Pack("PACK_ID_OBS_GOV", (), planned=("COMPONENT_ID_REPORTER", "COMPONENT_ID_ENV_CONFORMANCE")),
 )
 

@@ -8,6 +8,7 @@ that keeps dying. The Dagster sensor, P2, P8 and `fp-platform operate` all call 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ import psycopg
 
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons
-from fp_platform.operate.packs import SPINE_PACKS, Pack, daemon_spec
+from fp_platform.operate.packs import SPINE_PACKS, Pack, daemon_spec, pack
 
 RUNNING, STARTED, RESTARTED = "RUNNING", "STARTED", "RESTARTED"
 BACKOFF, STOPPED, FAILED = "BACKOFF", "STOPPED", "FAILED"
@@ -152,3 +153,29 @@ def down(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE_P
                 stopped.append(component)
             conn.execute("DELETE FROM supervision_state WHERE component = %s", (component,))
     return stopped
+
+
+def wait_until(done: Callable[[], tuple[bool, str]], timeout_s: float, tick: Callable[[], None],
+               log: Callable[[str], None]) -> tuple[bool, float]:
+    """Call `tick` (supervision) and poll `done` until it holds or the timeout; (held, seconds waited)."""
+    started = time.monotonic()
+    last_log = 0.0
+    while True:
+        tick()
+        ok, progress = done()
+        if ok or time.monotonic() - started > timeout_s:
+            return ok, round(time.monotonic() - started, 1)
+        if time.monotonic() - last_log > 10:
+            last_log = time.monotonic()
+            log(f"waiting: {progress}")
+        time.sleep(1.0)
+
+
+def unhealthy(h: Handles, conn: psycopg.Connection, pack_key: str, *component_keys: str) -> list[str]:
+    """Problems of the named workers (handle keys) of a pack: not running, not GREEN, or a stale heartbeat."""
+    stale = float(h.get("WORKER_HEARTBEAT_STALE_SECONDS"))
+    components = {h.get(k) for k in component_keys}
+    return [f"{s.component}: {s.state} {s.health_state} beat {s.heartbeat_age_s}s"
+            for s in status(h, conn, (pack(h, h.get(pack_key)),))
+            if s.component in components and not (s.up and s.health_state == "GREEN"
+                                                  and s.heartbeat_age_s is not None and s.heartbeat_age_s <= stale)]

@@ -11,7 +11,7 @@ import psycopg
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.rtdl.policy import load_policy
-from fp_platform.rtdl.worker import BusRecord, Worker
+from fp_platform.substrate.worker import BusRecord, Worker
 
 INTENT = "rtdl.action_intent"
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fp_platform.contracts.evidence import ObjectExistsError
-from fp_platform.rtdl.worker import BusRecord, Worker, WorkerError
+from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
 SCHEMA = pa.schema([("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
                     ("event_id", pa.string()), ("event_class", pa.string()), ("ts_utc", pa.string()),

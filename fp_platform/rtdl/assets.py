@@ -127,15 +127,6 @@ def _close_archive(writer, h, closure: dict) -> str | None:
 P9 = decision_lane.PHASE_ID
 
 
-def _lane_workers(h, conn, names: tuple[str, ...]) -> list[str]:
-    """Problems of the named decision-lane workers (not running for the run, not GREEN, stale)."""
-    stale = float(h.get("WORKER_HEARTBEAT_STALE_SECONDS"))
-    return [f"{s.component}: {s.state} {s.health_state} beat {s.heartbeat_age_s}s" for s in supervisor.status(
-        h, conn, (pack(h, h.get("PACK_ID_RTDL_DECISION_LANE")),))
-        if s.component in names and not (s.up and s.health_state == "GREEN" and s.heartbeat_age_s is not None
-                                          and s.heartbeat_age_s <= stale)]
-
-
 def _wait_lane(context: AssetExecutionContext, platform: PlatformResource, conn, have: str, want: str) -> float:
     """Supervise the decision lane pack until the run's `have` count reaches its `want` count (names of
     `decision_lane.counts`); then a heartbeat after the last batch. Seconds waited."""
@@ -146,9 +137,9 @@ def _wait_lane(context: AssetExecutionContext, platform: PlatformResource, conn,
         c = decision_lane.counts(conn, run_id)
         return c[have] >= c[want] > 0, f"{c[have]}/{c[want]} {have}"
 
-    _, waited = decision_lane.wait_until(done, float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
-                                         lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
-                                         context.log.info)
+    _, waited = supervisor.wait_until(done, float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
+                                      lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
+                                      context.log.info)
     time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)
     return waited
 
@@ -168,7 +159,7 @@ def decision_summary(context: AssetExecutionContext, platform: PlatformResource)
 
         waited = _wait_lane(context, platform, conn, "decisions", "admitted_traffic")
         doc = decision_lane.decision_summary(conn, run_id)
-        sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_DF"), h.get("COMPONENT_ID_DL")))
+        sick = supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", "COMPONENT_ID_DF", "COMPONENT_ID_DL")
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("DECISION_SUMMARY_PATH_PATTERN"), {**doc, "waited_s": waited}, phase_id=P9)
     no_reason = [p["seq"] for p in doc["posture_events"] if not p["reasons"]]
@@ -205,7 +196,7 @@ def action_summary(context: AssetExecutionContext, platform: PlatformResource):
 
         waited = _wait_lane(context, platform, conn, "outcomes", "decisions")
         doc = decision_lane.action_summary(conn, run_id)
-        sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_AL"),))
+        sick = supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", "COMPONENT_ID_AL")
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("ACTION_SUMMARY_PATH_PATTERN"), {**doc, "waited_s": waited}, phase_id=P9)
     extra = doc["intent_deliveries"] - doc["intents"]
@@ -240,7 +231,7 @@ def audit_summary(context: AssetExecutionContext, platform: PlatformResource):
         waited = _wait_lane(context, platform, conn, "chains", "decisions")
         doc = decision_lane.audit_summary(h, conn, platform.store, run_id)
         chains = decision_lane.audit_slice(conn, run_id)
-        sick = _lane_workers(h, conn, (h.get("COMPONENT_ID_DLA"),))
+        sick = supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", "COMPONENT_ID_DLA")
     writer = platform.evidence(run_id)
     slice_name = h.pattern("AUDIT_SLICE_PATH_PATTERN", slice_id="first_and_degraded")
     writer.write_summary(slice_name, {"chains": chains, "bounded_to": len(chains)}, phase_id=P9)

@@ -21,9 +21,9 @@ from fp_platform.rtdl.archive import ArchiveWriter
 from fp_platform.rtdl.csfb import CsfbIntake
 from fp_platform.rtdl.ieg import IegProjector
 from fp_platform.rtdl.ofp import OfpProjector
-from fp_platform.rtdl.worker import Worker
 from fp_platform.substrate import bus
 from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.worker import Worker
 
 PHASE_ID = "P8"
 CORE_WORKERS: tuple[type[Worker], ...] = (ArchiveWriter, IegProjector, OfpProjector, CsfbIntake)

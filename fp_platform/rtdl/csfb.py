@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from fp_platform.rtdl.worker import BusRecord, Worker
 from fp_platform.substrate import db
+from fp_platform.substrate.worker import BusRecord, Worker
 
 READY, MISSING_CONTEXT, LATE_CONTEXT = "READY", "MISSING_CONTEXT", "LATE_CONTEXT"
 

@@ -34,7 +34,7 @@ from fp_platform.handles import Handles
 from fp_platform.operate import readiness, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, Pack
 from fp_platform.rtdl.bench import world_envelopes
-from fp_platform.rtdl.decision_lane import admitted_traffic, wait_until
+from fp_platform.rtdl.decision_lane import admitted_traffic
 from fp_platform.substrate import bus, db
 
 Log = Callable[[str], None]
@@ -132,7 +132,7 @@ def catch_up(h: Handles, conn: psycopg.Connection, run_id: str, timeout_s: float
             if st.state != supervisor.RUNNING:
                 log(f"worker {st.component} is {st.state} {st.detail} (restarts {st.restarts}); see {st.log}")
 
-    ok, waited = wait_until(done, timeout_s, tick, log)
+    ok, waited = supervisor.wait_until(done, timeout_s, tick, log)
     if not ok:
         raise RuntimeError(f"decision lane not caught up within {timeout_s:.0f}s: {done()[1]}")
     log(f"caught up in {waited}s: {done()[1]}")

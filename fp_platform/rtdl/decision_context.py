@@ -14,7 +14,7 @@ import psycopg
 
 from fp_platform.handles import Handles
 from fp_platform.rtdl.policy import load_policy
-from fp_platform.rtdl.worker import BusRecord, Worker
+from fp_platform.substrate.worker import BusRecord, Worker
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,6 @@ long to wait for it to catch up. The three P9 assets judge these summaries."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -16,7 +14,8 @@ from fp_platform.rtdl.al import ActionLayer
 from fp_platform.rtdl.df import DecisionFabric
 from fp_platform.rtdl.dl import DegradeLadder
 from fp_platform.rtdl.dla import DecisionLogAudit
-from fp_platform.rtdl.worker import Worker
+from fp_platform.substrate import db
+from fp_platform.substrate.worker import Worker, outbox_unsent
 
 PHASE_ID = "P9"
 DECISION_LANE_WORKERS: tuple[type[Worker], ...] = (DegradeLadder, DecisionFabric, ActionLayer, DecisionLogAudit)
@@ -36,22 +35,6 @@ def counts(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
             "decisions": one("SELECT count(*) FROM df_decisions WHERE platform_run_id = %s"),
             "outcomes": one("SELECT count(*) FROM al_outcomes WHERE platform_run_id = %s"),
             "chains": one("SELECT count(*) FROM dla_chains WHERE platform_run_id = %s")}
-
-
-def wait_until(done: Callable[[], tuple[bool, str]], timeout_s: float, tick: Callable[[], None],
-               log: Callable[[str], None]) -> tuple[bool, float]:
-    """Call `tick` (supervision) and poll `done` until it holds or the timeout; (held, seconds waited)."""
-    started = time.monotonic()
-    last_log = 0.0
-    while True:
-        tick()
-        ok, progress = done()
-        if ok or time.monotonic() - started > timeout_s:
-            return ok, round(time.monotonic() - started, 1)
-        if time.monotonic() - last_log > 10:
-            last_log = time.monotonic()
-            log(f"waiting for the decision lane: {progress}")
-        time.sleep(1.0)
 
 
 def decision_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
@@ -115,13 +98,7 @@ def audit_summary(h: Handles, conn: psycopg.Connection, store, run_id: str) -> d
     bucket = h.get("S3_ARCHIVE_BUCKET")
     prefix = h.pattern("DLA_AUDIT_SEGMENT_PATTERN", platform_run_id=run_id, segment_id="").rsplit("/", 1)[0]
     on_s3 = set(store.list_keys(bucket, prefix + "/"))
-    group = h.get("CONSUMER_GROUP_ID_DLA")
-    sent = conn.execute("SELECT sent_seq FROM worker_outbox_cursor WHERE consumer_group = %s", (group,)).fetchone()
-    unsent = conn.execute("SELECT count(*) FROM worker_outbox WHERE consumer_group = %s AND seq > %s",
-                          (group, sent[0] if sent else 0)).fetchone()[0]
-    triggers = {t for (t,) in conn.execute(
-        "SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE g.tgname = 'append_only_row'"
-        " AND c.relname = ANY(%s)", (list(APPEND_ONLY_TABLES),))}
+    unsent = outbox_unsent(conn, h.get("CONSUMER_GROUP_ID_DLA"))
     records = one("SELECT count(*) FROM dla_audit_records WHERE platform_run_id = %s")
     redeliveries = one("SELECT count(*) FROM dla_redeliveries WHERE platform_run_id = %s")
     return {
@@ -138,7 +115,7 @@ def audit_summary(h: Handles, conn: psycopg.Connection, store, run_id: str) -> d
         "segments": len(segments), "segment_records": sum(n for _, n in segments),
         "segments_missing_on_s3": sorted(k for k, _ in segments if k not in on_s3)[:10],
         "audit_events_unsent": unsent,
-        "append_only_tables": {t: t in triggers for t in APPEND_ONLY_TABLES},
+        "append_only_tables": db.append_only(conn, APPEND_ONLY_TABLES),
         "segment_bucket": bucket,
     }
 

@@ -23,7 +23,7 @@ from fp_platform.rtdl import bundles, dl
 from fp_platform.rtdl.decision_context import ContextWorker, EventContext
 from fp_platform.rtdl.ofp import FEATURE_NAMES
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
-from fp_platform.rtdl.worker import BusRecord
+from fp_platform.substrate.worker import BusRecord
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
 _COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, score, score_source, bundle_id,"

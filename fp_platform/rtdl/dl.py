@@ -18,7 +18,7 @@ import psycopg
 from fp_platform.rtdl import bundles
 from fp_platform.rtdl.decision_context import ContextWorker
 from fp_platform.rtdl.policy import POSTURES, Policy
-from fp_platform.rtdl.worker import BusRecord
+from fp_platform.substrate.worker import BusRecord
 
 STATIC_SIGNALS_TTL_S = 10.0  # registry and model are re-checked this often
 

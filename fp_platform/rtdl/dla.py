@@ -18,8 +18,8 @@ from psycopg.rows import dict_row
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.rtdl.archive import put_segment, segment_bytes
-from fp_platform.rtdl.worker import BusRecord, Worker
 from fp_platform.substrate import db
+from fp_platform.substrate.worker import BusRecord, Worker
 
 DECISION, INTENT, OUTCOME = "rtdl.decision_response", "rtdl.action_intent", "rtdl.action_outcome"
 
@@ -137,7 +137,7 @@ class DecisionLogAudit(Worker):
             self.emit(Envelope.build(
                 event_id=ids.audit_event_id(row["decision_id"]), event_class="audit.decision_chain",
                 ts_utc=row["decision"]["ts_utc"], pins=row["decision"]["pins"], producer=self.component,
-                payload={"decision_id": row["decision_id"], "event_id": d["event_id"],
+                payload={"decision_id": row["decision_id"], "event_class": d["event_class"], "event_id": d["event_id"],
                          "receipt_id": row["receipt_id"], "decision": d["decision"], "reason_codes": d["reason_codes"],
                          "score": d["score"], "bundle": d["bundle"], "posture": d["posture"],
                          "degrade_reasons": d["degrade_reasons"], "action_id": i["action_id"],

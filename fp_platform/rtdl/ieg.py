@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from fp_platform.rtdl.worker import BusRecord, Worker
 from fp_platform.substrate import db
+from fp_platform.substrate.worker import BusRecord, Worker
 
 # (entity type, payload field) per event class, and the edges drawn between them.
 ENTITY_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {

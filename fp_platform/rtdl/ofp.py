@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 
-from fp_platform.rtdl.worker import BusRecord, Worker
 from fp_platform.substrate import db
+from fp_platform.substrate.worker import BusRecord, Worker
 
 FEATURE_VERSION = "ofp.v1"
 WINDOW_DAYS = (1, 7, 30)
@@ -131,16 +131,20 @@ def _recompute(conn: psycopg.Connection, run_id: str) -> int:
     return conn.execute(VECTOR_SQL, {"run": run_id, "version": FEATURE_VERSION}).rowcount
 
 
-def record_labels(conn: psycopg.Connection, run_id: str, labels: list[tuple]) -> int:
-    """Add label assertions (transaction_id, is_fraud, effective_at, observed_at, topic, partition, offset)
-    and recompute the vectors whose terminal windows they reach; returns vectors changed."""
-    conn.execute("SET LOCAL enable_seqscan = off")  # per-key index lookups, as in the worker base's batches
-    _begin(conn)
+def _add_labels(conn: psycopg.Connection, run_id: str, labels) -> None:
     db.stage(conn, "ofp_labels_in", f"transaction_id bigint, is_fraud boolean, effective_at timestamptz,"
              f" observed_at timestamptz, {_ORIGIN_COLS}", labels)
     conn.execute("INSERT INTO ofp_labels SELECT %(run)s, * FROM ofp_labels_in ON CONFLICT DO NOTHING", {"run": run_id})
     for stmt in _DIRTY_BY_LABEL.strip().split(";\n"):
         conn.execute(stmt.strip().rstrip(";"), {"run": run_id})
+
+
+def record_labels(conn: psycopg.Connection, run_id: str, labels: list[tuple]) -> int:
+    """Add label assertions (transaction_id, is_fraud, effective_at, observed_at, topic, partition, offset)
+    and recompute the vectors whose terminal windows they reach; returns vectors changed."""
+    conn.execute("SET LOCAL enable_seqscan = off")  # per-key index lookups, as in the worker base's batches
+    _begin(conn)
+    _add_labels(conn, run_id, labels)
     return _recompute(conn, run_id)
 
 
@@ -155,11 +159,12 @@ class OfpProjector(Worker):
     component_key = "COMPONENT_ID_OFP"
     pack_key = "PACK_ID_RTDL_CORE"
     group_key = "CONSUMER_GROUP_ID_OFP"
-    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1")
+    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1", "FP_BUS_LABELS_EVENTS_V1")
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         traffic = [r for r in records if r.envelope["event_class"] == "traffic.fraud"]
         sightings = [r for r in records if r.envelope["event_class"] == "context.arrival_entities"]
+        labels = [r for r in records if r.envelope["event_class"] == "labels.assertion"]
         run = {"run": self.run_id}
         _begin(conn)
         if traffic:
@@ -180,8 +185,13 @@ class OfpProjector(Worker):
                          run)
             for stmt in _DIRTY_BY_SIGHTING.strip().split(";\n"):
                 conn.execute(stmt.strip().rstrip(";"), run)
+        if labels:  # label events from LS (terminal risk counts a fraud label from its observation time on)
+            _add_labels(conn, self.run_id, ((r.payload["transaction_id"], r.payload["label"] == "FRAUD",
+                                            r.payload["effective_at"], r.payload["observed_at"], *r.origin)
+                                           for r in labels))
         changed = _recompute(conn, self.run_id)
         self.stats.counters["traffic_events"] += len(traffic)
         self.stats.counters["card_sightings"] += len(sightings)
+        self.stats.counters["label_events"] += len(labels)
         self.stats.counters["vectors_written"] += changed
         self.stats.counters["vectors_recomputed_late"] += max(0, changed - len(traffic))

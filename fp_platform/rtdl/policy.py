@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
+from fp_platform.contracts.payloads import DECISIONS
 from fp_platform.handles import Handles
 
-DECISIONS = ("APPROVE", "STEP_UP", "REVIEW", "DECLINE")  # mildest first
 POSTURES = ("NORMAL", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED")  # best first
 
 _OPS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le}

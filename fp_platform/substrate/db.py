@@ -114,3 +114,12 @@ def stage(conn: psycopg.Connection, table: str, columns: str, rows) -> None:
         for row in rows:
             copy.write_row(row)
     conn.execute(f"ANALYZE {table}")
+
+
+def append_only(conn: psycopg.Connection, tables: tuple[str, ...]) -> dict[str, bool]:
+    """Whether each table carries the append-only trigger (`fp_make_append_only`): the database refuses
+    UPDATE/DELETE/TRUNCATE there, not a convention."""
+    have = {t for (t,) in conn.execute(
+        "SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE g.tgname = 'append_only_row'"
+        " AND c.relname = ANY(%s)", (list(tables),))}
+    return {t: t in have for t in tables}

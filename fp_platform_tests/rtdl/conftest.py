@@ -4,15 +4,22 @@ headers; `rtdl.bench` does the same) and run the real workers against them."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import cache
 
 import pyarrow as pa
 import pytest
 
 from fp_platform.handles import Handles
-from fp_platform.rtdl.worker import digest_at
+from fp_platform.rtdl import decision_lane
+from fp_platform.rtdl.bench import publish_admitted
+from fp_platform.rtdl.caught_up import CORE_WORKERS
+from fp_platform.rtdl.df import DecisionFabric
+from fp_platform.rtdl.dl import DegradeLadder
 from fp_platform.substrate import bus, db
+from fp_platform.substrate.worker import digest_at
 from fp_platform.world.engine import TRUTH_OUTPUT, build_outputs, params_for
+from fp_platform_tests.control.conftest import unique_run_id
 
 
 @cache
@@ -52,3 +59,38 @@ def wait_consumed(h: Handles, group: str, ends: dict[tuple[str, int], int], topi
 @pytest.fixture(scope="session")
 def world() -> dict[str, pa.Table]:
     return smoke_world()
+
+
+@dataclass
+class Lane:
+    run_id: str
+    prefix: str
+    traffic: int
+
+    def group(self, cls) -> str:
+        return f"{self.prefix}.{cls.__name__}"
+
+    def context_groups(self) -> tuple[str, str]:
+        by_name = {c.__name__: c for c in CORE_WORKERS}
+        return self.group(by_name["CsfbIntake"]), self.group(by_name["OfpProjector"])
+
+    def run(self, h, *classes, extra: dict | None = None) -> dict[str, dict]:
+        """Run the workers one after another until each is idle (`extra`: constructor arguments by class);
+        their counters by class name."""
+        out = {}
+        extra = {DegradeLadder: {"context_groups": self.context_groups()},
+                 DecisionFabric: {"context_groups": self.context_groups()}, **(extra or {})}
+        for cls in classes:
+            stats = cls(h, self.run_id, group_id=self.group(cls), **extra.get(cls, {})).run(
+                until_idle_s=2, install_signals=False)
+            out[cls.__name__] = dict(stats.counters)
+        return out
+
+
+def start_lane(h, items, drop=lambda env: False) -> Lane:
+    run_id = unique_run_id()
+    chosen = [(t, {**env, "pins": {"platform_run_id": run_id}}) for t, env in items if not drop(env)]
+    publish_admitted(h, run_id, chosen, receipts=True)
+    lane = Lane(run_id, f"test.lane.{run_id}", sum(env["event_class"] == "traffic.fraud" for _, env in chosen))
+    lane.run(h, *CORE_WORKERS, *decision_lane.DECISION_LANE_WORKERS)
+    return lane

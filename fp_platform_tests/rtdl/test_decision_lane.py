@@ -5,7 +5,6 @@ explicit degrades and a posture change; the database refuses to rewrite the lane
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import orjson
 import psycopg
@@ -15,8 +14,7 @@ import pytest
 from fp_platform.contracts import ids
 from fp_platform.rtdl import bundles, decision_lane
 from fp_platform.rtdl.al import ActionLayer
-from fp_platform.rtdl.bench import publish_admitted, world_envelopes
-from fp_platform.rtdl.caught_up import CORE_WORKERS
+from fp_platform.rtdl.bench import world_envelopes
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.df import DecisionFabric, decide
 from fp_platform.rtdl.dl import DegradeLadder, ladder_posture
@@ -26,39 +24,7 @@ from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate import db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import smoke_world
-
-
-@dataclass
-class Lane:
-    run_id: str
-    prefix: str
-    traffic: int
-
-    def group(self, cls) -> str:
-        return f"{self.prefix}.{cls.__name__}"
-
-    def context_groups(self) -> tuple[str, str]:
-        by_name = {c.__name__: c for c in CORE_WORKERS}
-        return self.group(by_name["CsfbIntake"]), self.group(by_name["OfpProjector"])
-
-    def run(self, h, *classes) -> dict[str, dict]:
-        """Run the workers one after another until each is idle; their counters by class name."""
-        out = {}
-        for cls in classes:
-            extra = {"context_groups": self.context_groups()} if cls in (DegradeLadder, DecisionFabric) else {}
-            stats = cls(h, self.run_id, group_id=self.group(cls), **extra).run(until_idle_s=2, install_signals=False)
-            out[cls.__name__] = dict(stats.counters)
-        return out
-
-
-def start_lane(h, items, drop=lambda env: False) -> Lane:
-    run_id = unique_run_id()
-    chosen = [(t, {**env, "pins": {"platform_run_id": run_id}}) for t, env in items if not drop(env)]
-    publish_admitted(h, run_id, chosen, receipts=True)
-    lane = Lane(run_id, f"test.lane.{run_id}", sum(env["event_class"] == "traffic.fraud" for _, env in chosen))
-    lane.run(h, *CORE_WORKERS, *decision_lane.DECISION_LANE_WORKERS)
-    return lane
+from fp_platform_tests.rtdl.conftest import Lane, smoke_world, start_lane
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,9 @@ from fp_platform.rtdl.bench import rebind
 from fp_platform.rtdl.bench import world_envelopes as envelopes
 from fp_platform.rtdl.caught_up import CORE_WORKERS
 from fp_platform.rtdl.ieg import IegProjector
-from fp_platform.rtdl.worker import WorkerError
 from fp_platform.substrate import db
 from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.worker import WorkerError
 from fp_platform_tests.control.conftest import unique_run_id
 from fp_platform_tests.rtdl.conftest import smoke_world, wait_consumed
 

@@ -119,6 +119,42 @@ def digest_at(probe, topic: str, partition: int, offset: int, timeout_s: float =
         probe.unassign()
 
 
+def run_intake(conn: psycopg.Connection, group_id: str, run_id: str) -> int:
+    """Records of the run the group has applied so far (redeliveries included)."""
+    row = conn.execute("SELECT applied FROM worker_run_intake WHERE consumer_group = %s AND platform_run_id = %s",
+                       (group_id, run_id)).fetchone()
+    return row[0] if row else 0
+
+
+def outbox_row(h: Handles, envelope: Envelope, key: str, component: str, group_id: str) -> tuple:
+    """The outbox row that publishes `envelope` for the worker of `group_id` (see `Worker.emit`)."""
+    topic = h.topic(topic_key_for(envelope.event_class)).name
+    headers = record_headers(envelope.platform_run_id, envelope.event_class, envelope.event_id,
+                             envelope.payload_hash, component)
+    return (group_id, topic, key.encode(), orjson.dumps(headers).decode(), envelope.to_bytes())
+
+
+def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> None:
+    """Append outbox rows inside the caller's transaction; the group's worker sends them after it."""
+    if rows:
+        with conn.cursor().copy("COPY worker_outbox (consumer_group, topic, record_key, headers, value)"
+                                " FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def outbox_sent(conn: psycopg.Connection, group_id: str) -> int:
+    """The last outbox seq of the group the broker confirmed."""
+    row = conn.execute("SELECT sent_seq FROM worker_outbox_cursor WHERE consumer_group = %s", (group_id,)).fetchone()
+    return row[0] if row else 0
+
+
+def outbox_unsent(conn: psycopg.Connection, group_id: str) -> int:
+    """Outbox rows of the group not confirmed by the broker yet (0 once everything emitted was sent)."""
+    return conn.execute("SELECT count(*) FROM worker_outbox WHERE consumer_group = %s AND seq > %s",
+                        (group_id, outbox_sent(conn, group_id))).fetchone()[0]
+
+
 def _run_of(headers: list[tuple[str, bytes]] | None) -> bytes | None:
     """The record's platform_run_id header, undecoded: the run-scope gate sees every record of every run."""
     for key, value in headers or ():
@@ -187,12 +223,9 @@ class Worker(ABC):
         """Publish `envelope` once this batch commits: it is written to the worker's outbox inside the
         batch's transaction and sent after it, so a crash cannot lose it; a crash before the send is
         confirmed sends the same bytes again (consumers dedupe on the event id). Returns those bytes."""
-        topic = self.h.topic(topic_key_for(envelope.event_class)).name
-        headers = record_headers(envelope.platform_run_id, envelope.event_class, envelope.event_id,
-                                 envelope.payload_hash, self.component)
-        value = envelope.to_bytes()
-        self._outbox.append((self.group_id, topic, key.encode(), orjson.dumps(headers).decode(), value))
-        return value
+        row = outbox_row(self.h, envelope, key, self.component, self.group_id)
+        self._outbox.append(row)
+        return row[-1]
 
     def stop(self, *_: Any) -> None:
         self._stop = True
@@ -326,6 +359,11 @@ class Worker(ABC):
                     (self.group_id, topic, part, nxt, applied, skipped, digest)).fetchone()
                 if row is None:  # only a second consumer could move the checkpoint past us
                     raise WorkerError(f"{self.component}: checkpoint of {topic}[{part}] is past {nxt}")
+            if records:
+                conn.execute("INSERT INTO worker_run_intake (consumer_group, platform_run_id, applied)"
+                             " VALUES (%s, %s, %s) ON CONFLICT (consumer_group, platform_run_id) DO UPDATE"
+                             " SET applied = worker_run_intake.applied + EXCLUDED.applied, updated_at = now()",
+                             (self.group_id, self.run_id, len(records)))
         try:  # after the DB commit; the DB offsets stay the truth if this fails
             consumer.commit(offsets=[TopicPartition(t, p, e[0]) for (t, p), e in ends.items()], asynchronous=False)
         except KafkaException as exc:
@@ -350,22 +388,16 @@ class Worker(ABC):
             # statistics yet, and a whole-table scan per batch would slow every batch as the tables grow.
             conn.execute("SET LOCAL enable_seqscan = off")
             yield
-            if self._outbox:
-                with conn.cursor().copy("COPY worker_outbox (consumer_group, topic, record_key, headers, value)"
-                                        " FROM STDIN") as copy:
-                    for row in self._outbox:
-                        copy.write_row(row)
+            write_outbox(conn, self._outbox)
         if self._outbox:
             self._outbox.clear()
             self._send_outbox(conn)
 
     def _send_outbox(self, conn: psycopg.Connection) -> None:
         """Send the outbox past the cursor in order; move the cursor only over what the broker confirmed."""
-        cursor = conn.execute("SELECT sent_seq FROM worker_outbox_cursor WHERE consumer_group = %s",
-                              (self.group_id,)).fetchone()
         rows = conn.execute(  # a primary-key range: the outbox only grows
             "SELECT seq, topic, record_key, headers, value FROM worker_outbox WHERE consumer_group = %s AND seq > %s"
-            " ORDER BY seq", (self.group_id, cursor[0] if cursor else 0)).fetchall()
+            " ORDER BY seq", (self.group_id, outbox_sent(conn, self.group_id))).fetchall()
         if not rows:
             return
         if self._producer is None:
@@ -421,3 +453,32 @@ class Worker(ABC):
                              phase_id=self.phase_id)
         writer.write_summary(self.h.pattern("COMPONENT_METRICS_PATH_PATTERN", component=self.component),
                              {"component": self.component, "metrics": counters}, phase_id=self.phase_id)
+
+
+def worker_main(workers: tuple[type[Worker], ...], prog: str, argv: list[str] | None = None) -> int:
+    """`python -m <plane> <component>`: run one worker of `workers` for the run in REQUIRED_PLATFORM_RUN_ID
+    (what the supervisor starts; a K8s Deployment runs the same command)."""
+    import argparse
+    import sys
+
+    from fp_platform.handles import handles
+
+    h = handles()
+    by_component = {h.get(c.component_key): c for c in workers}
+    env_key = h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
+    parser = argparse.ArgumentParser(prog=prog, description="Run one worker.")
+    parser.add_argument("component", choices=list(by_component))
+    parser.add_argument("--run-id", help=f"the run this worker serves (default: ${env_key}; required)")
+    parser.add_argument("--group", help="consumer group override (benchmarks; default: the worker's handle)")
+    parser.add_argument("--until-idle", type=float, metavar="SECONDS",
+                        help="exit after SECONDS with nothing to read (default: run until SIGTERM)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        worker = by_component[args.component](h, required_run_id(h, args.run_id), group_id=args.group)
+        stats = worker.run(until_idle_s=args.until_idle)
+    except WorkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("%s stopped: %s", args.component, stats.snapshot())
+    return 0
