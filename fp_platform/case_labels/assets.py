@@ -62,11 +62,11 @@ def case_summary(context: AssetExecutionContext, platform: PlatformResource):
     due = doc["investigations"].get("DUE", 0)
     mutable = [t for t, ok in doc["append_only_tables"].items() if not ok]
     gates = [
-        GateResult("triggers_match_policy", doc["triggers"] == doc["triggers_expected"] and doc["chains"] > 0
+        GateResult("triggers_match_policy", doc["chains"] > 0 and doc["triggers"] == doc["triggers_expected"]
                    and doc["triggers_by_reason"] == doc["triggers_expected_by_reason"],
                    f"{doc['triggers']} triggers for {doc['triggers_expected']} expected over {doc['chains']} chains",
                    {"by_reason": doc["triggers_by_reason"]}),
-        GateResult("timelines_appended", doc["cases"] == doc["triggers"] > 0 and doc["triggers_without_case"] == 0
+        GateResult("timelines_appended", doc["cases"] == doc["triggers"] and doc["triggers_without_case"] == 0
                    and doc["cases_with_incomplete_evidence"] == 0 and doc["evidence_refs_unresolved"] == 0
                    and due == 0,
                    f"{doc['cases']} cases for {doc['triggers']} triggers, {doc['timeline_events']} timeline events;"
@@ -108,10 +108,13 @@ def label_summary(context: AssetExecutionContext, platform: PlatformResource):
     writer.write_summary(slice_name, {"assertions": labels, "bounded_to": len(labels)}, phase_id=P10)
     writer.write_summary(h.get("LABEL_EVIDENCE_PATH_PATTERN"), {**doc, "waited_s": waited, "slices": [slice_name]},
                          phase_id=P10)
+    due = sum(n for k, n in doc["simulated_work"].items() if k.endswith(":DUE"))
+    beyond = sum(n for k, n in doc["simulated_work"].items() if k.endswith(":BEYOND_WORLD_CLOCK"))
     gates = [
-        GateResult("assertions_appended", doc["assertions"] == doc["assertions_expected"] > 0
-                   and doc["same_source_repeats"] == 0,
-                   f"{doc['assertions']} assertions for {doc['assertions_expected']} done work items;"
+        GateResult("assertions_appended", doc["assertions"] == doc["assertions_expected"]
+                   and doc["same_source_repeats"] == 0 and not due,
+                   f"{doc['assertions']} assertions for {doc['assertions_expected']} done work items, {due} due"
+                   f" but not done, {beyond} planned beyond the world clock {doc['world_clock']};"
                    f" {doc['same_source_repeats']} subjects asserted twice by one source",
                    {"by_source_label": doc["by_source_label"]}),
         GateResult("writer_boundary_held", doc["ungranted_assertions"] == 0,

@@ -77,15 +77,26 @@ def expected_triggers(policy: CasePolicy, conn: psycopg.Connection, run_id: str)
 
 
 def _unresolved_refs(conn: psycopg.Connection, run_id: str) -> list[dict[str, str]]:
-    """Evidence references on the run's timelines that do not resolve to an audit chain or IG receipt."""
-    refs = conn.execute("SELECT case_id, detail->>'ref_kind', detail->>'ref_id' FROM cm_case_events"
-                        " WHERE platform_run_id = %s AND event_type = 'EVIDENCE_ATTACHED'", (run_id,)).fetchall()
-    decisions = {d for (d,) in conn.execute("SELECT decision_id FROM dla_chains WHERE platform_run_id = %s",
-                                            (run_id,))}
-    known = {"decision_id": decisions, "audit_event_id": {ids.audit_event_id(d) for d in decisions},
-             "ig_receipt_id": {r for (r,) in conn.execute(
-                 "SELECT receipt_id FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'", (run_id,))}}
-    return [{"case_id": c, "ref_kind": k, "ref_id": r} for c, k, r in refs if r not in known.get(k, ())]
+    """Evidence references on the run's timelines that do not resolve: a decision without its audit chain,
+    an audit event id that is not that chain's, an IG receipt the run did not admit."""
+    by_case: dict[str, dict[str, str]] = {}
+    for case_id, kind, ref in conn.execute("SELECT case_id, detail->>'ref_kind', detail->>'ref_id' FROM cm_case_events"
+                                           " WHERE platform_run_id = %s AND event_type = 'EVIDENCE_ATTACHED'",
+                                           (run_id,)):
+        by_case.setdefault(case_id, {})[kind] = ref
+    wanted = lambda kind: [refs.get(kind) for refs in by_case.values()]  # noqa: E731
+    chains = {d for (d,) in conn.execute("SELECT decision_id FROM dla_chains WHERE platform_run_id = %s"
+                                         " AND decision_id = ANY(%s)", (run_id, wanted("decision_id")))}
+    receipts = {r for (r,) in conn.execute("SELECT receipt_id FROM ig_receipts WHERE receipt_id = ANY(%s)"
+                                           " AND platform_run_id = %s AND decision = 'ADMIT'",
+                                           (wanted("ig_receipt_id"), run_id))}
+    out = []
+    for case_id, refs in by_case.items():
+        decision = refs.get("decision_id")
+        ok = {"decision_id": decision in chains, "ig_receipt_id": refs.get("ig_receipt_id") in receipts,
+              "audit_event_id": decision in chains and refs.get("audit_event_id") == ids.audit_event_id(decision)}
+        out += [{"case_id": case_id, "ref_kind": k, "ref_id": refs.get(k)} for k, good in ok.items() if not good]
+    return out
 
 
 def case_summary(policy: CasePolicy, conn: psycopg.Connection, run_id: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fp_platform.case_labels import ls, summary
+from fp_platform.case_labels import cm, ls, summary
 from fp_platform.case_labels.case_trigger import CaseTrigger
 from fp_platform.case_labels.cm import CaseManagement
 from fp_platform.case_labels.label_simulation import LabelSimulation
@@ -103,6 +103,20 @@ def test_labels_follow_the_truth_and_the_policy(h, lane):
             assert label == "FRAUD" and fraud[tx] == 1
         else:
             assert ((label == "FRAUD") != erred) == (fraud[tx] == 1)
+
+
+def test_evidence_references_that_do_not_resolve_are_found(h, lane):
+    """A timeline pointing at a decision without a chain, a foreign audit id and a receipt the run did
+    not admit: P10's by-reference check names all three."""
+    run_id, case_id = unique_run_id(), "case_unresolvable"
+    at = datetime(2018, 4, 1, tzinfo=UTC)
+    refs = {"decision_id": "dec_missing", "audit_event_id": "aud_other", "ig_receipt_id": "rcpt_missing"}
+    with db.connect(h, autocommit=True) as conn:
+        cm.append_events(conn, [(run_id, case_id, "EVIDENCE_ATTACHED", f"{run_id}:{k}", "test", at,
+                                 {"ref_kind": k, "ref_id": v}, "test", 0, 0) for k, v in refs.items()])
+        doc = summary.case_summary(load_case_policy(h), conn, run_id)
+    assert doc["evidence_refs_unresolved"] == 3
+    assert {(r["ref_kind"], r["ref_id"]) for r in doc["evidence_refs_unresolved_sample"]} == set(refs.items())
 
 
 def test_redelivering_every_trigger_changes_nothing_in_cm(h, lane):

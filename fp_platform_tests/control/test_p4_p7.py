@@ -25,7 +25,7 @@ BOUND = 200
 @pytest.fixture(scope="module")
 def p7_run(h, dagster_env):
     run_id = unique_run_id()
-    assert cli(["run", "--run-id", run_id, "--until", "P9", "--scale", "smoke",
+    assert cli(["run", "--run-id", run_id, "--until", "P10", "--scale", "smoke",
                 "--max-events-per-output", str(BOUND)]) == 0
     return run_id
 
@@ -60,7 +60,7 @@ def bus_ids(h, run_id: str, topic: str) -> list[str]:
         c.close()
 
 
-def test_bounded_run_reaches_p9_with_packs_supervised(h, p7_run):
+def test_bounded_run_reaches_p10_with_packs_supervised(h, p7_run):
     writer = run_evidence(h, p7_run)
     assert writer.read("gates/P2/daemons_ready.json")["verdict"] == "PASS"
     ready = writer.read("operate/daemons_ready.json")
@@ -87,6 +87,14 @@ def test_bounded_run_reaches_p9_with_packs_supervised(h, p7_run):
     audit = writer.read("decision_lane/audit_summary.json")
     assert audit["chains"] == BOUND and audit["lineage_unresolved_total"] == 0
     for component in ("decision_fabric", "action_layer", "decision_log_audit"):
+        assert writer.read(f"{component}/health/last_health.json")["health_state"] == "GREEN", component
+    for asset in ("case_summary", "label_summary"):
+        assert writer.read(f"gates/P10/{asset}.json")["verdict"] == "PASS", asset
+    cases = writer.read("case_labels/case_summary.json")
+    assert cases["chains"] == BOUND and cases["triggers"] == cases["triggers_expected"] == cases["cases"]
+    labels = writer.read("case_labels/label_summary.json")
+    assert labels["assertions"] == labels["assertions_expected"] and labels["label_events_unsent"] == 0
+    for component in ("case_trigger", "case_management", "label_store", "label_simulation"):
         assert writer.read(f"{component}/health/last_health.json")["health_state"] == "GREEN", component
 
 

@@ -37,9 +37,9 @@ CREATE TABLE cm_trigger_deliveries (
   origin_partition integer NOT NULL,
   origin_offset    bigint NOT NULL,
   received_at      timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (origin_topic, origin_partition, origin_offset)
+  PRIMARY KEY (platform_run_id, origin_topic, origin_partition, origin_offset)  -- a recreated bus reuses offsets
 );
-CREATE INDEX cm_trigger_deliveries_run ON cm_trigger_deliveries (platform_run_id, case_id);
+CREATE INDEX cm_trigger_deliveries_case ON cm_trigger_deliveries (platform_run_id, case_id);
 SELECT fp_make_append_only('cm_trigger_deliveries');
 
 -- The case timeline: append-only events, each under an idempotency key; `at` is world time. Evidence
