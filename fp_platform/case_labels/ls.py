@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -47,7 +47,7 @@ class Assertion:
 
     @property
     def assertion_id(self) -> str:
-        return ids.label_assertion_id(self.subject_key, self.source, self.label, self.observed_at.isoformat())
+        return ids.label_assertion_id(self.subject_key, self.source, self.label, _iso(self.observed_at))
 
 
 @dataclass
@@ -111,7 +111,8 @@ def append(h: Handles, conn: psycopg.Connection, writer_id: str, assertions: lis
 
 
 def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+    """UTC with a Z, whatever zone the value came in (a session's TimeZone must not change an id)."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _payload(a: Assertion, writer_id: str) -> dict[str, Any]:
@@ -125,7 +126,7 @@ _AS_OF = """
 SELECT DISTINCT ON (label_subject_key) label_subject_key, subject->>'event_id', transaction_id, label, source,
        effective_at, observed_at, assertion_id
 FROM ls_assertions WHERE platform_run_id = %(run)s AND observed_at <= %(at)s {extra}
-ORDER BY label_subject_key, observed_at DESC, array_position(%(precedence)s::text[], source) DESC, seq DESC
+ORDER BY label_subject_key, observed_at DESC, array_position(%(precedence)s::text[], source) DESC NULLS LAST, seq DESC
 """
 
 

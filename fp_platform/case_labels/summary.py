@@ -34,17 +34,26 @@ def world_clock(conn: psycopg.Connection, run_id: str) -> datetime | None:
     return _one(conn, "SELECT max(world_clock) FROM label_sim_clock WHERE platform_run_id = %s", run_id)
 
 
-def progress(h: Handles, conn: psycopg.Connection, run_id: str, groups: dict[str, str] | None = None
-             ) -> dict[str, int]:
-    """Where the plane stands for the run: audited chains and how many each reader took in, triggers and
-    cases opened, simulated work due but not done, label events unsent or not yet in OFP."""
+def progress(h: Handles, policy: CasePolicy, conn: psycopg.Connection, run_id: str,
+             groups: dict[str, str] | None = None) -> dict[str, int]:
+    """Where the plane stands for the run: audited chains and how many each reader took in (redeliveries
+    count there, so also: triggers and planned investigations against what the policy asks of the chains,
+    and the simulation's clock against the last decided event), cases opened, simulated work due but not
+    done, label events unsent or not yet in OFP."""
     g = {k: (groups or {}).get(k) or h.get(k) for k in ("CONSUMER_GROUP_ID_CASE_TRIGGER",
                                                         "CONSUMER_GROUP_ID_LABEL_SIMULATION", "CONSUMER_GROUP_ID_LS")}
+    clock_behind = conn.execute(
+        "SELECT coalesce((SELECT max(world_clock) FROM label_sim_clock WHERE platform_run_id = %(r)s)"
+        " < (SELECT max(event_ts) FROM df_decisions WHERE platform_run_id = %(r)s), true)", {"r": run_id}).fetchone()[0]
     return {
         "chains": _one(conn, "SELECT count(*) FROM dla_chains WHERE platform_run_id = %s", run_id),
         "trigger_intake": run_intake(conn, g["CONSUMER_GROUP_ID_CASE_TRIGGER"], run_id),
         "simulation_intake": run_intake(conn, g["CONSUMER_GROUP_ID_LABEL_SIMULATION"], run_id),
+        "triggers_expected": sum(expected_triggers(policy, conn, run_id).values()),
         "triggers": _one(conn, "SELECT count(*) FROM case_triggers WHERE platform_run_id = %s", run_id),
+        "investigations_planned": _one(conn, "SELECT count(*) FROM label_sim_plan WHERE platform_run_id = %s"
+                                             " AND kind = 'INVESTIGATION'", run_id),
+        "world_clock_behind": int(clock_behind),
         "cases_opened": _one(conn, "SELECT count(*) FROM cm_case_events WHERE platform_run_id = %s"
                                    " AND event_type = 'CASE_OPENED'", run_id),
         "work_due": _one(conn, "SELECT count(*) FROM label_sim_plan p JOIN label_sim_clock c USING (platform_run_id)"
@@ -58,10 +67,13 @@ def progress(h: Handles, conn: psycopg.Connection, run_id: str, groups: dict[str
 
 def caught_up(p: dict[str, int]) -> tuple[bool, str]:
     done = (p["chains"] > 0 and p["trigger_intake"] >= p["chains"] and p["simulation_intake"] >= p["chains"]
-            and p["cases_opened"] >= p["triggers"] and p["work_due"] == 0 and p["label_events_unsent"] == 0
-            and p["ofp_labels"] >= p["assertions"])
+            and p["triggers"] == p["investigations_planned"] == p["triggers_expected"]
+            and not p["world_clock_behind"] and p["cases_opened"] >= p["triggers"] and p["work_due"] == 0
+            and p["label_events_unsent"] == 0 and p["ofp_labels"] >= p["assertions"])
     return done, (f"chains {p['chains']} (trigger read {p['trigger_intake']}, simulation read"
-                  f" {p['simulation_intake']}); cases {p['cases_opened']}/{p['triggers']}; work due {p['work_due']};"
+                  f" {p['simulation_intake']}{', its clock behind' if p['world_clock_behind'] else ''});"
+                  f" triggers {p['triggers']}/{p['triggers_expected']}, investigations planned"
+                  f" {p['investigations_planned']}; cases {p['cases_opened']}; work due {p['work_due']};"
                   f" labels {p['assertions']} ({p['label_events_unsent']} unsent, {p['ofp_labels']} in OFP)")
 
 

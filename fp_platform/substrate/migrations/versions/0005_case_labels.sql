@@ -37,7 +37,8 @@ CREATE TABLE cm_trigger_deliveries (
   origin_partition integer NOT NULL,
   origin_offset    bigint NOT NULL,
   received_at      timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (platform_run_id, origin_topic, origin_partition, origin_offset)  -- a recreated bus reuses offsets
+  -- a re-read offset is the same delivery; a recreated bus reuses offsets for other records
+  PRIMARY KEY (platform_run_id, origin_topic, origin_partition, origin_offset, trigger_event_id)
 );
 CREATE INDEX cm_trigger_deliveries_case ON cm_trigger_deliveries (platform_run_id, case_id);
 SELECT fp_make_append_only('cm_trigger_deliveries');
