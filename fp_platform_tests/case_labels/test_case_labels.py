@@ -6,6 +6,7 @@ rewrite case/label truth and an ungranted writer; the as-of query never returns 
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -249,3 +250,24 @@ def test_a_run_without_oracle_truth_fails_closed(h, stack):
 
     with pytest.raises(WorkerError, match="no oracle truth"):
         oracle_frauds(h, S3ObjectStore(h), unique_run_id())
+
+
+def test_the_investigator_cli_lists_shows_and_answers_as_of(h, lane, capsys):
+    from fp_platform.cli import main as cli
+
+    assert cli(["cases", "list", lane.run_id, "--status", "CLOSED", "--limit", "3"]) == 0
+    listed = capsys.readouterr().out
+    assert "CLOSED" in listed and ("DECISION_" in listed or "QC_SAMPLE" in listed)
+    with db.connect(h) as conn:
+        case_id = conn.execute("SELECT case_id FROM cm_cases WHERE platform_run_id = %s AND status = 'CLOSED'"
+                               " ORDER BY opened_at LIMIT 1", (lane.run_id,)).fetchone()[0]
+        clock = summary.world_clock(conn, lane.run_id)
+        known = ls.as_of(conn, lane.run_id, clock)
+    assert cli(["cases", "show", case_id]) == 0
+    shown = capsys.readouterr().out
+    assert all(kind in shown for kind in ("CASE_OPENED", "EVIDENCE_ATTACHED", "ASSIGNED", "DISPOSITION", "CLOSED"))
+    assert cli(["labels", lane.run_id, "--at", clock.isoformat()]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert {x["event_id"]: x["label"] for x in lines} == {e: v["label"] for e, v in known.items()} and lines
+    assert cli(["labels", lane.run_id, "--at", "yesterday"]) == 2
+    assert cli(["cases", "show", "case_none"]) == 1
