@@ -172,6 +172,30 @@ def test_an_unauthorised_label_write_is_refused_and_recorded(h, lane):
         ("rogue_writer", "INVESTIGATOR"), (h.get("COMPONENT_ID_CM"), "CHARGEBACK")}
 
 
+def test_replaying_the_audit_topic_plans_and_labels_nothing_twice(h, lane):
+    """CaseTrigger and the simulation read every chain again (their checkpoints reset, as after a crash
+    before the Kafka commit): no trigger, plan, timeline event, assertion or label event is added."""
+    tables = ("case_triggers", "label_sim_plan", "label_sim_done", "cm_case_events", "ls_assertions")
+
+    def state(conn) -> dict:
+        out = {t: conn.execute(f"SELECT count(*) FROM {t} WHERE platform_run_id = %s", (lane.run_id,)).fetchone()[0]
+               for t in tables}
+        for cls in (CaseTrigger, LabelStore):
+            out[cls.__name__] = conn.execute("SELECT count(*) FROM worker_outbox WHERE consumer_group = %s",
+                                             (lane.group(cls),)).fetchone()[0]
+        return out
+
+    with db.connect(h, autocommit=True) as conn:
+        before = state(conn)
+        for cls in (CaseTrigger, LabelSimulation):
+            conn.execute("DELETE FROM worker_offsets WHERE consumer_group = %s", (lane.group(cls),))
+    counters = lane.run(h, CaseTrigger, LabelSimulation, extra=plane_extra(lane))
+    with db.connect(h) as conn:
+        assert state(conn) == before
+    assert counters["CaseTrigger"]["retriggers_skipped"] == before["case_triggers"]
+    assert counters["CaseTrigger"].get("triggers", 0) == 0 and counters["LabelSimulation"]["chains_read"] > 0
+
+
 @pytest.mark.parametrize("table", summary.APPEND_ONLY_TABLES)
 def test_the_database_refuses_to_rewrite_case_and_label_truth(h, lane, table):
     with db.connect(h, autocommit=True) as conn:
