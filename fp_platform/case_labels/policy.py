@@ -8,13 +8,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from fp_platform.contracts import ids
 from fp_platform.contracts.payloads import DECISIONS, LABELS
+from fp_platform.contracts.profiles import read_profile
 from fp_platform.handles import Handles
 
 
@@ -105,18 +103,15 @@ def _check(doc: dict[str, Any], name: str) -> CasePolicy:
             _rate(inv["assign_fraction"], "investigator.assign_fraction", name),
             _rate(inv["error_rate"], "investigator.error_rate", name),
             _rate(cb["rate"], "chargeback.rate", name), _pair(cb, "delay_days", name))
+    except CasePolicyError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, CasePolicyError):
-            raise
         raise CasePolicyError(f"{name}: {exc!r}") from None
 
 
 @cache
 def _load(profile: str) -> CasePolicy:
-    path = resources.files("fp_platform.case_labels") / "policies" / f"{profile}.yaml"
-    if not path.is_file():
-        raise CasePolicyError(f"no case/labels policy profile {profile!r} ({path})")
-    return _check(yaml.safe_load(path.read_text()), profile)
+    return _check(read_profile("fp_platform.case_labels", profile, "case/labels policy", CasePolicyError), profile)
 
 
 def load_case_policy(h: Handles) -> CasePolicy:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
 from fp_platform.contracts.payloads import DECISIONS
+from fp_platform.contracts.profiles import read_profile
 from fp_platform.handles import Handles
 
 POSTURES = ("NORMAL", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED")  # best first
@@ -107,10 +105,7 @@ def _check(doc: dict[str, Any], name: str) -> Policy:
 
 @cache
 def _load(profile: str) -> Policy:
-    path = resources.files("fp_platform.rtdl") / "policies" / f"{profile}.yaml"
-    if not path.is_file():
-        raise PolicyError(f"no decision policy profile {profile!r} ({path})")
-    return _check(yaml.safe_load(path.read_text()), profile)
+    return _check(read_profile("fp_platform.rtdl", profile, "decision policy", PolicyError), profile)
 
 
 def load_policy(h: Handles) -> Policy:

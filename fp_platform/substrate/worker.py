@@ -10,12 +10,14 @@ is applied twice. A Postgres advisory lock per consumer group keeps it to one re
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import logging
 import os
 import signal
 import socket
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -30,7 +32,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.ids import check_platform_run_id
-from fp_platform.handles import Handles
+from fp_platform.handles import Handles, handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
@@ -458,11 +460,6 @@ class Worker(ABC):
 def worker_main(workers: tuple[type[Worker], ...], prog: str, argv: list[str] | None = None) -> int:
     """`python -m <plane> <component>`: run one worker of `workers` for the run in REQUIRED_PLATFORM_RUN_ID
     (what the supervisor starts; a K8s Deployment runs the same command)."""
-    import argparse
-    import sys
-
-    from fp_platform.handles import handles
-
     h = handles()
     by_component = {h.get(c.component_key): c for c in workers}
     env_key = h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
