@@ -148,7 +148,10 @@ def cmd_evidence(args: argparse.Namespace) -> int:
             raw = writer.store.get(writer.bucket, writer.key(args.target))
         except (FileNotFoundError, EvidenceError):
             return _fail(f"{writer.uri(args.target)} not found; `fp-platform evidence ls {args.platform_run_id}`", 1)
-        sys.stdout.write(json.dumps(json.loads(raw), indent=2, sort_keys=True) + "\n")
+        if args.target.endswith(".json"):
+            sys.stdout.write(json.dumps(json.loads(raw), indent=2, sort_keys=True) + "\n")
+        else:  # the governance log (JSON lines), the HTML report
+            sys.stdout.buffer.write(raw)
         return 0
     out_dir = Path(args.target or f"evidence-{args.platform_run_id}")
     for name in names:

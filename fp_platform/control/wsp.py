@@ -146,9 +146,29 @@ def _tagged(output_id: str, rows: Iterator[tuple]) -> Iterator[tuple]:
         yield row[0], row[1], output_id, row
 
 
+@dataclass
+class DrillLog:
+    """What the stream drills injected, by event: what the reporter (P11) checks the outcome against."""
+
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (event_class, event_id) sent twice
+    mismatched: list[tuple[str, str]] = field(default_factory=list)  # re-sent with a changed payload
+    dropped_flows: set[str] = field(default_factory=set)  # flows whose context events were withheld
+    by_output: dict[str, Counter] = field(default_factory=dict)  # copies sent / context withheld, per output
+
+    def count(self, output_id: str, what: str) -> None:
+        self.by_output.setdefault(output_id, Counter())[what] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"duplicates": {"injected": len(self.duplicates), "events": [list(e) for e in self.duplicates]},
+                "payload_mismatch": {"injected": len(self.mismatched), "events": [list(e) for e in self.mismatched]},
+                "missing_context": {"injected": len(self.dropped_flows), "flows": sorted(self.dropped_flows)},
+                "by_output": {o: dict(c) for o, c in sorted(self.by_output.items())}}
+
+
 def merged_events(h: Handles, store: S3ObjectStore, sources: dict[str, Source], pins: dict[str, str],
-                  options: WspOptions) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    """(output_id, ts_ms, envelope) for every event, in world-time order, with drills applied."""
+                  options: WspOptions, injected: DrillLog | None = None) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(output_id, ts_ms, envelope) for every event, in world-time order, with drills applied (and logged)."""
+    injected = injected if injected is not None else DrillLog()
     bucket = h.get("S3_ORACLE_BUCKET")
     streams = [_tagged(o, _rows(store, bucket, s, options.max_events_per_output)) for o, s in sorted(sources.items())]
     delayed: deque[tuple[int, str, int, dict]] = deque()
@@ -159,13 +179,20 @@ def merged_events(h: Handles, store: S3ObjectStore, sources: dict[str, Source], 
             yield o, t, env
         _, rank, iso, event_id, payload = row
         if rank < 3 and options.drill_drop_context and _share(payload["flow_id"], "drop") < options.drill_drop_context:
+            injected.dropped_flows.add(payload["flow_id"])
+            injected.count(output_id, "context_withheld")
             continue
-        env = {"event_id": event_id, "event_class": OUTPUT_EVENT_CLASSES[output_id], "schema_version": "v1",
+        event_class = OUTPUT_EVENT_CLASSES[output_id]
+        env = {"event_id": event_id, "event_class": event_class, "schema_version": "v1",
                "ts_utc": iso, "pins": pins, "producer": producer, "payload": payload}
         yield output_id, ts_ms, env
         if options.drill_duplicates and _share(event_id, "dup") < options.drill_duplicates:
+            injected.duplicates.append((event_class, event_id))
+            injected.count(output_id, "duplicate_copies")
             delayed.append((n + DRILL_DELAY_EVENTS, output_id, ts_ms, env))
         if options.drill_mismatch and _share(event_id, "mismatch") < options.drill_mismatch:
+            injected.mismatched.append((event_class, event_id))
+            injected.count(output_id, "mismatch_copies")
             delayed.append((n + DRILL_DELAY_EVENTS, output_id, ts_ms, {**env, "payload": _mutated(payload)}))
     yield from ((o, t, env) for _, o, t, env in delayed)
 
@@ -267,7 +294,9 @@ def run_wsp(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyc
         log(f"resuming session {session_id} at event {resume_at}")
     pins = {"platform_run_id": run_id, "scenario_run_id": scenario_run_id,
             "engine_run_id": env["pins"]["engine_run_id"]}
-    stats, stopped = _stream(h, conn, sources, pins, options, session_id, stream_digest, resume_at, log, store, ig_url)
+    injected = DrillLog()
+    stats, stopped = _stream(h, conn, sources, pins, options, session_id, stream_digest, resume_at, log, store, ig_url,
+                             injected)
     summary = {
         "scenario_run_id": scenario_run_id, "ready": ready_ref, "session_id": session_id,
         "resumed_from_event": resume_at, "stream_view_only": True,
@@ -277,6 +306,7 @@ def run_wsp(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyc
                    "nonretryable": len(stats.nonretryable),
                    "sent": sum(c["sent"] for c in stats.by_output.values())},
         "nonretryable": stats.nonretryable[:20], "stopped": stopped, "options": asdict(options),
+        "drills_injected": injected.to_dict(),
         "completed": stopped is None, "started_at_utc": started, "ended_at_utc": utc_now_iso(),
     }
     writer.write_summary(h.get("WSP_SUMMARY_PATH_PATTERN"), summary, phase_id=PHASE_ID)
@@ -285,7 +315,7 @@ def run_wsp(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyc
 
 def _stream(h: Handles, conn: psycopg.Connection, sources: dict[str, Source], pins: dict[str, str],
             options: WspOptions, session_id: str, stream_digest: str, resume_at: int, log: Log,
-            store: S3ObjectStore, ig_url: str | None) -> tuple[SendStats, str | None]:
+            store: S3ObjectStore, ig_url: str | None, injected: DrillLog) -> tuple[SendStats, str | None]:
     batch_size, inflight = int(h.get("WSP_BATCH_SIZE")), int(h.get("WSP_MAX_INFLIGHT"))
     stop_on_nonretryable = bool(h.get("WSP_STOP_ON_NONRETRYABLE"))
     stats = SendStats(by_output={o: Counter() for o in sources})
@@ -323,7 +353,7 @@ def _stream(h: Handles, conn: psycopg.Connection, sources: dict[str, Source], pi
 
     with ThreadPoolExecutor(max_workers=inflight, thread_name_prefix="wsp-send") as pool:
         batch: list[tuple[str, int, dict]] = []
-        events = merged_events(h, store, sources, pins, options)
+        events = merged_events(h, store, sources, pins, options, injected)
         for n, item in enumerate(events):
             if n < resume_at:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import psycopg
@@ -114,6 +115,12 @@ def stage(conn: psycopg.Connection, table: str, columns: str, rows) -> None:
         for row in rows:
             copy.write_row(row)
     conn.execute(f"ANALYZE {table}")
+
+
+def declared_append_only() -> tuple[str, ...]:
+    """Every table a shipped migration makes append-only: what a live database must enforce."""
+    return tuple(sorted({m for f in (_MIGRATIONS / "versions").glob("*.sql")
+                         for m in re.findall(r"fp_make_append_only\('(\w+)'\)", f.read_text())}))
 
 
 def append_only(conn: psycopg.Connection, tables: tuple[str, ...]) -> dict[str, bool]:
