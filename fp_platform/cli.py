@@ -61,8 +61,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.asset and not args.run_id:
         return _fail("--asset re-materialises assets of an existing run; give --run-id too")
+    from fp_platform.contracts.drills import DEFAULT_DRILLS, check_drills
+
+    try:
+        drills = () if args.no_drills else check_drills(args.drill or DEFAULT_DRILLS)
+    except ValueError as exc:
+        return _fail(str(exc))
     return run_main.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console, assets=args.asset,
-                         max_events_per_output=args.max_events_per_output)
+                         max_events_per_output=args.max_events_per_output, drills=drills)
 
 
 # --- ig ------------------------------------------------------------------------------------------
@@ -250,6 +256,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for line in lines:
             print(json.dumps(line), flush=True)
         return 0
+    if args.bench == "run":
+        from fp_platform.contracts.drills import DEFAULT_DRILLS, check_drills
+        from fp_platform.operate import run_bench
+
+        drills = () if args.no_drills else check_drills(args.drill or DEFAULT_DRILLS)
+        lines = run_bench.run(args.scale, args.until, args.max_events_per_output, drills, err_console, log)
+        for line in lines:
+            print(json.dumps(line), flush=True)
+        return 0 if all(v == "PASS" for v in lines[0]["params"]["verdicts"].values()) else 1
     if args.bench == "decision":
         from fp_platform.rtdl import decision_bench
 
@@ -325,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --run-id: materialise only this asset (repeatable), e.g. stream_view/traffic_fraud")
     p.add_argument("--max-events-per-output", type=int, default=None, metavar="N",
                    help="bounded stream: WSP sends the first N events of each output (default: all)")
+    from fp_platform.contracts.drills import DEFAULT_DRILLS, DRILLS
+
+    p.add_argument("--drill", action="append", choices=list(DRILLS), metavar="DRILL",
+                   help=f"an incident drill for the run (repeatable): {', '.join(DRILLS)}; default "
+                        f"{' + '.join(DEFAULT_DRILLS)}. Each leaves drills/<drill>.json with expected vs observed")
+    p.add_argument("--no-drills", action="store_true", help="run without any drill")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("ig", help="the Ingestion Gate service: serve, reconcile in-doubt publishes, status")
@@ -392,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--warmup-events", type=int, default=500, help="traffic events sent first, not measured")
     dec.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the lane to catch up")
     p.set_defaults(func=cmd_bench)
+
+    br = bench_sub.add_parser("run", help="a whole run (fp-platform run): wall time, events/s, seconds per phase "
+                              "and Dagster's orchestration share of the wall time; exit 1 if a phase failed")
+    br.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
+    br.add_argument("--until", choices=PHASE_IDS, default=None, help="stop after this phase (default: every one)")
+    br.add_argument("--max-events-per-output", type=int, default=None, metavar="N")
+    br.add_argument("--drill", action="append", choices=list(DRILLS), metavar="DRILL",
+                    help="drills for the run (default: the run's defaults)")
+    br.add_argument("--no-drills", action="store_true")
+    br.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ui", help="Dagster webserver + daemon on the platform instance")
     p.add_argument("--host", default="127.0.0.1")

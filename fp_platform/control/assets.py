@@ -11,6 +11,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, PipesSubpr
 from psycopg_pool import ConnectionPool
 
 from fp_platform.checks import fail_phase, gate_check_results, gate_specs, launch_job
+from fp_platform.contracts.drills import DEFAULT_DRILLS, check_drills, wsp_shares
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, topic_key_for
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.gates import GateResult
@@ -19,6 +20,7 @@ from fp_platform.control import ingest_commit, ingest_ready, sr, wsp
 from fp_platform.control.ig import receipt_segments
 from fp_platform.control.ig.admission import AMBIGUOUS, ANOMALY, QUARANTINE
 from fp_platform.operate import daemons, packs
+from fp_platform.operate.drills import process_drills
 from fp_platform.resources import PlatformResource, platform_run_partitions
 from fp_platform.substrate import bus, db
 
@@ -106,10 +108,13 @@ def ready_published(context: AssetExecutionContext, platform: PlatformResource, 
 
 
 class WspConfig(Config):
-    """Bounded runs and drills for the stream (defaults: the whole stream view, no drills)."""
+    """Bounded runs and drills for the stream (defaults: the whole stream view; the duplicates and missing
+    context drills, as the spec asks of every demo run). `drills` names drills of the catalogue
+    (`contracts/drills.py`); the `drill_*` shares override a stream drill's share."""
 
     max_events_per_output: Optional[int] = None  # noqa: UP045 - Dagster Config needs typing.Optional
     speedup: Optional[float] = None  # noqa: UP045
+    drills: list[str] = list(DEFAULT_DRILLS)
     drill_duplicates: float = 0.0
     drill_mismatch: float = 0.0
     drill_drop_context: float = 0.0
@@ -121,14 +126,27 @@ class WspConfig(Config):
            "ready_consumed": "WSP found READY for this run",
            "stream_view_only": "every source is a stream-view shard of this run",
            "streaming_completed": "the stream ran to its end",
-           "nonretryable_zero": "no non-retryable failure"}),
-       description="P6: World Stream Producer streams the run's stream view to IG.")
+           "nonretryable_zero": "no non-retryable failure",
+           "drills_injected": "every drill the run carries injected its fault (stream drills: events selected;"
+                              " process drills: the worker paused or killed)"}),
+       description="P6: World Stream Producer streams the run's stream view to IG, with the run's drills.")
 def wsp_stream(context: AssetExecutionContext, config: WspConfig, platform: PlatformResource,
                pipes: PipesSubprocessClient):
     h, run_id = platform.handles, context.partition_key
-    extra = [f"--{k.replace('_', '-')}={v}" for k, v in config.model_dump().items() if v]
-    doc = _launch(context, pipes, platform, wsp.PHASE_ID, "wsp", *extra)
     writer = platform.evidence(run_id)
+    try:
+        drill_ids = check_drills(config.drills)
+    except ValueError as exc:
+        raise fail_phase(writer, wsp.PHASE_ID, "wsp_stream", "drills_injected", str(exc)) from None
+    options = {**config.model_dump(exclude={"drills"}), **{k: max(v, getattr(config, k))
+                                                          for k, v in wsp_shares(drill_ids).items()}}
+    extra = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v]
+    with process_drills(h, run_id, drill_ids, context.log.info) as acted:
+        doc = _launch(context, pipes, platform, wsp.PHASE_ID, "wsp", *extra)
+    if acted:
+        writer.write_summary(h.get("PROCESS_DRILLS_PATH_PATTERN"), {"drills": acted}, phase_id=wsp.PHASE_ID)
+    injected = {d: (doc.get("drills_injected", {}).get(d, {}).get("injected", 0) if d not in acted
+                    else int(bool(acted[d].get("acted")))) for d in drill_ids}
     view_root = h.pattern("S3_STREAM_VIEW_ROOT_PATTERN", platform_run_id=run_id)
     sources = [k for keys in doc.get("sources", {}).values() for k in keys]
     gates = [
@@ -138,6 +156,9 @@ def wsp_stream(context: AssetExecutionContext, config: WspConfig, platform: Plat
         GateResult("streaming_completed", bool(doc.get("completed")), doc.get("stopped") or "complete"),
         GateResult("nonretryable_zero", doc.get("totals", {}).get("nonretryable", 1) == 0,
                    orjson.dumps(doc.get("nonretryable", [])[:3]).decode()),
+        GateResult("drills_injected", all(injected.values()),
+                   ", ".join(f"{d}: {n if d not in acted else acted[d].get('reason', 'acted')}"
+                             for d, n in injected.items()) or "no drill", {"drills": list(drill_ids)}),
     ]
     return MaterializeResult(metadata={"sent": doc.get("totals", {}).get("sent", 0),
                                        "retries": doc.get("totals", {}).get("retries", 0)},

@@ -45,8 +45,8 @@ def append(conn: psycopg.Connection, events: list[GovEvent]) -> int:
         new = 0
         for e in events:
             cur = conn.execute(
-                "INSERT INTO gov_events (event_id, platform_run_id, event_type, severity, component, detail, occurred_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO gov_events (event_id, platform_run_id, event_type, severity, component, detail,"
+                " occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
                 (e.event_id, e.platform_run_id, e.event_type, e.severity, e.component, Jsonb(e.detail), e.occurred_at))
             new += cur.rowcount
     return new

@@ -1,9 +1,9 @@
 """Reconciliation: intended vs observed counts along the whole chain, from the phases' evidence.
 
-WSP sent = IG receipts of WSP's events; IG receipts = ADMIT + DUPLICATE + QUARANTINE + ANOMALY (+ PUBLISH_AMBIGUOUS); admitted records
-on the bus = ADMIT receipts; admitted traffic = feature vectors = flow bindings = decisions = intents =
-outcomes = audit chains; case triggers = what the policy asks = cases; label assertions = the work done =
-label events OFP holds. Each check names its mismatch.
+WSP sent = IG receipts of WSP's events; IG receipts = ADMIT + DUPLICATE + QUARANTINE + ANOMALY
+(+ PUBLISH_AMBIGUOUS); admitted records on the bus = ADMIT receipts; admitted traffic = feature vectors =
+flow bindings = decisions = intents = outcomes = audit chains; case triggers = what the policy asks =
+cases; label assertions = the work done = label events OFP holds. Each check names its mismatch.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 from typing import Any
 
 import matplotlib
@@ -110,6 +111,4 @@ conformance {_verdict(report['environment_conformance'])} · closed {e(report['c
 
 
 def _pretty(doc: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(doc, indent=2, sort_keys=True)

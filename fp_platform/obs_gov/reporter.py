@@ -42,7 +42,8 @@ REQUIRED_EVIDENCE = {
     "quarantine": "QUARANTINE_SUMMARY_PATH_PATTERN", "rtdl_offsets": "OFFSETS_SNAPSHOT_PATH_PATTERN",
     "caught_up": "RTDL_CAUGHT_UP_PATH_PATTERN", "archive": "ARCHIVE_CLOSURE_MARKER_PATH_PATTERN",
     "decisions": "DECISION_SUMMARY_PATH_PATTERN", "actions": "ACTION_SUMMARY_PATH_PATTERN",
-    "audit": "DLA_EVIDENCE_PATH_PATTERN", "cases": "CASE_EVIDENCE_PATH_PATTERN", "labels": "LABEL_EVIDENCE_PATH_PATTERN",
+    "audit": "DLA_EVIDENCE_PATH_PATTERN", "cases": "CASE_EVIDENCE_PATH_PATTERN",
+    "labels": "LABEL_EVIDENCE_PATH_PATTERN",
 }
 CLOSEOUT_HEALTH = ("COMPONENT_ID_DF", "COMPONENT_ID_AL", "COMPONENT_ID_DLA")
 
@@ -75,7 +76,8 @@ def run_lock(h: Handles, run_id: str) -> Iterator[str]:
     with db.connect(h, autocommit=True, application_name=me[:63]) as conn:
         if not conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
             holders = [r[0] for r in conn.execute(
-                "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s AND pid <> pg_backend_pid()",
+                "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s"
+                " AND pid <> pg_backend_pid()",
                 (f"fp-reporter {run_id} %",))]
             raise ReporterBusy(f"reporter lock {key} is held by {', '.join(holders) or 'another session'}; this"
                                " reporter fails closed and writes nothing")

@@ -23,7 +23,7 @@ from fp_platform.substrate import db
 
 Log = Callable[[str], None]
 BACKPRESSURE_PAUSE_S = 8.0
-START_AFTER_APPLIED = 500  # records of the run the worker must have applied before the drill acts
+START_AFTER_APPLIED = 300  # records of the run the worker must have applied before the drill acts
 START_TIMEOUT_S = 300.0
 
 
@@ -41,11 +41,15 @@ def _vector_backlog(conn, run_id: str, traffic_topic: str) -> int:
 
 
 def _wait_for_intake(conn, group: str, run_id: str, stop: threading.Event) -> int | None:
+    """Applied records once the worker has taken in enough of the run (or anything, once the stream ended);
+    None if it took in nothing in time."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not stop.is_set() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         applied = _applied(conn, group, run_id)
-        if applied >= START_AFTER_APPLIED:
+        if applied >= START_AFTER_APPLIED or (stop.is_set() and applied > 0):
             return applied
+        if stop.is_set():
+            deadline = min(deadline, time.monotonic() + 60)
         time.sleep(0.2)
     return None
 

@@ -14,6 +14,7 @@ from fp_platform.operate.daemons import DaemonSpec
 
 RTDL_WORKER_MODULE = "fp_platform.rtdl"
 CASE_LABELS_WORKER_MODULE = "fp_platform.case_labels"
+OBS_GOV_WORKER_MODULE = "fp_platform.obs_gov"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ SPINE_PACKS: tuple[Pack, ...] = (
                                  _case_labels("COMPONENT_ID_CM", "CONSUMER_GROUP_ID_CM"),
                                  _case_labels("COMPONENT_ID_LS", "CONSUMER_GROUP_ID_LS"),
                                  _case_labels("COMPONENT_ID_LABEL_SIMULATION", "CONSUMER_GROUP_ID_LABEL_SIMULATION"))),
-    Pack("PACK_ID_OBS_GOV", (), planned=("COMPONENT_ID_REPORTER", "COMPONENT_ID_ENV_CONFORMANCE")),
+    # The reporter is P11's one-shot job (single writer), not a daemon.
+    Pack("PACK_ID_OBS_GOV", (_bus_worker(OBS_GOV_WORKER_MODULE, "COMPONENT_ID_ENV_CONFORMANCE",
+                                         "CONSUMER_GROUP_ID_ENV_CONFORMANCE"),)),
 )
 
 

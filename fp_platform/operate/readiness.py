@@ -74,6 +74,5 @@ def p2_gates(doc: dict[str, Any]) -> list[GateResult]:
         GateResult("dependencies_reachable", not unhealthy and not down,
                    "; ".join(unhealthy) or "every worker reached Kafka, Postgres and S3 (GREEN heartbeat)"),
         GateResult("spine_packs_complete", not unbuilt,
-                   f"workers not built yet: {unbuilt}" if unbuilt else "all five packs have their workers",
-                   advisory=True),
+                   f"workers not built yet: {unbuilt}" if unbuilt else "all five packs have their workers"),
     ]

@@ -6,12 +6,15 @@ here shows in the UI with its checks.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
+from fp_platform.contracts.drills import DEFAULT_DRILLS
 from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.ids import check_platform_run_id, new_platform_run_id
 from fp_platform.contracts.phases import PHASES, Phase, phases_until
@@ -83,8 +86,93 @@ def pinned_scale(h: Handles, platform_run_id: str) -> str | None:
     return writer.read(name)["config"]["params"]["scale"] if writer.exists(name) else None
 
 
-def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
-         assets: list[str] | None = None, max_events_per_output: int | None = None) -> int:
+@dataclass
+class RunResult:
+    platform_run_id: str
+    outcomes: list[PhaseOutcome]
+    success: bool
+    wall_s: float
+    step_s: dict[str, float]  # asset key -> seconds in its step (phase work, as Dagster timed it)
+    failures: list[str]
+
+
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Seconds between each step's start and its end, from the run's event log."""
+    started, spent = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
+            spent[event.step_key] = round(entry.timestamp - started[event.step_key], 2)
+    return spent
+
+
+class PhaseProgress:
+    """A live table of the phases while the run executes: each phase's verdict as its gates land in
+    evidence, and how long it took (polled from the evidence store in a thread)."""
+
+    def __init__(self, h: Handles, run_id: str, phases: tuple[Phase, ...], assets_by_group: dict[str, list[str]],
+                 console: Console) -> None:
+        self.h, self.run_id, self.phases, self.assets_by_group = h, run_id, phases, assets_by_group
+        self.console, self.started = console, time.monotonic()
+        self.done_at: dict[str, float] = {}
+        self.outcomes: list[PhaseOutcome] = []
+        self._stop = threading.Event()
+
+    def _table(self) -> Table:
+        table = Table(title=f"run {self.run_id} — {time.monotonic() - self.started:.0f}s", title_justify="left")
+        for col in ("phase", "name", "state", "after"):
+            table.add_column(col)
+        by_id = {o.phase.phase_id: o for o in self.outcomes}
+        running_shown = False
+        for ph in self.phases:
+            o = by_id.get(ph.phase_id)
+            if o and o.verdict != "NOT_RUN":
+                colour = "green" if o.verdict == "PASS" else "red"
+                state, after = f"[{colour}]{o.verdict}[/]", f"{self.done_at.get(ph.phase_id, 0):.0f}s"
+            elif not running_shown:
+                running_shown, state, after = True, "[yellow]running…[/]", ""
+            else:
+                state, after = "[dim]pending[/]", ""
+            table.add_row(ph.phase_id, ph.name, state, after)
+        return table
+
+    def poll(self) -> None:
+        self.outcomes = phase_outcomes(self.h, self.run_id, self.phases, self.assets_by_group)
+        for o in self.outcomes:
+            if o.verdict != "NOT_RUN":
+                self.done_at.setdefault(o.phase.phase_id, time.monotonic() - self.started)
+
+    def __enter__(self) -> PhaseProgress:
+        self._live = Live(self._table(), console=self.console, refresh_per_second=1, transient=True)
+        self._live.__enter__()
+
+        def loop() -> None:
+            while not self._stop.wait(3.0):
+                try:
+                    self.poll()
+                except Exception:  # noqa: BLE001 - the display must never break the run
+                    continue
+                self._live.update(self._table())
+
+        self._thread = threading.Thread(target=loop, name="phase-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._live.__exit__(*exc)
+
+
+def execute(until: str | None, scale: str | None, run_id: str | None, console: Console,
+            assets: list[str] | None = None, max_events_per_output: int | None = None,
+            drills: tuple[str, ...] = DEFAULT_DRILLS) -> RunResult | int:
+    """Stack up, allocate (or reuse) the run partition, materialise the selected phases in-process with a live
+    progress display; the RunResult, or an exit code when the request itself is refused."""
     from fp_platform.operate import dagster_home
     from fp_platform.substrate import local_stack
 
@@ -137,37 +225,60 @@ def main(until: str | None, scale: str | None, run_id: str | None, console: Cons
     ops: dict = {}
     if "run_header" in selected:
         ops["run_header"] = {"config": {"scale": scale or pinned_scale(h, run_id) or DEFAULT_SCALE}}
-    if "wsp_stream" in selected and max_events_per_output:
-        ops["wsp_stream"] = {"config": {"max_events_per_output": max_events_per_output}}
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=run_id,
-        asset_selection=selection,
-        run_config={"ops": ops, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        raise_on_error=False,
-        tags={"fp/platform_run_id": run_id, "fp/until": wanted[-1].phase_id},
-    )
+    if "wsp_stream" in selected:
+        wsp_config: dict = {"drills": list(drills)}
+        if max_events_per_output:
+            wsp_config["max_events_per_output"] = max_events_per_output
+        ops["wsp_stream"] = {"config": wsp_config}
+    if drills:
+        console.print(f"drills: {', '.join(drills)}")
 
     assets_by_group: dict[str, list[str]] = {}
     for key, group in implemented.items():
         if not assets or key in selection:  # with --asset, judge only what was materialised
             assets_by_group.setdefault(group, []).append(key.to_user_string())
-    outcomes = phase_outcomes(h, run_id, wanted, assets_by_group)
-    table = Table(title=f"run {run_id}", title_justify="left")
+    started = time.monotonic()
+    with PhaseProgress(h, run_id, wanted, assets_by_group, console):
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=run_id,
+            asset_selection=selection,
+            run_config={"ops": ops, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            raise_on_error=False,
+            tags={"fp/platform_run_id": run_id, "fp/until": wanted[-1].phase_id},
+        )
+    wall = round(time.monotonic() - started, 2)
+    failures = [f"step {e.step_key} failed: {e.step_failure_data.error.message.strip()}"
+                for e in result.all_events if e.is_step_failure]
+    return RunResult(run_id, phase_outcomes(h, run_id, wanted, assets_by_group), result.success, wall,
+                     _step_seconds(instance, result.run_id), failures)
+
+
+def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
+         assets: list[str] | None = None, max_events_per_output: int | None = None,
+         drills: tuple[str, ...] = DEFAULT_DRILLS) -> int:
+    run = execute(until, scale, run_id, console, assets, max_events_per_output, drills)
+    if isinstance(run, int):
+        return run
+    h = handles()
+    table = Table(title=f"run {run.platform_run_id} ({run.wall_s:.0f}s)", title_justify="left")
     for col in ("phase", "name", "verdict", "reason"):
         table.add_column(col)
-    for o in outcomes:
+    for o in run.outcomes:
         colour = {"PASS": "green", "FAIL": "red"}.get(o.verdict, "yellow")
         table.add_row(o.phase.phase_id, o.phase.name, f"[{colour}]{o.verdict}[/]", o.reason)
     console.print(table)
-    writer = run_evidence(h, run_id)
-    console.print(f"evidence: s3://{writer.bucket}/{writer.run_root}  (fp-platform evidence ls {run_id})")
-    ok = result.success and all(o.verdict == "PASS" for o in outcomes)
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                console.print(f"[red]step {event.step_key} failed:[/] {event.step_failure_data.error.message.strip()}")
-    return 0 if ok else 1
+    writer = run_evidence(h, run.platform_run_id)
+    console.print(f"evidence: s3://{writer.bucket}/{writer.run_root}  (fp-platform evidence ls {run.platform_run_id})")
+    report = h.get("RUN_REPORT_HTML_PATH_PATTERN")
+    if writer.exists(report):
+        local = project_root() / str(h.get("LOCAL_REPORTS_DIR")) / run.platform_run_id / report
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(writer.store.get(writer.bucket, writer.key(report)))
+        console.print(f"report: {writer.uri(report)}\n        file://{local}")
+    for failure in run.failures:
+        console.print(f"[red]{failure}[/]")
+    return 0 if run.success and all(o.verdict == "PASS" for o in run.outcomes) else 1
 
 
 def _asset_groups(defs):
