@@ -1,5 +1,6 @@
-"""P4-P7 end to end on the real stack (smoke world): a bounded run to INGEST_COMMITTED, a WSP rerun
-that admits nothing, the payload-mismatch drill, and an IG killed mid-stream."""
+"""P4-P11 end to end on the real stack (smoke world): a bounded run with the duplicates drill through
+run closure, the single-writer reporter, a WSP rerun that admits nothing, the payload-mismatch drill, and
+an IG killed mid-stream."""
 
 import json
 import os
@@ -25,8 +26,8 @@ BOUND = 200
 @pytest.fixture(scope="module")
 def p7_run(h, dagster_env):
     run_id = unique_run_id()
-    assert cli(["run", "--run-id", run_id, "--until", "P10", "--scale", "smoke",
-                "--max-events-per-output", str(BOUND)]) == 0
+    assert cli(["run", "--run-id", run_id, "--scale", "smoke", "--max-events-per-output", str(BOUND),
+                "--drill", "duplicates"]) == 0
     return run_id
 
 
@@ -98,6 +99,105 @@ def test_bounded_run_reaches_p10_with_packs_supervised(h, p7_run):
         assert writer.read(f"{component}/health/last_health.json")["health_state"] == "GREEN", component
 
 
+def test_run_closure_p11_proves_the_run(h, p7_run):
+    writer = run_evidence(h, p7_run)
+    verdict = writer.read("gates/P11/run_closure.json")
+    assert verdict["verdict"] == "PASS", verdict
+    assert {g["name"] for g in verdict["gates"]} >= {"single_writer", "evidence_complete", "reconciliation_holds",
+                                                     "replay_anchors_valid", "conformance_pass", "drills_observed",
+                                                     "spine_closeout", "run_completed"}
+    recon = writer.read("reconciliation.json")
+    assert recon["holds"] and recon["funnel"]["admitted_traffic"] == recon["funnel"]["decisions"] == BOUND
+    assert recon["funnel"]["DUPLICATE"] > 0
+    anchors = writer.read("replay_anchors.json")
+    assert not anchors["problems"] and h.topic("FP_BUS_RTDL_V1").name in anchors["topics"]
+    assert writer.read("obs/environment_conformance.json")["status"] == "PASS"
+    drill = writer.read("drills/duplicates.json")
+    assert drill["verdict"] == "PASS" and drill["expected"] == drill["observed"]
+    assert drill["observed"]["duplicate_receipts"] > 0
+    report = writer.read("run_report.json")
+    assert report["status"] == "PASS" and [p["phase_id"] for p in report["phases"]][-1] == "P10"
+    html = writer.store.get(writer.bucket, writer.key("run_report.html")).decode()
+    assert "<svg" in html and p7_run in html and "Decision mix" in html
+    gov = writer.store.get(writer.bucket, writer.key("obs/governance/events.jsonl")).decode().splitlines()
+    assert {json.loads(line)["event_type"] for line in gov} >= {"RUN_CLOSED", "DRILL_OBSERVED"}
+    marker = writer.read("run_completed.json")
+    assert marker["run_status"] == "PASS" and marker["closure_id"] == report["closure_id"]
+    assert marker["written_at_utc"] >= report["written_at_utc"]  # written last
+
+
+def reporter(run_id: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fp_platform.obs_gov.jobs", "report", "--run-id", run_id],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_second_reporter_fails_closed_while_one_holds_the_lock(h, p7_run):
+    from fp_platform.obs_gov.reporter import run_lock
+
+    writer = run_evidence(h, p7_run)
+    before = writer.read("run_completed.json")
+    first = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                              "from fp_platform.handles import handles\n"
+                              "from fp_platform.obs_gov.reporter import run_lock\n"
+                              f"with run_lock(handles(), {p7_run!r}):\n"
+                              "    print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "held"
+        second = reporter(p7_run)
+        assert second.returncode == 3, second.stderr
+        assert "is held by fp-reporter" in second.stderr and "fails closed" in second.stderr
+        assert writer.read("run_completed.json") == before  # it wrote nothing
+        with pytest.raises(Exception, match="held by"):
+            with run_lock(h, p7_run):
+                pass
+    finally:
+        first.kill()
+        first.wait()
+    with db.connect(h) as conn:
+        refused = conn.execute("SELECT count(*) FROM gov_events WHERE platform_run_id = %s"
+                               " AND event_type = 'REPORTER_REFUSED'", (p7_run,)).fetchone()[0]
+    assert refused >= 1
+    again = reporter(p7_run)  # the lock is free again: a rerun regenerates the derived closure
+    assert again.returncode == 0, again.stderr
+    assert writer.read("run_completed.json")["closure_id"] != before["closure_id"]
+
+
+def test_p11_fails_closed_naming_a_deleted_required_file(h, p7_run):
+    writer = run_evidence(h, p7_run)
+    name = "decision_lane/action_summary.json"
+    body = writer.store.get(writer.bucket, writer.key(name))
+    marker = writer.read("run_completed.json")
+    writer.store.client.delete_object(Bucket=writer.bucket, Key=writer.key(name))
+    try:
+        out = reporter(p7_run)
+        assert out.returncode == 4, out.stderr
+        assert name in out.stderr and "missing" in out.stderr
+        assert writer.read("run_completed.json") == marker
+    finally:
+        writer.store.put(writer.bucket, writer.key(name), body, write_once=False)
+
+
+def test_governance_log_only_grows(h, p7_run):
+    from fp_platform.contracts.evidence import EvidenceError
+    from fp_platform.obs_gov import governance
+
+    writer = run_evidence(h, p7_run)
+    name = "obs/governance/events.jsonl"
+    lines = writer.store.get(writer.bucket, writer.key(name)).splitlines(keepends=True)
+    with db.connect(h) as conn:
+        log = governance.log(conn, p7_run)
+        with pytest.raises(Exception, match="append-only"):
+            conn.execute("DELETE FROM gov_events WHERE platform_run_id = %s", (p7_run,))
+    assert len(log) == len(lines)
+    writer.store.put(writer.bucket, writer.key(name), b"".join(lines[1:]), write_once=False)  # tampered
+    try:
+        with pytest.raises(EvidenceError, match="not a prefix"):
+            governance.export(writer, name, log)
+    finally:
+        writer.store.put(writer.bucket, writer.key(name), b"".join(lines), write_once=False)
+    assert governance.export(writer, name, log) == 0
+
+
 def test_bounded_run_reaches_p7_with_evidence(h, p7_run):
     writer = run_evidence(h, p7_run)
     for phase in ("P4", "P5", "P6", "P7"):
@@ -110,7 +210,9 @@ def test_bounded_run_reaches_p7_with_evidence(h, p7_run):
         assert summary["by_event_class"][event_class]["ADMIT"] == BOUND, event_class
     assert summary["unresolved_in_doubt"] == 0
     wsp_summary = writer.read("wsp/wsp_summary.json")
-    assert all(c["sent"] == BOUND for c in wsp_summary["outputs"].values())
+    copies = wsp_summary["drills_injected"]["by_output"]
+    assert all(c["sent"] == BOUND + copies.get(o, {}).get("duplicate_copies", 0)
+               for o, c in wsp_summary["outputs"].items())
     assert writer.read("sr/ready_publish_receipt.json")["offset_kind"] == "kafka_offset"
     assert writer.read("ingest/ig_ready.json")["auth"]["unauthenticated_health_status"] == 401
 

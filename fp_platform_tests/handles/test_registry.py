@@ -22,7 +22,11 @@ NOT_HANDLES = {
     "MISSING_CONTEXT", "LATE_CONTEXT",  # CSFB binding statuses
     "STEP_UP", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED", "NO_RULE_FIRED", "MODEL_SCORE",  # decision lane
     "CASE_OPENED", "EVIDENCE_ATTACHED", "QC_SAMPLE_APPROVE", "CHARGED_BACK", "BEYOND_WORLD_CLOCK",  # case/labels
-} | {p.name for p in PHASES}
+} | {p.name for p in PHASES} | {
+    # governance event types, reporter outcomes, Dagster step event types
+    "CLOSURE_REFUSED", "DEGRADE_POSTURE_CHANGED", "DRILL_OBSERVED", "ENVIRONMENT_CONFORMANCE",
+    "ENVIRONMENT_CONFORMANCE_CHANGED", "LABEL_WRITE_REFUSED", "REPORTER_REFUSED", "RUN_CLOSED", "WORKER_RESTARTED",
+    "REFUSED_EVIDENCE_MISSING", "REFUSED_LOCK_HELD", "STEP_START", "STEP_SUCCESS", "STEP_FAILURE"}
 
 
 def _string_literals() -> list[tuple[Path, int, str]]:

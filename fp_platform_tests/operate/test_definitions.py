@@ -25,14 +25,16 @@ def test_asset_list_shows_p1(dagster_env):
     assert "run_header" in out.stdout.split()
 
 
-def test_gates_are_blocking_checks_except_the_advisory_ones():
+def test_every_gate_is_a_blocking_check():
     graph = defs.resolve_asset_graph()
     node = next(graph.get(k) for k in graph.materializable_asset_keys if k.to_user_string() == "run_header")
     assert node.group_name == "P1_RUN_PINNED"
     checks = {k.name for k in graph.asset_check_keys if k.asset_key == node.key}
     assert checks == {"evidence_root_exists", "run_json_complete", "config_digest_recomputes"}
     advisory = {k.name for k in graph.asset_check_keys if not graph.get_check_spec(k).blocking}
-    assert advisory == {"spine_packs_complete"}  # P2 warns until every spine pack has its workers
+    assert advisory == set()  # every spine pack has its workers: P2's spine_packs_complete blocks too
+    closure = {k.name for k in graph.asset_check_keys if k.asset_key.to_user_string() == "run_closure"}
+    assert {"single_writer", "evidence_complete", "run_completed"} <= closure
 
 
 def test_instance_storage_is_postgres(dagster_env):

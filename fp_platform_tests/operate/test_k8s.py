@@ -60,7 +60,7 @@ def test_render_all_covers_built_workers_only(full):
     assert set(rendered) == expected
     assert "control_ingress/ingestion_gate.yaml" in rendered and "rtdl_core/archive_writer.yaml" in rendered
     assert "rtdl_decision_lane/decision_fabric.yaml" in rendered and "case_labels/label_store.yaml" in rendered
-    assert not any(path.startswith("obs_gov/") for path in rendered)
+    assert "obs_gov/environment_conformance.yaml" in rendered
     assert rendered == k8s.render_all(full, RUN, IMAGE)  # stable
 
 
@@ -94,14 +94,14 @@ def test_write_manifests_replaces_stale_files_it_owns(full, tmp_path):
     (tmp_path / "rtdl_core").mkdir()
     (tmp_path / "rtdl_core" / "retired_worker.yaml").write_text("stale\n")
     (tmp_path / "obs_gov").mkdir()
-    (tmp_path / "obs_gov" / "old.yaml").write_text("stale\n")
+    (tmp_path / "obs_gov" / "platform_run_reporter.yaml").write_text("stale\n")
     (tmp_path / "README.md").write_text("keep\n")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.yaml").write_text("keep\n")
     written = k8s.write_manifests(tmp_path, full, RUN, IMAGE)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(k8s.render_all(full, RUN, IMAGE))
     assert not (tmp_path / "rtdl_core" / "retired_worker.yaml").exists()
-    assert not (tmp_path / "obs_gov").exists()
+    assert not (tmp_path / "obs_gov" / "platform_run_reporter.yaml").exists()
     assert (tmp_path / "README.md").exists() and (tmp_path / "other" / "keep.yaml").exists()
 
 
