@@ -19,7 +19,14 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/fp-platform run
 
-test: setup
+# The UI browser test drives Debian's chromium (headless); installed once, with sudo when not root.
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium
+
+test: setup $(CHROMIUM)
 	$(BIN)/pytest
 
 test-slow: setup
