@@ -147,9 +147,8 @@ def test_a_second_reporter_fails_closed_while_one_holds_the_lock(h, p7_run):
         assert second.returncode == 3, second.stderr
         assert "is held by fp-reporter" in second.stderr and "fails closed" in second.stderr
         assert writer.read("run_completed.json") == before  # it wrote nothing
-        with pytest.raises(Exception, match="held by"):
-            with run_lock(h, p7_run):
-                pass
+        with pytest.raises(Exception, match="held by"), run_lock(h, p7_run):
+            pass
     finally:
         first.kill()
         first.wait()

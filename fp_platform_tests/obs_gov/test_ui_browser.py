@@ -1,6 +1,7 @@
 """The operator's UI in a real browser: `fp-platform ui` serves Dagster on the platform instance; headless
-Chromium (Playwright) opens it, adds a run partition, launches a bounded run (P1 + P3, smoke world) through the webserver, waits
-for it, and finds the gates passed as asset checks. The screenshot is kept in test-artifacts/."""
+Chromium (Playwright) opens it; the test adds a run partition, launches a bounded run (P1 + P3, smoke
+world) through the webserver, waits for it, and finds the gates passed as asset checks. Screenshots are
+kept in test-artifacts/."""
 
 import os
 import subprocess
