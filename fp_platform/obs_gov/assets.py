@@ -65,9 +65,7 @@ def run_closure(context: AssetExecutionContext, platform: PlatformResource, pipe
         GateResult("single_writer", True, f"{result['lock_key']} held by closure {result['closure_id']}"),
         GateResult("evidence_complete", True, f"{len(result['written'])} closure files from the phases' evidence"),
         GateResult("reconciliation_holds", result["reconciliation_holds"],
-                   "; ".join(f for f in result["failures"] if ":" in f and not f.startswith(("replay", "conformance",
-                                                                                            "drill", "spine")))
-                   or "every count agrees", {"funnel": result["funnel"]}),
+                   "; ".join(result["reconciliation_mismatches"]) or "every count agrees", {"funnel": result["funnel"]}),
         GateResult("replay_anchors_valid", not result["anchor_problems"],
                    "; ".join(result["anchor_problems"][:5]) or "anchors equal the P7 and P8 snapshots"),
         GateResult("conformance_pass", result["conformance"] == "PASS", f"conformance {result['conformance']}"),

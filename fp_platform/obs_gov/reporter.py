@@ -299,9 +299,9 @@ def _close(h: Handles, conn: psycopg.Connection, writer: EvidenceWriter, run_id:
     marker = put("RUN_CLOSURE_MARKER_PATH_PATTERN", {
         "run_status": report["status"], "failures": failures, "reporter": reporter_identity(), "lock_key": key,
         "started_at_utc": started, "finished_at_utc": utc_now_iso(), "files": written})
-    return {"status": report["status"], "closure_id": closure_id, "lock_key": key, "written": written + [
-        h.get("RUN_CLOSURE_MARKER_PATH_PATTERN")], "failures": failures, "missing": [],
-            "reconciliation_holds": recon["holds"], "anchor_problems": anchor_problems,
+    return {"status": report["status"], "closure_id": closure_id, "lock_key": key, "written": written,
+            "failures": failures, "missing": [], "reconciliation_holds": recon["holds"],
+            "reconciliation_mismatches": recon["mismatches"], "anchor_problems": anchor_problems,
             "conformance": conf["status"], "drills": {d: r["verdict"] for d, r in drill_records.items()},
             "spine_closeout": closeout, "governance_events": len(gov), "report_html": writer.uri(html_name),
             "marker_written_at_utc": marker["written_at_utc"], "funnel": recon["funnel"],
