@@ -1,4 +1,5 @@
-"""ArchiveWriter: every admitted record of the run → write-once parquet segments in the archive bucket.
+"""ArchiveWriter: every admitted record of the run, and every label event, → write-once parquet segments
+in the archive bucket (what OFS rebuilds datasets from, by offset).
 
 A segment is one batch's records of one partition; its key and manifest row carry (topic, partition,
 first/last offset). The segment is put before the batch's transaction records it, so a crash
@@ -53,7 +54,7 @@ class ArchiveWriter(Worker):
     pack_key = "PACK_ID_RTDL_CORE"
     group_key = "CONSUMER_GROUP_ID_ARCHIVE_WRITER"
     topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-                  "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_CONTROL_V1")
+                  "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_CONTROL_V1", "FP_BUS_LABELS_EVENTS_V1")
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         bucket = self.h.get("S3_ARCHIVE_BUCKET")

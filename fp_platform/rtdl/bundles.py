@@ -15,8 +15,8 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from fp_platform.contracts.features import FEATURE_NAMES, FEATURE_VERSION
 from fp_platform.handles import Handles
-from fp_platform.rtdl.ofp import FEATURE_NAMES, FEATURE_VERSION
 from fp_platform.rtdl.policy import Policy
 from fp_platform.substrate.object_store import S3ObjectStore
 

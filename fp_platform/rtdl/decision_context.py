@@ -23,6 +23,9 @@ class EventContext:
     binding_reasons: tuple[str, ...]
     feature_version: str | None
     features: dict[str, Any] | None  # None: OFP has no vector yet
+    # OFP's consumed offsets ({topic: {partition: next_offset}}) in the snapshot the vector was read from:
+    # the vector is the feature definition over exactly those records (what OFS's parity check rebuilds).
+    feature_watermark: dict[str, dict[str, int]] | None = None
 
     def degrade_reasons(self) -> list[str]:
         reasons = []
@@ -52,6 +55,17 @@ def _bindings(conn: psycopg.Connection, run_id: str, event_ids: list[str]) -> di
     return {e: (s, tuple(rs)) for e, s, rs in conn.execute(
         "SELECT event_id, status, reasons FROM csfb_flow_bindings WHERE platform_run_id = %s"
         " AND event_id = ANY(%s)", (run_id, event_ids))}
+
+
+# One statement, so one snapshot: the vectors and the OFP checkpoint they reflect (OFP writes both in
+# one transaction).
+_VECTORS_SQL = """
+SELECT f.event_id, f.feature_version, f.features, w.watermark FROM ofp_features f, (
+  SELECT jsonb_object_agg(topic, parts) AS watermark FROM (
+    SELECT topic, jsonb_object_agg(kafka_partition::text, next_offset) AS parts FROM worker_offsets
+    WHERE consumer_group = %s GROUP BY topic) t) w
+WHERE f.platform_run_id = %s AND f.event_id = ANY(%s)
+"""
 
 
 def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], waits: tuple[float, float, float],
@@ -86,14 +100,12 @@ def gather(conn: psycopg.Connection, run_id: str, records: list[BusRecord], wait
             break
         time.sleep(0.05)
         bindings.update(_bindings(conn, run_id, short))
-    vectors = {e: (v, f) for e, v, f in conn.execute(
-        "SELECT event_id, feature_version, features FROM ofp_features WHERE platform_run_id = %s"
-        " AND event_id = ANY(%s)", (run_id, ids))}
+    vectors = {e: (v, f, w) for e, v, f, w in conn.execute(_VECTORS_SQL, (groups[1], run_id, ids))}
     out = {}
     for e in ids:
         status, reasons = bindings.get(e, (None, ()))
-        version, features = vectors.get(e, (None, None))
-        out[e] = EventContext(status, reasons, version, features)
+        version, features, watermark = vectors.get(e, (None, None, None))
+        out[e] = EventContext(status, reasons, version, features, watermark)
     return out, {"waited_ms": round((time.monotonic() - t0) * 1000, 1), "uncovered": behind}
 
 

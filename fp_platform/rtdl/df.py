@@ -19,16 +19,17 @@ import psycopg
 
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
+from fp_platform.contracts.features import FEATURE_NAMES
 from fp_platform.rtdl import bundles, dl
 from fp_platform.rtdl.decision_context import ContextWorker, EventContext
-from fp_platform.rtdl.ofp import FEATURE_NAMES
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
 from fp_platform.substrate.worker import BusRecord
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
 _COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, score, score_source, bundle_id,"
             " bundle_version, policy_rev, posture, posture_seq, degrade_reasons, binding_status, feature_version,"
-            " features, event_ts, origin_topic, origin_partition, origin_offset, decision_envelope, intent_envelope")
+            " features, event_ts, origin_topic, origin_partition, origin_offset, decision_envelope, intent_envelope,"
+            " feature_watermark")
 
 
 def decide(policy: Policy, bundle: bundles.Bundle | None, posture: str, model: Any, model_problem: str | None,
@@ -53,7 +54,7 @@ def decide(policy: Policy, bundle: bundles.Bundle | None, posture: str, model: A
         elif ctx.features is None:
             degrade.append("model: not used without a feature vector")
         else:
-            model_score = model.score(ctx.features)
+            model_score = model.score(values)
             source = "model+rules"
             if model_score >= score:
                 score, codes = model_score, [*codes, "MODEL_SCORE"]
@@ -138,7 +139,7 @@ class DecisionFabric(ContextWorker):
                      "binding": {"status": ctx.binding_status, "reasons": list(ctx.binding_reasons)},
                      "features": {"feature_version": ctx.feature_version, "vector_ref":
                                   {"table": "ofp_features", "event_id": r.envelope["event_id"]},
-                                  "values": features},
+                                  "values": features, "as_of_offsets": ctx.feature_watermark if features else None},
                      "origin": origin})
         action = self.policy.action(out["decision"])
         action_id = ids.action_id(decision_id, action["kind"])
@@ -153,4 +154,5 @@ class DecisionFabric(ContextWorker):
                 out["score_source"], bundle_ref["bundle_id"], bundle_ref["bundle_version"], bundle_ref["policy_rev"],
                 posture, posture_seq, out["degrade_reasons"], ctx.binding_status, ctx.feature_version,
                 orjson.dumps(features).decode() if features else None, r.ts, r.topic, r.partition, r.offset,
-                decision_bytes, intent_bytes)
+                decision_bytes, intent_bytes,
+                orjson.dumps(ctx.feature_watermark).decode() if features and ctx.feature_watermark else None)

@@ -1,12 +1,9 @@
 """OFP projector: the online feature vector of every traffic event, in event (world) time.
 
-Features follow the handbook (Le Borgne et al., ch. 3.4): for the customer, the number of
-transactions and their average amount over 1, 7 and 30 days up to and including this one; for the
-terminal, the number of transactions and the fraud risk over 1, 7 and 30 days ending 7 days before
-the event (the label delay), counting as fraud only labels observed by the event time; for the
-card, whether this flow's device and ip are new to it. A vector is a pure function of the run's
-data: when a record arrives late (another partition, a late label) the vectors it touches are
-recomputed (revision + 1), so the final state does not depend on the order the bus was read in.
+The features are the shared definition in `contracts/features.py` (OFS rebuilds them offline). A
+vector is a pure function of the records OFP has applied: when a record arrives late (another
+partition, a late label) the vectors it touches are recomputed (revision + 1), so the final state does
+not depend on the order the bus was read in.
 """
 
 from __future__ import annotations
@@ -15,20 +12,9 @@ from typing import Any
 
 import psycopg
 
+from fp_platform.contracts.features import DELAY_DAYS, FEATURE_VERSION, WINDOW_DAYS
 from fp_platform.substrate import db
 from fp_platform.substrate.worker import BusRecord, Worker
-
-FEATURE_VERSION = "ofp.v1"
-WINDOW_DAYS = (1, 7, 30)
-DELAY_DAYS = 7
-FEATURE_NAMES: tuple[str, ...] = (
-    *(f"customer_nb_tx_{w}d" for w in WINDOW_DAYS), *(f"customer_avg_amount_{w}d" for w in WINDOW_DAYS),
-    *(f"terminal_nb_tx_{w}d" for w in WINDOW_DAYS), *(f"terminal_risk_{w}d" for w in WINDOW_DAYS),
-    "card_new_device", "card_new_ip",
-)
-# Flags that say how much the vector could know: labels seen for the terminal windows (0 = risk is 0
-# for want of labels, not because the terminal is clean) and whether the flow's context had arrived.
-FLAG_NAMES = ("terminal_labels_visible", "context_complete")
 
 _SPAN = max(WINDOW_DAYS)
 

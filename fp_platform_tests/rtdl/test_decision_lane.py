@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fp_platform.contracts import ids
+from fp_platform.contracts.features import FEATURE_NAMES, FEATURE_VERSION
 from fp_platform.rtdl import bundles, decision_lane
 from fp_platform.rtdl.al import ActionLayer
 from fp_platform.rtdl.bench import world_envelopes
@@ -19,7 +20,6 @@ from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.df import DecisionFabric, decide
 from fp_platform.rtdl.dl import DegradeLadder, ladder_posture
 from fp_platform.rtdl.dla import DecisionLogAudit
-from fp_platform.rtdl.ofp import FEATURE_NAMES, FEATURE_VERSION
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate import db
 from fp_platform.substrate.object_store import S3ObjectStore

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
+from fp_platform.contracts.features import FEATURE_NAMES
 from fp_platform.rtdl import ofp
 from fp_platform.rtdl.bench import publish_admitted as publish
 from fp_platform.rtdl.bench import world_envelopes as envelopes
@@ -81,7 +82,7 @@ def test_features_equal_the_handbook_whatever_the_arrival_order(h, world, ofp_ru
     mismatches = []
     for event_id, vec in got.items():
         row = by_event.loc[event_id]
-        for name in ofp.FEATURE_NAMES[:12]:
+        for name in FEATURE_NAMES[:12]:
             if abs(float(vec[name]) - float(row[name])) > 1e-9:
                 mismatches.append((event_id, name, vec[name], row[name]))
     assert not mismatches, mismatches[:5]

@@ -1,0 +1,59 @@
+"""The learning policy profile (`learning/policies/<profile>.yaml`): protocol, label as-of policy,
+features, models, metric floors and the review budget. Its `policy_rev` goes on every learning output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fp_platform.contracts.features import SERVED_FIELDS
+from fp_platform.contracts.profiles import read_profile
+from fp_platform.handles import Handles
+
+METRICS = ("auc_roc", "average_precision", "card_precision_at_k")
+
+
+class LearningPolicyError(ValueError):
+    """A learning profile that cannot be applied; the message names the field."""
+
+
+@dataclass(frozen=True)
+class LearningPolicy:
+    policy_rev: str
+    train_days: int
+    delay_days: int
+    test_days: int
+    unlabelled_as: str
+    features: tuple[str, ...]
+    models: dict[str, dict[str, Any]]
+    metric_floors: dict[str, float]
+    review_budget: int
+    thresholds: dict[str, float]
+
+
+def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
+    try:
+        p = doc["protocol"]
+        policy = LearningPolicy(doc["policy_rev"], int(p["train_days"]), int(p["delay_days"]), int(p["test_days"]),
+                                doc["labels"]["unlabelled_as"], tuple(doc["features"]), doc["models"],
+                                {k: float(v) for k, v in doc["metric_floors"].items()}, int(doc["review_budget"]),
+                                {k: float(v) for k, v in doc["thresholds"].items()})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LearningPolicyError(f"{name}: {exc}") from None
+    if unknown := [f for f in policy.features if f not in SERVED_FIELDS]:
+        raise LearningPolicyError(f"{name}: features {unknown} are not served online ({SERVED_FIELDS})")
+    if set(policy.metric_floors) - set(METRICS):
+        raise LearningPolicyError(f"{name}: metric_floors may name only {METRICS}")
+    if policy.unlabelled_as not in ("LEGIT", "EXCLUDE"):
+        raise LearningPolicyError(f"{name}: labels.unlabelled_as must be LEGIT or EXCLUDE")
+    return policy
+
+
+@cache
+def _load(profile: str) -> LearningPolicy:
+    return _check(read_profile("fp_platform.learning", profile, "learning policy", LearningPolicyError), profile)
+
+
+def load_policy(h: Handles) -> LearningPolicy:
+    return _load(h.get("LEARNING_POLICY_PROFILE"))
