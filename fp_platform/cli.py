@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     return run_main.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console, assets=args.asset,
-                         max_events_per_output=args.max_events_per_output, drills=drills)
+                         max_events_per_output=args.max_events_per_output, drills=drills, full=args.full)
 
 
 # --- ig ------------------------------------------------------------------------------------------
@@ -331,7 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="create a platform run and materialise its phases in-process")
     p.add_argument("--until", choices=PHASE_IDS, default=None,
-                   help="stop after this phase (default: every implemented phase)")
+                   help="stop after this phase (default: P11, the spine's closure; with --full every implemented"
+                        " phase)")
+    p.add_argument("--full", action="store_true",
+                   help="after the spine, run the learning lane on it (P12 basis, P13 OFS dataset, P14 candidate)")
     p.add_argument("--scale", choices=("smoke", "demo", "handbook"), default=None,
                    help="world scale (default demo; an existing run keeps the scale it was pinned with)")
     p.add_argument("--run-id", default=None,

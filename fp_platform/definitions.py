@@ -6,6 +6,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, load_assets_f
 
 from fp_platform.case_labels import assets as case_labels_assets
 from fp_platform.control import assets as control_assets
+from fp_platform.learning import assets as learning_assets
 from fp_platform.obs_gov import assets as obs_gov_assets
 from fp_platform.operate import assets as operate_assets
 from fp_platform.operate.sensors import pack_supervisor
@@ -16,7 +17,7 @@ from fp_platform.world import assets as world_assets
 PLATFORM_RUN_JOB = "platform_run"
 
 all_assets = load_assets_from_modules([operate_assets, world_assets, control_assets, rtdl_assets,
-                                       case_labels_assets, obs_gov_assets])
+                                       case_labels_assets, obs_gov_assets, learning_assets])
 
 platform_run_job = define_asset_job(
     PLATFORM_RUN_JOB,

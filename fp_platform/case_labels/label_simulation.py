@@ -11,39 +11,20 @@ Everything is planned from the event, not from timing, so a rerun gives the same
 
 from __future__ import annotations
 
-import io
 import time
 from datetime import datetime
 from typing import Any
 
 import orjson
 import psycopg
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from fp_platform.case_labels import cm, ls
 from fp_platform.case_labels.policy import Investigation, case_subject, label_subject, load_case_policy
 from fp_platform.contracts import ids
-from fp_platform.handles import Handles
-from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.oracle_truth import TruthMissing, oracle_frauds
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
 AUDIT_CHAIN = "audit.decision_chain"
-
-
-def oracle_frauds(h: Handles, store: S3ObjectStore, run_id: str) -> set[int]:
-    """The transaction ids the run's oracle truth marks as fraud."""
-    bucket = h.get("S3_ORACLE_BUCKET")
-    prefix = (h.pattern("S3_ORACLE_ENGINE_RUN_ROOT_PATTERN", platform_run_id=run_id)
-              + f"output_id={h.get('ORACLE_TRUTH_OUTPUT_ID')}/")
-    keys = [k for k in store.list_keys(bucket, prefix) if k.endswith(".parquet")]
-    if not keys:
-        raise WorkerError(f"no oracle truth for {run_id} at s3://{bucket}/{prefix} (P3 seals it before traffic)")
-    frauds: set[int] = set()
-    for key in keys:
-        t = pq.read_table(io.BytesIO(store.get(bucket, key)), columns=["transaction_id", "tx_fraud"])
-        frauds.update(t.filter(pc.equal(t["tx_fraud"], 1))["transaction_id"].to_pylist())
-    return frauds
 
 
 def _at(ts: str) -> datetime:
@@ -69,7 +50,10 @@ class LabelSimulation(Worker):
         if not chains:
             return
         if self._frauds is None:  # truth is sealed at P3, after the packs start: read it with the first chain
-            self._frauds = oracle_frauds(self.h, self.store, self.run_id)
+            try:
+                self._frauds = oracle_frauds(self.h, self.store, self.run_id)
+            except TruthMissing as exc:
+                raise WorkerError(str(exc)) from None
         plan = [item for r in chains for item in self._plan(r)]
         if plan:
             conn.cursor().executemany(

@@ -243,6 +243,8 @@ def build_dataset(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, wr
     if policy.unlabelled_as == "EXCLUDE":
         table = table.filter(pa.compute.invert(pa.compute.and_(pa.compute.equal(table["split"], "train"),
                                                                pa.compute.is_null(table["target"]))))
+    known = sorted(r[0] for r in con.execute("SELECT DISTINCT t.card_id FROM lab JOIN tx t USING (event_id)"
+                                             " WHERE lab.label = 'FRAUD'").fetchall())
     fingerprint = digest({"basis": b["basis_fingerprint"], "rows": table_digest(table)})
     log(f"committing {table.num_rows} rows to Iceberg")
     committed = commit_table(h, table, run_id, fingerprint)
@@ -251,8 +253,8 @@ def build_dataset(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, wr
     manifest = {"basis_fingerprint": b["basis_fingerprint"], "dataset_fingerprint": fingerprint, **committed,
                 "rows": table.num_rows, "columns": table.schema.names, "feature_version": b["feature_definition"][
                     "feature_version"], "features": list(policy.features), "windows": b["windows"],
-                "label_cutoff": b["label_cutoff"], "catalog": {"type": h.get("ICEBERG_CATALOG_TYPE"),
-                                                                 "name": h.get("ICEBERG_CATALOG_NAME")}}
+                "label_cutoff": b["label_cutoff"], "known_compromised_cards": known,
+                "catalog": {"type": h.get("ICEBERG_CATALOG_TYPE"), "name": h.get("ICEBERG_CATALOG_NAME")}}
     recipe = {"dataset_fingerprint": fingerprint, "table": committed["table"], "snapshot_id": committed["snapshot_id"],
               "tag": committed["tag"], "previous_snapshot_id": committed["previous_snapshot_id"],
               "read_this_dataset": f"catalog.load_table({committed['table']!r}).scan(snapshot_id="

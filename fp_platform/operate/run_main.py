@@ -23,6 +23,7 @@ from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.paths import project_root
 
 DEFAULT_SCALE = "demo"
+SPINE_LAST = "P11"  # a run without --full stops at the spine's closure
 
 
 @dataclass(frozen=True)
@@ -170,9 +171,10 @@ class PhaseProgress:
 
 def execute(until: str | None, scale: str | None, run_id: str | None, console: Console,
             assets: list[str] | None = None, max_events_per_output: int | None = None,
-            drills: tuple[str, ...] = DEFAULT_DRILLS) -> RunResult | int:
+            drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False) -> RunResult | int:
     """Stack up, allocate (or reuse) the run partition, materialise the selected phases in-process with a live
-    progress display; the RunResult, or an exit code when the request itself is refused."""
+    progress display; the RunResult, or an exit code when the request itself is refused. Without `until`
+    the spine runs (up to SPINE_LAST); `full` goes on through every implemented learning phase."""
     from fp_platform.operate import dagster_home
     from fp_platform.substrate import local_stack
 
@@ -190,6 +192,7 @@ def execute(until: str | None, scale: str | None, run_id: str | None, console: C
     from fp_platform.definitions import PLATFORM_RUN_JOB, defs
 
     job = defs.resolve_job_def(PLATFORM_RUN_JOB)
+    until = until or (None if full else SPINE_LAST)
     implemented = {key: spec.group_name for key, spec in _asset_groups(defs).items()}
     implemented_groups = set(implemented.values())
     runnable = tuple(p for p in PHASES if p.group in implemented_groups)
@@ -256,8 +259,8 @@ def execute(until: str | None, scale: str | None, run_id: str | None, console: C
 
 def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
          assets: list[str] | None = None, max_events_per_output: int | None = None,
-         drills: tuple[str, ...] = DEFAULT_DRILLS) -> int:
-    run = execute(until, scale, run_id, console, assets, max_events_per_output, drills)
+         drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False) -> int:
+    run = execute(until, scale, run_id, console, assets, max_events_per_output, drills, full)
     if isinstance(run, int):
         return run
     h = handles()

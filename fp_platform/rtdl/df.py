@@ -23,6 +23,7 @@ from fp_platform.contracts.features import FEATURE_NAMES
 from fp_platform.rtdl import bundles, dl
 from fp_platform.rtdl.decision_context import ContextWorker, EventContext
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
+from fp_platform.substrate import mpr_registry
 from fp_platform.substrate.worker import BusRecord
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
@@ -32,7 +33,7 @@ _COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, sco
             " feature_watermark")
 
 
-def decide(policy: Policy, bundle: bundles.Bundle | None, posture: str, model: Any, model_problem: str | None,
+def decide(policy: Policy, bundle: mpr_registry.Bundle | None, posture: str, model: Any, model_problem: str | None,
            payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
     """The decision for one event (pure): decision, reason codes, score, its source and degrade reasons."""
     missing = ctx.degrade_reasons()
@@ -77,7 +78,7 @@ class DecisionFabric(ContextWorker):
     def on_start(self, conn: psycopg.Connection) -> None:
         bundles.ensure_bootstrap(conn, self.h, self.policy)
 
-    def _model(self, bundle: bundles.Bundle | None) -> tuple[Any, str | None]:
+    def _model(self, bundle: mpr_registry.Bundle | None) -> tuple[Any, str | None]:
         if bundle is None or not bundle.model_ref:
             return None, None
         if bundle.model_ref not in self._models:
@@ -101,7 +102,7 @@ class DecisionFabric(ContextWorker):
         if not by_decision:
             return
         todo = list(by_decision.items())
-        bundle = bundles.active_bundle(conn)
+        bundle = mpr_registry.active_bundle(conn)
         model, model_problem = self._model(bundle)
         posture_row = dl.current_posture(conn, self.run_id)
         posture, posture_seq = (posture_row[1], posture_row[0]) if posture_row else ("FAIL_CLOSED", None)
@@ -120,7 +121,7 @@ class DecisionFabric(ContextWorker):
         self.stats.counters["decisions"] += len(rows)
 
     def _record(self, decision_id: str, r: BusRecord, ctx: EventContext, out: dict[str, Any],
-                bundle: bundles.Bundle | None, posture: str, posture_seq: int | None) -> tuple:
+                bundle: mpr_registry.Bundle | None, posture: str, posture_seq: int | None) -> tuple:
         """Build and emit the decision and its intent; the df_decisions row that keeps both."""
         p = r.payload
         bundle_ref = bundle.ref() if bundle else {"bundle_id": "none", "bundle_version": "none",

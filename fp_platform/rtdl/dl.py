@@ -18,6 +18,7 @@ import psycopg
 from fp_platform.rtdl import bundles
 from fp_platform.rtdl.decision_context import ContextWorker
 from fp_platform.rtdl.policy import POSTURES, Policy
+from fp_platform.substrate import mpr_registry
 from fp_platform.substrate.worker import BusRecord
 
 STATIC_SIGNALS_TTL_S = 10.0  # registry and model are re-checked this often
@@ -66,7 +67,7 @@ class DegradeLadder(ContextWorker):
         at, cached = self._static
         if time.monotonic() - at < STATIC_SIGNALS_TTL_S:
             return cached
-        bundle = bundles.active_bundle(conn)
+        bundle = mpr_registry.active_bundle(conn)
         signals: dict[str, Any] = {"registry_resolved": bundle is not None,
                                    "bundle": bundle.ref() if bundle else None, "model_problem": None}
         if bundle is not None and bundle.model_ref:

@@ -269,10 +269,9 @@ def test_the_trigger_and_investigation_policy_is_deterministic(h):
 
 
 def test_a_run_without_oracle_truth_fails_closed(h, stack):
-    from fp_platform.case_labels.label_simulation import oracle_frauds
-    from fp_platform.substrate.worker import WorkerError
+    from fp_platform.substrate.oracle_truth import TruthMissing, oracle_frauds
 
-    with pytest.raises(WorkerError, match="no oracle truth"):
+    with pytest.raises(TruthMissing, match="no oracle truth"):
         oracle_frauds(h, S3ObjectStore(h), unique_run_id())
 
 

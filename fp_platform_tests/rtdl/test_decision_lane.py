@@ -21,7 +21,7 @@ from fp_platform.rtdl.df import DecisionFabric, decide
 from fp_platform.rtdl.dl import DegradeLadder, ladder_posture
 from fp_platform.rtdl.dla import DecisionLogAudit
 from fp_platform.rtdl.policy import load_policy
-from fp_platform.substrate import db
+from fp_platform.substrate import db, mpr_registry
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.control.conftest import unique_run_id
 from fp_platform_tests.rtdl.conftest import Lane, smoke_world, start_lane
@@ -140,8 +140,8 @@ def _vector(**over) -> dict:
             "terminal_labels_visible": 0, "context_complete": True, **over}
 
 
-def _bundle(model_ref: str | None = None) -> bundles.Bundle:
-    return bundles.Bundle("b", "1", "rev", model_ref, FEATURE_VERSION, FEATURE_NAMES,
+def _bundle(model_ref: str | None = None) -> mpr_registry.Bundle:
+    return mpr_registry.Bundle("b", "1", "rev", model_ref, FEATURE_VERSION, FEATURE_NAMES,
                           {"STEP_UP": 0.3, "REVIEW": 0.5, "DECLINE": 0.8}, 1, "PROMOTED")
 
 
@@ -192,18 +192,19 @@ def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stac
     try:
         with db.connect(h, autocommit=True) as conn:
             for version, ref in (("good", f"s3://{bucket}/{model_key}"), ("gone", f"s3://{bucket}/tests/none.json")):
-                bundles.register(conn, bundle_id=f"test_{tag}", bundle_version=version, policy_rev=policy.policy_rev,
-                                 model_ref=ref, feature_version=FEATURE_VERSION, feature_list=list(FEATURE_NAMES),
-                                 thresholds={"STEP_UP": 0.6, "REVIEW": 0.9, "DECLINE": 0.99})
-            bundles.activate(conn, event_id=f"test:{tag}:good", event_type="PROMOTED", bundle_id=f"test_{tag}",
-                             bundle_version="good", reason="test", actor="test")
+                mpr_registry.register(conn, bundle_id=f"test_{tag}", bundle_version=version,
+                                      policy_rev=policy.policy_rev, model_ref=ref, feature_version=FEATURE_VERSION,
+                                      feature_list=list(FEATURE_NAMES),
+                                      thresholds={"STEP_UP": 0.6, "REVIEW": 0.9, "DECLINE": 0.99})
+            mpr_registry.activate(conn, event_id=f"test:{tag}:good", event_type="PROMOTED", bundle_id=f"test_{tag}",
+                                  bundle_version="good", reason="test", actor="test")
         lane = start_lane(h, items[: len(items) // 4])
         with db.connect(h, autocommit=True) as conn:
             sources = dict(conn.execute("SELECT score_source, count(*) FROM df_decisions WHERE platform_run_id = %s"
                                         " GROUP BY 1", (lane.run_id,)).fetchall())
             bundle_ids = {b for (b,) in conn.execute("SELECT DISTINCT bundle_id FROM df_decisions"
                                                      " WHERE platform_run_id = %s", (lane.run_id,))}
-            bundles.activate(conn, event_id=f"test:{tag}:gone", event_type="PROMOTED", bundle_id=f"test_{tag}",
+            mpr_registry.activate(conn, event_id=f"test:{tag}:gone", event_type="PROMOTED", bundle_id=f"test_{tag}",
                              bundle_version="gone", reason="test", actor="test")
             ladder = DegradeLadder(h, lane.run_id, group_id=f"{lane.prefix}.dl2", context_groups=lane.context_groups())
             ladder.on_start(conn)
@@ -211,7 +212,7 @@ def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stac
                                    " ORDER BY seq DESC LIMIT 1", (lane.run_id,)).fetchone()
     finally:
         with db.connect(h, autocommit=True) as conn:
-            bundles.activate(conn, event_id=f"test:{tag}:restore", event_type="ROLLED_BACK", bundle_id=boot[0],
+            mpr_registry.activate(conn, event_id=f"test:{tag}:restore", event_type="ROLLED_BACK", bundle_id=boot[0],
                              bundle_version=boot[1], reason="test restores the bootstrap bundle", actor="test")
     assert bundle_ids == {f"test_{tag}"}
     assert sources.get("model+rules") == lane.traffic, sources

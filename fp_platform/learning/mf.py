@@ -1,0 +1,230 @@
+"""P14 MF_EVAL_COMMITTED: the model factory trains a candidate on the committed OFS dataset.
+
+It reads the dataset by its Iceberg snapshot (never the table's latest), trains the policy's candidate
+(LightGBM) and a logistic-regression baseline on the training week, evaluates both on the test week
+against the oracle's truth (cards known compromised at the cutoff left out), tracks everything in
+MLflow (params, metrics, PR/ROC plots, the model with its signature) and writes the candidate bundle:
+a model document DF can load, the feature list, thresholds and provenance, registered (not active).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import lightgbm as lgb
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import psycopg
+from pyiceberg.expressions import EqualTo
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from fp_platform.contracts.canonical import canonical_json, sha256_hex
+from fp_platform.contracts.evidence import EvidenceWriter
+from fp_platform.contracts.features import FEATURE_VERSION
+from fp_platform.handles import Handles
+from fp_platform.learning import basis, evaluation, tables
+from fp_platform.learning.policy import LearningPolicy
+from fp_platform.substrate import db, mpr_registry
+from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.oracle_truth import oracle_frauds
+from fp_platform.substrate.secrets import get_secret
+
+PHASE_ID = "P14"
+Log = Callable[[str], None]
+
+
+class CandidateRefused(RuntimeError):
+    """No candidate can be trained from the dataset (absent, empty, one class only)."""
+
+
+def load_dataset(h: Handles, manifest: dict[str, Any], run_id: str) -> pd.DataFrame:
+    table = tables.catalog(h).load_table(manifest["table"])
+    df = table.scan(row_filter=EqualTo("platform_run_id", run_id), snapshot_id=manifest["snapshot_id"]).to_pandas()
+    if len(df) != manifest["rows"]:
+        raise CandidateRefused(f"snapshot {manifest['snapshot_id']} holds {len(df)} rows of the run, the manifest"
+                               f" {manifest['rows']}")
+    return df.sort_values(["ts", "event_id"]).reset_index(drop=True)
+
+
+def matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    """Features as float (booleans 0/1, missing NaN), the way DF hands them to a model."""
+    return np.column_stack([pd.to_numeric(df[f].astype("float64"), errors="coerce") for f in features])
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
+    """A logistic regression on standardised features (NaN as 0), folded back into raw coefficients so DF
+    scores it as `1 / (1 + exp(-(b + w·x)))` on the values it serves."""
+    x0 = np.nan_to_num(x)
+    mean, std = x0.mean(axis=0), x0.std(axis=0)
+    std[std == 0] = 1.0
+    lr = LogisticRegression(**params).fit((x0 - mean) / std, y)
+    w = lr.coef_[0] / std
+    return {"coefficients": w.tolist(), "intercept": float(lr.intercept_[0] - (w * mean).sum())}
+
+
+def logistic_scores(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    z = model["intercept"] + np.nan_to_num(x) @ np.array(model["coefficients"])
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def _curves(results: dict[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
+    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
+    for name, (y, s) in results.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        prec, rec, _ = precision_recall_curve(y, s)
+        roc_ax.plot(fpr, tpr, label=name)
+        pr_ax.plot(rec, prec, label=name)
+    roc_ax.plot([0, 1], [0, 1], ":", color="grey")
+    roc_ax.set(title="ROC (test week)", xlabel="false positive rate", ylabel="true positive rate")
+    pr_ax.set(title="Precision-recall (test week)", xlabel="recall", ylabel="precision")
+    for ax in (roc_ax, pr_ax):
+        ax.legend(loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _mlflow_env(h: Handles) -> None:
+    """MLflow's S3 artifact store reads its endpoint and keys from the environment (this job's only)."""
+    if h.values.get("S3_ENDPOINT_URL"):
+        os.environ["MLFLOW_S3_ENDPOINT_URL"] = h.get("S3_ENDPOINT_URL")
+        os.environ["AWS_ACCESS_KEY_ID"] = get_secret(h, "SSM_S3_ACCESS_KEY_ID_PATH")
+        os.environ["AWS_SECRET_ACCESS_KEY"] = get_secret(h, "SSM_S3_SECRET_ACCESS_KEY_PATH")
+    os.environ.setdefault("AWS_DEFAULT_REGION", h.get("AWS_REGION"))
+
+
+def tracking_uri(h: Handles) -> str:
+    return db.url(h, h.get("DB_MLFLOW_NAME"), driver="psycopg2")
+
+
+def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: EvidenceWriter,
+                    run_id: str, policy: LearningPolicy, code_version: str, log: Log) -> dict[str, Any]:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    manifest = writer.read(h.get("OFS_DATASET_MANIFEST_PATH_PATTERN"))
+    df = load_dataset(h, manifest, run_id)
+    cutoff = basis.parse_time(manifest["label_cutoff"])
+    features = policy.features
+    train = df[(df["split"] == "train") & df["target"].notna()]
+    frauds = oracle_frauds(h, store, run_id)
+    known = set(manifest["known_compromised_cards"])
+    test = df[(df["split"] == "test") & ~df["card_id"].isin(known)].assign(
+        is_fraud=lambda d: d["transaction_id"].isin(frauds).astype(int))
+    y = train["target"].astype(int).to_numpy()
+    if len(set(y)) < 2:
+        raise CandidateRefused(f"the training week has {len(y)} labelled rows of one class only")
+    x_train, x_test = matrix(train, features), matrix(test, features)
+    log(f"training on {len(train)} rows ({int(y.sum())} fraud), testing on {len(test)}")
+    cand_cfg, base_cfg = policy.models["candidate"], policy.models["baseline"]
+    gbm = lgb.LGBMClassifier(**cand_cfg["params"]).fit(x_train, y)
+    lr = fit_logistic(x_train, y, base_cfg["params"])
+    scores = {"candidate": gbm.predict_proba(x_test)[:, 1], "baseline": logistic_scores(lr, x_test)}
+    metrics = {name: evaluation.evaluate(test, s, policy.review_budget) for name, s in scores.items()}
+    leakage = {"train_rows_after_train_end": int((train["ts"] >= basis.parse_time(
+                   manifest["windows"]["train_end"])).sum()),
+               "test_rows_before_test_start": int((test["ts"] < basis.parse_time(
+                   manifest["windows"]["test_start"])).sum()),
+               "train_labels_observed_after_cutoff": int((train["label_observed_at"].notna()
+                                                          & (train["label_observed_at"] > cutoff)).sum()),
+               "test_known_compromised_cards_removed": len(known)}
+    _mlflow_env(h)
+    mlflow.set_tracking_uri(tracking_uri(h))
+    experiment = h.get("MLFLOW_EXPERIMENT_NAME")
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=h.get("MLFLOW_ARTIFACT_ROOT") + experiment)
+    mlflow.set_experiment(experiment)
+    model_doc = {"kind": "lightgbm", "features": list(features), "model": gbm.booster_.model_to_string()}
+    with mlflow.start_run(run_name=f"mf-{run_id}") as mlrun:
+        mlflow.set_tags({"platform_run_id": run_id, "dataset_fingerprint": manifest["dataset_fingerprint"],
+                         "basis_fingerprint": manifest["basis_fingerprint"], "code_version": code_version,
+                         "policy_rev": policy.policy_rev})
+        mlflow.log_params({"candidate_kind": cand_cfg["kind"], "baseline_kind": base_cfg["kind"],
+                           "features": ",".join(features), "train_rows": len(train), "test_rows": len(test),
+                           "review_budget": policy.review_budget, "iceberg_snapshot_id": manifest["snapshot_id"],
+                           **{f"candidate.{k}": v for k, v in cand_cfg["params"].items()}})
+        for name, m in metrics.items():
+            mlflow.log_metrics({f"{name}.{k}": v for k, v in m.items() if not np.isnan(v)})
+        fig = _curves({n: (test["is_fraud"].to_numpy(), s) for n, s in scores.items()})
+        mlflow.log_figure(fig, "pr_roc_curves.png")
+        plt.close(fig)
+        signature = infer_signature(pd.DataFrame(x_train[:5], columns=list(features)), scores["candidate"][:5])
+        model_info = mlflow.lightgbm.log_model(gbm.booster_, name="candidate_model", signature=signature,
+                                               pip_requirements=[f"lightgbm=={lgb.__version__}"])
+        mlflow.log_dict({k: v for k, v in model_doc.items() if k != "model"} | {"baseline": lr}, "bundle_card.json")
+        mlrun_id, artifact_uri = mlrun.info.run_id, mlrun.info.artifact_uri
+    bundle_id, version = h.get("MLFLOW_REGISTERED_MODEL_NAME"), f"{manifest['dataset_fingerprint'][:12]}-{mlrun_id[:8]}"
+    body = canonical_json(model_doc)
+    key = h.pattern("S3_BUNDLE_PREFIX_PATTERN", bundle_id=bundle_id, bundle_version=version) + "model.json"
+    bucket = h.get("S3_ARTIFACTS_BUCKET")
+    store.put(bucket, key, body, write_once=False)
+    floors = {k: {"floor": f, "value": metrics["candidate"][k], "passed": metrics["candidate"][k] >= f}
+              for k, f in policy.metric_floors.items()}
+    receipt = {"bundle_id": bundle_id, "bundle_version": version, "model_ref": f"s3://{bucket}/{key}",
+               "model_sha256": sha256_hex(body), "model_kind": "lightgbm", "feature_version": FEATURE_VERSION,
+               "feature_list": list(features), "thresholds": policy.thresholds, "policy_rev": policy.policy_rev,
+               "provenance": {"dataset_fingerprint": manifest["dataset_fingerprint"],
+                              "basis_fingerprint": manifest["basis_fingerprint"], "source_run": run_id,
+                              "iceberg_snapshot_id": manifest["snapshot_id"], "mlflow_run_id": mlrun_id,
+                              "code_version": code_version},
+               "metrics": metrics["candidate"], "registered": False}
+    if all(f["passed"] for f in floors.values()):
+        with conn.transaction():
+            mpr_registry.register(conn, bundle_id=bundle_id, bundle_version=version, policy_rev=policy.policy_rev,
+                             model_ref=receipt["model_ref"], feature_version=FEATURE_VERSION,
+                             feature_list=list(features), thresholds=policy.thresholds,
+                             provenance=receipt["provenance"] | {"metrics": metrics["candidate"]})
+        receipt["registered"] = True
+    eval_report = {"protocol": manifest["windows"], "label_cutoff": manifest["label_cutoff"],
+                   "train": {"rows": len(train), "frauds": int(y.sum())},
+                   "test": {"rows": len(test), "frauds": int(test["is_fraud"].sum()),
+                            "known_compromised_cards_removed": len(known)},
+                   "metrics": metrics, "metric_floors": floors, "leakage": leakage,
+                   "review_budget_k": policy.review_budget}
+    refs = {"tracking": "postgres (" + h.get("DB_MLFLOW_NAME") + ")", "experiment": experiment,
+            "run_id": mlrun_id, "artifact_uri": artifact_uri, "model_uri": model_info.model_uri}
+    active = conn.execute("SELECT bundle_id, bundle_version FROM mpr_registry_events ORDER BY seq DESC LIMIT 1"
+                          ).fetchone()
+    safe_disable = {"candidate": {"bundle_id": bundle_id, "bundle_version": version},
+                    "active_when_trained": {"bundle_id": active[0], "bundle_version": active[1]} if active else None,
+                    "how": "the candidate is registered, not active: DF keeps the active bundle until P15 promotes"
+                           " it; after a promotion, P15's rollback re-activates the previous bundle"}
+    for k, doc in (("MF_EVAL_REPORT_PATH_PATTERN", eval_report), ("MF_MLFLOW_RUN_REFS_PATH_PATTERN", refs),
+                   ("MF_CANDIDATE_BUNDLE_RECEIPT_PATH_PATTERN", receipt),
+                   ("MF_SAFE_DISABLE_PATH_PATTERN", safe_disable)):
+        writer.write_summary(h.get(k), doc, phase_id=PHASE_ID)
+    return {"metrics": metrics, "floors": floors, "leakage": leakage, "mlflow_run_id": mlrun_id,
+            "mlflow_model_uri": model_info.model_uri,
+            "bundle": {"bundle_id": bundle_id, "bundle_version": version, "registered": receipt["registered"],
+                       "model_ref": receipt["model_ref"]}}
+
+
+
+
+def mlflow_run_problems(h: Handles, run_id: str, model_uri: str) -> list[str]:
+    """Read the run and its model back from the tracking store: what they lack (empty when complete)."""
+    import mlflow
+    from mlflow.models import get_model_info
+    from mlflow.tracking import MlflowClient
+
+    _mlflow_env(h)
+    mlflow.set_tracking_uri(tracking_uri(h))
+    client = MlflowClient(tracking_uri(h))
+    run = client.get_run(run_id)
+    problems = [] if run.info.status == "FINISHED" else [f"status {run.info.status}"]
+    if not any(k.startswith("candidate.") for k in run.data.metrics):
+        problems.append("no candidate metrics")
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    problems += [f"no artifact {a}" for a in ("pr_roc_curves.png", "bundle_card.json") if a not in artifacts]
+    try:
+        if get_model_info(model_uri).signature is None:
+            problems.append(f"model {model_uri} has no signature")
+    except Exception as exc:  # an unreadable model is a missing one
+        problems.append(f"model {model_uri} unreadable: {exc}")
+    return problems
