@@ -163,7 +163,7 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
     body = canonical_json(model_doc)
     key = h.pattern("S3_BUNDLE_PREFIX_PATTERN", bundle_id=bundle_id, bundle_version=version) + "model.json"
     bucket = h.get("S3_ARTIFACTS_BUCKET")
-    store.put(bucket, key, body, write_once=False)
+    store.put(bucket, key, body, write_once=True)  # a bundle version names one model, ever
     floors = {k: {"floor": f, "value": metrics["candidate"][k], "passed": metrics["candidate"][k] >= f}
               for k, f in policy.metric_floors.items()}
     receipt = {"bundle_id": bundle_id, "bundle_version": version, "model_ref": f"s3://{bucket}/{key}",

@@ -103,7 +103,7 @@ def dataset_rows(con: duckdb.DuckDBPyConnection, topics: dict[str, str], b: dict
     con.register("lab", lab)
     unlabelled = 0 if policy.unlabelled_as == "LEGIT" else None
     feats = ", ".join(f"v.{f}" for f in (*FEATURE_NAMES, *FLAG_NAMES))
-    table = con.execute(f"""
+    table = con.sql(f"""
         SELECT $run AS platform_run_id, $basis AS basis_fingerprint, t.event_id, t.transaction_id, t.card_id,
                t.customer_id, t.terminal_id, t.ts, CASE WHEN t.ts < $train_end THEN 'train' ELSE 'test' END AS split,
                lab.label AS label_at_cutoff, lab.label_observed_at,
@@ -112,9 +112,10 @@ def dataset_rows(con: duckdb.DuckDBPyConnection, topics: dict[str, str], b: dict
                t.amount, {feats}, v.max_input_ts, v.max_label_observed_at, t.part AS origin_partition,
                t.off AS origin_offset
         FROM vectors v JOIN tx t USING (event_id) LEFT JOIN lab USING (event_id)
-        ORDER BY t.ts, t.event_id""", {"run": run_id, "basis": b["basis_fingerprint"], "train_end": w["train_end"],
-                                       "unlabelled": unlabelled}).to_arrow_table()
-    return table
+        WHERE t.ts >= $train_end OR lab.label IS NOT NULL OR $unlabelled IS NOT NULL  -- EXCLUDE drops them
+        ORDER BY t.ts, t.event_id""", params={"run": run_id, "basis": b["basis_fingerprint"],
+                                              "train_end": w["train_end"], "unlabelled": unlabelled})
+    return table.to_arrow_table()
 
 
 def _same(online: Any, offline: Any) -> bool:
@@ -240,9 +241,6 @@ def build_dataset(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, wr
     labels = as_of(conn, run_id, cutoff)
     log("computing the dataset's vectors")
     table = dataset_rows(con, topics, b, labels, policy, run_id)
-    if policy.unlabelled_as == "EXCLUDE":
-        table = table.filter(pa.compute.invert(pa.compute.and_(pa.compute.equal(table["split"], "train"),
-                                                               pa.compute.is_null(table["target"]))))
     known = sorted(r[0] for r in con.execute("SELECT DISTINCT t.card_id FROM lab JOIN tx t USING (event_id)"
                                              " WHERE lab.label = 'FRAUD'").fetchall())
     fingerprint = digest({"basis": b["basis_fingerprint"], "rows": table_digest(table)})
