@@ -334,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this phase (default: P11, the spine's closure; with --full every implemented"
                         " phase)")
     p.add_argument("--full", action="store_true",
-                   help="after the spine, run the learning lane on it (P12 basis, P13 OFS dataset, P14 candidate)")
+                   help="the whole lifecycle: spine + learning through promotion (P1..P15), a second spine run"
+                        " deciding with the promoted bundle (P1..P11), then the P16 verdict on the first run")
     p.add_argument("--scale", choices=("smoke", "demo", "handbook"), default=None,
                    help="world scale (default demo; an existing run keeps the scale it was pinned with)")
     p.add_argument("--run-id", default=None,

@@ -7,6 +7,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, load_assets_f
 from fp_platform.case_labels import assets as case_labels_assets
 from fp_platform.control import assets as control_assets
 from fp_platform.learning import assets as learning_assets
+from fp_platform.learning.schedules import learning_retrain_job, learning_retrain_schedule, new_labels_retrain
 from fp_platform.obs_gov import assets as obs_gov_assets
 from fp_platform.operate import assets as operate_assets
 from fp_platform.operate.sensors import pack_supervisor
@@ -27,7 +28,8 @@ platform_run_job = define_asset_job(
 
 defs = Definitions(
     assets=all_assets,
-    jobs=[platform_run_job],
-    sensors=[pack_supervisor],
+    jobs=[platform_run_job, learning_retrain_job],
+    schedules=[learning_retrain_schedule],
+    sensors=[pack_supervisor, new_labels_retrain],
     resources=resources_for_profile(),
 )

@@ -1,6 +1,6 @@
 """Fraud-detection metrics under the handbook protocol (Le Borgne et al., ch. 4): AUC ROC, average
-precision, and card precision@k — each test day, the k cards with the highest score, the share of them
-with a fraud that day, averaged over days; cards already known compromised are left out."""
+precision, and card precision@k (`contracts.metrics`); cards already known compromised are left out of
+the test set by the caller."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-
-def card_precision_at_k(test: pd.DataFrame, scores: np.ndarray, k: int) -> float:
-    """`test` has columns ts, card_id, is_fraud (truth); one score per row."""
-    df = test.assign(score=scores, day=test["ts"].dt.floor("D"))
-    per_card = df.groupby(["day", "card_id"]).agg(score=("score", "max"), fraud=("is_fraud", "max")).reset_index()
-    daily = [g.nlargest(k, "score")["fraud"].sum() / k for _, g in per_card.groupby("day")]
-    return float(np.mean(daily)) if daily else 0.0
+from fp_platform.contracts.metrics import card_precision_at_k
 
 
 def evaluate(test: pd.DataFrame, scores: np.ndarray, k: int) -> dict[str, float]:

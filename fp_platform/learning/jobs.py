@@ -1,7 +1,9 @@
-"""The learning lane's one-shot jobs: `python -m fp_platform.learning.jobs basis|ofs|train --run-id ID`.
+"""The learning lane's one-shot jobs: `python -m fp_platform.learning.jobs JOB --run-id ID`.
 
 P12 `basis` pins the learning input (add `--label-cutoff ISO` to move the label as-of cutoff), P13 `ofs`
-builds and commits the dataset of the pinned basis, P14 `train` trains and tracks the candidate. Dagster
+builds and commits the dataset of the pinned basis, P14 `train` trains and tracks the candidate, P15
+`compatibility` checks the candidate against what OFP serves (`--candidate BUNDLE_ID:VERSION` names
+another registered bundle) and `promote` judges DF's shadow scoring, promotes and drills the rollback. Dagster
 launches them through Pipes (subprocess locally, a pod on EKS); an operator can run them by hand. Exit
 4 when the job refuses (its reason is in the result); under Pipes the asset judges the result.
 """
@@ -13,7 +15,7 @@ import os
 import sys
 
 from fp_platform.handles import handles
-from fp_platform.learning import basis, mf, ofs
+from fp_platform.learning import basis, mf, mpr, ofs
 from fp_platform.learning.policy import load_policy
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import run_evidence
@@ -21,14 +23,15 @@ from fp_platform.substrate.job_channel import job_channel
 from fp_platform.substrate.object_store import S3ObjectStore
 
 EXIT_REFUSED = 4
-REFUSALS = (basis.BasisRefused, ofs.DatasetRefused, mf.CandidateRefused)
+REFUSALS = (basis.BasisRefused, ofs.DatasetRefused, mf.CandidateRefused, mpr.PromotionRefused)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fp_platform.learning.jobs", description=__doc__.splitlines()[0])
-    parser.add_argument("job", choices=["basis", "ofs", "train"])
+    parser.add_argument("job", choices=["basis", "ofs", "train", "compatibility", "promote"])
     parser.add_argument("--run-id", required=True, help="platform_run_id of the closed spine run")
     parser.add_argument("--label-cutoff", help="basis: the label as-of cutoff (ISO world time); default: test start")
+    parser.add_argument("--candidate", help="compatibility: BUNDLE_ID:VERSION (default: P14's candidate)")
     args = parser.parse_args(argv)
     h = handles()
     policy, store, writer = load_policy(h), S3ObjectStore(h), run_evidence(h, args.run_id)
@@ -40,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
                 result = basis.pin_basis(h, conn, store, writer, args.run_id, policy, log, cutoff)
             elif args.job == "ofs":
                 result = ofs.build_dataset(h, conn, store, writer, args.run_id, policy, log)
+            elif args.job == "compatibility":
+                result = mpr.check_compatibility(h, conn, store, writer, args.run_id, policy, args.candidate)
+            elif args.job == "promote":
+                result = mpr.promote(h, conn, store, writer, args.run_id, policy, log)
             else:
                 version = writer.read(h.get("EVIDENCE_RUN_JSON_KEY")).get("git_sha", "unknown")
                 result = mf.train_candidate(h, conn, store, writer, args.run_id, policy, version, log)

@@ -30,6 +30,7 @@ class LearningPolicy:
     metric_floors: dict[str, float]
     review_budget: int
     thresholds: dict[str, float]
+    promotion: dict[str, float]
 
 
 def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
@@ -38,7 +39,8 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
         policy = LearningPolicy(doc["policy_rev"], int(p["train_days"]), int(p["delay_days"]), int(p["test_days"]),
                                 doc["labels"]["unlabelled_as"], tuple(doc["features"]), doc["models"],
                                 {k: float(v) for k, v in doc["metric_floors"].items()}, int(doc["review_budget"]),
-                                {k: float(v) for k, v in doc["thresholds"].items()})
+                                {k: float(v) for k, v in doc["thresholds"].items()},
+                                {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share")})
     except (KeyError, TypeError, ValueError) as exc:
         raise LearningPolicyError(f"{name}: {exc}") from None
     if unknown := [f for f in policy.features if f not in SERVED_FIELDS]:

@@ -1,16 +1,19 @@
-"""Obs/Gov asset: P11 OBS_GOV_CLOSED (`run_closure`).
+"""Obs/Gov assets: P11 OBS_GOV_CLOSED (`run_closure`) and P16 FULL_PLATFORM_CLOSED (`platform_verdict`).
 
-Launches the single-writer reporter (`python -m fp_platform.obs_gov.jobs report`) through Pipes, naming
-every gate verdict of P1..P10 that the Definitions hold, and judges the closure it wrote.
+`run_closure` launches the single-writer reporter (`python -m fp_platform.obs_gov.jobs report`) through
+Pipes, naming every gate verdict of P1..P10 that the Definitions hold, and judges the closure it wrote.
+`platform_verdict` launches the verdict job, which judges the run from its evidence alone.
 """
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, PipesSubprocessClient, asset
+from typing import Optional
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, PipesSubprocessClient, asset
 
 from fp_platform.checks import gate_check_results, gate_specs, launch_job
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.gates import GateResult, gate_evidence_name
 from fp_platform.contracts.phases import PHASES, phase
-from fp_platform.obs_gov import reporter
+from fp_platform.obs_gov import reporter, verdict
 from fp_platform.resources import PlatformResource, platform_run_partitions
 
 P11 = reporter.PHASE_ID
@@ -84,3 +87,45 @@ def run_closure(context: AssetExecutionContext, platform: PlatformResource, pipe
                   "decision_latency_p99_ms": result["decision_latency_p99_ms"],
                   "governance_events": result["governance_events"]},
         check_results=gate_check_results(writer, P11, "run_closure", gates))
+
+
+class VerdictConfig(Config):
+    """The spine run that decided with the bundle this run promoted (`fp-platform run --full` sets it)."""
+
+    second_run: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
+
+
+@asset(group_name=phase(verdict.PHASE_ID).group, partitions_def=platform_run_partitions, deps=["mpr_promotion"],
+       kinds={"s3"},
+       check_specs=gate_specs("platform_verdict", {
+           "source_matrix_blocker_free": "every phase P1..P15 of the run passed; the second run's P5..P11 passed and"
+                                         " its decisions carry the promoted bundle",
+           "six_proof_matrix_complete": "deploy, monitor, failure drill, recovery, rollback and cost-control proofs"
+                                        " for spine, ofs, mf, mpr and teardown, each from named evidence",
+           "verdict_published": "the verdict, the proof matrix and one file per lane proof are written"}),
+       description="P16: the full-platform verdict: source matrix and six-proof lane matrix from evidence, "
+                   "blocker-free or the list of blockers.")
+def platform_verdict(context: AssetExecutionContext, config: VerdictConfig, platform: PlatformResource,
+                     pipes: PipesSubprocessClient):
+    writer = platform.evidence(context.partition_key)
+    args = ["--second-run", config.second_run] if config.second_run else []
+    result = launch_job(context, pipes, platform.profile, writer, verdict.PHASE_ID, "fp_platform.obs_gov.jobs",
+                        "verdict", *args)
+    blockers, source_blockers, lane_blockers = result["blockers"], result["source_blockers"], result["lane_blockers"]
+    h = platform.handles
+    published = all(writer.exists(h.get(k)) for k in ("PLATFORM_VERDICT_PATH_PATTERN", "PROOF_MATRIX_PATH_PATTERN"))
+    second = result["verification_run"]
+    gates = [
+        GateResult("source_matrix_blocker_free", not source_blockers,
+                   "; ".join(source_blockers) or "P1..P15 PASS" + (
+                       f"; second run {second['platform_run_id']} P5..P11 PASS deciding with {second['promoted']}"
+                       if second else "; no second run named"), {"source_matrix": result["source_matrix"]}),
+        GateResult("six_proof_matrix_complete", not lane_blockers,
+                   "; ".join(lane_blockers) or f"{len(verdict.LANES)} lanes x {len(verdict.PROOF_CLASSES)} proofs",
+                   {"proof_matrix": {lane: {c: p["passed"] for c, p in proofs.items()}
+                                     for lane, proofs in result["proof_matrix"].items()}}),
+        GateResult("verdict_published", published, f"verdict {result['verdict']} at "
+                   f"{writer.uri(h.get('PLATFORM_VERDICT_PATH_PATTERN'))}"),
+    ]
+    return MaterializeResult(metadata={"verdict": result["verdict"], "blockers": MetadataValue.json(blockers)},
+                             check_results=gate_check_results(writer, verdict.PHASE_ID, "platform_verdict", gates))

@@ -24,6 +24,8 @@ from fp_platform.substrate.paths import project_root
 
 DEFAULT_SCALE = "demo"
 SPINE_LAST = "P11"  # a run without --full stops at the spine's closure
+LEARNING_LAST = "P15"  # --full: the first run goes on to promotion, then a second spine run, then P16
+VERDICT_ASSET = "platform_verdict"
 
 
 @dataclass(frozen=True)
@@ -171,10 +173,12 @@ class PhaseProgress:
 
 def execute(until: str | None, scale: str | None, run_id: str | None, console: Console,
             assets: list[str] | None = None, max_events_per_output: int | None = None,
-            drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False) -> RunResult | int:
+            drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False,
+            second_run: str | None = None) -> RunResult | int:
     """Stack up, allocate (or reuse) the run partition, materialise the selected phases in-process with a live
     progress display; the RunResult, or an exit code when the request itself is refused. Without `until`
-    the spine runs (up to SPINE_LAST); `full` goes on through every implemented learning phase."""
+    the spine runs (up to SPINE_LAST); `full` goes on through every implemented phase. `second_run` is the
+    verification run P16 judges beside this one."""
     from fp_platform.operate import dagster_home
     from fp_platform.substrate import local_stack
 
@@ -233,6 +237,8 @@ def execute(until: str | None, scale: str | None, run_id: str | None, console: C
         if max_events_per_output:
             wsp_config["max_events_per_output"] = max_events_per_output
         ops["wsp_stream"] = {"config": wsp_config}
+    if VERDICT_ASSET in selected and second_run:
+        ops[VERDICT_ASSET] = {"config": {"second_run": second_run}}
     if drills:
         console.print(f"drills: {', '.join(drills)}")
 
@@ -257,12 +263,8 @@ def execute(until: str | None, scale: str | None, run_id: str | None, console: C
                      _step_seconds(instance, result.run_id), failures)
 
 
-def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
-         assets: list[str] | None = None, max_events_per_output: int | None = None,
-         drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False) -> int:
-    run = execute(until, scale, run_id, console, assets, max_events_per_output, drills, full)
-    if isinstance(run, int):
-        return run
+def _print_run(run: RunResult, console: Console) -> bool:
+    """The phase table, evidence and report locations of one run; True when every phase passed."""
     h = handles()
     table = Table(title=f"run {run.platform_run_id} ({run.wall_s:.0f}s)", title_justify="left")
     for col in ("phase", "name", "verdict", "reason"):
@@ -281,7 +283,54 @@ def main(until: str | None, scale: str | None, run_id: str | None, console: Cons
         console.print(f"report: {writer.uri(report)}\n        file://{local}")
     for failure in run.failures:
         console.print(f"[red]{failure}[/]")
-    return 0 if run.success and all(o.verdict == "PASS" for o in run.outcomes) else 1
+    return run.success and all(o.verdict == "PASS" for o in run.outcomes)
+
+
+def full_run(scale: str | None, run_id: str | None, console: Console, max_events_per_output: int | None,
+             drills: tuple[str, ...]) -> int:
+    """Spine + learning through promotion (P1..P15) as `run_id` (default: a new run), a second spine run
+    deciding with the promoted bundle (P1..P11, non-regression), then P16's verdict on the first run with
+    the second beside it."""
+    first = execute(LEARNING_LAST, scale, run_id, console, max_events_per_output=max_events_per_output,
+                    drills=drills)
+    if isinstance(first, int):
+        return first
+    if not _print_run(first, console):
+        console.print(f"[red]{first.platform_run_id} did not pass through {LEARNING_LAST}: no second run[/]")
+        return 1
+    console.print(f"second spine run: decides with the bundle {first.platform_run_id} promoted")
+    second = execute(SPINE_LAST, scale or pinned_scale(handles(), first.platform_run_id), None, console,
+                     max_events_per_output=max_events_per_output, drills=drills)
+    if isinstance(second, int):
+        return second
+    second_ok = _print_run(second, console)
+    verdict = execute(None, None, first.platform_run_id, console, assets=[VERDICT_ASSET], drills=(),
+                      second_run=second.platform_run_id)
+    if isinstance(verdict, int):
+        return verdict
+    verdict_ok = _print_run(verdict, console)
+    h = handles()
+    doc = run_evidence(h, first.platform_run_id)
+    name = h.get("PLATFORM_VERDICT_PATH_PATTERN")
+    if doc.exists(name):
+        v = doc.read(name)
+        colour = "green" if v["verdict"] == "PASS" else "red"
+        console.print(f"platform verdict [{colour}]{v['verdict']}[/] ({doc.uri(name)})")
+        for blocker in v["blockers"]:
+            console.print(f"  [red]blocker[/] {blocker}")
+    record_active_run(h, second.platform_run_id)
+    return 0 if second_ok and verdict_ok else 1
+
+
+def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
+         assets: list[str] | None = None, max_events_per_output: int | None = None,
+         drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False) -> int:
+    if full and not (until or assets):
+        return full_run(scale, run_id, console, max_events_per_output, drills)
+    run = execute(until, scale, run_id, console, assets, max_events_per_output, drills, full)
+    if isinstance(run, int):
+        return run
+    return 0 if _print_run(run, console) else 1
 
 
 def _asset_groups(defs):

@@ -48,15 +48,34 @@ def activate(conn: psycopg.Connection, *, event_id: str, event_type: str, bundle
     return row is not None
 
 
-def active_bundle(conn: psycopg.Connection) -> Bundle | None:
-    """The bundle of the latest registry event, or None when the registry has none."""
-    row = conn.cursor(row_factory=dict_row).execute(
-        "SELECT e.seq, e.event_type, b.* FROM mpr_registry_events e JOIN mpr_bundles b USING (bundle_id,"
-        " bundle_version) ORDER BY e.seq DESC LIMIT 1").fetchone()
-    if row is None:
-        return None
+_SELECT = ("SELECT e.seq, e.event_type, b.* FROM mpr_registry_events e"
+           " JOIN mpr_bundles b USING (bundle_id, bundle_version)")
+
+
+def _bundle(row: dict[str, Any]) -> Bundle:
     return Bundle(row["bundle_id"], row["bundle_version"], row["policy_rev"], row["model_ref"],
                   row["feature_version"], tuple(row["feature_list"]), dict(row["thresholds"]), row["seq"],
                   row["event_type"])
 
 
+def active_bundle(conn: psycopg.Connection, before_seq: int | None = None) -> Bundle | None:
+    """The bundle of the latest registry event (before `before_seq` when given), or None when there is none."""
+    where, params = ("", ()) if before_seq is None else (" WHERE e.seq < %s", (before_seq,))
+    row = conn.cursor(row_factory=dict_row).execute(_SELECT + where + " ORDER BY e.seq DESC LIMIT 1",
+                                                    params).fetchone()
+    return None if row is None else _bundle(row)
+
+
+def registered_bundle(conn: psycopg.Connection, bundle_id: str, bundle_version: str) -> Bundle | None:
+    """A registered bundle (active or not; registry_seq 0 and event REGISTERED when never activated)."""
+    row = conn.cursor(row_factory=dict_row).execute(
+        "SELECT 0 AS seq, 'REGISTERED' AS event_type, * FROM mpr_bundles WHERE bundle_id = %s AND bundle_version = %s",
+        (bundle_id, bundle_version)).fetchone()
+    return None if row is None else _bundle(row)
+
+
+def events_for(conn: psycopg.Connection, event_ids: list[str]) -> list[dict[str, Any]]:
+    """The registry events with these ids, in registry order."""
+    return conn.cursor(row_factory=dict_row).execute(
+        "SELECT seq, event_id, event_type, bundle_id, bundle_version, reason, actor, at FROM mpr_registry_events"
+        " WHERE event_id = ANY(%s) ORDER BY seq", (event_ids,)).fetchall()

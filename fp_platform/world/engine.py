@@ -60,7 +60,7 @@ class WorldParams:
 
 
 SCALES: dict[str, WorldParams] = {
-    "smoke": WorldParams(n_customers=200, n_terminals=400, nb_days=21, customers_per_part=50),
+    "smoke": WorldParams(n_customers=200, n_terminals=400, nb_days=35, customers_per_part=50),
     "demo": WorldParams(n_customers=1000, n_terminals=2000, nb_days=42, customers_per_part=250),
     "handbook": WorldParams(n_customers=5000, n_terminals=10000, nb_days=183),
 }

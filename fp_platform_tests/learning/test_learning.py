@@ -1,46 +1,124 @@
-"""P12-P14 on the real stack: a smoke spine run, then the learning lane on it (`fp-platform run --until
-P13`, then P14's job): the basis pinned by fingerprint, the Iceberg dataset read back by an ordinary
-client, online/offline parity, a candidate tracked in MLflow that DF can load, and the leakage check
-catching a late cutoff. (A smoke world's training week has no label history behind it, so its candidate
-is judged against the floors but not required to reach them.)"""
+"""The whole lifecycle on the real stack: `fp-platform run --scale smoke --full` runs a spine run through
+learning and promotion (P1..P15), a second spine run deciding with the promoted bundle, and P16's verdict.
+Then: the basis pinned by fingerprint, the Iceberg dataset read back by an ordinary client, online/offline
+parity, the candidate tracked in MLflow, the promotion corridor's append-only registry events on Postgres and
+Kafka, an incompatible candidate refused with its reason, and the leakage check catching a late cutoff.
+The registry is restored to the bootstrap bundle afterwards (an appended ROLLED_BACK), as other tests expect."""
 
 import json
 import subprocess
 import sys
 
 import duckdb
+import orjson
+import psycopg
 import pytest
 from pyiceberg.expressions import EqualTo
 
 from fp_platform.cli import main as cli
-from fp_platform.learning import mf, ofs, tables
+from fp_platform.contracts.canonical import canonical_json
+from fp_platform.learning import mf, mpr, ofs, tables
 from fp_platform.rtdl import bundles
-from fp_platform.substrate import db
+from fp_platform.rtdl.policy import load_policy
+from fp_platform.substrate import bus, db, mpr_registry
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.control.conftest import unique_run_id
 
-LEARNING_GATES = ("gates/P12/learning_input_basis.json", "gates/P13/ofs_dataset.json")
+LEARNING_GATES = ("gates/P12/learning_input_basis.json", "gates/P13/ofs_dataset.json",
+                  "gates/P14/mf_candidate.json", "gates/P15/mpr_promotion.json", "gates/P16/platform_verdict.json")
 
 
 @pytest.fixture(scope="module")
 def full_run(h, dagster_env):
     run_id = unique_run_id()
-    assert cli(["run", "--run-id", run_id, "--scale", "smoke", "--until", "P13"]) == 0
-    return run_id
+    code = cli(["run", "--run-id", run_id, "--scale", "smoke", "--full"])
+    yield run_id
+    boot, version = h.get("MPR_BOOTSTRAP_BUNDLE_ID"), str(load_policy(h).bootstrap["bundle_version"])
+    with db.connect(h, autocommit=True) as conn, conn.transaction():
+        mpr_registry.activate(conn, event_id=f"test:{run_id}:restore", event_type="ROLLED_BACK", bundle_id=boot,
+                              bundle_version=version, reason="test restores the bootstrap bundle", actor="test")
+    assert code == 0, "fp-platform run --full did not end with every phase and the verdict PASS"
 
 
 @pytest.fixture(scope="module")
-def trained(full_run) -> dict:
-    code, result = job(full_run, "train")
-    assert code == 0, result
-    return result
+def verdict(h, full_run) -> dict:
+    return run_evidence(h, full_run).read(h.get("PLATFORM_VERDICT_PATH_PATTERN"))
 
 
 def job(run_id: str, name: str, *args: str) -> tuple[int, dict]:
     out = subprocess.run([sys.executable, "-m", "fp_platform.learning.jobs", name, "--run-id", run_id, *args],
                          capture_output=True, text=True, timeout=900)
     return out.returncode, json.loads(out.stdout)
+
+
+def test_full_ends_with_a_blocker_free_verdict(h, full_run, verdict):
+    assert verdict["verdict"] == "PASS" and verdict["blockers"] == [], verdict["blockers"]
+    assert set(verdict["proof_matrix"]) == {"spine", "ofs", "mf", "mpr", "teardown"}
+    assert all(len(p) == 6 and all(x["passed"] for x in p.values()) for p in verdict["proof_matrix"].values())
+    writer = run_evidence(h, full_run)
+    assert writer.exists(h.pattern("LANE_PROOF_PATH_PATTERN", lane="teardown", proof_class="monitor"))
+    assert writer.exists(h.get("PROOF_MATRIX_PATH_PATTERN"))
+
+
+def test_the_second_run_decides_with_the_promoted_bundle(h, full_run, verdict):
+    receipt = run_evidence(h, full_run).read(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"))
+    promoted = (receipt["candidate"]["bundle_id"], receipt["candidate"]["bundle_version"])
+    second = verdict["verification_run"]["platform_run_id"]
+    assert second != full_run
+    with db.connect(h) as conn:
+        used = conn.execute("SELECT bundle_id, bundle_version, count(*), count(*) FILTER (WHERE score_source ="
+                            " 'model+rules') FROM df_decisions WHERE platform_run_id = %s GROUP BY 1, 2",
+                            (second,)).fetchall()
+    assert [(b, v) for b, v, _, _ in used] == [promoted]
+    assert used[0][3] > 0  # the promoted model scored
+    assert all(p["verdict"] == "PASS" for p in verdict["verification_run"]["phases"].values())
+
+
+def test_the_corridor_is_append_only_registry_events_in_postgres_and_on_the_topic(h, full_run):
+    writer = run_evidence(h, full_run)
+    drill = writer.read(h.get("MPR_ROLLBACK_DRILL_REPORT_PATH_PATTERN"))
+    assert [s["event_type"] for s in drill["steps"]] == ["PROMOTED", "ROLLED_BACK", "ROLLED_FORWARD"]
+    assert drill["steps"][1]["resolved_active"] == [drill["previous"]["bundle_id"], drill["previous"]["bundle_version"]]
+    ids = [s["event_id"] for s in drill["steps"]]
+    with db.connect(h) as conn:
+        seqs = [e["seq"] for e in mpr_registry.events_for(conn, ids)]
+        assert seqs == sorted(seqs) and len(seqs) == 3
+        with pytest.raises(psycopg.Error, match="append-only"):
+            conn.execute("UPDATE mpr_registry_events SET reason = 'rewritten' WHERE event_id = %s", (ids[0],))
+    topic = h.topic("FP_BUS_LEARNING_REGISTRY_EVENTS_V1").name
+    consumer = bus.scan_consumer(h)
+    try:
+        seen = {}
+        for p in drill["published"]:
+            assert "offset" in p, p
+            msg = next(m for m in bus.read_partition(consumer, topic, p["partition"], start=p["offset"])
+                       if m.offset() == p["offset"])
+            env = orjson.loads(msg.value())
+            seen[env["event_id"]] = env["payload"]["event_type"]
+    finally:
+        consumer.close()
+    assert seen == {s["event_id"]: s["event_type"] for s in drill["steps"]}
+
+
+def test_a_candidate_whose_features_ofp_does_not_serve_is_refused(h, full_run):
+    """Compatibility fails closed and says why; nothing is appended to the registry."""
+    store, tag = S3ObjectStore(h), unique_run_id()
+    features = ["customer_nb_tx_1d", "customer_nb_tx_90d"]
+    key = f"test/{tag}/model.json"
+    store.put(h.get("S3_ARTIFACTS_BUCKET"), key, canonical_json(
+        {"kind": "logistic", "features": features, "coefficients": [0.1, 0.2], "intercept": 0.0}), write_once=True)
+    with db.connect(h, autocommit=True) as conn:
+        with conn.transaction():
+            mpr_registry.register(conn, bundle_id="test_incompatible", bundle_version=tag, policy_rev="test",
+                                  model_ref=f"s3://{h.get('S3_ARTIFACTS_BUCKET')}/{key}", feature_version="ofp.v1",
+                                  feature_list=features, thresholds={"REVIEW": 0.5})
+        before = conn.execute("SELECT count(*) FROM mpr_registry_events").fetchone()[0]
+        result = mpr.compatibility(conn, store, {"bundle_id": "test_incompatible", "bundle_version": tag,
+                                                 "model_sha256": None})
+        after = conn.execute("SELECT count(*) FROM mpr_registry_events").fetchone()[0]
+    assert not result["compatible"] and before == after
+    assert any("customer_nb_tx_90d" in r and "not served" in r for r in result["reasons"]), result["reasons"]
 
 
 def test_the_learning_phases_pass_on_a_closed_spine_run(h, full_run):
@@ -96,17 +174,18 @@ def test_the_iceberg_table_is_readable_with_the_manifest_row_count(h, full_run):
     assert counts.keys() == {"train", "test"} and sum(counts.values()) == manifest["rows"]
 
 
-def test_the_candidate_is_tracked_and_df_can_load_it(h, full_run, trained):
+def test_the_candidate_is_tracked_and_df_can_load_it(h, full_run):
     writer = run_evidence(h, full_run)
+    refs = writer.read(h.get("MF_MLFLOW_RUN_REFS_PATH_PATTERN"))
     receipt = writer.read(h.get("MF_CANDIDATE_BUNDLE_RECEIPT_PATH_PATTERN"))
     report = writer.read(h.get("MF_EVAL_REPORT_PATH_PATTERN"))
     assert receipt["provenance"]["dataset_fingerprint"] == writer.read(
         h.get("OFS_DATASET_MANIFEST_PATH_PATTERN"))["dataset_fingerprint"]
-    assert receipt["provenance"]["mlflow_run_id"] == trained["mlflow_run_id"]
-    assert mf.mlflow_run_problems(h, trained["mlflow_run_id"], trained["mlflow_model_uri"]) == []
+    assert receipt["provenance"]["mlflow_run_id"] == refs["run_id"]
+    assert mf.mlflow_run_problems(h, refs["run_id"], refs["model_uri"]) == []
     assert set(report["metrics"]) == {"candidate", "baseline"}
     assert all(0.0 <= m["card_precision_at_k"] <= 1.0 for m in report["metrics"].values())
-    assert receipt["registered"] == all(f["passed"] for f in report["metric_floors"].values())
+    assert receipt["registered"] and all(f["passed"] for f in report["metric_floors"].values())
     assert not any(v for k, v in report["leakage"].items() if k != "test_known_compromised_cards_removed")
     for name in ("MF_MLFLOW_RUN_REFS_PATH_PATTERN", "MF_SAFE_DISABLE_PATH_PATTERN"):
         assert writer.exists(h.get(name))

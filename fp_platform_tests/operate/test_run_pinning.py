@@ -93,5 +93,5 @@ def test_evidence_cli_lists_gets_and_exports(h, pinned_run, tmp_path, capsys):
 
 
 def test_unimplemented_phase_is_refused_with_the_list_of_implemented_ones(h, dagster_env, capsys):
-    assert cli(["run", "--until", "P15"]) == 2
+    assert cli(["run", "--until", "P17"]) == 2
     assert "not implemented yet" in capsys.readouterr().out

@@ -1,0 +1,215 @@
+"""P15 MPR_PROMOTION_COMMITTED: the promotion corridor of a candidate bundle.
+
+1. Compatibility (fails closed): the bundle is registered, its feature version is the one OFP serves,
+   every feature it names is served online, its model document is the one P14 wrote and names the same
+   features, and its thresholds are DF decisions in ascending order.
+2. Shadow scoring is DF's (`rtdl.shadow`); this module judges it by the policy's promotion rule.
+3. Promotion and the rollback drill: PROMOTED, then ROLLED_BACK to the bundle that was active, then
+   ROLLED_FORWARD, each an append-only row in `mpr_registry_events`, each checked by resolving the active
+   bundle the way DF does (`mpr_registry.active_bundle`), then published on the registry topic.
+Event ids derive from the run and the bundle, so a re-run appends nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import psycopg
+
+from fp_platform.contracts.canonical import sha256_hex
+from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
+from fp_platform.contracts.evidence import EvidenceWriter
+from fp_platform.contracts.features import FEATURE_VERSION, SERVED_FIELDS
+from fp_platform.contracts.payloads import DECISIONS
+from fp_platform.handles import Handles
+from fp_platform.learning.policy import LearningPolicy
+from fp_platform.substrate import bus, mpr_registry
+from fp_platform.substrate.object_store import S3ObjectStore
+
+PHASE_ID = "P15"
+MODEL_KINDS = ("logistic", "lightgbm")  # the model documents DF loads (rtdl/bundles.py)
+Log = Callable[[str], None]
+
+
+class PromotionRefused(RuntimeError):
+    """The corridor cannot start: no eligible candidate, or the evidence it needs is missing."""
+
+
+def candidate_of(h: Handles, writer: EvidenceWriter, override: str | None) -> dict[str, Any]:
+    """The bundle to promote: `BUNDLE_ID:VERSION` when given, else the one P14 registered for the run."""
+    if override:
+        bundle_id, sep, version = override.partition(":")
+        if not sep or not bundle_id or not version:
+            raise PromotionRefused(f"--candidate {override!r} is not BUNDLE_ID:VERSION")
+        return {"bundle_id": bundle_id, "bundle_version": version, "model_sha256": None, "source": "operator"}
+    name = h.get("MF_CANDIDATE_BUNDLE_RECEIPT_PATH_PATTERN")
+    if not writer.exists(name):
+        raise PromotionRefused(f"no candidate bundle receipt {name}: P14 has not run for this run")
+    receipt = writer.read(name)
+    if not receipt["registered"]:
+        raise PromotionRefused(f"candidate {receipt['bundle_id']} {receipt['bundle_version']} is not eligible:"
+                               " P14 did not register it (below a metric floor)")
+    return {"bundle_id": receipt["bundle_id"], "bundle_version": receipt["bundle_version"],
+            "model_sha256": receipt["model_sha256"], "source": "P14 candidate bundle receipt"}
+
+
+def _model_document(store: S3ObjectStore, model_ref: str) -> tuple[dict[str, Any] | None, str | None, str]:
+    """(document, sha256, problem) of a bundle's model on the object store."""
+    if not model_ref.startswith("s3://"):
+        return None, None, f"model_ref {model_ref!r} is not an s3:// URI"
+    bucket, _, key = model_ref[5:].partition("/")
+    try:
+        body = store.get(bucket, key)
+        return orjson.loads(body), sha256_hex(body), ""
+    except Exception as exc:  # absent, unreadable or not JSON: DF could not load it either
+        return None, None, f"cannot read {model_ref}: {exc}"
+
+
+def compatibility(conn: psycopg.Connection, store: S3ObjectStore, candidate: dict[str, Any]) -> dict[str, Any]:
+    """Every reason DF could not serve the bundle as OFP serves features today (empty: compatible)."""
+    bundle = mpr_registry.registered_bundle(conn, candidate["bundle_id"], candidate["bundle_version"])
+    if bundle is None:
+        return {"compatible": False, "reasons": [f"bundle {candidate['bundle_id']} {candidate['bundle_version']}"
+                                                 " is not registered"], "bundle": None}
+    reasons = []
+    if bundle.feature_version != FEATURE_VERSION:
+        reasons.append(f"feature_version {bundle.feature_version} is not the served {FEATURE_VERSION}")
+    if unserved := [f for f in bundle.feature_list if f not in SERVED_FIELDS]:
+        reasons.append(f"features {unserved} are not served by OFP (served: {list(SERVED_FIELDS)})")
+    model = None
+    if bundle.model_ref:
+        model, sha, problem = _model_document(store, bundle.model_ref)
+        if problem:
+            reasons.append(problem)
+        else:
+            if candidate["model_sha256"] and sha != candidate["model_sha256"]:
+                reasons.append(f"model sha256 {sha[:16]} is not the {candidate['model_sha256'][:16]} P14 wrote")
+            if model.get("kind") not in MODEL_KINDS:
+                reasons.append(f"model kind {model.get('kind')!r} is not one DF loads {MODEL_KINDS}")
+            if tuple(model.get("features", ())) != bundle.feature_list:
+                reasons.append(f"model features {model.get('features')} differ from the bundle's"
+                               f" {list(bundle.feature_list)}")
+    order = [d for d in DECISIONS[1:] if d in bundle.thresholds]
+    if set(bundle.thresholds) - set(order):
+        reasons.append(f"thresholds name {sorted(set(bundle.thresholds) - set(order))}, not DF decisions")
+    values = [bundle.thresholds[d] for d in order]
+    if values != sorted(values) or not all(0.0 <= v <= 1.0 for v in values):
+        reasons.append(f"thresholds {bundle.thresholds} are not ascending in [0, 1]")
+    return {"compatible": not reasons, "reasons": reasons,
+            "bundle": {"bundle_id": bundle.bundle_id, "bundle_version": bundle.bundle_version,
+                       "model_ref": bundle.model_ref, "feature_version": bundle.feature_version,
+                       "feature_list": list(bundle.feature_list), "thresholds": bundle.thresholds,
+                       "model_kind": model.get("kind") if model else None},
+            "served": {"feature_version": FEATURE_VERSION, "fields": list(SERVED_FIELDS)}}
+
+
+def check_compatibility(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: EvidenceWriter,
+                        run_id: str, policy: LearningPolicy, override: str | None) -> dict[str, Any]:
+    candidate = candidate_of(h, writer, override)
+    result = {"candidate": candidate, **compatibility(conn, store, candidate)}
+    basis = writer.read(h.get("LEARNING_INPUT_BASIS_PATH_PATTERN"))
+    result["shadow_window"] = {"start": basis["windows"]["test_start"], "end": basis["windows"]["test_end"]}
+    result["review_budget"] = policy.review_budget
+    writer.write_summary(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"), result, phase_id=PHASE_ID)
+    return result
+
+
+def promotion_rule(policy: LearningPolicy, shadow: dict[str, Any]) -> tuple[bool, str]:
+    """The policy's shadow rule: the candidate's precision at the review budget beats the active's by the
+    policy's margin, and it changes no more than the policy's share of decisions."""
+    gain = shadow["candidate"]["precision_at_review_budget"] - shadow["active"]["precision_at_review_budget"]
+    rule = policy.promotion
+    ok = gain >= rule["min_precision_gain"] and shadow["changed_share"] <= rule["max_changed_share"]
+    return ok, (f"precision at the review budget {shadow['candidate']['precision_at_review_budget']:.3f} vs active"
+                f" {shadow['active']['precision_at_review_budget']:.3f} (gain {gain:+.3f}, needs"
+                f" >= {rule['min_precision_gain']}); changed {shadow['changed_share']:.1%} of decisions (at most"
+                f" {rule['max_changed_share']:.0%})")
+
+
+def _append(conn: psycopg.Connection, event_id: str, event_type: str, bundle: tuple[str, str], reason: str,
+            actor: str) -> dict[str, Any]:
+    """Append one registry event (a no-op when it was appended before) and resolve the active bundle."""
+    with conn.transaction():
+        appended = mpr_registry.activate(conn, event_id=event_id, event_type=event_type, bundle_id=bundle[0],
+                                         bundle_version=bundle[1], reason=reason, actor=actor)
+    seq = conn.execute("SELECT seq FROM mpr_registry_events WHERE event_id = %s", (event_id,)).fetchone()[0]
+    active = mpr_registry.active_bundle(conn, before_seq=seq + 1)  # as of this event, re-runs included
+    resolved = (active.bundle_id, active.bundle_version) if active else None
+    return {"event_id": event_id, "event_type": event_type, "bundle_id": bundle[0], "bundle_version": bundle[1],
+            "seq": seq, "appended": appended, "resolved_active": list(resolved) if resolved else None,
+            "resolves": resolved == bundle}
+
+
+def _previous(conn: psycopg.Connection, promoted_event_id: str) -> tuple[str, str] | None:
+    """The bundle active just before this promotion (before it is appended: the active one)."""
+    seq = conn.execute("SELECT seq FROM mpr_registry_events WHERE event_id = %s", (promoted_event_id,)).fetchone()
+    active = mpr_registry.active_bundle(conn, before_seq=seq[0] if seq else None)
+    return (active.bundle_id, active.bundle_version) if active else None
+
+
+def publish(h: Handles, conn: psycopg.Connection, run_id: str, event_ids: list[str]) -> list[dict[str, Any]]:
+    """Send the registry events (the Postgres rows are the truth; consumers dedupe a resend on event_id)."""
+    topic_key = topic_key_for("learning.registry.event")
+    topic, component = h.topic(topic_key).name, h.get("COMPONENT_ID_MPR")
+    records, envelopes = [], []
+    for e in mpr_registry.events_for(conn, event_ids):
+        env = Envelope.build(event_id=e["event_id"], event_class="learning.registry.event",
+                             pins={"platform_run_id": run_id}, producer=component,
+                             ts_utc=e["at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                             payload={k: e[k] for k in ("seq", "event_type", "bundle_id", "bundle_version", "reason",
+                                                        "actor")})
+        headers = record_headers(run_id, env.event_class, env.event_id, env.payload_hash, component)
+        records.append((topic, env.to_bytes(), e["bundle_id"].encode(), headers))
+        envelopes.append(e)
+    results = bus.deliver(bus.producer(h), records)
+    return [{"event_id": e["event_id"], "event_type": e["event_type"], "seq": e["seq"], "topic": topic,
+             **({"partition": r[0], "offset": r[1]} if isinstance(r, tuple) else {"error": r})}
+            for e, r in zip(envelopes, results, strict=True)]
+
+
+def promote(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: EvidenceWriter, run_id: str,
+            policy: LearningPolicy, log: Log) -> dict[str, Any]:
+    """Judge the shadow, then promote and drill the rollback; the receipts say what happened."""
+    compat = writer.read(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"))
+    if not compat["compatible"]:
+        raise PromotionRefused("the candidate is not compatible: " + "; ".join(compat["reasons"]))
+    shadow_name = h.get("MPR_SHADOW_EVAL_PATH_PATTERN")
+    if not writer.exists(shadow_name):
+        raise PromotionRefused(f"no shadow evaluation {shadow_name}: DF has not scored the candidate in shadow")
+    shadow = writer.read(shadow_name)
+    cand = (compat["candidate"]["bundle_id"], compat["candidate"]["bundle_version"])
+    if (shadow["candidate"]["bundle_id"], shadow["candidate"]["bundle_version"]) != cand:
+        raise PromotionRefused(f"the shadow evaluation is of {shadow['candidate']['bundle_id']}"
+                               f" {shadow['candidate']['bundle_version']}, not the candidate {cand[0]} {cand[1]}")
+    passed, why = promotion_rule(policy, shadow)
+    actor = h.get("COMPONENT_ID_MPR")
+    base = f"mpr:{run_id}:{cand[0]}:{cand[1]}"
+    receipt: dict[str, Any] = {"candidate": {"bundle_id": cand[0], "bundle_version": cand[1]},
+                               "promotion_rule": {"passed": passed, "detail": why}, "policy_rev": policy.policy_rev}
+    if not passed:
+        receipt["promoted"] = False
+        writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=PHASE_ID)
+        return {"promoted": False, "promotion_rule": receipt["promotion_rule"], "drill": None, "published": []}
+    previous = _previous(conn, f"{base}:promoted")
+    if previous is None:
+        raise PromotionRefused("the registry has no active bundle to roll back to (DF bootstraps one at start)")
+    log(f"promoting {cand[0]} {cand[1]} (previous {previous[0]} {previous[1]}): {why}")
+    steps = [_append(conn, f"{base}:promoted", "PROMOTED", cand, f"P15 promotion of run {run_id}: {why}", actor),
+             _append(conn, f"{base}:rollback_drill", "ROLLED_BACK", previous,
+                     f"P15 rollback drill: back to {previous[0]} {previous[1]}", actor),
+             _append(conn, f"{base}:roll_forward", "ROLLED_FORWARD", cand,
+                     f"P15 rollback drill: forward to {cand[0]} {cand[1]}", actor)]
+    published = publish(h, conn, run_id, [s["event_id"] for s in steps])
+    active = mpr_registry.active_bundle(conn)
+    active_now = [active.bundle_id, active.bundle_version] if active else None
+    receipt |= {"promoted": True, "previous": {"bundle_id": previous[0], "bundle_version": previous[1]},
+                "event": steps[0], "active_now": active_now, "published": published}
+    drill = {"previous": receipt["previous"], "candidate": receipt["candidate"], "steps": steps,
+             "resolver": "substrate.mpr_registry.active_bundle (what DF calls for every batch)",
+             "passed": all(s["resolves"] for s in steps), "active_now": active_now, "published": published}
+    writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=PHASE_ID)
+    writer.write_summary(h.get("MPR_ROLLBACK_DRILL_REPORT_PATH_PATTERN"), drill, phase_id=PHASE_ID)
+    return {"promoted": True, "promotion_rule": receipt["promotion_rule"], "drill": drill, "published": published,
+            "active_now": active_now}
