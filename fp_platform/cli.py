@@ -265,7 +265,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for line in lines:
             print(json.dumps(line), flush=True)
         return 0 if all(v == "PASS" for v in lines[0]["params"]["verdicts"].values()) else 1
-    if args.bench == "decision":
+    if args.bench == "learning":
+        from fp_platform.learning import bench as learning_bench
+
+        lines = learning_bench.run(h, args.scale, args.context_signal_strength, log)
+    elif args.bench == "decision":
         from fp_platform.rtdl import decision_bench
 
         lines = decision_bench.run(h, args.scale, args.rate, args.seconds, args.sustained_events,
@@ -416,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="traffic events offered as fast as IG takes them (capped by the world)")
     dec.add_argument("--warmup-events", type=int, default=500, help="traffic events sent first, not measured")
     dec.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the lane to catch up")
+    lb = bench_sub.add_parser("learning", help="model quality under the handbook protocol (OFS features, MF's "
+                              "LightGBM) vs the book's published row; OFS rows/s and training time")
+    lb.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="handbook")
+    lb.add_argument("--context-signal-strength", type=float, default=0.0,
+                    help="fraud's context signal (default 0: pure handbook parity)")
     p.set_defaults(func=cmd_bench)
 
     br = bench_sub.add_parser("run", help="a whole run (fp-platform run): wall time, events/s, seconds per phase "

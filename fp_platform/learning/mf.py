@@ -30,7 +30,7 @@ from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.features import FEATURE_VERSION
 from fp_platform.handles import Handles
 from fp_platform.learning import basis, evaluation, tables
-from fp_platform.learning.policy import LearningPolicy
+from fp_platform.learning.policy import LearningPolicy, floors_for
 from fp_platform.substrate import db, mpr_registry
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.oracle_truth import oracle_frauds
@@ -164,8 +164,9 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
     key = h.pattern("S3_BUNDLE_PREFIX_PATTERN", bundle_id=bundle_id, bundle_version=version) + "model.json"
     bucket = h.get("S3_ARTIFACTS_BUCKET")
     store.put(bucket, key, body, write_once=True)  # a bundle version names one model, ever
+    scale = writer.read(h.get("EVIDENCE_RUN_JSON_KEY"))["config"]["params"]["scale"]
     floors = {k: {"floor": f, "value": metrics["candidate"][k], "passed": metrics["candidate"][k] >= f}
-              for k, f in policy.metric_floors.items()}
+              for k, f in floors_for(policy, scale).items()}
     receipt = {"bundle_id": bundle_id, "bundle_version": version, "model_ref": f"s3://{bucket}/{key}",
                "model_sha256": sha256_hex(body), "model_kind": "lightgbm", "feature_version": FEATURE_VERSION,
                "feature_list": list(features), "thresholds": policy.thresholds, "policy_rev": policy.policy_rev,
@@ -185,7 +186,7 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
                    "train": {"rows": len(train), "frauds": int(y.sum())},
                    "test": {"rows": len(test), "frauds": int(test["is_fraud"].sum()),
                             "known_compromised_cards_removed": len(known)},
-                   "metrics": metrics, "metric_floors": floors, "leakage": leakage,
+                   "metrics": metrics, "metric_floors": floors, "world_scale": scale, "leakage": leakage,
                    "review_budget_k": policy.review_budget}
     refs = {"tracking": "postgres (" + h.get("DB_MLFLOW_NAME") + ")", "experiment": experiment,
             "run_id": mlrun_id, "artifact_uri": artifact_uri, "model_uri": model_info.model_uri}

@@ -28,9 +28,15 @@ class LearningPolicy:
     features: tuple[str, ...]
     models: dict[str, dict[str, Any]]
     metric_floors: dict[str, float]
+    metric_floors_by_scale: dict[str, dict[str, float]]
     review_budget: int
     thresholds: dict[str, float]
     promotion: dict[str, float]
+
+
+def floors_for(policy: LearningPolicy, scale: str | None) -> dict[str, float]:
+    """The metric floors a candidate trained on a world of this scale must reach."""
+    return policy.metric_floors_by_scale.get(scale or "", policy.metric_floors)
 
 
 def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
@@ -38,15 +44,19 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
         p = doc["protocol"]
         policy = LearningPolicy(doc["policy_rev"], int(p["train_days"]), int(p["delay_days"]), int(p["test_days"]),
                                 doc["labels"]["unlabelled_as"], tuple(doc["features"]), doc["models"],
-                                {k: float(v) for k, v in doc["metric_floors"].items()}, int(doc["review_budget"]),
+                                {k: float(v) for k, v in doc["metric_floors"].items()},
+                                {scale: {k: float(v) for k, v in floors.items()}
+                                 for scale, floors in doc.get("metric_floors_by_scale", {}).items()},
+                                int(doc["review_budget"]),
                                 {k: float(v) for k, v in doc["thresholds"].items()},
                                 {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share")})
     except (KeyError, TypeError, ValueError) as exc:
         raise LearningPolicyError(f"{name}: {exc}") from None
     if unknown := [f for f in policy.features if f not in SERVED_FIELDS]:
         raise LearningPolicyError(f"{name}: features {unknown} are not served online ({SERVED_FIELDS})")
-    if set(policy.metric_floors) - set(METRICS):
-        raise LearningPolicyError(f"{name}: metric_floors may name only {METRICS}")
+    for floors in (policy.metric_floors, *policy.metric_floors_by_scale.values()):
+        if set(floors) - set(METRICS):
+            raise LearningPolicyError(f"{name}: metric floors may name only {METRICS}")
     if policy.unlabelled_as not in ("LEGIT", "EXCLUDE"):
         raise LearningPolicyError(f"{name}: labels.unlabelled_as must be LEGIT or EXCLUDE")
     return policy
