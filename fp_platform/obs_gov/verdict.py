@@ -59,11 +59,12 @@ def _drills(e: Evidence) -> tuple[bool, str]:
 
 
 def _health(e: Evidence) -> tuple[bool, str]:
+    """Every component published its heartbeat, and none last said RED (STOPPED: stopped cleanly since)."""
     names = [n for n in e.writer.list() if n.endswith("/health/last_health.json")]
     states = {n.split("/")[0]: e.doc(n).get("health_state") for n in names}
-    bad = {c: s for c, s in states.items() if s not in ("GREEN", "AMBER")}
-    return bool(states) and not bad, f"{len(states)} components reported health" + (f"; not green {bad}" if bad
-                                                                                     else "")
+    bad = {c: s for c, s in states.items() if s not in ("GREEN", "AMBER", "STOPPED")}
+    return bool(states) and not bad, f"{len(states)} components published health" + (f"; unhealthy {bad}" if bad
+                                                                                      else "")
 
 
 def _processes_gone(e: Evidence) -> tuple[bool, str]:
@@ -113,8 +114,9 @@ PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
         "deploy": ("P2 started every pack scoped to the run and P4 found IG ready",
                    lambda e: _all(e.gate("P2", "daemons_ready", "packs_running"),
                                   e.gate("P4", "ig_ready", "ig_healthy"))),
-        "monitor": ("every component reported GREEN/AMBER health and P11's conformance passed",
-                    lambda e: _all(_health(e), e.gate("P11", "run_closure", "conformance_pass"))),
+        "monitor": ("every component published health, none RED; P11's conformance and spine close-out passed",
+                    lambda e: _all(_health(e), e.gate("P11", "run_closure", "conformance_pass"),
+                                   e.gate("P11", "run_closure", "spine_closeout"))),
         "failure_drill": ("every drill the run carried observed what it expected", _drills),
         "recovery": ("the closure's replay anchors equal the P7/P8 snapshots and every count reconciles",
                      lambda e: _all(e.gate("P11", "run_closure", "replay_anchors_valid"),
