@@ -5,7 +5,8 @@ DuckDB feature definition (the one P13 runs and parity proves equal to OFP) is c
 card sightings and truth (every fraud known from its own time: the terminal windows already end
 DELAY_DAYS before each event, as in the book). The book's split (Le Borgne et al., ch. 3.4): training
 from 2018-07-25 for 7 days, 7 days of delay, 7 days of test (a smaller world: its last three whole
-weeks), cards with a fraud before the test week left out of it. The candidate and baseline are MF's
+weeks); a test day leaves out the cards known compromised by then: a fraud in the training week, or in
+the delay days before it (the book's `get_train_test_set`). The candidate and baseline are MF's
 (the learning policy's LightGBM and logistic regression).
 """
 
@@ -84,13 +85,16 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
     ofs_s = time.perf_counter() - t1
     log(f"OFS features for {rows} events in {ofs_s:.1f}s")
     con.register("vectors", vectors)
-    df = con.sql("""SELECT t.ts, t.card_id, t.amount, v.*, coalesce(tr.tx_fraud, 0) AS is_fraud,
+    df = con.sql("""WITH fraud_cards AS (
+                        SELECT t.card_id, t.ts FROM tx t JOIN truth USING (transaction_id)
+                        WHERE tx_fraud = 1 AND t.ts >= $train_start)
+                    SELECT t.ts, t.card_id, t.amount, v.*, coalesce(tr.tx_fraud, 0) AS is_fraud,
                            t.ts < $train_end AS train,
-                           t.card_id IN (SELECT card_id FROM tx JOIN truth USING (transaction_id)
-                                         WHERE tx_fraud = 1 AND ts < $test_start) AS known
+                           EXISTS (SELECT 1 FROM fraud_cards f WHERE f.card_id = t.card_id AND f.ts < $train_end
+                                   + INTERVAL 1 DAY * greatest(datediff('day', $test_start, t.ts) - 1, 0)) AS known
                     FROM vectors v JOIN tx t USING (event_id) LEFT JOIN truth tr USING (transaction_id)
                     ORDER BY t.ts, t.event_id""",
-                 params={"train_end": train_end, "test_start": test_start}).df()
+                 params={"train_start": start, "train_end": train_end, "test_start": test_start}).df()
     df["ts"] = df["ts"].dt.tz_convert("UTC")
     train, test = df[df["train"]], df[~df["train"] & ~df["known"]]
     x_train, x_test, y = mf.matrix(train, policy.features), mf.matrix(test, policy.features), train["is_fraud"]

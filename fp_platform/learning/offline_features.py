@@ -102,6 +102,7 @@ def compute(con: duckdb.DuckDBPyConnection, topics: dict[str, str]) -> pa.Table:
     """The vectors of `events` (columns: event_id, FEATURE_NAMES, the two flags, max_input_ts,
     max_label_observed_at). `topics`: the traffic, entities and labels topic names (watermark keys)."""
     con.execute("SET TimeZone = 'UTC'")  # day windows in UTC, as OFP's database computes them
+    con.execute("SET enable_progress_bar = false")  # stdout carries a job's result (and a bench's JSON lines)
     return con.sql(VECTOR_SQL, params={k: topics[k] for k in ("traffic", "entities", "labels")}).to_arrow_table()
 
 
