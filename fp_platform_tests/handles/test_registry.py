@@ -22,7 +22,7 @@ NOT_HANDLES = {
     "MISSING_CONTEXT", "LATE_CONTEXT",  # CSFB binding statuses
     "STEP_UP", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED", "NO_RULE_FIRED", "MODEL_SCORE",  # decision lane
     "CASE_OPENED", "EVIDENCE_ATTACHED", "QC_SAMPLE_APPROVE", "CHARGED_BACK", "BEYOND_WORLD_CLOCK",  # case/labels
-    "ROLLED_BACK", "ROLLED_FORWARD", "RUN_ID",  # MPR registry events; an argparse metavar
+    "ROLLED_BACK", "ROLLED_FORWARD", "RUN_ID", "FP_BUNDLE_MODEL_REF",  # MPR events; a metavar; SageMaker env
 } | {p.name for p in PHASES} | {
     # governance event types, reporter outcomes, Dagster step event types
     "CLOSURE_REFUSED", "DEGRADE_POSTURE_CHANGED", "DRILL_OBSERVED", "ENVIRONMENT_CONFORMANCE",
