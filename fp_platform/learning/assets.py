@@ -149,10 +149,10 @@ class PromotionConfig(Config):
        check_specs=gate_specs("mpr_promotion", {
            "compatible": "the candidate's feature version and features are what OFP serves, its model document is "
                          "P14's and names the same features, its thresholds are DF decisions; else it stops here",
-           "promotion_committed": "DF scored the candidate in shadow on the test week beside the active bundle, it "
-                                  "passed the promotion rule, and PROMOTED is appended and published",
-           "rollback_drill": "ROLLED_BACK to the previous bundle and ROLLED_FORWARD again, each resolved as active "
-                             "the way DF resolves it, appended and published",
+           "promotion_committed": "DF scored the candidate in shadow on the test week beside the bundle active before"
+                                  " it, it passed the promotion rule, and PROMOTED is appended and published",
+           "rollback_drill": "ROLLED_BACK to that bundle and ROLLED_FORWARD again, each resolved as active and its"
+                             " model loaded the way DF does, appended and published",
            "active_bundle_resolves": "after the corridor DF resolves the promoted bundle"}),
        description="P15: the promotion corridor (compatibility, DF shadow scoring, promotion rule, PROMOTED, "
                    "rollback drill) as append-only registry events in Postgres and on the registry topic.")
@@ -165,9 +165,11 @@ def mpr_promotion(context: AssetExecutionContext, config: PromotionConfig, platf
     if compat.get("status") == "REFUSED" or not compat["compatible"]:
         reason = compat.get("reason") or "; ".join(compat["reasons"])
         return _refused(writer, "P15", "mpr_promotion", "compatible", {"reason": f"refused: {reason}"})
-    bundle, window = compat["bundle"], compat["shadow_window"]
+    bundle, window, baseline = compat["bundle"], compat["shadow_window"], compat["baseline"]
     shadow = launch_job(context, pipes, platform.profile, writer, "P15", "fp_platform.rtdl.shadow", "score",
                         "--bundle-id", bundle["bundle_id"], "--bundle-version", bundle["bundle_version"],
+                        "--baseline-bundle-id", baseline["bundle_id"],
+                        "--baseline-bundle-version", baseline["bundle_version"],
                         "--from", window["start"], "--to", window["end"],
                         "--review-budget", str(compat["review_budget"]))
     if shadow.get("status") == "REFUSED":

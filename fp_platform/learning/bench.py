@@ -91,7 +91,7 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
                     SELECT t.ts, t.card_id, t.amount, v.*, coalesce(tr.tx_fraud, 0) AS is_fraud,
                            t.ts < $train_end AS train,
                            EXISTS (SELECT 1 FROM fraud_cards f WHERE f.card_id = t.card_id AND f.ts < $train_end
-                                   + INTERVAL 1 DAY * greatest(datediff('day', $test_start, t.ts) - 1, 0)) AS known
+                                   + INTERVAL 1 DAY * datediff('day', $test_start, t.ts)) AS known
                     FROM vectors v JOIN tx t USING (event_id) LEFT JOIN truth tr USING (transaction_id)
                     ORDER BY t.ts, t.event_id""",
                  params={"train_start": start, "train_end": train_end, "test_start": test_start}).df()

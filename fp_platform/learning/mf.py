@@ -32,6 +32,7 @@ from fp_platform.handles import Handles
 from fp_platform.learning import basis, evaluation, tables
 from fp_platform.learning.policy import LearningPolicy, floors_for
 from fp_platform.substrate import db, mpr_registry
+from fp_platform.substrate.evidence_store import pinned_scale
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.oracle_truth import oracle_frauds
 from fp_platform.substrate.secrets import get_secret
@@ -164,7 +165,7 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
     key = h.pattern("S3_BUNDLE_PREFIX_PATTERN", bundle_id=bundle_id, bundle_version=version) + "model.json"
     bucket = h.get("S3_ARTIFACTS_BUCKET")
     store.put(bucket, key, body, write_once=True)  # a bundle version names one model, ever
-    scale = writer.read(h.get("EVIDENCE_RUN_JSON_KEY"))["config"]["params"]["scale"]
+    scale = pinned_scale(h, writer)
     floors = {k: {"floor": f, "value": metrics["candidate"][k], "passed": metrics["candidate"][k] >= f}
               for k, f in floors_for(policy, scale).items()}
     receipt = {"bundle_id": bundle_id, "bundle_version": version, "model_ref": f"s3://{bucket}/{key}",

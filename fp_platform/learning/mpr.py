@@ -4,10 +4,14 @@
    every feature it names is served online, its model document is the one P14 wrote and names the same
    features, and its thresholds are DF decisions in ascending order.
 2. Shadow scoring is DF's (`rtdl.shadow`); this module judges it by the policy's promotion rule.
-3. Promotion and the rollback drill: PROMOTED, then ROLLED_BACK to the bundle that was active, then
-   ROLLED_FORWARD, each an append-only row in `mpr_registry_events`, each checked by resolving the active
-   bundle the way DF does (`mpr_registry.active_bundle`), then published on the registry topic.
-Event ids derive from the run and the bundle, so a re-run appends nothing twice.
+3. Promotion and the rollback drill: PROMOTED, then ROLLED_BACK to the baseline, then ROLLED_FORWARD,
+   each an append-only row in `mpr_registry_events`, each followed by resolving the active bundle the
+   way DF does (`mpr_registry.active_bundle`) and loading its model the way DF does (`bundle_models`),
+   then published on the registry topic.
+The baseline is the bundle active before this run promoted the candidate: the shadow compares with it
+and the drill rolls back to it. Event ids derive from the run and the bundle, so a re-run appends nothing
+twice (and its drill resolves the registry as it is then: after a complete earlier attempt the rolled-back
+step no longer resolves, so the drill fails rather than claim what it did not see).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import psycopg
 
 from fp_platform.contracts.canonical import sha256_hex
@@ -25,11 +28,10 @@ from fp_platform.contracts.features import FEATURE_VERSION, SERVED_FIELDS
 from fp_platform.contracts.payloads import DECISIONS
 from fp_platform.handles import Handles
 from fp_platform.learning.policy import LearningPolicy
-from fp_platform.substrate import bus, mpr_registry
+from fp_platform.substrate import bundle_models, bus, mpr_registry
 from fp_platform.substrate.object_store import S3ObjectStore
 
 PHASE_ID = "P15"
-MODEL_KINDS = ("logistic", "lightgbm")  # the model documents DF loads (rtdl/bundles.py)
 Log = Callable[[str], None]
 
 
@@ -55,16 +57,19 @@ def candidate_of(h: Handles, writer: EvidenceWriter, override: str | None) -> di
             "model_sha256": receipt["model_sha256"], "source": "P14 candidate bundle receipt"}
 
 
-def _model_document(store: S3ObjectStore, model_ref: str) -> tuple[dict[str, Any] | None, str | None, str]:
-    """(document, sha256, problem) of a bundle's model on the object store."""
-    if not model_ref.startswith("s3://"):
-        return None, None, f"model_ref {model_ref!r} is not an s3:// URI"
-    bucket, _, key = model_ref[5:].partition("/")
+def _model_problems(store: S3ObjectStore, bundle: mpr_registry.Bundle, sha256: str | None) -> tuple[list[str], str]:
+    """Why DF could not load the bundle's model as the bundle describes it; and the model's kind."""
     try:
-        body = store.get(bucket, key)
-        return orjson.loads(body), sha256_hex(body), ""
-    except Exception as exc:  # absent, unreadable or not JSON: DF could not load it either
-        return None, None, f"cannot read {model_ref}: {exc}"
+        body = bundle_models.read_document(store, bundle.model_ref)
+        model = bundle_models.parse_model(bundle.model_ref, body)
+    except bundle_models.ModelUnavailable as exc:
+        return [str(exc)], "unloadable"
+    problems = []
+    if sha256 and sha256_hex(body) != sha256:
+        problems.append(f"model sha256 {sha256_hex(body)[:16]} is not the {sha256[:16]} P14 wrote")
+    if model.features != bundle.feature_list:
+        problems.append(f"model features {list(model.features)} differ from the bundle's {list(bundle.feature_list)}")
+    return problems, type(model).__name__
 
 
 def compatibility(conn: psycopg.Connection, store: S3ObjectStore, candidate: dict[str, Any]) -> dict[str, Any]:
@@ -78,19 +83,10 @@ def compatibility(conn: psycopg.Connection, store: S3ObjectStore, candidate: dic
         reasons.append(f"feature_version {bundle.feature_version} is not the served {FEATURE_VERSION}")
     if unserved := [f for f in bundle.feature_list if f not in SERVED_FIELDS]:
         reasons.append(f"features {unserved} are not served by OFP (served: {list(SERVED_FIELDS)})")
-    model = None
+    kind = None
     if bundle.model_ref:
-        model, sha, problem = _model_document(store, bundle.model_ref)
-        if problem:
-            reasons.append(problem)
-        else:
-            if candidate["model_sha256"] and sha != candidate["model_sha256"]:
-                reasons.append(f"model sha256 {sha[:16]} is not the {candidate['model_sha256'][:16]} P14 wrote")
-            if model.get("kind") not in MODEL_KINDS:
-                reasons.append(f"model kind {model.get('kind')!r} is not one DF loads {MODEL_KINDS}")
-            if tuple(model.get("features", ())) != bundle.feature_list:
-                reasons.append(f"model features {model.get('features')} differ from the bundle's"
-                               f" {list(bundle.feature_list)}")
+        problems, kind = _model_problems(store, bundle, candidate["model_sha256"])
+        reasons += problems
     order = [d for d in DECISIONS[1:] if d in bundle.thresholds]
     if set(bundle.thresholds) - set(order):
         reasons.append(f"thresholds name {sorted(set(bundle.thresholds) - set(order))}, not DF decisions")
@@ -101,17 +97,36 @@ def compatibility(conn: psycopg.Connection, store: S3ObjectStore, candidate: dic
             "bundle": {"bundle_id": bundle.bundle_id, "bundle_version": bundle.bundle_version,
                        "model_ref": bundle.model_ref, "feature_version": bundle.feature_version,
                        "feature_list": list(bundle.feature_list), "thresholds": bundle.thresholds,
-                       "model_kind": model.get("kind") if model else None},
+                       "model_kind": kind},
             "served": {"feature_version": FEATURE_VERSION, "fields": list(SERVED_FIELDS)}}
+
+
+def _event_base(run_id: str, candidate: tuple[str, str]) -> str:
+    return f"mpr:{run_id}:{candidate[0]}:{candidate[1]}"
+
+
+def baseline_of(conn: psycopg.Connection, run_id: str, candidate: tuple[str, str]) -> tuple[str, str]:
+    """The bundle active before this run's promotion of the candidate (before it: the active one)."""
+    seq = conn.execute("SELECT seq FROM mpr_registry_events WHERE event_id = %s",
+                       (f"{_event_base(run_id, candidate)}:promoted",)).fetchone()
+    active = mpr_registry.active_bundle(conn, before_seq=seq[0] if seq else None)
+    if active is None:
+        raise PromotionRefused("the registry has no active bundle to compare with (DF bootstraps one at start)")
+    baseline = (active.bundle_id, active.bundle_version)
+    if baseline == candidate:
+        raise PromotionRefused(f"{candidate[0]} {candidate[1]} is already the active bundle: nothing to promote")
+    return baseline
 
 
 def check_compatibility(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: EvidenceWriter,
                         run_id: str, policy: LearningPolicy, override: str | None) -> dict[str, Any]:
     candidate = candidate_of(h, writer, override)
-    result = {"candidate": candidate, **compatibility(conn, store, candidate)}
+    baseline = baseline_of(conn, run_id, (candidate["bundle_id"], candidate["bundle_version"]))
     basis = writer.read(h.get("LEARNING_INPUT_BASIS_PATH_PATTERN"))
-    result["shadow_window"] = {"start": basis["windows"]["test_start"], "end": basis["windows"]["test_end"]}
-    result["review_budget"] = policy.review_budget
+    result = {"candidate": candidate, **compatibility(conn, store, candidate),
+              "baseline": {"bundle_id": baseline[0], "bundle_version": baseline[1]},
+              "shadow_window": {"start": basis["windows"]["test_start"], "end": basis["windows"]["test_end"]},
+              "review_budget": policy.review_budget}
     writer.write_summary(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"), result, phase_id=PHASE_ID)
     return result
 
@@ -128,25 +143,22 @@ def promotion_rule(policy: LearningPolicy, shadow: dict[str, Any]) -> tuple[bool
                 f" {rule['max_changed_share']:.0%})")
 
 
-def _append(conn: psycopg.Connection, event_id: str, event_type: str, bundle: tuple[str, str], reason: str,
-            actor: str) -> dict[str, Any]:
-    """Append one registry event (a no-op when it was appended before) and resolve the active bundle."""
+def _step(conn: psycopg.Connection, store: S3ObjectStore, event_id: str, event_type: str, bundle: tuple[str, str],
+          reason: str, actor: str) -> dict[str, Any]:
+    """Append one registry event (a no-op when an earlier attempt appended it), then resolve the active
+    bundle as DF does and load its model as DF would."""
     with conn.transaction():
         appended = mpr_registry.activate(conn, event_id=event_id, event_type=event_type, bundle_id=bundle[0],
                                          bundle_version=bundle[1], reason=reason, actor=actor)
     seq = conn.execute("SELECT seq FROM mpr_registry_events WHERE event_id = %s", (event_id,)).fetchone()[0]
-    active = mpr_registry.active_bundle(conn, before_seq=seq + 1)  # as of this event, re-runs included
+    active = mpr_registry.active_bundle(conn)
     resolved = (active.bundle_id, active.bundle_version) if active else None
+    problems: list[str] = []
+    if active is not None and active.model_ref:
+        problems, _ = _model_problems(store, active, None)
     return {"event_id": event_id, "event_type": event_type, "bundle_id": bundle[0], "bundle_version": bundle[1],
             "seq": seq, "appended": appended, "resolved_active": list(resolved) if resolved else None,
-            "resolves": resolved == bundle}
-
-
-def _previous(conn: psycopg.Connection, promoted_event_id: str) -> tuple[str, str] | None:
-    """The bundle active just before this promotion (before it is appended: the active one)."""
-    seq = conn.execute("SELECT seq FROM mpr_registry_events WHERE event_id = %s", (promoted_event_id,)).fetchone()
-    active = mpr_registry.active_bundle(conn, before_seq=seq[0] if seq else None)
-    return (active.bundle_id, active.bundle_version) if active else None
+            "model_problems": problems, "resolves": resolved == bundle and not problems}
 
 
 def publish(h: Handles, conn: psycopg.Connection, run_id: str, event_ids: list[str]) -> list[dict[str, Any]]:
@@ -180,34 +192,34 @@ def promote(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: 
         raise PromotionRefused(f"no shadow evaluation {shadow_name}: DF has not scored the candidate in shadow")
     shadow = writer.read(shadow_name)
     cand = (compat["candidate"]["bundle_id"], compat["candidate"]["bundle_version"])
-    if (shadow["candidate"]["bundle_id"], shadow["candidate"]["bundle_version"]) != cand:
-        raise PromotionRefused(f"the shadow evaluation is of {shadow['candidate']['bundle_id']}"
-                               f" {shadow['candidate']['bundle_version']}, not the candidate {cand[0]} {cand[1]}")
+    previous = (compat["baseline"]["bundle_id"], compat["baseline"]["bundle_version"])
+    scored = ((shadow["candidate"]["bundle_id"], shadow["candidate"]["bundle_version"]),
+              (shadow["active"]["bundle_id"], shadow["active"]["bundle_version"]))
+    if scored != (cand, previous):
+        raise PromotionRefused(f"the shadow scored {scored}, not the candidate {cand} beside the baseline {previous}")
     passed, why = promotion_rule(policy, shadow)
     actor = h.get("COMPONENT_ID_MPR")
-    base = f"mpr:{run_id}:{cand[0]}:{cand[1]}"
+    base = _event_base(run_id, cand)
     receipt: dict[str, Any] = {"candidate": {"bundle_id": cand[0], "bundle_version": cand[1]},
+                               "previous": {"bundle_id": previous[0], "bundle_version": previous[1]},
                                "promotion_rule": {"passed": passed, "detail": why}, "policy_rev": policy.policy_rev}
     if not passed:
         receipt["promoted"] = False
         writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=PHASE_ID)
         return {"promoted": False, "promotion_rule": receipt["promotion_rule"], "drill": None, "published": []}
-    previous = _previous(conn, f"{base}:promoted")
-    if previous is None:
-        raise PromotionRefused("the registry has no active bundle to roll back to (DF bootstraps one at start)")
     log(f"promoting {cand[0]} {cand[1]} (previous {previous[0]} {previous[1]}): {why}")
-    steps = [_append(conn, f"{base}:promoted", "PROMOTED", cand, f"P15 promotion of run {run_id}: {why}", actor),
-             _append(conn, f"{base}:rollback_drill", "ROLLED_BACK", previous,
-                     f"P15 rollback drill: back to {previous[0]} {previous[1]}", actor),
-             _append(conn, f"{base}:roll_forward", "ROLLED_FORWARD", cand,
-                     f"P15 rollback drill: forward to {cand[0]} {cand[1]}", actor)]
+    steps = [_step(conn, store, f"{base}:promoted", "PROMOTED", cand, f"P15 promotion of run {run_id}: {why}",
+                   actor),
+             _step(conn, store, f"{base}:rollback_drill", "ROLLED_BACK", previous,
+                   f"P15 rollback drill: back to {previous[0]} {previous[1]}", actor),
+             _step(conn, store, f"{base}:roll_forward", "ROLLED_FORWARD", cand,
+                   f"P15 rollback drill: forward to {cand[0]} {cand[1]}", actor)]
     published = publish(h, conn, run_id, [s["event_id"] for s in steps])
     active = mpr_registry.active_bundle(conn)
     active_now = [active.bundle_id, active.bundle_version] if active else None
-    receipt |= {"promoted": True, "previous": {"bundle_id": previous[0], "bundle_version": previous[1]},
-                "event": steps[0], "active_now": active_now, "published": published}
+    receipt |= {"promoted": True, "event": steps[0], "active_now": active_now, "published": published}
     drill = {"previous": receipt["previous"], "candidate": receipt["candidate"], "steps": steps,
-             "resolver": "substrate.mpr_registry.active_bundle (what DF calls for every batch)",
+             "resolver": "substrate.mpr_registry.active_bundle and substrate.bundle_models (what DF calls)",
              "passed": all(s["resolves"] for s in steps), "active_now": active_now, "published": published}
     writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=PHASE_ID)
     writer.write_summary(h.get("MPR_ROLLBACK_DRILL_REPORT_PATH_PATTERN"), drill, phase_id=PHASE_ID)

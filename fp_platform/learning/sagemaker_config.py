@@ -37,9 +37,10 @@ def _need(h: Handles, key: str) -> str:
     return str(value)
 
 
-def build(h: Handles, image: str, platform_run_id: str, bundle_model_ref: str,
+def build(h: Handles, image: str, platform_run_id: str, bundle: tuple[str, str], bundle_model_ref: str,
           max_runtime_s: int = 3600) -> SageMakerConfig:
-    """The training and serving configuration for one run's candidate, from the profile's handles."""
+    """The training and serving configuration for one run's candidate `bundle` (id, version), from the
+    profile's handles; the endpoint variant serves the SageMaker Model named after the bundle."""
     training_type, endpoint_type = _need(h, "SAGEMAKER_TRAINING_INSTANCE_TYPE"), _need(
         h, "SAGEMAKER_ENDPOINT_INSTANCE_TYPE")
     for key, value in (("SAGEMAKER_TRAINING_INSTANCE_TYPE", training_type),
@@ -59,6 +60,6 @@ def build(h: Handles, image: str, platform_run_id: str, bundle_model_ref: str,
         output=shapes.OutputDataConfig(s3_output_path=_need(h, "MLFLOW_ARTIFACT_ROOT") + "sagemaker/"),
         model_container=shapes.ContainerDefinition(image=image, environment={**env, "FP_BUNDLE_MODEL_REF":
                                                                              bundle_model_ref}),
-        endpoint_variant=shapes.ProductionVariant(variant_name="candidate", model_name=_need(
-            h, "SAGEMAKER_ENDPOINT_NAME"), initial_instance_count=1, instance_type=endpoint_type),
+        endpoint_variant=shapes.ProductionVariant(variant_name="candidate", model_name=f"{bundle[0]}-{bundle[1]}"[:63],
+                                                  initial_instance_count=1, instance_type=endpoint_type),
     )

@@ -1,5 +1,5 @@
 """The retrain schedule and the new-label sensor: both request the learning lane (P12..P15) for the newest
-closed run that has not been through the promotion corridor. Both are off by default: an operator turns
+closed run, unless the lane already ran on it. Both are off by default: an operator turns
 them on in the UI (a retrain promotes a bundle DF then decides with)."""
 
 from dagster import (
@@ -29,12 +29,12 @@ learning_retrain_job = define_asset_job(
 
 @schedule(name="learning_retrain_schedule", cron_schedule=handles().get("LEARNING_RETRAIN_CRON"),
           job=learning_retrain_job, default_status=DefaultScheduleStatus.STOPPED,
-          description="Retrain on the newest closed run not yet through the promotion corridor.")
+          description="Retrain on the newest closed run, unless the learning lane already ran on it.")
 def learning_retrain_schedule(context: ScheduleEvaluationContext, platform: PlatformResource):
     with platform.connect() as conn:
         run_id = retrain.run_to_learn_from(platform.handles, conn)
     if run_id is None:
-        return SkipReason("no closed run awaits learning")
+        return SkipReason("the newest closed run was learned from already (or no run is closed)")
     return RunRequest(run_key=f"scheduled:{run_id}", partition_key=run_id)
 
 
@@ -46,11 +46,11 @@ def new_labels_retrain(context: SensorEvaluationContext, platform: PlatformResou
     seen = int(context.cursor or 0)
     needed = int(h.get("LEARNING_RETRAIN_MIN_NEW_LABELS"))
     with platform.connect() as conn:
-        arrived, high = retrain.labels_since(conn, seen), retrain.label_high_water(conn)
+        arrived, high = retrain.labels_past(conn, seen)
         if arrived < needed:
             return SkipReason(f"{arrived} new label assertions since seq {seen}; a retrain needs {needed}")
         run_id = retrain.run_to_learn_from(h, conn)
     if run_id is None:
-        return SkipReason(f"{arrived} new label assertions, but no closed run awaits learning")
+        return SkipReason(f"{arrived} new label assertions, but the newest closed run was learned from already")
     return SensorResult(run_requests=[RunRequest(run_key=f"labels:{run_id}:{high}", partition_key=run_id)],
                         cursor=str(high))

@@ -35,7 +35,8 @@ class Evidence:
     writer: EvidenceWriter
 
     def doc(self, name: str) -> dict[str, Any]:
-        return self.writer.read(name)
+        """An evidence file by name, or by the handle key of its path (`DECISION_SUMMARY_PATH_PATTERN`)."""
+        return self.writer.read(self.h.get(name) if name.endswith("_PATH_PATTERN") else name)
 
     def gates(self, phase_id: str, asset: str) -> dict[str, dict[str, Any]]:
         return {g["name"]: g for g in self.doc(gate_evidence_name(phase_id, asset))["gates"]}
@@ -53,23 +54,33 @@ def _all(*parts: tuple[bool, str]) -> tuple[bool, str]:
 
 
 def _drills(e: Evidence) -> tuple[bool, str]:
-    names = [n for n in e.writer.list() if n.startswith("drills/") and n.endswith(".json")]
+    prefix, suffix = e.h.get("DRILL_RECORD_PATH_PATTERN").split("{drill_id}")
+    names = [n for n in e.writer.list() if n.startswith(prefix) and n.endswith(suffix)]
     verdicts = {e.doc(n)["drill_id"]: e.doc(n)["verdict"] for n in names}
     return bool(verdicts) and all(v == "PASS" for v in verdicts.values()), f"drills {verdicts or 'none ran'}"
 
 
 def _health(e: Evidence) -> tuple[bool, str]:
-    """Every component published its heartbeat, and none last said RED (STOPPED: stopped cleanly since)."""
-    names = [n for n in e.writer.list() if n.endswith("/health/last_health.json")]
-    states = {n.split("/")[0]: e.doc(n).get("health_state") for n in names}
+    """Every worker P2 saw heartbeating published its health, and none last said RED (STOPPED: stopped
+    cleanly since, as a later run's P2 does)."""
+    ready = e.doc("DAEMONS_READY_PATH_PATTERN")
+    beating = sorted({w["component"] for p in ready["packs"] for w in p["workers"] if w["health_state"]})
+    names = set(e.writer.list())
+    paths = {c: e.h.pattern("COMPONENT_HEALTH_PATH_PATTERN", component=c) for c in beating}
+    states = {c: e.doc(path).get("health_state") for c, path in paths.items() if path in names}
+    silent = [c for c in beating if c not in states]
     bad = {c: s for c, s in states.items() if s not in ("GREEN", "AMBER", "STOPPED")}
-    return bool(states) and not bad, f"{len(states)} components published health" + (f"; unhealthy {bad}" if bad
-                                                                                      else "")
+    return bool(beating) and not silent and not bad, (
+        f"{len(states)}/{len(beating)} heartbeating workers published health"
+        + (f"; no health from {silent}" if silent else "") + (f"; unhealthy {bad}" if bad else ""))
 
 
 def _processes_gone(e: Evidence) -> tuple[bool, str]:
-    """None of the worker processes P2 recorded still serves the run (a reused pid serves no run of ours)."""
-    ready = e.doc("operate/daemons_ready.json")
+    """None of the worker processes P2 recorded still serves the run (a reused pid serves no run of ours).
+    Local processes only: on a cloud profile the scan needs the ECS/K8s API, so it fails closed."""
+    if e.h.profile != "local":
+        return False, f"the residual scan reads local processes; on {e.h.profile} it needs the ECS/K8s API (not built)"
+    ready = e.doc("DAEMONS_READY_PATH_PATTERN")
     pids = [p for pack in ready["packs"] for w in pack["workers"] for p in w["processes"]]
     scope = f"{e.h.get('REQUIRED_PLATFORM_RUN_ID_ENV_KEY')}={e.writer.platform_run_id}".encode()
     alive = [p for p in pids if scope in _environ(p)]
@@ -102,6 +113,13 @@ def _retention(e: Evidence) -> tuple[bool, str]:
         f"; unbounded {unbounded}" if unbounded else "")
 
 
+def _shadow_bounded(e: Evidence) -> tuple[bool, str]:
+    window = e.doc("MPR_SHADOW_EVAL_PATH_PATTERN")["window"]
+    test = e.doc("LEARNING_INPUT_BASIS_PATH_PATTERN")["windows"]
+    same = (window["start"], window["end"]) == (test["test_start"], test["test_end"])
+    return same, f"shadow window {window['start']}..{window['end']}, test week {test['test_start']}..{test['test_end']}"
+
+
 def _doc_has(name: str, check: Callable[[dict[str, Any]], bool], what: str) -> Proof:
     def proof(e: Evidence) -> tuple[bool, str]:
         doc = e.doc(name)
@@ -124,7 +142,7 @@ PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
         "rollback": ("P15's drill rolled the decision bundle back and forward, DF resolving each",
                      lambda e: _all(e.gate("P15", "mpr_promotion", "rollback_drill"))),
         "cost_control": ("the run is bounded: the archive closed with its byte count, every topic has a retention",
-                         lambda e: _all(_doc_has("rtdl_core/archive_closure.json",
+                         lambda e: _all(_doc_has("ARCHIVE_CLOSURE_MARKER_PATH_PATTERN",
                                                  lambda d: d["closed"] and d["bytes"] > 0,
                                                  "archive closed with its bytes")(e), _retention(e))),
     },
@@ -137,8 +155,9 @@ PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
             e.gate("P12", "learning_input_basis", "no_feature_leakage"))),
         "recovery": ("online/offline parity: the dataset rebuilds what DF saw", lambda e: e.gate(
             "P13", "ofs_dataset", "online_offline_parity")),
-        "rollback": ("the rollback recipe names the snapshot to restore", _doc_has(
-            "learning/ofs/rollback_recipe.json", lambda d: bool(d), "rollback recipe written")),
+        "rollback": ("the rollback recipe names the committed snapshot and how to roll the table back", _doc_has(
+            "OFS_ROLLBACK_RECIPE_PATH_PATTERN", lambda d: bool(d["snapshot_id"] and d["roll_back_table"]),
+            "rollback recipe names the snapshot")),
         "cost_control": ("the build read exactly the pinned basis (segments by digest), no latest reads",
                          lambda e: e.gate("P12", "learning_input_basis", "basis_pinned")),
     },
@@ -152,10 +171,12 @@ PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
         "recovery": ("the candidate reached the policy's metric floors", lambda e: e.gate(
             "P14", "mf_candidate", "metric_floors")),
         "rollback": ("the safe-disable path names the bundle active when trained", _doc_has(
-            "learning/mf/safe_disable_rollback.json", lambda d: d.get("active_when_trained") is not None,
+            "MF_SAFE_DISABLE_PATH_PATTERN", lambda d: d.get("active_when_trained") is not None,
             "safe-disable names the active bundle")),
-        "cost_control": ("training rows and the model's size are bounded by the policy and recorded", _doc_has(
-            "learning/mf/eval_report.json", lambda d: d["train"]["rows"] > 0, "training rows recorded")),
+        "cost_control": ("training and test sets are the protocol's weeks, recorded with their sizes", _doc_has(
+            "MF_EVAL_REPORT_PATH_PATTERN", lambda d: d["train"]["rows"] > 0 and d["test"]["rows"] > 0
+            and sum(d["protocol"][k] is not None for k in ("train_start", "train_end", "test_start", "test_end"))
+            == 4, "train/test rows within the recorded protocol windows")),
     },
     "mpr": {
         "deploy": ("the candidate was promoted: PROMOTED appended and published", lambda e: e.gate(
@@ -166,23 +187,24 @@ PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
             "P15", "mpr_promotion", "compatible")),
         "recovery": ("ROLLED_FORWARD after the rollback resolved again", lambda e: e.gate(
             "P15", "mpr_promotion", "rollback_drill")),
-        "rollback": ("the rollback drill report records every step", _doc_has(
-            "learning/mpr/rollback_drill_report.json", lambda d: d["passed"] and len(d["steps"]) == 3,
-            "3 steps, each resolved")),
-        "cost_control": ("the shadow scored only the test week (a bounded replay, nothing emitted)", _doc_has(
-            "learning/mpr/shadow_evaluation.json", lambda d: d["events"] > 0, "shadow window scored")),
+        "rollback": ("the rollback drill report records every step, each resolved and its model loaded", _doc_has(
+            "MPR_ROLLBACK_DRILL_REPORT_PATH_PATTERN", lambda d: d["passed"] and len(d["steps"]) == 3
+            and all(s["resolves"] for s in d["steps"]), "3 steps, each resolved")),
+        "cost_control": ("the shadow replayed exactly the basis's test week (bounded, nothing emitted)",
+                         lambda e: _shadow_bounded(e)),
     },
     "teardown": {
         "deploy": ("P2 recorded every process teardown must stop", _doc_has(
-            "operate/daemons_ready.json", lambda d: all(w["processes"] for p in d["packs"] for w in p["workers"]),
+            "DAEMONS_READY_PATH_PATTERN", lambda d: all(w["processes"] for p in d["packs"] for w in p["workers"]),
             "every worker's processes recorded")),
         "monitor": ("residual scan: none of the run's worker processes is alive", _processes_gone),
         "failure_drill": ("a second reporter was refused: one writer closes a run", lambda e: e.gate(
             "P11", "run_closure", "single_writer")),
         "recovery": ("the evidence remains readable after the run's runtime is gone", _readable),
         "rollback": ("the OFS rollback recipe and the MF safe-disable path survive the teardown", lambda e: _all(
-            _doc_has("learning/ofs/rollback_recipe.json", bool, "OFS rollback recipe readable")(e),
-            _doc_has("learning/mf/safe_disable_rollback.json", bool, "MF safe-disable readable")(e))),
+            _doc_has("OFS_ROLLBACK_RECIPE_PATH_PATTERN", lambda d: bool(d["roll_back_table"]),
+                     "OFS rollback recipe readable")(e),
+            _doc_has("MF_SAFE_DISABLE_PATH_PATTERN", lambda d: bool(d["how"]), "MF safe-disable readable")(e))),
         "cost_control": ("no residual worker and every topic bounded by retention", lambda e: _all(
             _processes_gone(e), _retention(e))),
     },
@@ -215,10 +237,17 @@ def platform_verdict(h: Handles, writer: EvidenceWriter, second: EvidenceWriter 
     blockers = [f"{pid}: {s['assets']}" for pid, s in sources.items() if s["verdict"] != "PASS"]
     lane_blockers = []
     verification: dict[str, Any] | None = None
+    if second is None and promoted is not None:
+        blockers.append(f"no verification run: nothing shows the spine passing while deciding with the promoted"
+                        f" {promoted[0]} {promoted[1]} (fp-platform run --full runs one)")
     if second is not None:
         e2 = Evidence(h, second)
         again = source_matrix(e2, NON_REGRESSION)
-        bundles = _bundles(e2)
+        try:
+            bundles = _bundles(e2)
+        except (EvidenceError, KeyError) as exc:
+            bundles = []
+            blockers.append(f"second run's decision summary unreadable: {exc}")
         carries = promoted is not None and list(promoted) in bundles
         verification = {"platform_run_id": second.platform_run_id, "phases": again,
                         "decision_bundles": bundles, "promoted": list(promoted) if promoted else None,
@@ -241,7 +270,7 @@ def platform_verdict(h: Handles, writer: EvidenceWriter, second: EvidenceWriter 
 
 
 def _bundles(e: Evidence) -> list[list[str]]:
-    doc = e.doc("decision_lane/decision_summary.json")
+    doc = e.doc("DECISION_SUMMARY_PATH_PATTERN")
     return [[b["bundle_id"], b["bundle_version"]] for b in doc["bundles"]]
 
 

@@ -19,6 +19,7 @@ from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.ids import check_platform_run_id, new_platform_run_id
 from fp_platform.contracts.phases import PHASES, Phase, phases_until
 from fp_platform.handles import Handles, handles
+from fp_platform.substrate import evidence_store
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.paths import project_root
 
@@ -84,9 +85,7 @@ def phase_outcomes(h: Handles, platform_run_id: str, phases: tuple[Phase, ...],
 
 def pinned_scale(h: Handles, platform_run_id: str) -> str | None:
     """The scale an existing run was pinned with (so a re-materialisation keeps its config)."""
-    writer = run_evidence(h, platform_run_id)
-    name = h.get("EVIDENCE_RUN_JSON_KEY")
-    return writer.read(name)["config"]["params"]["scale"] if writer.exists(name) else None
+    return evidence_store.pinned_scale(h, run_evidence(h, platform_run_id))
 
 
 @dataclass

@@ -23,7 +23,7 @@ from fp_platform.contracts.features import FEATURE_NAMES
 from fp_platform.rtdl import bundles, dl
 from fp_platform.rtdl.decision_context import ContextWorker, EventContext
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
-from fp_platform.substrate import mpr_registry
+from fp_platform.substrate import bundle_models, mpr_registry
 from fp_platform.substrate.worker import BusRecord
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
@@ -83,8 +83,8 @@ class DecisionFabric(ContextWorker):
             return None, None
         if bundle.model_ref not in self._models:
             try:
-                self._models[bundle.model_ref] = bundles.load_model(self.store, bundle.model_ref)
-            except bundles.ModelUnavailable as exc:
+                self._models[bundle.model_ref] = bundle_models.load_model(self.store, bundle.model_ref)
+            except bundle_models.ModelUnavailable as exc:
                 return None, str(exc)  # not cached: the next batch tries again
         return self._models[bundle.model_ref], None
 

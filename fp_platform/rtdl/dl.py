@@ -18,7 +18,7 @@ import psycopg
 from fp_platform.rtdl import bundles
 from fp_platform.rtdl.decision_context import ContextWorker
 from fp_platform.rtdl.policy import POSTURES, Policy
-from fp_platform.substrate import mpr_registry
+from fp_platform.substrate import bundle_models, mpr_registry
 from fp_platform.substrate.worker import BusRecord
 
 STATIC_SIGNALS_TTL_S = 10.0  # registry and model are re-checked this often
@@ -72,8 +72,8 @@ class DegradeLadder(ContextWorker):
                                    "bundle": bundle.ref() if bundle else None, "model_problem": None}
         if bundle is not None and bundle.model_ref:
             try:
-                bundles.load_model(self.store, bundle.model_ref)
-            except bundles.ModelUnavailable as exc:
+                bundle_models.load_model(self.store, bundle.model_ref)
+            except bundle_models.ModelUnavailable as exc:
                 signals["model_problem"] = str(exc)
         self._static = (time.monotonic(), signals)
         return signals

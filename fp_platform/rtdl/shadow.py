@@ -1,12 +1,13 @@
 """DF in shadow mode (P15): decide a run's scored traffic again with a candidate bundle beside the active one.
 
-`python -m fp_platform.rtdl.shadow score --run-id ID --bundle-id B --bundle-version V --from ISO --to ISO`
+`python -m fp_platform.rtdl.shadow score --run-id ID --bundle-id B --bundle-version V
+ --baseline-bundle-id A --baseline-bundle-version W --from ISO --to ISO --review-budget K`
 
 Every event DF decided in the window is decided twice more with DF's own `decide`, from what DF logged
-with the decision (the event, its flow binding, the OFP vector, the posture): once with the active
-bundle, once with the candidate. Nothing is emitted or stored but the shadow evaluation: the decisions
-the candidate would have changed and each bundle's card precision at the review budget against the
-oracle's truth. MPR's promotion rule reads it.
+with the decision (the event, its flow binding, the OFP vector, the posture): once with the baseline
+(the bundle active before the promotion; "active" in the result), once with the candidate. Nothing is
+emitted or stored but the shadow evaluation: the decisions the candidate would have changed and each
+bundle's card precision at the review budget against the oracle's truth. MPR's promotion rule reads it.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ import psycopg
 
 from fp_platform.contracts.metrics import card_precision_at_k
 from fp_platform.handles import Handles, handles
-from fp_platform.rtdl import bundles
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.df import decide
 from fp_platform.rtdl.policy import Policy, load_policy
-from fp_platform.substrate import db, mpr_registry
+from fp_platform.substrate import bundle_models, db, mpr_registry
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.job_channel import Log, job_channel
 from fp_platform.substrate.object_store import S3ObjectStore
@@ -57,23 +57,22 @@ def _context(p: dict[str, Any]) -> EventContext:
 
 
 def _load(store: S3ObjectStore, bundle: mpr_registry.Bundle) -> Any:
+    """The bundle's model as DF loads it (None for a rules-only bundle)."""
     if not bundle.model_ref:
         return None
     try:
-        return bundles.load_model(store, bundle.model_ref)
-    except bundles.ModelUnavailable as exc:
+        return bundle_models.load_model(store, bundle.model_ref)
+    except bundle_models.ModelUnavailable as exc:
         raise ShadowRefused(f"bundle {bundle.bundle_id} {bundle.bundle_version}: {exc}") from None
 
 
 def shadow_score(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, policy: Policy, run_id: str,
-                 candidate: tuple[str, str], window: tuple[str, str], review_budget: int,
+                 candidate: tuple[str, str], baseline: tuple[str, str], window: tuple[str, str], review_budget: int,
                  log: Log) -> dict[str, Any]:
-    cand = mpr_registry.registered_bundle(conn, *candidate)
-    if cand is None:
-        raise ShadowRefused(f"bundle {candidate[0]} {candidate[1]} is not registered")
-    active = mpr_registry.active_bundle(conn)
-    if active is None:
-        raise ShadowRefused("the registry has no active bundle to compare with")
+    cand, active = (mpr_registry.registered_bundle(conn, *b) for b in (candidate, baseline))
+    for name, b, found in (("candidate", candidate, cand), ("baseline", baseline, active)):
+        if found is None:
+            raise ShadowRefused(f"{name} bundle {b[0]} {b[1]} is not registered")
     logged = _logged(conn, run_id, *window)
     if not logged:
         raise ShadowRefused(f"DF decided no event of {run_id} in [{window[0]}, {window[1]})")
@@ -121,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True, help="platform_run_id whose decisions are replayed")
     parser.add_argument("--bundle-id", required=True, help="the candidate bundle")
     parser.add_argument("--bundle-version", required=True)
+    parser.add_argument("--baseline-bundle-id", required=True, help="the bundle to compare with (active before)")
+    parser.add_argument("--baseline-bundle-version", required=True)
     parser.add_argument("--from", dest="start", required=True, help="window start (ISO world time, inclusive)")
     parser.add_argument("--to", dest="end", required=True, help="window end (ISO world time, exclusive)")
     parser.add_argument("--review-budget", type=int, required=True, help="cards reviewed per day (precision@k)")
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     with job_channel() as (log, report), db.connect(h, autocommit=True) as conn:
         try:
             result = shadow_score(h, conn, store, load_policy(h), args.run_id,
-                                  (args.bundle_id, args.bundle_version), (args.start, args.end),
+                                  (args.bundle_id, args.bundle_version),
+                                  (args.baseline_bundle_id, args.baseline_bundle_version), (args.start, args.end),
                                   args.review_budget, log)
         except ShadowRefused as exc:
             log(str(exc))

@@ -16,3 +16,9 @@ def run_evidence(h: Handles, platform_run_id: str, store: ObjectStore | None = N
         run_root=h.pattern("S3_EVIDENCE_RUN_ROOT_PATTERN", platform_run_id=platform_run_id),
         platform_run_id=platform_run_id,
     )
+
+
+def pinned_scale(h: Handles, writer: EvidenceWriter) -> str | None:
+    """The world scale the run was pinned with at P1 (None before P1)."""
+    name = h.get("EVIDENCE_RUN_JSON_KEY")
+    return writer.read(name)["config"]["params"]["scale"] if writer.exists(name) else None

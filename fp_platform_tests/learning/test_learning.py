@@ -13,14 +13,16 @@ import duckdb
 import orjson
 import psycopg
 import pytest
+from dagster import DagsterInstance, RunRequest, SkipReason, build_schedule_context, build_sensor_context
 from pyiceberg.expressions import EqualTo
 
 from fp_platform.cli import main as cli
 from fp_platform.contracts.canonical import canonical_json
-from fp_platform.learning import mf, mpr, ofs, tables
-from fp_platform.rtdl import bundles
+from fp_platform.learning import mf, mpr, ofs, retrain, tables
+from fp_platform.learning.schedules import learning_retrain_schedule, new_labels_retrain
+from fp_platform.resources import PlatformResource
 from fp_platform.rtdl.policy import load_policy
-from fp_platform.substrate import bus, db, mpr_registry
+from fp_platform.substrate import bundle_models, bus, db, mpr_registry
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.control.conftest import unique_run_id
@@ -189,7 +191,7 @@ def test_the_candidate_is_tracked_and_df_can_load_it(h, full_run):
     assert not any(v for k, v in report["leakage"].items() if k != "test_known_compromised_cards_removed")
     for name in ("MF_MLFLOW_RUN_REFS_PATH_PATTERN", "MF_SAFE_DISABLE_PATH_PATTERN"):
         assert writer.exists(h.get(name))
-    model = bundles.load_model(S3ObjectStore(h), receipt["model_ref"])
+    model = bundle_models.load_model(S3ObjectStore(h), receipt["model_ref"])
     with db.connect(h) as conn:
         features = conn.execute("SELECT features FROM df_decisions WHERE platform_run_id = %s"
                                 " AND features IS NOT NULL LIMIT 1", (full_run,)).fetchone()[0]
@@ -212,3 +214,23 @@ def test_a_label_cutoff_after_the_test_start_is_caught_as_leakage(h, full_run):
     finally:
         code, result = job(full_run, "basis")
     assert code == 0 and result["label_leakage"]["passed"] and result["basis_fingerprint"] == basis["basis_fingerprint"]
+
+
+def test_retrain_schedule_and_label_sensor_request_the_closed_run_not_yet_promoted(h, full_run, verdict):
+    """The promoted run is done; the second (the newest closed, never learned from) is what a retrain takes."""
+    second = verdict["verification_run"]["platform_run_id"]
+    resources = {"platform": PlatformResource(profile="local")}
+    with db.connect(h) as conn:
+        assert retrain.run_to_learn_from(h, conn) == second
+        arrived, high = retrain.labels_past(conn, 0)
+    request = learning_retrain_schedule(build_schedule_context(instance=DagsterInstance.ephemeral(),
+                                                               resources=resources))
+    assert isinstance(request, RunRequest) and request.partition_key == second
+    needed = int(h.get("LEARNING_RETRAIN_MIN_NEW_LABELS"))
+    assert arrived >= needed  # the two smoke runs' labels
+    fired = new_labels_retrain(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor="0",
+                                                    resources=resources))
+    assert [r.partition_key for r in fired.run_requests] == [second] and fired.cursor == str(high)
+    quiet = new_labels_retrain(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=str(high),
+                                                    resources=resources))
+    assert isinstance(quiet, SkipReason) and "0 new label assertions" in quiet.skip_message

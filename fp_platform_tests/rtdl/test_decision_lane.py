@@ -13,7 +13,7 @@ import pytest
 
 from fp_platform.contracts import ids
 from fp_platform.contracts.features import FEATURE_NAMES, FEATURE_VERSION
-from fp_platform.rtdl import bundles, decision_lane
+from fp_platform.rtdl import decision_lane
 from fp_platform.rtdl.al import ActionLayer
 from fp_platform.rtdl.bench import world_envelopes
 from fp_platform.rtdl.decision_context import EventContext
@@ -21,7 +21,7 @@ from fp_platform.rtdl.df import DecisionFabric, decide
 from fp_platform.rtdl.dl import DegradeLadder, ladder_posture
 from fp_platform.rtdl.dla import DecisionLogAudit
 from fp_platform.rtdl.policy import load_policy
-from fp_platform.substrate import db, mpr_registry
+from fp_platform.substrate import bundle_models, db, mpr_registry
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.control.conftest import unique_run_id
 from fp_platform_tests.rtdl.conftest import Lane, smoke_world, start_lane
@@ -166,7 +166,7 @@ def test_decide_uses_rules_model_and_degrades_explicitly(h):
     assert calm["decision"] == "APPROVE" and calm["reason_codes"] == ["NO_RULE_FIRED"]
     blind = decide(policy, _bundle(), "NORMAL", None, None, {"amount": 20.0}, _ctx(None, None))
     assert blind["decision"] == "STEP_UP" and len(blind["degrade_reasons"]) == 2
-    model = bundles.LogisticModel(("terminal_risk_7d",), (10.0,), -5.0)
+    model = bundle_models.LogisticModel(("terminal_risk_7d",), (10.0,), -5.0)
     scored = decide(policy, _bundle("s3://x/m.json"), "NORMAL", model, None, {"amount": 20.0},
                     _ctx(_vector(terminal_risk_7d=1.0)))
     assert scored["score_source"] == "model+rules" and "MODEL_SCORE" in scored["reason_codes"]

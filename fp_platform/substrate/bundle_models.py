@@ -1,0 +1,76 @@
+"""The model a decision bundle names: a JSON document on the object store (`s3://bucket/key`) over named
+served fields — a logistic model (`{"kind": "logistic", "features": [...], "coefficients": [...],
+"intercept": b}`) or a LightGBM booster (`{"kind": "lightgbm", "features": [...], "model": "<booster
+text>"}`). DF scores with it; MPR checks a candidate loads before promoting it. A missing value scores
+as 0 in a logistic model and as missing (NaN) in a booster, as each was trained.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from fp_platform.substrate.object_store import S3ObjectStore
+
+
+class ModelUnavailable(RuntimeError):
+    """The bundle names a model that cannot be loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    features: tuple[str, ...]
+    coefficients: tuple[float, ...]
+    intercept: float
+
+    def score(self, values: dict[str, Any]) -> float:
+        z = self.intercept + sum(c * float(values.get(f) or 0.0)
+                                 for f, c in zip(self.features, self.coefficients, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+@dataclass(frozen=True)
+class BoosterModel:
+    features: tuple[str, ...]
+    booster: Any  # lightgbm.Booster
+
+    def score(self, values: dict[str, Any]) -> float:
+        row = np.array([[np.nan if values.get(f) is None else float(values[f]) for f in self.features]])
+        return float(self.booster.predict(row)[0])
+
+
+def read_document(store: S3ObjectStore, model_ref: str) -> bytes:
+    """The model document's bytes (what a bundle's model sha256 is of)."""
+    if not model_ref.startswith("s3://"):
+        raise ModelUnavailable(f"model_ref {model_ref!r} is not an s3:// URI")
+    bucket, _, key = model_ref[5:].partition("/")
+    try:
+        return store.get(bucket, key)
+    except Exception as exc:  # missing object, store down: both mean no model
+        raise ModelUnavailable(f"cannot load {model_ref}: {exc}") from None
+
+
+def parse_model(model_ref: str, body: bytes) -> LogisticModel | BoosterModel:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ModelUnavailable(f"{model_ref}: not JSON ({exc})") from None
+    if doc.get("kind") == "lightgbm":
+        import lightgbm
+
+        try:
+            return BoosterModel(tuple(doc["features"]), lightgbm.Booster(model_str=doc["model"]))
+        except Exception as exc:  # a corrupt booster text is no model
+            raise ModelUnavailable(f"{model_ref}: not a LightGBM model document ({exc})") from None
+    if doc.get("kind") != "logistic" or len(doc.get("features", ())) != len(doc.get("coefficients", ())):
+        raise ModelUnavailable(f"{model_ref}: not a logistic model document")
+    return LogisticModel(tuple(doc["features"]), tuple(float(c) for c in doc["coefficients"]),
+                         float(doc.get("intercept", 0.0)))
+
+
+def load_model(store: S3ObjectStore, model_ref: str) -> LogisticModel | BoosterModel:
+    return parse_model(model_ref, read_document(store, model_ref))
