@@ -209,6 +209,7 @@ def _mutated(payload: dict[str, Any]) -> dict[str, Any]:
 class SendStats:
     attempted_requests: int = 0
     retries: int = 0
+    retried_events: int = 0  # events in re-sent requests: IG may have receipted an attempt WSP timed out on
     nonretryable: list[dict[str, Any]] = field(default_factory=list)
     by_output: dict[str, Counter] = field(default_factory=dict)
 
@@ -303,6 +304,7 @@ def run_wsp(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyc
         "sources": {o: s.keys for o, s in sources.items()},
         "outputs": {o: dict(c) for o, c in sorted(stats.by_output.items())},
         "totals": {"requests": stats.attempted_requests, "retries": stats.retries,
+                   "retried_events": stats.retried_events,
                    "nonretryable": len(stats.nonretryable),
                    "sent": sum(c["sent"] for c in stats.by_output.values())},
         "nonretryable": stats.nonretryable[:20], "stopped": stopped, "options": asdict(options),
@@ -336,6 +338,7 @@ def _stream(h: Handles, conn: psycopg.Connection, sources: dict[str, Source], pi
                 stopped = stopped or str(exc)
                 continue
             stats.retries += retries
+            stats.retried_events += retries * len(outputs)
             for output_id, r in zip(outputs, receipts, strict=True):
                 stats.by_output[output_id][r["decision"]] += 1
                 bad = r["decision"] == "QUARANTINE" or (r["decision"] == "ANOMALY" and not options.drill_mismatch)

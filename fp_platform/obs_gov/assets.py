@@ -34,7 +34,8 @@ def _expected_gates() -> list[str]:
        check_specs=gate_specs("run_closure", {
            "single_writer": "the reporter held the run's lock for the whole closure; no other reporter wrote",
            "evidence_complete": "every required phase summary and gate verdict exists and belongs to the run",
-           "reconciliation_holds": "WSP sent = IG receipts = ADMIT+DUPLICATE+QUARANTINE+ANOMALY; admitted traffic"
+           "reconciliation_holds": "WSP sent = IG receipts (plus at most the events of requests WSP retried) ="
+                                   " ADMIT+DUPLICATE+QUARANTINE+ANOMALY; admitted traffic"
                                    " = vectors = bindings = decisions = intents = outcomes = chains; cases; labels",
            "replay_anchors_valid": "offset ranges for every required topic/partition, equal to the P7 and P8 snapshots",
            "conformance_pass": "environment conformance PASS (handles, loopback only, auth on, append-only triggers)",
