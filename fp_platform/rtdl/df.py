@@ -12,6 +12,7 @@ and intent stored with it, byte for byte, and AL/DLA see a duplicate, never a se
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,6 +34,48 @@ _COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, sco
             " feature_watermark")
 
 
+def model_values(payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
+    """What a bundle's model (and the rules) score: the OFP vector and the event's own fields."""
+    return {**(ctx.features or {}), "amount": payload["amount"]}
+
+
+def _model_unused(model_problem: str | None, posture: str, ctx: EventContext) -> str | None:
+    """Why the bundle's model does not score this event (None: it does)."""
+    if model_problem:
+        return f"model: {model_problem}"
+    if posture not in MODEL_POSTURES:
+        return f"model: not used under posture {posture}"
+    if ctx.features is None:
+        return "model: not used without a feature vector"
+    return None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's score for one event, computed with its batch (one model call per batch, not per event)."""
+
+    value: float
+
+    def score(self, _values: dict[str, Any]) -> float:
+        return self.value
+
+
+def batch_scored(model: Any, bundle: mpr_registry.Bundle | None, model_problem: str | None,
+                 items: list[tuple[str, dict[str, Any], EventContext]]) -> list[Any]:
+    """Per (posture, payload, context): what `decide` scores with — the events the model scores are scored
+    in one call up front."""
+    out = [model] * len(items)
+    if model is None or bundle is None or not bundle.model_ref:
+        return out
+    used = [i for i, (posture, _, ctx) in enumerate(items)
+            if posture != "FAIL_CLOSED" and _model_unused(model_problem, posture, ctx) is None]
+    if used:
+        for i, value in zip(used, model.score_many([model_values(items[i][1], items[i][2]) for i in used]),
+                            strict=True):
+            out[i] = Scored(value)
+    return out
+
+
 def decide(policy: Policy, bundle: mpr_registry.Bundle | None, posture: str, model: Any, model_problem: str | None,
            payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
     """The decision for one event (pure): decision, reason codes, score, its source and degrade reasons."""
@@ -44,16 +87,12 @@ def decide(policy: Policy, bundle: mpr_registry.Bundle | None, posture: str, mod
         why = "no active bundle" if bundle is None else "posture FAIL_CLOSED"
         return {"decision": policy.ladder["fail_closed_decision"], "reason_codes": ["FAIL_CLOSED"], "score": 1.0,
                 "score_source": "fail_closed", "degrade_reasons": [*degrade, why]}
-    values = {**(ctx.features or {}), "amount": payload["amount"]}
+    values = model_values(payload, ctx)
     score, codes = policy.rule_score(values)
     source = "rules"
     if bundle.model_ref:
-        if model_problem:
-            degrade.append(f"model: {model_problem}")
-        elif posture not in MODEL_POSTURES:
-            degrade.append(f"model: not used under posture {posture}")
-        elif ctx.features is None:
-            degrade.append("model: not used without a feature vector")
+        if unused := _model_unused(model_problem, posture, ctx):
+            degrade.append(unused)
         else:
             model_score = model.score(values)
             source = "model+rules"
@@ -107,9 +146,10 @@ class DecisionFabric(ContextWorker):
         posture_row = dl.current_posture(conn, self.run_id)
         posture, posture_seq = (posture_row[1], posture_row[0]) if posture_row else ("FAIL_CLOSED", None)
         rows = []
-        for decision_id, r in todo:
-            ctx = self.contexts[r.envelope["event_id"]]
-            out = decide(self.policy, bundle, posture, model, model_problem, r.payload, ctx)
+        items = [(posture, r.payload, self.contexts[r.envelope["event_id"]]) for _, r in todo]
+        for (decision_id, r), (_, _, ctx), scorer in zip(todo, items, batch_scored(model, bundle, model_problem, items),
+                                                         strict=True):
+            out = decide(self.policy, bundle, posture, scorer, model_problem, r.payload, ctx)
             if posture_row is None:
                 out["degrade_reasons"].append("posture: DL has published none for the run")
             rows.append(self._record(decision_id, r, ctx, out, bundle, posture, posture_seq))

@@ -26,7 +26,7 @@ import psycopg
 from fp_platform.contracts.metrics import card_precision_at_k
 from fp_platform.handles import Handles, handles
 from fp_platform.rtdl.decision_context import EventContext
-from fp_platform.rtdl.df import decide
+from fp_platform.rtdl.df import batch_scored, decide
 from fp_platform.rtdl.policy import Policy, load_policy
 from fp_platform.substrate import bundle_models, db, mpr_registry
 from fp_platform.substrate.evidence_store import run_evidence
@@ -79,11 +79,12 @@ def shadow_score(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, pol
     models = {"active": _load(store, active), "candidate": _load(store, cand)}
     log(f"shadow: {len(logged)} decisions of {run_id}, active {active.bundle_id} {active.bundle_version},"
         f" candidate {cand.bundle_id} {cand.bundle_version}")
-    out: dict[str, list[dict[str, Any]]] = {"active": [], "candidate": []}
-    for posture, _, p in logged:
-        ctx = _context(p)
-        for name, bundle in (("active", active), ("candidate", cand)):
-            out[name].append(decide(policy, bundle, posture, models[name], None, p, ctx))
+    items = [(posture, p, _context(p)) for posture, _, p in logged]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, bundle in (("active", active), ("candidate", cand)):
+        scorers = batch_scored(models[name], bundle, None, items)
+        out[name] = [decide(policy, bundle, posture, scorer, None, p, ctx)
+                     for (posture, p, ctx), scorer in zip(items, scorers, strict=True)]
     frauds = oracle_frauds(h, store, run_id)
     rows = pd.DataFrame({"ts": pd.to_datetime([ts for _, ts, _ in logged], utc=True),
                          "card_id": [p["card_id"] for _, _, p in logged],

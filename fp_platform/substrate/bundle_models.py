@@ -32,6 +32,9 @@ class LogisticModel:
                                  for f, c in zip(self.features, self.coefficients, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
+    def score_many(self, rows: list[dict[str, Any]]) -> list[float]:
+        return [self.score(values) for values in rows]
+
 
 @dataclass(frozen=True)
 class BoosterModel:
@@ -39,8 +42,12 @@ class BoosterModel:
     booster: Any  # lightgbm.Booster
 
     def score(self, values: dict[str, Any]) -> float:
-        row = np.array([[np.nan if values.get(f) is None else float(values[f]) for f in self.features]])
-        return float(self.booster.predict(row)[0])
+        return self.score_many([values])[0]
+
+    def score_many(self, rows: list[dict[str, Any]]) -> list[float]:
+        """One booster call for the whole batch (a call per event costs more than the trees)."""
+        matrix = np.array([[np.nan if v.get(f) is None else float(v[f]) for f in self.features] for v in rows])
+        return [float(x) for x in self.booster.predict(matrix)]
 
 
 def read_document(store: S3ObjectStore, model_ref: str) -> bytes:

@@ -17,7 +17,7 @@ from fp_platform.rtdl import decision_lane
 from fp_platform.rtdl.al import ActionLayer
 from fp_platform.rtdl.bench import world_envelopes
 from fp_platform.rtdl.decision_context import EventContext
-from fp_platform.rtdl.df import DecisionFabric, decide
+from fp_platform.rtdl.df import DecisionFabric, Scored, batch_scored, decide
 from fp_platform.rtdl.dl import DegradeLadder, ladder_posture
 from fp_platform.rtdl.dla import DecisionLogAudit
 from fp_platform.rtdl.policy import load_policy
@@ -176,6 +176,26 @@ def test_decide_uses_rules_model_and_degrades_explicitly(h):
     assert gone["score_source"] == "rules" and "model: cannot load" in gone["degrade_reasons"]
     closed = decide(policy, _bundle(), "FAIL_CLOSED", None, None, {"amount": 20.0}, _ctx(_vector()))
     assert closed["decision"] == policy.ladder["fail_closed_decision"] and closed["reason_codes"] == ["FAIL_CLOSED"]
+
+
+def test_a_batch_scored_in_one_model_call_decides_as_event_by_event(h):
+    """DF scores a batch's events in one booster call; every decision equals the one-event-at-a-time one,
+    and events the model may not score (no vector, posture) are left to `decide` as before."""
+    import lightgbm as lgb
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 2))
+    booster = lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(x, (x[:, 0] > 0.5).astype(int)).booster_
+    model = bundle_models.BoosterModel(("terminal_risk_7d", "amount"), booster)
+    policy, bundle = load_policy(h), _bundle("s3://x/m.json")
+    items = [("NORMAL", {"amount": float(a)}, _ctx(_vector(terminal_risk_7d=float(r)))) for r, a in x[:50] * [1, 900]]
+    items += [("NORMAL", {"amount": 20.0}, _ctx(None, None)), ("RULES_ONLY", {"amount": 20.0}, _ctx(_vector()))]
+    scorers = batch_scored(model, bundle, None, items)
+    assert sum(isinstance(s, Scored) for s in scorers) == 50
+    for (posture, payload, ctx), scorer in zip(items, scorers, strict=True):
+        assert decide(policy, bundle, posture, scorer, None, payload, ctx) == decide(
+            policy, bundle, posture, model, None, payload, ctx)
 
 
 def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stack, items):
