@@ -335,8 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="create a platform run and materialise its phases in-process")
     p.add_argument("--until", choices=PHASE_IDS, default=None,
-                   help="stop after this phase (default: P11, the spine's closure; with --full every implemented"
-                        " phase)")
+                   help="stop after this phase, in one run (default: P11, the spine's closure); with --full too, one"
+                        " run up to this phase instead of the whole lifecycle")
     p.add_argument("--full", action="store_true",
                    help="the whole lifecycle: spine + learning through promotion (P1..P15), a second spine run"
                         " deciding with the promoted bundle (P1..P11), then the P16 verdict on the first run")
