@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
-from fp_platform.contracts.canonical import canonical_json, payload_hash
+from fp_platform.contracts.canonical import canonical_json, sha256_hex
 
 SCHEMA_VERSION = "v1"
 
@@ -75,6 +76,9 @@ def topic_key_for(event_class: str) -> str:
 
 @dataclass(frozen=True)
 class Envelope:
+    """One bus record. The payload is serialised once (`payload_json`): its hash, the hash check and
+    `to_bytes` all use those bytes, so the payload must not be changed after the envelope is made."""
+
     event_id: str
     event_class: str
     ts_utc: str
@@ -86,7 +90,12 @@ class Envelope:
 
     def __post_init__(self) -> None:
         if not self.payload_hash:
-            object.__setattr__(self, "payload_hash", payload_hash(self.payload))
+            object.__setattr__(self, "payload_hash", sha256_hex(self.payload_json))
+
+    @cached_property
+    def payload_json(self) -> bytes:
+        """The canonical payload (`payload_hash` is its sha256), computed once."""
+        return canonical_json(self.payload)
 
     @property
     def platform_run_id(self) -> str:
@@ -101,8 +110,17 @@ class Envelope:
         """The envelope as a plain dict (shallow: payload and pins are shared, not copied)."""
         return {f: getattr(self, f) for f in _FIELDS}
 
+    @cached_property
+    def _bytes(self) -> bytes:
+        # canonical_json(self.to_dict()) with the payload's canonical bytes reused: the sorted keys are
+        # those before "payload", then "payload", then those after it.
+        head = canonical_json({f: getattr(self, f) for f in _HEAD_FIELDS})
+        tail = canonical_json({f: getattr(self, f) for f in _TAIL_FIELDS})
+        return b"".join((head[:-1], b',"payload":', self.payload_json, b",", tail[1:]))
+
     def to_bytes(self) -> bytes:
-        return canonical_json(self.to_dict())
+        """The canonical JSON of `to_dict()`, computed once."""
+        return self._bytes
 
     @classmethod
     def build(
@@ -154,8 +172,10 @@ class Envelope:
                 raise EnvelopeError(f"pins.{pin} is required")
         if not isinstance(self.payload, dict):
             raise EnvelopeError("payload must be a JSON object")
-        if self.payload_hash != payload_hash(self.payload):
+        if self.payload_hash != sha256_hex(self.payload_json):
             raise EnvelopeError("payload_hash does not match sha256(canonical payload)")
 
 
 _FIELDS = tuple(f.name for f in fields(Envelope))
+_HEAD_FIELDS = tuple(f for f in _FIELDS if f < "payload")  # event_class, event_id
+_TAIL_FIELDS = tuple(f for f in _FIELDS if f > "payload")  # payload_hash, pins, producer, schema_version, ts_utc
