@@ -58,9 +58,17 @@ def producer(h: Handles, **overrides: Any) -> Producer:
 Record = tuple[str, bytes, bytes | None, list[tuple[str, str]]]  # topic, value, key, headers
 
 
+_POLL_EVERY = 256  # records produced between two polls that serve delivery reports
+
+
 def deliver(p: Producer, records: list[Record], timeout_s: float = 60.0) -> list[tuple[int, int] | str]:
-    """Produce and wait for every delivery report: (partition, offset) each, or why it is unconfirmed."""
+    """Produce and wait for every delivery report: (partition, offset) each, or why it is unconfirmed.
+
+    When librdkafka's local queue is full (`BufferError`), wait for it to drain (serving delivery
+    reports) and produce again; `timeout_s` bounds the whole call, waits for room included, and a
+    record still not produced by then is reported unconfirmed, as one without its report is."""
     results: list[tuple[int, int] | str] = ["no delivery report"] * len(records)
+    deadline = time.monotonic() + timeout_s
 
     def report(i: int):
         def on_delivery(err, msg) -> None:
@@ -68,8 +76,21 @@ def deliver(p: Producer, records: list[Record], timeout_s: float = 60.0) -> list
         return on_delivery
 
     for i, (topic, value, key, headers) in enumerate(records):
-        p.produce(topic, value, key, headers=headers, on_delivery=report(i))
-    p.flush(timeout_s)
+        while True:
+            try:
+                p.produce(topic, value, key, headers=headers, on_delivery=report(i))
+                break
+            except BufferError:  # "Local: Queue full": let the queue drain, then try again
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    results[i:] = [f"not produced: the producer's local queue stayed full for {timeout_s:g}s"
+                                   ] * (len(records) - i)
+                    p.flush(0)
+                    return results
+                p.poll(min(left, 0.1))
+        if i % _POLL_EVERY == _POLL_EVERY - 1:
+            p.poll(0)
+    p.flush(max(deadline - time.monotonic(), 0.0))
     return results
 
 
