@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -159,3 +160,45 @@ def test_receipts_are_append_only_and_land_in_s3_segments(h, ig):
     assert flushed["latest"]["object_uri"].startswith(f"s3://{h.get('S3_ARCHIVE_BUCKET')}/receipts/{ig.run_id}/")
     with db.connect(h) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("UPDATE ig_receipts SET decision = 'ADMIT' WHERE platform_run_id = %s", (ig.run_id,))
+
+
+def test_receipts_carry_the_moment_the_request_arrived(h, ig):
+    """received_at is stamped on arrival: between sending and the answer, and before IG even claimed the
+    event (so before the publish and its confirmation, where it used to be stamped)."""
+    sent = datetime.now(UTC)
+    resp = push(ig, [traffic(ig.run_id, "evt_arrival")])
+    returned = datetime.now(UTC)
+    assert resp.json()["receipts"][0]["decision"] == "ADMIT"
+
+    body_done = []
+
+    def slow_body():  # the headers arrive at once, the body a second later
+        yield b"["
+        time.sleep(1.0)
+        body_done.append(datetime.now(UTC))
+        yield json.dumps(traffic(ig.run_id, "evt_arrival_slow")).encode() + b"]"
+
+    slow_sent = datetime.now(UTC)
+    slow = httpx.post(ig.url + "/v1/ingest/push", content=slow_body(), timeout=30,
+                      headers={"content-type": "application/json", "X-IG-Api-Key": ig.key})
+    slow_returned = datetime.now(UTC)
+    assert slow.json()["receipts"][0]["decision"] == "ADMIT"
+
+    refused_sent = datetime.now(UTC)
+    assert push(ig, [traffic(ig.run_id, "evt_arrival_401")], key="wrong-key").status_code == 401
+    refused_returned = datetime.now(UTC)
+
+    with db.connect(h) as conn:
+        stamps = {eid: (received, claimed) for eid, received, claimed in conn.execute(
+            "SELECT r.event_id, r.received_at, a.claimed_at FROM ig_receipts r JOIN ig_admissions a USING"
+            " (platform_run_id, event_class, event_id) WHERE r.platform_run_id = %s AND r.event_id IN"
+            " ('evt_arrival', 'evt_arrival_slow')", (ig.run_id,))}
+        refused_at = conn.execute("SELECT received_at FROM ig_request_rejections WHERE required_run_id = %s"
+                                  " AND http_status = 401 ORDER BY seq DESC LIMIT 1", (ig.run_id,)).fetchone()[0]
+    received_at, claimed_at = stamps["evt_arrival"]
+    assert sent <= received_at <= returned
+    assert received_at <= claimed_at
+    received_at, claimed_at = stamps["evt_arrival_slow"]
+    assert slow_sent <= received_at <= slow_returned
+    assert received_at < body_done[0] <= claimed_at  # arrival is the request's, not its body's end
+    assert refused_sent <= refused_at <= refused_returned

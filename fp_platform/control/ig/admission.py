@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -50,6 +51,7 @@ class Receipt:
     producer: str | None = None
     source: str = "ingest"
     receipt_id: str = field(default_factory=lambda: "rcpt_" + uuid.uuid4().hex)
+    received_at: datetime | None = None  # when the request arrived at IG; None: when the receipt is written
 
     def to_response(self) -> dict[str, Any]:
         eb_ref = None
@@ -85,15 +87,20 @@ RECEIPT_COLUMNS = ("receipt_id", "platform_run_id", "event_class", "event_id", "
 
 
 def write_receipts(pool: ConnectionPool, receipts: list[Receipt]) -> None:
-    """Append receipts with one COPY (one transaction)."""
+    """Append receipts in one transaction; `received_at` is the receipt's own, else the column default (now())."""
     if not receipts:
         return
-    with pool.connection() as conn, conn.transaction(), conn.cursor().copy(
-        f"COPY ig_receipts ({', '.join(RECEIPT_COLUMNS)}) FROM STDIN"
-    ) as copy:
-        for r in receipts:
-            copy.write_row((r.receipt_id, r.platform_run_id, r.event_class, r.event_id, r.payload_hash, r.decision,
-                            r.reason, r.source, r.topic, r.partition, r.offset, r.producer))
+    stamped = [r for r in receipts if r.received_at is not None]
+    unstamped = [r for r in receipts if r.received_at is None]
+    with pool.connection() as conn, conn.transaction():
+        for rows, columns in ((stamped, (*RECEIPT_COLUMNS, "received_at")), (unstamped, RECEIPT_COLUMNS)):
+            if not rows:
+                continue
+            with conn.cursor().copy(f"COPY ig_receipts ({', '.join(columns)}) FROM STDIN") as copy:
+                for r in rows:
+                    row = (r.receipt_id, r.platform_run_id, r.event_class, r.event_id, r.payload_hash, r.decision,
+                           r.reason, r.source, r.topic, r.partition, r.offset, r.producer)
+                    copy.write_row((*row, r.received_at) if r.received_at is not None else row)
 
 
 class Admitter:
@@ -146,8 +153,12 @@ class Admitter:
         return Candidate(event_class or "unknown", event_id or f"raw_{raw_hash[:32]}", raw_hash, doc, problem=problem)
 
     # --- admission -----------------------------------------------------------------------------
-    def admit(self, docs: list[Any]) -> list[Receipt]:
-        """Receipts in request order; returns only once every receipt is durable in Postgres."""
+    def admit(self, docs: list[Any], received_at: datetime | None = None) -> list[Receipt]:
+        """Receipts in request order; returns only once every receipt is durable in Postgres.
+
+        `received_at` is when the request arrived (the HTTP layer stamps it first thing); every receipt
+        carries it, so latency measured from a receipt starts at arrival, not at the confirmed publish."""
+        received_at = received_at or datetime.now(UTC)
         cands = [self.prepare(d) for d in docs]
         receipts: list[Receipt | None] = [None] * len(cands)
         first: dict[Tuple, int] = {}
@@ -174,6 +185,8 @@ class Admitter:
                     else:
                         receipts[i] = self._receipt(c, lead.decision, lead.reason)
             done = [r for r in receipts if r is not None]
+            for r in done:
+                r.received_at = received_at
             self._quarantine([(c, r) for c, r in zip(cands, done, strict=True) if r.decision in (QUARANTINE, ANOMALY)])
             write_receipts(self.pool, done)
         finally:
@@ -291,7 +304,8 @@ class Admitter:
                                  event_id=_UNSAFE.sub("_", c.event_id)[:100], payload_hash=c.payload_hash)
             bucket = self.h.get("S3_QUARANTINE_BUCKET")
             body = canonical_json({"platform_run_id": self.run_id, "decision": r.decision, "reason": r.reason,
-                                   "receipt_id": r.receipt_id, "received_at_utc": utc_now_iso(),
+                                   "receipt_id": r.receipt_id, "received_at_utc":
+                                       (r.received_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                                    "envelope": c.doc})
             with contextlib.suppress(ObjectExistsError):  # same payload (same hash) already preserved
                 self.store.put(bucket, key, body, write_once=True)
@@ -304,12 +318,14 @@ class Admitter:
                     [(self.run_id, *row) for row in rows],
                 )
 
-    def record_rejection(self, status: int, error: str, reason: str, body: bytes | None) -> None:
-        """Receipt a request refused before its events could be read (401, 400, 413, 429)."""
+    def record_rejection(self, status: int, error: str, reason: str, body: bytes | None,
+                         received_at: datetime | None = None) -> None:
+        """Receipt a request refused before its events could be read (401, 400, 413, 429), stamped with
+        when it arrived (default: now)."""
         with self.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO ig_request_rejections (required_run_id, http_status, error, reason, body_bytes,"
-                " body_sha256) VALUES (%s, %s, %s, %s, %s, %s)",
+                " body_sha256, received_at) VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
                 (self.run_id, status, error, reason, None if body is None else len(body),
-                 None if body is None else sha256_hex(body)),
+                 None if body is None else sha256_hex(body), received_at),
             )

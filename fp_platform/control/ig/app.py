@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -206,9 +207,9 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
 
     app.openapi = openapi
 
-    async def refuse(status: int, error: str, reason: str, body: bytes | None = None,
+    async def refuse(received_at: datetime, status: int, error: str, reason: str, body: bytes | None = None,
                      headers: dict[str, str] | None = None) -> Response:
-        await anyio.to_thread.run_sync(gate.admitter.record_rejection, status, error, reason, body)
+        await anyio.to_thread.run_sync(gate.admitter.record_rejection, status, error, reason, body, received_at)
         return _error(status, error, reason, headers)
 
     @app.post(h.get("IG_INGEST_PATH"), summary="Push one envelope or a batch",
@@ -224,27 +225,30 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
                                 "429": {"description": "over the rate limit; see Retry-After"},
                                 "503": {"description": "a store is unavailable; retry later"}}})
     async def push(request: Request) -> Response:
+        received_at = datetime.now(UTC)  # first: receipts say when the request arrived, not when it was done
         if not gate.authorised(request):
-            return await refuse(401, "UNAUTHORIZED", f"missing or wrong {auth_header}")
+            return await refuse(received_at, 401, "UNAUTHORIZED", f"missing or wrong {auth_header}")
         wait = gate.bucket.take()
         if wait:
-            return await refuse(429, "RATE_LIMITED", f"over {settings.rate_limit_rps:g} requests/s",
+            return await refuse(received_at, 429, "RATE_LIMITED", f"over {settings.rate_limit_rps:g} requests/s",
                                 headers={"Retry-After": str(max(1, math.ceil(wait)))})
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
-            return await refuse(413, "PAYLOAD_TOO_LARGE", f"{declared} bytes > {settings.max_request_bytes}")
+            return await refuse(received_at, 413, "PAYLOAD_TOO_LARGE",
+                                f"{declared} bytes > {settings.max_request_bytes}")
         body = await request.body()
         if len(body) > settings.max_request_bytes:
-            return await refuse(413, "PAYLOAD_TOO_LARGE", f"{len(body)} bytes > {settings.max_request_bytes}", body)
+            return await refuse(received_at, 413, "PAYLOAD_TOO_LARGE",
+                                f"{len(body)} bytes > {settings.max_request_bytes}", body)
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            return await refuse(400, "MALFORMED_JSON", f"body is not JSON: {exc}", body)
+            return await refuse(received_at, 400, "MALFORMED_JSON", f"body is not JSON: {exc}", body)
         docs = doc if isinstance(doc, list) else [doc]
         if not docs:
-            return await refuse(400, "EMPTY_BATCH", "a batch needs at least one envelope", body)
+            return await refuse(received_at, 400, "EMPTY_BATCH", "a batch needs at least one envelope", body)
         try:
-            receipts = await anyio.to_thread.run_sync(gate.admitter.admit, docs)
+            receipts = await anyio.to_thread.run_sync(gate.admitter.admit, docs, received_at)
         except Exception as exc:  # noqa: BLE001 - a store failure: nothing acknowledged, sender retries
             return _error(503, "UNAVAILABLE", f"{type(exc).__name__}: {exc}", {"Retry-After": "1"})
         counts: dict[str, int] = {}
@@ -255,8 +259,9 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
 
     @app.get(h.get("IG_HEALTHCHECK_PATH"), summary="Health (authenticated): GREEN, AMBER or RED with reasons")
     async def health(request: Request) -> Response:
+        received_at = datetime.now(UTC)
         if not gate.authorised(request):
-            return await refuse(401, "UNAUTHORIZED", f"missing or wrong {auth_header}")
+            return await refuse(received_at, 401, "UNAUTHORIZED", f"missing or wrong {auth_header}")
         return _json(await anyio.to_thread.run_sync(gate.health))
 
     @app.get(h.get("IG_READY_PATH"), summary="Readiness probe: start-up reconcile done and stores reachable")
@@ -267,8 +272,9 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
 
     @app.post(h.get("IG_FLUSH_PATH"), summary="Write pending receipts to S3 segments now (authenticated)")
     async def flush(request: Request) -> Response:
+        received_at = datetime.now(UTC)
         if not gate.authorised(request):
-            return await refuse(401, "UNAUTHORIZED", f"missing or wrong {auth_header}")
+            return await refuse(received_at, 401, "UNAUTHORIZED", f"missing or wrong {auth_header}")
         return _json(await anyio.to_thread.run_sync(gate.flush_segments))
 
     return app
