@@ -7,8 +7,8 @@ The form is what the stdlib encoder writes (`_stdlib_canonical_json`, the refere
 the same bytes several times faster, and `canonical_json` uses it except where it could differ:
 - floats below 1e-4 in magnitude: orjson writes 1e-05 as `0.00001` and 1e-07 as `1e-7` where `repr`
   writes `1e-05` and `1e-07`; every other finite float it writes as `repr` does (checked over 2.6M
-  floats of every exponent, and by the tests). Output holding `0.0000`, `e-` or `e+` (a string holding
-  them is a false alarm) goes to the stdlib encoder;
+  floats of every exponent, and by the tests). Output with a number token that starts `0.0000` or has
+  an exponent goes to the stdlib encoder;
 - NaN and Infinity: orjson writes them as `null` where the stdlib refuses them; output holding `null`
   is read back and compared with the value, and a mismatch goes to the stdlib (which raises);
 - what orjson refuses (ints beyond 64 bits, non-str keys, subclasses of str/int/dict/list, datetimes,
@@ -32,7 +32,8 @@ DIGEST_ALGO = "sha256"
 
 _ORJSON_OPTS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
                 | orjson.OPT_PASSTHROUGH_DATACLASS)
-_FLOAT_ALARMS = (b"0.0000", b"e-", b"e+")  # in every float token of orjson's that may differ from repr
+_MANTISSA = frozenset(b"0123456789.")
+_BEFORE_NUMBER = frozenset(b"[:,")
 
 
 def _stdlib_canonical_json(value: Any) -> bytes:
@@ -42,13 +43,38 @@ def _stdlib_canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+def _tiny_float_in(out: bytes) -> bool:
+    """Whether orjson's output may hold a float token written other than `repr` would: a number token
+    (after `[`, `:` or `,`, maybe signed) that starts `0.0000` or has an `e-`/`e+` exponent. Occurrences
+    inside strings (a timestamp's `00.000000`, a UUID's `7e-9`) are told apart by what precedes them."""
+    for needle in (b"0.0000", b"e-", b"e+"):
+        if needle != b"0.0000" and needle[1:] not in out:  # a one-byte test runs at memchr speed
+            continue
+        i = out.find(needle)
+        while i != -1:
+            k = i - 1
+            if needle != b"0.0000":  # back over the mantissa: digits and a point
+                while out[k] in _MANTISSA:
+                    k -= 1
+                if k == i - 1:
+                    i = out.find(needle, i + 1)
+                    continue
+            if out[k] == 0x2D:  # "-"
+                k -= 1
+            if out[k] in _BEFORE_NUMBER:
+                return True
+            i = out.find(needle, i + 1)
+    return False
+
+
+
 def _orjson_floats_as_expected() -> bool:
-    """orjson writes these floats as `repr` does, or (below 1e-4) with a token `canonical_json` catches."""
+    """orjson writes these floats as `repr` does, or (below 1e-4) with a token `_tiny_float_in` catches."""
     probes = (0.0, -0.0, 0.1, 1 / 3, 1e-4, 1.5e-5, 1e-7, 1e-10, 5e-324, 1e15, 123456789.125, 9007199254740993.0,
               1e16, 1.2345678901234567e19, 1e22, 1.7976931348623157e308)
     for x in probes:
-        token = orjson.dumps([x])[1:-1]
-        if token != repr(x).encode() and not (abs(x) < 1e-4 and any(a in token for a in _FLOAT_ALARMS)):
+        out = orjson.dumps([x])
+        if out[1:-1] != repr(x).encode() and not (abs(x) < 1e-4 and _tiny_float_in(out)):
             return False
     return True
 
@@ -64,9 +90,7 @@ def canonical_json(value: Any) -> bytes:
         except orjson.JSONEncodeError:
             pass
         else:
-            # (a one-byte test runs at memchr speed, far ahead of a two-byte one)
-            if (b"0.0000" not in out and (b"-" not in out or b"e-" not in out) and (b"+" not in out or b"e+" not in out)
-                    and (b"null" not in out or orjson.loads(out) == value)):
+            if not _tiny_float_in(out) and (b"null" not in out or orjson.loads(out) == value):
                 return out
     return _stdlib_canonical_json(value)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from fp_platform.contracts.canonical import canonical_json, sha256_hex
@@ -92,10 +91,14 @@ class Envelope:
         if not self.payload_hash:
             object.__setattr__(self, "payload_hash", sha256_hex(self.payload_json))
 
-    @cached_property
+    @property
     def payload_json(self) -> bytes:
         """The canonical payload (`payload_hash` is its sha256), computed once."""
-        return canonical_json(self.payload)
+        cached = self.__dict__.get("_payload_json")
+        if cached is None:
+            cached = canonical_json(self.payload)
+            object.__setattr__(self, "_payload_json", cached)  # a cache, not a field (frozen, eq and repr ignore it)
+        return cached
 
     @property
     def platform_run_id(self) -> str:
@@ -110,17 +113,16 @@ class Envelope:
         """The envelope as a plain dict (shallow: payload and pins are shared, not copied)."""
         return {f: getattr(self, f) for f in _FIELDS}
 
-    @cached_property
-    def _bytes(self) -> bytes:
-        # canonical_json(self.to_dict()) with the payload's canonical bytes reused: the sorted keys are
-        # those before "payload", then "payload", then those after it.
-        head = canonical_json({f: getattr(self, f) for f in _HEAD_FIELDS})
-        tail = canonical_json({f: getattr(self, f) for f in _TAIL_FIELDS})
-        return b"".join((head[:-1], b',"payload":', self.payload_json, b",", tail[1:]))
-
     def to_bytes(self) -> bytes:
-        """The canonical JSON of `to_dict()`, computed once."""
-        return self._bytes
+        """The canonical JSON of `to_dict()`, computed once; the payload's canonical bytes are reused (the
+        sorted keys are those before "payload", then "payload", then those after it)."""
+        cached = self.__dict__.get("_bytes")
+        if cached is None:
+            head = canonical_json({f: getattr(self, f) for f in _HEAD_FIELDS})
+            tail = canonical_json({f: getattr(self, f) for f in _TAIL_FIELDS})
+            cached = b"".join((head[:-1], b',"payload":', self.payload_json, b",", tail[1:]))
+            object.__setattr__(self, "_bytes", cached)
+        return cached
 
     @classmethod
     def build(

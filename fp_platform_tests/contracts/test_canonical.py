@@ -141,6 +141,20 @@ def test_a_typical_payload_is_written_by_orjson(monkeypatch):
     assert canonical_json(doc) == stdlib_canonical_json(doc)
 
 
+@pytest.mark.parametrize(("doc", "stdlib"), [
+    ({"ts_utc": "2026-01-01T10:00:00.000000Z", "id": "5f0c-427e-93fb", "n": "x-1e-7", "a": 1.5}, False),
+    ({"score": 3.2e-05}, True), ({"score": [-1e-5]}, True), ({"s": [1, 2.5e-300]}, True), ({"s": 1e16}, True),
+    ({"score": 0.0001, "amount": 10.00001}, False),
+])
+def test_only_tiny_float_tokens_send_a_document_to_the_stdlib(doc, stdlib, monkeypatch):
+    """Strings that merely look like `0.0000` or `7e-9` keep orjson's bytes; a real tiny float does not."""
+    used = []
+    real = canonical._stdlib_canonical_json
+    monkeypatch.setattr(canonical, "_stdlib_canonical_json", lambda v: used.append(v) or real(v))
+    assert canonical_json(doc) == stdlib_canonical_json(doc)
+    assert bool(used) == stdlib
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_numbers_are_refused_wherever_they_sit(bad):
     for doc in ({"x": bad}, [bad], {"a": None, "b": [1, {"c": bad}]}, {"a": [None, bad, None]}):
