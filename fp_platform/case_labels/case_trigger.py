@@ -13,6 +13,7 @@ import psycopg
 from fp_platform.case_labels.policy import case_subject, load_case_policy
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
+from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
 
 AUDIT_CHAIN = "audit.decision_chain"
@@ -27,6 +28,7 @@ class CaseTrigger(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        offpath_batching(self)
         self.policy = load_case_policy(self.h)
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:

@@ -21,6 +21,7 @@ import psycopg
 from fp_platform.case_labels import cm, ls
 from fp_platform.case_labels.policy import Investigation, case_subject, label_subject, load_case_policy
 from fp_platform.contracts import ids
+from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.oracle_truth import TruthMissing, oracle_frauds
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
@@ -42,6 +43,7 @@ class LabelSimulation(Worker):
 
     def __init__(self, *args: Any, ls_group: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        offpath_batching(self)
         self.policy = load_case_policy(self.h)
         self.ls_group = ls_group  # a test's own LS outbox; LS's consumer group otherwise
 

@@ -22,6 +22,7 @@ from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.payloads import LABELS
 from fp_platform.handles import Handles
+from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import Worker, outbox_row, write_outbox
 
 # When two assertions of a subject are observed at the same moment, the later source in this list wins.
@@ -143,6 +144,16 @@ def as_of(conn: psycopg.Connection, run_id: str, at: datetime, event_ids: list[s
     return {r[1]: dict(zip(keys, r, strict=True)) for r in rows}
 
 
+_SINCE = "SELECT count(*), coalesce(max(seq), %(s)s) FROM {table} WHERE platform_run_id = %(r)s AND seq > %(s)s"
+
+
+def appended_since(conn: psycopg.Connection, run_id: str, table: str, seq: int = 0) -> tuple[int, int]:
+    """Rows of the run in `table` (ls_assertions, ls_refused_writes) past `seq`, and the last seq among them
+    (`seq` when none): from 0 the run's count, from a seq already seen a range of the primary key."""
+    n, last = conn.execute(_SINCE.format(table=table), {"r": run_id, "s": seq}).fetchone()
+    return n, last
+
+
 class LabelStore(Worker):
     """Publishes what LS appended: it reads no topic; it sends LS's outbox (past the broker-confirmed cursor)."""
 
@@ -152,6 +163,14 @@ class LabelStore(Worker):
     topic_keys = ()
     phase_id = "P10"
     _last_send = 0.0
+    _counted: dict[str, list[int]]  # table -> [rows of the run, last seq counted]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offpath_batching(self)
+
+    def on_start(self, conn: psycopg.Connection) -> None:
+        self._counted = {t: list(appended_since(conn, self.run_id, t)) for t in ("ls_assertions", "ls_refused_writes")}
 
     def apply(self, conn: psycopg.Connection, records: list) -> None:
         raise AssertionError("LabelStore reads no topic")
@@ -162,7 +181,11 @@ class LabelStore(Worker):
             self._send_outbox(conn)
 
     def health(self, conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        n, refused = conn.execute(
-            "SELECT (SELECT count(*) FROM ls_assertions WHERE platform_run_id = %(r)s),"
-            " (SELECT count(*) FROM ls_refused_writes WHERE platform_run_id = %(r)s)", {"r": self.run_id}).fetchone()
-        return "", {"assertions": n, "refused_writes": refused}
+        """The run's counts, kept up from the rows appended since the last beat (no pass over the run). Those
+        rows are past the last seq counted: `append` holds the outbox group's lock from the seq it takes to
+        its commit, so a run's rows (one group per run) commit in seq order."""
+        for table, counted in self._counted.items():
+            n, counted[1] = appended_since(conn, self.run_id, table, counted[1])
+            counted[0] += n
+        return "", {"assertions": self._counted["ls_assertions"][0],
+                    "refused_writes": self._counted["ls_refused_writes"][0]}

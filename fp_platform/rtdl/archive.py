@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 from collections import defaultdict
+from typing import Any
 
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fp_platform.contracts.evidence import ObjectExistsError
+from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
 SCHEMA = pa.schema([("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
@@ -55,6 +57,10 @@ class ArchiveWriter(Worker):
     group_key = "CONSUMER_GROUP_ID_ARCHIVE_WRITER"
     topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
                   "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_CONTROL_V1", "FP_BUS_LABELS_EVENTS_V1")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offpath_batching(self)
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         bucket = self.h.get("S3_ARCHIVE_BUCKET")

@@ -19,6 +19,7 @@ from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.rtdl.archive import put_segment, segment_bytes
 from fp_platform.substrate import db
+from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
 
 DECISION, INTENT, OUTCOME = "rtdl.decision_response", "rtdl.action_intent", "rtdl.action_outcome"
@@ -63,8 +64,13 @@ class DecisionLogAudit(Worker):
     group_key = "CONSUMER_GROUP_ID_DLA"
     topic_keys = ("FP_BUS_RTDL_V1",)
     phase_id = "P9"
-    _pending: set[str]  # decisions whose chain has not closed yet
+    _pending: set[str]  # decisions with all three records whose chain waits on its receipt
+    _unresolved: set[str]  # `lineage_unresolved` of the run: read once at start, then kept up by the batches
     _last_retry = 0.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offpath_batching(self)
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         self._segments(conn, records)
@@ -73,12 +79,13 @@ class DecisionLogAudit(Worker):
                  " origin_topic text, origin_partition int, origin_offset bigint, record jsonb",
                  ((r.envelope["event_class"], r.envelope["event_id"], r.payload["decision_id"],
                    r.envelope["payload_hash"], *r.origin, r.value.decode()) for r in records))
-        appended = conn.execute(
+        audited = conn.execute(
             "INSERT INTO dla_audit_records (platform_run_id, event_class, event_id, decision_id, payload_hash,"
             " origin_topic, origin_partition, origin_offset, record) SELECT DISTINCT ON (event_class, event_id)"
             " %(run)s, event_class, event_id, decision_id, payload_hash, origin_topic, origin_partition,"
             " origin_offset, record FROM dla_in ORDER BY event_class, event_id, origin_partition, origin_offset"
-            " ON CONFLICT DO NOTHING", run).rowcount
+            " ON CONFLICT DO NOTHING RETURNING decision_id, event_class", run).fetchall()
+        appended = len(audited)
         redelivered = conn.execute(
             "INSERT INTO dla_redeliveries SELECT %(run)s, i.event_class, i.event_id, a.payload_hash = i.payload_hash,"
             " i.origin_topic, i.origin_partition, i.origin_offset FROM dla_in i"
@@ -88,10 +95,24 @@ class DecisionLogAudit(Worker):
             "  <> (i.origin_topic, i.origin_partition, i.origin_offset) ON CONFLICT DO NOTHING", run).rowcount
         self.stats.counters["audit_records"] += appended
         self.stats.counters["redeliveries"] += redelivered
+        self._open(conn, audited)
         self._close_chains(conn, {r.payload["decision_id"] for r in records} | self._pending)
 
+    def _open(self, conn: psycopg.Connection, audited: list[tuple[str, str]]) -> None:
+        """Count the decisions these new audit records open. A decision's own record opens it (its chain is
+        closed from that one record, so it cannot have closed before); an intent or outcome of a decision
+        not open already may be of a chain closed before — those few (none in the normal flow, where the
+        decision is audited first and open until its outcome) are looked up."""
+        opened = {d for d, c in audited if c == DECISION} - self._unresolved
+        other = {d for d, c in audited if c != DECISION} - self._unresolved - opened
+        if other:
+            other -= {d for (d,) in conn.execute("SELECT decision_id FROM dla_chains WHERE decision_id = ANY(%s)",
+                                                 (list(other),))}
+        self._unresolved |= opened | other
+
     def on_start(self, conn: psycopg.Connection) -> None:
-        self._pending = {d for (d,) in conn.execute(f"SELECT DISTINCT a.decision_id {_OPEN}", (self.run_id,))}
+        self._unresolved = {d for (d,) in conn.execute(f"SELECT DISTINCT a.decision_id {_OPEN}", (self.run_id,))}
+        self._pending = set(self._unresolved)
 
     def on_idle(self, conn: psycopg.Connection) -> None:
         """Chains that waited on a receipt (IG commits it just after the publish) close without new records."""
@@ -151,9 +172,12 @@ class DecisionLogAudit(Worker):
                 for c in chains:
                     copy.write_row(c)
             self.stats.counters["chains_closed"] += len(chains)
+            self._unresolved.difference_update(c[0] for c in chains)
 
     def health(self, conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        unresolved = lineage_unresolved(conn, self.run_id)
+        """From the open decisions kept in memory: no pass over the run's tables per heartbeat (the P9
+        gates count them in SQL, `lineage_unresolved`)."""
+        unresolved = len(self._unresolved)
         idle_s = time.perf_counter() - self.stats.last_applied_mono if self.stats.last_applied_mono else 0.0
         stuck = unresolved and idle_s > 3 * float(self.h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS"))
         return (f"{unresolved} chains unresolved while idle" if stuck else ""), \
