@@ -30,9 +30,11 @@ DRILLS: dict[str, Drill] = {d.drill_id: d for d in (
     Drill("payload_mismatch", "WSP re-sends 0.5% of events under the same event id with a changed payload",
           "every altered copy is an ANOMALY receipt, quarantined with its payload; the original stays the only"
           " admitted record", "drill_mismatch", 0.005),
-    Drill("backpressure", "the online feature plane is paused (SIGSTOP) mid-stream, then resumed",
+    Drill("backpressure", "the decision processor (hosting the online feature plane) is paused (SIGSTOP) mid-stream,"
+          " then resumed",
           "its lag grows while paused and returns to zero; every admitted event still gets a vector and a decision"),
-    Drill("worker_crash", "the decision fabric is killed (SIGKILL) mid-stream; the supervisor restarts it",
+    Drill("worker_crash", "the decision processor (hosting the decision fabric) is killed (SIGKILL) mid-stream; the"
+          " supervisor restarts it",
           "the worker restarts; every admitted traffic event is decided and acted on exactly once"),
 )}
 DEFAULT_DRILLS: tuple[str, ...] = ("duplicates", "missing_context")

@@ -83,6 +83,8 @@ def render(report: dict[str, Any]) -> str:
         _barh("Degrade: decision posture", report["decisions"]["by_posture"], "decisions", "#bc4c00"),
     ]
     lat = report["decision_latency"]
+    hops = e(", ".join(f"{hop.replace('_', ' ')} p50 {q['p50_ms']:,.1f} / p99 {q['p99_ms']:,.1f} ms"
+                       for hop, q in lat.get("hops", {}).items()))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>run {e(report['platform_run_id'])}</title>
 <style>
@@ -96,7 +98,8 @@ th {{ background: #f6f8fa; }} .plots {{ display: grid; grid-template-columns: 1f
 <p class="kpi">scale <b>{e(str(report['scale']))}</b> · profile <b>{e(report['profile'])}</b> ·
 admitted traffic <b>{report['reconciliation']['funnel']['admitted_traffic']:,}</b> ·
 decisions <b>{report['reconciliation']['funnel']['decisions']:,}</b> ·
-decision latency p50 <b>{lat['p50_ms']:,.0f} ms</b> p99 <b>{lat['p99_ms']:,.0f} ms</b> ·
+decision latency p50 <b>{lat['p50_ms']:,.1f} ms</b> p99 <b>{lat['p99_ms']:,.1f} ms</b>
+({hops}; {lat.get('degraded_share', 0):.1%} degraded, {lat.get('parked_share', 0):.1%} parked) ·
 cases <b>{report['reconciliation']['funnel']['cases']:,}</b> ·
 labels <b>{report['reconciliation']['funnel']['label_assertions']:,}</b> ·
 conformance {_verdict(report['environment_conformance'])} · closed {e(report['closed_at_utc'])}</p>

@@ -129,21 +129,34 @@ def phase_table(gates: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def decision_latency(conn: psycopg.Connection, run_id: str, buckets: int = 40) -> dict[str, Any]:
-    """IG admission → DF decision, per traffic event: percentiles and a histogram (up to p99.5)."""
+    """IG receipt (the request's arrival) → DF decision, per traffic event: percentiles and a histogram (up
+    to p99.5), and its hops — receipt → on the bus → decision processor intake → decided — with the degraded and parked
+    shares (decided → published is on the bus: `fp-platform bench decision` measures it)."""
     with conn.transaction():
         conn.execute("SET LOCAL enable_nestloop = off")  # one hash join over the run, not a probe per decision
-        ms = np.array([v for (v,) in conn.execute(
-            "SELECT extract(epoch FROM d.decided_at - r.received_at) * 1000 FROM df_decisions d JOIN ig_receipts r"
+        rows = np.array(conn.execute(
+            "SELECT extract(epoch FROM d.decided_at - r.received_at) * 1000,"
+            " extract(epoch FROM coalesce(d.bus_at, d.intake_at, d.decided_at) - r.received_at) * 1000,"
+            " extract(epoch FROM coalesce(d.intake_at, d.decided_at) - coalesce(d.bus_at, d.intake_at, d.decided_at))"
+            " * 1000,"
+            " extract(epoch FROM d.decided_at - coalesce(d.intake_at, d.decided_at)) * 1000,"
+            " (cardinality(d.degrade_reasons) > 0)::int, (coalesce(d.parked_ms, 0) > 0)::int"
+            " FROM df_decisions d JOIN ig_receipts r"
             " ON r.platform_run_id = d.platform_run_id AND r.event_id = d.event_id AND r.decision = 'ADMIT'"
-            " WHERE d.platform_run_id = %s", (run_id,))], dtype=float)
-    if not ms.size:
+            " WHERE d.platform_run_id = %s", (run_id,)).fetchall(), dtype=float).reshape(-1, 6)
+    if not rows.size:
         return {"decisions": 0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0,
-                "bucket_edges_ms": [], "bucket_counts": []}
+                "bucket_edges_ms": [], "bucket_counts": [], "hops": {}, "degraded_share": 0.0, "parked_share": 0.0}
+    ms = rows[:, 0]
     p50, p95, p99, top = np.percentile(ms, [50, 95, 99, 99.5])
     counts, edges = np.histogram(ms, bins=buckets, range=(0.0, max(float(top), 1.0)))
+    hops = {hop: {f"p{q}_ms": round(float(np.percentile(rows[:, i], q)), 1) for q in (50, 99)}
+            for i, hop in ((1, "receipt_to_bus"), (2, "bus_to_intake"), (3, "intake_to_decided"))}
     return {"decisions": int(ms.size), "p50_ms": round(float(p50), 1), "p95_ms": round(float(p95), 1),
             "p99_ms": round(float(p99), 1), "max_ms": round(float(ms.max()), 1),
-            "bucket_edges_ms": [round(float(e), 1) for e in edges], "bucket_counts": counts.tolist()}
+            "bucket_edges_ms": [round(float(e), 1) for e in edges], "bucket_counts": counts.tolist(),
+            "hops": hops, "degraded_share": round(float(rows[:, 4].mean()), 4),
+            "parked_share": round(float(rows[:, 5].mean()), 4)}
 
 
 def anomaly_summary(conn: psycopg.Connection, run_id: str, docs: dict[str, Any], gov: list[dict[str, Any]]

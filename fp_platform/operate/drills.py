@@ -55,8 +55,9 @@ def _wait_for_intake(conn, group: str, run_id: str, stop: threading.Event) -> in
 
 
 def backpressure(h: Handles, run_id: str, stop: threading.Event, log: Log) -> dict[str, Any]:
-    """SIGSTOP OFP for a while mid-stream, sampling its backlog (traffic admitted without a vector), then SIGCONT."""
-    component, group = h.get("COMPONENT_ID_OFP"), h.get("CONSUMER_GROUP_ID_OFP")
+    """SIGSTOP the decision processor (which hosts OFP) for a while mid-stream, sampling OFP's backlog (traffic
+    admitted without a vector), then SIGCONT."""
+    component, group = h.get("COMPONENT_ID_DECISION_PROCESSOR"), h.get("CONSUMER_GROUP_ID_DECISION_PROCESSOR")
     traffic_topic = h.topic("FP_BUS_TRAFFIC_FRAUD_V1").name
     with db.connect(h, autocommit=True) as conn:
         applied = _wait_for_intake(conn, group, run_id, stop)
@@ -81,9 +82,10 @@ def backpressure(h: Handles, run_id: str, stop: threading.Event, log: Log) -> di
 
 
 def worker_crash(h: Handles, run_id: str, stop: threading.Event, log: Log) -> dict[str, Any]:
-    """SIGKILL DF mid-stream (no chance to finish its batch), then let the supervisor restart it."""
-    component, group = h.get("COMPONENT_ID_DF"), h.get("CONSUMER_GROUP_ID_DF")
-    lane = (pack(h, h.get("PACK_ID_RTDL_DECISION_LANE")),)
+    """SIGKILL the decision processor (which hosts DF) mid-stream (no chance to finish its micro-batch), then let
+    the supervisor restart it."""
+    component, group = h.get("COMPONENT_ID_DECISION_PROCESSOR"), h.get("CONSUMER_GROUP_ID_DECISION_PROCESSOR")
+    lane = (pack(h, h.get("PACK_ID_RTDL_CORE")),)
     with db.connect(h, autocommit=True) as conn:
         applied = _wait_for_intake(conn, group, run_id, stop)
         rec = daemons.running(component)

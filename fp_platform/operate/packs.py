@@ -13,6 +13,7 @@ from fp_platform.handles import Handles
 from fp_platform.operate.daemons import DaemonSpec
 
 RTDL_WORKER_MODULE = "fp_platform.rtdl"
+DECISION_PROCESSOR = "COMPONENT_ID_DECISION_PROCESSOR"
 CASE_LABELS_WORKER_MODULE = "fp_platform.case_labels"
 OBS_GOV_WORKER_MODULE = "fp_platform.obs_gov"
 
@@ -27,9 +28,19 @@ class WorkerEntry:
 
 
 @dataclass(frozen=True)
+class Hosted:
+    """A component of the pack that runs chained inside another worker's process (the decision processor
+    hosts CSFB, OFP, DL and DF): it has no process of its own, but its own heartbeat, health and gates."""
+
+    component_key: str
+    host_key: str  # component key of the worker whose process runs it
+
+
+@dataclass(frozen=True)
 class Pack:
     pack_key: str
     workers: tuple[WorkerEntry, ...]
+    hosted: tuple[Hosted, ...] = ()
     planned: tuple[str, ...] = ()  # component keys of workers not built yet
 
 
@@ -51,12 +62,11 @@ SPINE_PACKS: tuple[Pack, ...] = (
                                                  ready_path_key="IG_READY_PATH"),)),
     Pack("PACK_ID_RTDL_CORE", (_rtdl("COMPONENT_ID_ARCHIVE_WRITER", "CONSUMER_GROUP_ID_ARCHIVE_WRITER"),
                                _rtdl("COMPONENT_ID_IEG", "CONSUMER_GROUP_ID_IEG"),
-                               _rtdl("COMPONENT_ID_OFP", "CONSUMER_GROUP_ID_OFP"),
-                               _rtdl("COMPONENT_ID_CSFB", "CONSUMER_GROUP_ID_CSFB"))),
-    Pack("PACK_ID_RTDL_DECISION_LANE", (_rtdl("COMPONENT_ID_DL", "CONSUMER_GROUP_ID_DL"),
-                                        _rtdl("COMPONENT_ID_DF", "CONSUMER_GROUP_ID_DF"),
-                                        _rtdl("COMPONENT_ID_AL", "CONSUMER_GROUP_ID_AL"),
-                                        _rtdl("COMPONENT_ID_DLA", "CONSUMER_GROUP_ID_DLA"))),
+                               _rtdl(DECISION_PROCESSOR, "CONSUMER_GROUP_ID_DECISION_PROCESSOR")),
+         hosted=(Hosted("COMPONENT_ID_CSFB", DECISION_PROCESSOR), Hosted("COMPONENT_ID_OFP", DECISION_PROCESSOR))),
+    Pack("PACK_ID_RTDL_DECISION_LANE", (_rtdl("COMPONENT_ID_AL", "CONSUMER_GROUP_ID_AL"),
+                                        _rtdl("COMPONENT_ID_DLA", "CONSUMER_GROUP_ID_DLA")),
+         hosted=(Hosted("COMPONENT_ID_DL", DECISION_PROCESSOR), Hosted("COMPONENT_ID_DF", DECISION_PROCESSOR))),
     Pack("PACK_ID_CASE_LABELS", (_case_labels("COMPONENT_ID_CASE_TRIGGER", "CONSUMER_GROUP_ID_CASE_TRIGGER"),
                                  _case_labels("COMPONENT_ID_CM", "CONSUMER_GROUP_ID_CM"),
                                  _case_labels("COMPONENT_ID_LS", "CONSUMER_GROUP_ID_LS"),
@@ -87,8 +97,13 @@ def daemon_specs(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[Daem
 
 
 def specs_by_component(h: Handles) -> dict[str, DaemonSpec]:
-    """Every built worker's daemon spec, by component id (what statuses and heartbeats name)."""
-    return {s.component: s for s in daemon_specs(h)}
+    """Every built worker's daemon spec, by component id (what statuses and heartbeats name); a hosted
+    component maps to its host's."""
+    out = {s.component: s for s in daemon_specs(h)}
+    for p in SPINE_PACKS:
+        for x in p.hosted:
+            out[h.get(x.component_key)] = spec_for(h, x.host_key)
+    return out
 
 
 def spec_for(h: Handles, component_key: str) -> DaemonSpec:

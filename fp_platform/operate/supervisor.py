@@ -18,7 +18,7 @@ import psycopg
 
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons
-from fp_platform.operate.packs import SPINE_PACKS, Pack, daemon_spec, pack
+from fp_platform.operate.packs import SPINE_PACKS, Hosted, Pack, daemon_spec, pack, spec_for
 
 RUNNING, STARTED, RESTARTED = "RUNNING", "STARTED", "RESTARTED"
 BACKOFF, STOPPED, FAILED = "BACKOFF", "STOPPED", "FAILED"
@@ -88,11 +88,25 @@ def reconcile(h: Handles, conn: psycopg.Connection, platform_run_id: str, packs:
     """Make every worker of `packs` run for `platform_run_id`; return what each is doing now."""
     out = []
     beats = heartbeats(conn)
+    hosts: dict[str, WorkerStatus] = {}
     for p in packs:
         for w in p.workers:
             spec = daemon_spec(h, p, w)
-            out.append(_with_heartbeat(_reconcile_one(h, conn, spec, platform_run_id, log), beats.get(spec.component)))
+            hosts[spec.component] = _reconcile_one(h, conn, spec, platform_run_id, log)
+            out.append(_with_heartbeat(hosts[spec.component], beats.get(spec.component)))
+    for p in packs:
+        for x in p.hosted:
+            spec = spec_for(h, x.host_key)
+            if spec.component not in hosts:  # its host is in a pack not reconciled here: keep it running too
+                hosts[spec.component] = _reconcile_one(h, conn, spec, platform_run_id, log)
+            out.append(_with_heartbeat(_hosted(h, p, x, hosts[spec.component]), beats.get(h.get(x.component_key))))
     return out
+
+
+def _hosted(h: Handles, p: Pack, x: Hosted, host: WorkerStatus) -> WorkerStatus:
+    """A hosted component's status: its host's process, its own heartbeat (matched on the host's pid)."""
+    return WorkerStatus(h.get(p.pack_key), h.get(x.component_key), host.state, host.platform_run_id, host.pid,
+                        host.restarts, log=host.log, detail=f"hosted by {host.component} {host.detail}".strip())
 
 
 def _reconcile_one(h: Handles, conn: psycopg.Connection, spec: daemons.DaemonSpec, run_id: str,
@@ -131,6 +145,7 @@ def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE
     """What runs now, without starting anything."""
     beats = heartbeats(conn)
     out = []
+    hosts: dict[str, WorkerStatus] = {}
     for p in packs:
         for w in p.workers:
             spec = daemon_spec(h, p, w)
@@ -140,6 +155,16 @@ def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE
                               rec.platform_run_id if rec else None, rec.pid if rec else None,
                               row["restarts"] if row else 0, log=rec.log if rec else None)
             out.append(_with_heartbeat(st, beats.get(spec.component)))
+            hosts[spec.component] = st
+    for p in packs:
+        for x in p.hosted:
+            spec = spec_for(h, x.host_key)
+            if spec.component not in hosts:
+                rec = daemons.running(spec.component)
+                hosts[spec.component] = WorkerStatus(spec.pack_id, spec.component, RUNNING if rec else STOPPED,
+                                                     rec.platform_run_id if rec else None, rec.pid if rec else None,
+                                                     log=rec.log if rec else None)
+            out.append(_with_heartbeat(_hosted(h, p, x, hosts[spec.component]), beats.get(h.get(x.component_key))))
     return out
 
 

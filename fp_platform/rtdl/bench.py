@@ -23,6 +23,7 @@ from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.handles import Handles
 from fp_platform.rtdl import ofp
 from fp_platform.rtdl.caught_up import CORE_WORKERS
+from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus, db
 
 Log = Callable[[str], None]
@@ -117,8 +118,35 @@ def run(h: Handles, scale: str, lookups: int, log: Log) -> list[dict]:
         log(f"{component}: {stats.applied:,} records in {busy:.1f}s = {rate:,.0f}/s")
         lines.append(bench_line("rtdl", f"{component}_events_per_s", rate, "events/s",
                                 {**params, "applied": stats.applied, "seconds": round(busy, 2)}))
+        if isinstance(worker, DecisionProcessor):
+            lines += _restart(h, worker, params, log)
     lines += _lookup_latency(h, run_id, pub.event_ids["traffic.fraud"], lookups, params, log)
     return lines
+
+
+def _restart(h: Handles, done: DecisionProcessor, params: dict, log: Log) -> list[dict]:
+    """Seconds for the decision processor to resume: from a snapshot of its state, and from the log start;
+    the two states must be equal (a snapshot is an optimisation, never a different state)."""
+    done.write_snapshot(done.store, int(time.time() * 1000))
+    out = {}
+    with db.connect(h, autocommit=True) as conn:
+        for how in ("snapshot", "log"):
+            p = DecisionProcessor(h, done.run_id, group_id=done.group_id)
+            if how == "log":
+                p._restore_snapshot = lambda saved: {}  # noqa: SLF001 - the same restart, without the snapshot
+            t = time.perf_counter()
+            p.on_start(conn)
+            out[how] = (round(time.perf_counter() - t, 2), p.state.to_doc())
+    equal = out["snapshot"][1] == out["log"][1]
+    log(f"decision processor restart: from a snapshot {out['snapshot'][0]}s, from the log {out['log'][0]}s,"
+        f" states equal: {equal}")
+    if not equal:
+        raise RuntimeError("the state restored from the snapshot differs from the one rebuilt from the log")
+    rp = {**params, "traffic_events": len(done.state.events), "states_equal": equal}
+    return [bench_line("rtdl", "decision_processor_restart_from_snapshot_s", out["snapshot"][0], "s", rp,
+                       "restart from the log start", out["log"][0], higher_is_better=False),
+            bench_line("rtdl", "decision_processor_restart_from_log_s", out["log"][0], "s", rp,
+                       higher_is_better=False)]
 
 
 def _lookup_latency(h: Handles, run_id: str, event_ids: list[str], n: int, params: dict, log: Log) -> list[dict]:

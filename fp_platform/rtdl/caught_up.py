@@ -18,15 +18,19 @@ from confluent_kafka import TopicPartition
 from fp_platform.handles import Handles
 from fp_platform.rtdl import csfb
 from fp_platform.rtdl.archive import ArchiveWriter
-from fp_platform.rtdl.csfb import CsfbIntake
+from fp_platform.rtdl.csfb import Csfb
 from fp_platform.rtdl.ieg import IegProjector
-from fp_platform.rtdl.ofp import OfpProjector
+from fp_platform.rtdl.ofp import Ofp
+from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import Worker
 
 PHASE_ID = "P8"
-CORE_WORKERS: tuple[type[Worker], ...] = (ArchiveWriter, IegProjector, OfpProjector, CsfbIntake)
+CORE_WORKERS: tuple[type[Worker], ...] = (ArchiveWriter, IegProjector, DecisionProcessor)
+# Whose lag P8 judges: each core component over its own topics, by the offsets its state covers (OFP and CSFB
+# by their host's, the decision processor's).
+CORE_CONSUMERS = (ArchiveWriter, IegProjector, Ofp, Csfb)
 Ranges = dict[tuple[str, int], tuple[int, int, int]]  # (topic, partition) -> (first, last, admitted)
 
 
@@ -40,7 +44,7 @@ def lag_report(h: Handles, conn: psycopg.Connection, run_id: str, ranges: Ranges
     """Per core worker: every partition of its topics holding admitted records, with its lag."""
     ranges = admitted_ranges(conn, run_id) if ranges is None else ranges
     workers = {}
-    for cls in CORE_WORKERS:
+    for cls in CORE_CONSUMERS:
         group = h.get(cls.group_key)
         saved = {(t, p): o for t, p, o in conn.execute(
             "SELECT topic, kafka_partition, next_offset FROM worker_offsets WHERE consumer_group = %s", (group,))}

@@ -1,146 +1,89 @@
-"""CSFB intake: JoinFrames and the FlowBinding index, and `resolve_flow_binding` for the decision lane.
+"""CSFB, context store and flow binding: each traffic event's binding to its flow's join frame.
 
-A join frame holds a flow's context parts (arrival event, arrival entities, flow anchor), each with
-its origin offset. Each traffic event gets a binding whose status derives from its frame:
-READY (all parts present, the anchor binds this transaction, none stamped after it),
-MISSING_CONTEXT (a part absent or the anchor binds another transaction) or LATE_CONTEXT (all present
-but a part is stamped after the transaction), with the reasons. A context part that arrives after
-its traffic re-derives the binding (and counts as a late arrival), so the final index is the same
-whatever order the partitions were read in.
+A join frame holds a flow's context parts (arrival event, arrival entities, flow anchor). Each traffic
+event gets a binding whose status derives from its frame (`keyed_state.binding_status`): READY,
+MISSING_CONTEXT or LATE_CONTEXT, with the reasons. A part that arrives after its traffic re-derives the
+binding (and counts as a late arrival), so the final index is the same whatever order the partitions
+were read in. CSFB runs chained in the decision processor (`processor.py`): its frames are keyed state
+in memory; what P8 judges, the binding index `csfb_flow_bindings`, is written in the processor's
+micro-batch transaction.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections import Counter
 
+import orjson
 import psycopg
-from psycopg.rows import dict_row
 
-from fp_platform.substrate import db
-from fp_platform.substrate.worker import BusRecord, Worker
+from fp_platform.rtdl.keyed_state import LATE_CONTEXT, MISSING_CONTEXT, READY, KeyedState, Tx, from_us
 
-READY, MISSING_CONTEXT, LATE_CONTEXT = "READY", "MISSING_CONTEXT", "LATE_CONTEXT"
-
-# event class -> (frame columns it fills, payload field or envelope attribute for each)
-PARTS: dict[str, tuple[str, dict[str, str]]] = {
-    "context.arrival_events": ("arrival", {"arrival_event_id": "@event_id", "arrival_ts": "@ts", "channel": "channel",
-                                           "arrival_origin": "@origin"}),
-    "context.arrival_entities": ("entities", {"entities_event_id": "@event_id", "entities_ts": "@ts",
-                                              "card_id": "card_id", "device_id": "device_id", "ip": "ip",
-                                              "entities_origin": "@origin"}),
-    "context.flow_anchor.fraud": ("anchor", {"anchor_event_id": "@event_id", "anchor_ts": "@ts",
-                                             "transaction_id": "transaction_id", "anchor_origin": "@origin"}),
-}
-FRAME_COLUMNS: tuple[str, ...] = tuple(c for _, cols in PARTS.values() for c in cols)
-_TYPES = {"arrival_ts": "timestamptz", "entities_ts": "timestamptz", "anchor_ts": "timestamptz",
-          "transaction_id": "bigint", "arrival_origin": "jsonb", "entities_origin": "jsonb", "anchor_origin": "jsonb"}
-_PART_NAMES = {"arrival_event_id": "arrival_event", "entities_event_id": "arrival_entities",
-               "anchor_event_id": "flow_anchor"}
+__all__ = ["READY", "MISSING_CONTEXT", "LATE_CONTEXT", "Csfb", "binding_counts"]
 
 
-def binding_status(frame: dict[str, Any] | None, transaction_id: int, event_ts: datetime) -> tuple[str, list[str]]:
-    """The binding of one traffic event given its flow's frame (None: no part seen yet)."""
-    frame = frame or {}
-    missing = [f"{name} missing" for col, name in _PART_NAMES.items() if frame.get(col) is None]
-    if frame.get("anchor_event_id") is not None and frame.get("transaction_id") != transaction_id:
-        missing.append(f"flow_anchor binds transaction {frame.get('transaction_id')}, not {transaction_id}")
-    if missing:
-        return MISSING_CONTEXT, missing
-    late = [f"{name} stamped after the transaction" for name, col in
-            (("arrival_event", "arrival_ts"), ("arrival_entities", "entities_ts"), ("flow_anchor", "anchor_ts"))
-            if frame[col] > event_ts]
-    return (LATE_CONTEXT, late) if late else (READY, [])
+class Csfb:
+    """The flow-binding operator: bindings of the run's traffic events, kept as the frames say."""
 
-
-def _frame(conn: psycopg.Connection, run_id: str, flow_id: str) -> dict[str, Any] | None:
-    return conn.cursor(row_factory=dict_row).execute(
-        "SELECT * FROM csfb_join_frames WHERE platform_run_id = %s AND flow_id = %s", (run_id, flow_id)).fetchone()
-
-
-def resolve_flow_binding(conn: psycopg.Connection, run_id: str, envelope: dict[str, Any]) -> dict[str, Any]:
-    """READY / MISSING_CONTEXT / LATE_CONTEXT for a traffic envelope, with reasons and its context."""
-    p = envelope["payload"]
-    ts = datetime.fromisoformat(envelope["ts_utc"].replace("Z", "+00:00"))
-    frame = _frame(conn, run_id, p["flow_id"])
-    status, reasons = binding_status(frame, p["transaction_id"], ts)
-    context = {k: frame[k] for k in ("channel", "card_id", "device_id", "ip")} if frame else {}
-    return {"status": status, "reasons": reasons, "flow_id": p["flow_id"], "transaction_id": p["transaction_id"],
-            "context": context}
-
-
-def _value(r: BusRecord, source: str) -> Any:
-    if source == "@event_id":
-        return r.envelope["event_id"]
-    if source == "@ts":
-        return r.ts
-    if source == "@origin":
-        return r.origin_json
-    return r.payload[source]
-
-
-class CsfbIntake(Worker):
     component_key = "COMPONENT_ID_CSFB"
     pack_key = "PACK_ID_RTDL_CORE"
-    group_key = "CONSUMER_GROUP_ID_CSFB"
+    phase_id = "P8"
+    group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"  # its host's: the offsets CSFB's state covers
     topic_keys = ("FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
                   "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_TRAFFIC_FRAUD_V1")
 
-    def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
-        frames: dict[str, dict[str, Any]] = {}
-        traffic = []
-        for r in records:
-            cls = r.envelope["event_class"]
-            if cls in PARTS:
-                cols = PARTS[cls][1]
-                frames.setdefault(r.payload["flow_id"], {}).update({c: _value(r, s) for c, s in cols.items()})
-            elif cls == "traffic.fraud":
-                traffic.append(r)
-        run = {"run": self.run_id}
-        if frames:
-            db.stage(conn, "csfb_frames_in", "flow_id text, " + ", ".join(f"{c} {_TYPES.get(c, 'text')}"
-                                                                       for c in FRAME_COLUMNS),
-                     ((flow, *(parts.get(c) for c in FRAME_COLUMNS)) for flow, parts in frames.items()))
-            updates = ", ".join(f"{c} = COALESCE(t.{c}, EXCLUDED.{c})" for c in FRAME_COLUMNS)
-            conn.execute(f"INSERT INTO csfb_join_frames AS t SELECT %(run)s, * FROM csfb_frames_in ORDER BY flow_id"
-                         f" ON CONFLICT (platform_run_id, flow_id) DO UPDATE SET {updates}", run)
-            self.stats.counters["context_parts"] += sum(1 for r in records if r.envelope["event_class"] in PARTS)
-        if traffic:
-            db.stage(conn, "csfb_tx_in", "event_id text, flow_id text, transaction_id bigint, event_ts timestamptz,"
-                     " origin_topic text, origin_partition int, origin_offset bigint",
-                     ((r.envelope["event_id"], r.payload["flow_id"], r.payload["transaction_id"], r.ts, *r.origin)
-                      for r in traffic))
-            conn.execute("INSERT INTO csfb_flow_bindings (platform_run_id, event_id, flow_id, transaction_id, event_ts,"
-                         " status, origin_topic, origin_partition, origin_offset) SELECT %(run)s, event_id, flow_id,"
-                         " transaction_id, event_ts, 'MISSING_CONTEXT', origin_topic, origin_partition, origin_offset"
-                         " FROM csfb_tx_in ON CONFLICT DO NOTHING", run)
-        self._rebind(conn, set(frames) | {r.payload["flow_id"] for r in traffic}, {r.envelope["event_id"]
-                                                                                  for r in traffic})
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.counters: Counter = Counter()
+        self.bindings: dict[str, tuple[str, list[str]]] = {}
+        self._new: list[Tx] = []
+        self._changed: dict[str, tuple[str, list[str]]] = {}
 
-    def _rebind(self, conn: psycopg.Connection, flows: set[str], new_events: set[str]) -> None:
-        """Re-derive the bindings of the flows this batch touched; count hits, misses, late arrivals."""
-        db.stage(conn, "csfb_touched", "flow_id text PRIMARY KEY", ((f,) for f in flows))
-        rows = conn.cursor(row_factory=dict_row).execute(
-            "SELECT b.event_id, b.transaction_id AS bound_transaction_id, b.event_ts, b.status, b.reasons,"
-            " f.flow_id AS frame_flow_id, " + ", ".join(f"f.{c}" for c in FRAME_COLUMNS) + " FROM csfb_touched x"
-            " CROSS JOIN LATERAL (SELECT * FROM csfb_flow_bindings b WHERE b.platform_run_id = %(run)s"
-            "   AND b.flow_id = x.flow_id OFFSET 0) b"  # OFFSET 0: per-flow index lookups, not a pass over the run
-            " LEFT JOIN csfb_join_frames f ON f.platform_run_id = b.platform_run_id AND f.flow_id = b.flow_id",
-            {"run": self.run_id}).fetchall()
-        changes = []
-        for row in rows:
-            frame = row if row["frame_flow_id"] is not None else None
-            status, reasons = binding_status(frame, row["bound_transaction_id"], row["event_ts"])
-            if row["event_id"] in new_events:
-                self.stats.counters["join_hits" if status == READY else "join_misses"] += 1
-            elif row["status"] != READY and status == READY:
-                self.stats.counters["late_arrivals"] += 1  # context completed after its traffic was seen
-            if (status, reasons) != (row["status"], row["reasons"]):
-                changes.append((status, reasons, row["event_id"]))
-        if changes:
-            db.stage(conn, "csfb_changes", "status text, reasons text[], event_id text", changes)
-            conn.execute("UPDATE csfb_flow_bindings b SET status = c.status, reasons = c.reasons FROM csfb_changes c"
-                         " WHERE b.platform_run_id = %s AND b.event_id = c.event_id", (self.run_id,))
+    def restore(self, state: KeyedState) -> None:
+        """The bindings as the applied records make them (what the binding index holds)."""
+        self.bindings = {e: state.binding(e) for e in state.events}
+
+    def on_traffic(self, tx: Tx) -> None:
+        """A new traffic event: its binding is derived when the batch is written (after the batch's parts)."""
+        self._new.append(tx)
+
+    def on_part(self, state: KeyedState, events: list[str]) -> None:
+        """Re-derive the bindings of a flow's events already bound (written) after a context part."""
+        self.counters["context_parts"] += 1
+        for e in events:
+            old = self.bindings.get(e)
+            if old is None:
+                continue  # taken in by this batch: bound when written
+            new = state.binding(e)
+            if new != old:
+                self.bindings[e] = self._changed[e] = new
+                if new[0] == READY:
+                    self.counters["late_arrivals"] += 1  # context completed after its traffic was bound
+
+    def write(self, conn: psycopg.Connection, state: KeyedState) -> None:
+        """Bind the batch's new events and rewrite the changed bindings: one statement each (inside the
+        processor's transaction)."""
+        if self._new:
+            rows = []
+            for tx in self._new:
+                status, reasons = self.bindings[tx.event_id] = state.binding(tx.event_id)
+                self.counters["join_hits" if status == READY else "join_misses"] += 1
+                rows.append({"event_id": tx.event_id, "flow_id": tx.flow_id, "transaction_id": tx.transaction_id,
+                             "event_ts": from_us(tx.ts).isoformat(), "status": status, "reasons": reasons,
+                             "origin_topic": tx.origin[0], "origin_partition": tx.origin[1],
+                             "origin_offset": tx.origin[2]})
+            conn.execute("INSERT INTO csfb_flow_bindings (platform_run_id, event_id, flow_id, transaction_id, event_ts,"
+                         " status, reasons, origin_topic, origin_partition, origin_offset) SELECT %s, r.* FROM"
+                         " jsonb_to_recordset(%s::jsonb) AS r(event_id text, flow_id text, transaction_id bigint,"
+                         " event_ts timestamptz, status text, reasons text[], origin_topic text, origin_partition int,"
+                         " origin_offset bigint) ON CONFLICT DO NOTHING", (self.run_id, orjson.dumps(rows).decode()))
+        if self._changed:
+            rows = [{"event_id": e, "status": st, "reasons": rs} for e, (st, rs) in sorted(self._changed.items())]
+            conn.execute("UPDATE csfb_flow_bindings b SET status = c.status, reasons = c.reasons FROM"
+                         " jsonb_to_recordset(%s::jsonb) AS c(event_id text, status text, reasons text[])"
+                         " WHERE b.platform_run_id = %s AND b.event_id = c.event_id",
+                         (orjson.dumps(rows).decode(), self.run_id))
+        self._new.clear()
+        self._changed.clear()
 
 
 def binding_counts(conn: psycopg.Connection, run_id: str) -> dict[str, int]:

@@ -5,8 +5,9 @@ Why this shape: the figure that matters to a merchant is "event admitted → dec
 process boundaries, so the bench runs the production topology — the real IG service and the real core
 and decision-lane workers as supervised processes of their packs for a fresh run — and offers a world's
 stream to IG over HTTP in WSP order. Latency per traffic event = Kafka timestamp of its
-`rtdl.decision_response` (producer create time ≈ publish after DF's commit) − its IG receipt's
-`received_at` (written once IG's publish is confirmed). Phase A paces traffic at `rate`/s (context
+`rtdl.decision_response` (producer create time ≈ publish after the processor's commit) − its IG receipt's
+`received_at` (IG's clock when the request arrived), broken into hops: receipt → on the bus (IG's
+produce) → processor intake → decided → published. Phase A paces traffic at `rate`/s (context
 interleaved as it comes); phase B offers the next slice as fast as IG takes it and measures decisions/s
 from the first to the last decision of that slice. A warm-up slice first lets the workers pass older
 runs' records and load their state, so neither phase measures start-up. Each phase ends when the lane
@@ -35,6 +36,7 @@ from fp_platform.operate import readiness, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, Pack
 from fp_platform.rtdl.bench import world_envelopes
 from fp_platform.rtdl.decision_lane import admitted_traffic
+from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate import bus, db
 
 Log = Callable[[str], None]
@@ -172,18 +174,33 @@ def published_ms(h: Handles, run_id: str, starts: dict[int, int], want: set[str]
         c.close()
 
 
-def timings(conn: psycopg.Connection, run_id: str) -> dict[str, tuple[str, float, float | None, float, bool]]:
-    """traffic event_id -> (decision_id, receipt, OFP vector computed_at, DF decided_at (epoch ms), degraded).
-    computed_at and decided_at are `now()` of the worker's batch transaction: when it began writing the batch
-    (DF: after its wait for CSFB/OFP), not when it committed."""
+def timings(conn: psycopg.Connection, run_id: str) -> dict[str, tuple[str, float, float, float, float, bool, bool]]:
+    """traffic event_id -> (decision_id, IG receipt, on the bus, processor intake, DF decided (epoch ms), degraded,
+    parked). The receipt is IG's clock when the request arrived; on the bus the traffic record's Kafka timestamp
+    (IG's produce); intake the processor's clock when its micro-batch was taken from the bus; decided when DF
+    decided it (before the batch's commit)."""
     rows = conn.execute(
         "SELECT r.event_id, d.decision_id, extract(epoch FROM r.received_at) * 1000,"
-        " extract(epoch FROM f.computed_at) * 1000, extract(epoch FROM d.decided_at) * 1000,"
-        " cardinality(d.degrade_reasons) > 0 FROM ig_receipts r"
+        " extract(epoch FROM coalesce(d.bus_at, d.intake_at, d.decided_at)) * 1000,"
+        " extract(epoch FROM coalesce(d.intake_at, d.decided_at)) * 1000, extract(epoch FROM d.decided_at) * 1000,"
+        " cardinality(d.degrade_reasons) > 0, coalesce(d.parked_ms, 0) > 0 FROM ig_receipts r"
         " JOIN df_decisions d ON d.platform_run_id = r.platform_run_id AND d.event_id = r.event_id"
-        " LEFT JOIN ofp_features f ON f.platform_run_id = r.platform_run_id AND f.event_id = r.event_id"
         " WHERE r.platform_run_id = %s AND r.decision = 'ADMIT' AND r.event_class = %s", (run_id, TRAFFIC))
-    return {e: (d, float(rc), None if f is None else float(f), float(dc), g) for e, d, rc, f, dc, g in rows}
+    return {e: (d, float(rc), float(bs), float(it), float(dc), g, pk) for e, d, rc, bs, it, dc, g, pk in rows}
+
+
+# hop -> (from, to) as indexes into (receipt, on the bus, intake, decided, published)
+HOPS = {"receipt_to_bus": (0, 1), "bus_to_intake": (1, 2), "intake_to_decided": (2, 3), "decided_to_published": (3, 4)}
+
+
+def hop_breakdown(rows: list[tuple[float, float, float, float, float]]) -> dict[str, dict[str, float]]:
+    """p50/p99 of each hop (receipt → on the bus → intake → decided → published) over (receipt, bus, intake,
+    decided, published)."""
+    out = {}
+    for hop, (a, b) in HOPS.items():
+        vals = np.array([r[b] - r[a] for r in rows])
+        out[hop] = {f"p{q}_ms": round(float(np.percentile(vals, q)), 1) for q in (50, 99)}
+    return out
 
 
 def phase_lines(name: str, ids: list[str], t: dict, pub: dict[str, float], params: dict, log: Log) -> list[dict]:
@@ -191,22 +208,20 @@ def phase_lines(name: str, ids: list[str], t: dict, pub: dict[str, float], param
     lat = np.array([p - rc for (_, rc, *_), p in rows])
     q = {p: round(float(np.percentile(lat, p)), 1) for p in (50, 95, 99)}
     label = "" if name == "paced" else f"{name}_"
-    degraded = round(sum(t_[4] for t_, _ in rows) / len(rows), 4)
-    params = {**params, "phase": name, "decisions_timed": len(rows), "degraded_share": degraded}
-    log(f"{name}: {len(rows):,} decisions ({degraded:.1%} degraded), latency p50 {q[50]} ms, p95 {q[95]} ms,"
-        f" p99 {q[99]} ms, max {lat.max():.0f} ms")
+    degraded = round(sum(t_[5] for t_, _ in rows) / len(rows), 4)
+    parked = round(sum(t_[6] for t_, _ in rows) / len(rows), 4)
+    params = {**params, "phase": name, "decisions_timed": len(rows), "degraded_share": degraded, "parked_share": parked}
+    log(f"{name}: {len(rows):,} decisions ({degraded:.1%} degraded, {parked:.1%} parked), latency p50 {q[50]} ms,"
+        f" p95 {q[95]} ms, p99 {q[99]} ms, max {lat.max():.0f} ms")
     lines = [bench_line("decision", f"decision_latency_{label}p{p}_ms", v, "ms", params, higher_is_better=False,
                         **({"baseline": "goal: p99 <= 50 ms (Tazama targets 35 ms at 3,000 tx/s)",
                             "baseline_value": P99_GOAL_MS} if p == 99 else {}))
              for p, v in q.items()]
-    parts = {"receipt_to_ofp_vector": [f - rc for (_, rc, f, *_), _ in rows if f is not None],
-             "receipt_to_df_decided": [dc - rc for (_, rc, _, dc, _), _ in rows],
-             "df_decided_to_published": [p - dc for (_, _, _, dc, _), p in rows]}
-    for part, vals in parts.items():
-        med = round(float(np.median(vals)), 1) if vals else float("nan")
-        log(f"{name}: median {part} {med} ms")
-        lines.append(bench_line("decision", f"decision_{label}{part}_p50_ms", med, "ms", params,
-                                higher_is_better=False))
+    hops = hop_breakdown([(rc, bs, it, dc, p) for (_, rc, bs, it, dc, *_), p in rows])
+    for hop, qs in hops.items():
+        log(f"{name}: {hop} p50 {qs['p50_ms']} ms, p99 {qs['p99_ms']} ms")
+        for k, v in qs.items():
+            lines.append(bench_line("decision", f"decision_{label}{hop}_{k}", v, "ms", params, higher_is_better=False))
     if name != "paced":
         ts = sorted(p for _, p in rows)
         rate = round((len(ts) - 1) / ((ts[-1] - ts[0]) / 1000), 1) if len(ts) > 1 and ts[-1] > ts[0] else 0.0
@@ -264,7 +279,10 @@ def run(h: Handles, scale: str, rate: float, seconds: float, sustained_traffic: 
         finally:
             client.close()
             log(f"stopping the packs: {', '.join(supervisor.down(h, conn, _packs()))}")
-        base = {"scale": scale, "platform_run_id": run_id, "batch_fill_ms": int(h.get("WORKER_BATCH_FILL_MS"))}
+        bounds = load_policy(h).processor
+        base = {"scale": scale, "platform_run_id": run_id, "batch_linger_ms": bounds["batch_linger_ms"],
+                "batch_max_records": int(bounds["batch_max_records"]), "park_max_ms": bounds["park_max_ms"],
+                "context_slack_ms": bounds["context_slack_ms"], "context_grace_ms": bounds["context_grace_ms"]}
         return (phase_lines("paced", ids["paced"], t, pub, {**base, **offered}, log)
                 + phase_lines("max_rate", ids["max_rate"], t, pub,
                               {**base, "events": len(fast), "ig_admitted_tx_per_s": ig_rate}, log))

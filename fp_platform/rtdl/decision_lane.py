@@ -11,14 +11,13 @@ import psycopg
 from fp_platform.handles import Handles
 from fp_platform.rtdl import al, dla
 from fp_platform.rtdl.al import ActionLayer
-from fp_platform.rtdl.df import DecisionFabric
-from fp_platform.rtdl.dl import DegradeLadder
 from fp_platform.rtdl.dla import DecisionLogAudit
 from fp_platform.substrate import db
 from fp_platform.substrate.worker import Worker, outbox_unsent
 
 PHASE_ID = "P9"
-DECISION_LANE_WORKERS: tuple[type[Worker], ...] = (DegradeLadder, DecisionFabric, ActionLayer, DecisionLogAudit)
+# DL and DF run chained in the decision processor (a core worker); the lane's own processes are these.
+DECISION_LANE_WORKERS: tuple[type[Worker], ...] = (ActionLayer, DecisionLogAudit)
 APPEND_ONLY_TABLES = ("df_decisions", "dl_posture_events", "al_outcomes", "al_intake", "dla_audit_records",
                       "dla_chains", "dla_redeliveries", "dla_audit_segments", "mpr_registry_events", "worker_outbox")
 

@@ -1,10 +1,11 @@
 """DF, the decision fabric: one decision per admitted traffic event.
 
-For each event: the active bundle (MPR registry), the current DL posture, the CSFB binding and the
-OFP vector (decision_context); rules always, the bundle's model when the posture allows and the
-vector exists; the decision from the bundle's thresholds. Missing context or features, an unloadable
-model or a posture below NORMAL are recorded on the decision as degrade reasons. Emits
-`rtdl.decision_response` and `rtdl.action_intent` keyed by the deterministic decision_id.
+DF runs last in the decision processor's chain (CSFB → OFP → DL → DF, `processor.py`). For each event:
+the active bundle (MPR registry), the posture DL has just set, the CSFB binding and the OFP vector; rules
+always, the bundle's model when the posture allows and the vector exists; the decision from the
+bundle's thresholds. Missing context or features, an unloadable model or a posture below NORMAL are
+recorded on the decision as degrade reasons. Emits `rtdl.decision_response` and `rtdl.action_intent`
+keyed by the deterministic decision_id.
 
 A decision is made once: a replayed event (a reset checkpoint, a redelivery) re-sends the decision
 and intent stored with it, byte for byte, and AL/DLA see a duplicate, never a second action.
@@ -12,7 +13,11 @@ and intent stored with it, byte for byte, and AL/DLA see a duplicate, never a se
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,17 +26,21 @@ import psycopg
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.features import FEATURE_NAMES
-from fp_platform.rtdl import bundles, dl
-from fp_platform.rtdl.decision_context import ContextWorker, EventContext
+from fp_platform.handles import Handles
+from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
 from fp_platform.substrate import bundle_models, mpr_registry
+from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import BusRecord
+
+Emit = Callable[[Envelope, str], bytes]  # the worker's outbox: publish once the batch commits
+REGISTRY_TTL_S = 1.0  # how stale DF's view of the active bundle may be (a promotion reaches DF within this)
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
 _COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, score, score_source, bundle_id,"
             " bundle_version, policy_rev, posture, posture_seq, degrade_reasons, binding_status, feature_version,"
             " features, event_ts, origin_topic, origin_partition, origin_offset, decision_envelope, intent_envelope,"
-            " feature_watermark")
+            " feature_watermark, decided_at, bus_at, intake_at, parked_ms")
 
 
 def model_values(payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
@@ -105,17 +114,36 @@ def decide(policy: Policy, bundle: mpr_registry.Bundle | None, posture: str, mod
             "score_source": source, "degrade_reasons": degrade}
 
 
-class DecisionFabric(ContextWorker):
+class DecisionFabric:
+    """The decision operator, last in the decision processor's chain: the active bundle (resolved at most
+    every REGISTRY_TTL_S, its model loaded once per bundle), the posture DL just set, and each event's
+    binding and vector as CSFB and OFP hold them."""
+
     component_key = "COMPONENT_ID_DF"
     pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    group_key = "CONSUMER_GROUP_ID_DF"
+    phase_id = "P9"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, h: Handles, run_id: str, policy: Policy, store: S3ObjectStore) -> None:
+        self.h, self.run_id, self.policy, self.store = h, run_id, policy, store
+        self.component = h.get(self.component_key)
+        self.counters: Counter = Counter()
+        self.bundle: mpr_registry.Bundle | None = None
+        self.model: Any = None
+        self.model_problem: str | None = None
+        self._resolved_at = -REGISTRY_TTL_S
         self._models: dict[str, Any] = {}
+        self._rows: list[tuple] = []
 
-    def on_start(self, conn: psycopg.Connection) -> None:
-        bundles.ensure_bootstrap(conn, self.h, self.policy)
+    def resolve(self, conn: psycopg.Connection) -> bool:
+        """Re-read the active bundle when the last look is older than REGISTRY_TTL_S; True when it changed."""
+        if time.monotonic() - self._resolved_at < REGISTRY_TTL_S:
+            return False
+        self._resolved_at = time.monotonic()
+        bundle = mpr_registry.active_bundle(conn)
+        before = (self.bundle, self.model_problem)
+        self.bundle = bundle
+        self.model, self.model_problem = self._model(bundle)
+        return (self.bundle, self.model_problem) != before
 
     def _model(self, bundle: mpr_registry.Bundle | None) -> tuple[Any, str | None]:
         if bundle is None or not bundle.model_ref:
@@ -124,46 +152,49 @@ class DecisionFabric(ContextWorker):
             try:
                 self._models[bundle.model_ref] = bundle_models.load_model(self.store, bundle.model_ref)
             except bundle_models.ModelUnavailable as exc:
-                return None, str(exc)  # not cached: the next batch tries again
+                return None, str(exc)  # not cached: the next resolution tries again
         return self._models[bundle.model_ref], None
 
-    def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
-        by_decision: dict[str, BusRecord] = {}
-        for r in records:
-            by_decision.setdefault(ids.decision_id(self.run_id, r.envelope["event_id"]), r)
-        stored = conn.execute("SELECT decision_id, decision_envelope, intent_envelope FROM df_decisions"
-                              " WHERE decision_id = ANY(%s)", (list(by_decision),)).fetchall()
-        for decision_id, decision_env, intent_env in stored:  # made before: send the same bytes again
+    def resend(self, conn: psycopg.Connection, event_ids: list[str], emit: Emit) -> None:
+        """Events decided before (a replay): send the stored decision and intent again, byte for byte."""
+        by_decision = {ids.decision_id(self.run_id, e): e for e in event_ids}
+        for decision_id, decision_env, intent_env in conn.execute(
+                "SELECT decision_id, decision_envelope, intent_envelope FROM df_decisions WHERE decision_id = ANY(%s)",
+                (list(by_decision),)):
             for raw in (decision_env, intent_env):
-                self.emit(Envelope.from_dict(orjson.loads(raw)), decision_id)
-            del by_decision[decision_id]
-            self.stats.counters["decisions_resent"] += 1
-        if not by_decision:
-            return
-        todo = list(by_decision.items())
-        bundle = mpr_registry.active_bundle(conn)
-        model, model_problem = self._model(bundle)
-        posture_row = dl.current_posture(conn, self.run_id)
-        posture, posture_seq = (posture_row[1], posture_row[0]) if posture_row else ("FAIL_CLOSED", None)
-        rows = []
-        items = [(posture, r.payload, self.contexts[r.envelope["event_id"]]) for _, r in todo]
-        for (decision_id, r), (_, _, ctx), scorer in zip(todo, items, batch_scored(model, bundle, model_problem, items),
-                                                         strict=True):
-            out = decide(self.policy, bundle, posture, scorer, model_problem, r.payload, ctx)
-            if posture_row is None:
-                out["degrade_reasons"].append("posture: DL has published none for the run")
-            rows.append(self._record(decision_id, r, ctx, out, bundle, posture, posture_seq))
-            self.stats.counters[f"decisions_{out['decision'].lower()}"] += 1
-            self.stats.counters["decisions_degraded"] += bool(out["degrade_reasons"])
-        with conn.cursor().copy(f"COPY df_decisions ({_COLUMNS}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        self.stats.counters["decisions"] += len(rows)
+                emit(Envelope.from_dict(orjson.loads(raw)), decision_id)
+            self.counters["decisions_resent"] += 1
 
-    def _record(self, decision_id: str, r: BusRecord, ctx: EventContext, out: dict[str, Any],
-                bundle: mpr_registry.Bundle | None, posture: str, posture_seq: int | None) -> tuple:
+    def decide(self, records: list[tuple[BusRecord, EventContext]], posture: str | None, posture_seq: int | None,
+               emit: Emit, decided_at: datetime, timing: dict[str, tuple[datetime | None, datetime, float]]) -> None:
+        """Decide each (record, context) under the posture (None: DL has published none for the run); `timing`:
+        per event, when it went on the bus, when the processor took it in and how long it was parked."""
+        level = posture or "FAIL_CLOSED"
+        items = [(level, r.payload, ctx) for r, ctx in records]
+        scorers = batch_scored(self.model, self.bundle, self.model_problem, items)
+        for (r, ctx), scorer in zip(records, scorers, strict=True):
+            out = decide(self.policy, self.bundle, level, scorer, self.model_problem, r.payload, ctx)
+            if posture is None:
+                out["degrade_reasons"].append("posture: DL has published none for the run")
+            decision_id = ids.decision_id(self.run_id, r.envelope["event_id"])
+            self._rows.append((*self._record(decision_id, r, ctx, out, level, posture_seq, emit), decided_at,
+                               *timing[r.envelope["event_id"]]))
+            self.counters[f"decisions_{out['decision'].lower()}"] += 1
+            self.counters["decisions_degraded"] += bool(out["degrade_reasons"])
+        self.counters["decisions"] += len(records)
+
+    def write(self, conn: psycopg.Connection) -> None:
+        if self._rows:
+            with conn.cursor().copy(f"COPY df_decisions ({_COLUMNS}) FROM STDIN") as copy:
+                for row in self._rows:
+                    copy.write_row(row)
+            self._rows.clear()
+
+    def _record(self, decision_id: str, r: BusRecord, ctx: EventContext, out: dict[str, Any], posture: str,
+                posture_seq: int | None, emit: Emit) -> tuple:
         """Build and emit the decision and its intent; the df_decisions row that keeps both."""
         p = r.payload
+        bundle = self.bundle
         bundle_ref = bundle.ref() if bundle else {"bundle_id": "none", "bundle_version": "none",
                                                   "policy_rev": self.policy.policy_rev, "model_ref": None,
                                                   "registry_seq": None}
@@ -190,7 +221,7 @@ class DecisionFabric(ContextWorker):
             payload={"action_id": action_id, "decision_id": decision_id, "action_kind": action["kind"],
                      "decision": out["decision"], "event_id": r.envelope["event_id"],
                      "transaction_id": p["transaction_id"], "card_id": p["card_id"]})
-        decision_bytes, intent_bytes = self.emit(decision, decision_id), self.emit(intent, decision_id)
+        decision_bytes, intent_bytes = emit(decision, decision_id), emit(intent, decision_id)
         return (decision_id, self.run_id, r.envelope["event_id"], out["decision"], out["reason_codes"], out["score"],
                 out["score_source"], bundle_ref["bundle_id"], bundle_ref["bundle_version"], bundle_ref["policy_rev"],
                 posture, posture_seq, out["degrade_reasons"], ctx.binding_status, ctx.feature_version,

@@ -1,27 +1,23 @@
 """DL, the degrade ladder: the run's posture (NORMAL → DEGRADED_CONTEXT → RULES_ONLY → FAIL_CLOSED)
 from explicit signals — join-miss and feature-miss rates over the last traffic events, registry
 resolution and model availability — against the policy profile's thresholds. Each change is an
-append-only `dl_posture_events` row with its reasons and signals; DF reads the latest.
+append-only `dl_posture_events` row with its reasons and signals. DL runs chained in the decision
+processor, just ahead of DF, which decides under the posture DL has just set.
 
 Worse postures apply at once; a better one must hold for `recover_after_events` events first.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 import orjson
 import psycopg
 
-from fp_platform.rtdl import bundles
-from fp_platform.rtdl.decision_context import ContextWorker
+from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import POSTURES, Policy
-from fp_platform.substrate import bundle_models, mpr_registry
-from fp_platform.substrate.worker import BusRecord
-
-STATIC_SIGNALS_TTL_S = 10.0  # registry and model are re-checked this often
+from fp_platform.substrate import mpr_registry
 
 
 def ladder_posture(policy: Policy, signals: dict[str, Any]) -> tuple[str, list[str]]:
@@ -51,68 +47,71 @@ def current_posture(conn: psycopg.Connection, run_id: str) -> tuple[int, str, li
     return None if row is None else (row[0], row[1], list(row[2]))
 
 
-class DegradeLadder(ContextWorker):
+class DegradeLadder:
+    """The ladder operator, chained in the decision processor ahead of DF: it sees each event's context as
+    DF is about to judge it, and DF decides under the posture it sets."""
+
     component_key = "COMPONENT_ID_DL"
     pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    group_key = "CONSUMER_GROUP_ID_DL"
+    phase_id = "P9"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.window: deque[tuple[bool, bool]] = deque(maxlen=int(self.policy.ladder["window_events"]))
+    def __init__(self, run_id: str, policy: Policy) -> None:
+        self.run_id = run_id
+        self.policy = policy
+        self.counters: Counter = Counter()
+        self.window: deque[tuple[bool, bool]] = deque(maxlen=int(policy.ladder["window_events"]))
         self.posture: str | None = None
+        self.posture_seq: int | None = None
         self.events_since_change = 0
-        self._static: tuple[float, dict[str, Any]] = (0.0, {})
+        self.static: dict[str, Any] = {"registry_resolved": False, "bundle": None, "model_problem": None}
 
-    def _static_signals(self, conn: psycopg.Connection) -> dict[str, Any]:
-        at, cached = self._static
-        if time.monotonic() - at < STATIC_SIGNALS_TTL_S:
-            return cached
-        bundle = mpr_registry.active_bundle(conn)
-        signals: dict[str, Any] = {"registry_resolved": bundle is not None,
-                                   "bundle": bundle.ref() if bundle else None, "model_problem": None}
-        if bundle is not None and bundle.model_ref:
-            try:
-                bundle_models.load_model(self.store, bundle.model_ref)
-            except bundle_models.ModelUnavailable as exc:
-                signals["model_problem"] = str(exc)
-        self._static = (time.monotonic(), signals)
-        return signals
+    def restore(self, conn: psycopg.Connection) -> None:
+        """Posture and window as the run's posture events and decisions left them (a restart continues)."""
+        latest = current_posture(conn, self.run_id)
+        self.posture, self.posture_seq = (latest[1], latest[0]) if latest else (None, None)
+        rows = conn.execute("SELECT binding_status IS DISTINCT FROM 'READY', features IS NULL, decided_at >"
+                            " coalesce((SELECT max(at) FROM dl_posture_events WHERE platform_run_id = %(r)s),"
+                            " '-infinity') FROM df_decisions WHERE platform_run_id = %(r)s"
+                            " ORDER BY decided_at DESC, decision_id DESC LIMIT %(n)s",
+                            {"r": self.run_id, "n": self.window.maxlen}).fetchall()
+        self.window.extend((j, f) for j, f, _ in reversed(rows))
+        self.events_since_change = sum(after for _, _, after in rows)
 
-    def signals(self, conn: psycopg.Connection) -> dict[str, Any]:
+    def set_static(self, bundle: mpr_registry.Bundle | None, model_problem: str | None) -> None:
+        """Registry resolution and model availability, as DF resolved them (one load per bundle change)."""
+        self.static = {"registry_resolved": bundle is not None, "bundle": bundle.ref() if bundle else None,
+                       "model_problem": model_problem}
+
+    def signals(self) -> dict[str, Any]:
         n = len(self.window)
-        return {**self._static_signals(conn), "window_events": n,
+        return {**self.static, "window_events": n,
                 "join_miss_rate": sum(j for j, _ in self.window) / n if n else 0.0,
                 "feature_miss_rate": sum(f for _, f in self.window) / n if n else 0.0}
 
-    def on_start(self, conn: psycopg.Connection) -> None:
-        bundles.ensure_bootstrap(conn, self.h, self.policy)
-        latest = current_posture(conn, self.run_id)
-        self.posture = latest[1] if latest else None
-        self._judge(conn, None, force=latest is None)
-
-    def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
-        for r in sorted(records, key=lambda r: (r.ts, r.origin)):
-            ctx = self.contexts[r.envelope["event_id"]]
+    def observe(self, conn: psycopg.Connection, contexts: list[tuple[EventContext, tuple]]) -> None:
+        """The events DF is about to judge (context, origin), in event order; then the posture they call for."""
+        for ctx, _ in contexts:
             self.window.append((ctx.binding_status != "READY", ctx.features is None))
-        self.events_since_change += len(records)
-        self._judge(conn, max(records, key=lambda r: r.origin))
+        self.events_since_change += len(contexts)
+        self.judge(conn, max(o for _, o in contexts) if contexts else None)
 
-    def _judge(self, conn: psycopg.Connection, last: BusRecord | None, force: bool = False) -> None:
-        signals = self.signals(conn)
+    def judge(self, conn: psycopg.Connection, origin: tuple | None, force: bool = False) -> None:
+        signals = self.signals()
         posture, reasons = ladder_posture(self.policy, signals)
         if posture == self.posture and not force:
             return
         better = self.posture is not None and POSTURES.index(posture) < POSTURES.index(self.posture)
         if better and self.events_since_change < int(self.policy.ladder["recover_after_events"]):
             return
-        origin = last.origin if last else (None, None, None)
-        conn.execute("INSERT INTO dl_posture_events (platform_run_id, posture, previous_posture, reasons, signals,"
-                     " policy_rev, origin_topic, origin_partition, origin_offset) VALUES (%s, %s, %s, %s, %s, %s,"
-                     " %s, %s, %s)", (self.run_id, posture, self.posture, reasons or ["all signals within policy"],
-                                     orjson.dumps(signals).decode(), self.policy.policy_rev, *origin))
-        self.stats.counters["posture_changes"] += 1
-        self.stats.counters[f"posture_{posture.lower()}"] += 1
+        self.posture_seq = conn.execute(
+            "INSERT INTO dl_posture_events (platform_run_id, posture, previous_posture, reasons, signals, policy_rev,"
+            " origin_topic, origin_partition, origin_offset) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " RETURNING seq", (self.run_id, posture, self.posture, reasons or ["all signals within policy"],
+                               orjson.dumps(signals).decode(), self.policy.policy_rev,
+                               *(origin or (None, None, None)))).fetchone()[0]
+        self.counters["posture_changes"] += 1
+        self.counters[f"posture_{posture.lower()}"] += 1
         self.posture, self.events_since_change = posture, 0
 
-    def health(self, conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
-        return "", {"posture": self.posture}
+    def health(self) -> dict[str, Any]:
+        return {"posture": self.posture}

@@ -14,6 +14,8 @@ from fp_platform.handles import Handles
 
 POSTURES = ("NORMAL", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED")  # best first
 
+PROCESSOR_KEYS = ("batch_linger_ms", "batch_max_records", "park_max_ms", "context_slack_ms", "context_grace_ms",
+                  "snapshot_interval_s")
 _OPS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le}
 
 
@@ -51,12 +53,8 @@ class Policy:
     rules: tuple[Rule, ...]
     bootstrap: dict[str, Any]
     actions: dict[str, dict[str, str]]
+    processor: dict[str, float]
 
-    @property
-    def context_waits(self) -> tuple[float, float, float]:
-        """(stall, most, grace) seconds DF and DL wait for CSFB and OFP (see decision_context.gather)."""
-        return tuple(float(self.ladder[k]) / 1000 for k in ("context_stall_ms", "context_wait_max_ms",
-                                                             "context_grace_ms"))
 
     def rule_score(self, values: dict[str, Any]) -> tuple[float, list[str]]:
         """(score capped at 1, codes of the rules that fired); a rule missing a value does not fire."""
@@ -98,7 +96,8 @@ def _check(doc: dict[str, Any], name: str) -> Policy:
         for r in rules:
             if r.op not in (*_OPS, "gt_ratio", "all_true"):
                 raise PolicyError(f"{name}: rule {r.code} has unknown op {r.op!r}")
-        return Policy(doc["policy_rev"], ladder, rules, doc["bootstrap_bundle"], doc["actions"])
+        processor = {k: float(doc["decision_processor"][k]) for k in PROCESSOR_KEYS}
+        return Policy(doc["policy_rev"], ladder, rules, doc["bootstrap_bundle"], doc["actions"], processor)
     except (KeyError, TypeError) as exc:
         raise PolicyError(f"{name}: {exc}") from None
 

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -34,10 +33,27 @@ from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.ids import check_platform_run_id
 from fp_platform.handles import Handles, handles
 from fp_platform.substrate import bus, db
-from fp_platform.substrate.evidence_store import run_evidence
+from fp_platform.substrate.heartbeat import Beat, BeatWriter, write_beats
 from fp_platform.substrate.object_store import S3ObjectStore
 
 log = logging.getLogger("fp_platform.worker")
+
+
+FAILPOINT_ENV = "FP_FAILPOINT"
+_passes: Counter = Counter()
+
+
+def failpoint(name: str) -> None:
+    """Crash drills: with FP_FAILPOINT=<name>:<n>, the process kills itself (SIGKILL, no clean-up) the n-th
+    time it passes the point `name`. Unset (always, outside drills and tests), it costs a dict lookup."""
+    spec = os.environ.get(FAILPOINT_ENV)
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point == name:
+        _passes[name] += 1
+        if _passes[name] >= int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class WorkerError(RuntimeError):
@@ -53,6 +69,7 @@ class BusRecord:
     offset: int
     envelope: dict[str, Any]
     value: bytes
+    bus_ts_ms: int = 0  # the record's Kafka timestamp (its producer's create time): when it went on the bus
 
     @property
     def ts(self) -> str:
@@ -136,13 +153,16 @@ def outbox_row(h: Handles, envelope: Envelope, key: str, component: str, group_i
     return (group_id, topic, key.encode(), orjson.dumps(headers).decode(), envelope.to_bytes())
 
 
-def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> None:
-    """Append outbox rows inside the caller's transaction; the group's worker sends them after it."""
-    if rows:
-        with conn.cursor().copy("COPY worker_outbox (consumer_group, topic, record_key, headers, value)"
-                                " FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> int:
+    """Append outbox rows inside the caller's transaction; the group's worker sends them after it. Returns
+    the group's last outbox seq (one writer per group: every seq up to it is of this batch or sent before)."""
+    if not rows:
+        return 0
+    with conn.cursor().copy("COPY worker_outbox (consumer_group, topic, record_key, headers, value)"
+                            " FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return conn.execute("SELECT max(seq) FROM worker_outbox WHERE consumer_group = %s", (rows[0][0],)).fetchone()[0]
 
 
 def outbox_sent(conn: psycopg.Connection, group_id: str) -> int:
@@ -159,6 +179,8 @@ def outbox_unsent(conn: psycopg.Connection, group_id: str) -> int:
 
 def _run_of(headers: list[tuple[str, bytes]] | None) -> bytes | None:
     """The record's platform_run_id header, undecoded: the run-scope gate sees every record of every run."""
+    if headers and headers[0][0] == "platform_run_id":  # where `record_headers` puts it
+        return headers[0][1]
     for key, value in headers or ():
         if key == "platform_run_id":
             return value
@@ -174,6 +196,7 @@ class Worker(ABC):
     group_key: ClassVar[str]
     topic_keys: ClassVar[tuple[str, ...]]
     phase_id: ClassVar[str] = "P8"
+    consumer_overrides: ClassVar[dict[str, Any]] = {"fetch.wait.max.ms": 50}
 
     def __init__(self, h: Handles, platform_run_id: str, *, group_id: str | None = None,
                  store: S3ObjectStore | None = None) -> None:
@@ -193,6 +216,9 @@ class Worker(ABC):
         self._run_bytes = platform_run_id.encode()
         self._stop = False
         self._health = "GREEN"
+        self._beat_writer: BeatWriter | None = None
+        self._sent_unrecorded = 0  # the last outbox seq the broker confirmed, not yet in the cursor
+        self.batch_next_offsets: dict[tuple[str, int], int] = {}  # the batch being applied: next offset per partition
 
     @abstractmethod
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
@@ -242,7 +268,7 @@ class Worker(ABC):
         conn = db.connect(self.h, autocommit=True)  # every write is an explicit transaction block
         conn.prepare_threshold = None  # custom plans per batch: a generic plan cannot see how young the run is
         self._conn = conn
-        consumer = bus.consumer(self.h, self.group_id, **{"fetch.wait.max.ms": 50})
+        consumer = bus.consumer(self.h, self.group_id, **self.consumer_overrides)
         try:
             self._lock(lock_conn)
             assignment = self._assignment(conn, consumer)
@@ -252,6 +278,7 @@ class Worker(ABC):
             self._send_outbox(conn)  # anything a previous process committed but did not get confirmed
             self.on_start(conn)
             self._beat(conn, force=True)
+            self._beat_writer = BeatWriter(self.h)
             idle_since = time.monotonic()
             while not self._stop:
                 msgs = self._fill(consumer)
@@ -261,11 +288,15 @@ class Worker(ABC):
                 elif until_idle_s is not None and time.monotonic() - idle_since > until_idle_s:
                     break
                 else:
+                    self._move_cursor(conn)  # idle: the cursor catches up with what was sent
                     self.on_idle(conn)
                 self._beat(conn)
+            self._close_beat_writer()
+            self._move_cursor(conn)
             self._health = "STOPPED"
             self._beat(conn, force=True)
         except Exception:
+            self._close_beat_writer()
             self._health = "RED"
             with contextlib.suppress(Exception):  # the failure may be the DB itself; the exit code tells
                 self._beat(conn, force=True)
@@ -277,6 +308,11 @@ class Worker(ABC):
             conn.close()
             lock_conn.close()
         return self.stats
+
+    def _close_beat_writer(self) -> None:
+        if self._beat_writer is not None:
+            self._beat_writer.close()
+            self._beat_writer = None
 
     def _fill(self, consumer) -> list:
         """Up to a full batch, waiting at most WORKER_BATCH_FILL_MS for it to fill: a backlog comes back
@@ -335,7 +371,7 @@ class Worker(ABC):
             key = (m.topic(), m.partition())
             end = ends.setdefault(key, [0, 0, 0, None])
             if m.offset() + 1 > end[0]:
-                end[0], end[3] = m.offset() + 1, record_digest(m.value())
+                end[0], end[3] = m.offset() + 1, m
             if _run_of(m.headers()) != self._run_bytes:
                 end[2] += 1
                 continue
@@ -344,28 +380,34 @@ class Worker(ABC):
             except orjson.JSONDecodeError as exc:
                 raise WorkerError(f"{m.topic()}[{m.partition()}]@{m.offset()} is not an envelope: {exc}") from None
             end[1] += 1
-            records.append(BusRecord(m.topic(), m.partition(), m.offset(), env, m.value()))
+            records.append(BusRecord(m.topic(), m.partition(), m.offset(), env, m.value(), m.timestamp()[1]))
+        for end in ends.values():
+            end[3] = record_digest(end[3].value())  # of the partition's last record: the checkpoint's proof
+        self.batch_next_offsets = {k: e[0] for k, e in ends.items()}
         if records:
             self.prepare(conn, records)
         with self.unit_of_work(conn):
             if records:
                 self.apply(conn, records)
-            for (topic, part), (nxt, applied, skipped, digest) in ends.items():
-                row = conn.execute(
-                    "INSERT INTO worker_offsets (consumer_group, topic, kafka_partition, next_offset, applied, skipped,"
-                    " last_digest) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
-                    " SET next_offset = EXCLUDED.next_offset, applied = worker_offsets.applied + EXCLUDED.applied,"
-                    " skipped = worker_offsets.skipped + EXCLUDED.skipped, last_digest = EXCLUDED.last_digest,"
-                    " updated_at = now() WHERE worker_offsets.next_offset <= EXCLUDED.next_offset RETURNING 1",
-                    (self.group_id, topic, part, nxt, applied, skipped, digest)).fetchone()
-                if row is None:  # only a second consumer could move the checkpoint past us
-                    raise WorkerError(f"{self.component}: checkpoint of {topic}[{part}] is past {nxt}")
+            parts = sorted(ends.items())
+            moved = conn.execute(
+                "INSERT INTO worker_offsets (consumer_group, topic, kafka_partition, next_offset, applied, skipped,"
+                " last_digest) SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[],"
+                " %s::bigint[], %s::text[]) ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE"
+                " SET next_offset = EXCLUDED.next_offset, applied = worker_offsets.applied + EXCLUDED.applied,"
+                " skipped = worker_offsets.skipped + EXCLUDED.skipped, last_digest = EXCLUDED.last_digest,"
+                " updated_at = now() WHERE worker_offsets.next_offset <= EXCLUDED.next_offset"
+                " RETURNING topic, kafka_partition",
+                (self.group_id, *[list(c) for c in zip(*((t, p, *e) for (t, p), e in parts), strict=True)])).fetchall()
+            if len(moved) != len(parts):  # only a second consumer could move a checkpoint past us
+                behind = sorted(set(ends) - set(moved))
+                raise WorkerError(f"{self.component}: checkpoint of {behind} is past this batch")
             if records:
                 conn.execute("INSERT INTO worker_run_intake (consumer_group, platform_run_id, applied)"
                              " VALUES (%s, %s, %s) ON CONFLICT (consumer_group, platform_run_id) DO UPDATE"
                              " SET applied = worker_run_intake.applied + EXCLUDED.applied, updated_at = now()",
                              (self.group_id, self.run_id, len(records)))
+        failpoint("before_kafka_commit")
         try:  # after the DB commit; the DB offsets stay the truth if this fails
             consumer.commit(offsets=[TopicPartition(t, p, e[0]) for (t, p), e in ends.items()], asynchronous=False)
         except KafkaException as exc:
@@ -389,48 +431,53 @@ class Worker(ABC):
             # Workers touch a batch's keys through indexes. A young run's rows are not in the planner's
             # statistics yet, and a whole-table scan per batch would slow every batch as the tables grow.
             conn.execute("SET LOCAL enable_seqscan = off")
+            if self._sent_unrecorded:  # the cursor of the last send rides in this transaction
+                self._move_cursor(conn)
             yield
-            write_outbox(conn, self._outbox)
+            last_seq = write_outbox(conn, self._outbox)
+            failpoint("before_db_commit")
+        failpoint("after_db_commit")
         if self._outbox:
+            self._deliver([(topic, key, headers, value) for _, topic, key, headers, value in self._outbox], last_seq)
             self._outbox.clear()
-            self._send_outbox(conn)
 
     def _send_outbox(self, conn: psycopg.Connection) -> None:
-        """Send the outbox past the cursor in order; move the cursor only over what the broker confirmed."""
+        """Send the outbox past the cursor in order (what a previous process committed but did not get
+        confirmed); move the cursor only over what the broker confirmed."""
         rows = conn.execute(  # a primary-key range: the outbox only grows
             "SELECT seq, topic, record_key, headers, value FROM worker_outbox WHERE consumer_group = %s AND seq > %s"
             " ORDER BY seq", (self.group_id, outbox_sent(conn, self.group_id))).fetchall()
-        if not rows:
-            return
+        if rows:
+            self._deliver([(t, k, hs, v) for _, t, k, hs, v in rows], rows[-1][0])
+        self._move_cursor(conn)
+
+    def _deliver(self, rows: list[tuple], last_seq: int) -> None:
+        """Send (topic, key, headers, value) rows in order and wait for the broker; all confirmed, the outbox
+        up to `last_seq` is sent. The cursor moves in the next transaction (or when idle, or at stop): a crash
+        before that sends them again, byte for byte, and consumers dedupe on the event id."""
         if self._producer is None:
             self._producer = bus.producer(self.h)
-        results = bus.deliver(self._producer, [(t, bytes(v), bytes(k) if k is not None else None,
-                                                [tuple(x) for x in hs]) for _, t, k, hs, v in rows])
-        sent = 0
-        for (seq, *_), res in zip(rows, results, strict=True):
+        records = [(t, bytes(v), bytes(k) if k is not None else None,
+                    [tuple(x) for x in (orjson.loads(hs) if isinstance(hs, str) else hs)]) for t, k, hs, v in rows]
+        for res in bus.deliver(self._producer, records):
             if isinstance(res, str):
-                break
-            sent = seq
-        if sent:
-            with conn.transaction():
-                conn.execute("INSERT INTO worker_outbox_cursor (consumer_group, sent_seq) VALUES (%s, %s)"
-                             " ON CONFLICT (consumer_group) DO UPDATE SET sent_seq = EXCLUDED.sent_seq,"
-                             " updated_at = now() WHERE worker_outbox_cursor.sent_seq < EXCLUDED.sent_seq",
-                             (self.group_id, sent))
-            self.stats.counters["published"] += sum(1 for s_, *_ in rows if s_ <= sent)
-        if sent != rows[-1][0]:
-            failed = next(r for r in results if isinstance(r, str))
-            raise WorkerError(f"{self.component}: publish not confirmed ({failed}); the outbox keeps it")
+                raise WorkerError(f"{self.component}: publish not confirmed ({res}); the outbox keeps it")
+        self._sent_unrecorded = max(self._sent_unrecorded, last_seq)
+        self.stats.counters["published"] += len(rows)
+
+    def _move_cursor(self, conn: psycopg.Connection) -> None:
+        if self._sent_unrecorded:
+            conn.execute("INSERT INTO worker_outbox_cursor (consumer_group, sent_seq) VALUES (%s, %s)"
+                         " ON CONFLICT (consumer_group) DO UPDATE SET sent_seq = EXCLUDED.sent_seq,"
+                         " updated_at = now() WHERE worker_outbox_cursor.sent_seq < EXCLUDED.sent_seq",
+                         (self.group_id, self._sent_unrecorded))
+            self._sent_unrecorded = 0
 
     # --- health -------------------------------------------------------------------------------
     _last_beat: float = 0.0
 
-    def _beat(self, conn: psycopg.Connection, force: bool = False) -> None:
-        """Heartbeat row in Postgres and health/metrics files in the run's evidence, every interval."""
-        now = time.monotonic()
-        if not force and now - self._last_beat < float(self.h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")):
-            return
-        self._last_beat = now
+    def beats(self, conn: psycopg.Connection) -> list[Beat]:
+        """This process's heartbeats (one per component it runs: a chaining worker hosts several)."""
         counters = self.stats.snapshot()
         state = self._health
         if state == "GREEN":
@@ -438,23 +485,20 @@ class Worker(ABC):
             counters.update(extra)
             if problem:
                 state, counters["amber_reason"] = "AMBER", problem
-        with conn.transaction():
-            conn.execute(
-                "INSERT INTO worker_heartbeats (component, pack_id, platform_run_id, consumer_group, pid, host,"
-                " health_state, counters, started_at, beat_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
-                " ON CONFLICT (component) DO UPDATE SET pack_id = EXCLUDED.pack_id,"
-                " platform_run_id = EXCLUDED.platform_run_id, consumer_group = EXCLUDED.consumer_group,"
-                " pid = EXCLUDED.pid, host = EXCLUDED.host, health_state = EXCLUDED.health_state,"
-                " counters = EXCLUDED.counters, started_at = EXCLUDED.started_at, beat_at = now()",
-                (self.component, self.pack_id, self.run_id, self.group_id, os.getpid(), socket.gethostname(),
-                 state, orjson.dumps(counters).decode(), self.stats.started_at_utc))
-        writer = run_evidence(self.h, self.run_id, store=self.store)
-        health = {"component": self.component, "pack_id": self.pack_id, "health_state": state,
-                  "pid": os.getpid(), "consumer_group": self.group_id, "counters": counters}
-        writer.write_summary(self.h.pattern("COMPONENT_HEALTH_PATH_PATTERN", component=self.component), health,
-                             phase_id=self.phase_id)
-        writer.write_summary(self.h.pattern("COMPONENT_METRICS_PATH_PATTERN", component=self.component),
-                             {"component": self.component, "metrics": counters}, phase_id=self.phase_id)
+        return [Beat(self.component, self.pack_id, self.phase_id, self.run_id, self.group_id, state, counters,
+                     self.stats.started_at_utc)]
+
+    def _beat(self, conn: psycopg.Connection, force: bool = False) -> None:
+        """Heartbeat rows and health/metrics files every interval: handed to the writer thread while the
+        worker runs; written here, synchronously, when forced (the first beat and the last)."""
+        now = time.monotonic()
+        if not force and now - self._last_beat < float(self.h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")):
+            return
+        self._last_beat = now
+        if force or self._beat_writer is None:
+            write_beats(self.h, conn, self.store, self.beats(conn))
+        else:
+            self._beat_writer.submit(self.beats(conn))
 
 
 def worker_main(workers: tuple[type[Worker], ...], prog: str, argv: list[str] | None = None) -> int:

@@ -14,8 +14,7 @@ from fp_platform.handles import Handles
 from fp_platform.rtdl import decision_lane
 from fp_platform.rtdl.bench import publish_admitted
 from fp_platform.rtdl.caught_up import CORE_WORKERS
-from fp_platform.rtdl.df import DecisionFabric
-from fp_platform.rtdl.dl import DegradeLadder
+from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.worker import digest_at
 from fp_platform.world.engine import TRUTH_OUTPUT, build_outputs, params_for
@@ -70,20 +69,16 @@ class Lane:
     def group(self, cls) -> str:
         return f"{self.prefix}.{cls.__name__}"
 
-    def context_groups(self) -> tuple[str, str]:
-        by_name = {c.__name__: c for c in CORE_WORKERS}
-        return self.group(by_name["CsfbIntake"]), self.group(by_name["OfpProjector"])
-
-    def run(self, h, *classes, extra: dict | None = None) -> dict[str, dict]:
-        """Run the workers one after another until each is idle (`extra`: constructor arguments by class);
-        their counters by class name."""
+    def run(self, h, *classes) -> dict[str, dict]:
+        """Run the workers one after another until each is idle; their counters by class name (the decision
+        processor's hosted components by theirs: Csfb, Ofp, DegradeLadder, DecisionFabric)."""
         out = {}
-        extra = {DegradeLadder: {"context_groups": self.context_groups()},
-                 DecisionFabric: {"context_groups": self.context_groups()}, **(extra or {})}
         for cls in classes:
-            stats = cls(h, self.run_id, group_id=self.group(cls), **extra.get(cls, {})).run(
-                until_idle_s=2, install_signals=False)
-            out[cls.__name__] = dict(stats.counters)
+            worker = cls(h, self.run_id, group_id=self.group(cls))
+            out[cls.__name__] = dict(worker.run(until_idle_s=3, install_signals=False).counters)
+            if isinstance(worker, DecisionProcessor):
+                for comp in (worker.csfb, worker.ofp, worker.dl, worker.df):
+                    out[type(comp).__name__] = dict(comp.counters)
         return out
 
 

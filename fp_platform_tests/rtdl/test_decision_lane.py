@@ -17,10 +17,11 @@ from fp_platform.rtdl import decision_lane
 from fp_platform.rtdl.al import ActionLayer
 from fp_platform.rtdl.bench import world_envelopes
 from fp_platform.rtdl.decision_context import EventContext
-from fp_platform.rtdl.df import DecisionFabric, Scored, batch_scored, decide
-from fp_platform.rtdl.dl import DegradeLadder, ladder_posture
+from fp_platform.rtdl.df import Scored, batch_scored, decide
+from fp_platform.rtdl.dl import ladder_posture
 from fp_platform.rtdl.dla import DecisionLogAudit
 from fp_platform.rtdl.policy import load_policy
+from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bundle_models, db, mpr_registry
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.control.conftest import unique_run_id
@@ -73,12 +74,15 @@ def test_audit_segments_on_s3_hold_the_records(h, lane):
 
 
 def test_replaying_admitted_events_acts_nothing_twice(h, lane):
-    """Reset DF's checkpoint: DF re-sends the stored decisions and intents, AL prevents every duplicate,
-    DLA records the redeliveries and keeps one chain per decision."""
+    """Reset the decision processor's checkpoint: it rebuilds its state from the log, DF re-sends the stored
+    decisions and intents, AL prevents every duplicate, DLA records the redeliveries and keeps one chain per
+    decision."""
     with db.connect(h, autocommit=True) as conn:
         before = decision_lane.counts(conn, lane.run_id)
-        conn.execute("DELETE FROM worker_offsets WHERE consumer_group = %s", (lane.group(DecisionFabric),))
-    counters = lane.run(h, DecisionFabric, ActionLayer, DecisionLogAudit)
+        vectors = conn.execute("SELECT event_id, features, revision FROM ofp_features WHERE platform_run_id = %s",
+                               (lane.run_id,)).fetchall()
+        conn.execute("DELETE FROM worker_offsets WHERE consumer_group = %s", (lane.group(DecisionProcessor),))
+    counters = lane.run(h, DecisionProcessor, ActionLayer, DecisionLogAudit)
     assert counters["DecisionFabric"]["decisions_resent"] == lane.traffic
     assert counters["DecisionFabric"].get("decisions", 0) == 0
     assert counters["ActionLayer"]["duplicates_prevented"] == lane.traffic
@@ -91,6 +95,9 @@ def test_replaying_admitted_events_acts_nothing_twice(h, lane):
     assert actions["intent_deliveries"] - actions["intents"] == actions["duplicates_prevented"]
     assert audit["chains"] == lane.traffic and audit["lineage_unresolved_total"] == 0
     assert audit["redeliveries"] == 2 * lane.traffic and audit["redeliveries_conflicting"] == 0
+    with db.connect(h) as conn:  # the rebuilt state recomputed nothing differently
+        assert conn.execute("SELECT event_id, features, revision FROM ofp_features WHERE platform_run_id = %s",
+                            (lane.run_id,)).fetchall() == vectors
 
 
 @pytest.mark.parametrize("table", decision_lane.APPEND_ONLY_TABLES)
@@ -226,8 +233,7 @@ def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stac
                                                      " WHERE platform_run_id = %s", (lane.run_id,))}
             mpr_registry.activate(conn, event_id=f"test:{tag}:gone", event_type="PROMOTED", bundle_id=f"test_{tag}",
                              bundle_version="gone", reason="test", actor="test")
-            ladder = DegradeLadder(h, lane.run_id, group_id=f"{lane.prefix}.dl2", context_groups=lane.context_groups())
-            ladder.on_start(conn)
+            DecisionProcessor(h, lane.run_id, group_id=lane.group(DecisionProcessor)).on_start(conn)  # a restart
             posture = conn.execute("SELECT posture, reasons FROM dl_posture_events WHERE platform_run_id = %s"
                                    " ORDER BY seq DESC LIMIT 1", (lane.run_id,)).fetchone()
     finally:

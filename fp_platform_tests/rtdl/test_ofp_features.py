@@ -1,18 +1,19 @@
-"""OFP features equal the handbook's, computed by hand (pandas) from the raw world data — even when
-the records reach OFP in a random order (late data recomputes what it touches)."""
+"""OFP features (keyed state in the decision processor) equal the handbook's, computed by hand (pandas)
+from the raw world data — even when the records reach the processor in a random order (late data
+recomputes what it touches) and labels arrive after the vectors were first computed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pandas as pd
 import pytest
 
+from fp_platform.contracts.canonical import payload_hash
 from fp_platform.contracts.features import FEATURE_NAMES
-from fp_platform.rtdl import ofp
 from fp_platform.rtdl.bench import publish_admitted as publish
 from fp_platform.rtdl.bench import world_envelopes as envelopes
-from fp_platform.rtdl.ofp import OfpProjector
+from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import db
 from fp_platform_tests.control.conftest import unique_run_id
 from fp_platform_tests.rtdl.conftest import truth
@@ -55,29 +56,52 @@ def ofp_vectors(h, run_id: str) -> dict[str, dict]:
                                  (run_id,)).fetchall())
 
 
+def process(h, run_id: str) -> None:
+    """Run the decision processor of the test's group until the topics have nothing more for it."""
+    DecisionProcessor(h, run_id, group_id=f"test.ofp.{run_id}").run(until_idle_s=3, install_signals=False)
+
+
+def label_items(h, run_id: str, labels: list[tuple[int, bool, object, object]]) -> list[tuple[str, dict]]:
+    """LS's label events (transaction_id, is_fraud, effective_at, observed_at) as admitted records."""
+    topic = h.topic("FP_BUS_LABELS_EVENTS_V1").name
+    out = []
+    for tid, fraud, effective, observed in labels:
+        payload = {"transaction_id": tid, "label": "FRAUD" if fraud else "LEGIT", "merchant_id": f"tx_{tid}",
+                   "effective_at": effective.isoformat().replace("+00:00", "Z"),
+                   "observed_at": observed.isoformat().replace("+00:00", "Z")}
+        out.append((topic, {"event_id": f"label_{run_id}_{tid}", "event_class": "labels.assertion",
+                            "schema_version": "v1", "ts_utc": payload["observed_at"],
+                            "pins": {"platform_run_id": run_id}, "producer": "test", "payload": payload,
+                            "payload_hash": payload_hash(payload)}))
+    return out
+
+
+def utc(ts) -> object:
+    return ts.to_pydatetime().replace(tzinfo=UTC) if ts.tzinfo is None else ts.to_pydatetime()
+
+
 @pytest.fixture(scope="module")
 def ofp_run(h, stack, world):
-    """OFP fed the smoke world's traffic and arrival entities in a random order."""
+    """The processor fed the smoke world's traffic and arrival entities in a random order."""
     run_id = unique_run_id()
     items = [(t, e) for t, e in envelopes(h, run_id, world)
              if e["event_class"] in ("traffic.fraud", "context.arrival_entities")]
     publish(h, run_id, items, shuffle_seed=7)
-    OfpProjector(h, run_id, group_id=f"test.ofp.{run_id}").run(until_idle_s=3, install_signals=False)
+    process(h, run_id)
     return run_id
 
 
 def test_features_equal_the_handbook_whatever_the_arrival_order(h, world, ofp_run):
     expected = handbook_features(world)
-    labels = [(int(tid), bool(fraud), ts.to_pydatetime(), ts.to_pydatetime() + timedelta(days=DELAY), "test", 0, i)
-              for i, (tid, fraud, ts) in enumerate(zip(expected.index, expected["tx_fraud"], expected["ts_utc"],
-                                                       strict=True))]
+    labels = [(int(tid), bool(fraud), utc(ts), utc(ts) + timedelta(days=DELAY))
+              for tid, fraud, ts in zip(expected.index, expected["tx_fraud"], expected["ts_utc"], strict=True)]
     before = ofp_vectors(h, ofp_run)
     assert len(before) == len(expected)
     assert all(v["terminal_labels_visible"] == 0 and v["terminal_risk_30d"] == 0 for v in before.values())
-    with db.connect(h) as conn, conn.transaction():
-        changed = ofp.record_labels(conn, ofp_run, labels)  # labels observed exactly 7 days after: the book's view
-    assert changed > 0
+    publish(h, ofp_run, label_items(h, ofp_run, labels))  # observed exactly 7 days after: the book's view
+    process(h, ofp_run)
     got = ofp_vectors(h, ofp_run)
+    assert got != before
     by_event = expected.set_index("event_id")
     mismatches = []
     for event_id, vec in got.items():
@@ -107,14 +131,13 @@ def test_risk_counts_only_labels_observed_by_event_time(h, world):
     run_id = unique_run_id()
     items = [(t, e) for t, e in envelopes(h, run_id, world) if e["event_class"] == "traffic.fraud"]
     publish(h, run_id, items)
-    OfpProjector(h, run_id, group_id=f"test.ofp.{run_id}").run(until_idle_s=3, install_signals=False)
+    process(h, run_id)
     tx = world["traffic_fraud"].to_pandas().merge(truth(world).to_pandas()[["transaction_id", "tx_fraud"]],
                                                   on="transaction_id")
     late = timedelta(days=10)
-    labels = [(int(r.transaction_id), bool(r.tx_fraud), r.ts_utc.to_pydatetime(), r.ts_utc.to_pydatetime() + late,
-               "test", 0, i) for i, r in enumerate(tx.itertuples())]
-    with db.connect(h) as conn, conn.transaction():
-        ofp.record_labels(conn, run_id, labels)
+    labels = [(int(r.transaction_id), bool(r.tx_fraud), utc(r.ts_utc), utc(r.ts_utc) + late) for r in tx.itertuples()]
+    publish(h, run_id, label_items(h, run_id, labels))
+    process(h, run_id)
     got = ofp_vectors(h, run_id)
     risky = tx[tx.tx_fraud == 1].terminal_id.unique()
     sample = tx[tx.terminal_id.isin(risky)].sort_values("ts_utc").iloc[::7].head(60)

@@ -1,6 +1,6 @@
 """Worker discipline on the real stack: run scope, one replica, and the recovery drill — each core
-worker kill -9'd mid-stream, restarted by the supervisor sensor, ends in the same state as a run
-without the crash."""
+worker (archive, IEG, the decision processor) kill -9'd mid-stream, restarted by the supervisor sensor,
+ends in the same state as a run without the crash."""
 
 from __future__ import annotations
 
@@ -39,8 +39,7 @@ def state(h, run_id: str) -> dict[str, object]:
         "ieg_entities": "SELECT entity_type, entity_id, first_seen, last_seen, sightings FROM ieg_entities",
         "ieg_edges": "SELECT src_type, src_id, dst_type, dst_id, first_seen, last_seen, sightings FROM ieg_edges",
         "ofp_features": "SELECT event_id, feature_version, features FROM ofp_features",
-        "csfb_frames": "SELECT flow_id, arrival_event_id, entities_event_id, anchor_event_id, transaction_id, card_id,"
-                       " device_id, ip FROM csfb_join_frames",
+        "df_decisions": "SELECT event_id, decision, score, degrade_reasons, binding_status, features FROM df_decisions",
         "csfb_bindings": "SELECT event_id, flow_id, status, reasons FROM csfb_flow_bindings",
     }
     out: dict[str, object] = {}

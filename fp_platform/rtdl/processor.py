@@ -1,0 +1,392 @@
+"""The decision processor: CSFB → OFP → DL → DF chained in one process over the traffic, context and label
+topics (the operator chaining of Kafka Streams and Flink).
+
+Why: a decision used to wait for four consumer groups, each polling Postgres for the others' checkpoints;
+here the hand-off between the components is a function call over keyed state in memory
+(`keyed_state.py`), and a decision is on the bus milliseconds after its payment is.
+
+A micro-batch closes `batch_linger_ms` after its first record or at `batch_max_records`. For each batch:
+CSFB updates the join frames and bindings, OFP the windows (recomputing the vectors a late record
+touches), then the traffic events whose flow context is complete are judged — DL sets the posture from
+them, DF decides under it. An event whose context has not arrived is parked (not its batch) until it
+arrives, or every context topic has moved past the event's time by `context_slack_ms`, or `park_max_ms`
+of wall time pass; then it is decided without it, with the reason.
+
+The laws hold as in every worker (substrate/worker.py): one Postgres transaction per micro-batch holds
+the decisions (with their vector and the watermark of applied offsets, for P13's parity), the vectors
+and bindings P8/P9 judge, the posture events, the outbox rows and the consumed offsets; the Kafka commit
+follows it; a replayed event re-sends its stored decision. The state is a pure function of the applied
+records, so the input topics are its changelog: a restart rebuilds it from the newest snapshot (taken
+every `snapshot_interval_s` by a forked child, with the offsets it covers) and the records between the
+snapshot and the checkpoint — or from the log start when there is no usable snapshot. A kill -9 at any
+point loses nothing and decides nothing twice. Each hosted component keeps its identity: its own
+heartbeat, health file and counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zlib
+from bisect import insort
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from fp_platform.contracts.features import FEATURE_VERSION
+from fp_platform.handles import Handles
+from fp_platform.rtdl import bundles
+from fp_platform.rtdl.csfb import Csfb
+from fp_platform.rtdl.decision_context import EventContext
+from fp_platform.rtdl.df import DecisionFabric
+from fp_platform.rtdl.dl import DegradeLadder
+from fp_platform.rtdl.keyed_state import PARTS, KeyedState, Tx, ts_us
+from fp_platform.rtdl.ofp import Ofp
+from fp_platform.rtdl.policy import load_policy
+from fp_platform.substrate import bus
+from fp_platform.substrate.heartbeat import Beat
+from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.worker import BusRecord, Worker, failpoint
+
+log = logging.getLogger("fp_platform.rtdl.processor")
+
+TRAFFIC, ENTITIES, LABEL = "traffic.fraud", "context.arrival_entities", "labels.assertion"
+SNAPSHOT_FORMAT = "fp.decision_processor.snapshot.v1"
+SNAPSHOT_INTERVAL_ENV = "FP_DECISION_PROCESSOR_SNAPSHOT_INTERVAL_S"  # overrides the policy's (drills, benches)
+
+
+def _part_values(r: BusRecord, cols: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for col, src in cols.items():
+        out[col] = r.envelope["event_id"] if src == "@event_id" else ts_us(r.ts) if src == "@ts" else r.payload[src]
+    return out
+
+
+def _tx(r: BusRecord) -> Tx:
+    p = r.payload
+    return Tx(r.envelope["event_id"], p["transaction_id"], p["flow_id"], p["customer_id"], p["terminal_id"],
+              float(p["amount"]), ts_us(r.ts), r.origin)
+
+
+class DecisionProcessor(Worker):
+    component_key = "COMPONENT_ID_DECISION_PROCESSOR"
+    pack_key = "PACK_ID_RTDL_CORE"
+    group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"
+    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
+                  "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_LABELS_EVENTS_V1")
+    consumer_overrides = {"fetch.wait.max.ms": 5}  # a record waits on the broker at most this long
+
+    def __init__(self, h: Handles, platform_run_id: str, *, group_id: str | None = None,
+                 store: S3ObjectStore | None = None) -> None:
+        super().__init__(h, platform_run_id, group_id=group_id, store=store)
+        self.policy = load_policy(h)
+        cfg = self.policy.processor
+        self.batch_max = int(cfg["batch_max_records"])
+        self.linger_s = cfg["batch_linger_ms"] / 1000
+        self.park_max_s = cfg["park_max_ms"] / 1000
+        self.slack_us = int(cfg["context_slack_ms"] * 1000)
+        self.grace_s = cfg["context_grace_ms"] / 1000
+        self.snapshot_every_s = float(os.environ.get(SNAPSHOT_INTERVAL_ENV, cfg["snapshot_interval_s"]))
+        self.state = KeyedState()
+        self.csfb, self.ofp = Csfb(platform_run_id), Ofp(platform_run_id)
+        self.dl = DegradeLadder(platform_run_id, self.policy)
+        self.df = DecisionFabric(h, platform_run_id, self.policy, self.store)
+        self.decided: set[str] = set()
+        # Pending events: event -> (record, intake wall time), in intake order, and (ts, event) sorted by time.
+        self.pending: dict[str, tuple[BusRecord, float]] = {}
+        self._by_ts: list[tuple[int, str]] = []
+        self.applied: dict[tuple[str, int], int] = {}  # next offset per partition the state covers
+        self.part_ts: dict[tuple[str, int], int] = {}  # latest event time of the run seen per partition
+        self._part_seen: dict[tuple[str, int], float] = {}  # when a partition last delivered (monotonic)
+        self._wm_partitions: set[tuple[str, int]] = set()  # traffic and context partitions
+        self._started = time.monotonic()
+        self._ofp_topics = {h.topic(k).name for k in Ofp.topic_keys}
+        self._wm_topics = {h.topic(k).name for k in ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
+                                                     "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
+                                                     "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1")}
+        self._intake_wall = time.time()
+        self._snapshot_at = time.monotonic()
+        self._snapshot_child: int | None = None
+
+    # --- the micro-batch ------------------------------------------------------------------------------
+    def _fill(self, consumer) -> list:
+        """The first record (waiting at most until the next parked deadline), then whatever arrives within the
+        linger, up to the size cap: a batch closes a few milliseconds after its first record."""
+        first = consumer.poll(min(0.1, self.grace_s) if self.pending else 0.1)
+        if first is None:
+            return []
+        self._intake_wall = time.time()
+        msgs = [m for m in (first, *consumer.consume(self.batch_max - 1, timeout=self.linger_s))
+                if not self._is_eof(m)]
+        now = time.monotonic()
+        for m in msgs:
+            self._part_seen[(m.topic(), m.partition())] = now
+        return msgs
+
+    def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
+        for key, nxt in self.batch_next_offsets.items():
+            self.applied[key] = max(self.applied.get(key, 0), nxt)
+        replayed = []
+        for r in records:
+            if self._take(r, live=True):
+                replayed.append(r.envelope["event_id"])
+        if replayed:
+            self.df.resend(conn, replayed, self.emit)
+        self._judge(conn, self._due())
+
+    def _take(self, r: BusRecord, live: bool) -> bool:
+        """Apply one record to the keyed state (and, live, to the components' pending writes). True for a
+        traffic event decided before (a replay: its stored decision is sent again)."""
+        cls = r.envelope["event_class"]
+        key = (r.topic, r.partition)
+        if key in self._wm_partitions:
+            self.part_ts[key] = max(self.part_ts.get(key, 0), ts_us(r.ts))
+        if cls == TRAFFIC:
+            tx = _tx(r)
+            known = tx.event_id in self.state.events
+            dirty = self.state.add_traffic(tx)
+            if tx.event_id in self.decided:
+                return live
+            if not known:
+                self._park(r, tx)
+                if live:
+                    self.ofp.dirty.update(dirty)
+                    self.ofp.new_traffic += 1
+                    self.csfb.on_traffic(tx)
+        elif cls in PARTS:
+            values = _part_values(r, PARTS[cls])
+            flow = r.payload["flow_id"]
+            if cls == ENTITIES:
+                dirty = self.state.add_sighting(flow, values["card_id"], values["device_id"], values["ip"],
+                                                values["entities_ts"])
+                if live:
+                    self.ofp.dirty.update(dirty)
+            events = self.state.add_part(cls, flow, values)
+            if live:
+                self.csfb.on_part(self.state, events)
+        elif cls == LABEL:
+            p = r.payload
+            dirty = self.state.add_label(p["transaction_id"], p["label"] == "FRAUD", ts_us(p["observed_at"]))
+            if live:
+                self.ofp.dirty.update(dirty)
+                self.ofp.on_label(p["transaction_id"], p["label"] == "FRAUD", p["effective_at"], p["observed_at"],
+                                  r.origin)
+        return False
+
+    def _park(self, r: BusRecord, tx: Tx) -> None:
+        self.pending[tx.event_id] = (r, self._intake_wall)
+        insort(self._by_ts, (tx.ts, tx.event_id))
+
+    def watermark(self) -> float:
+        """The event time every live traffic and context partition has passed (Flink's watermark with idleness):
+        a partition that has delivered nothing for park_max_ms is idle and holds nothing back; with every
+        partition idle, everything has arrived that will."""
+        now = time.monotonic()
+        live = [self.part_ts.get(k, -1) for k in self._wm_partitions
+                if now - self._part_seen.get(k, self._started) < self.park_max_s]
+        return min(live) if live else float("inf")
+
+    def _due(self) -> list[str]:
+        """Pending events to judge now, in event time: every partition has passed the event's time (so the
+        vector sees every record before it, whatever order the partitions were read in) and its flow's
+        context is complete; or the partitions have passed it by context_slack_ms and it waited
+        context_grace_ms (its context is not coming)."""
+        wm = self.watermark()
+        waited_since = time.time() - self.grace_s
+        due, keep = [], []
+        i = 0
+        while i < len(self._by_ts) and self._by_ts[i][0] < wm:
+            ts, e = self._by_ts[i]
+            if self.state.frame_complete(self.state.events[e].flow_id) or (
+                    ts + self.slack_us < wm and self.pending[e][1] <= waited_since):
+                due.append(e)
+            else:
+                keep.append((ts, e))
+            i += 1
+        if due:
+            self._by_ts[:i] = keep
+        return list(dict.fromkeys(due))
+
+    def _judge(self, conn: psycopg.Connection, due_ids: list[str]) -> None:
+        """CSFB and OFP have applied the batch (their writes go first); DL and DF judge the due events."""
+        if self.df.resolve(conn):
+            self.dl.set_static(self.df.bundle, self.df.model_problem)
+        due = [self.pending[e] for e in due_ids]
+        self.csfb.write(conn, self.state)
+        if self.ofp.dirty or self.ofp.new_traffic:
+            self.ofp.write(conn, self.state)
+        if not due:
+            return
+        due.sort(key=lambda x: (x[0].ts, x[0].origin))
+        watermark = {}
+        for (topic, part), nxt in self.applied.items():
+            if topic in self._ofp_topics:
+                watermark.setdefault(topic, {})[str(part)] = nxt
+        judged = []
+        for r, _ in due:
+            e = r.envelope["event_id"]
+            status, reasons = self.csfb.bindings[e]
+            judged.append((r, EventContext(status, tuple(reasons), FEATURE_VERSION, self.state.vector(e), watermark)))
+        self.dl.observe(conn, [(ctx, r.origin) for r, ctx in judged])
+        now_wall = time.time()
+        timing = {r.envelope["event_id"]: (datetime.fromtimestamp(r.bus_ts_ms / 1000, UTC) if r.bus_ts_ms > 0 else None,
+                                           datetime.fromtimestamp(intake, UTC),
+                                           0.0 if intake == self._intake_wall else (now_wall - intake) * 1000)
+                  for r, intake in due}  # parked: taken in by an earlier batch than this one
+        self.df.decide(judged, self.dl.posture, self.dl.posture_seq, self.emit, datetime.fromtimestamp(now_wall, UTC),
+                       timing)
+        self.df.write(conn)
+        for r, _ in due:
+            e = r.envelope["event_id"]
+            del self.pending[e]
+            self.decided.add(e)
+        self.stats.counters["decided_after_park"] += sum(1 for _, ms in timing.values() if ms > 0)
+
+    # --- start: the state from the newest snapshot and the log ----------------------------------------
+    def on_start(self, conn: psycopg.Connection) -> None:
+        t0 = time.monotonic()
+        bundles.ensure_bootstrap(conn, self.h, self.policy)
+        saved = {(t, p): n for t, p, n in conn.execute(
+            "SELECT topic, kafka_partition, next_offset FROM worker_offsets WHERE consumer_group = %s",
+            (self.group_id,)) if t in self.topics}
+        self.decided = {e for (e,) in conn.execute("SELECT event_id FROM df_decisions WHERE platform_run_id = %s",
+                                                   (self.run_id,))}
+        start = self._restore_snapshot(saved)
+        replayed = self._replay(start, saved)
+        self.applied = dict(saved)
+        restored, self.pending, self._by_ts = self.pending, {}, []
+        for e, (r, _) in restored.items():  # from the snapshot and the replay: those not decided since
+            if e not in self.decided:
+                self._park(r, self.state.events[e])
+        self.csfb.restore(self.state)
+        self.dl.restore(conn)
+        self.df.resolve(conn)
+        self.dl.set_static(self.df.bundle, self.df.model_problem)
+        with conn.transaction():
+            self.dl.judge(conn, None, force=self.dl.posture is None)
+        self.stats.counters.update({"restore_s": round(time.monotonic() - t0, 3), "restore_replayed": replayed,
+                                    "restore_pending": len(self.pending), "restore_events": len(self.state.events)})
+        log.info("%s: state of %s traffic events restored in %.2fs (%s records replayed, %s pending)",
+                 self.component, len(self.state.events), time.monotonic() - t0, replayed, len(self.pending))
+
+    def _replay(self, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int]) -> int:
+        """Apply the run's records in [start, end) of every partition to the state (no writes: their effects are
+        in the database already)."""
+        run = self.run_id.encode()
+        n = 0
+        scan = bus.scan_consumer(self.h)
+        try:
+            self._wm_partitions = {(t, p) for t in self._wm_topics for p in bus.partitions(scan, t)}
+            for (topic, part), stop in sorted(end.items()):
+                begin = start.get((topic, part), 0)
+                if begin >= stop:
+                    continue
+                for m in bus.read_partition(scan, topic, part, begin):
+                    if m.offset() >= stop:
+                        break
+                    if dict(m.headers() or ()).get("platform_run_id") != run:
+                        continue
+                    self._intake_wall = time.time()
+                    self._take(BusRecord(topic, part, m.offset(), orjson.loads(m.value()), m.value(), m.timestamp()[1]),
+                               live=False)
+                    n += 1
+        finally:
+            scan.close()
+        return n
+
+    def _restore_snapshot(self, saved: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """Load the newest snapshot when it is of this run and no checkpoint is behind it; the offsets it covers
+        ({} without one: the state is rebuilt from the log start)."""
+        bucket = self.h.get("S3_ARCHIVE_BUCKET")
+        latest = self.h.pattern("DECISION_PROCESSOR_SNAPSHOT_LATEST_PATTERN", platform_run_id=self.run_id)
+        if not self.store.exists(bucket, latest):
+            return {}
+        manifest = orjson.loads(self.store.get(bucket, latest))
+        offsets = {(t, p): n for t, p, n in manifest["offsets"]}
+        behind = [k for k, n in offsets.items() if saved.get(k, 0) < n]
+        if manifest.get("format") != SNAPSHOT_FORMAT or manifest.get("consumer_group") != self.group_id or behind:
+            log.warning("%s: snapshot %s not usable (checkpoint behind it on %s); rebuilding from the log",
+                        self.component, manifest.get("key"), behind)
+            self.stats.counters["snapshots_refused"] += 1
+            return {}
+        doc = orjson.loads(zlib.decompress(self.store.get(bucket, manifest["key"])))
+        self.state = KeyedState.from_doc(doc["state"])
+        self.part_ts = {(t, p): ts for t, p, ts in doc["part_ts"]}
+        for topic, part, offset, value, bus_ts in doc["pending"]:
+            r = BusRecord(topic, part, offset, orjson.loads(value), value.encode(), bus_ts)
+            self.pending[r.envelope["event_id"]] = (r, time.time())
+        self.stats.counters["snapshot_restored_seq"] = manifest["seq"]
+        return offsets
+
+    # --- snapshots ------------------------------------------------------------------------------------
+    def _batch(self, conn: psycopg.Connection, consumer, msgs: list) -> None:
+        super()._batch(conn, consumer, msgs)
+        self._maybe_snapshot()
+
+    def on_idle(self, conn: psycopg.Connection) -> None:
+        """Parked events whose deadline passed while nothing arrived are decided without their context."""
+        self._intake_wall = time.time()  # nothing is taken in now: every event decided here was parked
+        due = self._due() if self.pending else []
+        if due:
+            with self.unit_of_work(conn):
+                self._judge(conn, due)
+        self._maybe_snapshot()
+
+    def _maybe_snapshot(self) -> None:
+        """Every snapshot_interval_s, a forked child writes the state as of the last committed batch (the
+        parent goes on deciding; the child's memory is a copy-on-write image of that moment)."""
+        if self._snapshot_child is not None:
+            pid, status = os.waitpid(self._snapshot_child, os.WNOHANG)
+            if pid == 0:
+                return
+            self._snapshot_child = None
+            self.stats.counters["snapshots_written" if status == 0 else "snapshots_failed"] += 1
+        if time.monotonic() - self._snapshot_at < self.snapshot_every_s or not self.state.events:
+            return
+        self._snapshot_at = time.monotonic()
+        seq = int(time.time() * 1000)
+        pid = os.fork()
+        if pid == 0:  # the child: no logging, no shared clients; it leaves by os._exit
+            code = 1
+            try:
+                self.write_snapshot(S3ObjectStore(self.h), seq)
+                code = 0
+            finally:
+                os._exit(code)
+        self._snapshot_child = pid
+        failpoint("snapshot_forked")  # a crash while the child writes: the snapshot before it stays the newest
+
+    def write_snapshot(self, store: S3ObjectStore, seq: int) -> str:
+        """The state, the pending events and the offsets they cover; then `latest` names it (a snapshot
+        is visible only once complete)."""
+        bucket = self.h.get("S3_ARCHIVE_BUCKET")
+        key = self.h.pattern("DECISION_PROCESSOR_SNAPSHOT_PATTERN", platform_run_id=self.run_id,
+                             snapshot_id=f"{seq:015d}")
+        doc = {"state": self.state.to_doc(), "part_ts": [[t, p, ts] for (t, p), ts in self.part_ts.items()],
+               "pending": [[r.topic, r.partition, r.offset, r.value.decode(), r.bus_ts_ms]
+                           for r, _ in self.pending.values()]}
+        store.put(bucket, key, zlib.compress(orjson.dumps(doc), 1), write_once=False)
+        manifest = {"format": SNAPSHOT_FORMAT, "seq": seq, "key": key, "consumer_group": self.group_id,
+                    "platform_run_id": self.run_id, "traffic_events": len(self.state.events),
+                    "offsets": [[t, p, n] for (t, p), n in sorted(self.applied.items())]}
+        store.put(bucket, self.h.pattern("DECISION_PROCESSOR_SNAPSHOT_LATEST_PATTERN", platform_run_id=self.run_id),
+                  orjson.dumps(manifest), write_once=False)
+        return key
+
+    # --- identity -------------------------------------------------------------------------------------
+    def beats(self, conn: psycopg.Connection) -> list[Beat]:
+        """The processor's heartbeat and one per hosted component (its own counters and health file)."""
+        own = super().beats(conn)
+        self.stats.counters["pending"] = len(self.pending)
+        base = own[0]
+        hosted = []
+        for comp in (self.csfb, self.ofp, self.dl, self.df):
+            counters = {**dict(comp.counters), "hosted_by": self.component, "pid": os.getpid()}
+            if comp is self.dl:
+                counters.update(self.dl.health())
+            hosted.append(Beat(self.h.get(comp.component_key), self.h.get(comp.pack_key), comp.phase_id,
+                               self.run_id, self.group_id, base.state, counters, base.started_at_utc))
+        return own + hosted
