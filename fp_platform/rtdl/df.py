@@ -18,10 +18,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
 import psycopg
+from psycopg.types.json import Jsonb
 
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
@@ -34,6 +36,7 @@ from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import BusRecord
 
 Emit = Callable[[Envelope, str], bytes]  # the worker's outbox: publish once the batch commits
+jsonb = partial(Jsonb, dumps=lambda o: orjson.dumps(o).decode())  # a jsonb value for a binary COPY
 REGISTRY_TTL_S = 1.0  # how stale DF's view of the active bundle may be (a promotion reaches DF within this)
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
@@ -41,6 +44,9 @@ _COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, sco
             " bundle_version, policy_rev, posture, posture_seq, degrade_reasons, binding_status, feature_version,"
             " features, event_ts, origin_topic, origin_partition, origin_offset, decision_envelope, intent_envelope,"
             " feature_watermark, decided_at, bus_at, intake_at, parked_ms")
+_TYPES = ("text", "text", "text", "text", "text[]", "float8", "text", "text", "text", "text", "text", "int8", "text[]",
+          "text", "text", "jsonb", "timestamptz", "text", "int4", "int8", "bytea", "bytea", "jsonb", "timestamptz",
+          "timestamptz", "timestamptz", "float8")
 
 
 def model_values(payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
@@ -184,8 +190,10 @@ class DecisionFabric:
         self.counters["decisions"] += len(records)
 
     def write(self, conn: psycopg.Connection) -> None:
+        """The batch's decisions, in one binary COPY (the envelopes' bytes are copied, not hex-escaped)."""
         if self._rows:
-            with conn.cursor().copy(f"COPY df_decisions ({_COLUMNS}) FROM STDIN") as copy:
+            with conn.cursor().copy(f"COPY df_decisions ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_TYPES)
                 for row in self._rows:
                     copy.write_row(row)
             self._rows.clear()
@@ -225,6 +233,6 @@ class DecisionFabric:
         return (decision_id, self.run_id, r.envelope["event_id"], out["decision"], out["reason_codes"], out["score"],
                 out["score_source"], bundle_ref["bundle_id"], bundle_ref["bundle_version"], bundle_ref["policy_rev"],
                 posture, posture_seq, out["degrade_reasons"], ctx.binding_status, ctx.feature_version,
-                orjson.dumps(features).decode() if features else None, r.ts, r.topic, r.partition, r.offset,
+                jsonb(features) if features else None, datetime.fromisoformat(r.ts), r.topic, r.partition, r.offset,
                 decision_bytes, intent_bytes,
-                orjson.dumps(ctx.feature_watermark).decode() if features and ctx.feature_watermark else None)
+                jsonb(ctx.feature_watermark) if features and ctx.feature_watermark else None)

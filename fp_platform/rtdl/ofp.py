@@ -61,14 +61,17 @@ class Ofp:
         self.counters["label_events"] += 1
         self._labels.append((self.run_id, transaction_id, is_fraud, effective_at, observed_at, *origin))
 
-    def write(self, conn: psycopg.Connection, state: KeyedState) -> None:
-        """Upsert the batch's new and recomputed vectors and insert its labels (in the processor's transaction)."""
+    def write(self, conn: psycopg.Connection, state: KeyedState) -> dict[str, dict[str, Any]]:
+        """Upsert the batch's new and recomputed vectors and insert its labels (in the processor's transaction);
+        the vectors written, by event (DF, next in the chain, decides with them)."""
+        vectors = {}
         if self.dirty:
             rows = []
             for e in self.dirty:
                 t = state.events[e]
                 topic, part, offset = t.origin
-                rows.append({"event_id": e, "features": state.vector(e), "event_ts": from_us(t.ts).isoformat(),
+                vectors[e] = state.vector(e)
+                rows.append({"event_id": e, "features": vectors[e], "event_ts": from_us(t.ts).isoformat(),
                              "origin_topic": topic, "origin_partition": part, "origin_offset": offset})
             conn.execute(_UPSERT, (self.run_id, FEATURE_VERSION, orjson.dumps(rows).decode()))
             self.counters["vectors_written"] += len(rows)
@@ -82,3 +85,4 @@ class Ofp:
         self.dirty.clear()
         self._labels.clear()
         self.new_traffic = 0
+        return vectors

@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from confluent_kafka import TopicPartition
 
 from fp_platform.contracts.features import FEATURE_VERSION
 from fp_platform.handles import Handles
@@ -49,7 +50,7 @@ from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate import bus
 from fp_platform.substrate.heartbeat import Beat
 from fp_platform.substrate.object_store import S3ObjectStore
-from fp_platform.substrate.worker import BusRecord, Worker, failpoint
+from fp_platform.substrate.worker import BusRecord, Worker, WorkerError, failpoint, run_of
 
 log = logging.getLogger("fp_platform.rtdl.processor")
 
@@ -78,6 +79,7 @@ class DecisionProcessor(Worker):
     topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
                   "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_LABELS_EVENTS_V1")
     consumer_overrides = {"fetch.wait.max.ms": 5}  # a record waits on the broker at most this long
+    producer_overrides = {"linger.ms": 1}  # decisions leave within a millisecond of their batch's commit
 
     def __init__(self, h: Handles, platform_run_id: str, *, group_id: str | None = None,
                  store: S3ObjectStore | None = None) -> None:
@@ -100,6 +102,7 @@ class DecisionProcessor(Worker):
         self._by_ts: list[tuple[int, str]] = []
         self.applied: dict[tuple[str, int], int] = {}  # next offset per partition the state covers
         self.part_ts: dict[tuple[str, int], int] = {}  # latest event time of the run seen per partition
+        self.part_bus_ms: dict[tuple[str, int], int] = {}  # latest bus time (Kafka timestamp) seen per partition
         self._part_seen: dict[tuple[str, int], float] = {}  # when a partition last delivered (monotonic)
         self._wm_partitions: set[tuple[str, int]] = set()  # traffic and context partitions
         self._started = time.monotonic()
@@ -129,12 +132,14 @@ class DecisionProcessor(Worker):
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         for key, nxt in self.batch_next_offsets.items():
             self.applied[key] = max(self.applied.get(key, 0), nxt)
+        t0 = time.perf_counter()
         replayed = []
         for r in records:
             if self._take(r, live=True):
                 replayed.append(r.envelope["event_id"])
         if replayed:
             self.df.resend(conn, replayed, self.emit)
+        self.stats.times["keyed_state"] += time.perf_counter() - t0
         self._judge(conn, self._due())
 
     def _take(self, r: BusRecord, live: bool) -> bool:
@@ -144,6 +149,7 @@ class DecisionProcessor(Worker):
         key = (r.topic, r.partition)
         if key in self._wm_partitions:
             self.part_ts[key] = max(self.part_ts.get(key, 0), ts_us(r.ts))
+            self.part_bus_ms[key] = max(self.part_bus_ms.get(key, 0), r.bus_ts_ms)
         if cls == TRAFFIC:
             tx = _tx(r)
             known = tx.event_id in self.state.events
@@ -180,28 +186,30 @@ class DecisionProcessor(Worker):
         self.pending[tx.event_id] = (r, self._intake_wall)
         insort(self._by_ts, (tx.ts, tx.event_id))
 
-    def watermark(self) -> float:
-        """The event time every live traffic and context partition has passed (Flink's watermark with idleness):
-        a partition that has delivered nothing for park_max_ms is idle and holds nothing back; with every
-        partition idle, everything has arrived that will."""
+    def watermarks(self) -> tuple[float, float]:
+        """(event time, bus time in ms) every live traffic and context partition has passed: Flink's watermark
+        with idleness. A partition that has delivered nothing for park_max_ms is idle and holds nothing back;
+        with every partition idle, everything has arrived that will."""
         now = time.monotonic()
-        live = [self.part_ts.get(k, -1) for k in self._wm_partitions
-                if now - self._part_seen.get(k, self._started) < self.park_max_s]
-        return min(live) if live else float("inf")
+        live = [k for k in self._wm_partitions if now - self._part_seen.get(k, self._started) < self.park_max_s]
+        if not live:
+            return float("inf"), float("inf")
+        return min(self.part_ts.get(k, -1) for k in live), min(self.part_bus_ms.get(k, -1) for k in live)
 
     def _due(self) -> list[str]:
         """Pending events to judge now, in event time: every partition has passed the event's time (so the
         vector sees every record before it, whatever order the partitions were read in) and its flow's
-        context is complete; or the partitions have passed it by context_slack_ms and it waited
-        context_grace_ms (its context is not coming)."""
-        wm = self.watermark()
-        waited_since = time.time() - self.grace_s
+        context is complete; or the partitions have passed it by context_slack_ms in event time and by
+        context_grace_ms in bus time (IG's concurrent requests reach the bus out of order, by less than that):
+        its context is not coming."""
+        wm, bus_wm = self.watermarks()
+        grace_ms = self.grace_s * 1000
         due, keep = [], []
         i = 0
         while i < len(self._by_ts) and self._by_ts[i][0] < wm:
             ts, e = self._by_ts[i]
             if self.state.frame_complete(self.state.events[e].flow_id) or (
-                    ts + self.slack_us < wm and self.pending[e][1] <= waited_since):
+                    ts + self.slack_us < wm and self.pending[e][0].bus_ts_ms + grace_ms < bus_wm):
                 due.append(e)
             else:
                 keep.append((ts, e))
@@ -215,9 +223,14 @@ class DecisionProcessor(Worker):
         if self.df.resolve(conn):
             self.dl.set_static(self.df.bundle, self.df.model_problem)
         due = [self.pending[e] for e in due_ids]
-        self.csfb.write(conn, self.state)
-        if self.ofp.dirty or self.ofp.new_traffic:
-            self.ofp.write(conn, self.state)
+        t0 = time.perf_counter()
+        with conn.pipeline():  # the statements go out together; their results are not needed here
+            self.csfb.write(conn, self.state)
+            t1 = time.perf_counter()
+            vectors = self.ofp.write(conn, self.state) if self.ofp.dirty or self.ofp.new_traffic else {}
+        t2 = time.perf_counter()
+        self.stats.times["csfb_write"] += t1 - t0
+        self.stats.times["ofp_write"] += t2 - t1
         if not due:
             return
         due.sort(key=lambda x: (x[0].ts, x[0].origin))
@@ -229,21 +242,27 @@ class DecisionProcessor(Worker):
         for r, _ in due:
             e = r.envelope["event_id"]
             status, reasons = self.csfb.bindings[e]
-            judged.append((r, EventContext(status, tuple(reasons), FEATURE_VERSION, self.state.vector(e), watermark)))
+            vector = vectors.get(e) or self.state.vector(e)
+            judged.append((r, EventContext(status, tuple(reasons), FEATURE_VERSION, vector, watermark)))
         self.dl.observe(conn, [(ctx, r.origin) for r, ctx in judged])
         now_wall = time.time()
         timing = {r.envelope["event_id"]: (datetime.fromtimestamp(r.bus_ts_ms / 1000, UTC) if r.bus_ts_ms > 0 else None,
                                            datetime.fromtimestamp(intake, UTC),
                                            0.0 if intake == self._intake_wall else (now_wall - intake) * 1000)
                   for r, intake in due}  # parked: taken in by an earlier batch than this one
+        t3 = time.perf_counter()
         self.df.decide(judged, self.dl.posture, self.dl.posture_seq, self.emit, datetime.fromtimestamp(now_wall, UTC),
                        timing)
+        t4 = time.perf_counter()
         self.df.write(conn)
+        self.stats.times["judge_vectors_dl"] += t3 - t2
+        self.stats.times["df_decide"] += t4 - t3
+        self.stats.times["df_write"] += time.perf_counter() - t4
         for r, _ in due:
             e = r.envelope["event_id"]
             del self.pending[e]
             self.decided.add(e)
-        self.stats.counters["decided_after_park"] += sum(1 for _, ms in timing.values() if ms > 0)
+        self.stats.counters["decided_after_park"] += sum(1 for *_, ms in timing.values() if ms > 0)
 
     # --- start: the state from the newest snapshot and the log ----------------------------------------
     def on_start(self, conn: psycopg.Connection) -> None:
@@ -272,27 +291,39 @@ class DecisionProcessor(Worker):
         log.info("%s: state of %s traffic events restored in %.2fs (%s records replayed, %s pending)",
                  self.component, len(self.state.events), time.monotonic() - t0, replayed, len(self.pending))
 
-    def _replay(self, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int]) -> int:
+    def _replay(self, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int],
+                idle_timeout_s: float = 30.0) -> int:
         """Apply the run's records in [start, end) of every partition to the state (no writes: their effects are
-        in the database already)."""
+        in the database already). One assignment over every partition, read until each reaches its end."""
         run = self.run_id.encode()
         n = 0
         scan = bus.scan_consumer(self.h)
         try:
             self._wm_partitions = {(t, p) for t in self._wm_topics for p in bus.partitions(scan, t)}
-            for (topic, part), stop in sorted(end.items()):
-                begin = start.get((topic, part), 0)
-                if begin >= stop:
-                    continue
-                for m in bus.read_partition(scan, topic, part, begin):
-                    if m.offset() >= stop:
-                        break
-                    if dict(m.headers() or ()).get("platform_run_id") != run:
+            todo = {k: stop for k, stop in end.items() if start.get(k, 0) < stop}
+            if not todo:
+                return 0
+            scan.assign([TopicPartition(t, p, start.get((t, p), 0)) for t, p in todo])
+            idle_since = time.monotonic()
+            while todo:
+                msgs = scan.consume(1000, timeout=0.05)
+                if not msgs and time.monotonic() - idle_since > idle_timeout_s:
+                    raise WorkerError(f"{self.component}: replay stalled short of the checkpoint on {sorted(todo)}")
+                for m in msgs:
+                    if m.error() is not None:
+                        continue  # partition EOF: the checkpoint says more is there; keep reading
+                    idle_since = time.monotonic()
+                    key = (m.topic(), m.partition())
+                    stop = todo.get(key)
+                    if stop is None or m.offset() >= stop:
                         continue
-                    self._intake_wall = time.time()
-                    self._take(BusRecord(topic, part, m.offset(), orjson.loads(m.value()), m.value(), m.timestamp()[1]),
-                               live=False)
-                    n += 1
+                    if m.offset() >= stop - 1:
+                        del todo[key]
+                    if run_of(m.headers()) == run:
+                        record = BusRecord(key[0], key[1], m.offset(), orjson.loads(m.value()), m.value(),
+                                           m.timestamp()[1])
+                        self._take(record, live=False)
+                        n += 1
         finally:
             scan.close()
         return n
@@ -315,6 +346,7 @@ class DecisionProcessor(Worker):
         doc = orjson.loads(zlib.decompress(self.store.get(bucket, manifest["key"])))
         self.state = KeyedState.from_doc(doc["state"])
         self.part_ts = {(t, p): ts for t, p, ts in doc["part_ts"]}
+        self.part_bus_ms = {(t, p): ms for t, p, ms in doc["part_bus_ms"]}
         for topic, part, offset, value, bus_ts in doc["pending"]:
             r = BusRecord(topic, part, offset, orjson.loads(value), value.encode(), bus_ts)
             self.pending[r.envelope["event_id"]] = (r, time.time())
@@ -366,6 +398,7 @@ class DecisionProcessor(Worker):
         key = self.h.pattern("DECISION_PROCESSOR_SNAPSHOT_PATTERN", platform_run_id=self.run_id,
                              snapshot_id=f"{seq:015d}")
         doc = {"state": self.state.to_doc(), "part_ts": [[t, p, ts] for (t, p), ts in self.part_ts.items()],
+               "part_bus_ms": [[t, p, ms] for (t, p), ms in self.part_bus_ms.items()],
                "pending": [[r.topic, r.partition, r.offset, r.value.decode(), r.bus_ts_ms]
                            for r, _ in self.pending.values()]}
         store.put(bucket, key, zlib.compress(orjson.dumps(doc), 1), write_once=False)

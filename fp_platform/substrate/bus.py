@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,20 +61,11 @@ Record = tuple[str, bytes, bytes | None, list[tuple[str, str]]]  # topic, value,
 _POLL_EVERY = 256  # records produced between two polls that serve delivery reports
 
 
-def deliver(p: Producer, records: list[Record], timeout_s: float = 60.0) -> list[tuple[int, int] | str]:
-    """Produce and wait for every delivery report: (partition, offset) each, or why it is unconfirmed.
-
-    When librdkafka's local queue is full (`BufferError`), wait for it to drain (serving delivery
-    reports) and produce again; `timeout_s` bounds the whole call, waits for room included, and a
-    record still not produced by then is reported unconfirmed, as one without its report is."""
-    results: list[tuple[int, int] | str] = ["no delivery report"] * len(records)
-    deadline = time.monotonic() + timeout_s
-
-    def report(i: int):
-        def on_delivery(err, msg) -> None:
-            results[i] = str(err) if err is not None else (msg.partition(), msg.offset())
-        return on_delivery
-
+def produce_all(p: Producer, records: list[Record], report: Callable[[int], Callable], deadline: float) -> int:
+    """Produce `records` in order without waiting for their delivery reports (`report(i)` is record i's
+    callback, served by the producer's poll/flush); how many were produced. When librdkafka's local queue is
+    full (`BufferError`), wait for it to drain (serving delivery reports) and produce again, until `deadline`
+    (monotonic): the records from the returned index on were not produced."""
     for i, (topic, value, key, headers) in enumerate(records):
         while True:
             try:
@@ -83,13 +74,32 @@ def deliver(p: Producer, records: list[Record], timeout_s: float = 60.0) -> list
             except BufferError:  # "Local: Queue full": let the queue drain, then try again
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    results[i:] = [f"not produced: the producer's local queue stayed full for {timeout_s:g}s"
-                                   ] * (len(records) - i)
-                    p.flush(0)
-                    return results
+                    return i
                 p.poll(min(left, 0.1))
         if i % _POLL_EVERY == _POLL_EVERY - 1:
             p.poll(0)
+    return len(records)
+
+
+def deliver(p: Producer, records: list[Record], timeout_s: float = 60.0) -> list[tuple[int, int] | str]:
+    """Produce and wait for every delivery report: (partition, offset) each, or why it is unconfirmed.
+
+    `timeout_s` bounds the whole call, waits for room in a full local queue included, and a record
+    still not produced by then is reported unconfirmed, as one without its report is."""
+    results: list[tuple[int, int] | str] = ["no delivery report"] * len(records)
+    deadline = time.monotonic() + timeout_s
+
+    def report(i: int):
+        def on_delivery(err, msg) -> None:
+            results[i] = str(err) if err is not None else (msg.partition(), msg.offset())
+        return on_delivery
+
+    produced = produce_all(p, records, report, deadline)
+    if produced < len(records):
+        results[produced:] = [f"not produced: the producer's local queue stayed full for {timeout_s:g}s"
+                              ] * (len(records) - produced)
+        p.flush(0)
+        return results
     p.flush(max(deadline - time.monotonic(), 0.0))
     return results
 

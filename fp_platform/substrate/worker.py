@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import orjson
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from psycopg.types.json import Jsonb
 
 from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import utc_now_iso
@@ -39,6 +40,7 @@ from fp_platform.substrate.object_store import S3ObjectStore
 log = logging.getLogger("fp_platform.worker")
 
 
+PUBLISH_TIMEOUT_S = 60.0  # how long an outbox send may wait for room and for the broker's confirmations
 FAILPOINT_ENV = "FP_FAILPOINT"
 _passes: Counter = Counter()
 
@@ -100,11 +102,13 @@ class WorkerStats:
     first_applied_mono: float = 0.0  # monotonic start of the first batch with records of the run
     last_applied_mono: float = 0.0  # monotonic end of the last one
     counters: Counter = field(default_factory=Counter)  # the worker's own (join_hits, segments, ...)
+    times: Counter = field(default_factory=Counter)  # seconds spent per stage of the batches (where time goes)
 
     def snapshot(self) -> dict[str, Any]:
         return {"started_at_utc": self.started_at_utc, "batches": self.batches, "applied": self.applied,
                 "skipped_other_run": self.skipped_other_run, "kafka_commit_failures": self.kafka_commit_failures,
                 "last_batch_ms": round(self.last_batch_ms, 2), "last_applied_at_utc": self.last_applied_at_utc,
+                "ms_per_batch": {k: round(v * 1000 / max(1, self.batches), 2) for k, v in self.times.items()},
                 **dict(self.counters)}
 
 
@@ -150,7 +154,11 @@ def outbox_row(h: Handles, envelope: Envelope, key: str, component: str, group_i
     topic = h.topic(topic_key_for(envelope.event_class)).name
     headers = record_headers(envelope.platform_run_id, envelope.event_class, envelope.event_id,
                              envelope.payload_hash, component)
-    return (group_id, topic, key.encode(), orjson.dumps(headers).decode(), envelope.to_bytes())
+    return (group_id, topic, key.encode(), headers, envelope.to_bytes())
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> int:
@@ -159,9 +167,10 @@ def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> int:
     if not rows:
         return 0
     with conn.cursor().copy("COPY worker_outbox (consumer_group, topic, record_key, headers, value)"
-                            " FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+                            " FROM STDIN (FORMAT BINARY)") as copy:  # the values' bytes copied, not hex-escaped
+        copy.set_types(("text", "text", "bytea", "jsonb", "bytea"))
+        for group, topic, key, headers, value in rows:
+            copy.write_row((group, topic, key, Jsonb(headers, dumps=_json_text), value))
     return conn.execute("SELECT max(seq) FROM worker_outbox WHERE consumer_group = %s", (rows[0][0],)).fetchone()[0]
 
 
@@ -177,7 +186,7 @@ def outbox_unsent(conn: psycopg.Connection, group_id: str) -> int:
                         (group_id, outbox_sent(conn, group_id))).fetchone()[0]
 
 
-def _run_of(headers: list[tuple[str, bytes]] | None) -> bytes | None:
+def run_of(headers: list[tuple[str, bytes]] | None) -> bytes | None:
     """The record's platform_run_id header, undecoded: the run-scope gate sees every record of every run."""
     if headers and headers[0][0] == "platform_run_id":  # where `record_headers` puts it
         return headers[0][1]
@@ -197,6 +206,7 @@ class Worker(ABC):
     topic_keys: ClassVar[tuple[str, ...]]
     phase_id: ClassVar[str] = "P8"
     consumer_overrides: ClassVar[dict[str, Any]] = {"fetch.wait.max.ms": 50}
+    producer_overrides: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, h: Handles, platform_run_id: str, *, group_id: str | None = None,
                  store: S3ObjectStore | None = None) -> None:
@@ -218,6 +228,8 @@ class Worker(ABC):
         self._health = "GREEN"
         self._beat_writer: BeatWriter | None = None
         self._sent_unrecorded = 0  # the last outbox seq the broker confirmed, not yet in the cursor
+        self._inflight: deque[list[int]] = deque()  # [last outbox seq, deliveries outstanding] per batch sent
+        self._publish_error: str | None = None
         self.batch_next_offsets: dict[tuple[str, int], int] = {}  # the batch being applied: next offset per partition
 
     @abstractmethod
@@ -288,10 +300,13 @@ class Worker(ABC):
                 elif until_idle_s is not None and time.monotonic() - idle_since > until_idle_s:
                     break
                 else:
+                    self._settle()
                     self._move_cursor(conn)  # idle: the cursor catches up with what was sent
                     self.on_idle(conn)
+                self._settle()
                 self._beat(conn)
             self._close_beat_writer()
+            self._settle(wait_s=PUBLISH_TIMEOUT_S)
             self._move_cursor(conn)
             self._health = "STOPPED"
             self._beat(conn, force=True)
@@ -372,7 +387,7 @@ class Worker(ABC):
             end = ends.setdefault(key, [0, 0, 0, None])
             if m.offset() + 1 > end[0]:
                 end[0], end[3] = m.offset() + 1, m
-            if _run_of(m.headers()) != self._run_bytes:
+            if run_of(m.headers()) != self._run_bytes:
                 end[2] += 1
                 continue
             try:
@@ -384,11 +399,13 @@ class Worker(ABC):
         for end in ends.values():
             end[3] = record_digest(end[3].value())  # of the partition's last record: the checkpoint's proof
         self.batch_next_offsets = {k: e[0] for k, e in ends.items()}
+        t_decoded = time.perf_counter()
         if records:
             self.prepare(conn, records)
         with self.unit_of_work(conn):
             if records:
                 self.apply(conn, records)
+            t_applied = time.perf_counter()
             parts = sorted(ends.items())
             moved = conn.execute(
                 "INSERT INTO worker_offsets (consumer_group, topic, kafka_partition, next_offset, applied, skipped,"
@@ -407,9 +424,13 @@ class Worker(ABC):
                              " VALUES (%s, %s, %s) ON CONFLICT (consumer_group, platform_run_id) DO UPDATE"
                              " SET applied = worker_run_intake.applied + EXCLUDED.applied, updated_at = now()",
                              (self.group_id, self.run_id, len(records)))
+        t_done = time.perf_counter()
+        self.stats.times["decode"] += t_decoded - t0
+        self.stats.times["apply"] += t_applied - t_decoded
+        self.stats.times["commit_and_publish"] += t_done - t_applied
         failpoint("before_kafka_commit")
-        try:  # after the DB commit; the DB offsets stay the truth if this fails
-            consumer.commit(offsets=[TopicPartition(t, p, e[0]) for (t, p), e in ends.items()], asynchronous=False)
+        try:  # after the DB commit, not waited for: the DB offsets are the truth, Kafka's only follow them
+            consumer.commit(offsets=[TopicPartition(t, p, e[0]) for (t, p), e in ends.items()], asynchronous=True)
         except KafkaException as exc:
             self.stats.kafka_commit_failures += 1
             log.warning("%s: Kafka commit failed after the DB commit (DB offsets rule): %s", self.component, exc)
@@ -449,21 +470,49 @@ class Worker(ABC):
             " ORDER BY seq", (self.group_id, outbox_sent(conn, self.group_id))).fetchall()
         if rows:
             self._deliver([(t, k, hs, v) for _, t, k, hs, v in rows], rows[-1][0])
+            self._settle(wait_s=PUBLISH_TIMEOUT_S)
         self._move_cursor(conn)
 
     def _deliver(self, rows: list[tuple], last_seq: int) -> None:
-        """Send (topic, key, headers, value) rows in order and wait for the broker; all confirmed, the outbox
-        up to `last_seq` is sent. The cursor moves in the next transaction (or when idle, or at stop): a crash
-        before that sends them again, byte for byte, and consumers dedupe on the event id."""
+        """Produce (topic, key, headers, value) rows in order without waiting for the broker: the outbox up to
+        `last_seq` counts as sent once every row's delivery is confirmed (`_settle`, from the loop's polls),
+        while the next batch is already being processed. The cursor moves in a later transaction (or when
+        idle, or at stop): a crash before that sends them again, byte for byte, and consumers dedupe on the
+        event id. An unconfirmed delivery stops the worker; the outbox keeps the rows for its successor."""
         if self._producer is None:
-            self._producer = bus.producer(self.h)
+            self._producer = bus.producer(self.h, **self.producer_overrides)
         records = [(t, bytes(v), bytes(k) if k is not None else None,
                     [tuple(x) for x in (orjson.loads(hs) if isinstance(hs, str) else hs)]) for t, k, hs, v in rows]
-        for res in bus.deliver(self._producer, records):
-            if isinstance(res, str):
-                raise WorkerError(f"{self.component}: publish not confirmed ({res}); the outbox keeps it")
-        self._sent_unrecorded = max(self._sent_unrecorded, last_seq)
-        self.stats.counters["published"] += len(rows)
+        pending = [last_seq, len(records)]
+        self._inflight.append(pending)
+
+        def report(_: int):
+            def on_delivery(err, _msg) -> None:
+                if err is not None:
+                    self._publish_error = str(err)
+                pending[1] -= 1
+            return on_delivery
+
+        produced = bus.produce_all(self._producer, records, report, time.monotonic() + PUBLISH_TIMEOUT_S)
+        if produced < len(records):
+            raise WorkerError(f"{self.component}: the producer's queue stayed full; the outbox keeps the rest")
+        self._producer.poll(0)
+        self._settle()
+        self.stats.counters["published"] += len(records)
+
+    def _settle(self, wait_s: float = 0.0) -> None:
+        """Serve delivery reports (waiting up to `wait_s` for all of them); move the sent mark over the
+        batches whose every record the broker confirmed, in order."""
+        if self._producer is None:
+            return
+        if wait_s:
+            self._producer.flush(wait_s)
+        else:
+            self._producer.poll(0)
+        if self._publish_error:
+            raise WorkerError(f"{self.component}: publish not confirmed ({self._publish_error}); the outbox keeps it")
+        while self._inflight and self._inflight[0][1] <= 0:
+            self._sent_unrecorded = max(self._sent_unrecorded, self._inflight.popleft()[0])
 
     def _move_cursor(self, conn: psycopg.Connection) -> None:
         if self._sent_unrecorded:

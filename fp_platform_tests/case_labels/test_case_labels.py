@@ -23,15 +23,15 @@ from fp_platform.case_labels.label_simulation import LabelSimulation
 from fp_platform.case_labels.ls import LabelStore
 from fp_platform.case_labels.policy import draw, label_subject, load_case_policy
 from fp_platform.rtdl.bench import world_envelopes
-from fp_platform.rtdl.caught_up import CORE_WORKERS
+from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.world.engine import TRUTH_OUTPUT
 from fp_platform_tests.control.conftest import unique_run_id
 from fp_platform_tests.rtdl.conftest import Lane, smoke_world, start_lane
 
-OFP = next(c for c in CORE_WORKERS if c.__name__ == "OfpProjector")
-PLANE = (CaseTrigger, CaseManagement, LabelSimulation, LabelStore, OFP)
+# OFP takes in LS's label events: it runs in the decision processor, which goes on from the lane's checkpoint
+PLANE = (CaseTrigger, CaseManagement, LabelSimulation, LabelStore, DecisionProcessor)
 
 
 def put_truth(h, run_id: str, world) -> None:

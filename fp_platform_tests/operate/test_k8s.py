@@ -59,7 +59,7 @@ def test_render_all_covers_built_workers_only(full):
     expected = {f"{full.get(p.pack_key)}/{full.get(w.component_key)}.yaml" for p in SPINE_PACKS for w in p.workers}
     assert set(rendered) == expected
     assert "control_ingress/ingestion_gate.yaml" in rendered and "rtdl_core/archive_writer.yaml" in rendered
-    assert "rtdl_decision_lane/decision_fabric.yaml" in rendered and "case_labels/label_store.yaml" in rendered
+    assert "rtdl_core/decision_processor.yaml" in rendered and "case_labels/label_store.yaml" in rendered
     assert "obs_gov/environment_conformance.yaml" in rendered
     assert rendered == k8s.render_all(full, RUN, IMAGE)  # stable
 
@@ -70,10 +70,10 @@ def test_ig_gets_a_readiness_probe_and_rtdl_workers_do_not(full):
     assert ig["readinessProbe"]["httpGet"] == {"path": full.get("IG_READY_PATH"), "port": full.get("IG_PORT")}
     assert ig["ports"] == [{"name": "http", "containerPort": full.get("IG_PORT")}]
     rtdl = [doc for path, doc in rendered.items() if path.startswith("rtdl_core/")]
-    assert len(rtdl) == 4
+    assert len(rtdl) == 3
     assert all("readinessProbe" not in _container(doc) for doc in rtdl)
     assert [_container(doc)["command"][-1] for doc in rtdl] == [
-        "archive_writer", "identity_entity_graph", "online_feature_plane", "context_store_flow_binding"]
+        "archive_writer", "identity_entity_graph", "decision_processor"]
 
 
 def test_committed_manifests_equal_the_rendering(full):
@@ -167,15 +167,15 @@ def test_apply_creates_when_absent_and_patches_when_present(full):
     api = FakeApps()
     assert k8s.apply(full, RUN, IMAGE, pack_ids=["rtdl_core"], api=api) == {
         "fp-rtdl-core/archive-writer": "created", "fp-rtdl-core/identity-entity-graph": "created",
-        "fp-rtdl-core/online-feature-plane": "created", "fp-rtdl-core/context-store-flow-binding": "created"}
-    assert [c[0] for c in api.calls] == ["read", "create"] * 4
+        "fp-rtdl-core/decision-processor": "created"}
+    assert [c[0] for c in api.calls] == ["read", "create"] * 3
     assert api.live[("fp-rtdl-core", "archive-writer")] == k8s.deployment(full, SPINE_PACKS[1],
                                                                           SPINE_PACKS[1].workers[0], RUN, IMAGE)
     api.calls.clear()
     next_run = "platform_20250102T000000Z"
     result = k8s.apply(full, next_run, IMAGE, api=api)
     assert result["fp-control-ingress/ingestion-gate"] == "created"
-    assert [v for k, v in result.items() if k.startswith("fp-rtdl-core/")] == ["patched"] * 4
+    assert [v for k, v in result.items() if k.startswith("fp-rtdl-core/")] == ["patched"] * 3
     assert ("patch", "fp-rtdl-core", "archive-writer", k8s.MERGE_PATCH) in api.calls
     assert _env(api.live[("fp-rtdl-core", "archive-writer")])["REQUIRED_PLATFORM_RUN_ID"] == next_run
 

@@ -69,12 +69,13 @@ class Lane:
     def group(self, cls) -> str:
         return f"{self.prefix}.{cls.__name__}"
 
-    def run(self, h, *classes) -> dict[str, dict]:
-        """Run the workers one after another until each is idle; their counters by class name (the decision
-        processor's hosted components by theirs: Csfb, Ofp, DegradeLadder, DecisionFabric)."""
+    def run(self, h, *classes, extra: dict | None = None) -> dict[str, dict]:
+        """Run the workers one after another until each is idle (`extra`: constructor arguments by class);
+        their counters by class name (the decision processor's hosted components by theirs: Csfb, Ofp,
+        DegradeLadder, DecisionFabric)."""
         out = {}
         for cls in classes:
-            worker = cls(h, self.run_id, group_id=self.group(cls))
+            worker = cls(h, self.run_id, group_id=self.group(cls), **(extra or {}).get(cls, {}))
             out[cls.__name__] = dict(worker.run(until_idle_s=3, install_signals=False).counters)
             if isinstance(worker, DecisionProcessor):
                 for comp in (worker.csfb, worker.ofp, worker.dl, worker.df):
