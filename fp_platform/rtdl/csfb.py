@@ -62,20 +62,17 @@ class Csfb:
     def write(self, conn: psycopg.Connection, state: KeyedState) -> None:
         """Bind the batch's new events and rewrite the changed bindings: one statement each (inside the
         processor's transaction)."""
-        if self._new:
-            rows = []
-            for tx in self._new:
-                status, reasons = self.bindings[tx.event_id] = state.binding(tx.event_id)
-                self.counters["join_hits" if status == READY else "join_misses"] += 1
-                rows.append({"event_id": tx.event_id, "flow_id": tx.flow_id, "transaction_id": tx.transaction_id,
-                             "event_ts": from_us(tx.ts).isoformat(), "status": status, "reasons": reasons,
-                             "origin_topic": tx.origin[0], "origin_partition": tx.origin[1],
-                             "origin_offset": tx.origin[2]})
-            conn.execute("INSERT INTO csfb_flow_bindings (platform_run_id, event_id, flow_id, transaction_id, event_ts,"
-                         " status, reasons, origin_topic, origin_partition, origin_offset) SELECT %s, r.* FROM"
-                         " jsonb_to_recordset(%s::jsonb) AS r(event_id text, flow_id text, transaction_id bigint,"
-                         " event_ts timestamptz, status text, reasons text[], origin_topic text, origin_partition int,"
-                         " origin_offset bigint) ON CONFLICT DO NOTHING", (self.run_id, orjson.dumps(rows).decode()))
+        if self._new:  # events this batch took in: never bound before (one binary COPY)
+            with conn.cursor().copy("COPY csfb_flow_bindings (platform_run_id, event_id, flow_id, transaction_id,"
+                                    " event_ts, status, reasons, origin_topic, origin_partition, origin_offset)"
+                                    " FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(("text", "text", "text", "int8", "timestamptz", "text", "text[]", "text", "int4",
+                                "int8"))
+                for tx in self._new:
+                    status, reasons = self.bindings[tx.event_id] = state.binding(tx.event_id)
+                    self.counters["join_hits" if status == READY else "join_misses"] += 1
+                    copy.write_row((self.run_id, tx.event_id, tx.flow_id, tx.transaction_id, from_us(tx.ts), status,
+                                    reasons, *tx.origin))
         if self._changed:
             rows = [{"event_id": e, "status": st, "reasons": rs} for e, (st, rs) in sorted(self._changed.items())]
             conn.execute("UPDATE csfb_flow_bindings b SET status = c.status, reasons = c.reasons FROM"

@@ -18,12 +18,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb
 
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
@@ -32,11 +30,11 @@ from fp_platform.handles import Handles
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
 from fp_platform.substrate import bundle_models, mpr_registry
+from fp_platform.substrate.db import jsonb
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import BusRecord
 
 Emit = Callable[[Envelope, str], bytes]  # the worker's outbox: publish once the batch commits
-jsonb = partial(Jsonb, dumps=lambda o: orjson.dumps(o).decode())  # a jsonb value for a binary COPY
 REGISTRY_TTL_S = 1.0  # how stale DF's view of the active bundle may be (a promotion reaches DF within this)
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model

@@ -18,6 +18,7 @@ import psycopg
 
 from fp_platform.contracts.features import FEATURE_VERSION
 from fp_platform.rtdl.keyed_state import KeyedState, from_us
+from fp_platform.substrate.db import jsonb
 
 # An upsert that moves the revision only when the vector changed (a recompute that found the same values
 # leaves the row as it was).
@@ -53,7 +54,7 @@ class Ofp:
         self.run_id = run_id
         self.counters: Counter = Counter()
         self.dirty: set[str] = set()
-        self.new_traffic = 0
+        self.new: set[str] = set()  # traffic events taken in by this batch (their first vector)
         self._labels: list[tuple] = []
 
     def on_label(self, transaction_id: int, is_fraud: bool, effective_at: str, observed_at: str,
@@ -62,27 +63,36 @@ class Ofp:
         self._labels.append((self.run_id, transaction_id, is_fraud, effective_at, observed_at, *origin))
 
     def write(self, conn: psycopg.Connection, state: KeyedState) -> dict[str, dict[str, Any]]:
-        """Upsert the batch's new and recomputed vectors and insert its labels (in the processor's transaction);
-        the vectors written, by event (DF, next in the chain, decides with them)."""
-        vectors = {}
-        if self.dirty:
+        """Write the batch's vectors — the new events' in one binary COPY, the recomputed ones (a late record
+        touched them) as upserts — and its labels (in the processor's transaction); the vectors written, by
+        event (DF, next in the chain, decides with them)."""
+        vectors = {e: state.vector(e) for e in self.dirty}
+        if self.new:
+            with conn.cursor().copy("COPY ofp_features (platform_run_id, event_id, feature_version, features,"
+                                    " event_ts, origin_topic, origin_partition, origin_offset) FROM STDIN"
+                                    " (FORMAT BINARY)") as copy:
+                copy.set_types(("text", "text", "text", "jsonb", "timestamptz", "text", "int4", "int8"))
+                for e in self.new:
+                    t = state.events[e]
+                    copy.write_row((self.run_id, e, FEATURE_VERSION, jsonb(vectors[e]), from_us(t.ts), *t.origin))
+        late = [e for e in self.dirty if e not in self.new]
+        if late:
             rows = []
-            for e in self.dirty:
+            for e in late:
                 t = state.events[e]
                 topic, part, offset = t.origin
-                vectors[e] = state.vector(e)
                 rows.append({"event_id": e, "features": vectors[e], "event_ts": from_us(t.ts).isoformat(),
                              "origin_topic": topic, "origin_partition": part, "origin_offset": offset})
             conn.execute(_UPSERT, (self.run_id, FEATURE_VERSION, orjson.dumps(rows).decode()))
-            self.counters["vectors_written"] += len(rows)
-            self.counters["vectors_recomputed_late"] += max(0, len(rows) - self.new_traffic)
+        self.counters["vectors_written"] += len(vectors)
+        self.counters["vectors_recomputed_late"] += len(late)
         if self._labels:
             conn.cursor().executemany(
                 "INSERT INTO ofp_labels (platform_run_id, transaction_id, is_fraud, effective_at, observed_at,"
                 " origin_topic, origin_partition, origin_offset) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT DO NOTHING", self._labels)
-        self.counters["traffic_events"] += self.new_traffic
+        self.counters["traffic_events"] += len(self.new)
         self.dirty.clear()
         self._labels.clear()
-        self.new_traffic = 0
+        self.new.clear()
         return vectors

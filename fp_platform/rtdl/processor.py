@@ -160,7 +160,7 @@ class DecisionProcessor(Worker):
                 self._park(r, tx)
                 if live:
                     self.ofp.dirty.update(dirty)
-                    self.ofp.new_traffic += 1
+                    self.ofp.new.add(tx.event_id)
                     self.csfb.on_traffic(tx)
         elif cls in PARTS:
             values = _part_values(r, PARTS[cls])
@@ -224,10 +224,9 @@ class DecisionProcessor(Worker):
             self.dl.set_static(self.df.bundle, self.df.model_problem)
         due = [self.pending[e] for e in due_ids]
         t0 = time.perf_counter()
-        with conn.pipeline():  # the statements go out together; their results are not needed here
-            self.csfb.write(conn, self.state)
-            t1 = time.perf_counter()
-            vectors = self.ofp.write(conn, self.state) if self.ofp.dirty or self.ofp.new_traffic else {}
+        self.csfb.write(conn, self.state)
+        t1 = time.perf_counter()
+        vectors = self.ofp.write(conn, self.state) if self.ofp.dirty else {}
         t2 = time.perf_counter()
         self.stats.times["csfb_write"] += t1 - t0
         self.stats.times["ofp_write"] += t2 - t1

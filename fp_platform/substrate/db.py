@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
+import orjson
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import Jsonb
 
 from fp_platform.handles import Handles
 from fp_platform.substrate.secrets import get_secret
@@ -130,3 +133,12 @@ def append_only(conn: psycopg.Connection, tables: tuple[str, ...]) -> dict[str, 
         "SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE g.tgname = 'append_only_row'"
         " AND c.relname = ANY(%s)", (list(tables),))}
     return {t: t in have for t in tables}
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def jsonb(value: Any) -> Jsonb:
+    """A jsonb parameter serialised by orjson (binary COPY needs the wrapper: a str would be a JSON string)."""
+    return Jsonb(value, dumps=_json_text)

@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 import orjson
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from psycopg.types.json import Jsonb
 
 from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import utc_now_iso
@@ -157,10 +156,6 @@ def outbox_row(h: Handles, envelope: Envelope, key: str, component: str, group_i
     return (group_id, topic, key.encode(), headers, envelope.to_bytes())
 
 
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> int:
     """Append outbox rows inside the caller's transaction; the group's worker sends them after it. Returns
     the group's last outbox seq (one writer per group: every seq up to it is of this batch or sent before)."""
@@ -170,7 +165,7 @@ def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> int:
                             " FROM STDIN (FORMAT BINARY)") as copy:  # the values' bytes copied, not hex-escaped
         copy.set_types(("text", "text", "bytea", "jsonb", "bytea"))
         for group, topic, key, headers, value in rows:
-            copy.write_row((group, topic, key, Jsonb(headers, dumps=_json_text), value))
+            copy.write_row((group, topic, key, db.jsonb(headers), value))
     return conn.execute("SELECT max(seq) FROM worker_outbox WHERE consumer_group = %s", (rows[0][0],)).fetchone()[0]
 
 
