@@ -135,13 +135,12 @@ def degrade_counts(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
 
 
 def derived_coverage(conn: psycopg.Connection, run_id: str, traffic_admitted: int) -> dict[str, Any]:
-    """Every admitted traffic event has its vector and its binding, each with its origin offset."""
+    """Every admitted traffic event has its vector and its binding, each with its origin offset (OFP's and
+    CSFB's base records are keyed state in the decision processor; these are what it derives from them)."""
     counts = {name: conn.execute(f"SELECT count(*) FROM {table} WHERE platform_run_id = %s", (run_id,)).fetchone()[0]
-              for name, table in (("ofp_transactions", "ofp_transactions"), ("ofp_features", "ofp_features"),
-                                  ("csfb_flow_bindings", "csfb_flow_bindings"))}
+              for name, table in (("ofp_features", "ofp_features"), ("csfb_flow_bindings", "csfb_flow_bindings"))}
     counts["ieg_entities"] = conn.execute("SELECT count(*) FROM ieg_entities WHERE platform_run_id = %s",
                                           (run_id,)).fetchone()[0]
     counts["traffic_admitted"] = traffic_admitted
-    counts["complete"] = all(counts[k] == traffic_admitted for k in ("ofp_transactions", "ofp_features",
-                                                                      "csfb_flow_bindings"))
+    counts["complete"] = all(counts[k] == traffic_admitted for k in ("ofp_features", "csfb_flow_bindings"))
     return counts

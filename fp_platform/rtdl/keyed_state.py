@@ -228,12 +228,13 @@ class KeyedState:
 
     # --- snapshots --------------------------------------------------------------------------------------
     def to_doc(self) -> dict[str, Any]:
-        """A JSON-able document of the applied records (not of the indexes: they are rebuilt on load)."""
-        return {"traffic": [[t.event_id, t.transaction_id, t.flow_id, t.customer_id, t.terminal_id, t.amount, t.ts,
-                             *t.origin] for t in self.events.values()],
-                "labels": [[tx, obs, fraud] for tx, lst in self.labels.items() for obs, fraud in lst],
-                "sightings": [[flow, *s] for flow, s in self.sightings.items()],
-                "frames": self.frames}
+        """A JSON-able document of the applied records (not of the indexes: they are rebuilt on load), sorted: two
+        states of the same records give the same document whatever order they were applied in."""
+        return {"traffic": sorted([t.event_id, t.transaction_id, t.flow_id, t.customer_id, t.terminal_id, t.amount,
+                                   t.ts, *t.origin] for t in self.events.values()),
+                "labels": sorted([tx, obs, fraud] for tx, lst in self.labels.items() for obs, fraud in lst),
+                "sightings": sorted([flow, *s] for flow, s in self.sightings.items()),
+                "frames": dict(sorted(self.frames.items()))}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> KeyedState:
