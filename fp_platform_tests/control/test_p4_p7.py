@@ -66,7 +66,7 @@ def test_bounded_run_reaches_p10_with_packs_supervised(h, p7_run):
     assert writer.read("gates/P2/daemons_ready.json")["verdict"] == "PASS"
     ready = writer.read("operate/daemons_ready.json")
     core = next(p for p in ready["packs"] if p["pack_id"] == "rtdl_core")
-    assert core["running"] and len(core["workers"]) == 4
+    assert core["running"] and len(core["workers"]) == 5  # archive, IEG, the decision processor; OFP and CSFB in it
     assert all(w["heartbeat_run_id"] == p7_run and len(w["processes"]) == 1 for w in core["workers"])
     assert writer.read("gates/P8/rtdl_caught_up.json")["verdict"] == "PASS"
     caught = writer.read("rtdl_core/caught_up.json")
@@ -79,7 +79,7 @@ def test_bounded_run_reaches_p10_with_packs_supervised(h, p7_run):
     committed = writer.read("rtdl_core/offsets_snapshot.json")["kafka_committed"]
     assert committed["kafka_ahead_of_db"] == []
     lane = next(p for p in ready["packs"] if p["pack_id"] == "rtdl_decision_lane")
-    assert lane["running"] and len(lane["workers"]) == 4
+    assert lane["running"] and len(lane["workers"]) == 4  # AL, DLA; DL and DF in the decision processor
     for asset in ("decision_summary", "action_summary", "audit_summary"):
         assert writer.read(f"gates/P9/{asset}.json")["verdict"] == "PASS", asset
     decisions = writer.read("decision_lane/decision_summary.json")
