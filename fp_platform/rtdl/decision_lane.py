@@ -48,10 +48,12 @@ def decision_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
         "SELECT count(*) FROM df_decisions WHERE platform_run_id = %s AND cardinality(degrade_reasons) = 0"
         " AND (posture <> 'NORMAL' OR binding_status IS DISTINCT FROM 'READY' OR features IS NULL)",
         (run_id,)).fetchone()[0]
-    not_admitted = conn.execute(
-        "SELECT count(*) FROM df_decisions d WHERE d.platform_run_id = %s AND NOT EXISTS (SELECT 1 FROM ig_receipts r"
-        " WHERE r.platform_run_id = d.platform_run_id AND r.event_id = d.event_id AND r.decision = 'ADMIT')",
-        (run_id,)).fetchone()[0]
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_nestloop = off")  # one hash anti-join over the run, not a probe per decision
+        not_admitted = conn.execute(
+            "SELECT count(*) FROM df_decisions d WHERE d.platform_run_id = %s AND NOT EXISTS (SELECT 1 FROM ig_receipts"
+            " r WHERE r.platform_run_id = d.platform_run_id AND r.event_id = d.event_id AND r.decision = 'ADMIT')",
+            (run_id,)).fetchone()[0]
     reasons = rows("SELECT split_part(r, ':', 1), count(*) FROM df_decisions, unnest(degrade_reasons) r"
                    " WHERE platform_run_id = %s GROUP BY 1 ORDER BY 2 DESC")
     return {
