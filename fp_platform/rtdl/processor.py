@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import zlib
 from bisect import insort
@@ -57,6 +58,7 @@ log = logging.getLogger("fp_platform.rtdl.processor")
 TRAFFIC, ENTITIES, LABEL = "traffic.fraud", "context.arrival_entities", "labels.assertion"
 SNAPSHOT_FORMAT = "fp.decision_processor.snapshot.v1"
 SNAPSHOT_INTERVAL_ENV = "FP_DECISION_PROCESSOR_SNAPSHOT_INTERVAL_S"  # overrides the policy's (drills, benches)
+SNAPSHOT_CHILD_MAX_S = 300  # a snapshot child still writing after this is killed (the previous snapshot stays)
 
 
 def _part_values(r: BusRecord, cols: dict[str, str]) -> dict[str, Any]:
@@ -392,6 +394,7 @@ class DecisionProcessor(Worker):
         seq = int(time.time() * 1000)
         pid = os.fork()
         if pid == 0:  # the child: no logging, no shared clients; it leaves by os._exit
+            signal.alarm(SNAPSHOT_CHILD_MAX_S)  # a child stuck on a lock another thread held at the fork ends
             code = 1
             try:
                 self.write_snapshot(S3ObjectStore(self.h), seq)
