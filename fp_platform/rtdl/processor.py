@@ -108,7 +108,6 @@ class DecisionProcessor(Worker):
         self._part_seen: dict[tuple[str, int], float] = {}  # when a partition last delivered (monotonic)
         self._wm_partitions: set[tuple[str, int]] = set()  # traffic and context partitions
         self._started = time.monotonic()
-        self._consumer = None  # the worker's consumer (its cached high watermarks tell idle from behind)
         self._ofp_topics = {h.topic(k).name for k in Ofp.topic_keys}
         self._wm_topics = {h.topic(k).name for k in ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
                                                      "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
@@ -121,7 +120,6 @@ class DecisionProcessor(Worker):
     def _fill(self, consumer) -> list:
         """The first record (waiting at most until the next parked deadline), then whatever arrives within the
         linger, up to the size cap: a batch closes a few milliseconds after its first record."""
-        self._consumer = consumer
         first = consumer.poll(min(0.1, self.grace_s) if self.pending else 0.1)
         if first is None:
             return []
@@ -195,19 +193,10 @@ class DecisionProcessor(Worker):
         with idleness. A partition that has delivered nothing for park_max_ms is idle and holds nothing back;
         with every partition idle, everything has arrived that will."""
         now = time.monotonic()
-        live = [k for k in self._wm_partitions
-                if now - self._part_seen.get(k, self._started) < self.park_max_s or self._has_more(k)]
+        live = [k for k in self._wm_partitions if now - self._part_seen.get(k, self._started) < self.park_max_s]
         if not live:
             return float("inf"), float("inf")
         return min(self.part_ts.get(k, -1) for k in live), min(self.part_bus_ms.get(k, -1) for k in live)
-
-    def _has_more(self, key: tuple[str, int]) -> bool:
-        """Whether the broker holds records of the partition past what was applied (a partition behind, not idle):
-        the high watermark the consumer's last fetch reported."""
-        if self._consumer is None:
-            return False
-        _, high = self._consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
-        return high > self.applied.get(key, 0)
 
     def _due(self) -> list[str]:
         """Pending events to judge now, in event time: every partition has passed the event's time (so the
