@@ -175,10 +175,6 @@ class KeyedState:
         frame = self.frames.get(flow_id)
         return frame is not None and all(frame.get(c) is not None for c in _PART_NAMES)
 
-    def context(self, event_id: str) -> dict[str, Any]:
-        frame = self.frames.get(self.events[event_id].flow_id) or {}
-        return {k: frame.get(k) for k in ("channel", "card_id", "device_id", "ip")}
-
     def vector(self, event_id: str) -> dict[str, Any]:
         """The feature vector of one applied traffic event over everything applied (contracts/features.py)."""
         t = self.events[event_id]

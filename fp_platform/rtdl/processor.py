@@ -61,17 +61,17 @@ SNAPSHOT_INTERVAL_ENV = "FP_DECISION_PROCESSOR_SNAPSHOT_INTERVAL_S"  # overrides
 SNAPSHOT_CHILD_MAX_S = 300  # a snapshot child still writing after this is killed (the previous snapshot stays)
 
 
-def _part_values(r: BusRecord, cols: dict[str, str]) -> dict[str, Any]:
+def _part_values(r: BusRecord, ts: int, cols: dict[str, str]) -> dict[str, Any]:
     out = {}
     for col, src in cols.items():
-        out[col] = r.envelope["event_id"] if src == "@event_id" else ts_us(r.ts) if src == "@ts" else r.payload[src]
+        out[col] = r.envelope["event_id"] if src == "@event_id" else ts if src == "@ts" else r.payload[src]
     return out
 
 
-def _tx(r: BusRecord) -> Tx:
+def _tx(r: BusRecord, ts: int) -> Tx:
     p = r.payload
     return Tx(r.envelope["event_id"], p["transaction_id"], p["flow_id"], p["customer_id"], p["terminal_id"],
-              float(p["amount"]), ts_us(r.ts), r.origin)
+              float(p["amount"]), ts, r.origin)
 
 
 class DecisionProcessor(Worker):
@@ -148,12 +148,12 @@ class DecisionProcessor(Worker):
         """Apply one record to the keyed state (and, live, to the components' pending writes). True for a
         traffic event decided before (a replay: its stored decision is sent again)."""
         cls = r.envelope["event_class"]
-        key = (r.topic, r.partition)
+        key, ts = (r.topic, r.partition), ts_us(r.ts)
         if key in self._wm_partitions:
-            self.part_ts[key] = max(self.part_ts.get(key, 0), ts_us(r.ts))
+            self.part_ts[key] = max(self.part_ts.get(key, 0), ts)
             self.part_bus_ms[key] = max(self.part_bus_ms.get(key, 0), r.bus_ts_ms)
         if cls == TRAFFIC:
-            tx = _tx(r)
+            tx = _tx(r, ts)
             known = tx.event_id in self.state.events
             dirty = self.state.add_traffic(tx)
             if tx.event_id in self.decided:
@@ -165,7 +165,7 @@ class DecisionProcessor(Worker):
                     self.ofp.new.add(tx.event_id)
                     self.csfb.on_traffic(tx)
         elif cls in PARTS:
-            values = _part_values(r, PARTS[cls])
+            values = _part_values(r, ts, PARTS[cls])
             flow = r.payload["flow_id"]
             if cls == ENTITIES:
                 dirty = self.state.add_sighting(flow, values["card_id"], values["device_id"], values["ip"],
