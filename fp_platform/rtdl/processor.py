@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from fp_platform.contracts.features import FEATURE_VERSION
 from fp_platform.handles import Handles
@@ -108,6 +108,7 @@ class DecisionProcessor(Worker):
         self._part_seen: dict[tuple[str, int], float] = {}  # when a partition last delivered (monotonic)
         self._wm_partitions: set[tuple[str, int]] = set()  # traffic and context partitions
         self._started = time.monotonic()
+        self._consumer = None  # the worker's consumer: its positions and cached high watermarks tell idle from behind
         self._ofp_topics = {h.topic(k).name for k in Ofp.topic_keys}
         self._wm_topics = {h.topic(k).name for k in ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
                                                      "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
@@ -120,6 +121,7 @@ class DecisionProcessor(Worker):
     def _fill(self, consumer) -> list:
         """The first record (waiting at most until the next parked deadline), then whatever arrives within the
         linger, up to the size cap: a batch closes a few milliseconds after its first record."""
+        self._consumer = consumer
         first = consumer.poll(min(0.1, self.grace_s) if self.pending else 0.1)
         if first is None:
             return []
@@ -190,13 +192,36 @@ class DecisionProcessor(Worker):
 
     def watermarks(self) -> tuple[float, float]:
         """(event time, bus time in ms) every live traffic and context partition has passed: Flink's watermark
-        with idleness. A partition that has delivered nothing for park_max_ms is idle and holds nothing back;
-        with every partition idle, everything has arrived that will."""
+        with idleness. A partition that has delivered nothing for park_max_ms and has nothing more on the broker
+        is idle and holds nothing back (one merely not fetched yet while the processor works through a backlog
+        is behind, not idle: counting it idle would decide events before their context); with every partition
+        idle, everything has arrived that will."""
         now = time.monotonic()
-        live = [k for k in self._wm_partitions if now - self._part_seen.get(k, self._started) < self.park_max_s]
+        quiet = {k for k in self._wm_partitions if now - self._part_seen.get(k, self._started) >= self.park_max_s}
+        live = (self._wm_partitions - quiet) | self._behind(quiet)
         if not live:
             return float("inf"), float("inf")
         return min(self.part_ts.get(k, -1) for k in live), min(self.part_bus_ms.get(k, -1) for k in live)
+
+    def _behind(self, keys: set[tuple[str, int]]) -> set[tuple[str, int]]:
+        """The partitions among `keys` that hold records the consumer has not delivered yet: its position (where
+        it started, before it delivered any) short of the high watermark — the one its last fetch reported, or
+        the broker's when no fetch has reported one yet. Records of any run count: the position passes other
+        runs' records too. A partition the broker cannot answer for is not behind (idleness by time decides)."""
+        if not keys or self._consumer is None:
+            return set()
+        out = set()
+        for tp in self._consumer.position([TopicPartition(t, p) for t, p in keys]):
+            key = (tp.topic, tp.partition)
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:
+                try:
+                    _, high = self._consumer.get_watermark_offsets(tp, timeout=1.0)
+                except KafkaException:
+                    continue
+            if (tp.offset if tp.offset >= 0 else self.assigned.get(key, 0)) < high:
+                out.add(key)
+        return out
 
     def _due(self) -> list[str]:
         """Pending events to judge now, in event time: every partition has passed the event's time (so the

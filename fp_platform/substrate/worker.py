@@ -226,6 +226,7 @@ class Worker(ABC):
         self._inflight: deque[list[int]] = deque()  # [last outbox seq, deliveries outstanding] per batch sent
         self._publish_error: str | None = None
         self.batch_next_offsets: dict[tuple[str, int], int] = {}  # the batch being applied: next offset per partition
+        self.assigned: dict[tuple[str, int], int] = {}  # where the consumer started, per partition
 
     @abstractmethod
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
@@ -280,6 +281,7 @@ class Worker(ABC):
             self._lock(lock_conn)
             assignment = self._assignment(conn, consumer)
             consumer.assign(assignment)
+            self.assigned = {(tp.topic, tp.partition): tp.offset for tp in assignment}
             log.info("%s: run %s, group %s, from %s", self.component, self.run_id, self.group_id,
                      {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
             self._send_outbox(conn)  # anything a previous process committed but did not get confirmed

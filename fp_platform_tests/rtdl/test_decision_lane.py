@@ -79,8 +79,8 @@ def test_replaying_admitted_events_acts_nothing_twice(h, lane):
     decision."""
     with db.connect(h, autocommit=True) as conn:
         before = decision_lane.counts(conn, lane.run_id)
-        vectors = conn.execute("SELECT event_id, features, revision FROM ofp_features WHERE platform_run_id = %s",
-                               (lane.run_id,)).fetchall()
+        vectors = conn.execute("SELECT event_id, features FROM ofp_features WHERE platform_run_id = %s"
+                               " ORDER BY event_id", (lane.run_id,)).fetchall()
         conn.execute("DELETE FROM worker_offsets WHERE consumer_group = %s", (lane.group(DecisionProcessor),))
     counters = lane.run(h, DecisionProcessor, ActionLayer, DecisionLogAudit)
     assert counters["DecisionFabric"]["decisions_resent"] == lane.traffic
@@ -95,9 +95,11 @@ def test_replaying_admitted_events_acts_nothing_twice(h, lane):
     assert actions["intent_deliveries"] - actions["intents"] == actions["duplicates_prevented"]
     assert audit["chains"] == lane.traffic and audit["lineage_unresolved_total"] == 0
     assert audit["redeliveries"] == 2 * lane.traffic and audit["redeliveries_conflicting"] == 0
-    with db.connect(h) as conn:  # the rebuilt state recomputed nothing differently
-        assert conn.execute("SELECT event_id, features, revision FROM ofp_features WHERE platform_run_id = %s",
-                            (lane.run_id,)).fetchall() == vectors
+    # The rebuilt state leaves every vector as it was. (Not its revision: a revision counts the late records that
+    # moved a vector while it was rebuilt, and how many did depends on the order the partitions were read in.)
+    with db.connect(h) as conn:
+        assert conn.execute("SELECT event_id, features FROM ofp_features WHERE platform_run_id = %s"
+                            " ORDER BY event_id", (lane.run_id,)).fetchall() == vectors
 
 
 @pytest.mark.parametrize("table", decision_lane.APPEND_ONLY_TABLES)

@@ -58,8 +58,17 @@ def state(h, run_id: str) -> dict[str, object]:
 
 
 def wait_core(h, published, timeout_s: float = 240.0) -> None:
+    """Every core worker has consumed the records, and every traffic event is decided (the decision processor
+    consumes an event before it decides it: one parked for its context is decided later)."""
     for cls in CORE_WORKERS:
         wait_consumed(h, h.get(cls.group_key), published.ends, {h.topic(k).name for k in cls.topic_keys}, timeout_s)
+    traffic = len(published.event_ids.get("traffic.fraud", []))
+    deadline = time.monotonic() + timeout_s
+    with db.connect(h, autocommit=True) as conn:
+        while (decided := conn.execute("SELECT count(*) FROM df_decisions WHERE platform_run_id = %s",
+                                       (published.run_id,)).fetchone()[0]) < traffic:
+            assert time.monotonic() < deadline, f"{decided} of {traffic} traffic events decided"
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
