@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.fp-setup-stamp
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test test-slow lint stack-up stack-down clean
+.PHONY: setup browser run test test-fast test-slow lint stack-up stack-down clean
 
 setup: $(STAMP)
 
@@ -19,15 +19,22 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/fp-platform run
 
-# The UI browser test drives Debian's chromium (headless); installed once, with sudo when not root.
+# The UI browser test drives Debian's chromium (headless). Set-up installs it only where it can without asking
+# for a password (root with apt-get); elsewhere the UI test skips and says how to install it.
 CHROMIUM := /usr/bin/chromium
-SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-$(CHROMIUM):
-	$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "note: $(CHROMIUM) is missing and this user cannot install it without sudo: the UI test will skip"; fi
 
-test: setup $(CHROMIUM)
+test: setup browser
 	$(BIN)/pytest
+
+# The unit tier: no stack, no browser, well under a minute.
+test-fast: setup
+	$(BIN)/pytest -m "unit and not slow" -q
 
 test-slow: setup
 	$(BIN)/pytest -m slow

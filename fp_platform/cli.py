@@ -127,9 +127,6 @@ def cmd_operate(args: argparse.Namespace) -> int:
     for st in statuses:
         table.add_row(st.pack_id, st.component, st.state, st.platform_run_id or "-", str(st.pid or "-"),
                       str(st.restarts), st.health_state or "-", str(st.heartbeat_age_s or "-"), st.log or st.detail)
-    for p in chosen:
-        for key in p.planned:
-            table.add_row(h.get(p.pack_key), h.get(key), "NOT BUILT", "-", "-", "-", "-", "-", "-")
     console.print(table)
     return 0 if args.action != "up" or all(st.up for st in statuses) else 1
 

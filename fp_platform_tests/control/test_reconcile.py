@@ -6,7 +6,7 @@ import pytest
 from fp_platform.contracts.envelope import record_headers
 from fp_platform.control.ig.reconcile import reconcile_now
 from fp_platform.substrate import bus, db
-from fp_platform_tests.control.conftest import unique_run_id
+from fp_platform_tests.support import unique_run_id
 
 
 def claim(conn, run_id: str, event_id: str, topic: str, age_s: int) -> bytes:

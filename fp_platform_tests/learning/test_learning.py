@@ -25,7 +25,9 @@ from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate import bundle_models, bus, db, mpr_registry
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
-from fp_platform_tests.control.conftest import unique_run_id
+from fp_platform_tests.support import unique_run_id
+
+pytestmark = pytest.mark.e2e
 
 LEARNING_GATES = ("gates/P12/learning_input_basis.json", "gates/P13/ofs_dataset.json",
                   "gates/P14/mf_candidate.json", "gates/P15/mpr_promotion.json", "gates/P16/platform_verdict.json")

@@ -15,6 +15,8 @@ import pytest
 from fp_platform.operate.run_main import allocate_run_id
 from fp_platform.substrate.paths import project_root
 
+pytestmark = pytest.mark.ui
+
 PORT = 3317
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = project_root() / "test-artifacts"
@@ -51,7 +53,8 @@ def _gql(page, query: str, variables: dict) -> dict:
 @pytest.fixture(scope="module")
 def ui(h, dagster_env):
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium package when run as root"
+                    " with apt-get; otherwise install it yourself (e.g. `sudo apt-get install chromium`)")
     env = {**os.environ, **dagster_env}
     proc = subprocess.Popen([sys.executable, "-m", "fp_platform.cli", "ui", "--port", str(PORT)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

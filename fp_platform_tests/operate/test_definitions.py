@@ -32,7 +32,7 @@ def test_every_gate_is_a_blocking_check():
     checks = {k.name for k in graph.asset_check_keys if k.asset_key == node.key}
     assert checks == {"evidence_root_exists", "run_json_complete", "config_digest_recomputes"}
     advisory = {k.name for k in graph.asset_check_keys if not graph.get_check_spec(k).blocking}
-    assert advisory == set()  # every spine pack has its workers: P2's spine_packs_complete blocks too
+    assert advisory == set()  # every gate blocks
     closure = {k.name for k in graph.asset_check_keys if k.asset_key.to_user_string() == "run_closure"}
     assert {"single_writer", "evidence_complete", "run_completed"} <= closure
 

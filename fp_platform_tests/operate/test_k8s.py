@@ -14,6 +14,8 @@ from fp_platform.handles import Handles, handles
 from fp_platform.operate import k8s
 from fp_platform.operate.packs import SPINE_PACKS, daemon_spec
 
+pytestmark = pytest.mark.infra
+
 RUN = "platform_20250101T000000Z"
 IMAGE = "123456789012.dkr.ecr.eu-west-2.amazonaws.com/fraud-platform-dev-full-platform:git-abc1234"
 INFRA_K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
@@ -54,7 +56,7 @@ def test_every_spine_worker_renders_one_deployment(full):
             assert k8s.LABEL_RUN not in doc["spec"]["selector"]["matchLabels"]  # selector is immutable
 
 
-def test_render_all_covers_built_workers_only(full):
+def test_render_all_covers_every_spine_worker(full):
     rendered = k8s.render_all(full, RUN, IMAGE)
     expected = {f"{full.get(p.pack_key)}/{full.get(w.component_key)}.yaml" for p in SPINE_PACKS for w in p.workers}
     assert set(rendered) == expected

@@ -1,17 +1,18 @@
 """P1 RUN_PINNED through the real CLI, the real Dagster instance (Postgres storage) and real S3."""
 
 import json
-import time
 
 import pytest
 
 from fp_platform.cli import main as cli
 from fp_platform.contracts.canonical import config_digest
-from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.operate import run_pinning
 from fp_platform.operate.run_main import active_run_file
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import run_evidence
+from fp_platform_tests.support import unique_run_id
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +65,7 @@ def test_config_change_for_an_existing_run_fails_closed(h, pinned_run):
 
 
 def test_digest_gate_fails_on_a_tampered_run_json(h, stack):
-    time.sleep(1.01)
-    writer = run_evidence(h, new_platform_run_id())
+    writer = run_evidence(h, unique_run_id())
     doc = run_pinning.run_json_doc(h, writer.platform_run_id, run_pinning.RunParams(scale="smoke"))
     doc["config"]["runtime_knobs"]["IG_RATE_LIMIT_RPS"] = 1  # config edited after digesting
     writer.write_truth("run.json", doc, phase_id="P1")

@@ -1,92 +1,14 @@
 """RTDL tests put a world's admitted records straight onto the real topics (as IG would, with its
-headers; `rtdl.bench` does the same) and run the real workers against them."""
+headers; `rtdl.bench` does the same) and run the real workers against them (helpers: `support.py`)."""
 
 from __future__ import annotations
-
-import time
-from dataclasses import dataclass
-from functools import cache
 
 import pyarrow as pa
 import pytest
 
-from fp_platform.handles import Handles
-from fp_platform.rtdl import decision_lane
-from fp_platform.rtdl.bench import publish_admitted
-from fp_platform.rtdl.caught_up import CORE_WORKERS
-from fp_platform.rtdl.processor import DecisionProcessor
-from fp_platform.substrate import bus, db
-from fp_platform.substrate.worker import digest_at
-from fp_platform.world.engine import TRUTH_OUTPUT, build_outputs, params_for
-from fp_platform_tests.control.conftest import unique_run_id
-
-
-@cache
-def smoke_world(days: int = 21) -> dict[str, pa.Table]:
-    return build_outputs(params_for("smoke", nb_days=days))
-
-
-def truth(outputs: dict[str, pa.Table]) -> pa.Table:
-    return outputs[TRUTH_OUTPUT]
-
-
-def wait_consumed(h: Handles, group: str, ends: dict[tuple[str, int], int], topics: set[str],
-                  timeout_s: float = 180.0) -> None:
-    """Until the group's DB checkpoint of every partition is exactly past the last record published
-    (same offset and digest: a checkpoint left from an earlier log does not count)."""
-    wanted = {k: v for k, v in ends.items() if k[0] in topics}
-    probe = bus.scan_consumer(h)
-    try:
-        last = {k: digest_at(probe, k[0], k[1], v - 1) for k, v in wanted.items()}
-    finally:
-        probe.close()
-    deadline = time.monotonic() + timeout_s
-    with db.connect(h, autocommit=True) as conn:
-        while True:
-            saved = {(t, p): (o, d) for t, p, o, d in conn.execute(
-                "SELECT topic, kafka_partition, next_offset, last_digest FROM worker_offsets"
-                " WHERE consumer_group = %s", (group,))}
-            behind = {k: (saved.get(k), v) for k, v in wanted.items()
-                      if saved.get(k, (0, None))[0] < v
-                      or (saved[k][0] == v and saved[k][1] != last[k])}
-            if not behind:
-                return
-            assert time.monotonic() < deadline, f"{group} still behind: {behind}"
-            time.sleep(0.5)
+from fp_platform_tests.support import smoke_world
 
 
 @pytest.fixture(scope="session")
 def world() -> dict[str, pa.Table]:
     return smoke_world()
-
-
-@dataclass
-class Lane:
-    run_id: str
-    prefix: str
-    traffic: int
-
-    def group(self, cls) -> str:
-        return f"{self.prefix}.{cls.__name__}"
-
-    def run(self, h, *classes, extra: dict | None = None) -> dict[str, dict]:
-        """Run the workers one after another until each is idle (`extra`: constructor arguments by class);
-        their counters by class name (the decision processor's hosted components by theirs: Csfb, Ofp,
-        DegradeLadder, DecisionFabric)."""
-        out = {}
-        for cls in classes:
-            worker = cls(h, self.run_id, group_id=self.group(cls), **(extra or {}).get(cls, {}))
-            out[cls.__name__] = dict(worker.run(until_idle_s=3, install_signals=False).counters)
-            if isinstance(worker, DecisionProcessor):
-                for comp in (worker.csfb, worker.ofp, worker.dl, worker.df):
-                    out[type(comp).__name__] = dict(comp.counters)
-        return out
-
-
-def start_lane(h, items, drop=lambda env: False) -> Lane:
-    run_id = unique_run_id()
-    chosen = [(t, {**env, "pins": {"platform_run_id": run_id}}) for t, env in items if not drop(env)]
-    publish_admitted(h, run_id, chosen, receipts=True)
-    lane = Lane(run_id, f"test.lane.{run_id}", sum(env["event_class"] == "traffic.fraud" for _, env in chosen))
-    lane.run(h, *CORE_WORKERS, *decision_lane.DECISION_LANE_WORKERS)
-    return lane

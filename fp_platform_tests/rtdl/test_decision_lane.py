@@ -24,8 +24,7 @@ from fp_platform.rtdl.policy import load_policy
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bundle_models, db, mpr_registry
 from fp_platform.substrate.object_store import S3ObjectStore
-from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import Lane, smoke_world, start_lane
+from fp_platform_tests.support import Lane, smoke_world, start_lane, unique_run_id
 
 
 @pytest.fixture(scope="module")

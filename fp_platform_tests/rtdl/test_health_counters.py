@@ -19,8 +19,7 @@ from fp_platform.rtdl.dla import DecisionLogAudit
 from fp_platform.rtdl.ieg import IegProjector
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.worker import Worker
-from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import Lane, smoke_world
+from fp_platform_tests.support import Lane, smoke_world, unique_run_id
 
 # What decides before AL and DLA (DL and DF, however they are hosted): the core and the lane without those two.
 DECIDERS = tuple(c for c in (*CORE_WORKERS, *decision_lane.DECISION_LANE_WORKERS)

@@ -15,8 +15,7 @@ from fp_platform.rtdl.bench import publish_admitted as publish
 from fp_platform.rtdl.bench import world_envelopes as envelopes
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import db
-from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import truth
+from fp_platform_tests.support import truth, unique_run_id
 
 DELAY = 7
 
@@ -126,7 +125,7 @@ def test_new_device_and_ip_follow_event_time(h, world, ofp_run):
     assert 0 < sum(v["card_new_device"] for v in got.values()) < len(got)
 
 
-def test_risk_counts_only_labels_observed_by_event_time(h, world):
+def test_risk_counts_only_labels_observed_by_event_time(h, stack, world):
     """Labels observed 10 days after the transaction: a 7-day-delayed window sees only the older ones."""
     run_id = unique_run_id()
     items = [(t, e) for t, e in envelopes(h, run_id, world) if e["event_class"] == "traffic.fraud"]

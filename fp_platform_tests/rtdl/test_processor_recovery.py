@@ -21,8 +21,7 @@ from fp_platform.rtdl.bench import world_envelopes as envelopes
 from fp_platform.rtdl.processor import SNAPSHOT_INTERVAL_ENV, DecisionProcessor
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.worker import FAILPOINT_ENV, record_digest
-from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import smoke_world
+from fp_platform_tests.support import smoke_world, unique_run_id
 
 CRASH_POINTS = ("before_db_commit:3", "after_db_commit:3", "before_kafka_commit:3", "snapshot_forked:2")
 

@@ -17,7 +17,7 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context
 
 from fp_platform.operate import daemons, supervisor
-from fp_platform.operate.packs import pack
+from fp_platform.operate.packs import SPINE_PACKS, pack
 from fp_platform.operate.run_main import active_run_file, record_active_run
 from fp_platform.operate.sensors import pack_supervisor
 from fp_platform.resources import PlatformResource
@@ -29,8 +29,7 @@ from fp_platform.rtdl.ieg import IegProjector
 from fp_platform.substrate import db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import WorkerError
-from fp_platform_tests.control.conftest import unique_run_id
-from fp_platform_tests.rtdl.conftest import smoke_world, wait_consumed
+from fp_platform_tests.support import smoke_world, unique_run_id, wait_consumed
 
 
 def state(h, run_id: str) -> dict[str, object]:
@@ -152,6 +151,8 @@ def test_kill_9_each_core_worker_mid_stream_changes_nothing(h, stack, items, dag
             assert after[name] == rows_, f"{name} differs after the crash drill"
         assert len(after["archive"]) == len(set(after["archive"])) == len(items)
     finally:
+        with db.connect(h, autocommit=True) as conn:  # the packs the sensor started for the drill
+            supervisor.down(h, conn, SPINE_PACKS)
         if previous:
             active_run_file(h).write_text(previous)
 

@@ -2,7 +2,6 @@
 rerun, a corrupted shard, and the bounded-memory sort path."""
 
 import json
-import time
 import uuid
 
 import pyarrow as pa
@@ -10,19 +9,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from fp_platform.cli import main as cli
-from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.world import checker, jobs, oracle_store, stream_sort
 from fp_platform.world.layout import oracle_layout, required_output_ids
+from fp_platform_tests.support import unique_run_id
+
+pytestmark = pytest.mark.e2e
 
 TIMING = ("started_at_utc", "ended_at_utc", "elapsed_s")
 
 
 @pytest.fixture(scope="module")
 def p3_run(h, dagster_env):
-    time.sleep(1.01)  # run ids have second resolution: never reuse another test's id
-    run_id = new_platform_run_id()
+    run_id = unique_run_id()
     assert cli(["run", "--run-id", run_id, "--until", "P3", "--scale", "smoke"]) == 0
     return run_id
 
