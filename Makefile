@@ -39,8 +39,10 @@ test-fast: setup
 test-slow: setup
 	$(BIN)/pytest -m slow
 
+# ruff, and the dependency rule of docs/design.md as import-linter contracts (pyproject.toml).
 lint: setup
 	$(BIN)/ruff check fp_platform fp_platform_tests
+	$(BIN)/lint-imports
 
 stack-up: setup
 	$(BIN)/fp-platform stack up

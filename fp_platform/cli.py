@@ -57,7 +57,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 # --- run -----------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from fp_platform.operate import run_main
+    from fp_platform import runner
 
     if args.asset and not args.run_id:
         return _fail("--asset re-materialises assets of an existing run; give --run-id too")
@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         drills = () if args.no_drills else check_drills(args.drill or DEFAULT_DRILLS)
     except ValueError as exc:
         return _fail(str(exc))
-    return run_main.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console, assets=args.asset,
+    return runner.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console, assets=args.asset,
                          max_events_per_output=args.max_events_per_output, drills=drills, full=args.full)
 
 
@@ -100,7 +100,7 @@ def cmd_operate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from fp_platform.operate import packs, supervisor
-    from fp_platform.operate.run_main import active_run_file
+    from fp_platform.operate.active_run import active_run_file
     from fp_platform.substrate import db
 
     h = handles()
@@ -200,7 +200,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
 def cmd_labels(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from fp_platform.case_labels import ls
+    from fp_platform.contracts import labels
     from fp_platform.substrate import db
 
     try:
@@ -210,7 +210,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
     if at.tzinfo is None:
         return _fail("--at needs a timezone (e.g. a trailing Z)")
     with db.connect(handles()) as conn:
-        known = ls.as_of(conn, args.platform_run_id, at, args.event_id or None)
+        known = labels.as_of(conn, args.platform_run_id, at, args.event_id or None)
     for _, label in sorted(known.items()):
         sys.stdout.write(json.dumps({**label, "effective_at": label["effective_at"].isoformat(),
                                      "observed_at": label["observed_at"].isoformat()}, sort_keys=True) + "\n")
@@ -247,15 +247,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         local_stack.up(h)
     log = lambda m: err_console.print(m, highlight=False)  # noqa: E731
     if args.bench == "rtdl":
-        from fp_platform.rtdl import bench as rtdl_bench
+        from fp_platform.benches import rtdl as rtdl_bench
 
         lines = rtdl_bench.run(h, args.scale, args.lookups, log)
         for line in lines:
             print(json.dumps(line), flush=True)
         return 0
     if args.bench == "run":
+        from fp_platform.benches import run as run_bench
         from fp_platform.contracts.drills import DEFAULT_DRILLS, check_drills
-        from fp_platform.operate import run_bench
 
         drills = () if args.no_drills else check_drills(args.drill or DEFAULT_DRILLS)
         lines = run_bench.run(args.scale, args.until, args.max_events_per_output, drills, err_console, log)
@@ -263,16 +263,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(json.dumps(line), flush=True)
         return 0 if all(v == "PASS" for v in lines[0]["params"]["verdicts"].values()) else 1
     if args.bench == "learning":
-        from fp_platform.learning import bench as learning_bench
+        from fp_platform.benches import learning as learning_bench
 
         lines = learning_bench.run(h, args.scale, args.context_signal_strength, log)
     elif args.bench == "decision":
-        from fp_platform.rtdl import decision_bench
+        from fp_platform.benches import decision as decision_bench
 
         lines = decision_bench.run(h, args.scale, args.rate, args.seconds, args.sustained_events,
                                    args.warmup_events, args.timeout, log)
     elif args.bench == "ig":
-        from fp_platform.control import bench as ig_bench
+        from fp_platform.benches import ingest as ig_bench
 
         sizes = {1: args.events_batch_1, 100: args.events, 500: args.events}
         lines = ig_bench.run(h, sizes, args.port, log)

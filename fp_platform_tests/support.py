@@ -20,10 +20,10 @@ from functools import cache
 import httpx
 import pyarrow as pa
 
+from fp_platform.benches.rtdl import publish_admitted
 from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.handles import Handles
 from fp_platform.rtdl import decision_lane
-from fp_platform.rtdl.bench import publish_admitted
 from fp_platform.rtdl.caught_up import CORE_WORKERS
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus, db

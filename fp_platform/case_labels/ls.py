@@ -5,7 +5,8 @@ refused and the attempt recorded in `ls_refused_writes` (a governance anomaly); 
 `ls_assertions` to `ls_writers` makes the database refuse it too, whoever writes. Accepted assertions
 are appended once (idempotent on `assertion_id`) and their `labels.assertion` events go to LS's outbox
 in the same transaction; the LabelStore worker sends them after commit. `as_of` answers "which label
-was known for each subject at world time T" — the interface OFP and OFS use.
+was known for each subject at world time T" — it lives in `contracts/labels.py`, the read contract LS
+shares with OFS and the CLI.
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ from fp_platform.contracts.payloads import LABELS
 from fp_platform.handles import Handles
 from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import Worker, outbox_row, write_outbox
-
-# When two assertions of a subject are observed at the same moment, the later source in this list wins.
-SOURCE_PRECEDENCE = ("INVESTIGATOR", "CHARGEBACK")
 
 
 @dataclass(frozen=True)
@@ -121,27 +119,6 @@ def _payload(a: Assertion, writer_id: str) -> dict[str, Any]:
             "transaction_id": a.transaction_id, "label": a.label, "source": a.source, "writer_id": writer_id,
             "effective_at": _iso(a.effective_at), "observed_at": _iso(a.observed_at), "case_id": a.case_id,
             "origin": {"topic": a.origin[0], "partition": a.origin[1], "offset": a.origin[2]}}
-
-
-_AS_OF = """
-SELECT DISTINCT ON (label_subject_key) label_subject_key, subject->>'event_id', transaction_id, label, source,
-       effective_at, observed_at, assertion_id
-FROM ls_assertions WHERE platform_run_id = %(run)s AND observed_at <= %(at)s {extra}
-ORDER BY label_subject_key, observed_at DESC, array_position(%(precedence)s::text[], source) DESC NULLS LAST, seq DESC
-"""
-
-
-def as_of(conn: psycopg.Connection, run_id: str, at: datetime, event_ids: list[str] | None = None
-          ) -> dict[str, dict[str, Any]]:
-    """The label known for each subject at world time `at`: its latest assertion observed by then (never one
-    observed after; ties go to the later source in SOURCE_PRECEDENCE, then the later append). Keyed by event
-    id; `event_ids` narrows it."""
-    extra = "AND subject->>'event_id' = ANY(%(ids)s)" if event_ids is not None else ""
-    rows = conn.execute(_AS_OF.format(extra=extra), {"run": run_id, "at": at, "ids": event_ids,
-                                                     "precedence": list(SOURCE_PRECEDENCE)}).fetchall()
-    keys = ("label_subject_key", "event_id", "transaction_id", "label", "source", "effective_at", "observed_at",
-            "assertion_id")
-    return {r[1]: dict(zip(keys, r, strict=True)) for r in rows}
 
 
 _SINCE = "SELECT count(*), coalesce(max(seq), %(s)s) FROM {table} WHERE platform_run_id = %(r)s AND seq > %(s)s"

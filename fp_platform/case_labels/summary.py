@@ -15,7 +15,7 @@ from fp_platform.case_labels.cm import EVIDENCE_REFS, CaseManagement
 from fp_platform.case_labels.label_simulation import LabelSimulation
 from fp_platform.case_labels.ls import LabelStore
 from fp_platform.case_labels.policy import CasePolicy
-from fp_platform.contracts import ids
+from fp_platform.contracts import ids, labels
 from fp_platform.handles import Handles
 from fp_platform.substrate import db
 from fp_platform.substrate.worker import Worker, outbox_unsent, run_intake
@@ -169,7 +169,7 @@ def label_summary(h: Handles, conn: psycopg.Connection, run_id: str, ls_group: s
     refused = [{"writer_id": w, "source": s, "label_subject_key": k, "reason": r, "refused_at": t.isoformat()}
                for w, s, k, r, t in rows("SELECT writer_id, source, label_subject_key, reason, refused_at"
                                          " FROM ls_refused_writes WHERE platform_run_id = %s ORDER BY seq LIMIT 20")]
-    known_at_clock = ls.as_of(conn, run_id, clock) if clock else {}
+    known_at_clock = labels.as_of(conn, run_id, clock) if clock else {}
     return {
         "assertions": _one(conn, "SELECT count(*) FROM ls_assertions WHERE platform_run_id = %s", run_id),
         "assertions_expected": expected,
@@ -194,7 +194,7 @@ def label_summary(h: Handles, conn: psycopg.Connection, run_id: str, ls_group: s
         "as_of_world_clock": {"subjects_labelled": len(known_at_clock),
                               "fraud": sum(v["label"] == "FRAUD" for v in known_at_clock.values())},
         "as_of_policy": "latest assertion with observed_at <= T per LabelSubjectKey; ties by source precedence "
-                        + " < ".join(ls.SOURCE_PRECEDENCE),
+                        + " < ".join(labels.SOURCE_PRECEDENCE),
         "label_events_unsent": outbox_unsent(conn, ls_group or h.get("CONSUMER_GROUP_ID_LS")),
         "ofp_labels": _one(conn, "SELECT count(*) FROM ofp_labels WHERE platform_run_id = %s", run_id),
     }

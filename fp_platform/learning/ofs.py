@@ -23,10 +23,10 @@ import pyarrow as pa
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import EqualTo
 
-from fp_platform.case_labels.ls import as_of
 from fp_platform.contracts.canonical import digest, sha256_hex
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.features import FEATURE_NAMES, FLAG_NAMES
+from fp_platform.contracts.labels import as_of
 from fp_platform.handles import Handles
 from fp_platform.learning import archive_reader, basis, offline_features, tables
 from fp_platform.learning.policy import LearningPolicy

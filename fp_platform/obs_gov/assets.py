@@ -20,11 +20,10 @@ P11 = reporter.PHASE_ID
 CLOSED_PHASES = {p.group: p.phase_id for p in PHASES if p.phase_id in reporter.SPINE}
 
 
-def _expected_gates() -> list[str]:
-    """The gate verdict file of every P1..P10 asset in the Definitions."""
-    from fp_platform.definitions import defs  # the Definitions hold this module: imported when the asset runs
-
-    graph = defs.resolve_asset_graph()
+def _expected_gates(context: AssetExecutionContext) -> list[str]:
+    """The gate verdict file of every P1..P10 asset in the Definitions this asset runs in (read from the run's
+    own repository, not by importing `definitions`, which imports this module)."""
+    graph = context.repository_def.asset_graph
     return sorted(gate_evidence_name(CLOSED_PHASES[graph.get(k).group_name], k.to_user_string())
                   for k in graph.materializable_asset_keys if graph.get(k).group_name in CLOSED_PHASES)
 
@@ -48,7 +47,7 @@ def _expected_gates() -> list[str]:
 def run_closure(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
-    args = [a for name in _expected_gates() for a in ("--expect-gate", name)]
+    args = [a for name in _expected_gates(context) for a in ("--expect-gate", name)]
     result = launch_job(context, pipes, platform.profile, writer, P11, "fp_platform.obs_gov.jobs", "report", *args)
     status = result.get("status")
     if status in ("REFUSED_LOCK_HELD", "REFUSED_EVIDENCE_MISSING"):

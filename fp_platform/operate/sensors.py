@@ -6,7 +6,7 @@ from dagster import AssetObservation, DefaultSensorStatus, SensorEvaluationConte
 
 from fp_platform.handles import handles
 from fp_platform.operate import supervisor
-from fp_platform.operate.run_main import active_run_file
+from fp_platform.operate.active_run import active_run_file
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl import caught_up
 

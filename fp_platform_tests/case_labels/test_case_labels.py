@@ -16,13 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fp_platform.benches.rtdl import world_envelopes
 from fp_platform.case_labels import cm, ls, summary
 from fp_platform.case_labels.case_trigger import CaseTrigger
 from fp_platform.case_labels.cm import CaseManagement
 from fp_platform.case_labels.label_simulation import LabelSimulation
 from fp_platform.case_labels.ls import LabelStore
 from fp_platform.case_labels.policy import draw, label_subject, load_case_policy
-from fp_platform.rtdl.bench import world_envelopes
+from fp_platform.contracts import labels
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.object_store import S3ObjectStore
@@ -236,13 +237,13 @@ def test_as_of_never_returns_an_assertion_observed_after_t(h, stack, claims, pro
                     made.append(a)
         for probe in probes:
             at = T0 + timedelta(days=probe, hours=12)
-            got = ls.as_of(conn, run_id, at)
+            got = labels.as_of(conn, run_id, at)
             known = [a for a in made if a.observed_at <= at]
             want = {}
             for a in known:  # latest observed; ties: the later source in the precedence list, then the later append
                 best = want.get(a.subject["event_id"])
-                rank = (a.observed_at, ls.SOURCE_PRECEDENCE.index(a.source))
-                if best is None or rank >= (best.observed_at, ls.SOURCE_PRECEDENCE.index(best.source)):
+                rank = (a.observed_at, labels.SOURCE_PRECEDENCE.index(a.source))
+                if best is None or rank >= (best.observed_at, labels.SOURCE_PRECEDENCE.index(best.source)):
                     want[a.subject["event_id"]] = a
             assert all(v["observed_at"] <= at for v in got.values())
             assert {e: (v["label"], v["source"], v["observed_at"]) for e, v in got.items()} == {
@@ -284,7 +285,7 @@ def test_the_investigator_cli_lists_shows_and_answers_as_of(h, lane, capsys):
         case_id = conn.execute("SELECT case_id FROM cm_cases WHERE platform_run_id = %s AND status = 'CLOSED'"
                                " ORDER BY opened_at LIMIT 1", (lane.run_id,)).fetchone()[0]
         clock = summary.world_clock(conn, lane.run_id)
-        known = ls.as_of(conn, lane.run_id, clock)
+        known = labels.as_of(conn, lane.run_id, clock)
     assert cli(["cases", "show", case_id]) == 0
     shown = capsys.readouterr().out
     assert all(kind in shown for kind in ("CASE_OPENED", "EVIDENCE_ATTACHED", "ASSIGNED", "DISPOSITION", "CLOSED"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fp_platform.operate.run_main import allocate_run_id
+from fp_platform.runner import allocate_run_id
 from fp_platform.substrate.paths import project_root
 
 pytestmark = pytest.mark.ui

@@ -7,7 +7,7 @@ import pytest
 from fp_platform.cli import main as cli
 from fp_platform.contracts.canonical import config_digest
 from fp_platform.operate import run_pinning
-from fp_platform.operate.run_main import active_run_file
+from fp_platform.operate.active_run import active_run_file
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform_tests.support import unique_run_id

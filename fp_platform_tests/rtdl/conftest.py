@@ -1,5 +1,5 @@
 """RTDL tests put a world's admitted records straight onto the real topics (as IG would, with its
-headers; `rtdl.bench` does the same) and run the real workers against them (helpers: `support.py`)."""
+headers; `benches/rtdl.py` does the same) and run the real workers against them (helpers: `support.py`)."""
 
 from __future__ import annotations
 

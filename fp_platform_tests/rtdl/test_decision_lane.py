@@ -11,11 +11,11 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from fp_platform.benches.rtdl import world_envelopes
 from fp_platform.contracts import ids
 from fp_platform.contracts.features import FEATURE_NAMES, FEATURE_VERSION
 from fp_platform.rtdl import decision_lane
 from fp_platform.rtdl.al import ActionLayer
-from fp_platform.rtdl.bench import world_envelopes
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.df import Scored, batch_scored, decide
 from fp_platform.rtdl.dl import ladder_posture

@@ -8,12 +8,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from fp_platform.benches.rtdl import publish_admitted, rebind, world_envelopes
 from fp_platform.case_labels.summary import CASE_LABELS_WORKERS
 from fp_platform.contracts.envelope import record_headers
 from fp_platform.rtdl import al, decision_lane, dla
 from fp_platform.rtdl.al import ActionLayer
 from fp_platform.rtdl.archive import ArchiveWriter
-from fp_platform.rtdl.bench import publish_admitted, rebind, world_envelopes
 from fp_platform.rtdl.caught_up import CORE_WORKERS
 from fp_platform.rtdl.dla import DecisionLogAudit
 from fp_platform.rtdl.ieg import IegProjector

@@ -9,10 +9,10 @@ from datetime import UTC, timedelta
 import pandas as pd
 import pytest
 
+from fp_platform.benches.rtdl import publish_admitted as publish
+from fp_platform.benches.rtdl import world_envelopes as envelopes
 from fp_platform.contracts.canonical import payload_hash
 from fp_platform.contracts.features import FEATURE_NAMES
-from fp_platform.rtdl.bench import publish_admitted as publish
-from fp_platform.rtdl.bench import world_envelopes as envelopes
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import db
 from fp_platform_tests.support import truth, unique_run_id

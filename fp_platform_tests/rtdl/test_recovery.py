@@ -16,14 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
+from fp_platform.benches.rtdl import publish_admitted as publish
+from fp_platform.benches.rtdl import rebind
+from fp_platform.benches.rtdl import world_envelopes as envelopes
 from fp_platform.operate import daemons, supervisor
+from fp_platform.operate.active_run import active_run_file, record_active_run
 from fp_platform.operate.packs import SPINE_PACKS, pack
-from fp_platform.operate.run_main import active_run_file, record_active_run
 from fp_platform.operate.sensors import pack_supervisor
 from fp_platform.resources import PlatformResource
-from fp_platform.rtdl.bench import publish_admitted as publish
-from fp_platform.rtdl.bench import rebind
-from fp_platform.rtdl.bench import world_envelopes as envelopes
 from fp_platform.rtdl.caught_up import CORE_WORKERS
 from fp_platform.rtdl.ieg import IegProjector
 from fp_platform.substrate import db

@@ -19,6 +19,7 @@ from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.ids import check_platform_run_id, new_platform_run_id
 from fp_platform.contracts.phases import PHASES, Phase, phases_until
 from fp_platform.handles import Handles, handles
+from fp_platform.operate.active_run import active_run_file, record_active_run
 from fp_platform.substrate import evidence_store
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.paths import project_root
@@ -34,16 +35,6 @@ class PhaseOutcome:
     phase: Phase
     verdict: str  # PASS | FAIL | NOT_RUN
     reason: str
-
-
-def active_run_file(h: Handles):
-    return project_root() / str(h.get("ACTIVE_RUN_ID_SOURCE"))
-
-
-def record_active_run(h: Handles, platform_run_id: str) -> None:
-    path = active_run_file(h)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(platform_run_id + "\n")
 
 
 def allocate_run_id(instance, partitions_name: str) -> str:

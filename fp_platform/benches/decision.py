@@ -26,15 +26,15 @@ import numpy as np
 import psycopg
 from confluent_kafka import TopicPartition
 
+from fp_platform.benches.ingest import through_ig
+from fp_platform.benches.rtdl import world_envelopes
 from fp_platform.contracts.bench_line import bench_line
 from fp_platform.contracts.envelope import record_identity
 from fp_platform.contracts.ids import new_platform_run_id
-from fp_platform.control.bench import through_ig
 from fp_platform.control.wsp import IgClient
 from fp_platform.handles import Handles
 from fp_platform.operate import readiness, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, Pack
-from fp_platform.rtdl.bench import world_envelopes
 from fp_platform.rtdl.decision_lane import admitted_traffic
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate import bus, db

@@ -11,15 +11,15 @@ from collections.abc import Callable
 
 from rich.console import Console
 
+from fp_platform import runner
 from fp_platform.contracts.bench_line import bench_line
-from fp_platform.operate import run_main
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import run_evidence
 
 
 def run(scale: str, until: str | None, max_events_per_output: int | None, drills: tuple[str, ...],
         console: Console, log: Callable[[str], None]) -> list[dict]:
-    result = run_main.execute(until, scale, None, console, max_events_per_output=max_events_per_output,
+    result = runner.execute(until, scale, None, console, max_events_per_output=max_events_per_output,
                               drills=drills)
     if isinstance(result, int):
         raise RuntimeError(f"the run was refused (exit {result})")
