@@ -17,7 +17,7 @@ from rich.table import Table
 from fp_platform.contracts.drills import DEFAULT_DRILLS
 from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.ids import check_platform_run_id, new_platform_run_id
-from fp_platform.contracts.phases import PHASES, Phase, phases_until
+from fp_platform.contracts.phases import P11, P15, PHASES, Phase, phases_until
 from fp_platform.handles import Handles, handles
 from fp_platform.operate.active_run import active_run_file, record_active_run
 from fp_platform.substrate import evidence_store
@@ -25,8 +25,8 @@ from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.paths import project_root
 
 DEFAULT_SCALE = "demo"
-SPINE_LAST = "P11"  # a run without --full stops at the spine's closure
-LEARNING_LAST = "P15"  # --full: the first run goes on to promotion, then a second spine run, then P16
+SPINE_LAST = P11  # a run without --full stops at the spine's closure
+LEARNING_LAST = P15  # --full: the first run goes on to promotion, then a second spine run, then P16
 VERDICT_ASSET = "platform_verdict"
 
 

@@ -4,6 +4,7 @@ pyproject.toml hold for the code, and a cross-plane import added to a copy of it
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,3 +35,12 @@ def test_a_cross_plane_import_breaks_the_rule(tmp_path):
     result = _lint(tmp_path)
     assert result.returncode != 0
     assert "fp_platform.rtdl is not allowed to import fp_platform.learning" in result.stdout, result.stdout[-3000:]
+
+
+def test_phase_ids_are_spelled_once():
+    """A phase id is a constant of contracts/phases.py, imported; no module spells one as a literal."""
+    literal = re.compile(r"""(?<![\w'"{])["']P(\(-1\)|\d{1,2})["'](?![\w'"])""")
+    spelled = [f"{path.relative_to(ROOT)}:{n}" for path in sorted((ROOT / "fp_platform").rglob("*.py"))
+               if path.relative_to(ROOT).as_posix() != "fp_platform/contracts/phases.py"
+               for n, line in enumerate(path.read_text().splitlines(), 1) if literal.search(line)]
+    assert not spelled, spelled

@@ -13,12 +13,10 @@ from fp_platform.case_labels import summary
 from fp_platform.case_labels.policy import load_case_policy
 from fp_platform.checks import gate_check_results, gate_specs
 from fp_platform.contracts.gates import GateResult
-from fp_platform.contracts.phases import phase
+from fp_platform.contracts.phases import P10, phase
 from fp_platform.operate import supervisor
 from fp_platform.operate.packs import pack
 from fp_platform.resources import PlatformResource, platform_run_partitions
-
-P10 = summary.PHASE_ID
 
 
 def _wait_plane(context: AssetExecutionContext, platform: PlatformResource, conn) -> GateResult:

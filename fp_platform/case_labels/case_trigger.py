@@ -13,6 +13,7 @@ import psycopg
 from fp_platform.case_labels.policy import case_subject, load_case_policy
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
+from fp_platform.contracts.phases import P10
 from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
 
@@ -24,7 +25,7 @@ class CaseTrigger(Worker):
     pack_key = "PACK_ID_CASE_LABELS"
     group_key = "CONSUMER_GROUP_ID_CASE_TRIGGER"
     topic_keys = ("FP_BUS_AUDIT_V1",)
-    phase_id = "P10"
+    phase_id = P10
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -14,6 +14,7 @@ import psycopg
 
 from fp_platform.case_labels import ls
 from fp_platform.case_labels.policy import Investigation, label_subject
+from fp_platform.contracts.phases import P10
 from fp_platform.handles import Handles
 from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
@@ -88,7 +89,7 @@ class CaseManagement(Worker):
     pack_key = "PACK_ID_CASE_LABELS"
     group_key = "CONSUMER_GROUP_ID_CM"
     topic_keys = ("FP_BUS_CASE_TRIGGERS_V1",)
-    phase_id = "P10"
+    phase_id = P10
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -21,6 +21,7 @@ import psycopg
 from fp_platform.case_labels import cm, ls
 from fp_platform.case_labels.policy import Investigation, case_subject, label_subject, load_case_policy
 from fp_platform.contracts import ids
+from fp_platform.contracts.phases import P10
 from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.oracle_truth import TruthMissing, oracle_frauds
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
@@ -37,7 +38,7 @@ class LabelSimulation(Worker):
     pack_key = "PACK_ID_CASE_LABELS"
     group_key = "CONSUMER_GROUP_ID_LABEL_SIMULATION"
     topic_keys = ("FP_BUS_AUDIT_V1",)
-    phase_id = "P10"
+    phase_id = P10
     _frauds: set[int] | None = None
     _last_work = 0.0
 

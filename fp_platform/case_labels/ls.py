@@ -22,6 +22,7 @@ import psycopg
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.payloads import LABELS
+from fp_platform.contracts.phases import P10
 from fp_platform.handles import Handles
 from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import Worker, outbox_row, write_outbox
@@ -138,7 +139,7 @@ class LabelStore(Worker):
     pack_key = "PACK_ID_CASE_LABELS"
     group_key = "CONSUMER_GROUP_ID_LS"
     topic_keys = ()
-    phase_id = "P10"
+    phase_id = P10
     _last_send = 0.0
     _counted: dict[str, list[int]]  # table -> [rows of the run, last seq counted]
 

@@ -20,7 +20,6 @@ from fp_platform.handles import Handles
 from fp_platform.substrate import db
 from fp_platform.substrate.worker import Worker, outbox_unsent, run_intake
 
-PHASE_ID = "P10"
 CASE_LABELS_WORKERS: tuple[type[Worker], ...] = (CaseTrigger, CaseManagement, LabelStore, LabelSimulation)
 APPEND_ONLY_TABLES = ("case_triggers", "cm_trigger_deliveries", "cm_case_events", "ls_writers", "ls_assertions",
                       "ls_refused_writes", "label_sim_plan", "label_sim_done")

@@ -15,8 +15,8 @@ from fp_platform.contracts.drills import DEFAULT_DRILLS, check_drills, wsp_share
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, topic_key_for
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.gates import GateResult
-from fp_platform.contracts.phases import phase
-from fp_platform.control import ingest_commit, ingest_ready, sr, wsp
+from fp_platform.contracts.phases import P4, P5, P6, P7, phase
+from fp_platform.control import ingest_commit, ingest_ready, wsp
 from fp_platform.control.ig import receipt_segments
 from fp_platform.control.ig.admission import AMBIGUOUS, ANOMALY, QUARANTINE
 from fp_platform.operate import daemons, packs
@@ -31,7 +31,7 @@ def _launch(context: AssetExecutionContext, pipes: PipesSubprocessClient, platfo
                       "fp_platform.control.jobs", job, *extra)
 
 
-@asset(group_name=phase(ingest_ready.PHASE_ID).group, partitions_def=platform_run_partitions, deps=["oracle_checker"],
+@asset(group_name=phase(P4).group, partitions_def=platform_run_partitions, deps=["oracle_checker"],
        kinds={"python", "kafka"},
        check_specs=gate_specs("ig_ready", {
            "ig_healthy": "IG daemon running for this run, health GREEN",
@@ -45,7 +45,7 @@ def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
     try:
         record, started = daemons.ensure(h, packs.spec_for(h, "COMPONENT_ID_IG"), run_id, log=context.log.info)
     except daemons.DaemonError as exc:
-        raise fail_phase(writer, ingest_ready.PHASE_ID, "ig_ready", "ig_healthy", str(exc)) from None
+        raise fail_phase(writer, P4, "ig_ready", "ig_healthy", str(exc)) from None
     consumer = bus.scan_consumer(h)
     try:
         doc = ingest_ready.probe(h, platform.store, consumer, run_id)
@@ -53,7 +53,7 @@ def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
         consumer.close()
     doc["daemon"] = {"pid": record.pid, "started_now": started, "log": record.log,
                      "platform_run_id": record.platform_run_id}
-    writer.write_summary(h.get("IG_READY_PATH_PATTERN"), doc, phase_id=ingest_ready.PHASE_ID)
+    writer.write_summary(h.get("IG_READY_PATH_PATTERN"), doc, phase_id=P4)
     health, auth, smoke = doc["health"], doc["auth"], doc["publish_smoke"]
     gates = [
         GateResult("ig_healthy", health["state"] == "GREEN" and health["required_platform_run_id"] == run_id,
@@ -66,10 +66,10 @@ def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
         GateResult("s3_writable", doc["s3_smoke"]["ok"], str(doc["s3_smoke"]["receipt_segment"])),
     ]
     return MaterializeResult(metadata={"ig_pid": record.pid, "started_now": started},
-                             check_results=gate_check_results(writer, ingest_ready.PHASE_ID, "ig_ready", gates))
+                             check_results=gate_check_results(writer, P4, "ig_ready", gates))
 
 
-@asset(group_name=phase(sr.PHASE_ID).group, partitions_def=platform_run_partitions, deps=[ig_ready],
+@asset(group_name=phase(P5).group, partitions_def=platform_run_partitions, deps=[ig_ready],
        kinds={"python", "kafka"},
        check_specs=gate_specs("ready_published", {
            "sr_gates_passed": "sealed pack, checker PASS and stream-view receipts (no PASS, no read)",
@@ -79,7 +79,7 @@ def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
        description="P5: Scenario Runner gates the oracle facts and publishes READY once.")
 def ready_published(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     h, run_id = platform.handles, context.partition_key
-    doc = _launch(context, pipes, platform, sr.PHASE_ID, "sr")
+    doc = _launch(context, pipes, platform, P5, "sr")
     writer = platform.evidence(run_id)
     gates_detail = "; ".join(f"{k}: {v['detail']}" for k, v in doc["gates"].items())
     lease = doc.get("lease") or {}
@@ -104,7 +104,7 @@ def ready_published(context: AssetExecutionContext, platform: PlatformResource, 
                    f"duplicates: {on_topic['skipped'].get('duplicate', 0) if on_topic else 'no READY'}"),
     ]
     return MaterializeResult(metadata={"scenario_run_id": doc["scenario_run_id"], "verdict": doc["verdict"]},
-                             check_results=gate_check_results(writer, sr.PHASE_ID, "ready_published", gates))
+                             check_results=gate_check_results(writer, P5, "ready_published", gates))
 
 
 class WspConfig(Config):
@@ -120,7 +120,7 @@ class WspConfig(Config):
     drill_drop_context: float = 0.0
 
 
-@asset(group_name=phase(wsp.PHASE_ID).group, partitions_def=platform_run_partitions, deps=[ready_published],
+@asset(group_name=phase(P6).group, partitions_def=platform_run_partitions, deps=[ready_published],
        kinds={"python"},
        check_specs=gate_specs("wsp_stream", {
            "ready_consumed": "WSP found READY for this run",
@@ -137,14 +137,14 @@ def wsp_stream(context: AssetExecutionContext, config: WspConfig, platform: Plat
     try:
         drill_ids = check_drills(config.drills)
     except ValueError as exc:
-        raise fail_phase(writer, wsp.PHASE_ID, "wsp_stream", "drills_injected", str(exc)) from None
+        raise fail_phase(writer, P6, "wsp_stream", "drills_injected", str(exc)) from None
     options = {**config.model_dump(exclude={"drills"}), **{k: max(v, getattr(config, k))
                                                           for k, v in wsp_shares(drill_ids).items()}}
     extra = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v]
     with process_drills(h, run_id, drill_ids, context.log.info) as acted:
-        doc = _launch(context, pipes, platform, wsp.PHASE_ID, "wsp", *extra)
+        doc = _launch(context, pipes, platform, P6, "wsp", *extra)
     if acted:
-        writer.write_summary(h.get("PROCESS_DRILLS_PATH_PATTERN"), {"drills": acted}, phase_id=wsp.PHASE_ID)
+        writer.write_summary(h.get("PROCESS_DRILLS_PATH_PATTERN"), {"drills": acted}, phase_id=P6)
     injected = {d: (doc.get("drills_injected", {}).get(d, {}).get("injected", 0) if d not in acted
                     else int(bool(acted[d].get("acted")))) for d in drill_ids}
     view_root = h.pattern("S3_STREAM_VIEW_ROOT_PATTERN", platform_run_id=run_id)
@@ -162,10 +162,9 @@ def wsp_stream(context: AssetExecutionContext, config: WspConfig, platform: Plat
     ]
     return MaterializeResult(metadata={"sent": doc.get("totals", {}).get("sent", 0),
                                        "retries": doc.get("totals", {}).get("retries", 0)},
-                             check_results=gate_check_results(writer, wsp.PHASE_ID, "wsp_stream", gates))
+                             check_results=gate_check_results(writer, P6, "wsp_stream", gates))
 
 
-P7 = ingest_commit.PHASE_ID
 P7_GROUP = phase(P7).group
 
 

@@ -22,8 +22,6 @@ from fp_platform.handles import Handles
 from fp_platform.substrate import bus
 from fp_platform.substrate.object_store import S3ObjectStore
 
-PHASE_ID = "P7"
-
 
 def receipt_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
     by_class: dict[str, Counter] = defaultdict(Counter)

@@ -17,8 +17,6 @@ from fp_platform.substrate import bus
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.secrets import get_secret
 
-PHASE_ID = "P4"
-
 
 def probe(h: Handles, store: S3ObjectStore, consumer: Consumer, run_id: str,
           base_url: str | None = None) -> dict[str, Any]:

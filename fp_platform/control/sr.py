@@ -19,13 +19,13 @@ from confluent_kafka import Consumer, Producer
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import EvidenceWriter, utc_now_iso
+from fp_platform.contracts.phases import P5
 from fp_platform.control.ig.reconcile import find_on_topic
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus
 from fp_platform.substrate.job_channel import Log
 from fp_platform.substrate.object_store import S3ObjectStore
 
-PHASE_ID = "P5"
 READY_CLASS = "control.ready"
 
 
@@ -171,13 +171,13 @@ def run_sr(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyco
     writer.write_summary(h.get("SR_RUN_FACTS_PATH_PATTERN"), {
         "scenario_run_id": scenario_run_id, "scenario_equivalence_key": equivalence_key,
         "oracle_pack_fingerprint": facts.pack_fingerprint, "engine_run_id": facts.engine_run_id,
-        "outputs": facts.outputs, "gates": facts.gates}, phase_id=PHASE_ID)
+        "outputs": facts.outputs, "gates": facts.gates}, phase_id=P5)
     doc: dict[str, Any] = {"scenario_run_id": scenario_run_id, "gates": facts.gates, "ready": None}
     if not facts.passed:
         failed = [f"{k}: {v['detail']}" for k, v in facts.gates.items() if not v["passed"]]
         log("SR gates FAIL, READY not published: " + "; ".join(failed))
         doc["verdict"] = "FAIL"
-        writer.write_summary(h.get("SR_PASS_PATH_PATTERN"), doc, phase_id=PHASE_ID)
+        writer.write_summary(h.get("SR_PASS_PATH_PATTERN"), doc, phase_id=P5)
         return doc
     lease_key = h.pattern("SR_LEASE_KEY_PATTERN", scenario_equivalence_key=equivalence_key)
     holder = f"sr_{uuid.uuid4().hex[:12]}"
@@ -186,7 +186,7 @@ def run_sr(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyco
                       int(h.get("SR_LEASE_TTL_SECONDS")))
     except SrConflict as exc:
         doc.update(verdict="FAIL", lease={"key": lease_key, "conflict": str(exc)})
-        writer.write_summary(h.get("SR_PASS_PATH_PATTERN"), doc, phase_id=PHASE_ID)
+        writer.write_summary(h.get("SR_PASS_PATH_PATTERN"), doc, phase_id=P5)
         log(f"SR lease conflict, READY not published: {exc}")
         return doc
     try:
@@ -196,7 +196,7 @@ def run_sr(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyco
         release_lease(conn, lease_key, holder)
     receipt = {**ref, "offset_kind": "kafka_offset", "scenario_run_id": scenario_run_id,
                "event_id": ready.event_id, "published_at_utc": utc_now_iso()}
-    writer.write_summary(h.get("READY_PUBLISH_RECEIPT_PATH_PATTERN"), receipt, phase_id=PHASE_ID)
+    writer.write_summary(h.get("READY_PUBLISH_RECEIPT_PATH_PATTERN"), receipt, phase_id=P5)
     doc.update(verdict="PASS", lease={"key": lease_key, "holder": holder}, ready=receipt)
-    writer.write_summary(h.get("SR_PASS_PATH_PATTERN"), doc, phase_id=PHASE_ID)
+    writer.write_summary(h.get("SR_PASS_PATH_PATTERN"), doc, phase_id=P5)
     return doc

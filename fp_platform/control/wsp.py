@@ -30,13 +30,13 @@ from confluent_kafka import Consumer
 from fp_platform.contracts.canonical import digest
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, topic_key_for
 from fp_platform.contracts.evidence import EvidenceWriter, utc_now_iso
+from fp_platform.contracts.phases import P6
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus
 from fp_platform.substrate.job_channel import Log
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.secrets import get_secret
 
-PHASE_ID = "P6"
 READY_CLASS = "control.ready"
 NOT_PAYLOAD = ("event_id", "ts_utc", "source_file", "source_row")
 # Within one instant, context precedes the transaction it belongs to.
@@ -290,7 +290,7 @@ def run_wsp(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyc
         "scenario_run_id": scenario_run_id, "ready": ready_ref, "ready_skipped": ready["skipped"],
         "session_id": session_id, "resume_at_event": resume_at, "options": asdict(options),
         "stream_view": {o: {"shards": s.keys, "rows": s.rows} for o, s in sources.items()},
-        "started_at_utc": started}, phase_id=PHASE_ID)
+        "started_at_utc": started}, phase_id=P6)
     if resume_at:
         log(f"resuming session {session_id} at event {resume_at}")
     pins = {"platform_run_id": run_id, "scenario_run_id": scenario_run_id,
@@ -311,7 +311,7 @@ def run_wsp(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyc
         "drills_injected": injected.to_dict(),
         "completed": stopped is None, "started_at_utc": started, "ended_at_utc": utc_now_iso(),
     }
-    writer.write_summary(h.get("WSP_SUMMARY_PATH_PATTERN"), summary, phase_id=PHASE_ID)
+    writer.write_summary(h.get("WSP_SUMMARY_PATH_PATTERN"), summary, phase_id=P6)
     return summary
 
 

@@ -12,7 +12,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from fp_platform.checks import gate_check_results, gate_specs, launch_job
 from fp_platform.contracts.gates import GateResult
-from fp_platform.contracts.phases import phase
+from fp_platform.contracts.phases import P12, P13, P14, P15, phase
 from fp_platform.learning import mf
 from fp_platform.resources import PlatformResource, platform_run_partitions
 
@@ -29,7 +29,7 @@ def _refused(writer, phase_id: str, asset: str, gate: str, result: dict) -> Mate
                                  GateResult(gate, False, result["reason"])]))
 
 
-@asset(group_name=phase("P12").group, partitions_def=platform_run_partitions, deps=["run_closure"],
+@asset(group_name=phase(P12).group, partitions_def=platform_run_partitions, deps=["run_closure"],
        kinds={"s3", "postgres"},
        check_specs=gate_specs("learning_input_basis", {
            "basis_pinned": "the closed run, protocol windows, label cutoff, archive segments (digests verified) and "
@@ -43,9 +43,9 @@ def learning_input_basis(context: AssetExecutionContext, config: LearningInputCo
                          pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
     args = ["--label-cutoff", config.label_cutoff] if config.label_cutoff else []
-    result = launch_job(context, pipes, platform.profile, writer, "P12", "fp_platform.learning.jobs", "basis", *args)
+    result = launch_job(context, pipes, platform.profile, writer, P12, "fp_platform.learning.jobs", "basis", *args)
     if result.get("status") == "REFUSED":
-        return _refused(writer, "P12", "learning_input_basis", "basis_pinned", result)
+        return _refused(writer, P12, "learning_input_basis", "basis_pinned", result)
     label = result["label_leakage"]
     complete = result["label_events_archived"] >= result["label_assertions_total"]
     gates = [
@@ -64,10 +64,10 @@ def learning_input_basis(context: AssetExecutionContext, config: LearningInputCo
     return MaterializeResult(metadata={"basis_fingerprint": result["basis_fingerprint"],
                                        "label_cutoff": result["label_cutoff"],
                                        "windows": MetadataValue.json(result["windows"])},
-                             check_results=gate_check_results(writer, "P12", "learning_input_basis", gates))
+                             check_results=gate_check_results(writer, P12, "learning_input_basis", gates))
 
 
-@asset(group_name=phase("P13").group, partitions_def=platform_run_partitions, deps=["learning_input_basis"],
+@asset(group_name=phase(P13).group, partitions_def=platform_run_partitions, deps=["learning_input_basis"],
        kinds={"iceberg", "duckdb", "s3"},
        check_specs=gate_specs("ofs_dataset", {
            "dataset_committed": "an Iceberg snapshot of the run's rows, tagged with the dataset fingerprint, read back"
@@ -80,9 +80,9 @@ def learning_input_basis(context: AssetExecutionContext, config: LearningInputCo
                    "committed to Iceberg, with the online/offline parity check.")
 def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
-    result = launch_job(context, pipes, platform.profile, writer, "P13", "fp_platform.learning.jobs", "ofs")
+    result = launch_job(context, pipes, platform.profile, writer, P13, "fp_platform.learning.jobs", "ofs")
     if result.get("status") == "REFUSED":
-        return _refused(writer, "P13", "ofs_dataset", "dataset_committed", result)
+        return _refused(writer, P13, "ofs_dataset", "dataset_committed", result)
     q, ice, par = result["quality"], result["iceberg"], result["parity"]
     leak = q["leakage"]
     gates = [
@@ -99,10 +99,10 @@ def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipe
     ]
     return MaterializeResult(metadata={"dataset_fingerprint": result["dataset_fingerprint"], "rows": result["rows"],
                                        "iceberg_snapshot_id": str(ice["snapshot_id"]), "table": ice["table"]},
-                             check_results=gate_check_results(writer, "P13", "ofs_dataset", gates))
+                             check_results=gate_check_results(writer, P13, "ofs_dataset", gates))
 
 
-@asset(group_name=phase("P14").group, partitions_def=platform_run_partitions, deps=["ofs_dataset"],
+@asset(group_name=phase(P14).group, partitions_def=platform_run_partitions, deps=["ofs_dataset"],
        kinds={"mlflow", "lightgbm", "s3"},
        check_specs=gate_specs("mf_candidate", {
            "metric_floors": "the candidate's AUC ROC, average precision and card precision@k on the test week reach"
@@ -115,9 +115,9 @@ def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipe
                    "protocol, track in MLflow, register the candidate bundle.")
 def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
-    result = launch_job(context, pipes, platform.profile, writer, "P14", "fp_platform.learning.jobs", "train")
+    result = launch_job(context, pipes, platform.profile, writer, P14, "fp_platform.learning.jobs", "train")
     if result.get("status") == "REFUSED":
-        return _refused(writer, "P14", "mf_candidate", "metric_floors", result)
+        return _refused(writer, P14, "mf_candidate", "metric_floors", result)
     floors, leak, bundle = result["floors"], result["leakage"], result["bundle"]
     tracked = mf.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
     gates = [
@@ -134,7 +134,7 @@ def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pip
     return MaterializeResult(metadata={"mlflow_run_id": result["mlflow_run_id"],
                                        "metrics": MetadataValue.json(result["metrics"]),
                                        "bundle": MetadataValue.json(bundle)},
-                             check_results=gate_check_results(writer, "P14", "mf_candidate", gates))
+                             check_results=gate_check_results(writer, P14, "mf_candidate", gates))
 
 
 
@@ -144,7 +144,7 @@ class PromotionConfig(Config):
     candidate: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@asset(group_name=phase("P15").group, partitions_def=platform_run_partitions, deps=["mf_candidate"],
+@asset(group_name=phase(P15).group, partitions_def=platform_run_partitions, deps=["mf_candidate"],
        kinds={"postgres", "kafka"},
        check_specs=gate_specs("mpr_promotion", {
            "compatible": "the candidate's feature version and features are what OFP serves, its model document is "
@@ -160,23 +160,23 @@ def mpr_promotion(context: AssetExecutionContext, config: PromotionConfig, platf
                   pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
     args = ["--candidate", config.candidate] if config.candidate else []
-    compat = launch_job(context, pipes, platform.profile, writer, "P15", "fp_platform.learning.jobs",
+    compat = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs",
                         "compatibility", *args)
     if compat.get("status") == "REFUSED" or not compat["compatible"]:
         reason = compat.get("reason") or "; ".join(compat["reasons"])
-        return _refused(writer, "P15", "mpr_promotion", "compatible", {"reason": f"refused: {reason}"})
+        return _refused(writer, P15, "mpr_promotion", "compatible", {"reason": f"refused: {reason}"})
     bundle, window, baseline = compat["bundle"], compat["shadow_window"], compat["baseline"]
-    shadow = launch_job(context, pipes, platform.profile, writer, "P15", "fp_platform.rtdl.shadow", "score",
+    shadow = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.rtdl.shadow", "score",
                         "--bundle-id", bundle["bundle_id"], "--bundle-version", bundle["bundle_version"],
                         "--baseline-bundle-id", baseline["bundle_id"],
                         "--baseline-bundle-version", baseline["bundle_version"],
                         "--from", window["start"], "--to", window["end"],
                         "--review-budget", str(compat["review_budget"]))
     if shadow.get("status") == "REFUSED":
-        return _refused(writer, "P15", "mpr_promotion", "promotion_committed", {"reason": shadow["reason"]})
-    result = launch_job(context, pipes, platform.profile, writer, "P15", "fp_platform.learning.jobs", "promote")
+        return _refused(writer, P15, "mpr_promotion", "promotion_committed", {"reason": shadow["reason"]})
+    result = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs", "promote")
     if result.get("status") == "REFUSED":
-        return _refused(writer, "P15", "mpr_promotion", "promotion_committed", result)
+        return _refused(writer, P15, "mpr_promotion", "promotion_committed", result)
     rule, drill, published = result["promotion_rule"], result["drill"], result["published"]
     sent = [p for p in published if "offset" in p]
     name = f"{bundle['bundle_id']} {bundle['bundle_version']}"
@@ -197,4 +197,4 @@ def mpr_promotion(context: AssetExecutionContext, config: PromotionConfig, platf
     ]
     return MaterializeResult(metadata={"candidate": name, "promoted": result["promoted"],
                                        "shadow": MetadataValue.json({k: shadow[k] for k in ("active", "candidate")})},
-                             check_results=gate_check_results(writer, "P15", "mpr_promotion", gates))
+                             check_results=gate_check_results(writer, P15, "mpr_promotion", gates))

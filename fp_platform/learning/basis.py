@@ -20,12 +20,12 @@ import psycopg
 from fp_platform.contracts.canonical import digest
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
 from fp_platform.contracts.features import DELAY_DAYS, FEATURE_VERSION, WINDOW_END_DAYS_BEFORE_EVENT
+from fp_platform.contracts.phases import P12
 from fp_platform.handles import Handles
 from fp_platform.learning import archive_reader
 from fp_platform.learning.policy import LearningPolicy
 from fp_platform.substrate.object_store import S3ObjectStore
 
-PHASE_ID = "P12"
 Log = Callable[[str], None]
 
 
@@ -136,8 +136,8 @@ def pin_basis(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer
                          "test_start": iso(w["test_start"]), **{k: labels[k] for k in (
                              "observed_after_test_start", "observed_after_test_start_examples")}},
                "feature": {"passed": not feature_problems, "problems": feature_problems}}
-    writer.write_summary(h.get("LEARNING_INPUT_BASIS_PATH_PATTERN"), basis, phase_id=PHASE_ID)
-    writer.write_summary(h.get("LEARNING_LEAKAGE_CHECK_PATH_PATTERN"), leakage, phase_id=PHASE_ID)
+    writer.write_summary(h.get("LEARNING_INPUT_BASIS_PATH_PATTERN"), basis, phase_id=P12)
+    writer.write_summary(h.get("LEARNING_LEAKAGE_CHECK_PATH_PATTERN"), leakage, phase_id=P12)
     return {"basis_fingerprint": basis["basis_fingerprint"], "windows": basis["windows"], "label_cutoff": iso(cutoff),
             "label_assertions": labels["assertions"], "archive_segments": len(segments),
             "label_events_archived": archived, "label_assertions_total": assertions,

@@ -28,6 +28,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from fp_platform.contracts.canonical import canonical_json, sha256_hex
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.features import FEATURE_VERSION
+from fp_platform.contracts.phases import P14
 from fp_platform.handles import Handles
 from fp_platform.learning import basis, evaluation, tables
 from fp_platform.learning.policy import LearningPolicy, floors_for
@@ -37,7 +38,6 @@ from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.oracle_truth import oracle_frauds
 from fp_platform.substrate.secrets import get_secret
 
-PHASE_ID = "P14"
 Log = Callable[[str], None]
 
 
@@ -200,7 +200,7 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
     for k, doc in (("MF_EVAL_REPORT_PATH_PATTERN", eval_report), ("MF_MLFLOW_RUN_REFS_PATH_PATTERN", refs),
                    ("MF_CANDIDATE_BUNDLE_RECEIPT_PATH_PATTERN", receipt),
                    ("MF_SAFE_DISABLE_PATH_PATTERN", safe_disable)):
-        writer.write_summary(h.get(k), doc, phase_id=PHASE_ID)
+        writer.write_summary(h.get(k), doc, phase_id=P14)
     return {"metrics": metrics, "floors": floors, "leakage": leakage, "mlflow_run_id": mlrun_id,
             "mlflow_model_uri": model_info.model_uri,
             "bundle": {"bundle_id": bundle_id, "bundle_version": version, "registered": receipt["registered"],

@@ -26,12 +26,12 @@ from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_f
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.features import FEATURE_VERSION, SERVED_FIELDS
 from fp_platform.contracts.payloads import DECISIONS
+from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles
 from fp_platform.learning.policy import LearningPolicy
 from fp_platform.substrate import bundle_models, bus, mpr_registry
 from fp_platform.substrate.object_store import S3ObjectStore
 
-PHASE_ID = "P15"
 Log = Callable[[str], None]
 
 
@@ -127,7 +127,7 @@ def check_compatibility(h: Handles, conn: psycopg.Connection, store: S3ObjectSto
               "baseline": {"bundle_id": baseline[0], "bundle_version": baseline[1]},
               "shadow_window": {"start": basis["windows"]["test_start"], "end": basis["windows"]["test_end"]},
               "review_budget": policy.review_budget}
-    writer.write_summary(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"), result, phase_id=PHASE_ID)
+    writer.write_summary(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"), result, phase_id=P15)
     return result
 
 
@@ -205,7 +205,7 @@ def promote(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: 
                                "promotion_rule": {"passed": passed, "detail": why}, "policy_rev": policy.policy_rev}
     if not passed:
         receipt["promoted"] = False
-        writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=PHASE_ID)
+        writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=P15)
         return {"promoted": False, "promotion_rule": receipt["promotion_rule"], "drill": None, "published": []}
     log(f"promoting {cand[0]} {cand[1]} (previous {previous[0]} {previous[1]}): {why}")
     steps = [_step(conn, store, f"{base}:promoted", "PROMOTED", cand, f"P15 promotion of run {run_id}: {why}",
@@ -221,7 +221,7 @@ def promote(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: 
     drill = {"previous": receipt["previous"], "candidate": receipt["candidate"], "steps": steps,
              "resolver": "substrate.mpr_registry.active_bundle and substrate.bundle_models (what DF calls)",
              "passed": all(s["resolves"] for s in steps), "active_now": active_now, "published": published}
-    writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=PHASE_ID)
-    writer.write_summary(h.get("MPR_ROLLBACK_DRILL_REPORT_PATH_PATTERN"), drill, phase_id=PHASE_ID)
+    writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=P15)
+    writer.write_summary(h.get("MPR_ROLLBACK_DRILL_REPORT_PATH_PATTERN"), drill, phase_id=P15)
     return {"promoted": True, "promotion_rule": receipt["promotion_rule"], "drill": drill, "published": published,
             "active_now": active_now}

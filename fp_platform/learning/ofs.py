@@ -27,12 +27,12 @@ from fp_platform.contracts.canonical import digest, sha256_hex
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.features import FEATURE_NAMES, FLAG_NAMES
 from fp_platform.contracts.labels import as_of
+from fp_platform.contracts.phases import P13
 from fp_platform.handles import Handles
 from fp_platform.learning import archive_reader, basis, offline_features, tables
 from fp_platform.learning.policy import LearningPolicy
 from fp_platform.substrate.object_store import S3ObjectStore
 
-PHASE_ID = "P13"
 FLOAT_REL_TOLERANCE = 1e-9  # Postgres and DuckDB may sum an average's terms in another order
 Log = Callable[[str], None]
 
@@ -267,7 +267,7 @@ def build_dataset(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, wr
                                                                "snapshot_id": committed["snapshot_id"]}),
                      ("OFS_QUALITY_REPORT_PATH_PATTERN", q), ("OFS_ROLLBACK_RECIPE_PATH_PATTERN", recipe),
                      ("OFS_PARITY_REPORT_PATH_PATTERN", parity_report)):
-        writer.write_summary(h.get(key), doc, phase_id=PHASE_ID)
+        writer.write_summary(h.get(key), doc, phase_id=P13)
     return {"dataset_fingerprint": fingerprint, "rows": table.num_rows, "quality": q,
             "iceberg": committed, "parity": {k: v for k, v in parity_report.items() if k != "mismatches"},
             "parity_examples": parity_report["mismatches"][:5]}

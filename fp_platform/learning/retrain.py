@@ -7,11 +7,12 @@ from __future__ import annotations
 import psycopg
 
 from fp_platform.contracts.gates import gate_evidence_name
+from fp_platform.contracts.phases import P12
 from fp_platform.handles import Handles
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 
-FIRST_LEARNING_GATE = gate_evidence_name("P12", "learning_input_basis")
+FIRST_LEARNING_GATE = gate_evidence_name(P12, "learning_input_basis")
 
 
 def run_to_learn_from(h: Handles, conn: psycopg.Connection, newest: int = 20) -> str | None:

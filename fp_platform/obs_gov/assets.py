@@ -12,11 +12,10 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from fp_platform.checks import gate_check_results, gate_specs, launch_job
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.gates import GateResult, gate_evidence_name
-from fp_platform.contracts.phases import PHASES, phase
+from fp_platform.contracts.phases import P11, P16, PHASES, phase
 from fp_platform.obs_gov import reporter, verdict
 from fp_platform.resources import PlatformResource, platform_run_partitions
 
-P11 = reporter.PHASE_ID
 CLOSED_PHASES = {p.group: p.phase_id for p in PHASES if p.phase_id in reporter.SPINE}
 
 
@@ -95,7 +94,7 @@ class VerdictConfig(Config):
     second_run: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@asset(group_name=phase(verdict.PHASE_ID).group, partitions_def=platform_run_partitions, deps=["mpr_promotion"],
+@asset(group_name=phase(P16).group, partitions_def=platform_run_partitions, deps=["mpr_promotion"],
        kinds={"s3"},
        check_specs=gate_specs("platform_verdict", {
            "source_matrix_blocker_free": "every phase P1..P15 of the run passed; the second run's P5..P11 passed and"
@@ -109,7 +108,7 @@ def platform_verdict(context: AssetExecutionContext, config: VerdictConfig, plat
                      pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
     args = ["--second-run", config.second_run] if config.second_run else []
-    result = launch_job(context, pipes, platform.profile, writer, verdict.PHASE_ID, "fp_platform.obs_gov.jobs",
+    result = launch_job(context, pipes, platform.profile, writer, P16, "fp_platform.obs_gov.jobs",
                         "verdict", *args)
     blockers, source_blockers, lane_blockers = result["blockers"], result["source_blockers"], result["lane_blockers"]
     h = platform.handles
@@ -128,4 +127,4 @@ def platform_verdict(context: AssetExecutionContext, config: VerdictConfig, plat
                    f"{writer.uri(h.get('PLATFORM_VERDICT_PATH_PATTERN'))}"),
     ]
     return MaterializeResult(metadata={"verdict": result["verdict"], "blockers": MetadataValue.json(blockers)},
-                             check_results=gate_check_results(writer, verdict.PHASE_ID, "platform_verdict", gates))
+                             check_results=gate_check_results(writer, P16, "platform_verdict", gates))

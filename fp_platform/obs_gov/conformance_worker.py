@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from fp_platform.contracts.phases import P11
 from fp_platform.obs_gov import conformance, governance
 from fp_platform.substrate.worker import Worker
 
@@ -19,7 +20,7 @@ class EnvironmentConformance(Worker):
     pack_key = "PACK_ID_OBS_GOV"
     group_key = "CONSUMER_GROUP_ID_ENV_CONFORMANCE"
     topic_keys = ()
-    phase_id = "P11"
+    phase_id = P11
     _last_check = 0.0
     _doc: dict[str, Any] | None = None
 

@@ -24,13 +24,12 @@ import numpy as np
 import psycopg
 
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter, utc_now_iso
-from fp_platform.contracts.phases import PHASES, phases_until
+from fp_platform.contracts.phases import P0, P10, P11, P_M1, PHASES, phases_until
 from fp_platform.handles import Handles
 from fp_platform.obs_gov import conformance, drills, governance, reconciliation, replay_anchors, report_html
 from fp_platform.substrate import db
 
-PHASE_ID = "P11"
-SPINE = tuple(p.phase_id for p in phases_until("P10") if p.phase_id not in ("P(-1)", "P0"))
+SPINE = tuple(p.phase_id for p in phases_until(P10) if p.phase_id not in (P_M1, P0))
 Log = Callable[[str], None]
 
 # role → handle of the phase evidence the closure reads (all required)
@@ -242,7 +241,7 @@ def _close(h: Handles, conn: psycopg.Connection, writer: EvidenceWriter, run_id:
     def put(handle_key: str, doc: dict[str, Any], **fields: str) -> dict[str, Any]:
         name = h.pattern(handle_key, **fields) if fields else h.get(handle_key)
         written.append(name)
-        return writer.write_summary(name, {**doc, "closure_id": closure_id}, phase_id=PHASE_ID)
+        return writer.write_summary(name, {**doc, "closure_id": closure_id}, phase_id=P11)
 
     docs["wsp_producer"] = h.get("COMPONENT_ID_WSP")
     docs["receipts_by_producer"] = dict(conn.execute(

@@ -17,10 +17,10 @@ from typing import Any
 
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
 from fp_platform.contracts.gates import gate_evidence_name
+from fp_platform.contracts.phases import P2, P4, P11, P12, P13, P14, P15, P16
 from fp_platform.handles import Handles
 from fp_platform.substrate.evidence_store import run_evidence
 
-PHASE_ID = "P16"
 LANES = ("spine", "ofs", "mf", "mpr", "teardown")
 PROOF_CLASSES = ("deploy", "monitor", "failure_drill", "recovery", "rollback", "cost_control")
 SOURCE_PHASES = tuple(f"P{i}" for i in range(1, 16))  # everything before the verdict
@@ -130,46 +130,46 @@ def _doc_has(name: str, check: Callable[[dict[str, Any]], bool], what: str) -> P
 PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
     "spine": {
         "deploy": ("P2 started every pack scoped to the run and P4 found IG ready",
-                   lambda e: _all(e.gate("P2", "daemons_ready", "packs_running"),
-                                  e.gate("P4", "ig_ready", "ig_healthy"))),
+                   lambda e: _all(e.gate(P2, "daemons_ready", "packs_running"),
+                                  e.gate(P4, "ig_ready", "ig_healthy"))),
         "monitor": ("every component published health, none RED; P11's conformance and spine close-out passed",
-                    lambda e: _all(_health(e), e.gate("P11", "run_closure", "conformance_pass"),
-                                   e.gate("P11", "run_closure", "spine_closeout"))),
+                    lambda e: _all(_health(e), e.gate(P11, "run_closure", "conformance_pass"),
+                                   e.gate(P11, "run_closure", "spine_closeout"))),
         "failure_drill": ("every drill the run carried observed what it expected", _drills),
         "recovery": ("the closure's replay anchors equal the P7/P8 snapshots and every count reconciles",
-                     lambda e: _all(e.gate("P11", "run_closure", "replay_anchors_valid"),
-                                    e.gate("P11", "run_closure", "reconciliation_holds"))),
+                     lambda e: _all(e.gate(P11, "run_closure", "replay_anchors_valid"),
+                                    e.gate(P11, "run_closure", "reconciliation_holds"))),
         "rollback": ("P15's drill rolled the decision bundle back and forward, DF resolving each",
-                     lambda e: _all(e.gate("P15", "mpr_promotion", "rollback_drill"))),
+                     lambda e: _all(e.gate(P15, "mpr_promotion", "rollback_drill"))),
         "cost_control": ("the run is bounded: the archive closed with its byte count, every topic has a retention",
                          lambda e: _all(_doc_has("ARCHIVE_CLOSURE_MARKER_PATH_PATTERN",
                                                  lambda d: d["closed"] and d["bytes"] > 0,
                                                  "archive closed with its bytes")(e), _retention(e))),
     },
     "ofs": {
-        "deploy": ("the dataset is committed to Iceberg and read back", lambda e: e.gate("P13", "ofs_dataset",
+        "deploy": ("the dataset is committed to Iceberg and read back", lambda e: e.gate(P13, "ofs_dataset",
                                                                                           "dataset_committed")),
-        "monitor": ("the quality report holds", lambda e: e.gate("P13", "ofs_dataset", "quality_holds")),
+        "monitor": ("the quality report holds", lambda e: e.gate(P13, "ofs_dataset", "quality_holds")),
         "failure_drill": ("the leakage checks ran and found none", lambda e: _all(
-            e.gate("P12", "learning_input_basis", "no_label_leakage"),
-            e.gate("P12", "learning_input_basis", "no_feature_leakage"))),
+            e.gate(P12, "learning_input_basis", "no_label_leakage"),
+            e.gate(P12, "learning_input_basis", "no_feature_leakage"))),
         "recovery": ("online/offline parity: the dataset rebuilds what DF saw", lambda e: e.gate(
-            "P13", "ofs_dataset", "online_offline_parity")),
+            P13, "ofs_dataset", "online_offline_parity")),
         "rollback": ("the rollback recipe names the committed snapshot and how to roll the table back", _doc_has(
             "OFS_ROLLBACK_RECIPE_PATH_PATTERN", lambda d: bool(d["snapshot_id"] and d["roll_back_table"]),
             "rollback recipe names the snapshot")),
         "cost_control": ("the build read exactly the pinned basis (segments by digest), no latest reads",
-                         lambda e: e.gate("P12", "learning_input_basis", "basis_pinned")),
+                         lambda e: e.gate(P12, "learning_input_basis", "basis_pinned")),
     },
     "mf": {
-        "deploy": ("the candidate bundle is written and registered", lambda e: e.gate("P14", "mf_candidate",
+        "deploy": ("the candidate bundle is written and registered", lambda e: e.gate(P14, "mf_candidate",
                                                                                        "candidate_bundle")),
         "monitor": ("the MLflow run holds params, metrics, plots and the signed model", lambda e: e.gate(
-            "P14", "mf_candidate", "tracked_in_mlflow")),
+            P14, "mf_candidate", "tracked_in_mlflow")),
         "failure_drill": ("the leakage checks of training and test passed", lambda e: e.gate(
-            "P14", "mf_candidate", "no_leakage")),
+            P14, "mf_candidate", "no_leakage")),
         "recovery": ("the candidate reached the policy's metric floors", lambda e: e.gate(
-            "P14", "mf_candidate", "metric_floors")),
+            P14, "mf_candidate", "metric_floors")),
         "rollback": ("the safe-disable path names the bundle active when trained", _doc_has(
             "MF_SAFE_DISABLE_PATH_PATTERN", lambda d: d.get("active_when_trained") is not None,
             "safe-disable names the active bundle")),
@@ -180,13 +180,13 @@ PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
     },
     "mpr": {
         "deploy": ("the candidate was promoted: PROMOTED appended and published", lambda e: e.gate(
-            "P15", "mpr_promotion", "promotion_committed")),
-        "monitor": ("DF resolves the promoted bundle", lambda e: e.gate("P15", "mpr_promotion",
+            P15, "mpr_promotion", "promotion_committed")),
+        "monitor": ("DF resolves the promoted bundle", lambda e: e.gate(P15, "mpr_promotion",
                                                                          "active_bundle_resolves")),
         "failure_drill": ("compatibility ran fail-closed against what OFP serves", lambda e: e.gate(
-            "P15", "mpr_promotion", "compatible")),
+            P15, "mpr_promotion", "compatible")),
         "recovery": ("ROLLED_FORWARD after the rollback resolved again", lambda e: e.gate(
-            "P15", "mpr_promotion", "rollback_drill")),
+            P15, "mpr_promotion", "rollback_drill")),
         "rollback": ("the rollback drill report records every step, each resolved and its model loaded", _doc_has(
             "MPR_ROLLBACK_DRILL_REPORT_PATH_PATTERN", lambda d: d["passed"] and len(d["steps"]) == 3
             and all(s["resolves"] for s in d["steps"]), "3 steps, each resolved")),
@@ -199,7 +199,7 @@ PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
             "every worker's processes recorded")),
         "monitor": ("residual scan: none of the run's worker processes is alive", _processes_gone),
         "failure_drill": ("a second reporter was refused: one writer closes a run", lambda e: e.gate(
-            "P11", "run_closure", "single_writer")),
+            P11, "run_closure", "single_writer")),
         "recovery": ("the evidence remains readable after the run's runtime is gone", _readable),
         "rollback": ("the OFS rollback recipe and the MF safe-disable path survive the teardown", lambda e: _all(
             _doc_has("OFS_ROLLBACK_RECIPE_PATH_PATTERN", lambda d: bool(d["roll_back_table"]),
@@ -279,9 +279,9 @@ def publish(h: Handles, writer: EvidenceWriter, verdict: dict[str, Any]) -> None
     for lane, proofs in verdict["proof_matrix"].items():
         for cls, proof in proofs.items():
             writer.write_summary(h.pattern("LANE_PROOF_PATH_PATTERN", lane=lane, proof_class=cls),
-                                 {"lane": lane, "proof_class": cls, **proof}, phase_id=PHASE_ID)
-    writer.write_summary(h.get("PROOF_MATRIX_PATH_PATTERN"), {"lanes": verdict["proof_matrix"]}, phase_id=PHASE_ID)
-    writer.write_summary(h.get("PLATFORM_VERDICT_PATH_PATTERN"), verdict, phase_id=PHASE_ID)
+                                 {"lane": lane, "proof_class": cls, **proof}, phase_id=P16)
+    writer.write_summary(h.get("PROOF_MATRIX_PATH_PATTERN"), {"lanes": verdict["proof_matrix"]}, phase_id=P16)
+    writer.write_summary(h.get("PLATFORM_VERDICT_PATH_PATTERN"), verdict, phase_id=P16)
 
 
 def judge(h: Handles, run_id: str, second_run: str | None) -> dict[str, Any]:

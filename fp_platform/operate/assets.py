@@ -4,9 +4,9 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from fp_platform.checks import fail_phase, gate_check_results, gate_specs
 from fp_platform.contracts.evidence import EvidenceError
-from fp_platform.contracts.phases import phase
+from fp_platform.contracts.phases import P1, P2, phase
 from fp_platform.operate import readiness
-from fp_platform.operate.run_pinning import PHASE_ID, RunParams, p1_gates, pin_run
+from fp_platform.operate.run_pinning import RunParams, p1_gates, pin_run
 from fp_platform.resources import PlatformResource, platform_run_partitions
 
 P1_GATES = {
@@ -23,7 +23,7 @@ class RunHeaderConfig(Config):
 
 
 @asset(
-    group_name=phase(PHASE_ID).group,
+    group_name=phase(P1).group,
     partitions_def=platform_run_partitions,
     check_specs=gate_specs("run_header", P1_GATES),
     kinds={"s3", "postgres"},
@@ -36,7 +36,7 @@ def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform
         try:
             pinned = pin_run(h, writer, conn, RunParams(scale=config.scale, seed=config.seed))
         except EvidenceError as exc:
-            raise fail_phase(writer, PHASE_ID, "run_header", "run_pinned", str(exc)) from exc
+            raise fail_phase(writer, P1, "run_header", "run_pinned", str(exc)) from exc
         results = p1_gates(h, writer, conn)
     run_json = pinned.run_json
     return MaterializeResult(
@@ -46,12 +46,12 @@ def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform
             "image_tag": run_json["image_tag"],
             "newly_pinned": pinned.created,
         },
-        check_results=gate_check_results(writer, PHASE_ID, "run_header", results),
+        check_results=gate_check_results(writer, P1, "run_header", results),
     )
 
 
 @asset(
-    group_name=phase(readiness.PHASE_ID).group,
+    group_name=phase(P2).group,
     partitions_def=platform_run_partitions,
     deps=[run_header],
     check_specs=gate_specs("daemons_ready", {
@@ -69,8 +69,8 @@ def daemons_ready(context: AssetExecutionContext, platform: PlatformResource):
         statuses = readiness.start_and_wait(h, conn, run_id, log=context.log.info)
     doc = readiness.readiness_doc(h, statuses, run_id)
     writer = platform.evidence(run_id)
-    writer.write_summary(h.get("DAEMONS_READY_PATH_PATTERN"), doc, phase_id=readiness.PHASE_ID)
+    writer.write_summary(h.get("DAEMONS_READY_PATH_PATTERN"), doc, phase_id=P2)
     return MaterializeResult(
         metadata={f"{w['component']}": f"{w['state']} pid {w['pid']}" for p in doc["packs"] for w in p["workers"]},
-        check_results=gate_check_results(writer, readiness.PHASE_ID, "daemons_ready", readiness.p2_gates(doc)),
+        check_results=gate_check_results(writer, P2, "daemons_ready", readiness.p2_gates(doc)),
     )

@@ -15,8 +15,6 @@ from fp_platform.handles import Handles
 from fp_platform.operate import daemons, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, Pack, specs_by_component
 
-PHASE_ID = "P2"
-
 
 def confirmed(h: Handles, st: supervisor.WorkerStatus, run_id: str) -> bool:
     """A worker confirms its scope by a heartbeat for the run from its own pid; a service by readiness."""

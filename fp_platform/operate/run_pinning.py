@@ -14,10 +14,10 @@ import psycopg
 from fp_platform.contracts.canonical import config_digest
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
 from fp_platform.contracts.gates import GateResult
+from fp_platform.contracts.phases import P1
 from fp_platform.handles import Handles
 from fp_platform.operate.provenance import image_provenance
 
-PHASE_ID = "P1"
 RUN_JSON_REQUIRED = (
     "platform_run_id", "env", "config", "config_digest", "config_digest_algo",
     "image_tag", "image_digest", "git_sha", "written_at_utc",
@@ -103,7 +103,7 @@ def pin_run(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection, params
             )
         register_run(h, writer, conn, pinned)
         return PinResult(run_json=pinned, created=False)
-    written = writer.write_truth(h.get("EVIDENCE_RUN_JSON_KEY"), doc, phase_id=PHASE_ID)
+    written = writer.write_truth(h.get("EVIDENCE_RUN_JSON_KEY"), doc, phase_id=P1)
     register_run(h, writer, conn, written)
     return PinResult(run_json=written, created=True)
 

@@ -10,6 +10,7 @@ import psycopg
 
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
+from fp_platform.contracts.phases import P9
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
@@ -31,7 +32,7 @@ class ActionLayer(Worker):
     pack_key = "PACK_ID_RTDL_DECISION_LANE"
     group_key = "CONSUMER_GROUP_ID_AL"
     topic_keys = ("FP_BUS_RTDL_V1",)
-    phase_id = "P9"
+    phase_id = P9
     _parity: dict[str, int]  # `intake_parity` of the run: read once at start, then kept up by `apply`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -13,13 +13,11 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from fp_platform.checks import gate_check_results, gate_specs
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.gates import GateResult
-from fp_platform.contracts.phases import phase
+from fp_platform.contracts.phases import P8, P9, phase
 from fp_platform.operate import supervisor
 from fp_platform.operate.packs import pack
 from fp_platform.resources import PlatformResource, platform_run_partitions
 from fp_platform.rtdl import caught_up, decision_lane
-
-P8 = caught_up.PHASE_ID
 
 
 @asset(group_name=phase(P8).group, partitions_def=platform_run_partitions,
@@ -124,7 +122,6 @@ def _close_archive(writer, h, closure: dict) -> str | None:
     return None
 
 
-P9 = decision_lane.PHASE_ID
 
 
 def _wait_lane(context: AssetExecutionContext, platform: PlatformResource, conn, have: str, want: str) -> float:

@@ -26,7 +26,6 @@ from fp_platform.substrate import bus
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import Worker
 
-PHASE_ID = "P8"
 CORE_WORKERS: tuple[type[Worker], ...] = (ArchiveWriter, IegProjector, DecisionProcessor)
 # Whose lag P8 judges: each core component over its own topics, by the offsets its state covers (OFP and CSFB
 # by their host's, the decision processor's).

@@ -15,7 +15,6 @@ from fp_platform.rtdl.dla import DecisionLogAudit
 from fp_platform.substrate import db
 from fp_platform.substrate.worker import Worker, outbox_unsent
 
-PHASE_ID = "P9"
 # DL and DF run chained in the decision processor (a core worker); the lane's own processes are these.
 DECISION_LANE_WORKERS: tuple[type[Worker], ...] = (ActionLayer, DecisionLogAudit)
 APPEND_ONLY_TABLES = ("df_decisions", "dl_posture_events", "al_outcomes", "al_intake", "dla_audit_records",

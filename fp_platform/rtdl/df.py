@@ -26,6 +26,7 @@ import psycopg
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.features import FEATURE_NAMES
+from fp_platform.contracts.phases import P9
 from fp_platform.handles import Handles
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
@@ -125,7 +126,7 @@ class DecisionFabric:
 
     component_key = "COMPONENT_ID_DF"
     pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    phase_id = "P9"
+    phase_id = P9
 
     def __init__(self, h: Handles, run_id: str, policy: Policy, store: S3ObjectStore) -> None:
         self.h, self.run_id, self.policy, self.store = h, run_id, policy, store

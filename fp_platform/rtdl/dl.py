@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from fp_platform.contracts.phases import P9
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import POSTURES, Policy
 from fp_platform.substrate import mpr_registry
@@ -53,7 +54,7 @@ class DegradeLadder:
 
     component_key = "COMPONENT_ID_DL"
     pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    phase_id = "P9"
+    phase_id = P9
 
     def __init__(self, run_id: str, policy: Policy) -> None:
         self.run_id = run_id

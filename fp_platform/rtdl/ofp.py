@@ -17,6 +17,7 @@ import orjson
 import psycopg
 
 from fp_platform.contracts.features import FEATURE_VERSION
+from fp_platform.contracts.phases import P8
 from fp_platform.rtdl.keyed_state import KeyedState, from_us
 from fp_platform.substrate.db import jsonb
 
@@ -46,7 +47,7 @@ class Ofp:
 
     component_key = "COMPONENT_ID_OFP"
     pack_key = "PACK_ID_RTDL_CORE"
-    phase_id = "P8"
+    phase_id = P8
     group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"  # its host's: the offsets OFP's state covers
     topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1", "FP_BUS_LABELS_EVENTS_V1")
 

@@ -24,6 +24,7 @@ import pandas as pd
 import psycopg
 
 from fp_platform.contracts.metrics import card_precision_at_k
+from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles, handles
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.df import batch_scored, decide
@@ -34,7 +35,6 @@ from fp_platform.substrate.job_channel import Log, job_channel
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.oracle_truth import oracle_frauds
 
-PHASE_ID = "P15"
 FLAGGED = ("REVIEW", "DECLINE")
 EXAMPLES = 10
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             log(str(exc))
             report({"status": "REFUSED", "reason": str(exc)})
             return 0 if os.environ.get("DAGSTER_PIPES_CONTEXT") else 4  # under Pipes the asset judges
-        writer.write_summary(h.get("MPR_SHADOW_EVAL_PATH_PATTERN"), result, phase_id=PHASE_ID)
+        writer.write_summary(h.get("MPR_SHADOW_EVAL_PATH_PATTERN"), result, phase_id=P15)
         report({"status": "DONE", **result})
     return 0
 

@@ -31,6 +31,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.ids import check_platform_run_id
+from fp_platform.contracts.phases import P8
 from fp_platform.handles import Handles, handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.heartbeat import Beat, BeatWriter, write_beats
@@ -199,7 +200,7 @@ class Worker(ABC):
     pack_key: ClassVar[str]
     group_key: ClassVar[str]
     topic_keys: ClassVar[tuple[str, ...]]
-    phase_id: ClassVar[str] = "P8"
+    phase_id: ClassVar[str] = P8
     consumer_overrides: ClassVar[dict[str, Any]] = {"fetch.wait.max.ms": 50}
     producer_overrides: ClassVar[dict[str, Any]] = {}
 

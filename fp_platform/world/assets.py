@@ -7,20 +7,19 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 
 from fp_platform.checks import gate_check_results, gate_specs, launch_job
 from fp_platform.contracts.gates import GateResult
-from fp_platform.contracts.phases import phase
+from fp_platform.contracts.phases import P3, phase
 from fp_platform.handles import handles
 from fp_platform.resources import PlatformResource, platform_run_partitions
 from fp_platform.world import checker, oracle_store
-from fp_platform.world.jobs import PHASE_ID
 from fp_platform.world.layout import oracle_layout, required_output_ids, sort_key_for
 from fp_platform.world.stream_sort import RECEIPT_NAME, receipt_is_valid
 
-GROUP = phase(PHASE_ID).group
+GROUP = phase(P3).group
 
 
 def _run_job(context: AssetExecutionContext, pipes: PipesSubprocessClient, platform: PlatformResource,
              job: str, *extra: str) -> dict:
-    return launch_job(context, pipes, platform.profile, platform.evidence(context.partition_key), PHASE_ID,
+    return launch_job(context, pipes, platform.profile, platform.evidence(context.partition_key), P3,
                       "fp_platform.world.jobs", job, *extra)
 
 
@@ -41,7 +40,7 @@ def engine_outputs(context: AssetExecutionContext, platform: PlatformResource, p
                         f"{snapshot['skipped']} already present" + (f"; absent: {absent[:5]}" if absent else ""),
                         {"counts": snapshot["counts"]})]
     return MaterializeResult(metadata={"engine_run_id": result["engine_run_id"], **result["counts"]},
-                             check_results=gate_check_results(writer, PHASE_ID, "engine_outputs", gates))
+                             check_results=gate_check_results(writer, P3, "engine_outputs", gates))
 
 
 @asset(group_name=GROUP, partitions_def=platform_run_partitions, deps=[engine_outputs], kinds={"s3"},
@@ -59,7 +58,7 @@ def oracle_pack(context: AssetExecutionContext, platform: PlatformResource, pipe
              GateResult("required_outputs_sealed", not missing, f"missing: {missing}" if missing else "all present")]
     writer = platform.evidence(context.partition_key)
     return MaterializeResult(metadata={"pack_fingerprint": result["pack_fingerprint"]},
-                             check_results=gate_check_results(writer, PHASE_ID, "oracle_pack", gates))
+                             check_results=gate_check_results(writer, P3, "oracle_pack", gates))
 
 
 def stream_view_asset(output_id: str) -> AssetsDefinition:
@@ -82,7 +81,7 @@ def stream_view_asset(output_id: str) -> AssetsDefinition:
         return MaterializeResult(
             metadata={"rows": result["counts"]["output_rows"], "skipped": result["skipped"],
                       "output_fingerprint": result["output_fingerprint"]},
-            check_results=gate_check_results(writer, PHASE_ID, key, [GateResult("receipt_valid", ok, why)]),
+            check_results=gate_check_results(writer, P3, key, [GateResult("receipt_valid", ok, why)]),
         )
 
     return _view
@@ -105,4 +104,4 @@ def oracle_checker(context: AssetExecutionContext, platform: PlatformResource, p
     gates = [GateResult("checker_pass", verdict["verdict"] == "PASS" and not failed, detail,
                         {"outputs": {o: r["rows"] for o, r in verdict["outputs"].items()}})]
     return MaterializeResult(metadata={"verdict": verdict["verdict"]},
-                             check_results=gate_check_results(writer, PHASE_ID, "oracle_checker", gates))
+                             check_results=gate_check_results(writer, P3, "oracle_checker", gates))

@@ -15,14 +15,13 @@ import tempfile
 from pathlib import Path
 
 from fp_platform.contracts.evidence import EvidenceWriter
+from fp_platform.contracts.phases import P3
 from fp_platform.handles import Handles, handles
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.job_channel import Log, job_channel
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.world import checker, engine, oracle_store, stream_sort
 from fp_platform.world.layout import engine_workdir, oracle_layout, required_output_ids, sort_key_for
-
-PHASE_ID = "P3"
 
 
 def run_params(writer: EvidenceWriter, h: Handles) -> engine.WorldParams:
@@ -48,7 +47,7 @@ def job_engine(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, args, l
     manifest = json.loads((workdir / engine.MANIFEST_NAME).read_text())
     doc = {**snapshot, "engine_run_id": params.engine_run_id,
            "counts": {k: v["rows"] for k, v in manifest["outputs"].items()}}
-    writer.write_summary(h.get("ORACLE_SEED_SNAPSHOT_PATH_PATTERN"), doc, phase_id=PHASE_ID)
+    writer.write_summary(h.get("ORACLE_SEED_SNAPSHOT_PATH_PATTERN"), doc, phase_id=P3)
     return {k: v for k, v in doc.items() if k != "digests"}
 
 
@@ -85,13 +84,13 @@ def job_check(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, args, lo
             summary[o] = {"missing": True}
     writer.write_summary(h.get("ORACLE_STREAM_SORT_SUMMARY_PATH_PATTERN"),
                          {"outputs": summary, "pack_fingerprint": manifest.get("pack_fingerprint")},
-                         phase_id=PHASE_ID)
+                         phase_id=P3)
     verdict = {
         "verdict": "PASS" if results and all(r.passed for r in results) else "FAIL",
         "outputs": {r.output_id: {"passed": r.passed, "problems": r.problems, "rows": r.rows} for r in results},
         "pack_fingerprint": manifest.get("pack_fingerprint"),
     }
-    writer.write_summary(h.get("ORACLE_CHECKER_PASS_PATH_PATTERN"), verdict, phase_id=PHASE_ID)
+    writer.write_summary(h.get("ORACLE_CHECKER_PASS_PATH_PATTERN"), verdict, phase_id=P3)
     for r in results:
         log(f"{r.output_id}: {'PASS' if r.passed else 'FAIL ' + '; '.join(r.problems)}")
     return verdict
