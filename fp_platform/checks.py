@@ -1,9 +1,12 @@
-"""Gate results → Dagster blocking asset checks, with the verdict recorded in evidence; and the one
-launcher of one-shot jobs, whose silent failure becomes a recorded phase verdict."""
+"""Gate declarations → Dagster blocking asset checks, with the verdict recorded in evidence (`phase_asset`
+builds a phase's asset from its plane function's gates; `judged` closes it); and the one launcher of
+one-shot jobs, whose silent failure becomes a recorded phase verdict."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -12,20 +15,42 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     Failure,
+    MaterializeResult,
     MetadataValue,
     PipesSubprocessClient,
+    asset,
 )
 
 from fp_platform.contracts.evidence import EvidenceWriter
-from fp_platform.contracts.gates import GateResult, gate_evidence_name, record_gates
+from fp_platform.contracts.gates import Gate, GateResult, gate_evidence_name, judge, record_gates
+from fp_platform.contracts.phases import phase
+from fp_platform.resources import platform_run_partitions
 
 
-def gate_specs(asset: AssetKey | str, gates: dict[str, str], advisory: dict[str, str] | None = None
+def gate_specs(asset: AssetKey | str, gates: dict[str, str] | Sequence[Gate], advisory: dict[str, str] | None = None
                ) -> list[AssetCheckSpec]:
     """Blocking checks: a failed gate stops every downstream phase. Advisory ones warn only."""
+    if not isinstance(gates, dict):
+        return [AssetCheckSpec(g.name, asset=asset, blocking=not g.advisory, description=g.description) for g in gates]
     return ([AssetCheckSpec(name, asset=asset, blocking=True, description=desc) for name, desc in gates.items()]
             + [AssetCheckSpec(name, asset=asset, blocking=False, description=desc)
                for name, desc in (advisory or {}).items()])
+
+
+def phase_asset(phase_id: str, gates: Sequence[Gate], **asset_args: Any) -> Callable:
+    """`@asset` of a gated phase asset: named after the function, in the phase's group, partitioned by run,
+    with one check per declared gate."""
+    def wrap(fn: Callable) -> Any:
+        return asset(name=fn.__name__, group_name=phase(phase_id).group, partitions_def=platform_run_partitions,
+                     check_specs=gate_specs(fn.__name__, gates), **asset_args)(fn)
+    return wrap
+
+
+def judged(context: AssetExecutionContext, writer: EvidenceWriter, phase_id: str, gates: Sequence[Gate],
+           doc: dict[str, Any], metadata: dict[str, Any] | None = None) -> MaterializeResult:
+    """The asset's result: its declared gates judged over the phase's document, the verdict recorded."""
+    return MaterializeResult(metadata=metadata or {},
+                             check_results=gate_check_results(writer, phase_id, context.asset_key, judge(gates, doc)))
 
 
 def gate_check_results(

@@ -1,11 +1,15 @@
-"""Phase gate verdicts: what each gate saw, and the evidence file that records it.
+"""Phase gates: each declared once (`Gate`: its check name, what it means, its predicate over the phase's
+evidence document), and the verdict every gated asset records (`gates/<phase_id>/<asset>.json`), so a run
+that fails still leaves a record of the failed phase, the asset and the reason.
 
-Every gated asset writes its verdict into the run's evidence (`gates/<phase_id>/<asset>.json`), so
-a run that fails still leaves a record of the failed phase, the asset and the reason.
+A plane's `gates.py` declares its gates; the Dagster glue (`checks.py`) turns the same declarations into
+blocking asset checks, so a gate's name is written once and its predicate is a plain function that unit
+tests call without the stack.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +23,29 @@ class GateResult:
     detail: str
     metadata: dict[str, Any] = field(default_factory=dict)
     advisory: bool = False  # reported (a warning when failed) but does not decide the verdict
+
+
+# A predicate's answer: passed, the detail shown with the check, and optionally metadata for the check.
+Judgement = tuple[bool, str] | tuple[bool, str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One phase gate, declared once."""
+
+    name: str
+    description: str
+    predicate: Callable[[dict[str, Any]], Judgement]
+    advisory: bool = False  # reported (a warning when failed) but does not decide the verdict
+
+    def judge(self, doc: dict[str, Any]) -> GateResult:
+        passed, detail, *meta = self.predicate(doc)
+        return GateResult(self.name, bool(passed), detail, meta[0] if meta else {}, self.advisory)
+
+
+def judge(gates: Sequence[Gate], doc: dict[str, Any]) -> list[GateResult]:
+    """Every gate's result over the phase's evidence document, in declaration order."""
+    return [g.judge(doc) for g in gates]
 
 
 def gate_evidence_name(phase_id: str, asset: str) -> str:

@@ -1,0 +1,154 @@
+"""Every declared gate judged on documents of the test's own, without the stack: a document that passes them
+all, and for each gate a change to it that fails that gate (so a gate whose predicate were inverted, or that
+could not fail, fails here)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from fp_platform.case_labels import gates as case_gates
+from fp_platform.contracts.gates import Gate, judge
+from fp_platform.rtdl import gates as rtdl_gates
+
+Doc = dict[str, Any]
+
+
+def _p8() -> Doc:
+    part = {"topic": "fp.bus.traffic.fraud.v1", "partition": 0, "lag": 0}
+    return {"report": {"workers": {"archive_writer": {"max_lag": 0, "partitions": [part]}}, "max_lag": 0,
+                       "partitions_covered": 1},
+            "lag_max_allowed": 0, "waited_s": 1.0, "admitted_partitions": 1, "kafka_ahead_of_db": [],
+            "closure": {"closed": True, "coverage_problems": [], "segment_count": 2, "records": 10,
+                        "orphan_segments": []},
+            "closure_problem": None, "workers": 3, "unhealthy": [],
+            "coverage": {"complete": True, "traffic_admitted": 5, "ofp_features": 5, "csfb_flow_bindings": 5},
+            "degrades": {"csfb_degrades_without_reason": 0, "csfb_bindings": {"READY": 5}, "ofp_context_incomplete": 0,
+                         "ofp_risk_without_labels": 0}}
+
+
+def _lagging(d: Doc) -> None:
+    d["report"]["workers"]["archive_writer"]["partitions"][0]["lag"] = 1
+
+
+P8_FAILS: dict[str, Callable[[Doc], None]] = {
+    "workers_healthy": lambda d: d["unhealthy"].append("ieg: RED"),
+    "commit_after_write": lambda d: d["kafka_ahead_of_db"].append("ieg traffic[0] 9 > 8"),
+    "caught_up": _lagging,
+    "origin_offsets_complete": lambda d: d["coverage"].update(complete=False),
+    "archive_closed": lambda d: d.update(closure_problem="closure marker holds another manifest"),
+    "degrades_recorded": lambda d: d["degrades"].update(csfb_degrades_without_reason=1),
+}
+
+
+def _decisions() -> Doc:
+    return {"decisions": 5, "admitted_traffic": 5, "decisions_not_admitted": 0, "by_decision": {"APPROVE": 5},
+            "degraded": 1, "degraded_without_reason": 0, "degrade_reason_counts": {"posture": 1},
+            "posture_events": [{"seq": 1, "posture": "NORMAL", "reasons": ["all signals within policy"]}],
+            "by_posture": {"NORMAL": 5}, "waited_s": 1.0, "unhealthy": []}
+
+
+DECISION_FAILS = {
+    "decisions_cover_traffic": lambda d: d.update(decisions_not_admitted=1),
+    "degrade_explicit": lambda d: d.update(degraded_without_reason=1),
+    "postures_recorded": lambda d: d["posture_events"][0].update(reasons=[]),
+    "df_dl_green": lambda d: d["unhealthy"].append("decision_fabric: stale"),
+}
+
+
+def _actions() -> Doc:
+    return {"intents_emitted": 5, "intents": 5, "outcomes": 5, "by_action": {"APPROVE": 5}, "intent_deliveries": 7,
+            "duplicates_prevented": 2, "decisions_acted_twice": 0, "waited_s": 1.0, "unhealthy": []}
+
+
+ACTION_FAILS = {
+    "intents_equal_outcomes": lambda d: d.update(outcomes=4),
+    "duplicates_prevented": lambda d: d.update(decisions_acted_twice=1),
+    "al_green": lambda d: d["unhealthy"].append("action_layer: RED"),
+}
+
+
+def _audit() -> Doc:
+    return {"chains": 5, "decisions": 5, "lineage_unresolved_total": 0, "audit_records": 15, "redeliveries": 2,
+            "segments": 3, "segment_records": 17, "segments_missing_on_s3": [], "audit_events_unsent": 0,
+            "append_only_tables": {"dla_audit_records": True, "dla_chains": True}, "waited_s": 1.0, "unhealthy": []}
+
+
+AUDIT_FAILS = {
+    "one_chain_per_decision": lambda d: d.update(chains=4),
+    "lineage_resolved": lambda d: d.update(lineage_unresolved_total=1),
+    "audit_durable": lambda d: d.update(audit_events_unsent=1),
+    "audit_append_only": lambda d: d["append_only_tables"].update(dla_chains=False),
+    "dla_green": lambda d: d["unhealthy"].append("decision_log_audit: RED"),
+}
+
+
+def _cases() -> Doc:
+    return {"plane_caught_up": True, "caught_up": "clock at the last decision", "waited_s": 1.0,
+            "chains": 5, "triggers": 2, "triggers_expected": 2, "triggers_by_reason": {"REVIEW": 2},
+            "triggers_expected_by_reason": {"REVIEW": 2}, "cases": 2, "triggers_without_case": 0,
+            "cases_with_incomplete_evidence": 0, "evidence_refs_unresolved": 0, "investigations": {"DONE": 2},
+            "timeline_events": 6, "cases_by_status": {"CLOSED": 2}, "cases_opened_twice": 0,
+            "trigger_deliveries": {"NEW": 2, "DUPLICATE": 1}, "append_only_tables": {"cm_case_timeline": True},
+            "unhealthy": []}
+
+
+CAUGHT_UP_FAILS = {"caught_up": lambda d: d.update(plane_caught_up=False)}
+CASE_FAILS = {
+    **CAUGHT_UP_FAILS,
+    "triggers_match_policy": lambda d: d.update(triggers_by_reason={"DECLINE": 2}),
+    "timelines_appended": lambda d: d["investigations"].update(DUE=1),
+    "duplicates_no_double_append": lambda d: d["trigger_deliveries"].update(CONFLICT=1),
+    "append_only": lambda d: d["append_only_tables"].update(cm_case_timeline=False),
+    "case_workers_green": lambda d: d["unhealthy"].append("case_management: RED"),
+}
+
+
+def _labels() -> Doc:
+    return {"plane_caught_up": True, "caught_up": "every label event reached OFP", "waited_s": 1.0,
+            "assertions": 3, "assertions_expected": 3, "same_source_repeats": 0, "world_clock": "2018-05-01T00:00:00Z",
+            "simulated_work": {"INVESTIGATOR:DONE": 3, "CHARGEBACK:BEYOND_WORLD_CLOCK": 1},
+            "by_source_label": {"INVESTIGATOR:FRAUD": 3}, "ungranted_assertions": 0, "refused_writes": 1,
+            "label_events_unsent": 0, "ofp_labels": 3, "unhealthy": []}
+
+
+LABEL_FAILS = {
+    **CAUGHT_UP_FAILS,
+    "assertions_appended": lambda d: d["simulated_work"].update({"INVESTIGATOR:DUE": 1}),
+    "writer_boundary_held": lambda d: d["simulated_work"].update({"INVESTIGATOR:REFUSED": 1}),
+    "labels_published": lambda d: d.update(ofp_labels=2),
+    "ls_green": lambda d: d["unhealthy"].append("label_store: RED"),
+}
+
+CASES = [
+    ("P8 rtdl_caught_up", rtdl_gates.RTDL_CAUGHT_UP, _p8, P8_FAILS),
+    ("P9 decision_summary", rtdl_gates.DECISION_SUMMARY, _decisions, DECISION_FAILS),
+    ("P9 action_summary", rtdl_gates.ACTION_SUMMARY, _actions, ACTION_FAILS),
+    ("P9 audit_summary", rtdl_gates.AUDIT_SUMMARY, _audit, AUDIT_FAILS),
+    ("P10 case_summary", case_gates.CASE_SUMMARY, _cases, CASE_FAILS),
+    ("P10 label_summary", case_gates.LABEL_SUMMARY, _labels, LABEL_FAILS),
+]
+
+
+@pytest.mark.parametrize(("asset", "gates", "doc", "fails"), CASES, ids=[c[0] for c in CASES])
+def test_each_gate_passes_its_good_document_and_fails_its_bad_one(asset: str, gates: tuple[Gate, ...],
+                                                                   doc: Callable[[], Doc], fails: dict):
+    assert sorted(fails) == sorted(g.name for g in gates), f"{asset}: a gate without its failing document"
+    good = judge(gates, doc())
+    assert all(r.passed for r in good), [(r.name, r.detail) for r in good if not r.passed]
+    for gate in gates:
+        bad = copy.deepcopy(doc())
+        fails[gate.name](bad)
+        results = {r.name: r for r in judge(gates, bad)}
+        assert not results[gate.name].passed, f"{asset}: {gate.name} passed a document that should fail it"
+        others = [n for n, r in results.items() if n != gate.name and not r.passed]
+        assert not others, f"{asset}: {gate.name}'s change failed {others}"
+
+
+def test_a_gate_name_is_declared_once_per_asset():
+    for asset, gates, *_ in CASES:
+        names = [g.name for g in gates]
+        assert len(names) == len(set(names)), asset
