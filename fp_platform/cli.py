@@ -277,9 +277,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sizes = {1: args.events_batch_1, 100: args.events, 500: args.events}
         lines = ig_bench.run(h, sizes, args.port, log)
     else:
-        from fp_platform.world import bench
+        from fp_platform.benches import world as world_bench
 
-        lines = bench.run(h, args.scale, args.bucket_rows, args.duckdb_memory_limit, log=log)
+        lines = world_bench.run(h, args.scale, args.bucket_rows, args.duckdb_memory_limit, log=log)
     for line in lines:
         print(json.dumps(line), flush=True)
     return 0

@@ -30,6 +30,10 @@ LEARNING_LAST = P15  # --full: the first run goes on to promotion, then a second
 VERDICT_ASSET = "platform_verdict"
 
 
+class RunRefused(ValueError):
+    """The request cannot run as asked (a phase not implemented, an unknown asset): exit code 2, nothing run."""
+
+
 @dataclass(frozen=True)
 class PhaseOutcome:
     phase: Phase
@@ -164,9 +168,9 @@ class PhaseProgress:
 def execute(until: str | None, scale: str | None, run_id: str | None, console: Console,
             assets: list[str] | None = None, max_events_per_output: int | None = None,
             drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False,
-            second_run: str | None = None) -> RunResult | int:
+            second_run: str | None = None) -> RunResult:
     """Stack up, allocate (or reuse) the run partition, materialise the selected phases in-process with a live
-    progress display; the RunResult, or an exit code when the request itself is refused. Without `until`
+    progress display; the RunResult (`RunRefused` when the request itself cannot run). Without `until`
     the spine runs (up to SPINE_LAST); `full` goes on through every implemented phase. `second_run` is the
     verification run P16 judges beside this one."""
     from fp_platform.operate import dagster_home
@@ -193,8 +197,7 @@ def execute(until: str | None, scale: str | None, run_id: str | None, console: C
     wanted = tuple(p for p in phases_until(until) if p.group in implemented_groups) if until else runnable
     if until and phases_until(until)[-1].group not in implemented_groups:
         done = ", ".join(p.phase_id for p in runnable)
-        console.print(f"[red]phase {until} is not implemented yet; implemented phases: {done}[/]")
-        return 2
+        raise RunRefused(f"phase {until} is not implemented yet; implemented phases: {done}")
 
     instance = DagsterInstance.get()
     partitions_name = h.get("PLATFORM_RUN_PARTITIONS")
@@ -214,8 +217,7 @@ def execute(until: str | None, scale: str | None, run_id: str | None, console: C
         by_name = {key.to_user_string(): key for key in implemented}
         unknown = sorted(set(assets) - set(by_name))
         if unknown:
-            console.print(f"[red]unknown asset(s) {', '.join(unknown)}; assets are {', '.join(sorted(by_name))}[/]")
-            return 2
+            raise RunRefused(f"unknown asset(s) {', '.join(unknown)}; assets are {', '.join(sorted(by_name))}")
         selection = [by_name[a] for a in assets]
         wanted = tuple(p for p in PHASES if p.group in {implemented[k] for k in selection})
     selected = {k.to_user_string() for k in selection}
@@ -283,21 +285,15 @@ def full_run(scale: str | None, run_id: str | None, console: Console, max_events
     the second beside it."""
     first = execute(LEARNING_LAST, scale, run_id, console, max_events_per_output=max_events_per_output,
                     drills=drills)
-    if isinstance(first, int):
-        return first
     if not _print_run(first, console):
         console.print(f"[red]{first.platform_run_id} did not pass through {LEARNING_LAST}: no second run[/]")
         return 1
     console.print(f"second spine run: decides with the bundle {first.platform_run_id} promoted")
     second = execute(SPINE_LAST, scale or pinned_scale(handles(), first.platform_run_id), None, console,
                      max_events_per_output=max_events_per_output, drills=drills)
-    if isinstance(second, int):
-        return second
     second_ok = _print_run(second, console)
     verdict = execute(None, None, first.platform_run_id, console, assets=[VERDICT_ASSET], drills=(),
                       second_run=second.platform_run_id)
-    if isinstance(verdict, int):
-        return verdict
     verdict_ok = _print_run(verdict, console)
     h = handles()
     doc = run_evidence(h, first.platform_run_id)
@@ -315,12 +311,15 @@ def full_run(scale: str | None, run_id: str | None, console: Console, max_events
 def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
          assets: list[str] | None = None, max_events_per_output: int | None = None,
          drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False) -> int:
-    if full and not (until or assets):
-        return full_run(scale, run_id, console, max_events_per_output, drills)
-    run = execute(until, scale, run_id, console, assets, max_events_per_output, drills, full)
-    if isinstance(run, int):
-        return run
-    return 0 if _print_run(run, console) else 1
+    """`fp-platform run`: the exit code (0 every phase passed, 1 a gate failed, 2 the request was refused)."""
+    try:
+        if full and not (until or assets):
+            return full_run(scale, run_id, console, max_events_per_output, drills)
+        return 0 if _print_run(execute(until, scale, run_id, console, assets, max_events_per_output, drills, full),
+                               console) else 1
+    except RunRefused as exc:
+        console.print(f"[red]{exc}[/]")
+        return 2
 
 
 def _asset_groups(defs):

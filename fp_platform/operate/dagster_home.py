@@ -35,7 +35,8 @@ def prepare(h: Handles) -> dict[str, str]:
 
 
 def serve_ui(h: Handles, host: str, port: int, console: Console) -> int:
-    """Run dagster-webserver and dagster-daemon on the platform instance until Ctrl-C."""
+    """Run dagster-webserver and dagster-daemon on the platform instance until Ctrl-C or SIGTERM; both stop
+    their children before it returns."""
     from fp_platform.substrate import local_stack
 
     if h.profile == "local":
@@ -48,12 +49,18 @@ def serve_ui(h: Handles, host: str, port: int, console: Console) -> int:
         subprocess.Popen([str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", workspace], env=env),
     ]
     console.print(f"Dagster UI on http://{host}:{port} (instance {env['DAGSTER_HOME']}); Ctrl-C stops it")
+
+    def _terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a service manager, `kill`) stops the children as Ctrl-C does
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)

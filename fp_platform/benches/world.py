@@ -99,11 +99,11 @@ def run(h: Handles, scale: str, bucket_rows: int, duckdb_memory_limit: str, log=
         rows = sum(json.loads((tmp_path / "world" / engine.MANIFEST_NAME).read_text())["outputs"][OUTPUT_ID]
                    ["files"][i]["rows"] for i in range(len(inputs)))
         log(f"sorting {rows} rows in {len(inputs)} files: ours …")
-        ours_s, ours_rss, ours_out = _measure([sys.executable, "-m", "fp_platform.world.bench", "ours",
+        ours_s, ours_rss, ours_out = _measure([sys.executable, "-m", "fp_platform.benches.world", "ours",
                                                json.dumps(job), str(tmp_path / "ours")])
         log("… DuckDB …")
         files = sorted(str(p) for p in raw.glob("*.parquet"))
-        duck_s, duck_rss, _ = _measure([sys.executable, "-m", "fp_platform.world.bench", "duckdb",
+        duck_s, duck_rss, _ = _measure([sys.executable, "-m", "fp_platform.benches.world", "duckdb",
                                         json.dumps(files), str(tmp_path / "duck.parquet"), duckdb_memory_limit])
         for key in store.list_keys(bucket, prefix):
             store.client.delete_object(Bucket=bucket, Key=key)
