@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fp_platform.contracts.gates import Gate, Judgement
+from fp_platform.contracts.gates import Gate, Judgement, tables_append_only, workers_green
 
 Doc = dict[str, Any]
 
@@ -15,19 +15,6 @@ CAUGHT_UP = Gate(
                  "policy, the simulation's clock reached the last decision, nothing due is undone, every label "
                  "event reached OFP",
     lambda d: (d["plane_caught_up"], f"{d['caught_up']} after {d['waited_s']}s", {"waited_s": d["waited_s"]}))
-
-
-def _green(healthy: str) -> Any:
-    """Passes when the doc names no unhealthy worker; `healthy` is the detail then."""
-    def predicate(d: Doc) -> Judgement:
-        return not d["unhealthy"], "; ".join(d["unhealthy"]) or healthy
-    return predicate
-
-
-def _append_only(d: Doc) -> Judgement:
-    mutable = [t for t, ok in d["append_only_tables"].items() if not ok]
-    return not mutable, (f"no append-only trigger on {mutable}" if mutable
-                         else f"{len(d['append_only_tables'])} tables refuse UPDATE/DELETE")
 
 
 def _timelines_appended(d: Doc) -> Judgement:
@@ -60,9 +47,9 @@ CASE_SUMMARY = (
          _timelines_appended),
     Gate("duplicates_no_double_append", "re-delivered triggers were recorded as duplicates and appended nothing; "
                                         "no conflicting trigger", _no_double_append),
-    Gate("append_only", "the database refuses UPDATE/DELETE on every case/labels truth table", _append_only),
+    Gate("append_only", "the database refuses UPDATE/DELETE on every case/labels truth table", tables_append_only),
     Gate("case_workers_green", "CaseTrigger and CM run for this run with fresh GREEN heartbeats",
-         _green("CaseTrigger and CM GREEN")),
+         workers_green("CaseTrigger and CM GREEN")),
 )
 
 
@@ -99,5 +86,5 @@ LABEL_SUMMARY = (
                     f"{d['label_events_unsent']} label events unsent; OFP holds {d['ofp_labels']} of"
                     f" {d['assertions']}")),
     Gate("ls_green", "LS and the label simulation run for this run with fresh GREEN heartbeats",
-         _green("LS and the label simulation GREEN")),
+         workers_green("LS and the label simulation GREEN")),
 )

@@ -6,22 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fp_platform.contracts.gates import Gate, Judgement
+from fp_platform.contracts.gates import Gate, Judgement, tables_append_only, workers_green
 
 Doc = dict[str, Any]
-
-
-def _green(healthy: str) -> Any:
-    """Passes when the doc names no unhealthy worker; `healthy` is the detail then."""
-    def predicate(d: Doc) -> Judgement:
-        return not d["unhealthy"], "; ".join(d["unhealthy"]) or healthy
-    return predicate
-
-
-def _append_only(d: Doc) -> Judgement:
-    mutable = [t for t, ok in d["append_only_tables"].items() if not ok]
-    return not mutable, (f"no append-only trigger on {mutable}" if mutable
-                         else f"{len(d['append_only_tables'])} tables refuse UPDATE/DELETE")
 
 
 # --- P8 rtdl_caught_up: doc = the lag report, Kafka commits, archive closure, coverage and degrade counts ---
@@ -83,7 +70,7 @@ DECISION_SUMMARY = (
                     f"{d['degraded']} degraded decisions, {d['degraded_without_reason']} without a reason",
                     {"degrade_reason_counts": d["degrade_reason_counts"]})),
     Gate("postures_recorded", "DL published the run's postures, each with its reasons", _postures_recorded),
-    Gate("df_dl_green", "DF and DL run for this run with fresh GREEN heartbeats", _green("DF and DL GREEN")),
+    Gate("df_dl_green", "DF and DL run for this run with fresh GREEN heartbeats", workers_green("DF and DL GREEN")),
 )
 
 
@@ -103,7 +90,7 @@ ACTION_SUMMARY = (
     Gate("duplicates_prevented", "every repeated intent delivery was counted as prevented, none acted twice",
          _duplicates_prevented),
     Gate("al_green", "AL runs for this run with a fresh GREEN heartbeat and intake/outcome parity",
-         _green("AL GREEN with intake/outcome parity")),
+         workers_green("AL GREEN with intake/outcome parity")),
 )
 
 
@@ -122,7 +109,8 @@ AUDIT_SUMMARY = (
          lambda d: (d["lineage_unresolved_total"] == 0, f"lineage_unresolved_total = {d['lineage_unresolved_total']}")),
     Gate("audit_durable", "audit segments on S3 hold every record DLA consumed; audit events all published",
          _audit_durable),
-    Gate("audit_append_only", "the database refuses UPDATE/DELETE on every decision-lane truth table", _append_only),
+    Gate("audit_append_only", "the database refuses UPDATE/DELETE on every decision-lane truth table",
+         tables_append_only),
     Gate("dla_green", "DLA runs for this run with a fresh GREEN heartbeat",
-         _green("DLA GREEN, lineage_unresolved_total = 0")),
+         workers_green("DLA GREEN, lineage_unresolved_total = 0")),
 )
