@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,20 @@ def _alembic_config(h: Handles):
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url(h).replace("%", "%%"))
     return cfg
+
+
+def sql_migration(module_file: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A migration module's `upgrade` (runs the `.sql` file beside it) and `downgrade` (refused: the platform's
+    migrations are forward-only). Each revision is its SQL; the module only names it in alembic's chain."""
+    def upgrade() -> None:
+        from alembic import op
+
+        op.execute(Path(module_file).with_suffix(".sql").read_text())
+
+    def downgrade() -> None:
+        raise RuntimeError("platform migrations are forward-only")
+
+    return upgrade, downgrade
 
 
 def migrate(h: Handles) -> str:

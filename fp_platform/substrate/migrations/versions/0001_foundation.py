@@ -4,19 +4,8 @@ Revision ID: 0001_foundation
 Revises:
 """
 
-from pathlib import Path
-
-from alembic import op
+from fp_platform.substrate.db import sql_migration
 
 revision = "0001_foundation"
 down_revision = None
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute(Path(__file__).with_suffix(".sql").read_text())
-
-
-def downgrade() -> None:
-    raise RuntimeError("platform migrations are forward-only")
+upgrade, downgrade = sql_migration(__file__)
