@@ -12,6 +12,7 @@ import pytest
 
 from fp_platform.case_labels import gates as case_gates
 from fp_platform.contracts.gates import Gate, judge
+from fp_platform.control import gates as control_gates
 from fp_platform.rtdl import gates as rtdl_gates
 
 Doc = dict[str, Any]
@@ -123,7 +124,92 @@ LABEL_FAILS = {
     "ls_green": lambda d: d["unhealthy"].append("label_store: RED"),
 }
 
+
+def _ig_ready() -> Doc:
+    return {"platform_run_id": "platform_20180401T000000Z",
+            "health": {"state": "GREEN", "required_platform_run_id": "platform_20180401T000000Z", "reasons": []},
+            "auth": {"unauthenticated_health_status": 401, "unauthenticated_push_status": 401,
+                     "authenticated_health_status": 200},
+            "publish_smoke": {"ok": True, "eb_ref": "fp.bus.control.v1[0]@3"},
+            "s3_smoke": {"ok": True, "receipt_segment": "s3://fp-receipts/seg-0"}}
+
+
+IG_READY_FAILS = {
+    "ig_healthy": lambda d: d["health"].update(required_platform_run_id="platform_20180402T000000Z"),
+    "writer_boundary": lambda d: d["auth"].update(unauthenticated_push_status=200),
+    "kafka_writable": lambda d: d["publish_smoke"].update(ok=False),
+    "s3_writable": lambda d: d["s3_smoke"].update(ok=False),
+}
+
+
+def _ready() -> Doc:
+    return {"gates": {"sealed": {"passed": True, "detail": "sealed"}}, "lease": {"key": "scenario:abc"},
+            "ready": {"partition": 0, "offset": 7}, "ready_at": (0, 7), "ready_duplicates": 0}
+
+
+READY_FAILS = {
+    "sr_gates_passed": lambda d: d["gates"]["sealed"].update(passed=False),
+    "lease_respected": lambda d: d["lease"].update(conflict="held by another SR"),
+    "ready_on_topic": lambda d: d.update(ready_at=(0, 8)),
+    "single_ready": lambda d: d.update(ready_duplicates=1),
+}
+
+
+def _wsp() -> Doc:
+    root = "s3://fp-oracle/platform_20180401T000000Z/stream_view/"
+    return {"ready": {"offset": 7}, "sources": {"traffic": [root + "part-0.parquet"]}, "view_root": root,
+            "completed": True, "totals": {"nonretryable": 0, "sent": 10}, "nonretryable": [],
+            "drills": {"duplicates": {"injected": 3, "detail": 3}}}
+
+
+WSP_FAILS = {
+    "ready_consumed": lambda d: d.update(ready=None, stopped="no READY"),
+    "stream_view_only": lambda d: d["sources"]["traffic"].append("s3://elsewhere/part-1.parquet"),
+    "streaming_completed": lambda d: d.update(completed=False, stopped="interrupted"),
+    "nonretryable_zero": lambda d: d["totals"].update(nonretryable=1),
+    "drills_injected": lambda d: d["drills"].update(worker_crash={"injected": 0, "detail": "no worker"}),
+}
+
+
+def _receipts() -> Doc:
+    return {"counts": {"ADMIT": 8, "DUPLICATE": 1, "QUARANTINE": 1, "ANOMALY": 0, "PUBLISH_AMBIGUOUS": 0},
+            "attempts": 10, "claims": 8, "admitted_distinct": 8, "unresolved_in_doubt": 0, "wsp_unreceipted": [],
+            "resolved_by_reconcile": 0, "segments_cover_through_seq": True, "segment_problems": [],
+            "receipts_in_segments": 10, "receipts_total": 10}
+
+
+RECEIPT_FAILS = {
+    "totals_coherent": lambda d: d.update(wsp_unreceipted=["traffic.ADMIT: WSP 9 > IG 8"]),
+    "no_publish_ambiguous": lambda d: d.update(unresolved_in_doubt=1, claims=9),
+    "receipts_append_only": lambda d: d.update(receipts_in_segments=9),
+}
+
+
+def _offsets() -> Doc:
+    return {"wanted_topics": ["fp.bus.traffic.fraud.v1"], "dedupe_drift": 0,
+            "topics": {"fp.bus.traffic.fraud.v1": [{"partition": 0, "admitted": 5, "advanced": True}]}}
+
+
+OFFSETS_FAILS = {
+    "topics_populated": lambda d: d["wanted_topics"].append("fp.bus.context.arrival_events.v1"),
+    "offsets_advanced": lambda d: d["topics"]["fp.bus.traffic.fraud.v1"][0].update(advanced=False),
+    "dedupe_drift_zero": lambda d: d.update(dedupe_drift=1),
+}
+
+
+def _quarantine() -> Doc:
+    return {"count": 1, "refused_receipts": 1, "missing_payloads": [], "by_decision": {"QUARANTINE": 1}}
+
+
+QUARANTINE_FAILS = {"quarantine_durable": lambda d: d["missing_payloads"].append("s3://fp-quarantine/x")}
+
 CASES = [
+    ("P4 ig_ready", control_gates.IG_READY, _ig_ready, IG_READY_FAILS),
+    ("P5 ready_published", control_gates.READY_PUBLISHED, _ready, READY_FAILS),
+    ("P6 wsp_stream", control_gates.WSP_STREAM, _wsp, WSP_FAILS),
+    ("P7 ingest_receipt_summary", control_gates.INGEST_RECEIPT_SUMMARY, _receipts, RECEIPT_FAILS),
+    ("P7 kafka_offsets_snapshot", control_gates.KAFKA_OFFSETS_SNAPSHOT, _offsets, OFFSETS_FAILS),
+    ("P7 quarantine_summary", control_gates.QUARANTINE_SUMMARY, _quarantine, QUARANTINE_FAILS),
     ("P8 rtdl_caught_up", rtdl_gates.RTDL_CAUGHT_UP, _p8, P8_FAILS),
     ("P9 decision_summary", rtdl_gates.DECISION_SUMMARY, _decisions, DECISION_FAILS),
     ("P9 action_summary", rtdl_gates.ACTION_SUMMARY, _actions, ACTION_FAILS),
