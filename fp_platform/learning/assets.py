@@ -10,10 +10,10 @@ from typing import Optional
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, PipesSubprocessClient, asset
 
-from fp_platform.checks import gate_check_results, gate_specs, launch_job
+from fp_platform.checks import gate_check_results, gate_specs, judged, launch_job, phase_asset
 from fp_platform.contracts.gates import GateResult
 from fp_platform.contracts.phases import P12, P13, P14, P15, phase
-from fp_platform.learning import mf
+from fp_platform.learning import gates, mf
 from fp_platform.resources import PlatformResource, platform_run_partitions
 
 
@@ -29,16 +29,9 @@ def _refused(writer, phase_id: str, asset: str, gate: str, result: dict) -> Mate
                                  GateResult(gate, False, result["reason"])]))
 
 
-@asset(group_name=phase(P12).group, partitions_def=platform_run_partitions, deps=["run_closure"],
-       kinds={"s3", "postgres"},
-       check_specs=gate_specs("learning_input_basis", {
-           "basis_pinned": "the closed run, protocol windows, label cutoff, archive segments (digests verified) and "
-                           "label snapshot are fingerprinted; the archive holds every label event LS published",
-           "no_label_leakage": "no assertion in the label snapshot was observed after the test week began",
-           "no_feature_leakage": "no feature window of the shared definition ends after its event, nor a label "
-                                 "window inside the label delay"}),
-       description="P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, labels), "
-                   "with anti-leakage checks.")
+@phase_asset(P12, gates.LEARNING_INPUT_BASIS, deps=["run_closure"], kinds={"s3", "postgres"},
+             description="P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, "
+                         "labels), with anti-leakage checks.")
 def learning_input_basis(context: AssetExecutionContext, config: LearningInputConfig, platform: PlatformResource,
                          pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
@@ -46,96 +39,37 @@ def learning_input_basis(context: AssetExecutionContext, config: LearningInputCo
     result = launch_job(context, pipes, platform.profile, writer, P12, "fp_platform.learning.jobs", "basis", *args)
     if result.get("status") == "REFUSED":
         return _refused(writer, P12, "learning_input_basis", "basis_pinned", result)
-    label = result["label_leakage"]
-    complete = result["label_events_archived"] >= result["label_assertions_total"]
-    gates = [
-        GateResult("basis_pinned", complete and result["archive_segments"] > 0,
-                   f"basis {result['basis_fingerprint'][:16]}: {result['archive_segments']} segments,"
-                   f" {result['label_assertions']} assertions by {result['label_cutoff']};"
-                   f" label events archived {result['label_events_archived']}/{result['label_assertions_total']}",
-                   {"windows": result["windows"]}),
-        GateResult("no_label_leakage", label["passed"],
-                   f"{label['observed_after_test_start']} assertions observed after the test start"
-                   f" {label['test_start']} (cutoff {label['cutoff']})",
-                   {"examples": label["observed_after_test_start_examples"][:5]}),
-        GateResult("no_feature_leakage", not result["feature_leakage"],
-                   "; ".join(result["feature_leakage"]) or "every window ends at or before its event"),
-    ]
-    return MaterializeResult(metadata={"basis_fingerprint": result["basis_fingerprint"],
-                                       "label_cutoff": result["label_cutoff"],
-                                       "windows": MetadataValue.json(result["windows"])},
-                             check_results=gate_check_results(writer, P12, "learning_input_basis", gates))
+    return judged(context, writer, P12, gates.LEARNING_INPUT_BASIS, result,
+                  {"basis_fingerprint": result["basis_fingerprint"], "label_cutoff": result["label_cutoff"],
+                   "windows": MetadataValue.json(result["windows"])})
 
 
-@asset(group_name=phase(P13).group, partitions_def=platform_run_partitions, deps=["learning_input_basis"],
-       kinds={"iceberg", "duckdb", "s3"},
-       check_specs=gate_specs("ofs_dataset", {
-           "dataset_committed": "an Iceberg snapshot of the run's rows, tagged with the dataset fingerprint, read back"
-                                " with the manifest's row count; manifest, fingerprint and rollback recipe written",
-           "quality_holds": "both weeks have rows, the training week both classes; no row reads an input after its"
-                            " event, nor a training label observed after the cutoff",
-           "online_offline_parity": "every vector DF logged equals the offline vector over the records OFP had "
-                                    "applied (its watermark); any mismatch is listed"}),
-       description="P13: the point-in-time dataset rebuilt offline from the archive and labels as of the cutoff, "
-                   "committed to Iceberg, with the online/offline parity check.")
+@phase_asset(P13, gates.OFS_DATASET, deps=["learning_input_basis"], kinds={"iceberg", "duckdb", "s3"},
+             description="P13: the point-in-time dataset rebuilt offline from the archive and labels as of the "
+                         "cutoff, committed to Iceberg, with the online/offline parity check.")
 def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform.profile, writer, P13, "fp_platform.learning.jobs", "ofs")
     if result.get("status") == "REFUSED":
         return _refused(writer, P13, "ofs_dataset", "dataset_committed", result)
-    q, ice, par = result["quality"], result["iceberg"], result["parity"]
-    leak = q["leakage"]
-    gates = [
-        GateResult("dataset_committed", ice["rows_read_back"] == result["rows"] > 0,
-                   f"{ice['table']} snapshot {ice['snapshot_id']} ({ice['tag']}): {ice['rows_read_back']} rows read"
-                   f" back, manifest {result['rows']}"),
-        GateResult("quality_holds", min(q["rows_by_split"].values()) > 0 and q["train_targets"]["fraud"] > 0
-                   and q["train_targets"]["legit"] > 0 and not any(leak.values()),
-                   f"rows {q['rows_by_split']}, training targets {q['train_targets']}, leakage {leak}"),
-        GateResult("online_offline_parity", par["holds"],
-                   f"{par['matched']}/{par['scored_events']} logged vectors equal offline; mismatched"
-                   f" {par['mismatched']} {par['mismatched_by_feature']}; without watermark {par['without_watermark']};"
-                   f" not in archive {par['not_in_archive_count']}", {"examples": result["parity_examples"]}),
-    ]
-    return MaterializeResult(metadata={"dataset_fingerprint": result["dataset_fingerprint"], "rows": result["rows"],
-                                       "iceberg_snapshot_id": str(ice["snapshot_id"]), "table": ice["table"]},
-                             check_results=gate_check_results(writer, P13, "ofs_dataset", gates))
+    ice = result["iceberg"]
+    return judged(context, writer, P13, gates.OFS_DATASET, result,
+                  {"dataset_fingerprint": result["dataset_fingerprint"], "rows": result["rows"],
+                   "iceberg_snapshot_id": str(ice["snapshot_id"]), "table": ice["table"]})
 
 
-@asset(group_name=phase(P14).group, partitions_def=platform_run_partitions, deps=["ofs_dataset"],
-       kinds={"mlflow", "lightgbm", "s3"},
-       check_specs=gate_specs("mf_candidate", {
-           "metric_floors": "the candidate's AUC ROC, average precision and card precision@k on the test week reach"
-                            " the learning policy's floors",
-           "no_leakage": "training rows precede the training end, test rows follow the test start, no training label "
-                         "observed after the cutoff; known compromised cards left out of the test",
-           "tracked_in_mlflow": "the MLflow run holds params, metrics, PR/ROC plots and the model with its signature",
-           "candidate_bundle": "the bundle (model, feature list, thresholds, provenance) is written and registered"}),
-       description="P14: train the candidate (LightGBM) and a logistic baseline, evaluate under the handbook "
-                   "protocol, track in MLflow, register the candidate bundle.")
+@phase_asset(P14, gates.MF_CANDIDATE, deps=["ofs_dataset"], kinds={"mlflow", "lightgbm", "s3"},
+             description="P14: train the candidate (LightGBM) and a logistic baseline, evaluate under the handbook "
+                         "protocol, track in MLflow, register the candidate bundle.")
 def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform.profile, writer, P14, "fp_platform.learning.jobs", "train")
     if result.get("status") == "REFUSED":
         return _refused(writer, P14, "mf_candidate", "metric_floors", result)
-    floors, leak, bundle = result["floors"], result["leakage"], result["bundle"]
-    tracked = mf.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
-    gates = [
-        GateResult("metric_floors", all(f["passed"] for f in floors.values()),
-                   ", ".join(f"{k} {f['value']:.3f} (floor {f['floor']})" for k, f in floors.items()),
-                   {"metrics": result["metrics"]}),
-        GateResult("no_leakage", not any(v for k, v in leak.items() if k != "test_known_compromised_cards_removed"),
-                   f"{leak}"),
-        GateResult("tracked_in_mlflow", not tracked, "; ".join(tracked) or f"run {result['mlflow_run_id']} complete"),
-        GateResult("candidate_bundle", bundle["registered"],
-                   f"{bundle['bundle_id']} {bundle['bundle_version']} at {bundle['model_ref']}"
-                   + ("" if bundle["registered"] else " (not registered: below a metric floor)")),
-    ]
-    return MaterializeResult(metadata={"mlflow_run_id": result["mlflow_run_id"],
-                                       "metrics": MetadataValue.json(result["metrics"]),
-                                       "bundle": MetadataValue.json(bundle)},
-                             check_results=gate_check_results(writer, P14, "mf_candidate", gates))
-
+    problems = mf.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
+    return judged(context, writer, P14, gates.MF_CANDIDATE, {**result, "mlflow_problems": problems},
+                  {"mlflow_run_id": result["mlflow_run_id"], "metrics": MetadataValue.json(result["metrics"]),
+                   "bundle": MetadataValue.json(result["bundle"])})
 
 
 class PromotionConfig(Config):

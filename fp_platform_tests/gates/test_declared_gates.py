@@ -13,6 +13,7 @@ import pytest
 from fp_platform.case_labels import gates as case_gates
 from fp_platform.contracts.gates import Gate, judge
 from fp_platform.control import gates as control_gates
+from fp_platform.learning import gates as learning_gates
 from fp_platform.rtdl import gates as rtdl_gates
 
 Doc = dict[str, Any]
@@ -203,7 +204,55 @@ def _quarantine() -> Doc:
 
 QUARANTINE_FAILS = {"quarantine_durable": lambda d: d["missing_payloads"].append("s3://fp-quarantine/x")}
 
+
+def _basis() -> Doc:
+    return {"label_events_archived": 5, "label_assertions_total": 5, "archive_segments": 3,
+            "basis_fingerprint": "ab" * 32, "label_assertions": 4, "label_cutoff": "2018-05-01T00:00:00Z",
+            "windows": {"train": ["2018-04-01", "2018-04-08"]}, "feature_leakage": [],
+            "label_leakage": {"passed": True, "observed_after_test_start": 0, "test_start": "2018-04-15",
+                              "cutoff": "2018-04-15", "observed_after_test_start_examples": []}}
+
+
+BASIS_FAILS = {
+    "basis_pinned": lambda d: d.update(label_events_archived=4),
+    "no_label_leakage": lambda d: d["label_leakage"].update(passed=False, observed_after_test_start=1),
+    "no_feature_leakage": lambda d: d["feature_leakage"].append("terminal_risk_1d ends after its event"),
+}
+
+
+def _ofs() -> Doc:
+    return {"rows": 100, "iceberg": {"table": "fp.ofs", "snapshot_id": 1, "tag": "ds-1", "rows_read_back": 100},
+            "quality": {"rows_by_split": {"train": 60, "test": 40}, "train_targets": {"fraud": 3, "legit": 57},
+                        "leakage": {"input_after_event": 0}},
+            "parity": {"holds": True, "matched": 40, "scored_events": 40, "mismatched": 0, "mismatched_by_feature": {},
+                       "without_watermark": 0, "not_in_archive_count": 0}, "parity_examples": []}
+
+
+OFS_FAILS = {
+    "dataset_committed": lambda d: d["iceberg"].update(rows_read_back=99),
+    "quality_holds": lambda d: d["quality"]["train_targets"].update(fraud=0),
+    "online_offline_parity": lambda d: d["parity"].update(holds=False, mismatched=1),
+}
+
+
+def _mf() -> Doc:
+    return {"floors": {"auc_roc": {"passed": True, "value": 0.86, "floor": 0.7}}, "metrics": {"auc_roc": 0.86},
+            "leakage": {"train_after_end": 0, "test_known_compromised_cards_removed": 12}, "mlflow_problems": [],
+            "mlflow_run_id": "r1", "bundle": {"registered": True, "bundle_id": "b", "bundle_version": "1",
+                                              "model_ref": "s3://fp-models/b/1"}}
+
+
+MF_FAILS = {
+    "metric_floors": lambda d: d["floors"]["auc_roc"].update(passed=False),
+    "no_leakage": lambda d: d["leakage"].update(train_after_end=1),
+    "tracked_in_mlflow": lambda d: d["mlflow_problems"].append("no signature"),
+    "candidate_bundle": lambda d: d["bundle"].update(registered=False),
+}
+
 CASES = [
+    ("P12 learning_input_basis", learning_gates.LEARNING_INPUT_BASIS, _basis, BASIS_FAILS),
+    ("P13 ofs_dataset", learning_gates.OFS_DATASET, _ofs, OFS_FAILS),
+    ("P14 mf_candidate", learning_gates.MF_CANDIDATE, _mf, MF_FAILS),
     ("P4 ig_ready", control_gates.IG_READY, _ig_ready, IG_READY_FAILS),
     ("P5 ready_published", control_gates.READY_PUBLISHED, _ready, READY_FAILS),
     ("P6 wsp_stream", control_gates.WSP_STREAM, _wsp, WSP_FAILS),
