@@ -8,13 +8,13 @@ reason.
 
 from typing import Optional
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, PipesSubprocessClient, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, PipesSubprocessClient
 
-from fp_platform.checks import gate_check_results, gate_specs, judged, launch_job, phase_asset
+from fp_platform.checks import gate_check_results, judged, launch_job, phase_asset
 from fp_platform.contracts.gates import GateResult
-from fp_platform.contracts.phases import P12, P13, P14, P15, phase
+from fp_platform.contracts.phases import P12, P13, P14, P15
 from fp_platform.learning import gates, mf
-from fp_platform.resources import PlatformResource, platform_run_partitions
+from fp_platform.resources import PlatformResource
 
 
 class LearningInputConfig(Config):
@@ -78,18 +78,9 @@ class PromotionConfig(Config):
     candidate: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@asset(group_name=phase(P15).group, partitions_def=platform_run_partitions, deps=["mf_candidate"],
-       kinds={"postgres", "kafka"},
-       check_specs=gate_specs("mpr_promotion", {
-           "compatible": "the candidate's feature version and features are what OFP serves, its model document is "
-                         "P14's and names the same features, its thresholds are DF decisions; else it stops here",
-           "promotion_committed": "DF scored the candidate in shadow on the test week beside the bundle active before"
-                                  " it, it passed the promotion rule, and PROMOTED is appended and published",
-           "rollback_drill": "ROLLED_BACK to that bundle and ROLLED_FORWARD again, each resolved as active and its"
-                             " model loaded the way DF does, appended and published",
-           "active_bundle_resolves": "after the corridor DF resolves the promoted bundle"}),
-       description="P15: the promotion corridor (compatibility, DF shadow scoring, promotion rule, PROMOTED, "
-                   "rollback drill) as append-only registry events in Postgres and on the registry topic.")
+@phase_asset(P15, gates.MPR_PROMOTION, deps=["mf_candidate"], kinds={"postgres", "kafka"},
+             description="P15: the promotion corridor (compatibility, DF shadow scoring, promotion rule, PROMOTED, "
+                         "rollback drill) as append-only registry events in Postgres and on the registry topic.")
 def mpr_promotion(context: AssetExecutionContext, config: PromotionConfig, platform: PlatformResource,
                   pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
@@ -111,24 +102,8 @@ def mpr_promotion(context: AssetExecutionContext, config: PromotionConfig, platf
     result = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs", "promote")
     if result.get("status") == "REFUSED":
         return _refused(writer, P15, "mpr_promotion", "promotion_committed", result)
-    rule, drill, published = result["promotion_rule"], result["drill"], result["published"]
-    sent = [p for p in published if "offset" in p]
     name = f"{bundle['bundle_id']} {bundle['bundle_version']}"
-    steps = "; ".join(f"{s['event_type']} {s['bundle_id']} {s['bundle_version']} -> resolves {s['resolved_active']}"
-                      for s in drill["steps"]) if drill else "no drill: not promoted"
-    gates = [
-        GateResult("compatible", True, f"{name}: {bundle['feature_version']}, {len(bundle['feature_list'])} served"
-                   f" fields, {bundle['model_kind']} model", {"bundle": bundle}),
-        GateResult("promotion_committed", result["promoted"] and bool(sent) and sent[0]["event_type"] == "PROMOTED",
-                   f"shadow of {shadow['events']} decisions: {rule['detail']}; changed"
-                   f" {shadow['changed_by_transition']}" + (f"; PROMOTED seq {sent[0]['seq']} on {sent[0]['topic']}"
-                                                             f"[{sent[0]['partition']}]@{sent[0]['offset']}"
-                                                             if sent else "; not promoted")),
-        GateResult("rollback_drill", bool(drill) and drill["passed"] and len(sent) == len(published) == 3, steps),
-        GateResult("active_bundle_resolves", bool(drill) and result.get("active_now") == [bundle["bundle_id"],
-                                                                                      bundle["bundle_version"]],
-                   f"active now {result.get('active_now')}" if drill else "not promoted"),
-    ]
-    return MaterializeResult(metadata={"candidate": name, "promoted": result["promoted"],
-                                       "shadow": MetadataValue.json({k: shadow[k] for k in ("active", "candidate")})},
-                             check_results=gate_check_results(writer, P15, "mpr_promotion", gates))
+    return judged(context, writer, P15, gates.MPR_PROMOTION,
+                  {**result, "compatible": compat["compatible"], "bundle": bundle, "shadow": shadow},
+                  {"candidate": name, "promoted": result["promoted"],
+                   "shadow": MetadataValue.json({k: shadow[k] for k in ("active", "candidate")})})

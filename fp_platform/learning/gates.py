@@ -98,3 +98,47 @@ MF_CANDIDATE = (
     Gate("candidate_bundle", "the bundle (model, feature list, thresholds, provenance) is written and registered",
          _candidate_bundle),
 )
+
+
+# --- P15 mpr_promotion: doc = the compatibility report (`compatible`, `bundle`), the shadow scoring
+#     (`shadow`) and the promote job's report (`promoted`, `promotion_rule`, `drill`, `published`, `active_now`)
+def _sent(d: Doc) -> list[dict]:
+    return [p for p in d["published"] if "offset" in p]
+
+
+def _compatible(d: Doc) -> Judgement:
+    b = d["bundle"]
+    return (d["compatible"], f"{b['bundle_id']} {b['bundle_version']}: {b['feature_version']}, {len(b['feature_list'])}"
+                             f" served fields, {b['model_kind']} model", {"bundle": b})
+
+
+def _promotion_committed(d: Doc) -> Judgement:
+    sent, shadow = _sent(d), d["shadow"]
+    return (d["promoted"] and bool(sent) and sent[0]["event_type"] == "PROMOTED",
+            f"shadow of {shadow['events']} decisions: {d['promotion_rule']['detail']}; changed"
+            f" {shadow['changed_by_transition']}"
+            + (f"; PROMOTED seq {sent[0]['seq']} on {sent[0]['topic']}[{sent[0]['partition']}]@{sent[0]['offset']}"
+               if sent else "; not promoted"))
+
+
+def _rollback_drill(d: Doc) -> Judgement:
+    drill = d["drill"]
+    steps = "; ".join(f"{s['event_type']} {s['bundle_id']} {s['bundle_version']} -> resolves {s['resolved_active']}"
+                      for s in drill["steps"]) if drill else "no drill: not promoted"
+    return bool(drill) and drill["passed"] and len(_sent(d)) == len(d["published"]) == 3, steps
+
+
+MPR_PROMOTION = (
+    Gate("compatible", "the candidate's feature version and features are what OFP serves, its model document is "
+                       "P14's and names the same features, its thresholds are DF decisions; else it stops here",
+         _compatible),
+    Gate("promotion_committed", "DF scored the candidate in shadow on the test week beside the bundle active before"
+                                " it, it passed the promotion rule, and PROMOTED is appended and published",
+         _promotion_committed),
+    Gate("rollback_drill", "ROLLED_BACK to that bundle and ROLLED_FORWARD again, each resolved as active and its"
+                           " model loaded the way DF does, appended and published", _rollback_drill),
+    Gate("active_bundle_resolves", "after the corridor DF resolves the promoted bundle",
+         lambda d: (bool(d["drill"]) and d.get("active_now") == [d["bundle"]["bundle_id"],
+                                                                 d["bundle"]["bundle_version"]],
+                    f"active now {d.get('active_now')}" if d["drill"] else "not promoted")),
+)

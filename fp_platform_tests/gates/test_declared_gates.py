@@ -249,7 +249,30 @@ MF_FAILS = {
     "candidate_bundle": lambda d: d["bundle"].update(registered=False),
 }
 
+
+def _promotion() -> Doc:
+    bundle = {"bundle_id": "b", "bundle_version": "2", "feature_version": "fv1", "feature_list": ["amount"],
+              "model_kind": "lightgbm"}
+    published = [{"event_type": "PROMOTED", "seq": 1, "topic": "fp.bus.registry.v1", "partition": 0, "offset": 4},
+                 {"event_type": "ROLLED_BACK", "seq": 2, "topic": "fp.bus.registry.v1", "partition": 0, "offset": 5},
+                 {"event_type": "ROLLED_FORWARD", "seq": 3, "topic": "fp.bus.registry.v1", "partition": 0,
+                  "offset": 6}]
+    return {"compatible": True, "bundle": bundle, "shadow": {"events": 40, "changed_by_transition": {}},
+            "promoted": True, "promotion_rule": {"detail": "AP +0.02"}, "published": published,
+            "drill": {"passed": True, "steps": [{"event_type": "ROLLED_BACK", "bundle_id": "a", "bundle_version": "1",
+                                                 "resolved_active": True}]},
+            "active_now": ["b", "2"]}
+
+
+PROMOTION_FAILS = {
+    "compatible": lambda d: d.update(compatible=False),
+    "promotion_committed": lambda d: d["published"][0].update(event_type="REFUSED"),
+    "rollback_drill": lambda d: d["drill"].update(passed=False),
+    "active_bundle_resolves": lambda d: d.update(active_now=["a", "1"]),
+}
+
 CASES = [
+    ("P15 mpr_promotion", learning_gates.MPR_PROMOTION, _promotion, PROMOTION_FAILS),
     ("P12 learning_input_basis", learning_gates.LEARNING_INPUT_BASIS, _basis, BASIS_FAILS),
     ("P13 ofs_dataset", learning_gates.OFS_DATASET, _ofs, OFS_FAILS),
     ("P14 mf_candidate", learning_gates.MF_CANDIDATE, _mf, MF_FAILS),
