@@ -14,6 +14,7 @@ from fp_platform.case_labels import gates as case_gates
 from fp_platform.contracts.gates import Gate, judge
 from fp_platform.control import gates as control_gates
 from fp_platform.learning import gates as learning_gates
+from fp_platform.obs_gov import gates as obs_gates
 from fp_platform.rtdl import gates as rtdl_gates
 
 Doc = dict[str, Any]
@@ -271,7 +272,43 @@ PROMOTION_FAILS = {
     "active_bundle_resolves": lambda d: d.update(active_now=["a", "1"]),
 }
 
+
+def _closure() -> Doc:
+    return {"status": "CLOSED", "lock_key": "fp.reporter.r", "closure_id": "c1", "written": ["a.json", "b.json"],
+            "reconciliation_holds": True, "reconciliation_mismatches": [], "funnel": {"sent": 10},
+            "anchor_problems": [], "conformance": "PASS", "drills": {"duplicates": "PASS"},
+            "spine_closeout": {"holds": True, "problems": [], "wsp_emitted": 10}, "marker_ok": True,
+            "marker": {"closure_id": "c1"}}
+
+
+CLOSURE_FAILS = {
+    "single_writer": lambda d: d.update(status=obs_gates.LOCK_HELD, reason="held by another reporter"),
+    "evidence_complete": lambda d: d.update(status=obs_gates.EVIDENCE_MISSING, reason="missing", missing=["x"]),
+    "reconciliation_holds": lambda d: d.update(reconciliation_holds=False, reconciliation_mismatches=["sent 10 != 9"]),
+    "replay_anchors_valid": lambda d: d["anchor_problems"].append("fp.bus.rtdl.v1[1] has no anchor"),
+    "conformance_pass": lambda d: d.update(conformance="FAIL"),
+    "drills_observed": lambda d: d["drills"].update(duplicates="FAIL"),
+    "spine_closeout": lambda d: d["spine_closeout"].update(holds=False, problems=["AL RED"]),
+    "run_completed": lambda d: d.update(marker_ok=False),
+}
+
+
+def _verdict() -> Doc:
+    return {"source_blockers": [], "lane_blockers": [], "source_matrix": {"P1": "PASS"},
+            "verification_run": {"platform_run_id": "platform_20180402T000000Z", "promoted": "b 2"},
+            "proof_matrix": {"spine": {"deploy": {"passed": True}}}, "published": True, "verdict": "PASS",
+            "verdict_uri": "s3://fp-evidence/r/verdict.json"}
+
+
+VERDICT_FAILS = {
+    "source_matrix_blocker_free": lambda d: d["source_blockers"].append("P9 FAIL"),
+    "six_proof_matrix_complete": lambda d: d["lane_blockers"].append("mf: no rollback proof"),
+    "verdict_published": lambda d: d.update(published=False),
+}
+
 CASES = [
+    ("P11 run_closure", obs_gates.RUN_CLOSURE, _closure, CLOSURE_FAILS),
+    ("P16 platform_verdict", obs_gates.PLATFORM_VERDICT, _verdict, VERDICT_FAILS),
     ("P15 mpr_promotion", learning_gates.MPR_PROMOTION, _promotion, PROMOTION_FAILS),
     ("P12 learning_input_basis", learning_gates.LEARNING_INPUT_BASIS, _basis, BASIS_FAILS),
     ("P13 ofs_dataset", learning_gates.OFS_DATASET, _ofs, OFS_FAILS),
