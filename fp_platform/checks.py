@@ -75,6 +75,14 @@ def gate_check_results(
     ]
 
 
+def refused(writer: EvidenceWriter, phase_id: str, asset: str, gate: str, result: dict) -> MaterializeResult:
+    """A one-shot job refused its input: the phase's `gate` fails with the job's reason (the other gates were
+    not reached), recorded in evidence like any verdict."""
+    return MaterializeResult(metadata={"status": "REFUSED", "reason": result["reason"]},
+                             check_results=gate_check_results(writer, phase_id, asset,
+                                                              [GateResult(gate, False, result["reason"])]))
+
+
 def fail_phase(writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, gate: str, reason: str) -> Failure:
     """Record an asset that could not reach its gates as FAIL, and return the Failure to raise."""
     record_gates(writer, phase_id, AssetKey.from_coercible(asset).to_user_string(), [GateResult(gate, False, reason)])

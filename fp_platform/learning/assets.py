@@ -8,10 +8,9 @@ reason.
 
 from typing import Optional
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, PipesSubprocessClient
+from dagster import AssetExecutionContext, Config, MetadataValue, PipesSubprocessClient
 
-from fp_platform.checks import gate_check_results, judged, launch_job, phase_asset
-from fp_platform.contracts.gates import GateResult
+from fp_platform.checks import judged, launch_job, phase_asset, refused
 from fp_platform.contracts.phases import P12, P13, P14, P15
 from fp_platform.learning import gates, mf
 from fp_platform.resources import PlatformResource
@@ -23,12 +22,6 @@ class LearningInputConfig(Config):
     label_cutoff: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-def _refused(writer, phase_id: str, asset: str, gate: str, result: dict) -> MaterializeResult:
-    return MaterializeResult(metadata={"status": "REFUSED", "reason": result["reason"]},
-                             check_results=gate_check_results(writer, phase_id, asset, [
-                                 GateResult(gate, False, result["reason"])]))
-
-
 @phase_asset(P12, gates.LEARNING_INPUT_BASIS, deps=["run_closure"], kinds={"s3", "postgres"},
              description="P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, "
                          "labels), with anti-leakage checks.")
@@ -38,7 +31,7 @@ def learning_input_basis(context: AssetExecutionContext, config: LearningInputCo
     args = ["--label-cutoff", config.label_cutoff] if config.label_cutoff else []
     result = launch_job(context, pipes, platform.profile, writer, P12, "fp_platform.learning.jobs", "basis", *args)
     if result.get("status") == "REFUSED":
-        return _refused(writer, P12, "learning_input_basis", "basis_pinned", result)
+        return refused(writer, P12, "learning_input_basis", "basis_pinned", result)
     return judged(context, writer, P12, gates.LEARNING_INPUT_BASIS, result,
                   {"basis_fingerprint": result["basis_fingerprint"], "label_cutoff": result["label_cutoff"],
                    "windows": MetadataValue.json(result["windows"])})
@@ -51,7 +44,7 @@ def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipe
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform.profile, writer, P13, "fp_platform.learning.jobs", "ofs")
     if result.get("status") == "REFUSED":
-        return _refused(writer, P13, "ofs_dataset", "dataset_committed", result)
+        return refused(writer, P13, "ofs_dataset", "dataset_committed", result)
     ice = result["iceberg"]
     return judged(context, writer, P13, gates.OFS_DATASET, result,
                   {"dataset_fingerprint": result["dataset_fingerprint"], "rows": result["rows"],
@@ -65,7 +58,7 @@ def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pip
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform.profile, writer, P14, "fp_platform.learning.jobs", "train")
     if result.get("status") == "REFUSED":
-        return _refused(writer, P14, "mf_candidate", "metric_floors", result)
+        return refused(writer, P14, "mf_candidate", "metric_floors", result)
     problems = mf.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
     return judged(context, writer, P14, gates.MF_CANDIDATE, {**result, "mlflow_problems": problems},
                   {"mlflow_run_id": result["mlflow_run_id"], "metrics": MetadataValue.json(result["metrics"]),
@@ -89,7 +82,7 @@ def mpr_promotion(context: AssetExecutionContext, config: PromotionConfig, platf
                         "compatibility", *args)
     if compat.get("status") == "REFUSED" or not compat["compatible"]:
         reason = compat.get("reason") or "; ".join(compat["reasons"])
-        return _refused(writer, P15, "mpr_promotion", "compatible", {"reason": f"refused: {reason}"})
+        return refused(writer, P15, "mpr_promotion", "compatible", {"reason": f"refused: {reason}"})
     bundle, window, baseline = compat["bundle"], compat["shadow_window"], compat["baseline"]
     shadow = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.rtdl.shadow", "score",
                         "--bundle-id", bundle["bundle_id"], "--bundle-version", bundle["bundle_version"],
@@ -98,10 +91,10 @@ def mpr_promotion(context: AssetExecutionContext, config: PromotionConfig, platf
                         "--from", window["start"], "--to", window["end"],
                         "--review-budget", str(compat["review_budget"]))
     if shadow.get("status") == "REFUSED":
-        return _refused(writer, P15, "mpr_promotion", "promotion_committed", {"reason": shadow["reason"]})
+        return refused(writer, P15, "mpr_promotion", "promotion_committed", {"reason": shadow["reason"]})
     result = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs", "promote")
     if result.get("status") == "REFUSED":
-        return _refused(writer, P15, "mpr_promotion", "promotion_committed", result)
+        return refused(writer, P15, "mpr_promotion", "promotion_committed", result)
     name = f"{bundle['bundle_id']} {bundle['bundle_version']}"
     return judged(context, writer, P15, gates.MPR_PROMOTION,
                   {**result, "compatible": compat["compatible"], "bundle": bundle, "shadow": shadow},

@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 
-from fp_platform.contracts.gates import GateResult
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, Pack, specs_by_component
@@ -50,23 +49,3 @@ def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: s
     return {"run_scope": {"env_key": h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"), "value": run_id},
             "supervisor": h.get("DAEMON_SUPERVISOR"), "replicas_per_worker": h.get("DAEMON_REPLICAS_PER_WORKER"),
             "packs": packs}
-
-
-def p2_gates(doc: dict[str, Any]) -> list[GateResult]:
-    workers = [w for p in doc["packs"] for w in p["workers"]]
-    run_id = doc["run_scope"]["value"]
-    down = [f"{w['component']} {w['state']} {w['detail']}".strip() for w in workers if not w["scope_confirmed"]]
-    wrong_scope = [w["component"] for w in workers if w["heartbeat_run_id"] not in (None, run_id)
-                   or w["platform_run_id"] != run_id]
-    dupes = [f"{w['component']}: pids {w['processes']}" for w in workers if len(w["processes"]) > 1]
-    unhealthy = [f"{w['component']}: {w['health_state']}" for w in workers
-                 if w["health_state"] not in (None, "GREEN")]
-    return [
-        GateResult("packs_running", bool(workers) and not down,
-                   "; ".join(down) or f"{len(workers)} workers running, one replica each"),
-        GateResult("run_scope_confirmed", bool(workers) and not wrong_scope,
-                   f"other scope: {wrong_scope}" if wrong_scope else f"every worker serves {run_id}"),
-        GateResult("no_duplicate_consumers", not dupes, "; ".join(dupes) or "one process per worker"),
-        GateResult("dependencies_reachable", not unhealthy and not down,
-                   "; ".join(unhealthy) or "every worker reached Kafka, Postgres and S3 (GREEN heartbeat)"),
-    ]

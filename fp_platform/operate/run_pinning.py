@@ -13,7 +13,6 @@ import psycopg
 
 from fp_platform.contracts.canonical import config_digest
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
-from fp_platform.contracts.gates import GateResult
 from fp_platform.contracts.phases import P1
 from fp_platform.handles import Handles
 from fp_platform.operate.provenance import image_provenance
@@ -141,27 +140,18 @@ def recompute_digest(run_json: dict[str, Any]) -> tuple[bool, str]:
     return recomputed == run_json.get("config_digest"), recomputed
 
 
-def p1_gates(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection) -> list[GateResult]:
-    """P1.5 PASS criteria, judged from the stored evidence (not from what this process meant to write)."""
+def p1_facts(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection) -> dict:
+    """What P1's gates judge, read back from the stored evidence and the run registry (not from what this
+    process meant to write)."""
     names = writer.list()
-    results = [GateResult("evidence_root_exists", bool(names), f"{len(names)} objects under {writer.run_root}")]
+    doc = {"evidence_objects": len(names), "run_root": writer.run_root, "run_json_error": None}
     try:
         run_json = writer.read(h.get("EVIDENCE_RUN_JSON_KEY"))
     except EvidenceError as exc:
-        return results + [GateResult("run_json_complete", False, str(exc)),
-                          GateResult("config_digest_recomputes", False, "run.json unreadable")]
-    missing = check_run_json_complete(run_json)
-    results.append(GateResult("run_json_complete", not missing,
-                              f"missing: {', '.join(missing)}" if missing else "all required fields present",
-                              {"missing": missing}))
+        return {**doc, "run_json_error": str(exc)}
     equal, recomputed = recompute_digest(run_json)
     row = conn.execute("SELECT config_digest FROM run_registry WHERE platform_run_id = %s",
                        (writer.platform_run_id,)).fetchone()
-    registered = row[0] if row else None
-    ok = equal and registered == run_json.get("config_digest")
-    results.append(GateResult(
-        "config_digest_recomputes", ok,
-        f"stored {run_json.get('config_digest')}, recomputed {recomputed}, registry {registered}",
-        {"stored": run_json.get("config_digest"), "recomputed": recomputed, "registry": registered},
-    ))
-    return results
+    return {**doc, "missing": check_run_json_complete(run_json), "digest_recomputes": equal,
+            "stored_digest": run_json.get("config_digest"), "recomputed_digest": recomputed,
+            "registry_digest": row[0] if row else None}

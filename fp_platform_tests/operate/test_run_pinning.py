@@ -6,6 +6,9 @@ import pytest
 
 from fp_platform.cli import main as cli
 from fp_platform.contracts.canonical import config_digest
+from fp_platform.contracts.gates import judge
+from fp_platform.contracts.phases import P1
+from fp_platform.operate import gates as operate_gates
 from fp_platform.operate import run_pinning
 from fp_platform.operate.active_run import active_run_file
 from fp_platform.substrate import db
@@ -68,10 +71,10 @@ def test_digest_gate_fails_on_a_tampered_run_json(h, stack):
     writer = run_evidence(h, unique_run_id())
     doc = run_pinning.run_json_doc(h, writer.platform_run_id, run_pinning.RunParams(scale="smoke"))
     doc["config"]["runtime_knobs"]["IG_RATE_LIMIT_RPS"] = 1  # config edited after digesting
-    writer.write_truth("run.json", doc, phase_id="P1")
+    writer.write_truth("run.json", doc, phase_id=P1)
     with db.connect(h) as conn:
         run_pinning.register_run(h, writer, conn, doc)
-        results = {r.name: r for r in run_pinning.p1_gates(h, writer, conn)}
+        results = {r.name: r for r in judge(operate_gates.RUN_HEADER, run_pinning.p1_facts(h, writer, conn))}
     assert results["run_json_complete"].passed
     assert not results["config_digest_recomputes"].passed
 
