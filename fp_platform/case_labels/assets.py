@@ -6,7 +6,9 @@ decisions, then judge it from its append-only tables.
 """
 
 import time
+from collections.abc import Callable
 
+import psycopg
 from dagster import AssetExecutionContext
 
 from fp_platform.case_labels import gates, summary
@@ -18,19 +20,37 @@ from fp_platform.operate.packs import pack
 from fp_platform.resources import PlatformResource
 
 
-def _wait_plane(context: AssetExecutionContext, platform: PlatformResource, conn) -> dict:
+def _plane_facts(context: AssetExecutionContext, platform: PlatformResource, components: tuple[str, ...],
+                 summarise: Callable[[psycopg.Connection], dict]) -> dict:
     """Supervise case_labels (and rtdl_core for OFP) until the plane has caught up with the run's audited
-    decisions, or the timeout: whether it did, where it stands and the seconds waited."""
+    decisions, or the timeout; the plane's summary (`summarise`) with whether it caught up, where it stands,
+    the seconds waited and the named workers that are not GREEN for the run (`unhealthy`)."""
     h, run_id = platform.handles, context.partition_key
     packs = (pack(h, h.get("PACK_ID_CASE_LABELS")), pack(h, h.get("PACK_ID_RTDL_CORE")))
     policy = load_case_policy(h)
-    ok, waited = supervisor.wait_until(lambda: summary.caught_up(summary.progress(h, policy, conn, run_id)),
-                                       float(h.get("CASE_LABELS_TIMEOUT_SECONDS")),
-                                       lambda: supervisor.reconcile(h, conn, run_id, packs, log=context.log.info),
-                                       context.log.info)
-    time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)  # a heartbeat after the last batch
-    _, where = summary.caught_up(summary.progress(h, policy, conn, run_id))
-    return {"plane_caught_up": ok, "caught_up": f"{where}", "waited_s": waited}
+    with platform.connect() as conn:
+        conn.autocommit = True
+        ok, waited = supervisor.wait_until(lambda: summary.caught_up(summary.progress(h, policy, conn, run_id)),
+                                           float(h.get("CASE_LABELS_TIMEOUT_SECONDS")),
+                                           lambda: supervisor.reconcile(h, conn, run_id, packs, log=context.log.info),
+                                           context.log.info)
+        time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)  # a heartbeat after the last batch
+        _, where = summary.caught_up(summary.progress(h, policy, conn, run_id))
+        return {**summarise(conn), "plane_caught_up": ok, "caught_up": where, "waited_s": waited,
+                "unhealthy": supervisor.unhealthy(h, conn, "PACK_ID_CASE_LABELS", *components)}
+
+
+def _write(platform: PlatformResource, run_id: str, facts: dict, slice_id: str, path_key: str):
+    """The plane's slice and its evidence file (the wait as the evidence has always recorded it: the seconds
+    waited and the caught_up gate's detail); the writer."""
+    h, writer = platform.handles, platform.evidence(run_id)
+    sliced = facts.pop("slice")
+    slice_name = h.pattern("CASE_LABELS_SLICE_PATH_PATTERN", slice_id=slice_id)
+    writer.write_summary(slice_name, {**sliced, "bounded_to": len(next(iter(sliced.values())))}, phase_id=P10)
+    doc = {k: v for k, v in facts.items() if k not in ("plane_caught_up", "unhealthy")}
+    writer.write_summary(h.get(path_key), {**doc, "caught_up": f"{facts['caught_up']} after {facts['waited_s']}s",
+                                           "slices": [slice_name]}, phase_id=P10)
+    return writer
 
 
 @phase_asset(P10, gates.CASE_SUMMARY, deps=["audit_summary"], kinds={"kafka", "postgres"},
@@ -38,41 +58,22 @@ def _wait_plane(context: AssetExecutionContext, platform: PlatformResource, conn
                          "idempotent).")
 def case_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
-    with platform.connect() as conn:
-        conn.autocommit = True
-        caught = _wait_plane(context, platform, conn)
-        doc = summary.case_summary(load_case_policy(h), conn, run_id)
-        cases = summary.case_slice(conn, run_id)
-        sick = supervisor.unhealthy(h, conn, "PACK_ID_CASE_LABELS", "COMPONENT_ID_CASE_TRIGGER", "COMPONENT_ID_CM")
-    writer = platform.evidence(run_id)
-    slice_name = h.pattern("CASE_LABELS_SLICE_PATH_PATTERN", slice_id="cases")
-    writer.write_summary(slice_name, {"cases": cases, "bounded_to": len(cases)}, phase_id=P10)
-    writer.write_summary(h.get("CASE_EVIDENCE_PATH_PATTERN"), {**doc, **_caught_evidence(caught),
-                                                                "slices": [slice_name]}, phase_id=P10)
-    return judged(context, writer, P10, gates.CASE_SUMMARY, {**doc, **caught, "unhealthy": sick},
-                  {"cases": doc["cases"], "triggers": doc["triggers"], "by_reason": doc["triggers_by_reason"]})
+    facts = _plane_facts(context, platform, ("COMPONENT_ID_CASE_TRIGGER", "COMPONENT_ID_CM"),
+                         lambda conn: {**summary.case_summary(load_case_policy(h), conn, run_id),
+                                       "slice": {"cases": summary.case_slice(conn, run_id)}})
+    writer = _write(platform, run_id, facts, "cases", "CASE_EVIDENCE_PATH_PATTERN")
+    return judged(context, writer, P10, gates.CASE_SUMMARY, facts,
+                  {"cases": facts["cases"], "triggers": facts["triggers"], "by_reason": facts["triggers_by_reason"]})
 
 
 @phase_asset(P10, gates.LABEL_SUMMARY, deps=[case_summary], kinds={"kafka", "postgres"},
              description="P10: label assertions appended through LS's writer boundary and published.")
 def label_summary(context: AssetExecutionContext, platform: PlatformResource):
-    h, run_id = platform.handles, context.partition_key
-    with platform.connect() as conn:
-        conn.autocommit = True
-        caught = _wait_plane(context, platform, conn)
-        doc = summary.label_summary(h, conn, run_id)
-        labels = summary.label_slice(conn, run_id)
-        sick = supervisor.unhealthy(h, conn, "PACK_ID_CASE_LABELS", "COMPONENT_ID_LS", "COMPONENT_ID_LABEL_SIMULATION")
-    writer = platform.evidence(run_id)
-    slice_name = h.pattern("CASE_LABELS_SLICE_PATH_PATTERN", slice_id="labels")
-    writer.write_summary(slice_name, {"assertions": labels, "bounded_to": len(labels)}, phase_id=P10)
-    writer.write_summary(h.get("LABEL_EVIDENCE_PATH_PATTERN"), {**doc, **_caught_evidence(caught),
-                                                                 "slices": [slice_name]}, phase_id=P10)
-    return judged(context, writer, P10, gates.LABEL_SUMMARY, {**doc, **caught, "unhealthy": sick},
-                  {"assertions": doc["assertions"], "refused_writes": doc["refused_writes"],
-                   "by_source_label": doc["by_source_label"]})
-
-
-def _caught_evidence(caught: dict) -> dict:
-    """The wait as the evidence has always recorded it: the seconds waited and the caught_up gate's detail."""
-    return {"waited_s": caught["waited_s"], "caught_up": f"{caught['caught_up']} after {caught['waited_s']}s"}
+    run_id = context.partition_key
+    facts = _plane_facts(context, platform, ("COMPONENT_ID_LS", "COMPONENT_ID_LABEL_SIMULATION"),
+                         lambda conn: {**summary.label_summary(platform.handles, conn, run_id),
+                                       "slice": {"assertions": summary.label_slice(conn, run_id)}})
+    writer = _write(platform, run_id, facts, "labels", "LABEL_EVIDENCE_PATH_PATTERN")
+    return judged(context, writer, P10, gates.LABEL_SUMMARY, facts,
+                  {"assertions": facts["assertions"], "refused_writes": facts["refused_writes"],
+                   "by_source_label": facts["by_source_label"]})

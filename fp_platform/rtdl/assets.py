@@ -7,7 +7,9 @@ offsets written with the state), Kafka (commits never ahead of the DB) and S3 (a
 """
 
 import time
+from collections.abc import Callable
 
+import psycopg
 from dagster import AssetExecutionContext
 
 from fp_platform.checks import judged, phase_asset
@@ -95,70 +97,68 @@ def _close_archive(writer, h, closure: dict) -> str | None:
 
 
 
-def _wait_lane(context: AssetExecutionContext, platform: PlatformResource, conn, have: str, want: str) -> float:
+def _lane_facts(context: AssetExecutionContext, platform: PlatformResource, have: str, want: str,
+                components: tuple[str, ...], summarise: Callable[[psycopg.Connection], dict]) -> dict:
     """Supervise the decision lane pack until the run's `have` count reaches its `want` count (names of
-    `decision_lane.counts`); then a heartbeat after the last batch. Seconds waited."""
+    `decision_lane.counts`), then a heartbeat after the last batch; the lane's summary (`summarise`) with the
+    seconds waited and the named workers that are not GREEN for the run (`unhealthy`)."""
     h, run_id = platform.handles, context.partition_key
     lane = (pack(h, h.get("PACK_ID_RTDL_DECISION_LANE")),)
+    with platform.connect() as conn:
+        conn.autocommit = True
 
-    def done() -> tuple[bool, str]:
-        c = decision_lane.counts(conn, run_id)
-        return c[have] >= c[want] > 0, f"{c[have]}/{c[want]} {have}"
+        def done() -> tuple[bool, str]:
+            c = decision_lane.counts(conn, run_id)
+            return c[have] >= c[want] > 0, f"{c[have]}/{c[want]} {have}"
 
-    _, waited = supervisor.wait_until(done, float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
-                                      lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
-                                      context.log.info)
-    time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)
-    return waited
+        _, waited = supervisor.wait_until(done, float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
+                                          lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
+                                          context.log.info)
+        time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)
+        return {**summarise(conn), "waited_s": waited,
+                "unhealthy": supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", *components)}
+
+
+def _summary(facts: dict) -> dict:
+    """What the lane's evidence file holds: the facts without the health they are judged with."""
+    return {k: v for k, v in facts.items() if k != "unhealthy"}
 
 
 @phase_asset(P9, gates.DECISION_SUMMARY, deps=[rtdl_caught_up], kinds={"kafka", "postgres"},
              description="P9: DF decided every admitted traffic event (rules + model, explicit degrade).")
 def decision_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
-    with platform.connect() as conn:
-        conn.autocommit = True
-
-        waited = _wait_lane(context, platform, conn, "decisions", "admitted_traffic")
-        doc = decision_lane.decision_summary(conn, run_id)
-        sick = supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", "COMPONENT_ID_DF", "COMPONENT_ID_DL")
+    facts = _lane_facts(context, platform, "decisions", "admitted_traffic", ("COMPONENT_ID_DF", "COMPONENT_ID_DL"),
+                        lambda conn: decision_lane.decision_summary(conn, run_id))
     writer = platform.evidence(run_id)
-    writer.write_summary(h.get("DECISION_SUMMARY_PATH_PATTERN"), {**doc, "waited_s": waited}, phase_id=P9)
-    return judged(context, writer, P9, gates.DECISION_SUMMARY, {**doc, "waited_s": waited, "unhealthy": sick},
-                  {"decisions": doc["decisions"], "degraded": doc["degraded"], "by_decision": doc["by_decision"]})
+    writer.write_summary(h.get("DECISION_SUMMARY_PATH_PATTERN"), _summary(facts), phase_id=P9)
+    return judged(context, writer, P9, gates.DECISION_SUMMARY, facts,
+                  {"decisions": facts["decisions"], "degraded": facts["degraded"], "by_decision": facts["by_decision"]})
 
 
 @phase_asset(P9, gates.ACTION_SUMMARY, deps=[decision_summary], kinds={"kafka", "postgres"},
              description="P9: AL executed each intent once (idempotent on action_id) and recorded its outcome.")
 def action_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
-    with platform.connect() as conn:
-        conn.autocommit = True
-
-        waited = _wait_lane(context, platform, conn, "outcomes", "decisions")
-        doc = decision_lane.action_summary(conn, run_id)
-        sick = supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", "COMPONENT_ID_AL")
+    facts = _lane_facts(context, platform, "outcomes", "decisions", ("COMPONENT_ID_AL",),
+                        lambda conn: decision_lane.action_summary(conn, run_id))
     writer = platform.evidence(run_id)
-    writer.write_summary(h.get("ACTION_SUMMARY_PATH_PATTERN"), {**doc, "waited_s": waited}, phase_id=P9)
-    return judged(context, writer, P9, gates.ACTION_SUMMARY, {**doc, "waited_s": waited, "unhealthy": sick},
-                  {"outcomes": doc["outcomes"], "duplicates_prevented": doc["duplicates_prevented"]})
+    writer.write_summary(h.get("ACTION_SUMMARY_PATH_PATTERN"), _summary(facts), phase_id=P9)
+    return judged(context, writer, P9, gates.ACTION_SUMMARY, facts,
+                  {"outcomes": facts["outcomes"], "duplicates_prevented": facts["duplicates_prevented"]})
 
 
 @phase_asset(P9, gates.AUDIT_SUMMARY, deps=[action_summary], kinds={"kafka", "postgres", "s3"},
              description="P9: DLA's append-only audit: one closed chain per decision, lineage to the IG receipt.")
 def audit_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
-    with platform.connect() as conn:
-        conn.autocommit = True
-
-        waited = _wait_lane(context, platform, conn, "chains", "decisions")
-        doc = decision_lane.audit_summary(h, conn, platform.store, run_id)
-        chains = decision_lane.audit_slice(conn, run_id)
-        sick = supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", "COMPONENT_ID_DLA")
+    facts = _lane_facts(context, platform, "chains", "decisions", ("COMPONENT_ID_DLA",),
+                        lambda conn: {**decision_lane.audit_summary(h, conn, platform.store, run_id),
+                                      "chains_slice": decision_lane.audit_slice(conn, run_id)})
+    chains = facts.pop("chains_slice")
     writer = platform.evidence(run_id)
     slice_name = h.pattern("AUDIT_SLICE_PATH_PATTERN", slice_id="first_and_degraded")
     writer.write_summary(slice_name, {"chains": chains, "bounded_to": len(chains)}, phase_id=P9)
-    writer.write_summary(h.get("DLA_EVIDENCE_PATH_PATTERN"), {**doc, "waited_s": waited, "slices": [slice_name]},
-                         phase_id=P9)
-    return judged(context, writer, P9, gates.AUDIT_SUMMARY, {**doc, "waited_s": waited, "unhealthy": sick},
-                  {"chains": doc["chains"], "lineage_unresolved_total": doc["lineage_unresolved_total"]})
+    writer.write_summary(h.get("DLA_EVIDENCE_PATH_PATTERN"), {**_summary(facts), "slices": [slice_name]}, phase_id=P9)
+    return judged(context, writer, P9, gates.AUDIT_SUMMARY, facts,
+                  {"chains": facts["chains"], "lineage_unresolved_total": facts["lineage_unresolved_total"]})
