@@ -285,6 +285,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- job / worker --------------------------------------------------------------------------------
+# The one-shot jobs the phase assets launch through Pipes, and the workers the supervisor starts: each is also
+# `python -m <module> ...`; here they are in `fp-platform --help` too.
+JOB_MODULES = {"world": "fp_platform.world.jobs", "control": "fp_platform.control.jobs",
+               "learning": "fp_platform.learning.jobs", "obs_gov": "fp_platform.obs_gov.jobs",
+               "shadow": "fp_platform.rtdl.shadow"}
+WORKER_PLANES = {"fp_platform.rtdl.__main__": "WORKERS", "fp_platform.case_labels.__main__": "CASE_LABELS_WORKERS",
+                 "fp_platform.obs_gov.__main__": "OBS_GOV_WORKERS"}
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(JOB_MODULES[args.plane]).main(args.args)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import importlib
+
+    from fp_platform.substrate.worker import worker_main
+
+    h = handles()
+    known = []
+    for module, name in WORKER_PLANES.items():
+        workers = getattr(importlib.import_module(module), name)
+        components = [h.get(w.component_key) for w in workers]
+        if args.component in components:
+            return worker_main(workers, "fp-platform worker", [args.component, *args.args])
+        known += components
+    return _fail(f"unknown worker {args.component!r}; workers: {', '.join(sorted(known))} "
+                 "(the ingestion gate: fp-platform ig serve)")
+
+
 # --- env ---------------------------------------------------------------------------------------
 def cmd_env(args: argparse.Namespace) -> int:
     import shlex
@@ -438,6 +471,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("job", help="run a phase's one-shot job in the foreground (what its asset launches through "
+                       "Pipes): world (engine, seal, stream-sort, check), control (sr, wsp), learning (basis, ofs, "
+                       "train, compatibility, promote), obs_gov (report, verdict), shadow (score)")
+    p.add_argument("plane", choices=sorted(JOB_MODULES))
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the job and its options (`fp-platform job world --help`)")
+    p.set_defaults(func=cmd_job)
+
+    p = sub.add_parser("worker", help="run one worker in the foreground for a run (what the supervisor starts): "
+                       "archive_writer, decision_processor, action_layer, case_management, label_store, ...")
+    p.add_argument("component", help="the worker's component id")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="--run-id RUN [--group G] [--until-idle SECONDS]")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("env", help="print exports (DAGSTER_HOME, ...) so plain `dagster` commands use the platform "
                        "instance: eval \"$(fp-platform env)\"")
