@@ -40,6 +40,14 @@ class PlatformResource(ConfigurableResource):
         return db.connect(self.handles)
 
 
+class GateCatalog(ConfigurableResource):
+    """The gate verdict files the run's closure requires: one per gated asset of P1..P10 in the Definitions.
+    `definitions.py` fills it from the assets it holds (so the closing asset needs no import of the graph
+    that contains it)."""
+
+    spine_verdicts: list[str]
+
+
 def resources_for_profile(profile: str | None = None) -> dict[str, object]:
     """One-shot jobs run as local subprocesses through Pipes; the same entrypoints are what a
     PipesK8sClient would launch on EKS (not wired yet: no cluster here)."""

@@ -11,29 +11,19 @@ from dagster import AssetExecutionContext, Config, MetadataValue, PipesSubproces
 
 from fp_platform.checks import judged, launch_job, phase_asset
 from fp_platform.contracts.evidence import EvidenceError
-from fp_platform.contracts.gates import gate_evidence_name
-from fp_platform.contracts.phases import P11, P16, PHASES
-from fp_platform.obs_gov import gates, reporter
-from fp_platform.resources import PlatformResource
-
-CLOSED_PHASES = {p.group: p.phase_id for p in PHASES if p.phase_id in reporter.SPINE}
-
-
-def _expected_gates(context: AssetExecutionContext) -> list[str]:
-    """The gate verdict file of every P1..P10 asset in the Definitions this asset runs in (read from the run's
-    own repository, not by importing `definitions`, which imports this module)."""
-    graph = context.repository_def.asset_graph
-    return sorted(gate_evidence_name(CLOSED_PHASES[graph.get(k).group_name], k.to_user_string())
-                  for k in graph.materializable_asset_keys if graph.get(k).group_name in CLOSED_PHASES)
+from fp_platform.contracts.phases import P11, P16
+from fp_platform.obs_gov import gates
+from fp_platform.resources import GateCatalog, PlatformResource
 
 
 @phase_asset(P11, gates.RUN_CLOSURE, deps=["label_summary"], kinds={"s3", "postgres"},
              description="P11: the single-writer reporter closes the run: report, reconciliation, replay anchors, "
                          "conformance, anomalies, governance log, drills, run_completed.")
-def run_closure(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+def run_closure(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient,
+                gate_catalog: GateCatalog):
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
-    args = [a for name in _expected_gates(context) for a in ("--expect-gate", name)]
+    args = [a for name in gate_catalog.spine_verdicts for a in ("--expect-gate", name)]
     result = launch_job(context, pipes, platform.profile, writer, P11, "fp_platform.obs_gov.jobs", "report", *args)
     status = result.get("status")
     if status in (gates.LOCK_HELD, gates.EVIDENCE_MISSING):
