@@ -291,8 +291,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 JOB_MODULES = {"world": "fp_platform.world.jobs", "control": "fp_platform.control.jobs",
                "learning": "fp_platform.learning.jobs", "obs_gov": "fp_platform.obs_gov.jobs",
                "shadow": "fp_platform.rtdl.shadow"}
-WORKER_PLANES = {"fp_platform.rtdl.__main__": "WORKERS", "fp_platform.case_labels.__main__": "CASE_LABELS_WORKERS",
-                 "fp_platform.obs_gov.__main__": "OBS_GOV_WORKERS"}
+
+
+def worker_planes() -> tuple[tuple, ...]:
+    """The workers of each plane that runs workers (`python -m fp_platform.<plane> <component>`)."""
+    from fp_platform.case_labels.__main__ import CASE_LABELS_WORKERS
+    from fp_platform.obs_gov.__main__ import OBS_GOV_WORKERS
+    from fp_platform.rtdl.__main__ import WORKERS
+
+    return WORKERS, CASE_LABELS_WORKERS, OBS_GOV_WORKERS
 
 
 def cmd_job(args: argparse.Namespace) -> int:
@@ -302,14 +309,11 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import importlib
-
     from fp_platform.substrate.worker import worker_main
 
     h = handles()
     known = []
-    for module, name in WORKER_PLANES.items():
-        workers = getattr(importlib.import_module(module), name)
+    for workers in worker_planes():
         components = [h.get(w.component_key) for w in workers]
         if args.component in components:
             return worker_main(workers, "fp-platform worker", [args.component, *args.args])

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from fp_platform.cli import JOB_MODULES, WORKER_PLANES, build_parser, main
+from fp_platform.cli import JOB_MODULES, build_parser, main, worker_planes
 from fp_platform.handles import handles
 
 
@@ -31,8 +31,7 @@ def test_each_job_module_answers_through_the_cli(plane, capsys):
 
 def test_every_worker_is_reachable_and_an_unknown_one_is_refused(capsys):
     h = handles()
-    components = {h.get(w.component_key) for module, name in WORKER_PLANES.items()
-                  for w in getattr(importlib.import_module(module), name)}
+    components = {h.get(w.component_key) for workers in worker_planes() for w in workers}
     assert {"decision_processor", "archive_writer", "label_store", "environment_conformance"} <= components
     assert main(["worker", "no_such_worker"]) == 2
     err = capsys.readouterr().err
