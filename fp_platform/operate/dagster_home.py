@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -44,9 +45,11 @@ def serve_ui(h: Handles, host: str, port: int, console: Console) -> int:
     env = {**os.environ, **prepare(h)}
     workspace = str(project_root() / "workspace.yaml")
     bin_dir = Path(sys.executable).parent
+    # Each child leads its own process group, so what it spawns (code servers) is stopped with it.
     procs = [
-        subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env=env),
-        subprocess.Popen([str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", workspace], env=env),
+        subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env=env, start_new_session=True),
+        subprocess.Popen([str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", workspace], env=env,
+                         start_new_session=True),
     ]
     console.print(f"Dagster UI on http://{host}:{port} (instance {env['DAGSTER_HOME']}); Ctrl-C stops it")
 
@@ -69,5 +72,8 @@ def serve_ui(h: Handles, host: str, port: int, console: Console) -> int:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        for p in procs:  # whatever a child left behind in its group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGTERM)
     failed = [p.returncode for p in procs if p.returncode not in (0, None, -signal.SIGINT)]
     return failed[0] if failed else 0

@@ -158,12 +158,13 @@ class DecisionProcessor(Worker):
             tx = _tx(r, ts)
             known = tx.event_id in self.state.events
             dirty = self.state.add_traffic(tx)
+            if live:  # the windows it reaches, whether or not its own event was decided before (a replay)
+                self.ofp.dirty.update(dirty)
             if tx.event_id in self.decided:
                 return live
             if not known:
                 self._park(r, tx)
                 if live:
-                    self.ofp.dirty.update(dirty)
                     self.ofp.new.add(tx.event_id)
                     self.csfb.on_traffic(tx)
         elif cls in PARTS:
