@@ -27,14 +27,10 @@ from fp_platform.contracts.phases import phase
 from fp_platform.resources import platform_run_partitions
 
 
-def gate_specs(asset: AssetKey | str, gates: dict[str, str] | Sequence[Gate], advisory: dict[str, str] | None = None
-               ) -> list[AssetCheckSpec]:
-    """Blocking checks: a failed gate stops every downstream phase. Advisory ones warn only."""
-    if not isinstance(gates, dict):
-        return [AssetCheckSpec(g.name, asset=asset, blocking=not g.advisory, description=g.description) for g in gates]
-    return ([AssetCheckSpec(name, asset=asset, blocking=True, description=desc) for name, desc in gates.items()]
-            + [AssetCheckSpec(name, asset=asset, blocking=False, description=desc)
-               for name, desc in (advisory or {}).items()])
+def gate_specs(asset: AssetKey | str, gates: Sequence[Gate]) -> list[AssetCheckSpec]:
+    """One check per declared gate: a blocking one stops every downstream phase when it fails; an advisory one
+    warns only."""
+    return [AssetCheckSpec(g.name, asset=asset, blocking=not g.advisory, description=g.description) for g in gates]
 
 
 def phase_asset(phase_id: str, gates: Sequence[Gate], **asset_args: Any) -> Callable:
