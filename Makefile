@@ -42,6 +42,7 @@ test-slow: setup
 # ruff, and the dependency rule of docs/design.md as import-linter contracts (pyproject.toml).
 lint: setup
 	$(BIN)/ruff check fp_platform fp_platform_tests
+	$(BIN)/ruff format --check fp_platform fp_platform_tests
 	$(BIN)/lint-imports
 
 stack-up: setup

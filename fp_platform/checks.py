@@ -36,17 +36,32 @@ def gate_specs(asset: AssetKey | str, gates: Sequence[Gate]) -> list[AssetCheckS
 def phase_asset(phase_id: str, gates: Sequence[Gate], **asset_args: Any) -> Callable:
     """`@asset` of a gated phase asset: named after the function, in the phase's group, partitioned by run,
     with one check per declared gate."""
+
     def wrap(fn: Callable) -> Any:
-        return asset(name=fn.__name__, group_name=phase(phase_id).group, partitions_def=platform_run_partitions,
-                     check_specs=gate_specs(fn.__name__, gates), **asset_args)(fn)
+        return asset(
+            name=fn.__name__,
+            group_name=phase(phase_id).group,
+            partitions_def=platform_run_partitions,
+            check_specs=gate_specs(fn.__name__, gates),
+            **asset_args,
+        )(fn)
+
     return wrap
 
 
-def judged(context: AssetExecutionContext, writer: EvidenceWriter, phase_id: str, gates: Sequence[Gate],
-           doc: dict[str, Any], metadata: dict[str, Any] | None = None) -> MaterializeResult:
+def judged(
+    context: AssetExecutionContext,
+    writer: EvidenceWriter,
+    phase_id: str,
+    gates: Sequence[Gate],
+    doc: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+) -> MaterializeResult:
     """The asset's result: its declared gates judged over the phase's document, the verdict recorded."""
-    return MaterializeResult(metadata=metadata or {},
-                             check_results=gate_check_results(writer, phase_id, context.asset_key, judge(gates, doc)))
+    return MaterializeResult(
+        metadata=metadata or {},
+        check_results=gate_check_results(writer, phase_id, context.asset_key, judge(gates, doc)),
+    )
 
 
 def gate_check_results(
@@ -62,10 +77,17 @@ def gate_check_results(
             check_name=r.name,
             passed=r.passed,
             severity=AssetCheckSeverity.WARN if r.advisory else AssetCheckSeverity.ERROR,
-            metadata={"detail": r.detail, "phase_id": phase_id, "verdict": verdict["verdict"],
-                      "evidence": MetadataValue.url(evidence_uri),
-                      **{k: MetadataValue.json(v) if isinstance(v, dict | list) else v for k, v in r.metadata.items()
-                         if v is not None}},
+            metadata={
+                "detail": r.detail,
+                "phase_id": phase_id,
+                "verdict": verdict["verdict"],
+                "evidence": MetadataValue.url(evidence_uri),
+                **{
+                    k: MetadataValue.json(v) if isinstance(v, dict | list) else v
+                    for k, v in r.metadata.items()
+                    if v is not None
+                },
+            },
         )
         for r in results
     ]
@@ -74,9 +96,10 @@ def gate_check_results(
 def refused(writer: EvidenceWriter, phase_id: str, asset: str, gate: str, result: dict) -> MaterializeResult:
     """A one-shot job refused its input: the phase's `gate` fails with the job's reason (the other gates were
     not reached), recorded in evidence like any verdict."""
-    return MaterializeResult(metadata={"status": "REFUSED", "reason": result["reason"]},
-                             check_results=gate_check_results(writer, phase_id, asset,
-                                                              [GateResult(gate, False, result["reason"])]))
+    return MaterializeResult(
+        metadata={"status": "REFUSED", "reason": result["reason"]},
+        check_results=gate_check_results(writer, phase_id, asset, [GateResult(gate, False, result["reason"])]),
+    )
 
 
 def fail_phase(writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, gate: str, reason: str) -> Failure:
@@ -85,11 +108,22 @@ def fail_phase(writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, gat
     return Failure(description=f"{phase_id} {gate}: {reason}", metadata={"phase_id": phase_id, "reason": reason})
 
 
-def launch_job(context: AssetExecutionContext, pipes: PipesSubprocessClient, profile: str, writer: EvidenceWriter,
-               phase_id: str, module: str, job: str, *args: str) -> dict:
+def launch_job(
+    context: AssetExecutionContext,
+    pipes: PipesSubprocessClient,
+    profile: str,
+    writer: EvidenceWriter,
+    phase_id: str,
+    module: str,
+    job: str,
+    *args: str,
+) -> dict:
     """Run `python -m <module> <job> --run-id <partition> ...` through Pipes; return what it reported."""
-    invocation = pipes.run(context=context, env={"FP_PROFILE": profile},
-                           command=[sys.executable, "-m", module, job, "--run-id", context.partition_key, *args])
+    invocation = pipes.run(
+        context=context,
+        env={"FP_PROFILE": profile},
+        command=[sys.executable, "-m", module, job, "--run-id", context.partition_key, *args],
+    )
     messages = invocation.get_custom_messages()
     if not messages:
         raise fail_phase(writer, phase_id, context.asset_key, job, "job reported no result")

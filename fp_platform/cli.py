@@ -67,8 +67,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         drills = () if args.no_drills else check_drills(args.drill or DEFAULT_DRILLS)
     except ValueError as exc:
         return _fail(str(exc))
-    return runner.main(until=args.until, scale=args.scale, run_id=args.run_id, console=console, assets=args.asset,
-                         max_events_per_output=args.max_events_per_output, drills=drills, full=args.full)
+    return runner.main(
+        until=args.until,
+        scale=args.scale,
+        run_id=args.run_id,
+        console=console,
+        assets=args.asset,
+        max_events_per_output=args.max_events_per_output,
+        drills=drills,
+        full=args.full,
+    )
 
 
 # --- ig ------------------------------------------------------------------------------------------
@@ -90,8 +98,16 @@ def cmd_ig(args: argparse.Namespace) -> int:
     if record is None:
         console.print("ingestion gate: not running (started by `fp-platform run` or the supervisor)")
         return 1
-    console.print(json.dumps({"pid": record.pid, "platform_run_id": record.platform_run_id, "log": record.log,
-                              "started_at_utc": record.started_at_utc}))
+    console.print(
+        json.dumps(
+            {
+                "pid": record.pid,
+                "platform_run_id": record.platform_run_id,
+                "log": record.log,
+                "started_at_utc": record.started_at_utc,
+            }
+        )
+    )
     return 0
 
 
@@ -125,8 +141,17 @@ def cmd_operate(args: argparse.Namespace) -> int:
     for col in ("pack", "worker", "state", "run", "pid", "restarts", "health", "beat age s", "log"):
         table.add_column(col)
     for st in statuses:
-        table.add_row(st.pack_id, st.component, st.state, st.platform_run_id or "-", str(st.pid or "-"),
-                      str(st.restarts), st.health_state or "-", str(st.heartbeat_age_s or "-"), st.log or st.detail)
+        table.add_row(
+            st.pack_id,
+            st.component,
+            st.state,
+            st.platform_run_id or "-",
+            str(st.pid or "-"),
+            str(st.restarts),
+            st.health_state or "-",
+            str(st.heartbeat_age_s or "-"),
+            st.log or st.detail,
+        )
     console.print(table)
     return 0 if args.action != "up" or all(st.up for st in statuses) else 1
 
@@ -179,9 +204,14 @@ def cmd_cases(args: argparse.Namespace) -> int:
             for col in ("seq", "event", "actor", "world time", "detail", "origin"):
                 table.add_column(col)
             for e in events:
-                table.add_row(str(e["seq"]), e["event_type"], e["actor"], e["at"].isoformat(),
-                              json.dumps(e["detail"], sort_keys=True),
-                              f"{e['origin_topic']}[{e['origin_partition']}]@{e['origin_offset']}")
+                table.add_row(
+                    str(e["seq"]),
+                    e["event_type"],
+                    e["actor"],
+                    e["at"].isoformat(),
+                    json.dumps(e["detail"], sort_keys=True),
+                    f"{e['origin_topic']}[{e['origin_partition']}]@{e['origin_offset']}",
+                )
             console.print(table)
             return 0
         rows = cm.cases(conn, args.target, args.status, args.limit)
@@ -191,8 +221,15 @@ def cmd_cases(args: argparse.Namespace) -> int:
     for col in ("case_id", "status", "trigger", "opened (world)", "assigned to", "disposition", "evidence refs"):
         table.add_column(col)
     for c in rows:
-        table.add_row(c["case_id"], c["status"], c["trigger_reason"], c["opened_at"].isoformat(),
-                      c["assigned_to"] or "-", c["disposition"] or "-", str(c["evidence_refs"]))
+        table.add_row(
+            c["case_id"],
+            c["status"],
+            c["trigger_reason"],
+            c["opened_at"].isoformat(),
+            c["assigned_to"] or "-",
+            c["disposition"] or "-",
+            str(c["evidence_refs"]),
+        )
     console.print(table)
     return 0
 
@@ -212,8 +249,17 @@ def cmd_labels(args: argparse.Namespace) -> int:
     with db.connect(handles()) as conn:
         known = labels.as_of(conn, args.platform_run_id, at, args.event_id or None)
     for _, label in sorted(known.items()):
-        sys.stdout.write(json.dumps({**label, "effective_at": label["effective_at"].isoformat(),
-                                     "observed_at": label["observed_at"].isoformat()}, sort_keys=True) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {
+                    **label,
+                    "effective_at": label["effective_at"].isoformat(),
+                    "observed_at": label["observed_at"].isoformat(),
+                },
+                sort_keys=True,
+            )
+            + "\n"
+        )
     err_console.print(f"{len(known)} subjects labelled as of {at.isoformat()}")
     return 0
 
@@ -269,8 +315,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.bench == "decision":
         from fp_platform.benches import decision as decision_bench
 
-        lines = decision_bench.run(h, args.scale, args.rate, args.seconds, args.sustained_events,
-                                   args.warmup_events, args.timeout, log)
+        lines = decision_bench.run(
+            h, args.scale, args.rate, args.seconds, args.sustained_events, args.warmup_events, args.timeout, log
+        )
     elif args.bench == "ig":
         from fp_platform.benches import ingest as ig_bench
 
@@ -288,9 +335,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # --- job / worker --------------------------------------------------------------------------------
 # The one-shot jobs the phase assets launch through Pipes, and the workers the supervisor starts: each is also
 # `python -m <module> ...`; here they are in `fp-platform --help` too.
-JOB_MODULES = {"world": "fp_platform.world.jobs", "control": "fp_platform.control.jobs",
-               "learning": "fp_platform.learning.jobs", "obs_gov": "fp_platform.obs_gov.jobs",
-               "shadow": "fp_platform.rtdl.shadow"}
+JOB_MODULES = {
+    "world": "fp_platform.world.jobs",
+    "control": "fp_platform.control.jobs",
+    "learning": "fp_platform.learning.jobs",
+    "obs_gov": "fp_platform.obs_gov.jobs",
+    "shadow": "fp_platform.rtdl.shadow",
+}
 
 
 def worker_planes() -> tuple[tuple, ...]:
@@ -318,8 +369,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         if args.component in components:
             return worker_main(workers, "fp-platform worker", [args.component, *args.args])
         known += components
-    return _fail(f"unknown worker {args.component!r}; workers: {', '.join(sorted(known))} "
-                 "(the ingestion gate: fp-platform ig serve)")
+    return _fail(
+        f"unknown worker {args.component!r}; workers: {', '.join(sorted(known))} "
+        "(the ingestion gate: fp-platform ig serve)"
+    )
 
 
 # --- env ---------------------------------------------------------------------------------------
@@ -360,33 +413,64 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stack", help="local substrate: SeaweedFS S3, Tansu Kafka, Postgres on 127.0.0.1")
     stack_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = stack_sub.add_parser("up", help="start (or restart after a crash) every component; idempotent")
-    up.add_argument("--bus-storage", choices=("memory", "s3"), default=None,
-                    help="Tansu storage: memory (default) or s3 on SeaweedFS for a durable bus; remembered")
+    up.add_argument(
+        "--bus-storage",
+        choices=("memory", "s3"),
+        default=None,
+        help="Tansu storage: memory (default) or s3 on SeaweedFS for a durable bus; remembered",
+    )
     down = stack_sub.add_parser("down", help="stop every component started by `stack up`")
     down.add_argument("--purge", action="store_true", help="also delete all local data under .fp/")
     stack_sub.add_parser("status", help="each component's endpoint, version and health")
     p.set_defaults(func=cmd_stack)
 
     p = sub.add_parser("run", help="create a platform run and materialise its phases in-process")
-    p.add_argument("--until", choices=PHASE_IDS, default=None,
-                   help="stop after this phase, in one run (default: P11, the spine's closure); with --full too, one"
-                        " run up to this phase instead of the whole lifecycle")
-    p.add_argument("--full", action="store_true",
-                   help="the whole lifecycle: spine + learning through promotion (P1..P15), a second spine run"
-                        " deciding with the promoted bundle (P1..P11), then the P16 verdict on the first run")
-    p.add_argument("--scale", choices=("smoke", "demo", "handbook"), default=None,
-                   help="world scale (default demo; an existing run keeps the scale it was pinned with)")
-    p.add_argument("--run-id", default=None,
-                   help="re-materialise an existing platform_run_id instead of creating a new one")
-    p.add_argument("--asset", action="append", default=[], metavar="KEY",
-                   help="with --run-id: materialise only this asset (repeatable), e.g. stream_view/traffic_fraud")
-    p.add_argument("--max-events-per-output", type=int, default=None, metavar="N",
-                   help="bounded stream: WSP sends the first N events of each output (default: all)")
+    p.add_argument(
+        "--until",
+        choices=PHASE_IDS,
+        default=None,
+        help="stop after this phase, in one run (default: P11, the spine's closure); with --full too, one"
+        " run up to this phase instead of the whole lifecycle",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the whole lifecycle: spine + learning through promotion (P1..P15), a second spine run"
+        " deciding with the promoted bundle (P1..P11), then the P16 verdict on the first run",
+    )
+    p.add_argument(
+        "--scale",
+        choices=("smoke", "demo", "handbook"),
+        default=None,
+        help="world scale (default demo; an existing run keeps the scale it was pinned with)",
+    )
+    p.add_argument(
+        "--run-id", default=None, help="re-materialise an existing platform_run_id instead of creating a new one"
+    )
+    p.add_argument(
+        "--asset",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="with --run-id: materialise only this asset (repeatable), e.g. stream_view/traffic_fraud",
+    )
+    p.add_argument(
+        "--max-events-per-output",
+        type=int,
+        default=None,
+        metavar="N",
+        help="bounded stream: WSP sends the first N events of each output (default: all)",
+    )
     from fp_platform.contracts.drills import DEFAULT_DRILLS, DRILLS
 
-    p.add_argument("--drill", action="append", choices=list(DRILLS), metavar="DRILL",
-                   help=f"an incident drill for the run (repeatable): {', '.join(DRILLS)}; default "
-                        f"{' + '.join(DEFAULT_DRILLS)}. Each leaves drills/<drill>.json with expected vs observed")
+    p.add_argument(
+        "--drill",
+        action="append",
+        choices=list(DRILLS),
+        metavar="DRILL",
+        help=f"an incident drill for the run (repeatable): {', '.join(DRILLS)}; default "
+        f"{' + '.join(DEFAULT_DRILLS)}. Each leaves drills/<drill>.json with expected vs observed",
+    )
     p.add_argument("--no-drills", action="store_true", help="run without any drill")
     p.set_defaults(func=cmd_run)
 
@@ -402,10 +486,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ig)
 
     p = sub.add_parser("operate", help="the spine packs' daemons (local supervisor): up, down, status")
-    p.add_argument("action", choices=["up", "down", "status"],
-                   help="up: start/restart every worker for the run; down: stop them; status: show them")
-    p.add_argument("packs", nargs="*", metavar="PACK",
-                   help="pack ids (control_ingress, rtdl_core, ...); default: all five spine packs")
+    p.add_argument(
+        "action",
+        choices=["up", "down", "status"],
+        help="up: start/restart every worker for the run; down: stop them; status: show them",
+    )
+    p.add_argument(
+        "packs",
+        nargs="*",
+        metavar="PACK",
+        help="pack ids (control_ingress, rtdl_core, ...); default: all five spine packs",
+    )
     p.add_argument("--run-id", help="run scope for `up` (default: the active run recorded by `fp-platform run`)")
     p.set_defaults(func=cmd_operate)
 
@@ -422,8 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="list: at most this many cases (default 50)")
     p.set_defaults(func=cmd_cases)
 
-    p = sub.add_parser("labels", help="the label store's as-of query: the label known for each subject at a world "
-                                      "time (JSON lines)")
+    p = sub.add_parser(
+        "labels", help="the label store's as-of query: the label known for each subject at a world time (JSON lines)"
+    )
     p.add_argument("platform_run_id")
     p.add_argument("--at", required=True, help="world time, ISO with zone (e.g. 2018-04-20T00:00:00Z)")
     p.add_argument("--event-id", action="append", help="only this transaction event (repeatable)")
@@ -431,43 +523,73 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks; one JSON line per metric, with its same-run baseline")
     bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    sort = bench_sub.add_parser("stream-sort", help="stream sort (S3 in/out, receipts) vs DuckDB ORDER BY, "
-                                "rows/s and peak RSS; plus engine generation time")
+    sort = bench_sub.add_parser(
+        "stream-sort",
+        help="stream sort (S3 in/out, receipts) vs DuckDB ORDER BY, rows/s and peak RSS; plus engine generation time",
+    )
     sort.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
     sort.add_argument("--bucket-rows", type=int, default=1_000_000, help="rows held in memory per sort bucket")
     sort.add_argument("--duckdb-memory-limit", default="2GB")
-    rt = bench_sub.add_parser("rtdl", help="events/s of each RTDL core worker (archive, IEG, OFP, CSFB) on a "
-                              "world's admitted records, and OFP feature lookup latency p50/p99")
+    rt = bench_sub.add_parser(
+        "rtdl",
+        help="events/s of each RTDL core worker (archive, IEG, OFP, CSFB) on a "
+        "world's admitted records, and OFP feature lookup latency p50/p99",
+    )
     rt.add_argument("--scale", default="demo", choices=["smoke", "demo", "handbook"], help="world size (default demo)")
     rt.add_argument("--lookups", type=int, default=5_000, help="OFP lookups timed (default 5000)")
-    ig = bench_sub.add_parser("ig", help="IG admitted events/s (HTTP+validation+dedupe+receipts+publish) for batch "
-                              "sizes 1, 100, 500 with p50/p99 latency, vs a raw Kafka produce of the same events")
+    ig = bench_sub.add_parser(
+        "ig",
+        help="IG admitted events/s (HTTP+validation+dedupe+receipts+publish) for batch "
+        "sizes 1, 100, 500 with p50/p99 latency, vs a raw Kafka produce of the same events",
+    )
     ig.add_argument("--events", type=int, default=50_000, help="events per run at batch sizes 100 and 500")
     ig.add_argument("--events-batch-1", type=int, default=2_000, help="events at batch size 1")
     ig.add_argument("--port", type=int, default=18181, help="port of the bench's own IG process")
-    dec = bench_sub.add_parser("decision", help="admission -> published decision latency p50/p95/p99 at a paced "
-                               "rate and the sustained decisions/s, through the real IG and pack workers")
+    dec = bench_sub.add_parser(
+        "decision",
+        help="admission -> published decision latency p50/p95/p99 at a paced "
+        "rate and the sustained decisions/s, through the real IG and pack workers",
+    )
     dec.add_argument("--scale", default="demo", choices=["smoke", "demo", "handbook"], help="world size (default demo)")
     dec.add_argument("--rate", type=float, default=1000.0, help="traffic events/s offered in the paced phase")
     dec.add_argument("--seconds", type=float, default=20.0, help="length of the paced phase (capped by the world)")
-    dec.add_argument("--sustained-events", type=int, default=30_000,
-                     help="traffic events offered as fast as IG takes them (capped by the world)")
+    dec.add_argument(
+        "--sustained-events",
+        type=int,
+        default=30_000,
+        help="traffic events offered as fast as IG takes them (capped by the world)",
+    )
     dec.add_argument("--warmup-events", type=int, default=500, help="traffic events sent first, not measured")
     dec.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the lane to catch up")
-    lb = bench_sub.add_parser("learning", help="model quality under the handbook protocol (OFS features, MF's "
-                              "LightGBM) vs the book's published row; OFS rows/s and training time")
+    lb = bench_sub.add_parser(
+        "learning",
+        help="model quality under the handbook protocol (OFS features, MF's "
+        "LightGBM) vs the book's published row; OFS rows/s and training time",
+    )
     lb.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="handbook")
-    lb.add_argument("--context-signal-strength", type=float, default=0.0,
-                    help="fraud's context signal (default 0: pure handbook parity)")
+    lb.add_argument(
+        "--context-signal-strength",
+        type=float,
+        default=0.0,
+        help="fraud's context signal (default 0: pure handbook parity)",
+    )
     p.set_defaults(func=cmd_bench)
 
-    br = bench_sub.add_parser("run", help="a whole run (fp-platform run): wall time, events/s, seconds per phase "
-                              "and Dagster's orchestration share of the wall time; exit 1 if a phase failed")
+    br = bench_sub.add_parser(
+        "run",
+        help="a whole run (fp-platform run): wall time, events/s, seconds per phase "
+        "and Dagster's orchestration share of the wall time; exit 1 if a phase failed",
+    )
     br.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
     br.add_argument("--until", choices=PHASE_IDS, default=None, help="stop after this phase (default: every one)")
     br.add_argument("--max-events-per-output", type=int, default=None, metavar="N")
-    br.add_argument("--drill", action="append", choices=list(DRILLS), metavar="DRILL",
-                    help="drills for the run (default: the run's defaults)")
+    br.add_argument(
+        "--drill",
+        action="append",
+        choices=list(DRILLS),
+        metavar="DRILL",
+        help="drills for the run (default: the run's defaults)",
+    )
     br.add_argument("--no-drills", action="store_true")
     br.set_defaults(func=cmd_bench)
 
@@ -476,21 +598,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
 
-    p = sub.add_parser("job", help="run a phase's one-shot job in the foreground (what its asset launches through "
-                       "Pipes): world (engine, seal, stream-sort, check), control (sr, wsp), learning (basis, ofs, "
-                       "train, compatibility, promote), obs_gov (report, verdict), shadow (score)")
+    p = sub.add_parser(
+        "job",
+        help="run a phase's one-shot job in the foreground (what its asset launches through "
+        "Pipes): world (engine, seal, stream-sort, check), control (sr, wsp), learning (basis, ofs, "
+        "train, compatibility, promote), obs_gov (report, verdict), shadow (score)",
+    )
     p.add_argument("plane", choices=sorted(JOB_MODULES))
     p.add_argument("args", nargs=argparse.REMAINDER, help="the job and its options (`fp-platform job world --help`)")
     p.set_defaults(func=cmd_job)
 
-    p = sub.add_parser("worker", help="run one worker in the foreground for a run (what the supervisor starts): "
-                       "archive_writer, decision_processor, action_layer, case_management, label_store, ...")
+    p = sub.add_parser(
+        "worker",
+        help="run one worker in the foreground for a run (what the supervisor starts): "
+        "archive_writer, decision_processor, action_layer, case_management, label_store, ...",
+    )
     p.add_argument("component", help="the worker's component id")
     p.add_argument("args", nargs=argparse.REMAINDER, help="--run-id RUN [--group G] [--until-idle SECONDS]")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("env", help="print exports (DAGSTER_HOME, ...) so plain `dagster` commands use the platform "
-                       "instance: eval \"$(fp-platform env)\"")
+    p = sub.add_parser(
+        "env",
+        help="print exports (DAGSTER_HOME, ...) so plain `dagster` commands use the platform "
+        'instance: eval "$(fp-platform env)"',
+    )
     p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("db", help="platform database schema")

@@ -20,8 +20,9 @@ from fp_platform.world import assets as world_assets
 
 PLATFORM_RUN_JOB = "platform_run"
 
-all_assets = load_assets_from_modules([operate_assets, world_assets, control_assets, rtdl_assets,
-                                       case_labels_assets, obs_gov_assets, learning_assets])
+all_assets = load_assets_from_modules(
+    [operate_assets, world_assets, control_assets, rtdl_assets, case_labels_assets, obs_gov_assets, learning_assets]
+)
 
 platform_run_job = define_asset_job(
     PLATFORM_RUN_JOB,
@@ -33,9 +34,12 @@ platform_run_job = define_asset_job(
 def spine_verdicts(assets: list) -> list[str]:
     """The gate verdict file of every gated asset of P1..P10 among `assets` (what P11's closure requires)."""
     spine_groups = {p.group: p.phase_id for p in PHASES if p.phase_id in SPINE}
-    return sorted(gate_evidence_name(spine_groups[a.group_names_by_key[key]], key.to_user_string())
-                  for a in assets for key in a.keys
-                  if a.group_names_by_key.get(key) in spine_groups and any(c.asset_key == key for c in a.check_specs))
+    return sorted(
+        gate_evidence_name(spine_groups[a.group_names_by_key[key]], key.to_user_string())
+        for a in assets
+        for key in a.keys
+        if a.group_names_by_key.get(key) in spine_groups and any(c.asset_key == key for c in a.check_specs)
+    )
 
 
 defs = Definitions(

@@ -50,8 +50,9 @@ def allocate_run_id(instance, partitions_name: str) -> str:
         time.sleep(0.2)
 
 
-def phase_outcomes(h: Handles, platform_run_id: str, phases: tuple[Phase, ...],
-                   assets_by_group: dict[str, list[str]]) -> list[PhaseOutcome]:
+def phase_outcomes(
+    h: Handles, platform_run_id: str, phases: tuple[Phase, ...], assets_by_group: dict[str, list[str]]
+) -> list[PhaseOutcome]:
     """Read every gated asset's verdict back from evidence: the table shows what was recorded.
     A phase passes only when each of its assets has a PASS verdict."""
     writer = run_evidence(h, platform_run_id)
@@ -64,8 +65,9 @@ def phase_outcomes(h: Handles, platform_run_id: str, phases: tuple[Phase, ...],
                 missing.append(asset)
                 continue
             doc = writer.read(name)
-            failed += [f"{asset}.{g['name']}: {g['detail']}" for g in doc["gates"]
-                       if not g["passed"] and not g.get("advisory")]
+            failed += [
+                f"{asset}.{g['name']}: {g['detail']}" for g in doc["gates"] if not g["passed"] and not g.get("advisory")
+            ]
             warnings += [f"{asset}.{w}" for w in doc.get("warnings", [])]
             passed += sum(g["passed"] for g in doc["gates"])
         if failed:
@@ -111,8 +113,14 @@ class PhaseProgress:
     """A live table of the phases while the run executes: each phase's verdict as its gates land in
     evidence, and how long it took (polled from the evidence store in a thread)."""
 
-    def __init__(self, h: Handles, run_id: str, phases: tuple[Phase, ...], assets_by_group: dict[str, list[str]],
-                 console: Console) -> None:
+    def __init__(
+        self,
+        h: Handles,
+        run_id: str,
+        phases: tuple[Phase, ...],
+        assets_by_group: dict[str, list[str]],
+        console: Console,
+    ) -> None:
         self.h, self.run_id, self.phases, self.assets_by_group = h, run_id, phases, assets_by_group
         self.console, self.started = console, time.monotonic()
         self.done_at: dict[str, float] = {}
@@ -165,10 +173,17 @@ class PhaseProgress:
         self._live.__exit__(*exc)
 
 
-def execute(until: str | None, scale: str | None, run_id: str | None, console: Console,
-            assets: list[str] | None = None, max_events_per_output: int | None = None,
-            drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False,
-            second_run: str | None = None) -> RunResult:
+def execute(
+    until: str | None,
+    scale: str | None,
+    run_id: str | None,
+    console: Console,
+    assets: list[str] | None = None,
+    max_events_per_output: int | None = None,
+    drills: tuple[str, ...] = DEFAULT_DRILLS,
+    full: bool = False,
+    second_run: str | None = None,
+) -> RunResult:
     """Stack up, allocate (or reuse) the run partition, materialise the selected phases in-process with a live
     progress display; the RunResult (`RunRefused` when the request itself cannot run). Without `until`
     the spine runs (up to SPINE_LAST); `full` goes on through every implemented phase. `second_run` is the
@@ -249,10 +264,19 @@ def execute(until: str | None, scale: str | None, run_id: str | None, console: C
             tags={"fp/platform_run_id": run_id, "fp/until": wanted[-1].phase_id},
         )
     wall = round(time.monotonic() - started, 2)
-    failures = [f"step {e.step_key} failed: {e.step_failure_data.error.message.strip()}"
-                for e in result.all_events if e.is_step_failure]
-    return RunResult(run_id, phase_outcomes(h, run_id, wanted, assets_by_group), result.success, wall,
-                     _step_seconds(instance, result.run_id), failures)
+    failures = [
+        f"step {e.step_key} failed: {e.step_failure_data.error.message.strip()}"
+        for e in result.all_events
+        if e.is_step_failure
+    ]
+    return RunResult(
+        run_id,
+        phase_outcomes(h, run_id, wanted, assets_by_group),
+        result.success,
+        wall,
+        _step_seconds(instance, result.run_id),
+        failures,
+    )
 
 
 def _print_run(run: RunResult, console: Console) -> bool:
@@ -278,22 +302,29 @@ def _print_run(run: RunResult, console: Console) -> bool:
     return run.success and all(o.verdict == "PASS" for o in run.outcomes)
 
 
-def full_run(scale: str | None, run_id: str | None, console: Console, max_events_per_output: int | None,
-             drills: tuple[str, ...]) -> int:
+def full_run(
+    scale: str | None, run_id: str | None, console: Console, max_events_per_output: int | None, drills: tuple[str, ...]
+) -> int:
     """Spine + learning through promotion (P1..P15) as `run_id` (default: a new run), a second spine run
     deciding with the promoted bundle (P1..P11, non-regression), then P16's verdict on the first run with
     the second beside it."""
-    first = execute(LEARNING_LAST, scale, run_id, console, max_events_per_output=max_events_per_output,
-                    drills=drills)
+    first = execute(LEARNING_LAST, scale, run_id, console, max_events_per_output=max_events_per_output, drills=drills)
     if not _print_run(first, console):
         console.print(f"[red]{first.platform_run_id} did not pass through {LEARNING_LAST}: no second run[/]")
         return 1
     console.print(f"second spine run: decides with the bundle {first.platform_run_id} promoted")
-    second = execute(SPINE_LAST, scale or pinned_scale(handles(), first.platform_run_id), None, console,
-                     max_events_per_output=max_events_per_output, drills=drills)
+    second = execute(
+        SPINE_LAST,
+        scale or pinned_scale(handles(), first.platform_run_id),
+        None,
+        console,
+        max_events_per_output=max_events_per_output,
+        drills=drills,
+    )
     second_ok = _print_run(second, console)
-    verdict = execute(None, None, first.platform_run_id, console, assets=[VERDICT_ASSET], drills=(),
-                      second_run=second.platform_run_id)
+    verdict = execute(
+        None, None, first.platform_run_id, console, assets=[VERDICT_ASSET], drills=(), second_run=second.platform_run_id
+    )
     verdict_ok = _print_run(verdict, console)
     h = handles()
     doc = run_evidence(h, first.platform_run_id)
@@ -308,15 +339,25 @@ def full_run(scale: str | None, run_id: str | None, console: Console, max_events
     return 0 if second_ok and verdict_ok else 1
 
 
-def main(until: str | None, scale: str | None, run_id: str | None, console: Console,
-         assets: list[str] | None = None, max_events_per_output: int | None = None,
-         drills: tuple[str, ...] = DEFAULT_DRILLS, full: bool = False) -> int:
+def main(
+    until: str | None,
+    scale: str | None,
+    run_id: str | None,
+    console: Console,
+    assets: list[str] | None = None,
+    max_events_per_output: int | None = None,
+    drills: tuple[str, ...] = DEFAULT_DRILLS,
+    full: bool = False,
+) -> int:
     """`fp-platform run`: the exit code (0 every phase passed, 1 a gate failed, 2 the request was refused)."""
     try:
         if full and not (until or assets):
             return full_run(scale, run_id, console, max_events_per_output, drills)
-        return 0 if _print_run(execute(until, scale, run_id, console, assets, max_events_per_output, drills, full),
-                               console) else 1
+        return (
+            0
+            if _print_run(execute(until, scale, run_id, console, assets, max_events_per_output, drills, full), console)
+            else 1
+        )
     except RunRefused as exc:
         console.print(f"[red]{exc}[/]")
         return 2

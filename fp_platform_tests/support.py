@@ -61,8 +61,9 @@ def free_port() -> int:
 
 def start_ig(h: Handles, run_id: str, *extra: str) -> IgProcess:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "fp_platform.control.ig", "--run-id", run_id, "--port", str(port),
-                             *extra])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fp_platform.control.ig", "--run-id", run_id, "--port", str(port), *extra]
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -86,8 +87,9 @@ def truth(outputs: dict[str, pa.Table]) -> pa.Table:
     return outputs[TRUTH_OUTPUT]
 
 
-def wait_consumed(h: Handles, group: str, ends: dict[tuple[str, int], int], topics: set[str],
-                  timeout_s: float = 180.0) -> None:
+def wait_consumed(
+    h: Handles, group: str, ends: dict[tuple[str, int], int], topics: set[str], timeout_s: float = 180.0
+) -> None:
     """Until the group's DB checkpoint of every partition is exactly past the last record published
     (same offset and digest: a checkpoint left from an earlier log does not count)."""
     wanted = {k: v for k, v in ends.items() if k[0] in topics}
@@ -99,12 +101,19 @@ def wait_consumed(h: Handles, group: str, ends: dict[tuple[str, int], int], topi
     deadline = time.monotonic() + timeout_s
     with db.connect(h, autocommit=True) as conn:
         while True:
-            saved = {(t, p): (o, d) for t, p, o, d in conn.execute(
-                "SELECT topic, kafka_partition, next_offset, last_digest FROM worker_offsets"
-                " WHERE consumer_group = %s", (group,))}
-            behind = {k: (saved.get(k), v) for k, v in wanted.items()
-                      if saved.get(k, (0, None))[0] < v
-                      or (saved[k][0] == v and saved[k][1] != last[k])}
+            saved = {
+                (t, p): (o, d)
+                for t, p, o, d in conn.execute(
+                    "SELECT topic, kafka_partition, next_offset, last_digest FROM worker_offsets"
+                    " WHERE consumer_group = %s",
+                    (group,),
+                )
+            }
+            behind = {
+                k: (saved.get(k), v)
+                for k, v in wanted.items()
+                if saved.get(k, (0, None))[0] < v or (saved[k][0] == v and saved[k][1] != last[k])
+            }
             if not behind:
                 return
             assert time.monotonic() < deadline, f"{group} still behind: {behind}"

@@ -53,8 +53,9 @@ def _packs() -> tuple[Pack, ...]:
 def start_packs(h: Handles, conn: psycopg.Connection, run_id: str, log: Log, timeout_s: float = 120.0) -> None:
     """Start the packs for the run and wait until each worker confirms the run scope (as P2 does)."""
     statuses = readiness.start_and_wait(h, conn, run_id, timeout_s, log, _packs())
-    pending = [f"{st.component} {st.state} {st.detail}".strip() for st in statuses
-               if not readiness.confirmed(h, st, run_id)]
+    pending = [
+        f"{st.component} {st.state} {st.detail}".strip() for st in statuses if not readiness.confirmed(h, st, run_id)
+    ]
     if pending:
         raise RuntimeError(f"packs not up within {timeout_s:.0f}s: {pending}")
 
@@ -65,10 +66,12 @@ def fresh_run_id(conn: psycopg.Connection) -> str:
     now = datetime.now(UTC)
     for back in range(1, 600):
         run_id = new_platform_run_id(now - timedelta(seconds=back))
-        if not conn.execute("SELECT EXISTS (SELECT 1 FROM ig_receipts WHERE platform_run_id = %(r)s)"
-                            " OR EXISTS (SELECT 1 FROM df_decisions WHERE platform_run_id = %(r)s)"
-                            " OR EXISTS (SELECT 1 FROM ofp_features WHERE platform_run_id = %(r)s)",
-                            {"r": run_id}).fetchone()[0]:
+        if not conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM ig_receipts WHERE platform_run_id = %(r)s)"
+            " OR EXISTS (SELECT 1 FROM df_decisions WHERE platform_run_id = %(r)s)"
+            " OR EXISTS (SELECT 1 FROM ofp_features WHERE platform_run_id = %(r)s)",
+            {"r": run_id},
+        ).fetchone()[0]:
             return run_id
     raise RuntimeError("no unused run id in the last 10 minutes")
 
@@ -79,7 +82,7 @@ def split(items: Items, traffic: int) -> tuple[Items, Items]:
     for i, (_, env) in enumerate(items):
         seen += env["event_class"] == TRAFFIC
         if seen == traffic:
-            return items[:i + 1], items[i + 1:]
+            return items[: i + 1], items[i + 1 :]
     return items, []
 
 
@@ -119,14 +122,19 @@ def catch_up(h: Handles, conn: psycopg.Connection, run_id: str, timeout_s: float
     """Wait until DF has decided every admitted traffic event of the run and OFP and CSFB have a vector and a
     binding for each (DF may decide without them once they stall; the next phase must not start behind
     them), supervising the packs meanwhile."""
+
     def done() -> tuple[bool, str]:
         admitted = admitted_traffic(conn, run_id)
         vectors, bindings, decided = conn.execute(
             "SELECT (SELECT count(*) FROM ofp_features WHERE platform_run_id = %(r)s),"
             " (SELECT count(*) FROM csfb_flow_bindings WHERE platform_run_id = %(r)s),"
-            " (SELECT count(*) FROM df_decisions WHERE platform_run_id = %(r)s)", {"r": run_id}).fetchone()
-        progress = f"{decided:,} of {admitted:,} admitted traffic events decided (OFP vectors {vectors:,}, CSFB" \
-                   f" bindings {bindings:,})"
+            " (SELECT count(*) FROM df_decisions WHERE platform_run_id = %(r)s)",
+            {"r": run_id},
+        ).fetchone()
+        progress = (
+            f"{decided:,} of {admitted:,} admitted traffic events decided (OFP vectors {vectors:,}, CSFB"
+            f" bindings {bindings:,})"
+        )
         return min(decided, vectors, bindings) >= admitted, progress
 
     def tick() -> None:
@@ -149,8 +157,9 @@ def rtdl_ends(h: Handles) -> dict[int, int]:
         c.close()
 
 
-def published_ms(h: Handles, run_id: str, starts: dict[int, int], want: set[str], log: Log,
-                 timeout_s: float = 60.0) -> dict[str, float]:
+def published_ms(
+    h: Handles, run_id: str, starts: dict[int, int], want: set[str], log: Log, timeout_s: float = 60.0
+) -> dict[str, float]:
     """decision_id -> Kafka timestamp (ms) of its first `rtdl.decision_response`; the outbox sends after
     DF's commit, so re-read to the end until every wanted decision is there (or the timeout)."""
     topic, c, nxt = h.topic("FP_BUS_RTDL_V1").name, bus.scan_consumer(h), dict(starts)
@@ -185,7 +194,9 @@ def timings(conn: psycopg.Connection, run_id: str) -> dict[str, tuple[str, float
         " extract(epoch FROM coalesce(d.intake_at, d.decided_at)) * 1000, extract(epoch FROM d.decided_at) * 1000,"
         " cardinality(d.degrade_reasons) > 0, coalesce(d.parked_ms, 0) > 0 FROM ig_receipts r"
         " JOIN df_decisions d ON d.platform_run_id = r.platform_run_id AND d.event_id = r.event_id"
-        " WHERE r.platform_run_id = %s AND r.decision = 'ADMIT' AND r.event_class = %s", (run_id, TRAFFIC))
+        " WHERE r.platform_run_id = %s AND r.decision = 'ADMIT' AND r.event_class = %s",
+        (run_id, TRAFFIC),
+    )
     return {e: (d, float(rc), float(bs), float(it), float(dc), g, pk) for e, d, rc, bs, it, dc, g, pk in rows}
 
 
@@ -211,12 +222,26 @@ def phase_lines(name: str, ids: list[str], t: dict, pub: dict[str, float], param
     degraded = round(sum(t_[5] for t_, _ in rows) / len(rows), 4)
     parked = round(sum(t_[6] for t_, _ in rows) / len(rows), 4)
     params = {**params, "phase": name, "decisions_timed": len(rows), "degraded_share": degraded, "parked_share": parked}
-    log(f"{name}: {len(rows):,} decisions ({degraded:.1%} degraded, {parked:.1%} parked), latency p50 {q[50]} ms,"
-        f" p95 {q[95]} ms, p99 {q[99]} ms, max {lat.max():.0f} ms")
-    lines = [bench_line("decision", f"decision_latency_{label}p{p}_ms", v, "ms", params, higher_is_better=False,
-                        **({"baseline": "goal: p99 <= 50 ms (Tazama targets 35 ms at 3,000 tx/s)",
-                            "baseline_value": P99_GOAL_MS} if p == 99 else {}))
-             for p, v in q.items()]
+    log(
+        f"{name}: {len(rows):,} decisions ({degraded:.1%} degraded, {parked:.1%} parked), latency p50 {q[50]} ms,"
+        f" p95 {q[95]} ms, p99 {q[99]} ms, max {lat.max():.0f} ms"
+    )
+    lines = [
+        bench_line(
+            "decision",
+            f"decision_latency_{label}p{p}_ms",
+            v,
+            "ms",
+            params,
+            higher_is_better=False,
+            **(
+                {"baseline": "goal: p99 <= 50 ms (Tazama targets 35 ms at 3,000 tx/s)", "baseline_value": P99_GOAL_MS}
+                if p == 99
+                else {}
+            ),
+        )
+        for p, v in q.items()
+    ]
     hops = hop_breakdown([(rc, bs, it, dc, p) for (_, rc, bs, it, dc, *_), p in rows])
     for hop, qs in hops.items():
         log(f"{name}: {hop} p50 {qs['p50_ms']} ms, p99 {qs['p99_ms']} ms")
@@ -226,14 +251,30 @@ def phase_lines(name: str, ids: list[str], t: dict, pub: dict[str, float], param
         ts = sorted(p for _, p in rows)
         rate = round((len(ts) - 1) / ((ts[-1] - ts[0]) / 1000), 1) if len(ts) > 1 and ts[-1] > ts[0] else 0.0
         log(f"{name}: {rate:,.0f} decisions/s from first to last decision")
-        lines.append(bench_line("decision", "decision_sustained_tx_per_s", rate, "tx/s",
-                                {**params, "decision_span_s": round((ts[-1] - ts[0]) / 1000, 2)},
-                                "goal: >= 2,000 tx/s sustained", SUSTAINED_GOAL_TX_S))
+        lines.append(
+            bench_line(
+                "decision",
+                "decision_sustained_tx_per_s",
+                rate,
+                "tx/s",
+                {**params, "decision_span_s": round((ts[-1] - ts[0]) / 1000, 2)},
+                "goal: >= 2,000 tx/s sustained",
+                SUSTAINED_GOAL_TX_S,
+            )
+        )
     return lines
 
 
-def run(h: Handles, scale: str, rate: float, seconds: float, sustained_traffic: int, warmup_traffic: int,
-        timeout_s: float, log: Log) -> list[dict]:
+def run(
+    h: Handles,
+    scale: str,
+    rate: float,
+    seconds: float,
+    sustained_traffic: int,
+    warmup_traffic: int,
+    timeout_s: float,
+    log: Log,
+) -> list[dict]:
     from fp_platform.world.engine import build_outputs, params_for
 
     with db.connect(h, autocommit=True) as conn:
@@ -247,10 +288,14 @@ def run(h: Handles, scale: str, rate: float, seconds: float, sustained_traffic: 
         warm, rest = split(items, warmup_traffic)
         paced, rest = split(rest, paced_n)
         fast, _ = split(rest, sustained_traffic)
-        ids = {name: [env["event_id"] for _, env in part if env["event_class"] == TRAFFIC]
-               for name, part in (("paced", paced), ("max_rate", fast))}
-        log(f"world {scale}: {len(items):,} records ({total:,} traffic); run {run_id}: warm-up {warmup_traffic:,},"
-            f" paced {len(ids['paced']):,} at {rate:g}/s, max-rate {len(ids['max_rate']):,} traffic events")
+        ids = {
+            name: [env["event_id"] for _, env in part if env["event_class"] == TRAFFIC]
+            for name, part in (("paced", paced), ("max_rate", fast))
+        }
+        log(
+            f"world {scale}: {len(items):,} records ({total:,} traffic); run {run_id}: warm-up {warmup_traffic:,},"
+            f" paced {len(ids['paced']):,} at {rate:g}/s, max-rate {len(ids['max_rate']):,} traffic events"
+        )
         starts = rtdl_ends(h)
         client, batch, inflight = IgClient(h), int(h.get("WSP_BATCH_SIZE")), int(h.get("WSP_MAX_INFLIGHT"))
         try:
@@ -259,8 +304,11 @@ def run(h: Handles, scale: str, rate: float, seconds: float, sustained_traffic: 
             send_paced(client, warm, rate, batch, inflight)
             catch_up(h, conn, run_id, timeout_s, log)
             wall = send_paced(client, paced, rate, batch, inflight)
-            offered = {"offered_tx_per_s": rate, "achieved_offered_tx_per_s": round(len(ids["paced"]) / wall, 1),
-                       "events": len(paced)}
+            offered = {
+                "offered_tx_per_s": rate,
+                "achieved_offered_tx_per_s": round(len(ids["paced"]) / wall, 1),
+                "events": len(paced),
+            }
             log(f"paced: {len(paced):,} events in {wall:.1f}s ({offered['achieved_offered_tx_per_s']:,.0f} traffic/s)")
             catch_up(h, conn, run_id, timeout_s, log)
             wall, _, admitted = through_ig(client, [env for _, env in fast], batch, inflight)
@@ -272,17 +320,24 @@ def run(h: Handles, scale: str, rate: float, seconds: float, sustained_traffic: 
             t = timings(conn, run_id)
             if (foreign := admitted_traffic(conn, run_id) - sum(map(len, ids.values())) - warmup_traffic) > 0:
                 raise RuntimeError(f"{foreign} traffic events of another process share run id {run_id}; run again")
-            for at, posture, reasons in conn.execute("SELECT at, posture, reasons FROM dl_posture_events"
-                                                     " WHERE platform_run_id = %s ORDER BY seq", (run_id,)):
+            for at, posture, reasons in conn.execute(
+                "SELECT at, posture, reasons FROM dl_posture_events WHERE platform_run_id = %s ORDER BY seq", (run_id,)
+            ):
                 log(f"DL posture at {at:%H:%M:%S.%f}: {posture} ({'; '.join(reasons)})")
             pub = published_ms(h, run_id, starts, {t[e][0] for n in ids.values() for e in n if e in t}, log)
         finally:
             client.close()
             log(f"stopping the packs: {', '.join(supervisor.down(h, conn, _packs()))}")
         bounds = load_policy(h).processor
-        base = {"scale": scale, "platform_run_id": run_id, "batch_linger_ms": bounds["batch_linger_ms"],
-                "batch_max_records": int(bounds["batch_max_records"]), "park_max_ms": bounds["park_max_ms"],
-                "context_slack_ms": bounds["context_slack_ms"], "context_grace_ms": bounds["context_grace_ms"]}
-        return (phase_lines("paced", ids["paced"], t, pub, {**base, **offered}, log)
-                + phase_lines("max_rate", ids["max_rate"], t, pub,
-                              {**base, "events": len(fast), "ig_admitted_tx_per_s": ig_rate}, log))
+        base = {
+            "scale": scale,
+            "platform_run_id": run_id,
+            "batch_linger_ms": bounds["batch_linger_ms"],
+            "batch_max_records": int(bounds["batch_max_records"]),
+            "park_max_ms": bounds["park_max_ms"],
+            "context_slack_ms": bounds["context_slack_ms"],
+            "context_grace_ms": bounds["context_grace_ms"],
+        }
+        return phase_lines("paced", ids["paced"], t, pub, {**base, **offered}, log) + phase_lines(
+            "max_rate", ids["max_rate"], t, pub, {**base, "events": len(fast), "ig_admitted_tx_per_s": ig_rate}, log
+        )

@@ -28,20 +28,47 @@ Log = Callable[[str], None]
 
 def envelopes(run_id: str, n: int, tag: str) -> list[dict]:
     """`n` valid traffic envelopes with distinct ids and merchants spread over partitions."""
-    return [Envelope.build(event_id=f"evt_bench_{tag}_{i:08d}", event_class="traffic.fraud",
-                           pins={"platform_run_id": run_id}, producer="bench", ts_utc="2018-04-01T10:00:00.000Z",
-                           payload={"flow_id": f"flow_{i}", "merchant_id": f"merchant_{i % 997}",
-                                    "customer_id": f"cust_{i % 4999}", "transaction_id": i, "card_id": f"card_{i}",
-                                    "terminal_id": i % 997, "amount": round(5 + (i % 9500) / 100, 2),
-                                    "tx_time_seconds": 36000 + i, "tx_time_days": 0}).to_dict()
-            for i in range(n)]
+    return [
+        Envelope.build(
+            event_id=f"evt_bench_{tag}_{i:08d}",
+            event_class="traffic.fraud",
+            pins={"platform_run_id": run_id},
+            producer="bench",
+            ts_utc="2018-04-01T10:00:00.000Z",
+            payload={
+                "flow_id": f"flow_{i}",
+                "merchant_id": f"merchant_{i % 997}",
+                "customer_id": f"cust_{i % 4999}",
+                "transaction_id": i,
+                "card_id": f"card_{i}",
+                "terminal_id": i % 997,
+                "amount": round(5 + (i % 9500) / 100, 2),
+                "tx_time_seconds": 36000 + i,
+                "tx_time_days": 0,
+            },
+        ).to_dict()
+        for i in range(n)
+    ]
 
 
 @contextmanager
 def bench_gate(h: Handles, run_id: str, port: int, log: Log) -> Iterator[str]:
     """A dedicated IG for the bench run (limits raised: the bench measures admission, not the limiter)."""
-    proc = subprocess.Popen([sys.executable, "-m", "fp_platform.control.ig", "--run-id", run_id, "--port", str(port),
-                             "--rate-limit-rps", "1000000", "--rate-limit-burst", "1000000"])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fp_platform.control.ig",
+            "--run-id",
+            run_id,
+            "--port",
+            str(port),
+            "--rate-limit-rps",
+            "1000000",
+            "--rate-limit-burst",
+            "1000000",
+        ]
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -73,7 +100,7 @@ def through_ig(client: IgClient, events: list[dict], batch: int, inflight: int) 
             latencies.append((time.perf_counter() - t0) * 1000)
             admitted[0] += sum(r["decision"] == "ADMIT" for r in receipts)
 
-    chunks = [events[i:i + batch] for i in range(0, len(events), batch)]
+    chunks = [events[i : i + batch] for i in range(0, len(events), batch)]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=inflight) as pool:
         list(pool.map(send, chunks))
@@ -116,10 +143,18 @@ def run(h: Handles, sizes: dict[int, int], port: int, log: Log) -> Iterator[dict
                 rate, raw_rate = n / wall, n / baseline_s
                 params = {"batch_size": batch, "events": n, "inflight": inflight, "platform_run_id": run_id}
                 log(f"batch {batch}: {rate:,.0f} admitted/s (raw produce {raw_rate:,.0f}/s)")
-                yield bench_line("ig", "ig_admitted_events_per_s", round(rate, 1), "events/s", params,
-                                 "raw confluent-kafka produce (idempotent, acks=all)", round(raw_rate, 1))
+                yield bench_line(
+                    "ig",
+                    "ig_admitted_events_per_s",
+                    round(rate, 1),
+                    "events/s",
+                    params,
+                    "raw confluent-kafka produce (idempotent, acks=all)",
+                    round(raw_rate, 1),
+                )
                 for q in (50, 99):
-                    yield bench_line("ig", f"ig_request_p{q}_ms", round(float(np.percentile(latencies, q)), 2),
-                                     "ms", params)
+                    yield bench_line(
+                        "ig", f"ig_request_p{q}_ms", round(float(np.percentile(latencies, q)), 2), "ms", params
+                    )
         finally:
             client.close()

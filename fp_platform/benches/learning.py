@@ -44,18 +44,40 @@ def _tables(scale: str, context_signal_strength: float) -> dict[str, pa.Table]:
     ts, fraud_ts = (pc.cast(t["ts_utc"], pa.timestamp("us", "UTC")) for t in (tx, fraud))
     zeros = pa.array(np.zeros(n, dtype=np.int32))
     return {
-        "tx": pa.table({"event_id": tx["event_id"], "transaction_id": tx["transaction_id"], "flow_id": tx["flow_id"],
-                        "customer_id": tx["customer_id"], "card_id": tx["card_id"],
-                        "terminal_id": tx["terminal_id"], "amount": pc.cast(tx["amount"], pa.float64()), "ts": ts,
-                        "part": zeros, "off": pa.array(np.arange(n, dtype=np.int64))}),
-        "sightings": pa.table({"flow_id": ent["flow_id"], "card_id": ent["card_id"], "device_id": ent["device_id"],
-                               "ip": ent["ip"], "ts": pc.cast(ent["ts_utc"], pa.timestamp("us", "UTC")),
-                               "part": pa.array(np.zeros(ent.num_rows, dtype=np.int32)),
-                               "off": pa.array(np.arange(ent.num_rows, dtype=np.int64))}),
-        "labels": pa.table({"transaction_id": fraud["transaction_id"],
-                            "is_fraud": pa.array(np.ones(fraud.num_rows, dtype=bool)), "observed_at": fraud_ts,
-                            "part": pa.array(np.zeros(fraud.num_rows, dtype=np.int32)),
-                            "off": pa.array(np.arange(fraud.num_rows, dtype=np.int64))}),
+        "tx": pa.table(
+            {
+                "event_id": tx["event_id"],
+                "transaction_id": tx["transaction_id"],
+                "flow_id": tx["flow_id"],
+                "customer_id": tx["customer_id"],
+                "card_id": tx["card_id"],
+                "terminal_id": tx["terminal_id"],
+                "amount": pc.cast(tx["amount"], pa.float64()),
+                "ts": ts,
+                "part": zeros,
+                "off": pa.array(np.arange(n, dtype=np.int64)),
+            }
+        ),
+        "sightings": pa.table(
+            {
+                "flow_id": ent["flow_id"],
+                "card_id": ent["card_id"],
+                "device_id": ent["device_id"],
+                "ip": ent["ip"],
+                "ts": pc.cast(ent["ts_utc"], pa.timestamp("us", "UTC")),
+                "part": pa.array(np.zeros(ent.num_rows, dtype=np.int32)),
+                "off": pa.array(np.arange(ent.num_rows, dtype=np.int64)),
+            }
+        ),
+        "labels": pa.table(
+            {
+                "transaction_id": fraud["transaction_id"],
+                "is_fraud": pa.array(np.ones(fraud.num_rows, dtype=bool)),
+                "observed_at": fraud_ts,
+                "part": pa.array(np.zeros(fraud.num_rows, dtype=np.int32)),
+                "off": pa.array(np.arange(fraud.num_rows, dtype=np.int64)),
+            }
+        ),
         "truth": truth.select(["transaction_id", "tx_fraud"]),
     }
 
@@ -77,15 +99,19 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
     train_end = start + timedelta(days=policy.train_days)
     test_start = train_end + timedelta(days=policy.delay_days)
     test_end = test_start + timedelta(days=policy.test_days)
-    con.execute("CREATE TABLE events AS SELECT event_id, NULL::INTEGER AS wm_id FROM tx WHERE (ts >= $a AND ts < $b)"
-                " OR (ts >= $c AND ts < $d)", {"a": start, "b": train_end, "c": test_start, "d": test_end})
+    con.execute(
+        "CREATE TABLE events AS SELECT event_id, NULL::INTEGER AS wm_id FROM tx WHERE (ts >= $a AND ts < $b)"
+        " OR (ts >= $c AND ts < $d)",
+        {"a": start, "b": train_end, "c": test_start, "d": test_end},
+    )
     rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
     t1 = time.perf_counter()
     vectors = offline_features.compute(con, TOPICS)
     ofs_s = time.perf_counter() - t1
     log(f"OFS features for {rows} events in {ofs_s:.1f}s")
     con.register("vectors", vectors)
-    df = con.sql("""WITH fraud_cards AS (
+    df = con.sql(
+        """WITH fraud_cards AS (
                         SELECT t.card_id, t.ts FROM tx t JOIN truth USING (transaction_id)
                         WHERE tx_fraud = 1 AND t.ts >= $train_start)
                     SELECT t.ts, t.card_id, t.amount, v.*, coalesce(tr.tx_fraud, 0) AS is_fraud,
@@ -94,7 +120,8 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
                                    + INTERVAL 1 DAY * datediff('day', $test_start, t.ts)) AS known
                     FROM vectors v JOIN tx t USING (event_id) LEFT JOIN truth tr USING (transaction_id)
                     ORDER BY t.ts, t.event_id""",
-                 params={"train_start": start, "train_end": train_end, "test_start": test_start}).df()
+        params={"train_start": start, "train_end": train_end, "test_start": test_start},
+    ).df()
     df["ts"] = df["ts"].dt.tz_convert("UTC")
     train, test = df[df["train"]], df[~df["train"] & ~df["known"]]
     x_train, x_test, y = mf.matrix(train, policy.features), mf.matrix(test, policy.features), train["is_fraud"]
@@ -102,23 +129,47 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
     gbm = lgb.LGBMClassifier(**policy.models["candidate"]["params"]).fit(x_train, y.to_numpy())
     train_s = time.perf_counter() - t2
     cand = evaluation.evaluate(test, gbm.predict_proba(x_test)[:, 1], K)
-    base = evaluation.evaluate(test, mf.logistic_scores(mf.fit_logistic(x_train, y.to_numpy(), policy.models[
-        "baseline"]["params"]), x_test), K)
-    log(f"train {len(train)} rows ({int(y.sum())} fraud) in {train_s:.1f}s; test {len(test)} rows"
-        f" ({int(test['is_fraud'].sum())} fraud); candidate {cand}; logistic baseline {base}")
-    params = {"scale": scale, "context_signal_strength": context_signal_strength,
-              "train_start": start.date().isoformat(),
-              "protocol_days": [policy.train_days, policy.delay_days, policy.test_days],
-              "features": list(policy.features), "candidate": policy.models["candidate"]["kind"],
-              "train_rows": len(train), "test_rows": len(test), "logistic_baseline": base,
-              "book_best": BOOK_BEST, "policy_rev": policy.policy_rev}
+    base = evaluation.evaluate(
+        test, mf.logistic_scores(mf.fit_logistic(x_train, y.to_numpy(), policy.models["baseline"]["params"]), x_test), K
+    )
+    log(
+        f"train {len(train)} rows ({int(y.sum())} fraud) in {train_s:.1f}s; test {len(test)} rows"
+        f" ({int(test['is_fraud'].sum())} fraud); candidate {cand}; logistic baseline {base}"
+    )
+    params = {
+        "scale": scale,
+        "context_signal_strength": context_signal_strength,
+        "train_start": start.date().isoformat(),
+        "protocol_days": [policy.train_days, policy.delay_days, policy.test_days],
+        "features": list(policy.features),
+        "candidate": policy.models["candidate"]["kind"],
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "logistic_baseline": base,
+        "book_best": BOOK_BEST,
+        "policy_rev": policy.policy_rev,
+    }
     book = "book: random forest (Le Borgne et al. ch. 3.4)"
     return [
         bench_line("learning", "ofs_rows_per_s", round(rows / ofs_s, 1), "rows/s", params),
         bench_line("learning", "mf_train_s", round(train_s, 2), "s", params, higher_is_better=False),
         bench_line("learning", "mf_auc_roc", round(cand["auc_roc"], 4), "", params, book, BOOK["auc_roc"]),
-        bench_line("learning", "mf_average_precision", round(cand["average_precision"], 4), "", params, book,
-                   BOOK["average_precision"]),
-        bench_line("learning", "mf_card_precision_at_100", round(cand["card_precision_at_k"], 4), "", params, book,
-                   BOOK["card_precision_at_k"]),
+        bench_line(
+            "learning",
+            "mf_average_precision",
+            round(cand["average_precision"], 4),
+            "",
+            params,
+            book,
+            BOOK["average_precision"],
+        ),
+        bench_line(
+            "learning",
+            "mf_card_precision_at_100",
+            round(cand["card_precision_at_k"], 4),
+            "",
+            params,
+            book,
+            BOOK["card_precision_at_k"],
+        ),
     ]

@@ -48,9 +48,16 @@ def world_envelopes(h: Handles, run_id: str, outputs: dict[str, pa.Table]) -> li
         iso = [s + "Z" for s in np.datetime_as_string(ts, unit="ms")]
         ids = table.column("event_id").to_pylist()
         for i, payload in enumerate(table.drop_columns(["event_id", "ts_utc"]).to_pylist()):
-            env = {"event_id": ids[i], "event_class": cls, "schema_version": "v1", "ts_utc": iso[i],
-                   "pins": {"platform_run_id": run_id}, "producer": "bench", "payload": payload,
-                   "payload_hash": payload_hash(payload)}
+            env = {
+                "event_id": ids[i],
+                "event_class": cls,
+                "schema_version": "v1",
+                "ts_utc": iso[i],
+                "pins": {"platform_run_id": run_id},
+                "producer": "bench",
+                "payload": payload,
+                "payload_hash": payload_hash(payload),
+            }
             out.append((ts[i], rank, topic, env))
     out.sort(key=lambda r: (r[0], r[1]))
     return [(topic, env) for _, _, topic, env in out]
@@ -60,8 +67,15 @@ def rebind(items: list[tuple[str, dict]], run_id: str) -> list[tuple[str, dict]]
     return [(t, {**env, "pins": {"platform_run_id": run_id}}) for t, env in items]
 
 
-def publish_admitted(h: Handles, run_id: str, items: list[tuple[str, dict]], shuffle_seed: int | None = None,
-                     chunks: int = 1, pause_s: float = 0.0, receipts: bool = False) -> Published:
+def publish_admitted(
+    h: Handles,
+    run_id: str,
+    items: list[tuple[str, dict]],
+    shuffle_seed: int | None = None,
+    chunks: int = 1,
+    pause_s: float = 0.0,
+    receipts: bool = False,
+) -> Published:
     """Produce the envelopes (optionally shuffled, in chunks) with IG's headers, keyed by merchant; with
     `receipts`, also the ADMIT receipts IG would append (the decision lane's audit resolves them)."""
     items = list(items)
@@ -73,23 +87,42 @@ def publish_admitted(h: Handles, run_id: str, items: list[tuple[str, dict]], shu
     size = max(1, -(-len(items) // chunks))
     for start in range(0, len(items), size):
         records = []
-        for topic, env in items[start:start + size]:
-            headers = record_headers(run_id, env["event_class"], env["event_id"], env["payload_hash"],
-                                     h.get("COMPONENT_ID_IG"))
+        for topic, env in items[start : start + size]:
+            headers = record_headers(
+                run_id, env["event_class"], env["event_id"], env["payload_hash"], h.get("COMPONENT_ID_IG")
+            )
             records.append((topic, orjson.dumps(env), env["payload"]["merchant_id"].encode(), headers))
             ids.setdefault(env["event_class"], []).append(env["event_id"])
         admitted = []
-        for (topic, *_), (_, env), res in zip(records, items[start:start + size], bus.deliver(producer, records),
-                                               strict=True):
+        for (topic, *_), (_, env), res in zip(
+            records, items[start : start + size], bus.deliver(producer, records), strict=True
+        ):
             if isinstance(res, str):
                 raise RuntimeError(f"publish to {topic} unconfirmed: {res}")
             ends[(topic, res[0])] = max(ends.get((topic, res[0]), 0), res[1] + 1)
-            admitted.append((f"rcpt_bench_{run_id}_{env['event_id']}", run_id, env["event_class"], env["event_id"],
-                             env["payload_hash"], "ADMIT", "ingest", topic, res[0], res[1], "bench"))
+            admitted.append(
+                (
+                    f"rcpt_bench_{run_id}_{env['event_id']}",
+                    run_id,
+                    env["event_class"],
+                    env["event_id"],
+                    env["payload_hash"],
+                    "ADMIT",
+                    "ingest",
+                    topic,
+                    res[0],
+                    res[1],
+                    "bench",
+                )
+            )
         if receipts:
-            with db.connect(h, autocommit=True) as conn, conn.cursor().copy(
+            with (
+                db.connect(h, autocommit=True) as conn,
+                conn.cursor().copy(
                     "COPY ig_receipts (receipt_id, platform_run_id, event_class, event_id, payload_hash, decision,"
-                    " source, topic, kafka_partition, kafka_offset, producer) FROM STDIN") as copy:
+                    " source, topic, kafka_partition, kafka_offset, producer) FROM STDIN"
+                ) as copy,
+            ):
                 for row in admitted:
                     copy.write_row(row)
         if pause_s:
@@ -116,8 +149,15 @@ def run(h: Handles, scale: str, lookups: int, log: Log) -> list[dict]:
         busy = stats.last_applied_mono - stats.first_applied_mono  # the run's records only, not older skips
         rate = round(stats.applied / busy, 1) if busy > 0 else 0.0
         log(f"{component}: {stats.applied:,} records in {busy:.1f}s = {rate:,.0f}/s")
-        lines.append(bench_line("rtdl", f"{component}_events_per_s", rate, "events/s",
-                                {**params, "applied": stats.applied, "seconds": round(busy, 2)}))
+        lines.append(
+            bench_line(
+                "rtdl",
+                f"{component}_events_per_s",
+                rate,
+                "events/s",
+                {**params, "applied": stats.applied, "seconds": round(busy, 2)},
+            )
+        )
         if isinstance(worker, DecisionProcessor):
             lines += _restart(h, worker, params, log)
     lines += _lookup_latency(h, run_id, pub.event_ids["traffic.fraud"], lookups, params, log)
@@ -138,15 +178,26 @@ def _restart(h: Handles, done: DecisionProcessor, params: dict, log: Log) -> lis
             p.on_start(conn)
             out[how] = (round(time.perf_counter() - t, 2), p.state.to_doc())
     equal = out["snapshot"][1] == out["log"][1]
-    log(f"decision processor restart: from a snapshot {out['snapshot'][0]}s, from the log {out['log'][0]}s,"
-        f" states equal: {equal}")
+    log(
+        f"decision processor restart: from a snapshot {out['snapshot'][0]}s, from the log {out['log'][0]}s,"
+        f" states equal: {equal}"
+    )
     if not equal:
         raise RuntimeError("the state restored from the snapshot differs from the one rebuilt from the log")
     rp = {**params, "traffic_events": len(done.state.events), "states_equal": equal}
-    return [bench_line("rtdl", "decision_processor_restart_from_snapshot_s", out["snapshot"][0], "s", rp,
-                       "restart from the log start", out["log"][0], higher_is_better=False),
-            bench_line("rtdl", "decision_processor_restart_from_log_s", out["log"][0], "s", rp,
-                       higher_is_better=False)]
+    return [
+        bench_line(
+            "rtdl",
+            "decision_processor_restart_from_snapshot_s",
+            out["snapshot"][0],
+            "s",
+            rp,
+            "restart from the log start",
+            out["log"][0],
+            higher_is_better=False,
+        ),
+        bench_line("rtdl", "decision_processor_restart_from_log_s", out["log"][0], "s", rp, higher_is_better=False),
+    ]
 
 
 def _lookup_latency(h: Handles, run_id: str, event_ids: list[str], n: int, params: dict, log: Log) -> list[dict]:
@@ -163,6 +214,9 @@ def _lookup_latency(h: Handles, run_id: str, event_ids: list[str], n: int, param
     p50, p99 = (round(float(np.percentile(times, q)), 3) for q in (50, 99))
     log(f"ofp lookup: p50 {p50} ms, p99 {p99} ms over {len(times)} lookups")
     lp = {**params, "lookups": len(times)}
-    return [bench_line("rtdl", "ofp_lookup_p50_ms", p50, "ms", lp, higher_is_better=False),
-            bench_line("rtdl", "ofp_lookup_p99_ms", p99, "ms", lp, "feast_python_server_p99_ms", 4.6,
-                       higher_is_better=False)]
+    return [
+        bench_line("rtdl", "ofp_lookup_p50_ms", p50, "ms", lp, higher_is_better=False),
+        bench_line(
+            "rtdl", "ofp_lookup_p99_ms", p99, "ms", lp, "feast_python_server_p99_ms", 4.6, higher_is_better=False
+        ),
+    ]

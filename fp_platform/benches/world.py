@@ -33,9 +33,12 @@ def _measure(cmd: list[str]) -> tuple[float, float, dict]:
     """(wall seconds, peak RSS MiB, reported JSON) of one child process."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.monotonic()
-        pid = os.posix_spawn(cmd[0], cmd, os.environ,
-                             file_actions=[(os.POSIX_SPAWN_DUP2, out.fileno(), 1),
-                                           (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
+        pid = os.posix_spawn(
+            cmd[0],
+            cmd,
+            os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)],
+        )
         _, status = os.waitpid(pid, 0)
         wall = time.monotonic() - t0
         out.seek(0)
@@ -71,10 +74,25 @@ def child_duckdb(files_json: str, out_path: str, memory_limit: str) -> None:
     print(json.dumps({"rows": rows, "peak_rss_mib": _peak_rss_mib()}))
 
 
-def _line(metric: str, value: float, unit: str, baseline: str | None, baseline_value: float | None,
-          params: dict, higher_is_better: bool = True) -> dict:
-    return bench_line("stream-sort", metric, round(value, 3), unit, params, baseline,
-                      None if baseline_value is None else round(baseline_value, 3), higher_is_better)
+def _line(
+    metric: str,
+    value: float,
+    unit: str,
+    baseline: str | None,
+    baseline_value: float | None,
+    params: dict,
+    higher_is_better: bool = True,
+) -> dict:
+    return bench_line(
+        "stream-sort",
+        metric,
+        round(value, 3),
+        unit,
+        params,
+        baseline,
+        None if baseline_value is None else round(baseline_value, 3),
+        higher_is_better,
+    )
 
 
 def run(h: Handles, scale: str, bucket_rows: int, duckdb_memory_limit: str, log=print) -> list[dict]:
@@ -89,34 +107,81 @@ def run(h: Handles, scale: str, bucket_rows: int, duckdb_memory_limit: str, log=
         generation_s = time.monotonic() - t0
         raw = tmp_path / "world" / f"output_id={OUTPUT_ID}"
         prefix = f"bench/stream-sort/{uuid.uuid4().hex}/"
-        layout = oracle_store.OracleLayout(bucket=bucket, inputs=prefix + "raw/", pack=prefix + "pack/",
-                                           view_pattern=prefix + "view/output_id={output_id}/")
+        layout = oracle_store.OracleLayout(
+            bucket=bucket,
+            inputs=prefix + "raw/",
+            pack=prefix + "pack/",
+            view_pattern=prefix + "view/output_id={output_id}/",
+        )
         snapshot = oracle_store.sync(store, raw, layout)
-        inputs = [{"key": layout.inputs + rel, "size": (raw / rel).stat().st_size, "sha256": sha}
-                  for rel, sha in sorted(snapshot["digests"].items())]
-        job = {"platform_run_id": "platform_19700101T000000Z", "output_id": OUTPUT_ID, "bucket": bucket,
-               "inputs": inputs, "output_prefix": layout.view(OUTPUT_ID), "bucket_rows": bucket_rows}
-        rows = sum(json.loads((tmp_path / "world" / engine.MANIFEST_NAME).read_text())["outputs"][OUTPUT_ID]
-                   ["files"][i]["rows"] for i in range(len(inputs)))
+        inputs = [
+            {"key": layout.inputs + rel, "size": (raw / rel).stat().st_size, "sha256": sha}
+            for rel, sha in sorted(snapshot["digests"].items())
+        ]
+        job = {
+            "platform_run_id": "platform_19700101T000000Z",
+            "output_id": OUTPUT_ID,
+            "bucket": bucket,
+            "inputs": inputs,
+            "output_prefix": layout.view(OUTPUT_ID),
+            "bucket_rows": bucket_rows,
+        }
+        rows = sum(
+            json.loads((tmp_path / "world" / engine.MANIFEST_NAME).read_text())["outputs"][OUTPUT_ID]["files"][i][
+                "rows"
+            ]
+            for i in range(len(inputs))
+        )
         log(f"sorting {rows} rows in {len(inputs)} files: ours …")
-        ours_s, ours_rss, ours_out = _measure([sys.executable, "-m", "fp_platform.benches.world", "ours",
-                                               json.dumps(job), str(tmp_path / "ours")])
+        ours_s, ours_rss, ours_out = _measure(
+            [sys.executable, "-m", "fp_platform.benches.world", "ours", json.dumps(job), str(tmp_path / "ours")]
+        )
         log("… DuckDB …")
         files = sorted(str(p) for p in raw.glob("*.parquet"))
-        duck_s, duck_rss, _ = _measure([sys.executable, "-m", "fp_platform.benches.world", "duckdb",
-                                        json.dumps(files), str(tmp_path / "duck.parquet"), duckdb_memory_limit])
+        duck_s, duck_rss, _ = _measure(
+            [
+                sys.executable,
+                "-m",
+                "fp_platform.benches.world",
+                "duckdb",
+                json.dumps(files),
+                str(tmp_path / "duck.parquet"),
+                duckdb_memory_limit,
+            ]
+        )
         for key in store.list_keys(bucket, prefix):
             store.client.delete_object(Bucket=bucket, Key=key)
-    run_params = {"scale": scale, "output_id": OUTPUT_ID, "rows": rows, "files": len(inputs),
-                  "bucket_rows": bucket_rows, "duckdb_memory_limit": duckdb_memory_limit,
-                  "ours_counts": ours_out}
+    run_params = {
+        "scale": scale,
+        "output_id": OUTPUT_ID,
+        "rows": rows,
+        "files": len(inputs),
+        "bucket_rows": bucket_rows,
+        "duckdb_memory_limit": duckdb_memory_limit,
+        "ours_counts": ours_out,
+    }
     return [
-        _line("stream_sort_rows_per_s", rows / ours_s, "rows/s", "duckdb_order_by_rows_per_s", rows / duck_s,
-              run_params),
-        _line("stream_sort_peak_rss_mib", ours_rss, "MiB", "duckdb_peak_rss_mib", duck_rss, run_params,
-              higher_is_better=False),
-        _line("engine_generation_s", generation_s, "s", None, None,
-              {"scale": scale, "transactions": rows, "outputs": 5}, higher_is_better=False),
+        _line(
+            "stream_sort_rows_per_s", rows / ours_s, "rows/s", "duckdb_order_by_rows_per_s", rows / duck_s, run_params
+        ),
+        _line(
+            "stream_sort_peak_rss_mib",
+            ours_rss,
+            "MiB",
+            "duckdb_peak_rss_mib",
+            duck_rss,
+            run_params,
+            higher_is_better=False,
+        ),
+        _line(
+            "engine_generation_s",
+            generation_s,
+            "s",
+            None,
+            None,
+            {"scale": scale, "transactions": rows, "outputs": 5},
+            higher_is_better=False,
+        ),
     ]
 
 

@@ -20,8 +20,12 @@ from fp_platform.operate.packs import pack
 from fp_platform.resources import PlatformResource
 
 
-def _plane_facts(context: AssetExecutionContext, platform: PlatformResource, components: tuple[str, ...],
-                 summarise: Callable[[psycopg.Connection], dict]) -> dict:
+def _plane_facts(
+    context: AssetExecutionContext,
+    platform: PlatformResource,
+    components: tuple[str, ...],
+    summarise: Callable[[psycopg.Connection], dict],
+) -> dict:
     """Supervise case_labels (and rtdl_core for OFP) until the plane has caught up with the run's audited
     decisions, or the timeout; the plane's summary (`summarise`) with whether it caught up, where it stands,
     the seconds waited and the named workers that are not GREEN for the run (`unhealthy`)."""
@@ -30,14 +34,21 @@ def _plane_facts(context: AssetExecutionContext, platform: PlatformResource, com
     policy = load_case_policy(h)
     with platform.connect() as conn:
         conn.autocommit = True
-        ok, waited = supervisor.wait_until(lambda: summary.caught_up(summary.progress(h, policy, conn, run_id)),
-                                           float(h.get("CASE_LABELS_TIMEOUT_SECONDS")),
-                                           lambda: supervisor.reconcile(h, conn, run_id, packs, log=context.log.info),
-                                           context.log.info)
+        ok, waited = supervisor.wait_until(
+            lambda: summary.caught_up(summary.progress(h, policy, conn, run_id)),
+            float(h.get("CASE_LABELS_TIMEOUT_SECONDS")),
+            lambda: supervisor.reconcile(h, conn, run_id, packs, log=context.log.info),
+            context.log.info,
+        )
         time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)  # a heartbeat after the last batch
         _, where = summary.caught_up(summary.progress(h, policy, conn, run_id))
-        return {**summarise(conn), "plane_caught_up": ok, "caught_up": where, "waited_s": waited,
-                "unhealthy": supervisor.unhealthy(h, conn, "PACK_ID_CASE_LABELS", *components)}
+        return {
+            **summarise(conn),
+            "plane_caught_up": ok,
+            "caught_up": where,
+            "waited_s": waited,
+            "unhealthy": supervisor.unhealthy(h, conn, "PACK_ID_CASE_LABELS", *components),
+        }
 
 
 def _write(platform: PlatformResource, run_id: str, facts: dict, slice_id: str, path_key: str):
@@ -48,32 +59,71 @@ def _write(platform: PlatformResource, run_id: str, facts: dict, slice_id: str, 
     slice_name = h.pattern("CASE_LABELS_SLICE_PATH_PATTERN", slice_id=slice_id)
     writer.write_summary(slice_name, {**sliced, "bounded_to": len(next(iter(sliced.values())))}, phase_id=P10)
     doc = {k: v for k, v in facts.items() if k not in ("plane_caught_up", "unhealthy")}
-    writer.write_summary(h.get(path_key), {**doc, "caught_up": f"{facts['caught_up']} after {facts['waited_s']}s",
-                                           "slices": [slice_name]}, phase_id=P10)
+    writer.write_summary(
+        h.get(path_key),
+        {**doc, "caught_up": f"{facts['caught_up']} after {facts['waited_s']}s", "slices": [slice_name]},
+        phase_id=P10,
+    )
     return writer
 
 
-@phase_asset(P10, gates.CASE_SUMMARY, deps=["audit_summary"], kinds={"kafka", "postgres"},
-             description="P10: cases opened for the run's decisions, their timelines appended (append-only, "
-                         "idempotent).")
+@phase_asset(
+    P10,
+    gates.CASE_SUMMARY,
+    deps=["audit_summary"],
+    kinds={"kafka", "postgres"},
+    description="P10: cases opened for the run's decisions, their timelines appended (append-only, idempotent).",
+)
 def case_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
-    facts = _plane_facts(context, platform, ("COMPONENT_ID_CASE_TRIGGER", "COMPONENT_ID_CM"),
-                         lambda conn: {**summary.case_summary(load_case_policy(h), conn, run_id),
-                                       "slice": {"cases": summary.case_slice(conn, run_id)}})
+    facts = _plane_facts(
+        context,
+        platform,
+        ("COMPONENT_ID_CASE_TRIGGER", "COMPONENT_ID_CM"),
+        lambda conn: {
+            **summary.case_summary(load_case_policy(h), conn, run_id),
+            "slice": {"cases": summary.case_slice(conn, run_id)},
+        },
+    )
     writer = _write(platform, run_id, facts, "cases", "CASE_EVIDENCE_PATH_PATTERN")
-    return judged(context, writer, P10, gates.CASE_SUMMARY, facts,
-                  {"cases": facts["cases"], "triggers": facts["triggers"], "by_reason": facts["triggers_by_reason"]})
+    return judged(
+        context,
+        writer,
+        P10,
+        gates.CASE_SUMMARY,
+        facts,
+        {"cases": facts["cases"], "triggers": facts["triggers"], "by_reason": facts["triggers_by_reason"]},
+    )
 
 
-@phase_asset(P10, gates.LABEL_SUMMARY, deps=[case_summary], kinds={"kafka", "postgres"},
-             description="P10: label assertions appended through LS's writer boundary and published.")
+@phase_asset(
+    P10,
+    gates.LABEL_SUMMARY,
+    deps=[case_summary],
+    kinds={"kafka", "postgres"},
+    description="P10: label assertions appended through LS's writer boundary and published.",
+)
 def label_summary(context: AssetExecutionContext, platform: PlatformResource):
     run_id = context.partition_key
-    facts = _plane_facts(context, platform, ("COMPONENT_ID_LS", "COMPONENT_ID_LABEL_SIMULATION"),
-                         lambda conn: {**summary.label_summary(platform.handles, conn, run_id),
-                                       "slice": {"assertions": summary.label_slice(conn, run_id)}})
+    facts = _plane_facts(
+        context,
+        platform,
+        ("COMPONENT_ID_LS", "COMPONENT_ID_LABEL_SIMULATION"),
+        lambda conn: {
+            **summary.label_summary(platform.handles, conn, run_id),
+            "slice": {"assertions": summary.label_slice(conn, run_id)},
+        },
+    )
     writer = _write(platform, run_id, facts, "labels", "LABEL_EVIDENCE_PATH_PATTERN")
-    return judged(context, writer, P10, gates.LABEL_SUMMARY, facts,
-                  {"assertions": facts["assertions"], "refused_writes": facts["refused_writes"],
-                   "by_source_label": facts["by_source_label"]})
+    return judged(
+        context,
+        writer,
+        P10,
+        gates.LABEL_SUMMARY,
+        facts,
+        {
+            "assertions": facts["assertions"],
+            "refused_writes": facts["refused_writes"],
+            "by_source_label": facts["by_source_label"],
+        },
+    )

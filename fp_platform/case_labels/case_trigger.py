@@ -46,8 +46,9 @@ class CaseTrigger(Worker):
         self.stats.counters["chains_read"] += len(records)
         if not wanted:
             return
-        known = {c for (c,) in conn.execute("SELECT case_id FROM case_triggers WHERE case_id = ANY(%s)",
-                                            (list(wanted),))}
+        known = {
+            c for (c,) in conn.execute("SELECT case_id FROM case_triggers WHERE case_id = ANY(%s)", (list(wanted),))
+        }
         self.stats.counters["retriggers_skipped"] += len(known)
         rows = []
         for case_id, (r, subject, reason) in wanted.items():
@@ -55,22 +56,47 @@ class CaseTrigger(Worker):
                 continue
             p = r.payload
             trigger_id = ids.case_trigger_event_id(case_id)
-            rows.append((case_id, self.run_id, orjson.dumps(subject).decode(), trigger_id, reason, p["decision_id"],
-                         r.envelope["event_id"], *r.origin))
-            self.emit(Envelope.build(
-                event_id=trigger_id, event_class="case.trigger", ts_utc=r.ts, pins=r.envelope["pins"],
-                producer=self.component,
-                payload={"case_id": case_id, "case_subject_key": subject, "trigger_reason": reason,
-                         "decision": p["decision"], "refs": {"audit_event_id": r.envelope["event_id"],
-                                                             "decision_id": p["decision_id"],
-                                                             "ig_receipt_id": p["receipt_id"]},
-                         "transaction_id": p["transaction_id"],
-                         "audit_origin": {"topic": r.topic, "partition": r.partition, "offset": r.offset}}),
-                case_id)
+            rows.append(
+                (
+                    case_id,
+                    self.run_id,
+                    orjson.dumps(subject).decode(),
+                    trigger_id,
+                    reason,
+                    p["decision_id"],
+                    r.envelope["event_id"],
+                    *r.origin,
+                )
+            )
+            self.emit(
+                Envelope.build(
+                    event_id=trigger_id,
+                    event_class="case.trigger",
+                    ts_utc=r.ts,
+                    pins=r.envelope["pins"],
+                    producer=self.component,
+                    payload={
+                        "case_id": case_id,
+                        "case_subject_key": subject,
+                        "trigger_reason": reason,
+                        "decision": p["decision"],
+                        "refs": {
+                            "audit_event_id": r.envelope["event_id"],
+                            "decision_id": p["decision_id"],
+                            "ig_receipt_id": p["receipt_id"],
+                        },
+                        "transaction_id": p["transaction_id"],
+                        "audit_origin": {"topic": r.topic, "partition": r.partition, "offset": r.offset},
+                    },
+                ),
+                case_id,
+            )
             self.stats.counters[f"triggers_{reason.lower()}"] += 1
-        with conn.cursor().copy("COPY case_triggers (case_id, platform_run_id, subject, trigger_event_id,"
-                                " trigger_reason, decision_id, audit_event_id, origin_topic, origin_partition,"
-                                " origin_offset) FROM STDIN") as copy:
+        with conn.cursor().copy(
+            "COPY case_triggers (case_id, platform_run_id, subject, trigger_event_id,"
+            " trigger_reason, decision_id, audit_event_id, origin_topic, origin_partition,"
+            " origin_offset) FROM STDIN"
+        ) as copy:
             for row in rows:
                 copy.write_row(row)
         self.stats.counters["triggers"] += len(rows)

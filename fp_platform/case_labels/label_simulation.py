@@ -62,10 +62,15 @@ class LabelSimulation(Worker):
             conn.cursor().executemany(
                 "INSERT INTO label_sim_plan (plan_id, platform_run_id, kind, due_at, event_class, event_id,"
                 " transaction_id, case_id, label, effective_at, detail, origin_topic, origin_partition, origin_offset)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", plan)
-        conn.execute("INSERT INTO label_sim_clock (platform_run_id, world_clock) VALUES (%s, %s)"
-                     " ON CONFLICT (platform_run_id) DO UPDATE SET world_clock = GREATEST(label_sim_clock.world_clock,"
-                     " EXCLUDED.world_clock), updated_at = now()", (self.run_id, max(_at(r.ts) for r in chains)))
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                plan,
+            )
+        conn.execute(
+            "INSERT INTO label_sim_clock (platform_run_id, world_clock) VALUES (%s, %s)"
+            " ON CONFLICT (platform_run_id) DO UPDATE SET world_clock = GREATEST(label_sim_clock.world_clock,"
+            " EXCLUDED.world_clock), updated_at = now()",
+            (self.run_id, max(_at(r.ts) for r in chains)),
+        )
         self.stats.counters["chains_read"] += len(chains)
         self.stats.counters["planned"] += len(plan)
         self._work(conn)
@@ -81,14 +86,41 @@ class LabelSimulation(Worker):
         if self.policy.trigger_reason(p["decision"], p["event_id"]) is not None:
             case_id = ids.case_id(case_subject(self.h, self.run_id, p["event_class"], p["event_id"]))
             work = self.policy.investigation(p["event_id"], is_fraud, at)
-            detail = {"investigator": work.investigator, "assigned_at": work.assigned_at.isoformat(),
-                      "erred": work.erred}
-            out.append((ids.label_plan_id("INVESTIGATION", key), self.run_id, "INVESTIGATION", work.disposed_at,
-                        *common, case_id, work.label, at, orjson.dumps(detail).decode(), *r.origin))
+            detail = {
+                "investigator": work.investigator,
+                "assigned_at": work.assigned_at.isoformat(),
+                "erred": work.erred,
+            }
+            out.append(
+                (
+                    ids.label_plan_id("INVESTIGATION", key),
+                    self.run_id,
+                    "INVESTIGATION",
+                    work.disposed_at,
+                    *common,
+                    case_id,
+                    work.label,
+                    at,
+                    orjson.dumps(detail).decode(),
+                    *r.origin,
+                )
+            )
         chargeback = self.policy.chargeback_at(p["event_id"], at) if is_fraud else None
         if chargeback is not None and not (work and work.label == "FRAUD" and work.disposed_at <= chargeback):
-            out.append((ids.label_plan_id("CHARGEBACK", key), self.run_id, "CHARGEBACK", chargeback, *common,
-                        None, "FRAUD", at, "{}", *r.origin))
+            out.append(
+                (
+                    ids.label_plan_id("CHARGEBACK", key),
+                    self.run_id,
+                    "CHARGEBACK",
+                    chargeback,
+                    *common,
+                    None,
+                    "FRAUD",
+                    at,
+                    "{}",
+                    *r.origin,
+                )
+            )
         return out
 
     def on_idle(self, conn: psycopg.Connection) -> None:
@@ -107,23 +139,48 @@ class LabelSimulation(Worker):
             " JOIN label_sim_clock c ON c.platform_run_id = p.platform_run_id"
             " WHERE p.platform_run_id = %s AND p.due_at <= c.world_clock"
             " AND NOT EXISTS (SELECT 1 FROM label_sim_done d WHERE d.plan_id = p.plan_id)"
-            " ORDER BY p.due_at, p.plan_id", (self.run_id,)).fetchall()
+            " ORDER BY p.due_at, p.plan_id",
+            (self.run_id,),
+        ).fetchall()
         done = []
         for plan_id, kind, due_at, event_id, tx, case_id, label, effective_at, detail, *origin in due:
             if kind == "INVESTIGATION":
-                work = Investigation(detail["investigator"], datetime.fromisoformat(detail["assigned_at"]), due_at,
-                                     label, detail["erred"])
+                work = Investigation(
+                    detail["investigator"],
+                    datetime.fromisoformat(detail["assigned_at"]),
+                    due_at,
+                    label,
+                    detail["erred"],
+                )
                 if not cm.work_case(self.h, conn, self.run_id, case_id, work, tx, effective_at, self.ls_group):
                     self.stats.counters["waits_for_cm"] += 1
                     break
                 done.append((plan_id, self.run_id, f"DISPOSED_{label}"))
             else:
-                result = ls.append(self.h, conn, self.component, [ls.Assertion(
-                    label_subject(self.h, self.run_id, event_id), tx, label, "CHARGEBACK", effective_at, due_at,
-                    tuple(origin))], self.ls_group)
-                done.append((plan_id, self.run_id, "CHARGED_BACK" if result.appended or result.duplicates
-                             else "REFUSED"))
+                result = ls.append(
+                    self.h,
+                    conn,
+                    self.component,
+                    [
+                        ls.Assertion(
+                            label_subject(self.h, self.run_id, event_id),
+                            tx,
+                            label,
+                            "CHARGEBACK",
+                            effective_at,
+                            due_at,
+                            tuple(origin),
+                        )
+                    ],
+                    self.ls_group,
+                )
+                done.append(
+                    (plan_id, self.run_id, "CHARGED_BACK" if result.appended or result.duplicates else "REFUSED")
+                )
             self.stats.counters[f"done_{kind.lower()}"] += 1
         if done:
-            conn.cursor().executemany("INSERT INTO label_sim_done (plan_id, platform_run_id, outcome)"
-                                      " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", done)
+            conn.cursor().executemany(
+                "INSERT INTO label_sim_done (plan_id, platform_run_id, outcome)"
+                " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                done,
+            )

@@ -61,8 +61,9 @@ def granted(conn: psycopg.Connection) -> set[tuple[str, str]]:
     return {(w, s) for w, s in conn.execute("SELECT writer_id, source FROM ls_writers")}
 
 
-def append(h: Handles, conn: psycopg.Connection, writer_id: str, assertions: list[Assertion],
-           outbox_group: str | None = None) -> AppendResult:
+def append(
+    h: Handles, conn: psycopg.Connection, writer_id: str, assertions: list[Assertion], outbox_group: str | None = None
+) -> AppendResult:
     """Append `assertions` from `writer_id` inside the caller's transaction (see the module doc); their
     events go to the outbox of `outbox_group` (LS's consumer group unless a test runs its own LS)."""
     out = AppendResult()
@@ -82,10 +83,18 @@ def append(h: Handles, conn: psycopg.Connection, writer_id: str, assertions: lis
         else:
             accepted.append(a)
     for a, reason in refused:
-        conn.execute("INSERT INTO ls_refused_writes (platform_run_id, writer_id, source, label_subject_key, reason,"
-                     " attempted) VALUES (%s, %s, %s, %s, %s, %s)",
-                     (a.subject["platform_run_id"], writer_id, a.source, a.subject_key, reason,
-                      orjson.dumps(_payload(a, writer_id)).decode()))
+        conn.execute(
+            "INSERT INTO ls_refused_writes (platform_run_id, writer_id, source, label_subject_key, reason,"
+            " attempted) VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                a.subject["platform_run_id"],
+                writer_id,
+                a.source,
+                a.subject_key,
+                reason,
+                orjson.dumps(_payload(a, writer_id)).decode(),
+            ),
+        )
     out.refused = len(refused)
     component = h.get("COMPONENT_ID_LS")
     events = []
@@ -95,17 +104,41 @@ def append(h: Handles, conn: psycopg.Connection, writer_id: str, assertions: lis
             " label, source, writer_id, effective_at, observed_at, case_id, origin_topic, origin_partition,"
             " origin_offset) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (assertion_id) DO NOTHING RETURNING seq",
-            (a.assertion_id, a.subject["platform_run_id"], a.subject_key, orjson.dumps(a.subject).decode(),
-             a.transaction_id, a.label, a.source, writer_id, a.effective_at, a.observed_at, a.case_id,
-             *a.origin)).fetchone()
+            (
+                a.assertion_id,
+                a.subject["platform_run_id"],
+                a.subject_key,
+                orjson.dumps(a.subject).decode(),
+                a.transaction_id,
+                a.label,
+                a.source,
+                writer_id,
+                a.effective_at,
+                a.observed_at,
+                a.case_id,
+                *a.origin,
+            ),
+        ).fetchone()
         if row is None:
             out.duplicates += 1
             continue
         out.appended += 1
-        events.append(outbox_row(h, Envelope.build(
-            event_id=a.assertion_id, event_class="labels.assertion", ts_utc=_iso(a.observed_at),
-            pins={"platform_run_id": a.subject["platform_run_id"]}, producer=component,
-            payload=_payload(a, writer_id)), a.subject_key, component, group))
+        events.append(
+            outbox_row(
+                h,
+                Envelope.build(
+                    event_id=a.assertion_id,
+                    event_class="labels.assertion",
+                    ts_utc=_iso(a.observed_at),
+                    pins={"platform_run_id": a.subject["platform_run_id"]},
+                    producer=component,
+                    payload=_payload(a, writer_id),
+                ),
+                a.subject_key,
+                component,
+                group,
+            )
+        )
     write_outbox(conn, events)
     return out
 
@@ -116,10 +149,19 @@ def _iso(t: datetime) -> str:
 
 
 def _payload(a: Assertion, writer_id: str) -> dict[str, Any]:
-    return {"assertion_id": a.assertion_id, "label_subject_key": a.subject_key, "subject": a.subject,
-            "transaction_id": a.transaction_id, "label": a.label, "source": a.source, "writer_id": writer_id,
-            "effective_at": _iso(a.effective_at), "observed_at": _iso(a.observed_at), "case_id": a.case_id,
-            "origin": {"topic": a.origin[0], "partition": a.origin[1], "offset": a.origin[2]}}
+    return {
+        "assertion_id": a.assertion_id,
+        "label_subject_key": a.subject_key,
+        "subject": a.subject,
+        "transaction_id": a.transaction_id,
+        "label": a.label,
+        "source": a.source,
+        "writer_id": writer_id,
+        "effective_at": _iso(a.effective_at),
+        "observed_at": _iso(a.observed_at),
+        "case_id": a.case_id,
+        "origin": {"topic": a.origin[0], "partition": a.origin[1], "offset": a.origin[2]},
+    }
 
 
 _SINCE = "SELECT count(*), coalesce(max(seq), %(s)s) FROM {table} WHERE platform_run_id = %(r)s AND seq > %(s)s"
@@ -165,5 +207,7 @@ class LabelStore(Worker):
         for table, counted in self._counted.items():
             n, counted[1] = appended_since(conn, self.run_id, table, counted[1])
             counted[0] += n
-        return "", {"assertions": self._counted["ls_assertions"][0],
-                    "refused_writes": self._counted["ls_refused_writes"][0]}
+        return "", {
+            "assertions": self._counted["ls_assertions"][0],
+            "refused_writes": self._counted["ls_refused_writes"][0],
+        }

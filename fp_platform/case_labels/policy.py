@@ -97,12 +97,16 @@ def _check(doc: dict[str, Any], name: str) -> CasePolicy:
         if int(inv["investigators"]) < 1:
             raise CasePolicyError(f"{name}: investigator.investigators must be at least 1")
         return CasePolicy(
-            doc["policy_rev"], frozenset(trig["decisions"]),
+            doc["policy_rev"],
+            frozenset(trig["decisions"]),
             _rate(trig["approve_sample_rate"], "case_trigger.approve_sample_rate", name),
-            int(inv["investigators"]), _pair(inv, "delay_hours", name),
+            int(inv["investigators"]),
+            _pair(inv, "delay_hours", name),
             _rate(inv["assign_fraction"], "investigator.assign_fraction", name),
             _rate(inv["error_rate"], "investigator.error_rate", name),
-            _rate(cb["rate"], "chargeback.rate", name), _pair(cb, "delay_days", name))
+            _rate(cb["rate"], "chargeback.rate", name),
+            _pair(cb, "delay_days", name),
+        )
     except CasePolicyError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
@@ -120,8 +124,9 @@ def load_case_policy(h: Handles) -> CasePolicy:
 
 def case_subject(h: Handles, run_id: str, event_class: str, event_id: str) -> dict[str, object]:
     """The CaseSubjectKey of a decided event (CASE_SUBJECT_KEY_FIELDS)."""
-    return ids.subject_key(h.get("CASE_SUBJECT_KEY_FIELDS"),
-                           {"platform_run_id": run_id, "event_class": event_class, "event_id": event_id})
+    return ids.subject_key(
+        h.get("CASE_SUBJECT_KEY_FIELDS"), {"platform_run_id": run_id, "event_class": event_class, "event_id": event_id}
+    )
 
 
 def label_subject(h: Handles, run_id: str, event_id: str) -> dict[str, object]:

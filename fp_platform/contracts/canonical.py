@@ -30,17 +30,19 @@ import orjson
 
 DIGEST_ALGO = "sha256"
 
-_ORJSON_OPTS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
-                | orjson.OPT_PASSTHROUGH_DATACLASS)
+_ORJSON_OPTS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 _MANTISSA = frozenset(b"0123456789.")
 _BEFORE_NUMBER = frozenset(b"[:,")
 
 
 def _stdlib_canonical_json(value: Any) -> bytes:
     """The reference encoder: the canonical form is whatever this writes."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def _tiny_float_in(out: bytes) -> bool:
@@ -67,11 +69,26 @@ def _tiny_float_in(out: bytes) -> bool:
     return False
 
 
-
 def _orjson_floats_as_expected() -> bool:
     """orjson writes these floats as `repr` does, or (below 1e-4) with a token `_tiny_float_in` catches."""
-    probes = (0.0, -0.0, 0.1, 1 / 3, 1e-4, 1.5e-5, 1e-7, 1e-10, 5e-324, 1e15, 123456789.125, 9007199254740993.0,
-              1e16, 1.2345678901234567e19, 1e22, 1.7976931348623157e308)
+    probes = (
+        0.0,
+        -0.0,
+        0.1,
+        1 / 3,
+        1e-4,
+        1.5e-5,
+        1e-7,
+        1e-10,
+        5e-324,
+        1e15,
+        123456789.125,
+        9007199254740993.0,
+        1e16,
+        1.2345678901234567e19,
+        1e22,
+        1.7976931348623157e308,
+    )
     for x in probes:
         out = orjson.dumps([x])
         if out[1:-1] != repr(x).encode() and not (abs(x) < 1e-4 and _tiny_float_in(out)):

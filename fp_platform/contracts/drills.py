@@ -20,23 +20,44 @@ class Drill:
     share: float = 0.0
 
 
-DRILLS: dict[str, Drill] = {d.drill_id: d for d in (
-    Drill("duplicates", "WSP re-sends 1% of events (same event id, same payload) in a later request",
-          "every copy gets a DUPLICATE receipt; nothing is admitted, decided or acted on twice",
-          "drill_duplicates", 0.01),
-    Drill("missing_context", "WSP withholds the context events of 2% of flows",
-          "each of their transactions is bound MISSING_CONTEXT and decided under explicit degrade with its reasons",
-          "drill_drop_context", 0.02),
-    Drill("payload_mismatch", "WSP re-sends 0.5% of events under the same event id with a changed payload",
-          "every altered copy is an ANOMALY receipt, quarantined with its payload; the original stays the only"
-          " admitted record", "drill_mismatch", 0.005),
-    Drill("backpressure", "the decision processor (hosting the online feature plane) is paused (SIGSTOP) mid-stream,"
-          " then resumed",
-          "its lag grows while paused and returns to zero; every admitted event still gets a vector and a decision"),
-    Drill("worker_crash", "the decision processor (hosting the decision fabric) is killed (SIGKILL) mid-stream; the"
-          " supervisor restarts it",
-          "the worker restarts; every admitted traffic event is decided and acted on exactly once"),
-)}
+DRILLS: dict[str, Drill] = {
+    d.drill_id: d
+    for d in (
+        Drill(
+            "duplicates",
+            "WSP re-sends 1% of events (same event id, same payload) in a later request",
+            "every copy gets a DUPLICATE receipt; nothing is admitted, decided or acted on twice",
+            "drill_duplicates",
+            0.01,
+        ),
+        Drill(
+            "missing_context",
+            "WSP withholds the context events of 2% of flows",
+            "each of their transactions is bound MISSING_CONTEXT and decided under explicit degrade with its reasons",
+            "drill_drop_context",
+            0.02,
+        ),
+        Drill(
+            "payload_mismatch",
+            "WSP re-sends 0.5% of events under the same event id with a changed payload",
+            "every altered copy is an ANOMALY receipt, quarantined with its payload; the original stays the only"
+            " admitted record",
+            "drill_mismatch",
+            0.005,
+        ),
+        Drill(
+            "backpressure",
+            "the decision processor (hosting the online feature plane) is paused (SIGSTOP) mid-stream, then resumed",
+            "its lag grows while paused and returns to zero; every admitted event still gets a vector and a decision",
+        ),
+        Drill(
+            "worker_crash",
+            "the decision processor (hosting the decision fabric) is killed (SIGKILL) mid-stream; the"
+            " supervisor restarts it",
+            "the worker restarts; every admitted traffic event is decided and acted on exactly once",
+        ),
+    )
+}
 DEFAULT_DRILLS: tuple[str, ...] = ("duplicates", "missing_context")
 PROCESS_DRILLS: tuple[str, ...] = tuple(d for d, spec in DRILLS.items() if spec.wsp_option is None)
 

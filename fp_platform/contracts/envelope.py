@@ -50,11 +50,17 @@ OUTPUT_EVENT_CLASSES: dict[str, str] = {
 REQUIRED_PINS = ("platform_run_id",)
 
 
-def record_headers(platform_run_id: str, event_class: str, event_id: str, payload_hash_: str,
-                   publisher: str) -> list[tuple[str, str]]:
+def record_headers(
+    platform_run_id: str, event_class: str, event_id: str, payload_hash_: str, publisher: str
+) -> list[tuple[str, str]]:
     """Kafka headers on every bus record: its dedupe identity and publisher, readable without parsing."""
-    return [("platform_run_id", platform_run_id), ("event_class", event_class), ("event_id", event_id),
-            ("payload_hash", payload_hash_), ("publisher", publisher)]
+    return [
+        ("platform_run_id", platform_run_id),
+        ("event_class", event_class),
+        ("event_id", event_id),
+        ("payload_hash", payload_hash_),
+        ("publisher", publisher),
+    ]
 
 
 def record_identity(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:

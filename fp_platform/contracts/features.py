@@ -13,9 +13,12 @@ FEATURE_VERSION = "ofp.v1"
 WINDOW_DAYS = (1, 7, 30)
 DELAY_DAYS = 7
 FEATURE_NAMES: tuple[str, ...] = (
-    *(f"customer_nb_tx_{w}d" for w in WINDOW_DAYS), *(f"customer_avg_amount_{w}d" for w in WINDOW_DAYS),
-    *(f"terminal_nb_tx_{w}d" for w in WINDOW_DAYS), *(f"terminal_risk_{w}d" for w in WINDOW_DAYS),
-    "card_new_device", "card_new_ip",
+    *(f"customer_nb_tx_{w}d" for w in WINDOW_DAYS),
+    *(f"customer_avg_amount_{w}d" for w in WINDOW_DAYS),
+    *(f"terminal_nb_tx_{w}d" for w in WINDOW_DAYS),
+    *(f"terminal_risk_{w}d" for w in WINDOW_DAYS),
+    "card_new_device",
+    "card_new_ip",
 )
 # Flags that say how much the vector could know: labels seen for the terminal windows (0 = risk is 0
 # for want of labels, not because the terminal is clean) and whether the flow's context had arrived.
@@ -26,7 +29,8 @@ FLAG_NAMES = ("terminal_labels_visible", "context_complete")
 WINDOW_END_DAYS_BEFORE_EVENT = {
     **{f"customer_{k}_{w}d": 0 for k in ("nb_tx", "avg_amount") for w in WINDOW_DAYS},
     **{f"terminal_{k}_{w}d": DELAY_DAYS for k in ("nb_tx", "risk") for w in WINDOW_DAYS},
-    "card_new_device": 0, "card_new_ip": 0,
+    "card_new_device": 0,
+    "card_new_ip": 0,
 }
 
 # The transaction's own fields DF hands a model beside the vector (a bundle may use them too).

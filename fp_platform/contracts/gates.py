@@ -46,16 +46,21 @@ class Gate:
 def workers_green(healthy: str) -> Callable[[dict[str, Any]], Judgement]:
     """A predicate over `doc["unhealthy"]` (the workers not GREEN for the run): passes when it names none,
     with `healthy` as the detail."""
+
     def predicate(d: dict[str, Any]) -> Judgement:
         return not d["unhealthy"], "; ".join(d["unhealthy"]) or healthy
+
     return predicate
 
 
 def tables_append_only(d: dict[str, Any]) -> Judgement:
     """A predicate over `doc["append_only_tables"]` (table -> the database refuses UPDATE/DELETE there)."""
     mutable = [t for t, ok in d["append_only_tables"].items() if not ok]
-    return not mutable, (f"no append-only trigger on {mutable}" if mutable
-                         else f"{len(d['append_only_tables'])} tables refuse UPDATE/DELETE")
+    return not mutable, (
+        f"no append-only trigger on {mutable}"
+        if mutable
+        else f"{len(d['append_only_tables'])} tables refuse UPDATE/DELETE"
+    )
 
 
 def judge(gates: Sequence[Gate], doc: dict[str, Any]) -> list[GateResult]:

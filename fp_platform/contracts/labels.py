@@ -23,14 +23,24 @@ ORDER BY label_subject_key, observed_at DESC, array_position(%(precedence)s::tex
 """
 
 
-def as_of(conn: psycopg.Connection, run_id: str, at: datetime, event_ids: list[str] | None = None
-          ) -> dict[str, dict[str, Any]]:
+def as_of(
+    conn: psycopg.Connection, run_id: str, at: datetime, event_ids: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """The label known for each subject at world time `at`: its latest assertion observed by then (never one
     observed after; ties go to the later source in SOURCE_PRECEDENCE, then the later append). Keyed by event
     id; `event_ids` narrows it."""
     extra = "AND subject->>'event_id' = ANY(%(ids)s)" if event_ids is not None else ""
-    rows = conn.execute(_AS_OF.format(extra=extra), {"run": run_id, "at": at, "ids": event_ids,
-                                                     "precedence": list(SOURCE_PRECEDENCE)}).fetchall()
-    keys = ("label_subject_key", "event_id", "transaction_id", "label", "source", "effective_at", "observed_at",
-            "assertion_id")
+    rows = conn.execute(
+        _AS_OF.format(extra=extra), {"run": run_id, "at": at, "ids": event_ids, "precedence": list(SOURCE_PRECEDENCE)}
+    ).fetchall()
+    keys = (
+        "label_subject_key",
+        "event_id",
+        "transaction_id",
+        "label",
+        "source",
+        "effective_at",
+        "observed_at",
+        "assertion_id",
+    )
     return {r[1]: dict(zip(keys, r, strict=True)) for r in rows}

@@ -23,14 +23,33 @@ from fp_platform.resources import PlatformResource
 from fp_platform.substrate import bus, db
 
 
-def _launch(context: AssetExecutionContext, pipes: PipesSubprocessClient, platform: PlatformResource,
-            phase_id: str, job: str, *extra: str) -> dict:
-    return launch_job(context, pipes, platform.profile, platform.evidence(context.partition_key), phase_id,
-                      "fp_platform.control.jobs", job, *extra)
+def _launch(
+    context: AssetExecutionContext,
+    pipes: PipesSubprocessClient,
+    platform: PlatformResource,
+    phase_id: str,
+    job: str,
+    *extra: str,
+) -> dict:
+    return launch_job(
+        context,
+        pipes,
+        platform.profile,
+        platform.evidence(context.partition_key),
+        phase_id,
+        "fp_platform.control.jobs",
+        job,
+        *extra,
+    )
 
 
-@phase_asset(P4, gates.IG_READY, deps=["oracle_checker"], kinds={"python", "kafka"},
-             description="P4: the Ingestion Gate daemon is up for this run and proven at its HTTP boundary.")
+@phase_asset(
+    P4,
+    gates.IG_READY,
+    deps=["oracle_checker"],
+    kinds={"python", "kafka"},
+    description="P4: the Ingestion Gate daemon is up for this run and proven at its HTTP boundary.",
+)
 def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
@@ -43,15 +62,30 @@ def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
         doc = ingest_ready.probe(h, platform.store, consumer, run_id)
     finally:
         consumer.close()
-    doc["daemon"] = {"pid": record.pid, "started_now": started, "log": record.log,
-                     "platform_run_id": record.platform_run_id}
+    doc["daemon"] = {
+        "pid": record.pid,
+        "started_now": started,
+        "log": record.log,
+        "platform_run_id": record.platform_run_id,
+    }
     writer.write_summary(h.get("IG_READY_PATH_PATTERN"), doc, phase_id=P4)
-    return judged(context, writer, P4, gates.IG_READY, {**doc, "platform_run_id": run_id},
-                  {"ig_pid": record.pid, "started_now": started})
+    return judged(
+        context,
+        writer,
+        P4,
+        gates.IG_READY,
+        {**doc, "platform_run_id": run_id},
+        {"ig_pid": record.pid, "started_now": started},
+    )
 
 
-@phase_asset(P5, gates.READY_PUBLISHED, deps=[ig_ready], kinds={"python", "kafka"},
-             description="P5: Scenario Runner gates the oracle facts and publishes READY once.")
+@phase_asset(
+    P5,
+    gates.READY_PUBLISHED,
+    deps=[ig_ready],
+    kinds={"python", "kafka"},
+    description="P5: Scenario Runner gates the oracle facts and publishes READY once.",
+)
 def ready_published(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     h, run_id = platform.handles, context.partition_key
     doc = _launch(context, pipes, platform, P5, "sr")
@@ -67,8 +101,14 @@ def ready_published(context: AssetExecutionContext, platform: PlatformResource, 
     if on_topic and on_topic["envelope"]["pins"].get("scenario_run_id") == doc["scenario_run_id"]:
         at = (on_topic["partition"], on_topic["offset"])
     facts = {"ready_at": at, "ready_duplicates": on_topic["skipped"].get("duplicate", 0) if on_topic else None}
-    return judged(context, writer, P5, gates.READY_PUBLISHED, {**doc, **facts},
-                  {"scenario_run_id": doc["scenario_run_id"], "verdict": doc["verdict"]})
+    return judged(
+        context,
+        writer,
+        P5,
+        gates.READY_PUBLISHED,
+        {**doc, **facts},
+        {"scenario_run_id": doc["scenario_run_id"], "verdict": doc["verdict"]},
+    )
 
 
 class WspConfig(Config):
@@ -84,18 +124,26 @@ class WspConfig(Config):
     drill_drop_context: float = 0.0
 
 
-@phase_asset(P6, gates.WSP_STREAM, deps=[ready_published], kinds={"python"},
-             description="P6: World Stream Producer streams the run's stream view to IG, with the run's drills.")
-def wsp_stream(context: AssetExecutionContext, config: WspConfig, platform: PlatformResource,
-               pipes: PipesSubprocessClient):
+@phase_asset(
+    P6,
+    gates.WSP_STREAM,
+    deps=[ready_published],
+    kinds={"python"},
+    description="P6: World Stream Producer streams the run's stream view to IG, with the run's drills.",
+)
+def wsp_stream(
+    context: AssetExecutionContext, config: WspConfig, platform: PlatformResource, pipes: PipesSubprocessClient
+):
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
     try:
         drill_ids = check_drills(config.drills)
     except ValueError as exc:
         raise fail_phase(writer, P6, "wsp_stream", "drills_injected", str(exc)) from None
-    options = {**config.model_dump(exclude={"drills"}), **{k: max(v, getattr(config, k))
-                                                          for k, v in wsp_shares(drill_ids).items()}}
+    options = {
+        **config.model_dump(exclude={"drills"}),
+        **{k: max(v, getattr(config, k)) for k, v in wsp_shares(drill_ids).items()},
+    }
     extra = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v]
     with process_drills(h, run_id, drill_ids, context.log.info) as acted:
         doc = _launch(context, pipes, platform, P6, "wsp", *extra)
@@ -103,16 +151,30 @@ def wsp_stream(context: AssetExecutionContext, config: WspConfig, platform: Plat
         writer.write_summary(h.get("PROCESS_DRILLS_PATH_PATTERN"), {"drills": acted}, phase_id=P6)
     drills = {}
     for d in drill_ids:  # stream drills: the events WSP selected; process drills: whether the worker was hit
-        n = doc.get("drills_injected", {}).get(d, {}).get("injected", 0) if d not in acted \
+        n = (
+            doc.get("drills_injected", {}).get(d, {}).get("injected", 0)
+            if d not in acted
             else int(bool(acted[d].get("acted")))
+        )
         drills[d] = {"injected": n, "detail": n if d not in acted else acted[d].get("reason", "acted")}
     facts = {"view_root": h.pattern("S3_STREAM_VIEW_ROOT_PATTERN", platform_run_id=run_id), "drills": drills}
-    return judged(context, writer, P6, gates.WSP_STREAM, {**doc, **facts},
-                  {"sent": doc.get("totals", {}).get("sent", 0), "retries": doc.get("totals", {}).get("retries", 0)})
+    return judged(
+        context,
+        writer,
+        P6,
+        gates.WSP_STREAM,
+        {**doc, **facts},
+        {"sent": doc.get("totals", {}).get("sent", 0), "retries": doc.get("totals", {}).get("retries", 0)},
+    )
 
 
-@phase_asset(P7, gates.INGEST_RECEIPT_SUMMARY, deps=[wsp_stream], kinds={"postgres", "s3"},
-             description="P7: receipt outcomes per event class, from IG's append-only receipts.")
+@phase_asset(
+    P7,
+    gates.INGEST_RECEIPT_SUMMARY,
+    deps=[wsp_stream],
+    kinds={"postgres", "s3"},
+    description="P7: receipt outcomes per event class, from IG's append-only receipts.",
+)
 def ingest_receipt_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
     with ConnectionPool(db.dsn(h), min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
@@ -121,10 +183,11 @@ def ingest_receipt_summary(context: AssetExecutionContext, platform: PlatformRes
         summary = ingest_commit.receipt_summary(conn, run_id)
         problems = ingest_commit.segment_problems(conn, platform.store, run_id)
     writer = platform.evidence(run_id)
-    writer.write_summary(h.get("RECEIPT_SUMMARY_PATH_PATTERN"), {**summary, "segment_problems": problems},
-                         phase_id=P7)
-    facts = {"segment_problems": problems,
-             "wsp_unreceipted": _unreceipted_wsp_answers(writer, h, summary["by_event_class"])}
+    writer.write_summary(h.get("RECEIPT_SUMMARY_PATH_PATTERN"), {**summary, "segment_problems": problems}, phase_id=P7)
+    facts = {
+        "segment_problems": problems,
+        "wsp_unreceipted": _unreceipted_wsp_answers(writer, h, summary["by_event_class"]),
+    }
     return judged(context, writer, P7, gates.INGEST_RECEIPT_SUMMARY, {**summary, **facts}, dict(summary["counts"]))
 
 
@@ -134,13 +197,21 @@ def _unreceipted_wsp_answers(writer, h, by_class: dict[str, dict[str, int]]) -> 
         outputs = writer.read(h.get("WSP_SUMMARY_PATH_PATTERN"))["outputs"]
     except EvidenceError as exc:
         return [f"no WSP summary ({exc})"]
-    return [f"{o}.{d}: WSP {n} > IG {by_class.get(OUTPUT_EVENT_CLASSES[o], {}).get(d, 0)}"
-            for o, counts in outputs.items() for d, n in counts.items()
-            if d != "sent" and n > by_class.get(OUTPUT_EVENT_CLASSES[o], {}).get(d, 0)]
+    return [
+        f"{o}.{d}: WSP {n} > IG {by_class.get(OUTPUT_EVENT_CLASSES[o], {}).get(d, 0)}"
+        for o, counts in outputs.items()
+        for d, n in counts.items()
+        if d != "sent" and n > by_class.get(OUTPUT_EVENT_CLASSES[o], {}).get(d, 0)
+    ]
 
 
-@phase_asset(P7, gates.KAFKA_OFFSETS_SNAPSHOT, deps=[wsp_stream], kinds={"kafka"},
-             description="P7: per topic/partition watermarks and the run's admitted offset ranges.")
+@phase_asset(
+    P7,
+    gates.KAFKA_OFFSETS_SNAPSHOT,
+    deps=[wsp_stream],
+    kinds={"kafka"},
+    description="P7: per topic/partition watermarks and the run's admitted offset ranges.",
+)
 def kafka_offsets_snapshot(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
     consumer = bus.scan_consumer(h)
@@ -152,12 +223,23 @@ def kafka_offsets_snapshot(context: AssetExecutionContext, platform: PlatformRes
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("KAFKA_OFFSETS_SNAPSHOT_PATH_PATTERN"), snap, phase_id=P7)
     wanted = {h.topic(topic_key_for(OUTPUT_EVENT_CLASSES[o])).name for o in h.get("ORACLE_REQUIRED_OUTPUT_IDS")}
-    return judged(context, writer, P7, gates.KAFKA_OFFSETS_SNAPSHOT, {**snap, "wanted_topics": sorted(wanted)},
-                  {"dedupe_drift": snap["dedupe_drift"]})
+    return judged(
+        context,
+        writer,
+        P7,
+        gates.KAFKA_OFFSETS_SNAPSHOT,
+        {**snap, "wanted_topics": sorted(wanted)},
+        {"dedupe_drift": snap["dedupe_drift"]},
+    )
 
 
-@phase_asset(P7, gates.QUARANTINE_SUMMARY, deps=[wsp_stream], kinds={"s3"},
-             description="P7: quarantined and anomalous payloads, preserved write-once.")
+@phase_asset(
+    P7,
+    gates.QUARANTINE_SUMMARY,
+    deps=[wsp_stream],
+    kinds={"s3"},
+    description="P7: quarantined and anomalous payloads, preserved write-once.",
+)
 def quarantine_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
     with platform.connect() as conn:
@@ -165,5 +247,11 @@ def quarantine_summary(context: AssetExecutionContext, platform: PlatformResourc
         refused = ingest_commit.receipt_summary(conn, run_id)["counts"]
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("QUARANTINE_SUMMARY_PATH_PATTERN"), doc, phase_id=P7)
-    return judged(context, writer, P7, gates.QUARANTINE_SUMMARY,
-                  {**doc, "refused_receipts": refused[QUARANTINE] + refused[ANOMALY]}, {"quarantined": doc["count"]})
+    return judged(
+        context,
+        writer,
+        P7,
+        gates.QUARANTINE_SUMMARY,
+        {**doc, "refused_receipts": refused[QUARANTINE] + refused[ANOMALY]},
+        {"quarantined": doc["count"]},
+    )

@@ -30,14 +30,20 @@ def job_sr(h: Handles, args: argparse.Namespace, log: Log) -> dict:
 
 def job_wsp(h: Handles, args: argparse.Namespace, log: Log) -> dict:
     store = S3ObjectStore(h)
-    options = wsp.WspOptions(max_events_per_output=args.max_events_per_output, speedup=args.speedup,
-                             drill_duplicates=args.drill_duplicates, drill_mismatch=args.drill_mismatch,
-                             drill_drop_context=args.drill_drop_context, restart=args.restart)
+    options = wsp.WspOptions(
+        max_events_per_output=args.max_events_per_output,
+        speedup=args.speedup,
+        drill_duplicates=args.drill_duplicates,
+        drill_mismatch=args.drill_mismatch,
+        drill_drop_context=args.drill_drop_context,
+        restart=args.restart,
+    )
     consumer = bus.scan_consumer(h)
     try:
         with db.connect(h, autocommit=True) as conn:
-            return wsp.run_wsp(h, store, run_evidence(h, args.run_id, store=store), conn, consumer, options, log,
-                               ig_url=args.ig_url)
+            return wsp.run_wsp(
+                h, store, run_evidence(h, args.run_id, store=store), conn, consumer, options, log, ig_url=args.ig_url
+            )
     except wsp.WspStopped as exc:
         log(f"WSP stopped: {exc}")
         return {"completed": False, "stopped": str(exc)}
@@ -55,10 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-events-per-output", type=int, help="wsp: bounded run (the spec's 20 -> 200)")
     parser.add_argument("--speedup", type=float, help="wsp: pace at this many world seconds per wall second")
     parser.add_argument("--drill-duplicates", type=float, default=0.0, help="wsp: share of events sent twice")
-    parser.add_argument("--drill-mismatch", type=float, default=0.0,
-                        help="wsp: share of events re-sent with a changed payload (ANOMALY drill)")
-    parser.add_argument("--drill-drop-context", type=float, default=0.0,
-                        help="wsp: share of flows whose context events are not sent")
+    parser.add_argument(
+        "--drill-mismatch",
+        type=float,
+        default=0.0,
+        help="wsp: share of events re-sent with a changed payload (ANOMALY drill)",
+    )
+    parser.add_argument(
+        "--drill-drop-context", type=float, default=0.0, help="wsp: share of flows whose context events are not sent"
+    )
     parser.add_argument("--restart", action="store_true", help="wsp: ignore an unfinished session's checkpoint")
     parser.add_argument("--ig-url", help="wsp: IG base URL (default: IG_BASE_URL)")
     args = parser.parse_args(argv)

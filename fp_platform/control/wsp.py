@@ -40,8 +40,14 @@ from fp_platform.substrate.secrets import get_secret
 READY_CLASS = "control.ready"
 NOT_PAYLOAD = ("event_id", "ts_utc", "source_file", "source_row")
 # Within one instant, context precedes the transaction it belongs to.
-OUTPUT_RANK = {"arrival_events": 0, "arrival_entities": 1, "flow_anchor_fraud": 2, "flow_anchor_baseline": 2,
-               "traffic_fraud": 3, "traffic_baseline": 3}
+OUTPUT_RANK = {
+    "arrival_events": 0,
+    "arrival_entities": 1,
+    "flow_anchor_fraud": 2,
+    "flow_anchor_baseline": 2,
+    "traffic_fraud": 3,
+    "traffic_baseline": 3,
+}
 DRILL_DELAY_EVENTS = 1000  # a drill's extra copy is sent this many events later, in another request
 
 
@@ -92,9 +98,11 @@ def find_ready(h: Handles, consumer: Consumer, run_id: str, log: Log) -> dict[st
 
 def record_ready(conn: psycopg.Connection, ready: dict[str, Any]) -> None:
     env = ready["envelope"]
-    conn.execute("INSERT INTO wsp_ready_consumed (platform_run_id, scenario_run_id, kafka_partition, kafka_offset)"
-                 " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                 (env["pins"]["platform_run_id"], env["pins"]["scenario_run_id"], ready["partition"], ready["offset"]))
+    conn.execute(
+        "INSERT INTO wsp_ready_consumed (platform_run_id, scenario_run_id, kafka_partition, kafka_offset)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (env["pins"]["platform_run_id"], env["pins"]["scenario_run_id"], ready["partition"], ready["offset"]),
+    )
 
 
 # --- the stream ----------------------------------------------------------------------------------
@@ -113,12 +121,14 @@ def stream_sources(h: Handles, store: S3ObjectStore, ready: dict[str, Any]) -> d
     sources = {}
     for output_id in env["payload"]["output_ids"]:
         prefix = h.pattern("S3_STREAM_VIEW_PREFIX_PATTERN", platform_run_id=run_id, output_id=output_id)
-        receipt = orjson.loads(store.get(bucket, h.pattern("S3_STREAM_SORT_RECEIPT_PATTERN", platform_run_id=run_id,
-                                                            output_id=output_id)))
+        receipt = orjson.loads(
+            store.get(bucket, h.pattern("S3_STREAM_SORT_RECEIPT_PATTERN", platform_run_id=run_id, output_id=output_id))
+        )
         if receipt["output_fingerprint"] != env["payload"]["stream_view_fingerprints"][output_id]:
             raise WspStopped(f"{output_id}: stream view changed since READY (fingerprint differs)")
-        sources[output_id] = Source(output_id, [prefix + p["file"] for p in receipt["parts"]],
-                                    receipt["counts"]["output_rows"])
+        sources[output_id] = Source(
+            output_id, [prefix + p["file"] for p in receipt["parts"]], receipt["counts"]["output_rows"]
+        )
     return sources
 
 
@@ -159,14 +169,22 @@ class DrillLog:
         self.by_output.setdefault(output_id, Counter())[what] += 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"duplicates": {"injected": len(self.duplicates), "events": [list(e) for e in self.duplicates]},
-                "payload_mismatch": {"injected": len(self.mismatched), "events": [list(e) for e in self.mismatched]},
-                "missing_context": {"injected": len(self.dropped_flows), "flows": sorted(self.dropped_flows)},
-                "by_output": {o: dict(c) for o, c in sorted(self.by_output.items())}}
+        return {
+            "duplicates": {"injected": len(self.duplicates), "events": [list(e) for e in self.duplicates]},
+            "payload_mismatch": {"injected": len(self.mismatched), "events": [list(e) for e in self.mismatched]},
+            "missing_context": {"injected": len(self.dropped_flows), "flows": sorted(self.dropped_flows)},
+            "by_output": {o: dict(c) for o, c in sorted(self.by_output.items())},
+        }
 
 
-def merged_events(h: Handles, store: S3ObjectStore, sources: dict[str, Source], pins: dict[str, str],
-                  options: WspOptions, injected: DrillLog | None = None) -> Iterator[tuple[str, int, dict[str, Any]]]:
+def merged_events(
+    h: Handles,
+    store: S3ObjectStore,
+    sources: dict[str, Source],
+    pins: dict[str, str],
+    options: WspOptions,
+    injected: DrillLog | None = None,
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """(output_id, ts_ms, envelope) for every event, in world-time order, with drills applied (and logged)."""
     injected = injected if injected is not None else DrillLog()
     bucket = h.get("S3_ORACLE_BUCKET")
@@ -183,8 +201,15 @@ def merged_events(h: Handles, store: S3ObjectStore, sources: dict[str, Source], 
             injected.count(output_id, "context_withheld")
             continue
         event_class = OUTPUT_EVENT_CLASSES[output_id]
-        env = {"event_id": event_id, "event_class": event_class, "schema_version": "v1",
-               "ts_utc": iso, "pins": pins, "producer": producer, "payload": payload}
+        env = {
+            "event_id": event_id,
+            "event_class": event_class,
+            "schema_version": "v1",
+            "ts_utc": iso,
+            "pins": pins,
+            "producer": producer,
+            "payload": payload,
+        }
         yield output_id, ts_ms, env
         if options.drill_duplicates and _share(event_id, "dup") < options.drill_duplicates:
             injected.duplicates.append((event_class, event_id))
@@ -219,14 +244,17 @@ class IgClient:
 
     def __init__(self, h: Handles, base_url: str | None = None) -> None:
         self.url = (base_url or h.get("IG_BASE_URL")) + h.get("IG_INGEST_PATH")
-        self.headers = {h.get("IG_AUTH_HEADER_NAME"): get_secret(h, "SSM_IG_API_KEY_PATH"),
-                        "content-type": "application/json"}
+        self.headers = {
+            h.get("IG_AUTH_HEADER_NAME"): get_secret(h, "SSM_IG_API_KEY_PATH"),
+            "content-type": "application/json",
+        }
         self.attempts = int(h.get("WSP_RETRY_MAX_ATTEMPTS"))
         self.backoff_s = int(h.get("WSP_RETRY_BACKOFF_MS")) / 1000
         self.backoff_max_s = int(h.get("WSP_RETRY_BACKOFF_MAX_MS")) / 1000
         inflight = int(h.get("WSP_MAX_INFLIGHT"))
-        self.http = httpx.Client(timeout=float(h.get("WSP_REQUEST_TIMEOUT_SECONDS")),
-                                 limits=httpx.Limits(max_connections=inflight * 2))
+        self.http = httpx.Client(
+            timeout=float(h.get("WSP_REQUEST_TIMEOUT_SECONDS")), limits=httpx.Limits(max_connections=inflight * 2)
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -256,24 +284,38 @@ class IgClient:
 # --- checkpoints ---------------------------------------------------------------------------------
 def resume_point(conn: psycopg.Connection, run_id: str, stream_digest: str) -> tuple[str, int]:
     """(session_id, position): an unfinished session of the same stream resumes, else a new one."""
-    row = conn.execute("SELECT session_id, max(position), bool_or(complete) FROM wsp_checkpoints"
-                       " WHERE platform_run_id = %s AND stream_digest = %s GROUP BY session_id"
-                       " ORDER BY max(written_at) DESC LIMIT 1", (run_id, stream_digest)).fetchone()
+    row = conn.execute(
+        "SELECT session_id, max(position), bool_or(complete) FROM wsp_checkpoints"
+        " WHERE platform_run_id = %s AND stream_digest = %s GROUP BY session_id"
+        " ORDER BY max(written_at) DESC LIMIT 1",
+        (run_id, stream_digest),
+    ).fetchone()
     if row and not row[2]:
         return row[0], row[1]
     return f"wsp_{uuid.uuid4().hex[:16]}", 0
 
 
-def checkpoint(conn: psycopg.Connection, session_id: str, run_id: str, stream_digest: str, position: int,
-               complete: bool = False) -> None:
-    conn.execute("INSERT INTO wsp_checkpoints (session_id, platform_run_id, stream_digest, position, complete)"
-                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                 (session_id, run_id, stream_digest, position, complete))
+def checkpoint(
+    conn: psycopg.Connection, session_id: str, run_id: str, stream_digest: str, position: int, complete: bool = False
+) -> None:
+    conn.execute(
+        "INSERT INTO wsp_checkpoints (session_id, platform_run_id, stream_digest, position, complete)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (session_id, run_id, stream_digest, position, complete),
+    )
 
 
 # --- the whole invocation ------------------------------------------------------------------------
-def run_wsp(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psycopg.Connection, consumer: Consumer,
-            options: WspOptions, log: Log, ig_url: str | None = None) -> dict[str, Any]:
+def run_wsp(
+    h: Handles,
+    store: S3ObjectStore,
+    writer: EvidenceWriter,
+    conn: psycopg.Connection,
+    consumer: Consumer,
+    options: WspOptions,
+    log: Log,
+    ig_url: str | None = None,
+) -> dict[str, Any]:
     run_id = writer.platform_run_id
     started = utc_now_iso()
     ready = find_ready(h, consumer, run_id, log)
@@ -283,41 +325,76 @@ def run_wsp(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, conn: psyc
     log(f"READY found for {run_id} ({scenario_run_id}) at {ready['topic']}[{ready['partition']}]@{ready['offset']}")
     sources = stream_sources(h, store, ready)
     stream_digest = options.stream_digest(run_id, scenario_run_id)
-    session_id, resume_at = (f"wsp_{uuid.uuid4().hex[:16]}", 0) if options.restart else \
-        resume_point(conn, run_id, stream_digest)
+    session_id, resume_at = (
+        (f"wsp_{uuid.uuid4().hex[:16]}", 0) if options.restart else resume_point(conn, run_id, stream_digest)
+    )
     ready_ref = {k: ready[k] for k in ("topic", "partition", "offset")} | {"offset_kind": "kafka_offset"}
-    writer.write_summary(h.get("WSP_START_PATH_PATTERN"), {
-        "scenario_run_id": scenario_run_id, "ready": ready_ref, "ready_skipped": ready["skipped"],
-        "session_id": session_id, "resume_at_event": resume_at, "options": asdict(options),
-        "stream_view": {o: {"shards": s.keys, "rows": s.rows} for o, s in sources.items()},
-        "started_at_utc": started}, phase_id=P6)
+    writer.write_summary(
+        h.get("WSP_START_PATH_PATTERN"),
+        {
+            "scenario_run_id": scenario_run_id,
+            "ready": ready_ref,
+            "ready_skipped": ready["skipped"],
+            "session_id": session_id,
+            "resume_at_event": resume_at,
+            "options": asdict(options),
+            "stream_view": {o: {"shards": s.keys, "rows": s.rows} for o, s in sources.items()},
+            "started_at_utc": started,
+        },
+        phase_id=P6,
+    )
     if resume_at:
         log(f"resuming session {session_id} at event {resume_at}")
-    pins = {"platform_run_id": run_id, "scenario_run_id": scenario_run_id,
-            "engine_run_id": env["pins"]["engine_run_id"]}
+    pins = {
+        "platform_run_id": run_id,
+        "scenario_run_id": scenario_run_id,
+        "engine_run_id": env["pins"]["engine_run_id"],
+    }
     injected = DrillLog()
-    stats, stopped = _stream(h, conn, sources, pins, options, session_id, stream_digest, resume_at, log, store, ig_url,
-                             injected)
+    stats, stopped = _stream(
+        h, conn, sources, pins, options, session_id, stream_digest, resume_at, log, store, ig_url, injected
+    )
     summary = {
-        "scenario_run_id": scenario_run_id, "ready": ready_ref, "session_id": session_id,
-        "resumed_from_event": resume_at, "stream_view_only": True,
+        "scenario_run_id": scenario_run_id,
+        "ready": ready_ref,
+        "session_id": session_id,
+        "resumed_from_event": resume_at,
+        "stream_view_only": True,
         "sources": {o: s.keys for o, s in sources.items()},
         "outputs": {o: dict(c) for o, c in sorted(stats.by_output.items())},
-        "totals": {"requests": stats.attempted_requests, "retries": stats.retries,
-                   "retried_events": stats.retried_events,
-                   "nonretryable": len(stats.nonretryable),
-                   "sent": sum(c["sent"] for c in stats.by_output.values())},
-        "nonretryable": stats.nonretryable[:20], "stopped": stopped, "options": asdict(options),
+        "totals": {
+            "requests": stats.attempted_requests,
+            "retries": stats.retries,
+            "retried_events": stats.retried_events,
+            "nonretryable": len(stats.nonretryable),
+            "sent": sum(c["sent"] for c in stats.by_output.values()),
+        },
+        "nonretryable": stats.nonretryable[:20],
+        "stopped": stopped,
+        "options": asdict(options),
         "drills_injected": injected.to_dict(),
-        "completed": stopped is None, "started_at_utc": started, "ended_at_utc": utc_now_iso(),
+        "completed": stopped is None,
+        "started_at_utc": started,
+        "ended_at_utc": utc_now_iso(),
     }
     writer.write_summary(h.get("WSP_SUMMARY_PATH_PATTERN"), summary, phase_id=P6)
     return summary
 
 
-def _stream(h: Handles, conn: psycopg.Connection, sources: dict[str, Source], pins: dict[str, str],
-            options: WspOptions, session_id: str, stream_digest: str, resume_at: int, log: Log,
-            store: S3ObjectStore, ig_url: str | None, injected: DrillLog) -> tuple[SendStats, str | None]:
+def _stream(
+    h: Handles,
+    conn: psycopg.Connection,
+    sources: dict[str, Source],
+    pins: dict[str, str],
+    options: WspOptions,
+    session_id: str,
+    stream_digest: str,
+    resume_at: int,
+    log: Log,
+    store: S3ObjectStore,
+    ig_url: str | None,
+    injected: DrillLog,
+) -> tuple[SendStats, str | None]:
     batch_size, inflight = int(h.get("WSP_BATCH_SIZE")), int(h.get("WSP_MAX_INFLIGHT"))
     stop_on_nonretryable = bool(h.get("WSP_STOP_ON_NONRETRYABLE"))
     stats = SendStats(by_output={o: Counter() for o in sources})
@@ -343,8 +420,9 @@ def _stream(h: Handles, conn: psycopg.Connection, sources: dict[str, Source], pi
                 stats.by_output[output_id][r["decision"]] += 1
                 bad = r["decision"] == "QUARANTINE" or (r["decision"] == "ANOMALY" and not options.drill_mismatch)
                 if bad:
-                    stats.nonretryable.append({"at_event": start, "event_id": r["event_id"],
-                                               "decision": r["decision"], "reason": r["reason"]})
+                    stats.nonretryable.append(
+                        {"at_event": start, "event_id": r["event_id"], "decision": r["decision"], "reason": r["reason"]}
+                    )
                     if stop_on_nonretryable:
                         stopped = stopped or f"{r['decision']} {r['event_id']}: {r['reason']}"
             acked[start] = len(outputs)
@@ -381,8 +459,17 @@ def _stream(h: Handles, conn: psycopg.Connection, sources: dict[str, Source], pi
     return stats, stopped
 
 
-def _submit(pool: ThreadPoolExecutor, client: IgClient, pending: dict, batch: list, start: int, stats: SendStats,
-            options: WspOptions, t0: float, first_ts: int | None) -> int:
+def _submit(
+    pool: ThreadPoolExecutor,
+    client: IgClient,
+    pending: dict,
+    batch: list,
+    start: int,
+    stats: SendStats,
+    options: WspOptions,
+    t0: float,
+    first_ts: int | None,
+) -> int:
     if options.speedup and first_ts is not None:
         due = (batch[0][1] - first_ts) / 1000 / options.speedup
         time.sleep(max(0.0, due - (time.monotonic() - t0)))

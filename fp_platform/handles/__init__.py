@@ -73,9 +73,7 @@ class Handles:
         raise HandleError(f"no topic handle names {name!r} in profile {self.profile}")
 
     def buckets(self) -> dict[str, str]:
-        return {
-            k: v for k, v in self.values.items() if k.startswith("S3_") and k.endswith("_BUCKET") and v
-        }
+        return {k: v for k, v in self.values.items() if k.startswith("S3_") and k.endswith("_BUCKET") and v}
 
 
 def current_profile() -> str:

@@ -27,8 +27,11 @@ class ArchiveMismatch(RuntimeError):
 
 def manifest(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]]:
     """The run's segments in (topic, partition, first offset) order."""
-    rows = conn.execute("SELECT topic, kafka_partition, first_offset, last_offset, records, object_key, sha256"
-                        " FROM archive_segments WHERE platform_run_id = %s ORDER BY 1, 2, 3", (run_id,)).fetchall()
+    rows = conn.execute(
+        "SELECT topic, kafka_partition, first_offset, last_offset, records, object_key, sha256"
+        " FROM archive_segments WHERE platform_run_id = %s ORDER BY 1, 2, 3",
+        (run_id,),
+    ).fetchall()
     return [dict(zip(_FIELDS, r, strict=True)) for r in rows]
 
 
@@ -46,8 +49,9 @@ def _fetch(store: S3ObjectStore, bucket: str, seg: dict[str, Any]) -> pa.Table:
     return pq.read_table(io.BytesIO(body))
 
 
-def read_segments(store: S3ObjectStore, bucket: str, segments: list[dict[str, Any]], workers: int = 8
-                  ) -> Iterator[tuple[dict[str, Any], pa.Table]]:
+def read_segments(
+    store: S3ObjectStore, bucket: str, segments: list[dict[str, Any]], workers: int = 8
+) -> Iterator[tuple[dict[str, Any], pa.Table]]:
     """Each segment with its records, verified against the manifest's digest (ArchiveMismatch otherwise)."""
     with ThreadPoolExecutor(workers) as pool:
         yield from zip(segments, pool.map(lambda s: _fetch(store, bucket, s), segments), strict=True)
@@ -55,6 +59,10 @@ def read_segments(store: S3ObjectStore, bucket: str, segments: list[dict[str, An
 
 def envelopes(table: pa.Table) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """(partition, offset, envelope) of each archived record."""
-    for part, off, raw in zip(table.column("partition").to_pylist(), table.column("offset").to_pylist(),
-                              table.column("record").to_pylist(), strict=True):
+    for part, off, raw in zip(
+        table.column("partition").to_pylist(),
+        table.column("offset").to_pylist(),
+        table.column("record").to_pylist(),
+        strict=True,
+    ):
         yield part, off, orjson.loads(raw)

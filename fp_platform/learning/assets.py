@@ -22,47 +22,94 @@ class LearningInputConfig(Config):
     label_cutoff: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@phase_asset(P12, gates.LEARNING_INPUT_BASIS, deps=["run_closure"], kinds={"s3", "postgres"},
-             description="P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, "
-                         "labels), with anti-leakage checks.")
-def learning_input_basis(context: AssetExecutionContext, config: LearningInputConfig, platform: PlatformResource,
-                         pipes: PipesSubprocessClient):
+@phase_asset(
+    P12,
+    gates.LEARNING_INPUT_BASIS,
+    deps=["run_closure"],
+    kinds={"s3", "postgres"},
+    description="P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, "
+    "labels), with anti-leakage checks.",
+)
+def learning_input_basis(
+    context: AssetExecutionContext,
+    config: LearningInputConfig,
+    platform: PlatformResource,
+    pipes: PipesSubprocessClient,
+):
     writer = platform.evidence(context.partition_key)
     args = ["--label-cutoff", config.label_cutoff] if config.label_cutoff else []
     result = launch_job(context, pipes, platform.profile, writer, P12, "fp_platform.learning.jobs", "basis", *args)
     if result.get("status") == "REFUSED":
         return refused(writer, P12, "learning_input_basis", "basis_pinned", result)
-    return judged(context, writer, P12, gates.LEARNING_INPUT_BASIS, result,
-                  {"basis_fingerprint": result["basis_fingerprint"], "label_cutoff": result["label_cutoff"],
-                   "windows": MetadataValue.json(result["windows"])})
+    return judged(
+        context,
+        writer,
+        P12,
+        gates.LEARNING_INPUT_BASIS,
+        result,
+        {
+            "basis_fingerprint": result["basis_fingerprint"],
+            "label_cutoff": result["label_cutoff"],
+            "windows": MetadataValue.json(result["windows"]),
+        },
+    )
 
 
-@phase_asset(P13, gates.OFS_DATASET, deps=["learning_input_basis"], kinds={"iceberg", "duckdb", "s3"},
-             description="P13: the point-in-time dataset rebuilt offline from the archive and labels as of the "
-                         "cutoff, committed to Iceberg, with the online/offline parity check.")
+@phase_asset(
+    P13,
+    gates.OFS_DATASET,
+    deps=["learning_input_basis"],
+    kinds={"iceberg", "duckdb", "s3"},
+    description="P13: the point-in-time dataset rebuilt offline from the archive and labels as of the "
+    "cutoff, committed to Iceberg, with the online/offline parity check.",
+)
 def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform.profile, writer, P13, "fp_platform.learning.jobs", "ofs")
     if result.get("status") == "REFUSED":
         return refused(writer, P13, "ofs_dataset", "dataset_committed", result)
     ice = result["iceberg"]
-    return judged(context, writer, P13, gates.OFS_DATASET, result,
-                  {"dataset_fingerprint": result["dataset_fingerprint"], "rows": result["rows"],
-                   "iceberg_snapshot_id": str(ice["snapshot_id"]), "table": ice["table"]})
+    return judged(
+        context,
+        writer,
+        P13,
+        gates.OFS_DATASET,
+        result,
+        {
+            "dataset_fingerprint": result["dataset_fingerprint"],
+            "rows": result["rows"],
+            "iceberg_snapshot_id": str(ice["snapshot_id"]),
+            "table": ice["table"],
+        },
+    )
 
 
-@phase_asset(P14, gates.MF_CANDIDATE, deps=["ofs_dataset"], kinds={"mlflow", "lightgbm", "s3"},
-             description="P14: train the candidate (LightGBM) and a logistic baseline, evaluate under the handbook "
-                         "protocol, track in MLflow, register the candidate bundle.")
+@phase_asset(
+    P14,
+    gates.MF_CANDIDATE,
+    deps=["ofs_dataset"],
+    kinds={"mlflow", "lightgbm", "s3"},
+    description="P14: train the candidate (LightGBM) and a logistic baseline, evaluate under the handbook "
+    "protocol, track in MLflow, register the candidate bundle.",
+)
 def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform.profile, writer, P14, "fp_platform.learning.jobs", "train")
     if result.get("status") == "REFUSED":
         return refused(writer, P14, "mf_candidate", "metric_floors", result)
     problems = mf.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
-    return judged(context, writer, P14, gates.MF_CANDIDATE, {**result, "mlflow_problems": problems},
-                  {"mlflow_run_id": result["mlflow_run_id"], "metrics": MetadataValue.json(result["metrics"]),
-                   "bundle": MetadataValue.json(result["bundle"])})
+    return judged(
+        context,
+        writer,
+        P14,
+        gates.MF_CANDIDATE,
+        {**result, "mlflow_problems": problems},
+        {
+            "mlflow_run_id": result["mlflow_run_id"],
+            "metrics": MetadataValue.json(result["metrics"]),
+            "bundle": MetadataValue.json(result["bundle"]),
+        },
+    )
 
 
 class PromotionConfig(Config):
@@ -71,32 +118,64 @@ class PromotionConfig(Config):
     candidate: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@phase_asset(P15, gates.MPR_PROMOTION, deps=["mf_candidate"], kinds={"postgres", "kafka"},
-             description="P15: the promotion corridor (compatibility, DF shadow scoring, promotion rule, PROMOTED, "
-                         "rollback drill) as append-only registry events in Postgres and on the registry topic.")
-def mpr_promotion(context: AssetExecutionContext, config: PromotionConfig, platform: PlatformResource,
-                  pipes: PipesSubprocessClient):
+@phase_asset(
+    P15,
+    gates.MPR_PROMOTION,
+    deps=["mf_candidate"],
+    kinds={"postgres", "kafka"},
+    description="P15: the promotion corridor (compatibility, DF shadow scoring, promotion rule, PROMOTED, "
+    "rollback drill) as append-only registry events in Postgres and on the registry topic.",
+)
+def mpr_promotion(
+    context: AssetExecutionContext, config: PromotionConfig, platform: PlatformResource, pipes: PipesSubprocessClient
+):
     writer = platform.evidence(context.partition_key)
     args = ["--candidate", config.candidate] if config.candidate else []
-    compat = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs",
-                        "compatibility", *args)
+    compat = launch_job(
+        context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs", "compatibility", *args
+    )
     if compat.get("status") == "REFUSED" or not compat["compatible"]:
         reason = compat.get("reason") or "; ".join(compat["reasons"])
         return refused(writer, P15, "mpr_promotion", "compatible", {"reason": f"refused: {reason}"})
     bundle, window, baseline = compat["bundle"], compat["shadow_window"], compat["baseline"]
-    shadow = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.rtdl.shadow", "score",
-                        "--bundle-id", bundle["bundle_id"], "--bundle-version", bundle["bundle_version"],
-                        "--baseline-bundle-id", baseline["bundle_id"],
-                        "--baseline-bundle-version", baseline["bundle_version"],
-                        "--from", window["start"], "--to", window["end"],
-                        "--review-budget", str(compat["review_budget"]))
+    shadow = launch_job(
+        context,
+        pipes,
+        platform.profile,
+        writer,
+        P15,
+        "fp_platform.rtdl.shadow",
+        "score",
+        "--bundle-id",
+        bundle["bundle_id"],
+        "--bundle-version",
+        bundle["bundle_version"],
+        "--baseline-bundle-id",
+        baseline["bundle_id"],
+        "--baseline-bundle-version",
+        baseline["bundle_version"],
+        "--from",
+        window["start"],
+        "--to",
+        window["end"],
+        "--review-budget",
+        str(compat["review_budget"]),
+    )
     if shadow.get("status") == "REFUSED":
         return refused(writer, P15, "mpr_promotion", "promotion_committed", {"reason": shadow["reason"]})
     result = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs", "promote")
     if result.get("status") == "REFUSED":
         return refused(writer, P15, "mpr_promotion", "promotion_committed", result)
     name = f"{bundle['bundle_id']} {bundle['bundle_version']}"
-    return judged(context, writer, P15, gates.MPR_PROMOTION,
-                  {**result, "compatible": compat["compatible"], "bundle": bundle, "shadow": shadow},
-                  {"candidate": name, "promoted": result["promoted"],
-                   "shadow": MetadataValue.json({k: shadow[k] for k in ("active", "candidate")})})
+    return judged(
+        context,
+        writer,
+        P15,
+        gates.MPR_PROMOTION,
+        {**result, "compatible": compat["compatible"], "bundle": bundle, "shadow": shadow},
+        {
+            "candidate": name,
+            "promoted": result["promoted"],
+            "shadow": MetadataValue.json({k: shadow[k] for k in ("active", "candidate")}),
+        },
+    )

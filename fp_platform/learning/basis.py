@@ -47,53 +47,84 @@ def windows(policy: LearningPolicy, last_event: datetime) -> dict[str, datetime]
     end = datetime(last_event.year, last_event.month, last_event.day, tzinfo=UTC) + timedelta(days=1)
     test_start = end - timedelta(days=policy.test_days)
     train_end = test_start - timedelta(days=policy.delay_days)
-    return {"train_start": train_end - timedelta(days=policy.train_days), "train_end": train_end,
-            "test_start": test_start, "test_end": end}
+    return {
+        "train_start": train_end - timedelta(days=policy.train_days),
+        "train_end": train_end,
+        "test_start": test_start,
+        "test_end": end,
+    }
 
 
 def label_snapshot(conn: psycopg.Connection, run_id: str, cutoff: datetime, test_start: datetime) -> dict[str, Any]:
     """The assertions observed by the cutoff: count, per label, digest; those observed after the test began."""
-    rows = conn.execute("SELECT assertion_id, label, observed_at, transaction_id FROM ls_assertions"
-                        " WHERE platform_run_id = %s AND observed_at <= %s ORDER BY assertion_id",
-                        (run_id, cutoff)).fetchall()
+    rows = conn.execute(
+        "SELECT assertion_id, label, observed_at, transaction_id FROM ls_assertions"
+        " WHERE platform_run_id = %s AND observed_at <= %s ORDER BY assertion_id",
+        (run_id, cutoff),
+    ).fetchall()
     by_label: dict[str, int] = {}
     for _, label, _, _ in rows:
         by_label[label] = by_label.get(label, 0) + 1
-    late = [{"assertion_id": a, "label": lab, "observed_at": iso(o), "transaction_id": tx}
-            for a, lab, o, tx in rows if o > test_start]
-    return {"cutoff": iso(cutoff), "assertions": len(rows), "by_label": by_label,
-            "max_observed_at": iso(max(r[2] for r in rows)) if rows else None,
-            "digest": digest([r[0] for r in rows]), "observed_after_test_start": len(late),
-            "observed_after_test_start_examples": late[:20]}
+    late = [
+        {"assertion_id": a, "label": lab, "observed_at": iso(o), "transaction_id": tx}
+        for a, lab, o, tx in rows
+        if o > test_start
+    ]
+    return {
+        "cutoff": iso(cutoff),
+        "assertions": len(rows),
+        "by_label": by_label,
+        "max_observed_at": iso(max(r[2] for r in rows)) if rows else None,
+        "digest": digest([r[0] for r in rows]),
+        "observed_after_test_start": len(late),
+        "observed_after_test_start_examples": late[:20],
+    }
 
 
 def feature_leakage(features: tuple[str, ...]) -> list[str]:
     """Feature windows that reach past their event (or, for label-based ones, inside the label delay)."""
-    problems = [f"{f}: window ends {-d} days after its event" for f, d in WINDOW_END_DAYS_BEFORE_EVENT.items()
-                if f in features and d < 0]
-    problems += [f"{f}: label window ends {d} days before its event, inside the {DELAY_DAYS}-day label delay"
-                 for f, d in WINDOW_END_DAYS_BEFORE_EVENT.items() if f in features and "risk" in f and d < DELAY_DAYS]
+    problems = [
+        f"{f}: window ends {-d} days after its event"
+        for f, d in WINDOW_END_DAYS_BEFORE_EVENT.items()
+        if f in features and d < 0
+    ]
+    problems += [
+        f"{f}: label window ends {d} days before its event, inside the {DELAY_DAYS}-day label delay"
+        for f, d in WINDOW_END_DAYS_BEFORE_EVENT.items()
+        if f in features and "risk" in f and d < DELAY_DAYS
+    ]
     return problems
 
 
-def _wait_for_label_archive(conn: psycopg.Connection, run_id: str, labels_topic: str, log: Log,
-                            timeout_s: float) -> tuple[int, int]:
+def _wait_for_label_archive(
+    conn: psycopg.Connection, run_id: str, labels_topic: str, log: Log, timeout_s: float
+) -> tuple[int, int]:
     """Wait until the archive holds every label event LS published for the run: (assertions, archived)."""
     deadline = time.monotonic() + timeout_s
     while True:
         assertions, archived = conn.execute(
             "SELECT (SELECT count(*) FROM ls_assertions WHERE platform_run_id = %(r)s),"
             " (SELECT coalesce(sum(records), 0) FROM archive_segments WHERE platform_run_id = %(r)s"
-            "  AND topic = %(t)s)", {"r": run_id, "t": labels_topic}).fetchone()
+            "  AND topic = %(t)s)",
+            {"r": run_id, "t": labels_topic},
+        ).fetchone()
         if archived >= assertions or time.monotonic() > deadline:
             return assertions, int(archived)
         log(f"waiting for the archive: {archived}/{assertions} label events archived")
         time.sleep(2)
 
 
-def pin_basis(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: EvidenceWriter, run_id: str,
-              policy: LearningPolicy, log: Log, label_cutoff: datetime | None = None,
-              archive_wait_s: float = 120.0) -> dict[str, Any]:
+def pin_basis(
+    h: Handles,
+    conn: psycopg.Connection,
+    store: S3ObjectStore,
+    writer: EvidenceWriter,
+    run_id: str,
+    policy: LearningPolicy,
+    log: Log,
+    label_cutoff: datetime | None = None,
+    archive_wait_s: float = 120.0,
+) -> dict[str, Any]:
     """Pin and write `learning/input_basis.json` and `learning/leakage_check.json`; return the result."""
     try:
         closure = writer.read(h.get("RUN_CLOSURE_MARKER_PATH_PATTERN"))
@@ -118,28 +149,56 @@ def pin_basis(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer
     per_topic: dict[str, int] = {}
     for s in segments:
         per_topic[s["topic"]] = per_topic.get(s["topic"], 0) + s["records"]
-    archive = {"bucket": h.get("S3_ARCHIVE_BUCKET"), "segment_count": len(segments), "records_by_topic": per_topic,
-               "fingerprint": archive_reader.fingerprint(segments), "segments": segments,
-               "label_events_archived": archived, "label_assertions": assertions}
-    basis = {"source_run": run_id, "closure_id": closure.get("closure_id"), "policy_rev": policy.policy_rev,
-             "protocol": {"train_days": policy.train_days, "delay_days": policy.delay_days,
-                          "test_days": policy.test_days},
-             "windows": {k: iso(v) for k, v in w.items()}, "last_event_ts": iso(last_event),
-             "label_cutoff": iso(cutoff), "label_cutoff_source": "operator" if label_cutoff else "policy (test start)",
-             "label_snapshot": labels, "archive": archive,
-             "feature_definition": {"feature_version": FEATURE_VERSION, "features": list(policy.features),
-                                    "window_end_days_before_event": WINDOW_END_DAYS_BEFORE_EVENT}}
-    basis["basis_fingerprint"] = digest({k: basis[k] for k in ("source_run", "policy_rev", "windows", "label_cutoff",
-                                                               "feature_definition")}
-                                        | {"archive": archive["fingerprint"], "labels": labels["digest"]})
-    leakage = {"label": {"passed": labels["observed_after_test_start"] == 0, "cutoff": iso(cutoff),
-                         "test_start": iso(w["test_start"]), **{k: labels[k] for k in (
-                             "observed_after_test_start", "observed_after_test_start_examples")}},
-               "feature": {"passed": not feature_problems, "problems": feature_problems}}
+    archive = {
+        "bucket": h.get("S3_ARCHIVE_BUCKET"),
+        "segment_count": len(segments),
+        "records_by_topic": per_topic,
+        "fingerprint": archive_reader.fingerprint(segments),
+        "segments": segments,
+        "label_events_archived": archived,
+        "label_assertions": assertions,
+    }
+    basis = {
+        "source_run": run_id,
+        "closure_id": closure.get("closure_id"),
+        "policy_rev": policy.policy_rev,
+        "protocol": {"train_days": policy.train_days, "delay_days": policy.delay_days, "test_days": policy.test_days},
+        "windows": {k: iso(v) for k, v in w.items()},
+        "last_event_ts": iso(last_event),
+        "label_cutoff": iso(cutoff),
+        "label_cutoff_source": "operator" if label_cutoff else "policy (test start)",
+        "label_snapshot": labels,
+        "archive": archive,
+        "feature_definition": {
+            "feature_version": FEATURE_VERSION,
+            "features": list(policy.features),
+            "window_end_days_before_event": WINDOW_END_DAYS_BEFORE_EVENT,
+        },
+    }
+    basis["basis_fingerprint"] = digest(
+        {k: basis[k] for k in ("source_run", "policy_rev", "windows", "label_cutoff", "feature_definition")}
+        | {"archive": archive["fingerprint"], "labels": labels["digest"]}
+    )
+    leakage = {
+        "label": {
+            "passed": labels["observed_after_test_start"] == 0,
+            "cutoff": iso(cutoff),
+            "test_start": iso(w["test_start"]),
+            **{k: labels[k] for k in ("observed_after_test_start", "observed_after_test_start_examples")},
+        },
+        "feature": {"passed": not feature_problems, "problems": feature_problems},
+    }
     writer.write_summary(h.get("LEARNING_INPUT_BASIS_PATH_PATTERN"), basis, phase_id=P12)
     writer.write_summary(h.get("LEARNING_LEAKAGE_CHECK_PATH_PATTERN"), leakage, phase_id=P12)
-    return {"basis_fingerprint": basis["basis_fingerprint"], "windows": basis["windows"], "label_cutoff": iso(cutoff),
-            "label_assertions": labels["assertions"], "archive_segments": len(segments),
-            "label_events_archived": archived, "label_assertions_total": assertions,
-            "label_leakage": leakage["label"], "feature_leakage": feature_problems,
-            "closure_id": basis["closure_id"]}
+    return {
+        "basis_fingerprint": basis["basis_fingerprint"],
+        "windows": basis["windows"],
+        "label_cutoff": iso(cutoff),
+        "label_assertions": labels["assertions"],
+        "archive_segments": len(segments),
+        "label_events_archived": archived,
+        "label_assertions_total": assertions,
+        "label_leakage": leakage["label"],
+        "feature_leakage": feature_problems,
+        "closure_id": basis["closure_id"],
+    }

@@ -14,6 +14,8 @@ from fp_platform.contracts.metrics import card_precision_at_k
 def evaluate(test: pd.DataFrame, scores: np.ndarray, k: int) -> dict[str, float]:
     y = test["is_fraud"].to_numpy()
     both = len(set(y)) == 2
-    return {"auc_roc": float(roc_auc_score(y, scores)) if both else float("nan"),
-            "average_precision": float(average_precision_score(y, scores)) if both else float("nan"),
-            "card_precision_at_k": card_precision_at_k(test, scores, k)}
+    return {
+        "auc_roc": float(roc_auc_score(y, scores)) if both else float("nan"),
+        "average_precision": float(average_precision_score(y, scores)) if both else float("nan"),
+        "card_precision_at_k": card_precision_at_k(test, scores, k),
+    }

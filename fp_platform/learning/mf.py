@@ -49,8 +49,9 @@ def load_dataset(h: Handles, manifest: dict[str, Any], run_id: str) -> pd.DataFr
     table = tables.catalog(h).load_table(manifest["table"])
     df = table.scan(row_filter=EqualTo("platform_run_id", run_id), snapshot_id=manifest["snapshot_id"]).to_pandas()
     if len(df) != manifest["rows"]:
-        raise CandidateRefused(f"snapshot {manifest['snapshot_id']} holds {len(df)} rows of the run, the manifest"
-                               f" {manifest['rows']}")
+        raise CandidateRefused(
+            f"snapshot {manifest['snapshot_id']} holds {len(df)} rows of the run, the manifest {manifest['rows']}"
+        )
     return df.sort_values(["ts", "event_id"]).reset_index(drop=True)
 
 
@@ -104,8 +105,16 @@ def tracking_uri(h: Handles) -> str:
     return db.url(h, h.get("DB_MLFLOW_NAME"), driver="psycopg2")
 
 
-def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: EvidenceWriter,
-                    run_id: str, policy: LearningPolicy, code_version: str, log: Log) -> dict[str, Any]:
+def train_candidate(
+    h: Handles,
+    conn: psycopg.Connection,
+    store: S3ObjectStore,
+    writer: EvidenceWriter,
+    run_id: str,
+    policy: LearningPolicy,
+    code_version: str,
+    log: Log,
+) -> dict[str, Any]:
     import mlflow
     from mlflow.models import infer_signature
 
@@ -117,7 +126,8 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
     frauds = oracle_frauds(h, store, run_id)
     known = set(manifest["known_compromised_cards"])
     test = df[(df["split"] == "test") & ~df["card_id"].isin(known)].assign(
-        is_fraud=lambda d: d["transaction_id"].isin(frauds).astype(int))
+        is_fraud=lambda d: d["transaction_id"].isin(frauds).astype(int)
+    )
     y = train["target"].astype(int).to_numpy()
     if len(set(y)) < 2:
         raise CandidateRefused(f"the training week has {len(y)} labelled rows of one class only")
@@ -128,13 +138,14 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
     lr = fit_logistic(x_train, y, base_cfg["params"])
     scores = {"candidate": gbm.predict_proba(x_test)[:, 1], "baseline": logistic_scores(lr, x_test)}
     metrics = {name: evaluation.evaluate(test, s, policy.review_budget) for name, s in scores.items()}
-    leakage = {"train_rows_after_train_end": int((train["ts"] >= basis.parse_time(
-                   manifest["windows"]["train_end"])).sum()),
-               "test_rows_before_test_start": int((test["ts"] < basis.parse_time(
-                   manifest["windows"]["test_start"])).sum()),
-               "train_labels_observed_after_cutoff": int((train["label_observed_at"].notna()
-                                                          & (train["label_observed_at"] > cutoff)).sum()),
-               "test_known_compromised_cards_removed": len(known)}
+    leakage = {
+        "train_rows_after_train_end": int((train["ts"] >= basis.parse_time(manifest["windows"]["train_end"])).sum()),
+        "test_rows_before_test_start": int((test["ts"] < basis.parse_time(manifest["windows"]["test_start"])).sum()),
+        "train_labels_observed_after_cutoff": int(
+            (train["label_observed_at"].notna() & (train["label_observed_at"] > cutoff)).sum()
+        ),
+        "test_known_compromised_cards_removed": len(known),
+    }
     _mlflow_env(h)
     mlflow.set_tracking_uri(tracking_uri(h))
     experiment = h.get("MLFLOW_EXPERIMENT_NAME")
@@ -143,21 +154,36 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
     mlflow.set_experiment(experiment)
     model_doc = {"kind": "lightgbm", "features": list(features), "model": gbm.booster_.model_to_string()}
     with mlflow.start_run(run_name=f"mf-{run_id}") as mlrun:
-        mlflow.set_tags({"platform_run_id": run_id, "dataset_fingerprint": manifest["dataset_fingerprint"],
-                         "basis_fingerprint": manifest["basis_fingerprint"], "code_version": code_version,
-                         "policy_rev": policy.policy_rev})
-        mlflow.log_params({"candidate_kind": cand_cfg["kind"], "baseline_kind": base_cfg["kind"],
-                           "features": ",".join(features), "train_rows": len(train), "test_rows": len(test),
-                           "review_budget": policy.review_budget, "iceberg_snapshot_id": manifest["snapshot_id"],
-                           **{f"candidate.{k}": v for k, v in cand_cfg["params"].items()}})
+        mlflow.set_tags(
+            {
+                "platform_run_id": run_id,
+                "dataset_fingerprint": manifest["dataset_fingerprint"],
+                "basis_fingerprint": manifest["basis_fingerprint"],
+                "code_version": code_version,
+                "policy_rev": policy.policy_rev,
+            }
+        )
+        mlflow.log_params(
+            {
+                "candidate_kind": cand_cfg["kind"],
+                "baseline_kind": base_cfg["kind"],
+                "features": ",".join(features),
+                "train_rows": len(train),
+                "test_rows": len(test),
+                "review_budget": policy.review_budget,
+                "iceberg_snapshot_id": manifest["snapshot_id"],
+                **{f"candidate.{k}": v for k, v in cand_cfg["params"].items()},
+            }
+        )
         for name, m in metrics.items():
             mlflow.log_metrics({f"{name}.{k}": v for k, v in m.items() if not np.isnan(v)})
         fig = _curves({n: (test["is_fraud"].to_numpy(), s) for n, s in scores.items()})
         mlflow.log_figure(fig, "pr_roc_curves.png")
         plt.close(fig)
         signature = infer_signature(pd.DataFrame(x_train[:5], columns=list(features)), scores["candidate"][:5])
-        model_info = mlflow.lightgbm.log_model(gbm.booster_, name="candidate_model", signature=signature,
-                                               pip_requirements=[f"lightgbm=={lgb.__version__}"])
+        model_info = mlflow.lightgbm.log_model(
+            gbm.booster_, name="candidate_model", signature=signature, pip_requirements=[f"lightgbm=={lgb.__version__}"]
+        )
         mlflow.log_dict({k: v for k, v in model_doc.items() if k != "model"} | {"baseline": lr}, "bundle_card.json")
         mlrun_id, artifact_uri = mlrun.info.run_id, mlrun.info.artifact_uri
     bundle_id, version = h.get("MLFLOW_REGISTERED_MODEL_NAME"), f"{manifest['dataset_fingerprint'][:12]}-{mlrun_id[:8]}"
@@ -166,47 +192,96 @@ def train_candidate(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, 
     bucket = h.get("S3_ARTIFACTS_BUCKET")
     store.put(bucket, key, body, write_once=True)  # a bundle version names one model, ever
     scale = pinned_scale(h, writer)
-    floors = {k: {"floor": f, "value": metrics["candidate"][k], "passed": metrics["candidate"][k] >= f}
-              for k, f in floors_for(policy, scale).items()}
-    receipt = {"bundle_id": bundle_id, "bundle_version": version, "model_ref": f"s3://{bucket}/{key}",
-               "model_sha256": sha256_hex(body), "model_kind": "lightgbm", "feature_version": FEATURE_VERSION,
-               "feature_list": list(features), "thresholds": policy.thresholds, "policy_rev": policy.policy_rev,
-               "provenance": {"dataset_fingerprint": manifest["dataset_fingerprint"],
-                              "basis_fingerprint": manifest["basis_fingerprint"], "source_run": run_id,
-                              "iceberg_snapshot_id": manifest["snapshot_id"], "mlflow_run_id": mlrun_id,
-                              "code_version": code_version},
-               "metrics": metrics["candidate"], "registered": False}
+    floors = {
+        k: {"floor": f, "value": metrics["candidate"][k], "passed": metrics["candidate"][k] >= f}
+        for k, f in floors_for(policy, scale).items()
+    }
+    receipt = {
+        "bundle_id": bundle_id,
+        "bundle_version": version,
+        "model_ref": f"s3://{bucket}/{key}",
+        "model_sha256": sha256_hex(body),
+        "model_kind": "lightgbm",
+        "feature_version": FEATURE_VERSION,
+        "feature_list": list(features),
+        "thresholds": policy.thresholds,
+        "policy_rev": policy.policy_rev,
+        "provenance": {
+            "dataset_fingerprint": manifest["dataset_fingerprint"],
+            "basis_fingerprint": manifest["basis_fingerprint"],
+            "source_run": run_id,
+            "iceberg_snapshot_id": manifest["snapshot_id"],
+            "mlflow_run_id": mlrun_id,
+            "code_version": code_version,
+        },
+        "metrics": metrics["candidate"],
+        "registered": False,
+    }
     if all(f["passed"] for f in floors.values()):
         with conn.transaction():
-            mpr_registry.register(conn, bundle_id=bundle_id, bundle_version=version, policy_rev=policy.policy_rev,
-                             model_ref=receipt["model_ref"], feature_version=FEATURE_VERSION,
-                             feature_list=list(features), thresholds=policy.thresholds,
-                             provenance=receipt["provenance"] | {"metrics": metrics["candidate"]})
+            mpr_registry.register(
+                conn,
+                bundle_id=bundle_id,
+                bundle_version=version,
+                policy_rev=policy.policy_rev,
+                model_ref=receipt["model_ref"],
+                feature_version=FEATURE_VERSION,
+                feature_list=list(features),
+                thresholds=policy.thresholds,
+                provenance=receipt["provenance"] | {"metrics": metrics["candidate"]},
+            )
         receipt["registered"] = True
-    eval_report = {"protocol": manifest["windows"], "label_cutoff": manifest["label_cutoff"],
-                   "train": {"rows": len(train), "frauds": int(y.sum())},
-                   "test": {"rows": len(test), "frauds": int(test["is_fraud"].sum()),
-                            "known_compromised_cards_removed": len(known)},
-                   "metrics": metrics, "metric_floors": floors, "world_scale": scale, "leakage": leakage,
-                   "review_budget_k": policy.review_budget}
-    refs = {"tracking": "postgres (" + h.get("DB_MLFLOW_NAME") + ")", "experiment": experiment,
-            "run_id": mlrun_id, "artifact_uri": artifact_uri, "model_uri": model_info.model_uri}
-    active = conn.execute("SELECT bundle_id, bundle_version FROM mpr_registry_events ORDER BY seq DESC LIMIT 1"
-                          ).fetchone()
-    safe_disable = {"candidate": {"bundle_id": bundle_id, "bundle_version": version},
-                    "active_when_trained": {"bundle_id": active[0], "bundle_version": active[1]} if active else None,
-                    "how": "the candidate is registered, not active: DF keeps the active bundle until P15 promotes"
-                           " it; after a promotion, P15's rollback re-activates the previous bundle"}
-    for k, doc in (("MF_EVAL_REPORT_PATH_PATTERN", eval_report), ("MF_MLFLOW_RUN_REFS_PATH_PATTERN", refs),
-                   ("MF_CANDIDATE_BUNDLE_RECEIPT_PATH_PATTERN", receipt),
-                   ("MF_SAFE_DISABLE_PATH_PATTERN", safe_disable)):
+    eval_report = {
+        "protocol": manifest["windows"],
+        "label_cutoff": manifest["label_cutoff"],
+        "train": {"rows": len(train), "frauds": int(y.sum())},
+        "test": {
+            "rows": len(test),
+            "frauds": int(test["is_fraud"].sum()),
+            "known_compromised_cards_removed": len(known),
+        },
+        "metrics": metrics,
+        "metric_floors": floors,
+        "world_scale": scale,
+        "leakage": leakage,
+        "review_budget_k": policy.review_budget,
+    }
+    refs = {
+        "tracking": "postgres (" + h.get("DB_MLFLOW_NAME") + ")",
+        "experiment": experiment,
+        "run_id": mlrun_id,
+        "artifact_uri": artifact_uri,
+        "model_uri": model_info.model_uri,
+    }
+    active = conn.execute(
+        "SELECT bundle_id, bundle_version FROM mpr_registry_events ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    safe_disable = {
+        "candidate": {"bundle_id": bundle_id, "bundle_version": version},
+        "active_when_trained": {"bundle_id": active[0], "bundle_version": active[1]} if active else None,
+        "how": "the candidate is registered, not active: DF keeps the active bundle until P15 promotes"
+        " it; after a promotion, P15's rollback re-activates the previous bundle",
+    }
+    for k, doc in (
+        ("MF_EVAL_REPORT_PATH_PATTERN", eval_report),
+        ("MF_MLFLOW_RUN_REFS_PATH_PATTERN", refs),
+        ("MF_CANDIDATE_BUNDLE_RECEIPT_PATH_PATTERN", receipt),
+        ("MF_SAFE_DISABLE_PATH_PATTERN", safe_disable),
+    ):
         writer.write_summary(h.get(k), doc, phase_id=P14)
-    return {"metrics": metrics, "floors": floors, "leakage": leakage, "mlflow_run_id": mlrun_id,
-            "mlflow_model_uri": model_info.model_uri,
-            "bundle": {"bundle_id": bundle_id, "bundle_version": version, "registered": receipt["registered"],
-                       "model_ref": receipt["model_ref"]}}
-
-
+    return {
+        "metrics": metrics,
+        "floors": floors,
+        "leakage": leakage,
+        "mlflow_run_id": mlrun_id,
+        "mlflow_model_uri": model_info.model_uri,
+        "bundle": {
+            "bundle_id": bundle_id,
+            "bundle_version": version,
+            "registered": receipt["registered"],
+            "model_ref": receipt["model_ref"],
+        },
+    }
 
 
 def mlflow_run_problems(h: Handles, run_id: str, model_uri: str) -> list[str]:

@@ -51,10 +51,16 @@ def candidate_of(h: Handles, writer: EvidenceWriter, override: str | None) -> di
         raise PromotionRefused(f"no candidate bundle receipt {name}: P14 has not run for this run")
     receipt = writer.read(name)
     if not receipt["registered"]:
-        raise PromotionRefused(f"candidate {receipt['bundle_id']} {receipt['bundle_version']} is not eligible:"
-                               " P14 did not register it (below a metric floor)")
-    return {"bundle_id": receipt["bundle_id"], "bundle_version": receipt["bundle_version"],
-            "model_sha256": receipt["model_sha256"], "source": "P14 candidate bundle receipt"}
+        raise PromotionRefused(
+            f"candidate {receipt['bundle_id']} {receipt['bundle_version']} is not eligible:"
+            " P14 did not register it (below a metric floor)"
+        )
+    return {
+        "bundle_id": receipt["bundle_id"],
+        "bundle_version": receipt["bundle_version"],
+        "model_sha256": receipt["model_sha256"],
+        "source": "P14 candidate bundle receipt",
+    }
 
 
 def _model_problems(store: S3ObjectStore, bundle: mpr_registry.Bundle, sha256: str | None) -> tuple[list[str], str]:
@@ -76,8 +82,11 @@ def compatibility(conn: psycopg.Connection, store: S3ObjectStore, candidate: dic
     """Every reason DF could not serve the bundle as OFP serves features today (empty: compatible)."""
     bundle = mpr_registry.registered_bundle(conn, candidate["bundle_id"], candidate["bundle_version"])
     if bundle is None:
-        return {"compatible": False, "reasons": [f"bundle {candidate['bundle_id']} {candidate['bundle_version']}"
-                                                 " is not registered"], "bundle": None}
+        return {
+            "compatible": False,
+            "reasons": [f"bundle {candidate['bundle_id']} {candidate['bundle_version']} is not registered"],
+            "bundle": None,
+        }
     reasons = []
     if bundle.feature_version != FEATURE_VERSION:
         reasons.append(f"feature_version {bundle.feature_version} is not the served {FEATURE_VERSION}")
@@ -93,12 +102,20 @@ def compatibility(conn: psycopg.Connection, store: S3ObjectStore, candidate: dic
     values = [bundle.thresholds[d] for d in order]
     if values != sorted(values) or not all(0.0 <= v <= 1.0 for v in values):
         reasons.append(f"thresholds {bundle.thresholds} are not ascending in [0, 1]")
-    return {"compatible": not reasons, "reasons": reasons,
-            "bundle": {"bundle_id": bundle.bundle_id, "bundle_version": bundle.bundle_version,
-                       "model_ref": bundle.model_ref, "feature_version": bundle.feature_version,
-                       "feature_list": list(bundle.feature_list), "thresholds": bundle.thresholds,
-                       "model_kind": kind},
-            "served": {"feature_version": FEATURE_VERSION, "fields": list(SERVED_FIELDS)}}
+    return {
+        "compatible": not reasons,
+        "reasons": reasons,
+        "bundle": {
+            "bundle_id": bundle.bundle_id,
+            "bundle_version": bundle.bundle_version,
+            "model_ref": bundle.model_ref,
+            "feature_version": bundle.feature_version,
+            "feature_list": list(bundle.feature_list),
+            "thresholds": bundle.thresholds,
+            "model_kind": kind,
+        },
+        "served": {"feature_version": FEATURE_VERSION, "fields": list(SERVED_FIELDS)},
+    }
 
 
 def _event_base(run_id: str, candidate: tuple[str, str]) -> str:
@@ -107,8 +124,9 @@ def _event_base(run_id: str, candidate: tuple[str, str]) -> str:
 
 def baseline_of(conn: psycopg.Connection, run_id: str, candidate: tuple[str, str]) -> tuple[str, str]:
     """The bundle active before this run's promotion of the candidate (before it: the active one)."""
-    seq = conn.execute("SELECT seq FROM mpr_registry_events WHERE event_id = %s",
-                       (f"{_event_base(run_id, candidate)}:promoted",)).fetchone()
+    seq = conn.execute(
+        "SELECT seq FROM mpr_registry_events WHERE event_id = %s", (f"{_event_base(run_id, candidate)}:promoted",)
+    ).fetchone()
     active = mpr_registry.active_bundle(conn, before_seq=seq[0] if seq else None)
     if active is None:
         raise PromotionRefused("the registry has no active bundle to compare with (DF bootstraps one at start)")
@@ -118,15 +136,25 @@ def baseline_of(conn: psycopg.Connection, run_id: str, candidate: tuple[str, str
     return baseline
 
 
-def check_compatibility(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: EvidenceWriter,
-                        run_id: str, policy: LearningPolicy, override: str | None) -> dict[str, Any]:
+def check_compatibility(
+    h: Handles,
+    conn: psycopg.Connection,
+    store: S3ObjectStore,
+    writer: EvidenceWriter,
+    run_id: str,
+    policy: LearningPolicy,
+    override: str | None,
+) -> dict[str, Any]:
     candidate = candidate_of(h, writer, override)
     baseline = baseline_of(conn, run_id, (candidate["bundle_id"], candidate["bundle_version"]))
     basis = writer.read(h.get("LEARNING_INPUT_BASIS_PATH_PATTERN"))
-    result = {"candidate": candidate, **compatibility(conn, store, candidate),
-              "baseline": {"bundle_id": baseline[0], "bundle_version": baseline[1]},
-              "shadow_window": {"start": basis["windows"]["test_start"], "end": basis["windows"]["test_end"]},
-              "review_budget": policy.review_budget}
+    result = {
+        "candidate": candidate,
+        **compatibility(conn, store, candidate),
+        "baseline": {"bundle_id": baseline[0], "bundle_version": baseline[1]},
+        "shadow_window": {"start": basis["windows"]["test_start"], "end": basis["windows"]["test_end"]},
+        "review_budget": policy.review_budget,
+    }
     writer.write_summary(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"), result, phase_id=P15)
     return result
 
@@ -137,28 +165,52 @@ def promotion_rule(policy: LearningPolicy, shadow: dict[str, Any]) -> tuple[bool
     gain = shadow["candidate"]["precision_at_review_budget"] - shadow["active"]["precision_at_review_budget"]
     rule = policy.promotion
     ok = gain >= rule["min_precision_gain"] and shadow["changed_share"] <= rule["max_changed_share"]
-    return ok, (f"precision at the review budget {shadow['candidate']['precision_at_review_budget']:.3f} vs active"
-                f" {shadow['active']['precision_at_review_budget']:.3f} (gain {gain:+.3f}, needs"
-                f" >= {rule['min_precision_gain']}); changed {shadow['changed_share']:.1%} of decisions (at most"
-                f" {rule['max_changed_share']:.0%})")
+    return ok, (
+        f"precision at the review budget {shadow['candidate']['precision_at_review_budget']:.3f} vs active"
+        f" {shadow['active']['precision_at_review_budget']:.3f} (gain {gain:+.3f}, needs"
+        f" >= {rule['min_precision_gain']}); changed {shadow['changed_share']:.1%} of decisions (at most"
+        f" {rule['max_changed_share']:.0%})"
+    )
 
 
-def _step(conn: psycopg.Connection, store: S3ObjectStore, event_id: str, event_type: str, bundle: tuple[str, str],
-          reason: str, actor: str) -> dict[str, Any]:
+def _step(
+    conn: psycopg.Connection,
+    store: S3ObjectStore,
+    event_id: str,
+    event_type: str,
+    bundle: tuple[str, str],
+    reason: str,
+    actor: str,
+) -> dict[str, Any]:
     """Append one registry event (a no-op when an earlier attempt appended it), then resolve the active
     bundle as DF does and load its model as DF would."""
     with conn.transaction():
-        appended = mpr_registry.activate(conn, event_id=event_id, event_type=event_type, bundle_id=bundle[0],
-                                         bundle_version=bundle[1], reason=reason, actor=actor)
+        appended = mpr_registry.activate(
+            conn,
+            event_id=event_id,
+            event_type=event_type,
+            bundle_id=bundle[0],
+            bundle_version=bundle[1],
+            reason=reason,
+            actor=actor,
+        )
     seq = conn.execute("SELECT seq FROM mpr_registry_events WHERE event_id = %s", (event_id,)).fetchone()[0]
     active = mpr_registry.active_bundle(conn)
     resolved = (active.bundle_id, active.bundle_version) if active else None
     problems: list[str] = []
     if active is not None and active.model_ref:
         problems, _ = _model_problems(store, active, None)
-    return {"event_id": event_id, "event_type": event_type, "bundle_id": bundle[0], "bundle_version": bundle[1],
-            "seq": seq, "appended": appended, "resolved_active": list(resolved) if resolved else None,
-            "model_problems": problems, "resolves": resolved == bundle and not problems}
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "bundle_id": bundle[0],
+        "bundle_version": bundle[1],
+        "seq": seq,
+        "appended": appended,
+        "resolved_active": list(resolved) if resolved else None,
+        "model_problems": problems,
+        "resolves": resolved == bundle and not problems,
+    }
 
 
 def publish(h: Handles, conn: psycopg.Connection, run_id: str, event_ids: list[str]) -> list[dict[str, Any]]:
@@ -167,22 +219,39 @@ def publish(h: Handles, conn: psycopg.Connection, run_id: str, event_ids: list[s
     topic, component = h.topic(topic_key).name, h.get("COMPONENT_ID_MPR")
     records, envelopes = [], []
     for e in mpr_registry.events_for(conn, event_ids):
-        env = Envelope.build(event_id=e["event_id"], event_class="learning.registry.event",
-                             pins={"platform_run_id": run_id}, producer=component,
-                             ts_utc=e["at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                             payload={k: e[k] for k in ("seq", "event_type", "bundle_id", "bundle_version", "reason",
-                                                        "actor")})
+        env = Envelope.build(
+            event_id=e["event_id"],
+            event_class="learning.registry.event",
+            pins={"platform_run_id": run_id},
+            producer=component,
+            ts_utc=e["at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            payload={k: e[k] for k in ("seq", "event_type", "bundle_id", "bundle_version", "reason", "actor")},
+        )
         headers = record_headers(run_id, env.event_class, env.event_id, env.payload_hash, component)
         records.append((topic, env.to_bytes(), e["bundle_id"].encode(), headers))
         envelopes.append(e)
     results = bus.deliver(bus.producer(h), records)
-    return [{"event_id": e["event_id"], "event_type": e["event_type"], "seq": e["seq"], "topic": topic,
-             **({"partition": r[0], "offset": r[1]} if isinstance(r, tuple) else {"error": r})}
-            for e, r in zip(envelopes, results, strict=True)]
+    return [
+        {
+            "event_id": e["event_id"],
+            "event_type": e["event_type"],
+            "seq": e["seq"],
+            "topic": topic,
+            **({"partition": r[0], "offset": r[1]} if isinstance(r, tuple) else {"error": r}),
+        }
+        for e, r in zip(envelopes, results, strict=True)
+    ]
 
 
-def promote(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: EvidenceWriter, run_id: str,
-            policy: LearningPolicy, log: Log) -> dict[str, Any]:
+def promote(
+    h: Handles,
+    conn: psycopg.Connection,
+    store: S3ObjectStore,
+    writer: EvidenceWriter,
+    run_id: str,
+    policy: LearningPolicy,
+    log: Log,
+) -> dict[str, Any]:
     """Judge the shadow, then promote and drill the rollback; the receipts say what happened."""
     compat = writer.read(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"))
     if not compat["compatible"]:
@@ -193,35 +262,66 @@ def promote(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, writer: 
     shadow = writer.read(shadow_name)
     cand = (compat["candidate"]["bundle_id"], compat["candidate"]["bundle_version"])
     previous = (compat["baseline"]["bundle_id"], compat["baseline"]["bundle_version"])
-    scored = ((shadow["candidate"]["bundle_id"], shadow["candidate"]["bundle_version"]),
-              (shadow["active"]["bundle_id"], shadow["active"]["bundle_version"]))
+    scored = (
+        (shadow["candidate"]["bundle_id"], shadow["candidate"]["bundle_version"]),
+        (shadow["active"]["bundle_id"], shadow["active"]["bundle_version"]),
+    )
     if scored != (cand, previous):
         raise PromotionRefused(f"the shadow scored {scored}, not the candidate {cand} beside the baseline {previous}")
     passed, why = promotion_rule(policy, shadow)
     actor = h.get("COMPONENT_ID_MPR")
     base = _event_base(run_id, cand)
-    receipt: dict[str, Any] = {"candidate": {"bundle_id": cand[0], "bundle_version": cand[1]},
-                               "previous": {"bundle_id": previous[0], "bundle_version": previous[1]},
-                               "promotion_rule": {"passed": passed, "detail": why}, "policy_rev": policy.policy_rev}
+    receipt: dict[str, Any] = {
+        "candidate": {"bundle_id": cand[0], "bundle_version": cand[1]},
+        "previous": {"bundle_id": previous[0], "bundle_version": previous[1]},
+        "promotion_rule": {"passed": passed, "detail": why},
+        "policy_rev": policy.policy_rev,
+    }
     if not passed:
         receipt["promoted"] = False
         writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=P15)
         return {"promoted": False, "promotion_rule": receipt["promotion_rule"], "drill": None, "published": []}
     log(f"promoting {cand[0]} {cand[1]} (previous {previous[0]} {previous[1]}): {why}")
-    steps = [_step(conn, store, f"{base}:promoted", "PROMOTED", cand, f"P15 promotion of run {run_id}: {why}",
-                   actor),
-             _step(conn, store, f"{base}:rollback_drill", "ROLLED_BACK", previous,
-                   f"P15 rollback drill: back to {previous[0]} {previous[1]}", actor),
-             _step(conn, store, f"{base}:roll_forward", "ROLLED_FORWARD", cand,
-                   f"P15 rollback drill: forward to {cand[0]} {cand[1]}", actor)]
+    steps = [
+        _step(conn, store, f"{base}:promoted", "PROMOTED", cand, f"P15 promotion of run {run_id}: {why}", actor),
+        _step(
+            conn,
+            store,
+            f"{base}:rollback_drill",
+            "ROLLED_BACK",
+            previous,
+            f"P15 rollback drill: back to {previous[0]} {previous[1]}",
+            actor,
+        ),
+        _step(
+            conn,
+            store,
+            f"{base}:roll_forward",
+            "ROLLED_FORWARD",
+            cand,
+            f"P15 rollback drill: forward to {cand[0]} {cand[1]}",
+            actor,
+        ),
+    ]
     published = publish(h, conn, run_id, [s["event_id"] for s in steps])
     active = mpr_registry.active_bundle(conn)
     active_now = [active.bundle_id, active.bundle_version] if active else None
     receipt |= {"promoted": True, "event": steps[0], "active_now": active_now, "published": published}
-    drill = {"previous": receipt["previous"], "candidate": receipt["candidate"], "steps": steps,
-             "resolver": "substrate.mpr_registry.active_bundle and substrate.bundle_models (what DF calls)",
-             "passed": all(s["resolves"] for s in steps), "active_now": active_now, "published": published}
+    drill = {
+        "previous": receipt["previous"],
+        "candidate": receipt["candidate"],
+        "steps": steps,
+        "resolver": "substrate.mpr_registry.active_bundle and substrate.bundle_models (what DF calls)",
+        "passed": all(s["resolves"] for s in steps),
+        "active_now": active_now,
+        "published": published,
+    }
     writer.write_summary(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"), receipt, phase_id=P15)
     writer.write_summary(h.get("MPR_ROLLBACK_DRILL_REPORT_PATH_PATTERN"), drill, phase_id=P15)
-    return {"promoted": True, "promotion_rule": receipt["promotion_rule"], "drill": drill, "published": published,
-            "active_now": active_now}
+    return {
+        "promoted": True,
+        "promotion_rule": receipt["promotion_rule"],
+        "drill": drill,
+        "published": published,
+        "active_now": active_now,
+    }

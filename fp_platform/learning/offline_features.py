@@ -23,8 +23,10 @@ SPAN = max(WINDOW_DAYS)
 
 
 def _visible(alias: str, topic_param: str) -> str:
-    return (f"LEFT JOIN wm w_{alias} ON w_{alias}.wm_id = e.wm_id AND w_{alias}.topic = ${topic_param}"
-            f" AND w_{alias}.part = {alias}.part")
+    return (
+        f"LEFT JOIN wm w_{alias} ON w_{alias}.wm_id = e.wm_id AND w_{alias}.topic = ${topic_param}"
+        f" AND w_{alias}.part = {alias}.part"
+    )
 
 
 def _seen(alias: str) -> str:
@@ -41,19 +43,32 @@ def _earlier(column: str, name: str) -> str:
 
 
 def vector_sql() -> str:
-    cust = ", ".join(f"count(*) FILTER (WHERE c.ts > e.ts - INTERVAL {w} DAY) AS n{w},"
-                     f" avg(c.amount) FILTER (WHERE c.ts > e.ts - INTERVAL {w} DAY) AS a{w}" for w in WINDOW_DAYS)
-    term = ", ".join(f"count(x.transaction_id) FILTER (WHERE x.ts > e.ts - INTERVAL {DELAY_DAYS + w} DAY) AS n{w},"
-                     f" count(x.transaction_id) FILTER (WHERE x.ts > e.ts - INTERVAL {DELAY_DAYS + w} DAY"
-                     f" AND x.is_fraud) AS f{w}" for w in WINDOW_DAYS)
+    cust = ", ".join(
+        f"count(*) FILTER (WHERE c.ts > e.ts - INTERVAL {w} DAY) AS n{w},"
+        f" avg(c.amount) FILTER (WHERE c.ts > e.ts - INTERVAL {w} DAY) AS a{w}"
+        for w in WINDOW_DAYS
+    )
+    term = ", ".join(
+        f"count(x.transaction_id) FILTER (WHERE x.ts > e.ts - INTERVAL {DELAY_DAYS + w} DAY) AS n{w},"
+        f" count(x.transaction_id) FILTER (WHERE x.ts > e.ts - INTERVAL {DELAY_DAYS + w} DAY"
+        f" AND x.is_fraud) AS f{w}"
+        for w in WINDOW_DAYS
+    )
     cols = ", ".join(
         [f"cu.n{w} AS customer_nb_tx_{w}d" for w in WINDOW_DAYS]
         + [f"cu.a{w} AS customer_avg_amount_{w}d" for w in WINDOW_DAYS]
         + [f"te.n{w} AS terminal_nb_tx_{w}d" for w in WINDOW_DAYS]
-        + [f"CASE WHEN te.n{w} > 0 THEN te.f{w}::DOUBLE / te.n{w} ELSE 0 END AS terminal_risk_{w}d"
-           for w in WINDOW_DAYS]
-        + ["cx.new_device AS card_new_device", "cx.new_ip AS card_new_ip",
-           "te.labelled AS terminal_labels_visible", "cx.flow_id IS NOT NULL AS context_complete"])
+        + [
+            f"CASE WHEN te.n{w} > 0 THEN te.f{w}::DOUBLE / te.n{w} ELSE 0 END AS terminal_risk_{w}d"
+            for w in WINDOW_DAYS
+        ]
+        + [
+            "cx.new_device AS card_new_device",
+            "cx.new_ip AS card_new_ip",
+            "te.labelled AS terminal_labels_visible",
+            "cx.flow_id IS NOT NULL AS context_complete",
+        ]
+    )
     return f"""
 WITH ev AS (
   SELECT e.event_id, e.wm_id, t.transaction_id, t.flow_id, t.customer_id, t.terminal_id, t.ts
@@ -104,5 +119,3 @@ def compute(con: duckdb.DuckDBPyConnection, topics: dict[str, str]) -> pa.Table:
     con.execute("SET TimeZone = 'UTC'")  # day windows in UTC, as OFP's database computes them
     con.execute("SET enable_progress_bar = false")  # stdout carries a job's result (and a bench's JSON lines)
     return con.sql(VECTOR_SQL, params={k: topics[k] for k in ("traffic", "entities", "labels")}).to_arrow_table()
-
-

@@ -42,14 +42,23 @@ def floors_for(policy: LearningPolicy, scale: str | None) -> dict[str, float]:
 def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
     try:
         p = doc["protocol"]
-        policy = LearningPolicy(doc["policy_rev"], int(p["train_days"]), int(p["delay_days"]), int(p["test_days"]),
-                                doc["labels"]["unlabelled_as"], tuple(doc["features"]), doc["models"],
-                                {k: float(v) for k, v in doc["metric_floors"].items()},
-                                {scale: {k: float(v) for k, v in floors.items()}
-                                 for scale, floors in doc.get("metric_floors_by_scale", {}).items()},
-                                int(doc["review_budget"]),
-                                {k: float(v) for k, v in doc["thresholds"].items()},
-                                {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share")})
+        policy = LearningPolicy(
+            doc["policy_rev"],
+            int(p["train_days"]),
+            int(p["delay_days"]),
+            int(p["test_days"]),
+            doc["labels"]["unlabelled_as"],
+            tuple(doc["features"]),
+            doc["models"],
+            {k: float(v) for k, v in doc["metric_floors"].items()},
+            {
+                scale: {k: float(v) for k, v in floors.items()}
+                for scale, floors in doc.get("metric_floors_by_scale", {}).items()
+            },
+            int(doc["review_budget"]),
+            {k: float(v) for k, v in doc["thresholds"].items()},
+            {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share")},
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise LearningPolicyError(f"{name}: {exc}") from None
     if unknown := [f for f in policy.features if f not in SERVED_FIELDS]:

@@ -17,8 +17,10 @@ FIRST_LEARNING_GATE = gate_evidence_name(P12, "learning_input_basis")
 
 def run_to_learn_from(h: Handles, conn: psycopg.Connection, newest: int = 20) -> str | None:
     """The newest closed run (P11's `run_completed.json`) among the newest pinned, when P12 has not run on it."""
-    runs = [r for (r,) in conn.execute("SELECT platform_run_id FROM run_registry ORDER BY pinned_at DESC LIMIT %s",
-                                       (newest,))]
+    runs = [
+        r
+        for (r,) in conn.execute("SELECT platform_run_id FROM run_registry ORDER BY pinned_at DESC LIMIT %s", (newest,))
+    ]
     store = S3ObjectStore(h)
     for run_id in runs:
         writer = run_evidence(h, run_id, store=store)
@@ -29,6 +31,7 @@ def run_to_learn_from(h: Handles, conn: psycopg.Connection, newest: int = 20) ->
 
 def labels_past(conn: psycopg.Connection, seq: int) -> tuple[int, int]:
     """(assertions past `seq`, the label store's newest sequence number) in one snapshot."""
-    count, high = conn.execute("SELECT count(*) FILTER (WHERE seq > %s), coalesce(max(seq), 0) FROM ls_assertions",
-                               (seq,)).fetchone()
+    count, high = conn.execute(
+        "SELECT count(*) FILTER (WHERE seq > %s), coalesce(max(seq), 0) FROM ls_assertions", (seq,)
+    ).fetchone()
     return count, high

@@ -37,14 +37,24 @@ def _need(h: Handles, key: str) -> str:
     return str(value)
 
 
-def build(h: Handles, image: str, platform_run_id: str, bundle: tuple[str, str], bundle_model_ref: str,
-          max_runtime_s: int = 3600) -> SageMakerConfig:
+def build(
+    h: Handles,
+    image: str,
+    platform_run_id: str,
+    bundle: tuple[str, str],
+    bundle_model_ref: str,
+    max_runtime_s: int = 3600,
+) -> SageMakerConfig:
     """The training and serving configuration for one run's candidate `bundle` (id, version), from the
     profile's handles; the endpoint variant serves the SageMaker Model named after the bundle."""
-    training_type, endpoint_type = _need(h, "SAGEMAKER_TRAINING_INSTANCE_TYPE"), _need(
-        h, "SAGEMAKER_ENDPOINT_INSTANCE_TYPE")
-    for key, value in (("SAGEMAKER_TRAINING_INSTANCE_TYPE", training_type),
-                       ("SAGEMAKER_ENDPOINT_INSTANCE_TYPE", endpoint_type)):
+    training_type, endpoint_type = (
+        _need(h, "SAGEMAKER_TRAINING_INSTANCE_TYPE"),
+        _need(h, "SAGEMAKER_ENDPOINT_INSTANCE_TYPE"),
+    )
+    for key, value in (
+        ("SAGEMAKER_TRAINING_INSTANCE_TYPE", training_type),
+        ("SAGEMAKER_ENDPOINT_INSTANCE_TYPE", endpoint_type),
+    ):
         if not value.startswith("ml."):
             raise SageMakerConfigError(f"{key} {value!r} is not a SageMaker instance type (ml.*)")
     if ":" not in image.rsplit("/", 1)[-1]:
@@ -52,14 +62,21 @@ def build(h: Handles, image: str, platform_run_id: str, bundle: tuple[str, str],
     env = {"FP_PROFILE": h.profile, _need(h, "REQUIRED_PLATFORM_RUN_ID_ENV_KEY"): platform_run_id}
     return SageMakerConfig(
         algorithm=shapes.AlgorithmSpecification(
-            training_input_mode="File", training_image=image,
+            training_input_mode="File",
+            training_image=image,
             container_entrypoint=["python", "-m", "fp_platform.learning.jobs"],
-            container_arguments=["train", "--run-id", platform_run_id]),
+            container_arguments=["train", "--run-id", platform_run_id],
+        ),
         resources=shapes.ResourceConfig(instance_type=training_type, instance_count=1, volume_size_in_gb=30),
         stopping=shapes.StoppingCondition(max_runtime_in_seconds=max_runtime_s),
         output=shapes.OutputDataConfig(s3_output_path=_need(h, "MLFLOW_ARTIFACT_ROOT") + "sagemaker/"),
-        model_container=shapes.ContainerDefinition(image=image, environment={**env, "FP_BUNDLE_MODEL_REF":
-                                                                             bundle_model_ref}),
-        endpoint_variant=shapes.ProductionVariant(variant_name="candidate", model_name=f"{bundle[0]}-{bundle[1]}"[:63],
-                                                  initial_instance_count=1, instance_type=endpoint_type),
+        model_container=shapes.ContainerDefinition(
+            image=image, environment={**env, "FP_BUNDLE_MODEL_REF": bundle_model_ref}
+        ),
+        endpoint_variant=shapes.ProductionVariant(
+            variant_name="candidate",
+            model_name=f"{bundle[0]}-{bundle[1]}"[:63],
+            initial_instance_count=1,
+            instance_type=endpoint_type,
+        ),
     )

@@ -23,13 +23,20 @@ from fp_platform.resources import PlatformResource, platform_run_partitions
 RETRAIN_ASSETS = ("learning_input_basis", "ofs_dataset", "mf_candidate", "mpr_promotion")
 
 learning_retrain_job = define_asset_job(
-    "learning_retrain", selection=AssetSelection.assets(*RETRAIN_ASSETS), partitions_def=platform_run_partitions,
-    description="P12..P15 on one closed run: basis, OFS dataset, candidate, promotion corridor.")
+    "learning_retrain",
+    selection=AssetSelection.assets(*RETRAIN_ASSETS),
+    partitions_def=platform_run_partitions,
+    description="P12..P15 on one closed run: basis, OFS dataset, candidate, promotion corridor.",
+)
 
 
-@schedule(name="learning_retrain_schedule", cron_schedule=handles().get("LEARNING_RETRAIN_CRON"),
-          job=learning_retrain_job, default_status=DefaultScheduleStatus.STOPPED,
-          description="Retrain on the newest closed run, unless the learning lane already ran on it.")
+@schedule(
+    name="learning_retrain_schedule",
+    cron_schedule=handles().get("LEARNING_RETRAIN_CRON"),
+    job=learning_retrain_job,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Retrain on the newest closed run, unless the learning lane already ran on it.",
+)
 def learning_retrain_schedule(context: ScheduleEvaluationContext, platform: PlatformResource):
     with platform.connect() as conn:
         run_id = retrain.run_to_learn_from(platform.handles, conn)
@@ -38,9 +45,13 @@ def learning_retrain_schedule(context: ScheduleEvaluationContext, platform: Plat
     return RunRequest(run_key=f"scheduled:{run_id}", partition_key=run_id)
 
 
-@sensor(name="new_labels_retrain", job=learning_retrain_job, default_status=DefaultSensorStatus.STOPPED,
-        minimum_interval_seconds=int(handles().get("LEARNING_RETRAIN_SENSOR_INTERVAL_SECONDS")),
-        description="Requests a retrain once LEARNING_RETRAIN_MIN_NEW_LABELS label assertions arrived since the last.")
+@sensor(
+    name="new_labels_retrain",
+    job=learning_retrain_job,
+    default_status=DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=int(handles().get("LEARNING_RETRAIN_SENSOR_INTERVAL_SECONDS")),
+    description="Requests a retrain once LEARNING_RETRAIN_MIN_NEW_LABELS label assertions arrived since the last.",
+)
 def new_labels_retrain(context: SensorEvaluationContext, platform: PlatformResource) -> SensorResult | SkipReason:
     h = platform.handles
     seen = int(context.cursor or 0)
@@ -52,5 +63,6 @@ def new_labels_retrain(context: SensorEvaluationContext, platform: PlatformResou
         run_id = retrain.run_to_learn_from(h, conn)
     if run_id is None:
         return SkipReason(f"{arrived} new label assertions, but the newest closed run was learned from already")
-    return SensorResult(run_requests=[RunRequest(run_key=f"labels:{run_id}:{high}", partition_key=run_id)],
-                        cursor=str(high))
+    return SensorResult(
+        run_requests=[RunRequest(run_key=f"labels:{run_id}:{high}", partition_key=run_id)], cursor=str(high)
+    )

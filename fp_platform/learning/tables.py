@@ -14,9 +14,11 @@ def s3_properties(h: Handles) -> dict[str, str]:
     """pyiceberg FileIO settings for the profile's object store (an endpoint and keys only where local)."""
     props = {"s3.region": h.get("AWS_REGION")}
     if h.values.get("S3_ENDPOINT_URL"):
-        props |= {"s3.endpoint": h.get("S3_ENDPOINT_URL"),
-                  "s3.access-key-id": get_secret(h, "SSM_S3_ACCESS_KEY_ID_PATH"),
-                  "s3.secret-access-key": get_secret(h, "SSM_S3_SECRET_ACCESS_KEY_PATH")}
+        props |= {
+            "s3.endpoint": h.get("S3_ENDPOINT_URL"),
+            "s3.access-key-id": get_secret(h, "SSM_S3_ACCESS_KEY_ID_PATH"),
+            "s3.secret-access-key": get_secret(h, "SSM_S3_SECRET_ACCESS_KEY_PATH"),
+        }
     return props
 
 

@@ -16,29 +16,46 @@ from fp_platform.obs_gov import gates
 from fp_platform.resources import GateCatalog, PlatformResource
 
 
-@phase_asset(P11, gates.RUN_CLOSURE, deps=["label_summary"], kinds={"s3", "postgres"},
-             description="P11: the single-writer reporter closes the run: report, reconciliation, replay anchors, "
-                         "conformance, anomalies, governance log, drills, run_completed.")
-def run_closure(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient,
-                gate_catalog: GateCatalog):
+@phase_asset(
+    P11,
+    gates.RUN_CLOSURE,
+    deps=["label_summary"],
+    kinds={"s3", "postgres"},
+    description="P11: the single-writer reporter closes the run: report, reconciliation, replay anchors, "
+    "conformance, anomalies, governance log, drills, run_completed.",
+)
+def run_closure(
+    context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient, gate_catalog: GateCatalog
+):
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
     args = [a for name in gate_catalog.spine_verdicts for a in ("--expect-gate", name)]
     result = launch_job(context, pipes, platform.profile, writer, P11, "fp_platform.obs_gov.jobs", "report", *args)
     status = result.get("status")
     if status in (gates.LOCK_HELD, gates.EVIDENCE_MISSING):
-        return judged(context, writer, P11, gates.REFUSED_CLOSURE, result, {"status": status,
-                                                                             "reason": result["reason"]})
+        return judged(
+            context, writer, P11, gates.REFUSED_CLOSURE, result, {"status": status, "reason": result["reason"]}
+        )
     try:
         marker = writer.read(h.get("RUN_CLOSURE_MARKER_PATH_PATTERN"))
         marker_ok = marker["closure_id"] == result["closure_id"] and all(writer.exists(n) for n in marker["files"])
     except EvidenceError as exc:
         marker, marker_ok = {"error": str(exc)}, False
-    return judged(context, writer, P11, gates.RUN_CLOSURE, {**result, "marker": marker, "marker_ok": marker_ok},
-                  {"status": result["status"], "report": MetadataValue.url(result["report_html"]),
-                   "funnel": MetadataValue.json(result["funnel"]), "drills": MetadataValue.json(result["drills"]),
-                   "decision_latency_p99_ms": result["decision_latency_p99_ms"],
-                   "governance_events": result["governance_events"]})
+    return judged(
+        context,
+        writer,
+        P11,
+        gates.RUN_CLOSURE,
+        {**result, "marker": marker, "marker_ok": marker_ok},
+        {
+            "status": result["status"],
+            "report": MetadataValue.url(result["report_html"]),
+            "funnel": MetadataValue.json(result["funnel"]),
+            "drills": MetadataValue.json(result["drills"]),
+            "decision_latency_p99_ms": result["decision_latency_p99_ms"],
+            "governance_events": result["governance_events"],
+        },
+    )
 
 
 class VerdictConfig(Config):
@@ -47,18 +64,32 @@ class VerdictConfig(Config):
     second_run: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@phase_asset(P16, gates.PLATFORM_VERDICT, deps=["mpr_promotion"], kinds={"s3"},
-             description="P16: the full-platform verdict: source matrix and six-proof lane matrix from evidence, "
-                         "blocker-free or the list of blockers.")
-def platform_verdict(context: AssetExecutionContext, config: VerdictConfig, platform: PlatformResource,
-                     pipes: PipesSubprocessClient):
+@phase_asset(
+    P16,
+    gates.PLATFORM_VERDICT,
+    deps=["mpr_promotion"],
+    kinds={"s3"},
+    description="P16: the full-platform verdict: source matrix and six-proof lane matrix from evidence, "
+    "blocker-free or the list of blockers.",
+)
+def platform_verdict(
+    context: AssetExecutionContext, config: VerdictConfig, platform: PlatformResource, pipes: PipesSubprocessClient
+):
     writer = platform.evidence(context.partition_key)
     args = ["--second-run", config.second_run] if config.second_run else []
-    result = launch_job(context, pipes, platform.profile, writer, P16, "fp_platform.obs_gov.jobs",
-                        "verdict", *args)
+    result = launch_job(context, pipes, platform.profile, writer, P16, "fp_platform.obs_gov.jobs", "verdict", *args)
     h = platform.handles
-    facts = {"published": all(writer.exists(h.get(k)) for k in ("PLATFORM_VERDICT_PATH_PATTERN",
-                                                                 "PROOF_MATRIX_PATH_PATTERN")),
-             "verdict_uri": writer.uri(h.get("PLATFORM_VERDICT_PATH_PATTERN"))}
-    return judged(context, writer, P16, gates.PLATFORM_VERDICT, {**result, **facts},
-                  {"verdict": result["verdict"], "blockers": MetadataValue.json(result["blockers"])})
+    facts = {
+        "published": all(
+            writer.exists(h.get(k)) for k in ("PLATFORM_VERDICT_PATH_PATTERN", "PROOF_MATRIX_PATH_PATTERN")
+        ),
+        "verdict_uri": writer.uri(h.get("PLATFORM_VERDICT_PATH_PATTERN")),
+    }
+    return judged(
+        context,
+        writer,
+        P16,
+        gates.PLATFORM_VERDICT,
+        {**result, **facts},
+        {"verdict": result["verdict"], "blockers": MetadataValue.json(result["blockers"])},
+    )

@@ -25,8 +25,17 @@ from fp_platform.substrate.paths import state_dir
 from fp_platform.substrate.secrets import get_secret
 
 LOOPBACK = {"127.0.0.1", "::1"}
-LOCAL_PORT_KEYS = ("DB_PORT", "LOCAL_S3_PORT", "LOCAL_S3_ICEBERG_PORT", "LOCAL_S3_MASTER_PORT", "LOCAL_S3_VOLUME_PORT",
-                   "LOCAL_S3_FILER_PORT", "LOCAL_KAFKA_PORT", "IG_PORT", "DAGSTER_WEBSERVER_PORT")
+LOCAL_PORT_KEYS = (
+    "DB_PORT",
+    "LOCAL_S3_PORT",
+    "LOCAL_S3_ICEBERG_PORT",
+    "LOCAL_S3_MASTER_PORT",
+    "LOCAL_S3_VOLUME_PORT",
+    "LOCAL_S3_FILER_PORT",
+    "LOCAL_KAFKA_PORT",
+    "IG_PORT",
+    "DAGSTER_WEBSERVER_PORT",
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ def _listeners() -> list[tuple[str, int, str]]:
             if family == socket.AF_INET:
                 addr = socket.inet_ntop(family, raw[::-1])
             else:
-                addr = socket.inet_ntop(family, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+                addr = socket.inet_ntop(family, b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
             out.append((addr, int(hex_port, 16), fields[9]))
     return out
 
@@ -79,18 +88,28 @@ def loopback_only(h: Handles, pids: set[int]) -> Check:
             seen += 1
             if addr not in LOOPBACK:
                 exposed.append(f"{addr}:{port}")
-    return Check("loopback_only", not exposed and seen > 0,
-                 f"listening beyond loopback: {', '.join(sorted(exposed))}" if exposed
-                 else f"{seen} platform sockets listen on loopback only" if seen else "no platform socket found")
+    return Check(
+        "loopback_only",
+        not exposed and seen > 0,
+        f"listening beyond loopback: {', '.join(sorted(exposed))}"
+        if exposed
+        else f"{seen} platform sockets listen on loopback only"
+        if seen
+        else "no platform socket found",
+    )
 
 
 def handles_complete(h: Handles) -> Check:
     keys = {p: set(load(p).values) for p in PROFILES}
     drift = {p: sorted(keys[h.profile] ^ k)[:5] for p, k in keys.items() if k != keys[h.profile]}
     endpoints = [k for k in ("S3_ENDPOINT_URL", "IG_BASE_URL") if h.profile == "local" and not h.values.get(k)]
-    return Check("handles_complete", not drift and not endpoints,
-                 f"registries differ from {h.profile}: {drift}; missing {endpoints}" if drift or endpoints
-                 else f"{len(keys[h.profile])} handles, the same keys in {', '.join(PROFILES)}")
+    return Check(
+        "handles_complete",
+        not drift and not endpoints,
+        f"registries differ from {h.profile}: {drift}; missing {endpoints}"
+        if drift or endpoints
+        else f"{len(keys[h.profile])} handles, the same keys in {', '.join(PROFILES)}",
+    )
 
 
 def auth_enforced(h: Handles) -> list[Check]:
@@ -114,8 +133,13 @@ def auth_enforced(h: Handles) -> list[Check]:
             checks.append(Check("postgres_requires_password", False, "a wrong password was accepted"))
         except psycopg.OperationalError as exc:
             refused = "password authentication failed" in str(exc)
-            checks.append(Check("postgres_requires_password", refused,
-                                "a wrong password is refused" if refused else f"unexpected error: {exc}"))
+            checks.append(
+                Check(
+                    "postgres_requires_password",
+                    refused,
+                    "a wrong password is refused" if refused else f"unexpected error: {exc}",
+                )
+            )
     return checks
 
 
@@ -126,22 +150,31 @@ def secrets_private(h: Handles) -> Check:
     files = [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
     loose = [str(p.relative_to(root)) for p in files if stat.S_IMODE(p.stat().st_mode) & 0o077]
     get_secret(h, "SSM_IG_API_KEY_PATH")  # a missing secret raises with how to fix it
-    return Check("secrets_private", bool(files) and not loose,
-                 f"readable by others: {loose}" if loose else f"{len(files)} secret files, mode 0600")
+    return Check(
+        "secrets_private",
+        bool(files) and not loose,
+        f"readable by others: {loose}" if loose else f"{len(files)} secret files, mode 0600",
+    )
 
 
 def append_only_enforced(conn: psycopg.Connection) -> Check:
     declared = db.declared_append_only()
     missing = [t for t, ok in db.append_only(conn, declared).items() if not ok]
-    return Check("append_only_triggers", not missing, f"no append-only trigger on {missing}" if missing
-                 else f"{len(declared)} truth tables refuse UPDATE/DELETE/TRUNCATE")
+    return Check(
+        "append_only_triggers",
+        not missing,
+        f"no append-only trigger on {missing}"
+        if missing
+        else f"{len(declared)} truth tables refuse UPDATE/DELETE/TRUNCATE",
+    )
 
 
 def platform_pids(h: Handles, conn: psycopg.Connection) -> set[int]:
     """The local stack's processes and every worker that has a heartbeat on this host."""
     pids = {s.pid for s in local_stack.status(h) if s.pid}
-    return pids | {pid for (pid,) in conn.execute("SELECT pid FROM worker_heartbeats WHERE host = %s",
-                                                  (socket.gethostname(),))}
+    return pids | {
+        pid for (pid,) in conn.execute("SELECT pid FROM worker_heartbeats WHERE host = %s", (socket.gethostname(),))
+    }
 
 
 def check(h: Handles, conn: psycopg.Connection) -> dict[str, Any]:
@@ -149,5 +182,9 @@ def check(h: Handles, conn: psycopg.Connection) -> dict[str, Any]:
     checks = [handles_complete(h), *auth_enforced(h), append_only_enforced(conn), secrets_private(h)]
     if h.profile == "local":
         checks.insert(1, loopback_only(h, platform_pids(h, conn)))
-    return {"profile": h.profile, "status": "PASS" if all(c.passed for c in checks) else "FAIL",
-            "checks": [asdict(c) for c in checks], "failed": [c.name for c in checks if not c.passed]}
+    return {
+        "profile": h.profile,
+        "status": "PASS" if all(c.passed for c in checks) else "FAIL",
+        "checks": [asdict(c) for c in checks],
+        "failed": [c.name for c in checks if not c.passed],
+    }

@@ -35,11 +35,24 @@ class EnvironmentConformance(Worker):
         self._doc = conformance.check(self.h, conn)
         self.stats.counters["checks"] += 1
         if previous is None or previous["status"] != self._doc["status"]:
-            governance.append(conn, [governance.GovEvent(
-                self.run_id, "ENVIRONMENT_CONFORMANCE_CHANGED", "INFO" if self._doc["status"] == "PASS" else "ANOMALY",
-                self.component, f"conformance:{self.pack_id}:{self.stats.counters['checks']}:{self._doc['status']}",
-                {"status": self._doc["status"], "failed": self._doc["failed"],
-                 "previous": previous["status"] if previous else None}, datetime.now(UTC))])
+            governance.append(
+                conn,
+                [
+                    governance.GovEvent(
+                        self.run_id,
+                        "ENVIRONMENT_CONFORMANCE_CHANGED",
+                        "INFO" if self._doc["status"] == "PASS" else "ANOMALY",
+                        self.component,
+                        f"conformance:{self.pack_id}:{self.stats.counters['checks']}:{self._doc['status']}",
+                        {
+                            "status": self._doc["status"],
+                            "failed": self._doc["failed"],
+                            "previous": previous["status"] if previous else None,
+                        },
+                        datetime.now(UTC),
+                    )
+                ],
+            )
 
     def health(self, conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:
         if self._doc is None:

@@ -32,34 +32,67 @@ def _evidence_complete(d: Doc) -> Judgement:
 
 def _drills_observed(d: Doc) -> Judgement:
     drills = d["drills"]
-    return (bool(drills) and all(v == "PASS" for v in drills.values()),
-            ", ".join(f"{k} {v}" for k, v in drills.items()) or "no drill in the run (the spec asks for one)",
-            {"drills": drills})
+    return (
+        bool(drills) and all(v == "PASS" for v in drills.values()),
+        ", ".join(f"{k} {v}" for k, v in drills.items()) or "no drill in the run (the spec asks for one)",
+        {"drills": drills},
+    )
 
 
 RUN_CLOSURE = (
-    Gate("single_writer", "the reporter held the run's lock for the whole closure; no other reporter wrote",
-         _single_writer),
-    Gate("evidence_complete", "every required phase summary and gate verdict exists and belongs to the run",
-         _evidence_complete),
-    Gate("reconciliation_holds", "WSP sent = IG receipts (plus at most the events of requests WSP retried) ="
-                                 " ADMIT+DUPLICATE+QUARANTINE+ANOMALY; admitted traffic"
-                                 " = vectors = bindings = decisions = intents = outcomes = chains; cases; labels",
-         lambda d: (d["reconciliation_holds"], "; ".join(d["reconciliation_mismatches"]) or "every count agrees",
-                    {"funnel": d["funnel"]})),
-    Gate("replay_anchors_valid", "offset ranges for every required topic/partition, equal to the P7 and P8 snapshots",
-         lambda d: (not d["anchor_problems"],
-                    "; ".join(d["anchor_problems"][:5]) or "anchors equal the P7 and P8 snapshots")),
-    Gate("conformance_pass", "environment conformance PASS (handles, loopback only, auth on, append-only triggers)",
-         lambda d: (d["conformance"] == "PASS", f"conformance {d['conformance']}")),
+    Gate(
+        "single_writer",
+        "the reporter held the run's lock for the whole closure; no other reporter wrote",
+        _single_writer,
+    ),
+    Gate(
+        "evidence_complete",
+        "every required phase summary and gate verdict exists and belongs to the run",
+        _evidence_complete,
+    ),
+    Gate(
+        "reconciliation_holds",
+        "WSP sent = IG receipts (plus at most the events of requests WSP retried) ="
+        " ADMIT+DUPLICATE+QUARANTINE+ANOMALY; admitted traffic"
+        " = vectors = bindings = decisions = intents = outcomes = chains; cases; labels",
+        lambda d: (
+            d["reconciliation_holds"],
+            "; ".join(d["reconciliation_mismatches"]) or "every count agrees",
+            {"funnel": d["funnel"]},
+        ),
+    ),
+    Gate(
+        "replay_anchors_valid",
+        "offset ranges for every required topic/partition, equal to the P7 and P8 snapshots",
+        lambda d: (
+            not d["anchor_problems"],
+            "; ".join(d["anchor_problems"][:5]) or "anchors equal the P7 and P8 snapshots",
+        ),
+    ),
+    Gate(
+        "conformance_pass",
+        "environment conformance PASS (handles, loopback only, auth on, append-only triggers)",
+        lambda d: (d["conformance"] == "PASS", f"conformance {d['conformance']}"),
+    ),
     Gate("drills_observed", "every drill the run carried: expected = observed", _drills_observed),
-    Gate("spine_closeout", "DF/AL/DLA GREEN, AL intake = outcomes, lineage_unresolved_total = 0, WSP bounded"
-                           " counts (local parity §11.1)",
-         lambda d: (d["spine_closeout"]["holds"], "; ".join(d["spine_closeout"]["problems"])
-                    or f"GREEN; WSP emitted {d['spine_closeout']['wsp_emitted']}")),
-    Gate("run_completed", "the closure marker was written last, after the report and the governance log",
-         lambda d: (d["marker_ok"], f"run_completed.json by {d['closure_id']}" if d["marker_ok"]
-                    else f"closure marker absent or not this closure's: {d['marker']}")),
+    Gate(
+        "spine_closeout",
+        "DF/AL/DLA GREEN, AL intake = outcomes, lineage_unresolved_total = 0, WSP bounded counts (local parity §11.1)",
+        lambda d: (
+            d["spine_closeout"]["holds"],
+            "; ".join(d["spine_closeout"]["problems"]) or f"GREEN; WSP emitted {d['spine_closeout']['wsp_emitted']}",
+        ),
+    ),
+    Gate(
+        "run_completed",
+        "the closure marker was written last, after the report and the governance log",
+        lambda d: (
+            d["marker_ok"],
+            f"run_completed.json by {d['closure_id']}"
+            if d["marker_ok"]
+            else f"closure marker absent or not this closure's: {d['marker']}",
+        ),
+    ),
 )
 REFUSED_CLOSURE = RUN_CLOSURE[:2]  # a refused closure is judged on who held the lock and what was missing
 
@@ -67,21 +100,43 @@ REFUSED_CLOSURE = RUN_CLOSURE[:2]  # a refused closure is judged on who held the
 # --- P16 platform_verdict: doc = the verdict job's report + published, verdict_uri ----------------------------
 def _source_matrix(d: Doc) -> Judgement:
     second = d["verification_run"]
-    return (not d["source_blockers"],
-            "; ".join(d["source_blockers"]) or "P1..P15 PASS" + (
-                f"; second run {second['platform_run_id']} P5..P11 PASS deciding with {second['promoted']}"
-                if second else "; no second run named"), {"source_matrix": d["source_matrix"]})
+    return (
+        not d["source_blockers"],
+        "; ".join(d["source_blockers"])
+        or "P1..P15 PASS"
+        + (
+            f"; second run {second['platform_run_id']} P5..P11 PASS deciding with {second['promoted']}"
+            if second
+            else "; no second run named"
+        ),
+        {"source_matrix": d["source_matrix"]},
+    )
 
 
 PLATFORM_VERDICT = (
-    Gate("source_matrix_blocker_free", "every phase P1..P15 of the run passed; the second run's P5..P11 passed and"
-                                       " its decisions carry the promoted bundle", _source_matrix),
-    Gate("six_proof_matrix_complete", "deploy, monitor, failure drill, recovery, rollback and cost-control proofs"
-                                      " for spine, ofs, mf, mpr and teardown, each from named evidence",
-         lambda d: (not d["lane_blockers"], "; ".join(d["lane_blockers"])
-                    or f"{len(verdict.LANES)} lanes x {len(verdict.PROOF_CLASSES)} proofs",
-                    {"proof_matrix": {lane: {c: p["passed"] for c, p in proofs.items()}
-                                      for lane, proofs in d["proof_matrix"].items()}})),
-    Gate("verdict_published", "the verdict, the proof matrix and one file per lane proof are written",
-         lambda d: (d["published"], f"verdict {d['verdict']} at {d['verdict_uri']}")),
+    Gate(
+        "source_matrix_blocker_free",
+        "every phase P1..P15 of the run passed; the second run's P5..P11 passed and"
+        " its decisions carry the promoted bundle",
+        _source_matrix,
+    ),
+    Gate(
+        "six_proof_matrix_complete",
+        "deploy, monitor, failure drill, recovery, rollback and cost-control proofs"
+        " for spine, ofs, mf, mpr and teardown, each from named evidence",
+        lambda d: (
+            not d["lane_blockers"],
+            "; ".join(d["lane_blockers"]) or f"{len(verdict.LANES)} lanes x {len(verdict.PROOF_CLASSES)} proofs",
+            {
+                "proof_matrix": {
+                    lane: {c: p["passed"] for c, p in proofs.items()} for lane, proofs in d["proof_matrix"].items()
+                }
+            },
+        ),
+    ),
+    Gate(
+        "verdict_published",
+        "the verdict, the proof matrix and one file per lane proof are written",
+        lambda d: (d["published"], f"verdict {d['verdict']} at {d['verdict_uri']}"),
+    ),
 )

@@ -47,7 +47,8 @@ def append(conn: psycopg.Connection, events: list[GovEvent]) -> int:
             cur = conn.execute(
                 "INSERT INTO gov_events (event_id, platform_run_id, event_type, severity, component, detail,"
                 " occurred_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                (e.event_id, e.platform_run_id, e.event_type, e.severity, e.component, Jsonb(e.detail), e.occurred_at))
+                (e.event_id, e.platform_run_id, e.event_type, e.severity, e.component, Jsonb(e.detail), e.occurred_at),
+            )
             new += cur.rowcount
     return new
 
@@ -55,40 +56,95 @@ def append(conn: psycopg.Connection, events: list[GovEvent]) -> int:
 def collect(conn: psycopg.Connection, run_id: str, components: dict[str, str]) -> list[GovEvent]:
     """The governance events the planes' append-only records hold for the run. `components` names the
     component ids (handle values) the events are attributed to: ig, ls, dl (a restart, to the worker itself)."""
-    events = [GovEvent(run_id, "LABEL_WRITE_REFUSED", "ANOMALY", components["ls"], f"ls_refused_writes:{seq}",
-                       {"writer_id": w, "source": src, "label_subject_key": subject, "reason": reason}, at)
-              for seq, w, src, subject, reason, at in conn.execute(
-                  "SELECT seq, writer_id, source, label_subject_key, reason, refused_at FROM ls_refused_writes"
-                  " WHERE platform_run_id = %s ORDER BY seq", (run_id,))]
-    events += [GovEvent(run_id, f"INGEST_{decision}", "ANOMALY", components["ig"], f"ig_receipts:{receipt_id}",
-                        {"event_class": cls, "event_id": eid, "reason": reason, "receipt_id": receipt_id}, at)
-               for receipt_id, decision, cls, eid, reason, at in conn.execute(
-                   "SELECT receipt_id, decision, event_class, event_id, reason, received_at FROM ig_receipts"
-                   " WHERE platform_run_id = %s AND decision IN ('QUARANTINE', 'ANOMALY', 'PUBLISH_AMBIGUOUS')"
-                   " ORDER BY seq", (run_id,))]
-    events += [GovEvent(run_id, "DEGRADE_POSTURE_CHANGED", "INFO" if posture == "NORMAL" else "WARN",
-                        components["dl"], f"dl_posture_events:{seq}",
-                        {"posture": posture, "previous": prev, "reasons": list(reasons)}, at)
-               for seq, posture, prev, reasons, at in conn.execute(
-                   "SELECT seq, posture, previous_posture, reasons, at FROM dl_posture_events"
-                   " WHERE platform_run_id = %s ORDER BY seq", (run_id,))]
+    events = [
+        GovEvent(
+            run_id,
+            "LABEL_WRITE_REFUSED",
+            "ANOMALY",
+            components["ls"],
+            f"ls_refused_writes:{seq}",
+            {"writer_id": w, "source": src, "label_subject_key": subject, "reason": reason},
+            at,
+        )
+        for seq, w, src, subject, reason, at in conn.execute(
+            "SELECT seq, writer_id, source, label_subject_key, reason, refused_at FROM ls_refused_writes"
+            " WHERE platform_run_id = %s ORDER BY seq",
+            (run_id,),
+        )
+    ]
+    events += [
+        GovEvent(
+            run_id,
+            f"INGEST_{decision}",
+            "ANOMALY",
+            components["ig"],
+            f"ig_receipts:{receipt_id}",
+            {"event_class": cls, "event_id": eid, "reason": reason, "receipt_id": receipt_id},
+            at,
+        )
+        for receipt_id, decision, cls, eid, reason, at in conn.execute(
+            "SELECT receipt_id, decision, event_class, event_id, reason, received_at FROM ig_receipts"
+            " WHERE platform_run_id = %s AND decision IN ('QUARANTINE', 'ANOMALY', 'PUBLISH_AMBIGUOUS')"
+            " ORDER BY seq",
+            (run_id,),
+        )
+    ]
+    events += [
+        GovEvent(
+            run_id,
+            "DEGRADE_POSTURE_CHANGED",
+            "INFO" if posture == "NORMAL" else "WARN",
+            components["dl"],
+            f"dl_posture_events:{seq}",
+            {"posture": posture, "previous": prev, "reasons": list(reasons)},
+            at,
+        )
+        for seq, posture, prev, reasons, at in conn.execute(
+            "SELECT seq, posture, previous_posture, reasons, at FROM dl_posture_events"
+            " WHERE platform_run_id = %s ORDER BY seq",
+            (run_id,),
+        )
+    ]
     now = datetime.now(UTC)
-    events += [GovEvent(run_id, "WORKER_RESTARTED", "WARN", comp, f"restart:{comp}:{n}",
-                        {"worker": comp, "restart": n, "last_exit": last_exit}, started or now)
-               for comp, restarts, last_exit, started in conn.execute(
-                   "SELECT component, restarts, last_exit, last_start_at FROM supervision_state"
-                   " WHERE platform_run_id = %s AND restarts > 0", (run_id,))
-               for n in range(1, restarts + 1)]
+    events += [
+        GovEvent(
+            run_id,
+            "WORKER_RESTARTED",
+            "WARN",
+            comp,
+            f"restart:{comp}:{n}",
+            {"worker": comp, "restart": n, "last_exit": last_exit},
+            started or now,
+        )
+        for comp, restarts, last_exit, started in conn.execute(
+            "SELECT component, restarts, last_exit, last_start_at FROM supervision_state"
+            " WHERE platform_run_id = %s AND restarts > 0",
+            (run_id,),
+        )
+        for n in range(1, restarts + 1)
+    ]
     return events
 
 
 def log(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]]:
     """The run's governance log in append order."""
-    return [{"seq": seq, "event_id": eid, "event_type": t, "severity": sev, "component": comp, "detail": detail,
-             "occurred_at_utc": occ.astimezone(UTC).isoformat(), "appended_at_utc": app.astimezone(UTC).isoformat()}
-            for seq, eid, t, sev, comp, detail, occ, app in conn.execute(
-                "SELECT seq, event_id, event_type, severity, component, detail, occurred_at, appended_at"
-                " FROM gov_events WHERE platform_run_id = %s ORDER BY seq", (run_id,))]
+    return [
+        {
+            "seq": seq,
+            "event_id": eid,
+            "event_type": t,
+            "severity": sev,
+            "component": comp,
+            "detail": detail,
+            "occurred_at_utc": occ.astimezone(UTC).isoformat(),
+            "appended_at_utc": app.astimezone(UTC).isoformat(),
+        }
+        for seq, eid, t, sev, comp, detail, occ, app in conn.execute(
+            "SELECT seq, event_id, event_type, severity, component, detail, occurred_at, appended_at"
+            " FROM gov_events WHERE platform_run_id = %s ORDER BY seq",
+            (run_id,),
+        )
+    ]
 
 
 def export(writer: EvidenceWriter, name: str, events: list[dict[str, Any]]) -> int:
@@ -98,8 +154,10 @@ def export(writer: EvidenceWriter, name: str, events: list[dict[str, Any]]) -> i
     key = writer.key(name)
     prior = writer.store.get(writer.bucket, key) if writer.store.exists(writer.bucket, key) else b""
     if not body.startswith(prior):
-        raise EvidenceError(f"{writer.uri(name)} is not a prefix of the governance log: it was altered or truncated;"
-                            " refusing to rewrite it")
+        raise EvidenceError(
+            f"{writer.uri(name)} is not a prefix of the governance log: it was altered or truncated;"
+            " refusing to rewrite it"
+        )
     if body != prior:
         writer.store.put(writer.bucket, key, body, write_once=False)
     return len(events) - prior.count(b"\n")

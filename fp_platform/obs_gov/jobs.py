@@ -26,10 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fp_platform.obs_gov.jobs", description=__doc__.splitlines()[0])
     parser.add_argument("job", choices=["report", "verdict"])
     parser.add_argument("--run-id", required=True, help="platform_run_id")
-    parser.add_argument("--expect-gate", action="append", default=[], metavar="NAME",
-                        help="a gate verdict file the closure requires (repeatable), e.g. gates/P9/audit_summary.json")
-    parser.add_argument("--second-run", metavar="RUN_ID",
-                        help="verdict: the spine run that decided with the bundle this run promoted")
+    parser.add_argument(
+        "--expect-gate",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a gate verdict file the closure requires (repeatable), e.g. gates/P9/audit_summary.json",
+    )
+    parser.add_argument(
+        "--second-run", metavar="RUN_ID", help="verdict: the spine run that decided with the bundle this run promoted"
+    )
     args = parser.parse_args(argv)
     h = handles()
     code = 0
@@ -41,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if os.environ.get("DAGSTER_PIPES_CONTEXT") or result["verdict"] == "PASS" else 1
     with job_channel() as (log, report):
         try:
-            result = reporter.close_run(h, run_evidence(h, args.run_id), args.expect_gate, log,
-                                        h.get("PROCESS_DRILLS_PATH_PATTERN"))
+            result = reporter.close_run(
+                h, run_evidence(h, args.run_id), args.expect_gate, log, h.get("PROCESS_DRILLS_PATH_PATTERN")
+            )
         except reporter.ReporterBusy as exc:
             log(str(exc))
             report({"status": "REFUSED_LOCK_HELD", "reason": str(exc)})

@@ -20,7 +20,7 @@ def _svg(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 def _barh(title: str, items: dict[str, float], xlabel: str, colour: str = "#0969da") -> str:
@@ -38,8 +38,13 @@ def _histogram(title: str, latency: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(7, 2.8))
     edges, counts = latency["bucket_edges_ms"], latency["bucket_counts"]
     if counts:
-        ax.bar(edges[:-1], counts, width=[b - a for a, b in zip(edges[:-1], edges[1:], strict=True)], align="edge",
-               color="#8250df")
+        ax.bar(
+            edges[:-1],
+            counts,
+            width=[b - a for a, b in zip(edges[:-1], edges[1:], strict=True)],
+            align="edge",
+            color="#8250df",
+        )
         for q in ("p50_ms", "p99_ms"):
             ax.axvline(latency[q], color="#cf222e" if q == "p99_ms" else "#1a7f37", linestyle="--", linewidth=1)
             ax.annotate(f"{q[:3]} {latency[q]:,.0f} ms", (latency[q], max(counts) * 0.9), fontsize=8)
@@ -63,17 +68,45 @@ def _verdict(v: str) -> str:
 def render(report: dict[str, Any]) -> str:
     """`report` is run_report.json's content."""
     e = html.escape
-    phases = _table(["phase", "name", "verdict", "gates"], [
-        [e(p["phase_id"]), e(p["name"]), _verdict(p["verdict"]),
-         "<br>".join(f"{'✔' if g['passed'] else '✘'} {e(g['asset'])}.{e(g['name'])}: {e(str(g['detail']))[:240]}"
-                     for g in p["gates"])] for p in report["phases"]])
-    drills = _table(["drill", "injects", "expected", "observed", "verdict"], [
-        [e(d), e(r.get("injects", "")), e(str(r.get("expected", ""))), e(str(r.get("observed", ""))),
-         _verdict(r["verdict"]) + f"<br><small>{e(r['reason'])}</small>"] for d, r in report["drills"].items()]
-        ) if report["drills"] else "<p>No drill in this run.</p>"
-    recon = _table(["check", "intended", "observed", "holds"], [
-        [e(c["name"]), e(str(c["intended"])), e(str(c["observed"])), _verdict("PASS" if c["holds"] else "FAIL")]
-        for c in report["reconciliation"]["checks"]])
+    phases = _table(
+        ["phase", "name", "verdict", "gates"],
+        [
+            [
+                e(p["phase_id"]),
+                e(p["name"]),
+                _verdict(p["verdict"]),
+                "<br>".join(
+                    f"{'✔' if g['passed'] else '✘'} {e(g['asset'])}.{e(g['name'])}: {e(str(g['detail']))[:240]}"
+                    for g in p["gates"]
+                ),
+            ]
+            for p in report["phases"]
+        ],
+    )
+    drills = (
+        _table(
+            ["drill", "injects", "expected", "observed", "verdict"],
+            [
+                [
+                    e(d),
+                    e(r.get("injects", "")),
+                    e(str(r.get("expected", ""))),
+                    e(str(r.get("observed", ""))),
+                    _verdict(r["verdict"]) + f"<br><small>{e(r['reason'])}</small>",
+                ]
+                for d, r in report["drills"].items()
+            ],
+        )
+        if report["drills"]
+        else "<p>No drill in this run.</p>"
+    )
+    recon = _table(
+        ["check", "intended", "observed", "holds"],
+        [
+            [e(c["name"]), e(str(c["intended"])), e(str(c["observed"])), _verdict("PASS" if c["holds"] else "FAIL")]
+            for c in report["reconciliation"]["checks"]
+        ],
+    )
     links = "".join(f'<li><a href="{e(n)}">{e(n)}</a></li>' for n in report["evidence_files"])
     plots = [
         _barh("Event funnel", report["reconciliation"]["funnel"], "events"),
@@ -83,10 +116,14 @@ def render(report: dict[str, Any]) -> str:
         _barh("Degrade: decision posture", report["decisions"]["by_posture"], "decisions", "#bc4c00"),
     ]
     lat = report["decision_latency"]
-    hops = e(", ".join(f"{hop.replace('_', ' ')} p50 {q['p50_ms']:,.1f} / p99 {q['p99_ms']:,.1f} ms"
-                       for hop, q in lat.get("hops", {}).items()))
+    hops = e(
+        ", ".join(
+            f"{hop.replace('_', ' ')} p50 {q['p50_ms']:,.1f} / p99 {q['p99_ms']:,.1f} ms"
+            for hop, q in lat.get("hops", {}).items()
+        )
+    )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>run {e(report['platform_run_id'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>run {e(report["platform_run_id"])}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #1f2328; }}
 table {{ border-collapse: collapse; margin: 1em 0; width: 100%; font-size: 13px; }}
@@ -94,21 +131,21 @@ td, th {{ border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; vertica
 th {{ background: #f6f8fa; }} .plots {{ display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }}
 .plots svg {{ width: 100%; height: auto; }} .kpi b {{ font-size: 20px; }}
 </style></head><body>
-<h1>Run {e(report['platform_run_id'])} — {_verdict(report['status'])}</h1>
-<p class="kpi">scale <b>{e(str(report['scale']))}</b> · profile <b>{e(report['profile'])}</b> ·
-admitted traffic <b>{report['reconciliation']['funnel']['admitted_traffic']:,}</b> ·
-decisions <b>{report['reconciliation']['funnel']['decisions']:,}</b> ·
-decision latency p50 <b>{lat['p50_ms']:,.1f} ms</b> p99 <b>{lat['p99_ms']:,.1f} ms</b>
-({hops}; {lat.get('degraded_share', 0):.1%} degraded, {lat.get('parked_share', 0):.1%} parked) ·
-cases <b>{report['reconciliation']['funnel']['cases']:,}</b> ·
-labels <b>{report['reconciliation']['funnel']['label_assertions']:,}</b> ·
-conformance {_verdict(report['environment_conformance'])} · closed {e(report['closed_at_utc'])}</p>
+<h1>Run {e(report["platform_run_id"])} — {_verdict(report["status"])}</h1>
+<p class="kpi">scale <b>{e(str(report["scale"]))}</b> · profile <b>{e(report["profile"])}</b> ·
+admitted traffic <b>{report["reconciliation"]["funnel"]["admitted_traffic"]:,}</b> ·
+decisions <b>{report["reconciliation"]["funnel"]["decisions"]:,}</b> ·
+decision latency p50 <b>{lat["p50_ms"]:,.1f} ms</b> p99 <b>{lat["p99_ms"]:,.1f} ms</b>
+({hops}; {lat.get("degraded_share", 0):.1%} degraded, {lat.get("parked_share", 0):.1%} parked) ·
+cases <b>{report["reconciliation"]["funnel"]["cases"]:,}</b> ·
+labels <b>{report["reconciliation"]["funnel"]["label_assertions"]:,}</b> ·
+conformance {_verdict(report["environment_conformance"])} · closed {e(report["closed_at_utc"])}</p>
 <h2>Phases</h2>{phases}
-<h2>Flow</h2><div class="plots">{''.join(f'<div>{p}</div>' for p in plots)}</div>
+<h2>Flow</h2><div class="plots">{"".join(f"<div>{p}</div>" for p in plots)}</div>
 <h2>Reconciliation</h2>{recon}
 <h2>Drills</h2>{drills}
-<h2>Anomalies</h2><pre>{e(_pretty(report['anomalies']))}</pre>
-<h2>Evidence</h2><p>Relative to <code>{e(report['evidence_root'])}</code>.</p><ul>{links}</ul>
+<h2>Anomalies</h2><pre>{e(_pretty(report["anomalies"]))}</pre>
+<h2>Evidence</h2><p>Relative to <code>{e(report["evidence_root"])}</code>.</p><ul>{links}</ul>
 </body></html>
 """
 

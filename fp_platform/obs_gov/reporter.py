@@ -34,14 +34,23 @@ Log = Callable[[str], None]
 
 # role → handle of the phase evidence the closure reads (all required)
 REQUIRED_EVIDENCE = {
-    "run": "EVIDENCE_RUN_JSON_KEY", "daemons": "DAEMONS_READY_PATH_PATTERN",
-    "oracle": "ORACLE_CHECKER_PASS_PATH_PATTERN", "ig_ready": "IG_READY_PATH_PATTERN", "sr": "SR_PASS_PATH_PATTERN",
-    "wsp_start": "WSP_START_PATH_PATTERN", "wsp": "WSP_SUMMARY_PATH_PATTERN",
-    "receipts": "RECEIPT_SUMMARY_PATH_PATTERN", "offsets": "KAFKA_OFFSETS_SNAPSHOT_PATH_PATTERN",
-    "quarantine": "QUARANTINE_SUMMARY_PATH_PATTERN", "rtdl_offsets": "OFFSETS_SNAPSHOT_PATH_PATTERN",
-    "caught_up": "RTDL_CAUGHT_UP_PATH_PATTERN", "archive": "ARCHIVE_CLOSURE_MARKER_PATH_PATTERN",
-    "decisions": "DECISION_SUMMARY_PATH_PATTERN", "actions": "ACTION_SUMMARY_PATH_PATTERN",
-    "audit": "DLA_EVIDENCE_PATH_PATTERN", "cases": "CASE_EVIDENCE_PATH_PATTERN",
+    "run": "EVIDENCE_RUN_JSON_KEY",
+    "daemons": "DAEMONS_READY_PATH_PATTERN",
+    "oracle": "ORACLE_CHECKER_PASS_PATH_PATTERN",
+    "ig_ready": "IG_READY_PATH_PATTERN",
+    "sr": "SR_PASS_PATH_PATTERN",
+    "wsp_start": "WSP_START_PATH_PATTERN",
+    "wsp": "WSP_SUMMARY_PATH_PATTERN",
+    "receipts": "RECEIPT_SUMMARY_PATH_PATTERN",
+    "offsets": "KAFKA_OFFSETS_SNAPSHOT_PATH_PATTERN",
+    "quarantine": "QUARANTINE_SUMMARY_PATH_PATTERN",
+    "rtdl_offsets": "OFFSETS_SNAPSHOT_PATH_PATTERN",
+    "caught_up": "RTDL_CAUGHT_UP_PATH_PATTERN",
+    "archive": "ARCHIVE_CLOSURE_MARKER_PATH_PATTERN",
+    "decisions": "DECISION_SUMMARY_PATH_PATTERN",
+    "actions": "ACTION_SUMMARY_PATH_PATTERN",
+    "audit": "DLA_EVIDENCE_PATH_PATTERN",
+    "cases": "CASE_EVIDENCE_PATH_PATTERN",
     "labels": "LABEL_EVIDENCE_PATH_PATTERN",
 }
 CLOSEOUT_HEALTH = ("COMPONENT_ID_DF", "COMPONENT_ID_AL", "COMPONENT_ID_DLA")
@@ -74,12 +83,18 @@ def run_lock(h: Handles, run_id: str) -> Iterator[str]:
     me = f"fp-reporter {run_id} {reporter_identity()}"
     with db.connect(h, autocommit=True, application_name=me[:63]) as conn:
         if not conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
-            holders = [r[0] for r in conn.execute(
-                "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s"
-                " AND pid <> pg_backend_pid()",
-                (f"fp-reporter {run_id} %",))]
-            raise ReporterBusy(f"reporter lock {key} is held by {', '.join(holders) or 'another session'}; this"
-                               " reporter fails closed and writes nothing")
+            holders = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s"
+                    " AND pid <> pg_backend_pid()",
+                    (f"fp-reporter {run_id} %",),
+                )
+            ]
+            raise ReporterBusy(
+                f"reporter lock {key} is held by {', '.join(holders) or 'another session'}; this"
+                " reporter fails closed and writes nothing"
+            )
         try:
             yield key
         finally:
@@ -120,10 +135,18 @@ def phase_table(gates: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         verdicts = by_phase.get(ph.phase_id)
         if not verdicts:
             continue
-        rows.append({"phase_id": ph.phase_id, "name": ph.name,
-                     "verdict": "PASS" if all(v["verdict"] == "PASS" for v in verdicts) else "FAIL",
-                     "gates": [{"asset": v["asset"], **{k: g[k] for k in ("name", "passed", "detail")}}
-                               for v in verdicts for g in v["gates"]]})
+        rows.append(
+            {
+                "phase_id": ph.phase_id,
+                "name": ph.name,
+                "verdict": "PASS" if all(v["verdict"] == "PASS" for v in verdicts) else "FAIL",
+                "gates": [
+                    {"asset": v["asset"], **{k: g[k] for k in ("name", "passed", "detail")}}
+                    for v in verdicts
+                    for g in v["gates"]
+                ],
+            }
+        )
     return rows
 
 
@@ -133,45 +156,77 @@ def decision_latency(conn: psycopg.Connection, run_id: str, buckets: int = 40) -
     shares (decided → published is on the bus: `fp-platform bench decision` measures it)."""
     with conn.transaction():
         conn.execute("SET LOCAL enable_nestloop = off")  # one hash join over the run, not a probe per decision
-        rows = np.array(conn.execute(
-            "SELECT extract(epoch FROM d.decided_at - r.received_at) * 1000,"
-            " extract(epoch FROM coalesce(d.bus_at, d.intake_at, d.decided_at) - r.received_at) * 1000,"
-            " extract(epoch FROM coalesce(d.intake_at, d.decided_at) - coalesce(d.bus_at, d.intake_at, d.decided_at))"
-            " * 1000,"
-            " extract(epoch FROM d.decided_at - coalesce(d.intake_at, d.decided_at)) * 1000,"
-            " (cardinality(d.degrade_reasons) > 0)::int, (coalesce(d.parked_ms, 0) > 0)::int"
-            " FROM df_decisions d JOIN ig_receipts r"
-            " ON r.platform_run_id = d.platform_run_id AND r.event_id = d.event_id AND r.decision = 'ADMIT'"
-            " WHERE d.platform_run_id = %s", (run_id,)).fetchall(), dtype=float).reshape(-1, 6)
+        rows = np.array(
+            conn.execute(
+                "SELECT extract(epoch FROM d.decided_at - r.received_at) * 1000,"
+                " extract(epoch FROM coalesce(d.bus_at, d.intake_at, d.decided_at) - r.received_at) * 1000,"
+                " extract(epoch FROM coalesce(d.intake_at, d.decided_at)"
+                " - coalesce(d.bus_at, d.intake_at, d.decided_at))"
+                " * 1000,"
+                " extract(epoch FROM d.decided_at - coalesce(d.intake_at, d.decided_at)) * 1000,"
+                " (cardinality(d.degrade_reasons) > 0)::int, (coalesce(d.parked_ms, 0) > 0)::int"
+                " FROM df_decisions d JOIN ig_receipts r"
+                " ON r.platform_run_id = d.platform_run_id AND r.event_id = d.event_id AND r.decision = 'ADMIT'"
+                " WHERE d.platform_run_id = %s",
+                (run_id,),
+            ).fetchall(),
+            dtype=float,
+        ).reshape(-1, 6)
     if not rows.size:
-        return {"decisions": 0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0,
-                "bucket_edges_ms": [], "bucket_counts": [], "hops": {}, "degraded_share": 0.0, "parked_share": 0.0}
+        return {
+            "decisions": 0,
+            "p50_ms": 0.0,
+            "p95_ms": 0.0,
+            "p99_ms": 0.0,
+            "max_ms": 0.0,
+            "bucket_edges_ms": [],
+            "bucket_counts": [],
+            "hops": {},
+            "degraded_share": 0.0,
+            "parked_share": 0.0,
+        }
     ms = rows[:, 0]
     p50, p95, p99, top = np.percentile(ms, [50, 95, 99, 99.5])
     counts, edges = np.histogram(ms, bins=buckets, range=(0.0, max(float(top), 1.0)))
-    hops = {hop: {f"p{q}_ms": round(float(np.percentile(rows[:, i], q)), 1) for q in (50, 99)}
-            for i, hop in ((1, "receipt_to_bus"), (2, "bus_to_intake"), (3, "intake_to_decided"))}
-    return {"decisions": int(ms.size), "p50_ms": round(float(p50), 1), "p95_ms": round(float(p95), 1),
-            "p99_ms": round(float(p99), 1), "max_ms": round(float(ms.max()), 1),
-            "bucket_edges_ms": [round(float(e), 1) for e in edges], "bucket_counts": counts.tolist(),
-            "hops": hops, "degraded_share": round(float(rows[:, 4].mean()), 4),
-            "parked_share": round(float(rows[:, 5].mean()), 4)}
+    hops = {
+        hop: {f"p{q}_ms": round(float(np.percentile(rows[:, i], q)), 1) for q in (50, 99)}
+        for i, hop in ((1, "receipt_to_bus"), (2, "bus_to_intake"), (3, "intake_to_decided"))
+    }
+    return {
+        "decisions": int(ms.size),
+        "p50_ms": round(float(p50), 1),
+        "p95_ms": round(float(p95), 1),
+        "p99_ms": round(float(p99), 1),
+        "max_ms": round(float(ms.max()), 1),
+        "bucket_edges_ms": [round(float(e), 1) for e in edges],
+        "bucket_counts": counts.tolist(),
+        "hops": hops,
+        "degraded_share": round(float(rows[:, 4].mean()), 4),
+        "parked_share": round(float(rows[:, 5].mean()), 4),
+    }
 
 
-def anomaly_summary(conn: psycopg.Connection, run_id: str, docs: dict[str, Any], gov: list[dict[str, Any]]
-                    ) -> dict[str, Any]:
+def anomaly_summary(
+    conn: psycopg.Connection, run_id: str, docs: dict[str, Any], gov: list[dict[str, Any]]
+) -> dict[str, Any]:
     receipts, decisions, labels = docs["receipts"], docs["decisions"], docs["labels"]
-    restarts = dict(conn.execute("SELECT component, restarts FROM supervision_state WHERE platform_run_id = %s"
-                                 " AND restarts > 0", (run_id,)).fetchall())
+    restarts = dict(
+        conn.execute(
+            "SELECT component, restarts FROM supervision_state WHERE platform_run_id = %s AND restarts > 0", (run_id,)
+        ).fetchall()
+    )
     return {
         "ingest": {k: receipts["counts"][k] for k in ("DUPLICATE", "QUARANTINE", "ANOMALY", "PUBLISH_AMBIGUOUS")},
         "ingest_request_rejections": receipts["request_rejections"],
         "quarantine_by_decision": docs["quarantine"]["by_decision"],
-        "degraded_decisions": decisions["degraded"], "degrade_reasons": decisions["degrade_reason_counts"],
-        "binding_status": decisions["by_binding_status"], "postures": decisions["by_posture"],
+        "degraded_decisions": decisions["degraded"],
+        "degrade_reasons": decisions["degrade_reason_counts"],
+        "binding_status": decisions["by_binding_status"],
+        "postures": decisions["by_posture"],
         "dla_redeliveries_conflicting": docs["audit"]["redeliveries_conflicting"],
         "lineage_unresolved_total": docs["audit"]["lineage_unresolved_total"],
-        "label_writes_refused": labels["refused_writes"], "worker_restarts": restarts,
+        "label_writes_refused": labels["refused_writes"],
+        "worker_restarts": restarts,
         "governance_events_by_type": dict(Counter(e["event_type"] for e in gov)),
     }
 
@@ -197,43 +252,93 @@ def spine_closeout(h: Handles, docs: dict[str, Any], conformance_doc: dict[str, 
         emitted[output_id] = counts["sent"] - drill.get("duplicate_copies", 0) - drill.get("mismatch_copies", 0)
         expected = min(bound, rows[output_id]) if bound else rows[output_id]
         if emitted[output_id] + drill.get("context_withheld", 0) != expected:
-            problems.append(f"WSP {output_id}: emitted {emitted[output_id]} + withheld"
-                            f" {drill.get('context_withheld', 0)} != {expected}")
+            problems.append(
+                f"WSP {output_id}: emitted {emitted[output_id]} + withheld"
+                f" {drill.get('context_withheld', 0)} != {expected}"
+            )
     return {"holds": not problems, "problems": problems, "wsp_emitted": emitted, "bound": bound}
 
 
-def close_run(h: Handles, writer: EvidenceWriter, expect_gates: list[str], log: Log,
-              process_drills_name: str | None = None) -> dict[str, Any]:
+def close_run(
+    h: Handles, writer: EvidenceWriter, expect_gates: list[str], log: Log, process_drills_name: str | None = None
+) -> dict[str, Any]:
     """Close the run (see the module doc). Returns the closure result; raises ReporterBusy or ClosureRefused."""
     run_id = writer.platform_run_id
     closure_id = f"closure_{uuid.uuid4().hex[:16]}"
     started = utc_now_iso()
-    components = {"ig": h.get("COMPONENT_ID_IG"), "ls": h.get("COMPONENT_ID_LS"), "dl": h.get("COMPONENT_ID_DL"),
-                  "reporter": h.get("COMPONENT_ID_REPORTER")}
+    components = {
+        "ig": h.get("COMPONENT_ID_IG"),
+        "ls": h.get("COMPONENT_ID_LS"),
+        "dl": h.get("COMPONENT_ID_DL"),
+        "reporter": h.get("COMPONENT_ID_REPORTER"),
+    }
     try:
         with run_lock(h, run_id) as key:
             log(f"reporter lock {key} acquired by {reporter_identity()} ({closure_id})")
             with db.connect(h, autocommit=True) as conn:
-                result = _close(h, conn, writer, run_id, closure_id, key, started, expect_gates, components, log,
-                                process_drills_name)
+                result = _close(
+                    h,
+                    conn,
+                    writer,
+                    run_id,
+                    closure_id,
+                    key,
+                    started,
+                    expect_gates,
+                    components,
+                    log,
+                    process_drills_name,
+                )
             log(f"reporter lock {key} released")
             return result
     except ReporterBusy as exc:
         with db.connect(h, autocommit=True) as conn:
-            governance.append(conn, [governance.GovEvent(
-                run_id, "REPORTER_REFUSED", "WARN", components["reporter"], f"refused:{closure_id}",
-                {"reporter": reporter_identity(), "reason": str(exc)}, datetime.now(UTC))])
+            governance.append(
+                conn,
+                [
+                    governance.GovEvent(
+                        run_id,
+                        "REPORTER_REFUSED",
+                        "WARN",
+                        components["reporter"],
+                        f"refused:{closure_id}",
+                        {"reporter": reporter_identity(), "reason": str(exc)},
+                        datetime.now(UTC),
+                    )
+                ],
+            )
         raise
 
 
-def _close(h: Handles, conn: psycopg.Connection, writer: EvidenceWriter, run_id: str, closure_id: str, key: str,
-           started: str, expect_gates: list[str], components: dict[str, str], log: Log,
-           process_drills_name: str | None) -> dict[str, Any]:
+def _close(
+    h: Handles,
+    conn: psycopg.Connection,
+    writer: EvidenceWriter,
+    run_id: str,
+    closure_id: str,
+    key: str,
+    started: str,
+    expect_gates: list[str],
+    components: dict[str, str],
+    log: Log,
+    process_drills_name: str | None,
+) -> dict[str, Any]:
     docs, missing = gather(h, writer, expect_gates)
     if missing:
-        governance.append(conn, [governance.GovEvent(
-            run_id, "CLOSURE_REFUSED", "ANOMALY", components["reporter"], closure_id,
-            {"missing": missing}, datetime.now(UTC))])
+        governance.append(
+            conn,
+            [
+                governance.GovEvent(
+                    run_id,
+                    "CLOSURE_REFUSED",
+                    "ANOMALY",
+                    components["reporter"],
+                    closure_id,
+                    {"missing": missing},
+                    datetime.now(UTC),
+                )
+            ],
+        )
         raise ClosureRefused(f"required evidence missing or unreadable: {'; '.join(missing)}", missing)
     log(f"gathered {len(REQUIRED_EVIDENCE)} phase summaries and {len(docs['gates'])} gate verdicts")
     written: list[str] = []
@@ -244,17 +349,25 @@ def _close(h: Handles, conn: psycopg.Connection, writer: EvidenceWriter, run_id:
         return writer.write_summary(name, {**doc, "closure_id": closure_id}, phase_id=P11)
 
     docs["wsp_producer"] = h.get("COMPONENT_ID_WSP")
-    docs["receipts_by_producer"] = dict(conn.execute(
-        "SELECT producer, count(*) FROM ig_receipts WHERE platform_run_id = %s AND source = 'ingest' GROUP BY 1",
-        (run_id,)).fetchall())
+    docs["receipts_by_producer"] = dict(
+        conn.execute(
+            "SELECT producer, count(*) FROM ig_receipts WHERE platform_run_id = %s AND source = 'ingest' GROUP BY 1",
+            (run_id,),
+        ).fetchall()
+    )
     recon = reconciliation.reconcile(docs)
     put("RECONCILIATION_PATH_PATTERN", recon)
     anchors = replay_anchors.anchors(h, conn, run_id)
     anchor_problems = replay_anchors.consistency(h, anchors, docs["offsets"], docs["rtdl_offsets"])
-    put("REPLAY_ANCHORS_PATH_PATTERN", {"topics": anchors, "offset_kind": "kafka_offset",
-                                        "consistent_with": ["ingest/kafka_offsets_snapshot.json",
-                                                            "rtdl_core/offsets_snapshot.json"],
-                                        "problems": anchor_problems})
+    put(
+        "REPLAY_ANCHORS_PATH_PATTERN",
+        {
+            "topics": anchors,
+            "offset_kind": "kafka_offset",
+            "consistent_with": ["ingest/kafka_offsets_snapshot.json", "rtdl_core/offsets_snapshot.json"],
+            "problems": anchor_problems,
+        },
+    )
     conf = conformance.check(h, conn)
     put("ENV_CONFORMANCE_PATH_PATTERN", conf)
     process = writer.read(process_drills_name) if process_drills_name and writer.exists(process_drills_name) else {}
@@ -263,43 +376,88 @@ def _close(h: Handles, conn: psycopg.Connection, writer: EvidenceWriter, run_id:
         put("DRILL_RECORD_PATH_PATTERN", record, drill_id=drill_id)
     now = datetime.now(UTC)
     events = governance.collect(conn, run_id, components)
-    events += [governance.GovEvent(run_id, "DRILL_OBSERVED", "INFO" if r["verdict"] == "PASS" else "ANOMALY",
-                                   components["reporter"], f"drill:{d}:{r['verdict']}",
-                                   {"drill_id": d, "verdict": r["verdict"], "reason": r["reason"]}, now)
-               for d, r in drill_records.items()]
-    events.append(governance.GovEvent(run_id, "ENVIRONMENT_CONFORMANCE", "INFO" if conf["status"] == "PASS"
-                                      else "ANOMALY", components["reporter"], closure_id,
-                                      {"status": conf["status"], "failed": conf["failed"]}, now))
+    events += [
+        governance.GovEvent(
+            run_id,
+            "DRILL_OBSERVED",
+            "INFO" if r["verdict"] == "PASS" else "ANOMALY",
+            components["reporter"],
+            f"drill:{d}:{r['verdict']}",
+            {"drill_id": d, "verdict": r["verdict"], "reason": r["reason"]},
+            now,
+        )
+        for d, r in drill_records.items()
+    ]
+    events.append(
+        governance.GovEvent(
+            run_id,
+            "ENVIRONMENT_CONFORMANCE",
+            "INFO" if conf["status"] == "PASS" else "ANOMALY",
+            components["reporter"],
+            closure_id,
+            {"status": conf["status"], "failed": conf["failed"]},
+            now,
+        )
+    )
     new_events = governance.append(conn, events)
     gov = governance.log(conn, run_id)
     anomalies = anomaly_summary(conn, run_id, docs, gov)
     put("ANOMALY_SUMMARY_PATH_PATTERN", anomalies)
     closeout = spine_closeout(h, docs, conf)
-    failures = (recon["mismatches"] + [f"replay anchors: {p}" for p in anchor_problems]
-                + [f"conformance: {c}" for c in conf["failed"]]
-                + [f"drill {d}: {r['reason']}" for d, r in drill_records.items() if r["verdict"] != "PASS"]
-                + [f"spine closeout: {p}" for p in closeout["problems"]])
+    failures = (
+        recon["mismatches"]
+        + [f"replay anchors: {p}" for p in anchor_problems]
+        + [f"conformance: {c}" for c in conf["failed"]]
+        + [f"drill {d}: {r['reason']}" for d, r in drill_records.items() if r["verdict"] != "PASS"]
+        + [f"spine closeout: {p}" for p in closeout["problems"]]
+    )
     phases = phase_table(docs["gates"])
     failures += [f"{p['phase_id']} {p['name']} FAIL" for p in phases if p["verdict"] != "PASS"]
     report = {
-        "platform_run_id": run_id, "status": "PASS" if not failures else "FAIL", "failures": failures,
+        "platform_run_id": run_id,
+        "status": "PASS" if not failures else "FAIL",
+        "failures": failures,
         "closure_id": closure_id,
-        "reporter": reporter_identity(), "lock_key": key, "profile": h.profile,
+        "reporter": reporter_identity(),
+        "lock_key": key,
+        "profile": h.profile,
         "scale": docs["run"].get("config", {}).get("params", {}).get("scale"),
-        "phases": phases, "reconciliation": recon, "replay_anchor_problems": anchor_problems,
-        "decisions": {k: docs["decisions"][k] for k in ("by_decision", "by_binding_status", "by_posture",
-                                                         "degrade_reason_counts", "bundles")},
-        "decision_latency": decision_latency(conn, run_id), "drills": drill_records, "anomalies": anomalies,
-        "environment_conformance": conf["status"], "spine_closeout": closeout,
-        "governance_events": len(gov), "evidence_root": writer.uri(""), "closed_at_utc": utc_now_iso(),
+        "phases": phases,
+        "reconciliation": recon,
+        "replay_anchor_problems": anchor_problems,
+        "decisions": {
+            k: docs["decisions"][k]
+            for k in ("by_decision", "by_binding_status", "by_posture", "degrade_reason_counts", "bundles")
+        },
+        "decision_latency": decision_latency(conn, run_id),
+        "drills": drill_records,
+        "anomalies": anomalies,
+        "environment_conformance": conf["status"],
+        "spine_closeout": closeout,
+        "governance_events": len(gov),
+        "evidence_root": writer.uri(""),
+        "closed_at_utc": utc_now_iso(),
     }
     gov_name = h.get("GOVERNANCE_EVENTS_PATH_PATTERN")
-    report["evidence_files"] = sorted(set(writer.list()) | set(written) | {gov_name, h.get("RUN_REPORT_PATH_PATTERN"),
-                                                                          h.get("RUN_REPORT_HTML_PATH_PATTERN")})
-    governance.append(conn, [governance.GovEvent(run_id, "RUN_CLOSED", "INFO" if not failures else "ANOMALY",
-                                                 components["reporter"], closure_id,
-                                                 {"status": report["status"], "failures": failures[:20]},
-                                                 datetime.now(UTC))])
+    report["evidence_files"] = sorted(
+        set(writer.list())
+        | set(written)
+        | {gov_name, h.get("RUN_REPORT_PATH_PATTERN"), h.get("RUN_REPORT_HTML_PATH_PATTERN")}
+    )
+    governance.append(
+        conn,
+        [
+            governance.GovEvent(
+                run_id,
+                "RUN_CLOSED",
+                "INFO" if not failures else "ANOMALY",
+                components["reporter"],
+                closure_id,
+                {"status": report["status"], "failures": failures[:20]},
+                datetime.now(UTC),
+            )
+        ],
+    )
     gov = governance.log(conn, run_id)
     added = governance.export(writer, gov_name, gov)
     written.append(gov_name)
@@ -308,13 +466,34 @@ def _close(h: Handles, conn: psycopg.Connection, writer: EvidenceWriter, run_id:
     writer.store.put(writer.bucket, writer.key(html_name), report_html.render(report).encode(), write_once=False)
     written.append(html_name)
     log(f"closure written: {len(written)} files, {new_events} new governance events ({added} lines added)")
-    marker = put("RUN_CLOSURE_MARKER_PATH_PATTERN", {
-        "run_status": report["status"], "failures": failures, "reporter": reporter_identity(), "lock_key": key,
-        "started_at_utc": started, "finished_at_utc": utc_now_iso(), "files": written})
-    return {"status": report["status"], "closure_id": closure_id, "lock_key": key, "written": written,
-            "failures": failures, "missing": [], "reconciliation_holds": recon["holds"],
-            "reconciliation_mismatches": recon["mismatches"], "anchor_problems": anchor_problems,
-            "conformance": conf["status"], "drills": {d: r["verdict"] for d, r in drill_records.items()},
-            "spine_closeout": closeout, "governance_events": len(gov), "report_html": writer.uri(html_name),
-            "marker_written_at_utc": marker["written_at_utc"], "funnel": recon["funnel"],
-            "decision_latency_p99_ms": report["decision_latency"]["p99_ms"]}
+    marker = put(
+        "RUN_CLOSURE_MARKER_PATH_PATTERN",
+        {
+            "run_status": report["status"],
+            "failures": failures,
+            "reporter": reporter_identity(),
+            "lock_key": key,
+            "started_at_utc": started,
+            "finished_at_utc": utc_now_iso(),
+            "files": written,
+        },
+    )
+    return {
+        "status": report["status"],
+        "closure_id": closure_id,
+        "lock_key": key,
+        "written": written,
+        "failures": failures,
+        "missing": [],
+        "reconciliation_holds": recon["holds"],
+        "reconciliation_mismatches": recon["mismatches"],
+        "anchor_problems": anchor_problems,
+        "conformance": conf["status"],
+        "drills": {d: r["verdict"] for d, r in drill_records.items()},
+        "spine_closeout": closeout,
+        "governance_events": len(gov),
+        "report_html": writer.uri(html_name),
+        "marker_written_at_utc": marker["written_at_utc"],
+        "funnel": recon["funnel"],
+        "decision_latency_p99_ms": report["decision_latency"]["p99_ms"],
+    }

@@ -15,8 +15,12 @@ class RunHeaderConfig(Config):
     seed: int = 42
 
 
-@phase_asset(P1, gates.RUN_HEADER, kinds={"s3", "postgres"},
-             description="P1 RUN_PINNED: the run's pinned config and digest, written once to run.json.")
+@phase_asset(
+    P1,
+    gates.RUN_HEADER,
+    kinds={"s3", "postgres"},
+    description="P1 RUN_PINNED: the run's pinned config and digest, written once to run.json.",
+)
 def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform: PlatformResource):
     h = platform.handles
     writer = platform.evidence(context.partition_key)
@@ -27,14 +31,28 @@ def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform
             raise fail_phase(writer, P1, "run_header", "run_pinned", str(exc)) from exc
         facts = p1_facts(h, writer, conn)
     run_json = pinned.run_json
-    return judged(context, writer, P1, gates.RUN_HEADER, facts,
-                  {"run_json": MetadataValue.url(writer.uri(h.get("EVIDENCE_RUN_JSON_KEY"))),
-                   "config_digest": run_json["config_digest"], "image_tag": run_json["image_tag"],
-                   "newly_pinned": pinned.created})
+    return judged(
+        context,
+        writer,
+        P1,
+        gates.RUN_HEADER,
+        facts,
+        {
+            "run_json": MetadataValue.url(writer.uri(h.get("EVIDENCE_RUN_JSON_KEY"))),
+            "config_digest": run_json["config_digest"],
+            "image_tag": run_json["image_tag"],
+            "newly_pinned": pinned.created,
+        },
+    )
 
 
-@phase_asset(P2, gates.DAEMONS_READY, deps=[run_header], kinds={"python", "postgres"},
-             description="P2 DAEMONS_READY: the spine packs run for this run, supervised (restart with backoff).")
+@phase_asset(
+    P2,
+    gates.DAEMONS_READY,
+    deps=[run_header],
+    kinds={"python", "postgres"},
+    description="P2 DAEMONS_READY: the spine packs run for this run, supervised (restart with backoff).",
+)
 def daemons_ready(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
     with platform.connect() as conn:
@@ -43,5 +61,11 @@ def daemons_ready(context: AssetExecutionContext, platform: PlatformResource):
     doc = readiness.readiness_doc(h, statuses, run_id)
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("DAEMONS_READY_PATH_PATTERN"), doc, phase_id=P2)
-    return judged(context, writer, P2, gates.DAEMONS_READY, doc,
-                  {f"{w['component']}": f"{w['state']} pid {w['pid']}" for p in doc["packs"] for w in p["workers"]})
+    return judged(
+        context,
+        writer,
+        P2,
+        gates.DAEMONS_READY,
+        doc,
+        {f"{w['component']}": f"{w['state']} pid {w['pid']}" for p in doc["packs"] for w in p["workers"]},
+    )

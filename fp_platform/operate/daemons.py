@@ -75,8 +75,13 @@ def running(component: str) -> DaemonRecord | None:
     return rec if _alive(rec.pid) else None
 
 
-def ensure(h: Handles, spec: DaemonSpec, platform_run_id: str, timeout_s: float = 60.0,
-           log: Callable[[str], None] = lambda _: None) -> tuple[DaemonRecord, bool]:
+def ensure(
+    h: Handles,
+    spec: DaemonSpec,
+    platform_run_id: str,
+    timeout_s: float = 60.0,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[DaemonRecord, bool]:
     """The daemon of `spec` running for `platform_run_id` and ready; (record, started_now)."""
     current = running(spec.component)
     if current and current.platform_run_id == platform_run_id and ready(spec):
@@ -94,8 +99,9 @@ def start(h: Handles, spec: DaemonSpec, platform_run_id: str, timeout_s: float =
     argv = [sys.executable, "-m", spec.module, *spec.args]
     env = {**os.environ, h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"): platform_run_id}
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                cwd=os.getcwd())
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=os.getcwd()
+        )
     rec = DaemonRecord(spec.component, spec.pack_id, platform_run_id, proc.pid, argv, str(log_path), utc_now_iso())
     _records_dir().mkdir(parents=True, exist_ok=True)
     _record_path(spec.component).write_text(json.dumps(asdict(rec)))
@@ -160,6 +166,6 @@ def processes_running(spec: DaemonSpec) -> list[int]:
             argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if any(argv[i:i + len(wanted)] == wanted for i in range(len(argv))) and _alive(int(proc.name)):
+        if any(argv[i : i + len(wanted)] == wanted for i in range(len(argv))) and _alive(int(proc.name)):
             pids.append(int(proc.name))
     return sorted(pids)

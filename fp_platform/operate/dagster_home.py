@@ -48,8 +48,11 @@ def serve_ui(h: Handles, host: str, port: int, console: Console) -> int:
     # Each child leads its own process group, so what it spawns (code servers) is stopped with it.
     procs = [
         subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env=env, start_new_session=True),
-        subprocess.Popen([str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", workspace], env=env,
-                         start_new_session=True),
+        subprocess.Popen(
+            [str(bin_dir / "dagster-webserver"), "-h", host, "-p", str(port), "-w", workspace],
+            env=env,
+            start_new_session=True,
+        ),
     ]
     console.print(f"Dagster UI on http://{host}:{port} (instance {env['DAGSTER_HOME']}); Ctrl-C stops it")
 

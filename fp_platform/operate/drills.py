@@ -28,16 +28,19 @@ START_TIMEOUT_S = 300.0
 
 
 def _applied(conn, group: str, run_id: str) -> int:
-    row = conn.execute("SELECT applied FROM worker_run_intake WHERE consumer_group = %s AND platform_run_id = %s",
-                       (group, run_id)).fetchone()
+    row = conn.execute(
+        "SELECT applied FROM worker_run_intake WHERE consumer_group = %s AND platform_run_id = %s", (group, run_id)
+    ).fetchone()
     return row[0] if row else 0
 
 
 def _vector_backlog(conn, run_id: str, traffic_topic: str) -> int:
     """Admitted traffic events of the run that OFP has not yet turned into a feature vector."""
-    return conn.execute("SELECT (SELECT count(*) FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'"
-                        " AND topic = %s) - (SELECT count(*) FROM ofp_features WHERE platform_run_id = %s)",
-                        (run_id, traffic_topic, run_id)).fetchone()[0]
+    return conn.execute(
+        "SELECT (SELECT count(*) FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'"
+        " AND topic = %s) - (SELECT count(*) FROM ofp_features WHERE platform_run_id = %s)",
+        (run_id, traffic_topic, run_id),
+    ).fetchone()[0]
 
 
 def _wait_for_intake(conn, group: str, run_id: str, stop: threading.Event) -> int | None:
@@ -63,8 +66,11 @@ def backpressure(h: Handles, run_id: str, stop: threading.Event, log: Log) -> di
         applied = _wait_for_intake(conn, group, run_id, stop)
         rec = daemons.running(component)
         if applied is None or rec is None:
-            return {"acted": False, "component": component, "reason": "the worker never took in the run"
-                    if rec else "the worker is not running"}
+            return {
+                "acted": False,
+                "component": component,
+                "reason": "the worker never took in the run" if rec else "the worker is not running",
+            }
         os.kill(rec.pid, signal.SIGSTOP)
         paused_at, samples = utc_now_iso(), []
         log(f"drill backpressure: {component} pid {rec.pid} paused at {applied} applied")
@@ -76,9 +82,18 @@ def backpressure(h: Handles, run_id: str, stop: threading.Event, log: Log) -> di
         finally:
             os.kill(rec.pid, signal.SIGCONT)
         log(f"drill backpressure: {component} resumed; backlog peaked at {max(samples)}")
-        return {"acted": True, "component": component, "pid": rec.pid, "applied_before": applied,
-                "paused_at_utc": paused_at, "resumed_at_utc": utc_now_iso(), "paused_s": BACKPRESSURE_PAUSE_S,
-                "backlog_samples": samples, "backlog_first": samples[0], "backlog_peak": max(samples)}
+        return {
+            "acted": True,
+            "component": component,
+            "pid": rec.pid,
+            "applied_before": applied,
+            "paused_at_utc": paused_at,
+            "resumed_at_utc": utc_now_iso(),
+            "paused_s": BACKPRESSURE_PAUSE_S,
+            "backlog_samples": samples,
+            "backlog_first": samples[0],
+            "backlog_peak": max(samples),
+        }
 
 
 def worker_crash(h: Handles, run_id: str, stop: threading.Event, log: Log) -> dict[str, Any]:
@@ -90,8 +105,11 @@ def worker_crash(h: Handles, run_id: str, stop: threading.Event, log: Log) -> di
         applied = _wait_for_intake(conn, group, run_id, stop)
         rec = daemons.running(component)
         if applied is None or rec is None:
-            return {"acted": False, "component": component, "reason": "the worker never took in the run"
-                    if rec else "the worker is not running"}
+            return {
+                "acted": False,
+                "component": component,
+                "reason": "the worker never took in the run" if rec else "the worker is not running",
+            }
         os.kill(rec.pid, signal.SIGKILL)
         killed_at = utc_now_iso()
         log(f"drill worker_crash: {component} pid {rec.pid} killed at {applied} applied")
@@ -102,8 +120,14 @@ def worker_crash(h: Handles, run_id: str, stop: threading.Event, log: Log) -> di
             for s in supervisor.reconcile(h, conn, run_id, lane, log=log):
                 if s.component == component and s.pid and s.pid != rec.pid:
                     restarted = {"pid": s.pid, "restarts": s.restarts}
-        return {"acted": True, "component": component, "killed_pid": rec.pid, "applied_before": applied,
-                "killed_at_utc": killed_at, "restarted": restarted}
+        return {
+            "acted": True,
+            "component": component,
+            "killed_pid": rec.pid,
+            "applied_before": applied,
+            "killed_at_utc": killed_at,
+            "restarted": restarted,
+        }
 
 
 PROCESS_DRILL_ACTIONS = {"backpressure": backpressure, "worker_crash": worker_crash}

@@ -17,24 +17,35 @@ def _run_json_complete(d: Doc) -> Judgement:
     if d["run_json_error"]:
         return False, d["run_json_error"]
     missing = d["missing"]
-    return not missing, f"missing: {', '.join(missing)}" if missing else "all required fields present", {
-        "missing": missing}
+    return (
+        not missing,
+        f"missing: {', '.join(missing)}" if missing else "all required fields present",
+        {"missing": missing},
+    )
 
 
 def _digest_recomputes(d: Doc) -> Judgement:
     if d["run_json_error"]:
         return False, "run.json unreadable"
-    return (d["digest_recomputes"] and d["registry_digest"] == d["stored_digest"],
-            f"stored {d['stored_digest']}, recomputed {d['recomputed_digest']}, registry {d['registry_digest']}",
-            {"stored": d["stored_digest"], "recomputed": d["recomputed_digest"], "registry": d["registry_digest"]})
+    return (
+        d["digest_recomputes"] and d["registry_digest"] == d["stored_digest"],
+        f"stored {d['stored_digest']}, recomputed {d['recomputed_digest']}, registry {d['registry_digest']}",
+        {"stored": d["stored_digest"], "recomputed": d["recomputed_digest"], "registry": d["registry_digest"]},
+    )
 
 
 RUN_HEADER = (
-    Gate("evidence_root_exists", "the run's evidence root holds at least one object",
-         lambda d: (d["evidence_objects"] > 0, f"{d['evidence_objects']} objects under {d['run_root']}")),
+    Gate(
+        "evidence_root_exists",
+        "the run's evidence root holds at least one object",
+        lambda d: (d["evidence_objects"] > 0, f"{d['evidence_objects']} objects under {d['run_root']}"),
+    ),
     Gate("run_json_complete", "run.json has ids, env, config, config digest and image provenance", _run_json_complete),
-    Gate("config_digest_recomputes", "recomputing the digest over run.json's config gives the stored digest "
-                                     "(and the run registry's)", _digest_recomputes),
+    Gate(
+        "config_digest_recomputes",
+        "recomputing the digest over run.json's config gives the stored digest (and the run registry's)",
+        _digest_recomputes,
+    ),
 )
 
 
@@ -49,8 +60,11 @@ def _down(d: Doc) -> list[str]:
 
 def _scope(d: Doc) -> Judgement:
     run_id = d["run_scope"]["value"]
-    wrong = [w["component"] for w in _workers(d) if w["heartbeat_run_id"] not in (None, run_id)
-             or w["platform_run_id"] != run_id]
+    wrong = [
+        w["component"]
+        for w in _workers(d)
+        if w["heartbeat_run_id"] not in (None, run_id) or w["platform_run_id"] != run_id
+    ]
     return bool(_workers(d)) and not wrong, f"other scope: {wrong}" if wrong else f"every worker serves {run_id}"
 
 
@@ -60,16 +74,24 @@ def _no_duplicates(d: Doc) -> Judgement:
 
 
 def _reachable(d: Doc) -> Judgement:
-    unhealthy = [f"{w['component']}: {w['health_state']}" for w in _workers(d)
-                 if w["health_state"] not in (None, "GREEN")]
-    return (not unhealthy and not _down(d),
-            "; ".join(unhealthy) or "every worker reached Kafka, Postgres and S3 (GREEN heartbeat)")
+    unhealthy = [
+        f"{w['component']}: {w['health_state']}" for w in _workers(d) if w["health_state"] not in (None, "GREEN")
+    ]
+    return (
+        not unhealthy and not _down(d),
+        "; ".join(unhealthy) or "every worker reached Kafka, Postgres and S3 (GREEN heartbeat)",
+    )
 
 
 DAEMONS_READY = (
-    Gate("packs_running", "every built worker of the spine packs runs (one replica) and confirmed the run scope",
-         lambda d: (bool(_workers(d)) and not _down(d),
-                    "; ".join(_down(d)) or f"{len(_workers(d))} workers running, one replica each")),
+    Gate(
+        "packs_running",
+        "every built worker of the spine packs runs (one replica) and confirmed the run scope",
+        lambda d: (
+            bool(_workers(d)) and not _down(d),
+            "; ".join(_down(d)) or f"{len(_workers(d))} workers running, one replica each",
+        ),
+    ),
     Gate("run_scope_confirmed", "every worker serves REQUIRED_PLATFORM_RUN_ID = this run", _scope),
     Gate("no_duplicate_consumers", "no second process (supervised or manual) runs any worker", _no_duplicates),
     Gate("dependencies_reachable", "every worker reached its substrate (GREEN heartbeat)", _reachable),

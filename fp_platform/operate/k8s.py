@@ -38,8 +38,10 @@ def _need(h: Handles, key: str, what: str) -> Any:
     try:
         return h.get(key)
     except HandleError as e:
-        raise K8sError(f"{what} needs handle {key}, which profile {h.profile} does not set ({e}); "
-                       f"Kubernetes Deployments exist only where EKS does ({MANIFEST_PROFILE})") from e
+        raise K8sError(
+            f"{what} needs handle {key}, which profile {h.profile} does not set ({e}); "
+            f"Kubernetes Deployments exist only where EKS does ({MANIFEST_PROFILE})"
+        ) from e
 
 
 def namespace_key(p: Pack) -> str:
@@ -93,9 +95,11 @@ def deployment(h: Handles, p: Pack, w: WorkerEntry, platform_run_id: str, image:
     if w.ready_path_key:
         port = int(_need(h, "IG_PORT", f"{name} readiness"))
         container["ports"] = [{"name": "http", "containerPort": port}]
-        container["readinessProbe"] = {"httpGet": {"path": _need(h, w.ready_path_key, f"{name} readiness"),
-                                                   "port": port},
-                                       "periodSeconds": 5, "failureThreshold": 3}
+        container["readinessProbe"] = {
+            "httpGet": {"path": _need(h, w.ready_path_key, f"{name} readiness"), "port": port},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -163,8 +167,9 @@ def _is_404(e: Exception) -> bool:
     return isinstance(e, ApiException) and e.status == 404
 
 
-def apply(h: Handles, platform_run_id: str, image: str, pack_ids: list[str] | None = None,
-          api: Any = None) -> dict[str, str]:
+def apply(
+    h: Handles, platform_run_id: str, image: str, pack_ids: list[str] | None = None, api: Any = None
+) -> dict[str, str]:
     """Create or patch each selected pack's Deployments for this run; `namespace/name` → created|patched."""
     if platform_run_id == RUN_ID_PLACEHOLDER or image == IMAGE_PLACEHOLDER:
         raise K8sError("apply needs a real platform_run_id and image, not the manifest placeholders")
@@ -186,8 +191,9 @@ def apply(h: Handles, platform_run_id: str, image: str, pack_ids: list[str] | No
     return done
 
 
-def delete(h: Handles, pack_ids: list[str] | None = None, api: Any = None,
-           scale_to_zero: bool = False) -> dict[str, str]:
+def delete(
+    h: Handles, pack_ids: list[str] | None = None, api: Any = None, scale_to_zero: bool = False
+) -> dict[str, str]:
     """Stop packs: delete their Deployments, or keep them at 0 replicas; `namespace/name` → action."""
     api = api or _apps_api()
     done: dict[str, str] = {}
@@ -223,9 +229,12 @@ def status(h: Handles, pack_ids: list[str] | None = None, api: Any = None) -> di
                     raise
                 out[f"{ns}/{name}"] = {"present": False, "desired": 0, "ready": 0, "run": None}
                 continue
-            out[f"{ns}/{name}"] = {"present": True, "desired": d.spec.replicas or 0,
-                                   "ready": (d.status.ready_replicas if d.status else None) or 0,
-                                   "run": (d.metadata.labels or {}).get(LABEL_RUN)}
+            out[f"{ns}/{name}"] = {
+                "present": True,
+                "desired": d.spec.replicas or 0,
+                "ready": (d.status.ready_replicas if d.status else None) or 0,
+                "run": (d.metadata.labels or {}).get(LABEL_RUN),
+            }
     return out
 
 

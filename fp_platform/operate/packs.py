@@ -56,22 +56,38 @@ def _case_labels(component_key: str, group_key: str) -> WorkerEntry:
 
 
 SPINE_PACKS: tuple[Pack, ...] = (
-    Pack("PACK_ID_CONTROL_INGRESS", (WorkerEntry("COMPONENT_ID_IG", "fp_platform.control.ig",
-                                                 ready_path_key="IG_READY_PATH"),)),
-    Pack("PACK_ID_RTDL_CORE", (_rtdl("COMPONENT_ID_ARCHIVE_WRITER", "CONSUMER_GROUP_ID_ARCHIVE_WRITER"),
-                               _rtdl("COMPONENT_ID_IEG", "CONSUMER_GROUP_ID_IEG"),
-                               _rtdl(DECISION_PROCESSOR, "CONSUMER_GROUP_ID_DECISION_PROCESSOR")),
-         hosted=(Hosted("COMPONENT_ID_CSFB", DECISION_PROCESSOR), Hosted("COMPONENT_ID_OFP", DECISION_PROCESSOR))),
-    Pack("PACK_ID_RTDL_DECISION_LANE", (_rtdl("COMPONENT_ID_AL", "CONSUMER_GROUP_ID_AL"),
-                                        _rtdl("COMPONENT_ID_DLA", "CONSUMER_GROUP_ID_DLA")),
-         hosted=(Hosted("COMPONENT_ID_DL", DECISION_PROCESSOR), Hosted("COMPONENT_ID_DF", DECISION_PROCESSOR))),
-    Pack("PACK_ID_CASE_LABELS", (_case_labels("COMPONENT_ID_CASE_TRIGGER", "CONSUMER_GROUP_ID_CASE_TRIGGER"),
-                                 _case_labels("COMPONENT_ID_CM", "CONSUMER_GROUP_ID_CM"),
-                                 _case_labels("COMPONENT_ID_LS", "CONSUMER_GROUP_ID_LS"),
-                                 _case_labels("COMPONENT_ID_LABEL_SIMULATION", "CONSUMER_GROUP_ID_LABEL_SIMULATION"))),
+    Pack(
+        "PACK_ID_CONTROL_INGRESS",
+        (WorkerEntry("COMPONENT_ID_IG", "fp_platform.control.ig", ready_path_key="IG_READY_PATH"),),
+    ),
+    Pack(
+        "PACK_ID_RTDL_CORE",
+        (
+            _rtdl("COMPONENT_ID_ARCHIVE_WRITER", "CONSUMER_GROUP_ID_ARCHIVE_WRITER"),
+            _rtdl("COMPONENT_ID_IEG", "CONSUMER_GROUP_ID_IEG"),
+            _rtdl(DECISION_PROCESSOR, "CONSUMER_GROUP_ID_DECISION_PROCESSOR"),
+        ),
+        hosted=(Hosted("COMPONENT_ID_CSFB", DECISION_PROCESSOR), Hosted("COMPONENT_ID_OFP", DECISION_PROCESSOR)),
+    ),
+    Pack(
+        "PACK_ID_RTDL_DECISION_LANE",
+        (_rtdl("COMPONENT_ID_AL", "CONSUMER_GROUP_ID_AL"), _rtdl("COMPONENT_ID_DLA", "CONSUMER_GROUP_ID_DLA")),
+        hosted=(Hosted("COMPONENT_ID_DL", DECISION_PROCESSOR), Hosted("COMPONENT_ID_DF", DECISION_PROCESSOR)),
+    ),
+    Pack(
+        "PACK_ID_CASE_LABELS",
+        (
+            _case_labels("COMPONENT_ID_CASE_TRIGGER", "CONSUMER_GROUP_ID_CASE_TRIGGER"),
+            _case_labels("COMPONENT_ID_CM", "CONSUMER_GROUP_ID_CM"),
+            _case_labels("COMPONENT_ID_LS", "CONSUMER_GROUP_ID_LS"),
+            _case_labels("COMPONENT_ID_LABEL_SIMULATION", "CONSUMER_GROUP_ID_LABEL_SIMULATION"),
+        ),
+    ),
     # The reporter is P11's one-shot job (single writer), not a daemon.
-    Pack("PACK_ID_OBS_GOV", (_bus_worker(OBS_GOV_WORKER_MODULE, "COMPONENT_ID_ENV_CONFORMANCE",
-                                         "CONSUMER_GROUP_ID_ENV_CONFORMANCE"),)),
+    Pack(
+        "PACK_ID_OBS_GOV",
+        (_bus_worker(OBS_GOV_WORKER_MODULE, "COMPONENT_ID_ENV_CONFORMANCE", "CONSUMER_GROUP_ID_ENV_CONFORMANCE"),),
+    ),
 )
 
 
@@ -86,8 +102,9 @@ def pack(h: Handles, pack_id: str) -> Pack:
 def daemon_spec(h: Handles, p: Pack, w: WorkerEntry) -> DaemonSpec:
     component = h.get(w.component_key)
     ready = h.get("IG_BASE_URL") + h.get(w.ready_path_key) if w.ready_path_key else None
-    return DaemonSpec(component, h.get(p.pack_key), w.module, ready,
-                      tuple(a.format(component=component) for a in w.args))
+    return DaemonSpec(
+        component, h.get(p.pack_key), w.module, ready, tuple(a.format(component=component) for a in w.args)
+    )
 
 
 def daemon_specs(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[DaemonSpec]:

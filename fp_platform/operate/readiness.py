@@ -23,9 +23,14 @@ def confirmed(h: Handles, st: supervisor.WorkerStatus, run_id: str) -> bool:
     return st.up and st.heartbeat_run_id == run_id and st.health_state == "GREEN"
 
 
-def start_and_wait(h: Handles, conn: psycopg.Connection, run_id: str, timeout_s: float = 90.0,
-                   log: Callable[[str], None] = lambda _: None, packs: tuple[Pack, ...] = SPINE_PACKS
-                   ) -> list[supervisor.WorkerStatus]:
+def start_and_wait(
+    h: Handles,
+    conn: psycopg.Connection,
+    run_id: str,
+    timeout_s: float = 90.0,
+    log: Callable[[str], None] = lambda _: None,
+    packs: tuple[Pack, ...] = SPINE_PACKS,
+) -> list[supervisor.WorkerStatus]:
     """Reconcile the packs until every worker confirms the run scope (or the timeout passes)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -42,10 +47,23 @@ def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: s
         pack_id = h.get(p.pack_key)
         workers = []
         for st in (s for s in statuses if s.pack_id == pack_id):
-            workers.append({**st.to_dict(), "processes": daemons.processes_running(specs[st.component]),
-                            "scope_confirmed": confirmed(h, st, run_id)})
-        packs.append({"pack_id": pack_id, "workers": workers,
-                      "running": bool(workers) and all(w["scope_confirmed"] for w in workers)})
-    return {"run_scope": {"env_key": h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"), "value": run_id},
-            "supervisor": h.get("DAEMON_SUPERVISOR"), "replicas_per_worker": h.get("DAEMON_REPLICAS_PER_WORKER"),
-            "packs": packs}
+            workers.append(
+                {
+                    **st.to_dict(),
+                    "processes": daemons.processes_running(specs[st.component]),
+                    "scope_confirmed": confirmed(h, st, run_id),
+                }
+            )
+        packs.append(
+            {
+                "pack_id": pack_id,
+                "workers": workers,
+                "running": bool(workers) and all(w["scope_confirmed"] for w in workers),
+            }
+        )
+    return {
+        "run_scope": {"env_key": h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"), "value": run_id},
+        "supervisor": h.get("DAEMON_SUPERVISOR"),
+        "replicas_per_worker": h.get("DAEMON_REPLICAS_PER_WORKER"),
+        "packs": packs,
+    }

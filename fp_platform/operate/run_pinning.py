@@ -18,8 +18,15 @@ from fp_platform.handles import Handles
 from fp_platform.operate.provenance import image_provenance
 
 RUN_JSON_REQUIRED = (
-    "platform_run_id", "env", "config", "config_digest", "config_digest_algo",
-    "image_tag", "image_digest", "git_sha", "written_at_utc",
+    "platform_run_id",
+    "env",
+    "config",
+    "config_digest",
+    "config_digest_algo",
+    "image_tag",
+    "image_digest",
+    "git_sha",
+    "written_at_utc",
 )
 _BUCKET_KEYS = ("S3_ORACLE_BUCKET", "S3_ARCHIVE_BUCKET", "S3_QUARANTINE_BUCKET", "S3_EVIDENCE_BUCKET")
 _PATTERN_KEYS = ("S3_EVIDENCE_RUN_ROOT_PATTERN",)
@@ -42,8 +49,7 @@ def build_run_config(h: Handles, platform_run_id: str, params: RunParams) -> dic
         "platform_run_id": platform_run_id,
         "params": {"scale": params.scale, "seed": params.seed},
         "scenario_equivalence_key": h.pattern(
-            "SCENARIO_EQUIVALENCE_KEY_INPUT", platform_run_id=platform_run_id, scale=params.scale,
-            seed=str(params.seed)
+            "SCENARIO_EQUIVALENCE_KEY_INPUT", platform_run_id=platform_run_id, scale=params.scale, seed=str(params.seed)
         ),
         "handles": {
             "buckets": {k: h.get(k) for k in _BUCKET_KEYS},
@@ -113,8 +119,12 @@ def register_run(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection, r
         conn.execute(
             "INSERT INTO run_registry (platform_run_id, profile, config_digest, run_json_uri) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (platform_run_id) DO NOTHING",
-            (run_json["platform_run_id"], h.profile, run_json["config_digest"],
-             writer.uri(h.get("EVIDENCE_RUN_JSON_KEY"))),
+            (
+                run_json["platform_run_id"],
+                h.profile,
+                run_json["config_digest"],
+                writer.uri(h.get("EVIDENCE_RUN_JSON_KEY")),
+            ),
         )
         row = conn.execute(
             "SELECT config_digest FROM run_registry WHERE platform_run_id = %s", (run_json["platform_run_id"],)
@@ -150,8 +160,14 @@ def p1_facts(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection) -> di
     except EvidenceError as exc:
         return {**doc, "run_json_error": str(exc)}
     equal, recomputed = recompute_digest(run_json)
-    row = conn.execute("SELECT config_digest FROM run_registry WHERE platform_run_id = %s",
-                       (writer.platform_run_id,)).fetchone()
-    return {**doc, "missing": check_run_json_complete(run_json), "digest_recomputes": equal,
-            "stored_digest": run_json.get("config_digest"), "recomputed_digest": recomputed,
-            "registry_digest": row[0] if row else None}
+    row = conn.execute(
+        "SELECT config_digest FROM run_registry WHERE platform_run_id = %s", (writer.platform_run_id,)
+    ).fetchone()
+    return {
+        **doc,
+        "missing": check_run_json_complete(run_json),
+        "digest_recomputes": equal,
+        "stored_digest": run_json.get("config_digest"),
+        "recomputed_digest": recomputed,
+        "registry_digest": row[0] if row else None,
+    }

@@ -11,9 +11,12 @@ from fp_platform.resources import PlatformResource
 from fp_platform.rtdl import caught_up
 
 
-@sensor(name="pack_supervisor", minimum_interval_seconds=int(handles().get("SUPERVISOR_SENSOR_INTERVAL_SECONDS")),
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Keeps every worker of the spine packs running for the active run; reports heartbeats and lag.")
+@sensor(
+    name="pack_supervisor",
+    minimum_interval_seconds=int(handles().get("SUPERVISOR_SENSOR_INTERVAL_SECONDS")),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Keeps every worker of the spine packs running for the active run; reports heartbeats and lag.",
+)
 def pack_supervisor(context: SensorEvaluationContext, platform: PlatformResource) -> SensorResult:
     h = platform.handles
     run_file = active_run_file(h)
@@ -26,10 +29,18 @@ def pack_supervisor(context: SensorEvaluationContext, platform: PlatformResource
         lag = caught_up.lag_report(h, conn, run_id)
     acted = [f"{s.component} {s.state}" for s in statuses if s.state != supervisor.RUNNING]
     observation = AssetObservation(
-        asset_key="daemons_ready", partition=run_id,
-        metadata={"workers_up": sum(s.up for s in statuses), "workers": len(statuses),
-                  "rtdl_max_lag": lag["max_lag"], "actions": ", ".join(acted) or "none",
-                  **{f"{s.component}": f"{s.state} pid {s.pid} beat {s.heartbeat_age_s}s {s.health_state or ''}"
-                     for s in statuses}})
+        asset_key="daemons_ready",
+        partition=run_id,
+        metadata={
+            "workers_up": sum(s.up for s in statuses),
+            "workers": len(statuses),
+            "rtdl_max_lag": lag["max_lag"],
+            "actions": ", ".join(acted) or "none",
+            **{
+                f"{s.component}": f"{s.state} pid {s.pid} beat {s.heartbeat_age_s}s {s.health_state or ''}"
+                for s in statuses
+            },
+        },
+    )
     summary = f"{run_id}: {sum(s.up for s in statuses)}/{len(statuses)} up; " + (", ".join(acted) or "no action")
     return SensorResult(skip_reason=summary, asset_events=[observation])

@@ -52,39 +52,70 @@ def backoff_s(h: Handles, restarts: int) -> float:
 
 
 def _state_row(conn: psycopg.Connection, component: str) -> dict[str, Any] | None:
-    row = conn.execute("SELECT platform_run_id, pid, restarts, next_start_after FROM supervision_state"
-                       " WHERE component = %s", (component,)).fetchone()
-    return None if row is None else dict(zip(("platform_run_id", "pid", "restarts", "next_start_after"), row,
-                                             strict=True))
+    row = conn.execute(
+        "SELECT platform_run_id, pid, restarts, next_start_after FROM supervision_state WHERE component = %s",
+        (component,),
+    ).fetchone()
+    return (
+        None if row is None else dict(zip(("platform_run_id", "pid", "restarts", "next_start_after"), row, strict=True))
+    )
 
 
-def _save(conn: psycopg.Connection, component: str, pack_id: str, run_id: str, pid: int | None, restarts: int,
-          last_exit: str | None, next_start_after: datetime | None) -> None:
+def _save(
+    conn: psycopg.Connection,
+    component: str,
+    pack_id: str,
+    run_id: str,
+    pid: int | None,
+    restarts: int,
+    last_exit: str | None,
+    next_start_after: datetime | None,
+) -> None:
     conn.execute(
         "INSERT INTO supervision_state (component, pack_id, platform_run_id, pid, restarts, last_start_at, last_exit,"
         " next_start_after) VALUES (%s, %s, %s, %s, %s, now(), %s, %s) ON CONFLICT (component) DO UPDATE SET"
         " pack_id = EXCLUDED.pack_id, platform_run_id = EXCLUDED.platform_run_id, pid = EXCLUDED.pid,"
         " restarts = EXCLUDED.restarts, last_start_at = now(), last_exit = EXCLUDED.last_exit,"
         " next_start_after = EXCLUDED.next_start_after",
-        (component, pack_id, run_id, pid, restarts, last_exit, next_start_after))
+        (component, pack_id, run_id, pid, restarts, last_exit, next_start_after),
+    )
 
 
 def heartbeats(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
-    rows = conn.execute("SELECT component, platform_run_id, pid, health_state, consumer_group, counters,"
-                        " extract(epoch FROM now() - beat_at) FROM worker_heartbeats").fetchall()
-    return {r[0]: {"platform_run_id": r[1], "pid": r[2], "health_state": r[3], "consumer_group": r[4],
-                   "counters": r[5], "age_s": float(r[6])} for r in rows}
+    rows = conn.execute(
+        "SELECT component, platform_run_id, pid, health_state, consumer_group, counters,"
+        " extract(epoch FROM now() - beat_at) FROM worker_heartbeats"
+    ).fetchall()
+    return {
+        r[0]: {
+            "platform_run_id": r[1],
+            "pid": r[2],
+            "health_state": r[3],
+            "consumer_group": r[4],
+            "counters": r[5],
+            "age_s": float(r[6]),
+        }
+        for r in rows
+    }
 
 
 def _with_heartbeat(st: WorkerStatus, beat: dict[str, Any] | None) -> WorkerStatus:
     if beat and st.pid is not None and beat["pid"] == st.pid:  # a beat from this process, not a predecessor
-        st.health_state, st.heartbeat_age_s, st.heartbeat_run_id = (beat["health_state"], round(beat["age_s"], 1),
-                                                                     beat["platform_run_id"])
+        st.health_state, st.heartbeat_age_s, st.heartbeat_run_id = (
+            beat["health_state"],
+            round(beat["age_s"], 1),
+            beat["platform_run_id"],
+        )
     return st
 
 
-def reconcile(h: Handles, conn: psycopg.Connection, platform_run_id: str, packs: tuple[Pack, ...] = SPINE_PACKS,
-              log: Callable[[str], None] = lambda _: None) -> list[WorkerStatus]:
+def reconcile(
+    h: Handles,
+    conn: psycopg.Connection,
+    platform_run_id: str,
+    packs: tuple[Pack, ...] = SPINE_PACKS,
+    log: Callable[[str], None] = lambda _: None,
+) -> list[WorkerStatus]:
     """Make every worker of `packs` run for `platform_run_id`; return what each is doing now."""
     out = []
     beats = heartbeats(conn)
@@ -105,12 +136,21 @@ def reconcile(h: Handles, conn: psycopg.Connection, platform_run_id: str, packs:
 
 def _hosted(h: Handles, p: Pack, x: Hosted, host: WorkerStatus) -> WorkerStatus:
     """A hosted component's status: its host's process, its own heartbeat (matched on the host's pid)."""
-    return WorkerStatus(h.get(p.pack_key), h.get(x.component_key), host.state, host.platform_run_id, host.pid,
-                        host.restarts, log=host.log, detail=f"hosted by {host.component} {host.detail}".strip())
+    return WorkerStatus(
+        h.get(p.pack_key),
+        h.get(x.component_key),
+        host.state,
+        host.platform_run_id,
+        host.pid,
+        host.restarts,
+        log=host.log,
+        detail=f"hosted by {host.component} {host.detail}".strip(),
+    )
 
 
-def _reconcile_one(h: Handles, conn: psycopg.Connection, spec: daemons.DaemonSpec, run_id: str,
-                   log: Callable[[str], None]) -> WorkerStatus:
+def _reconcile_one(
+    h: Handles, conn: psycopg.Connection, spec: daemons.DaemonSpec, run_id: str, log: Callable[[str], None]
+) -> WorkerStatus:
     rec = daemons.running(spec.component)
     row = _state_row(conn, spec.component)
     same_run = row is not None and row["platform_run_id"] == run_id
@@ -124,21 +164,39 @@ def _reconcile_one(h: Handles, conn: psycopg.Connection, spec: daemons.DaemonSpe
     now = datetime.now(UTC)
     if died and row["next_start_after"] is not None and now < row["next_start_after"]:
         wait = (row["next_start_after"] - now).total_seconds()
-        return WorkerStatus(spec.pack_id, spec.component, BACKOFF, run_id, None, restarts,
-                            detail=f"died; restart in {wait:.1f}s")
+        return WorkerStatus(
+            spec.pack_id, spec.component, BACKOFF, run_id, None, restarts, detail=f"died; restart in {wait:.1f}s"
+        )
     if died:
         restarts += 1
         log(f"{spec.component}: pid {row['pid']} is gone; restart #{restarts}")
     try:
         new = daemons.start(h, spec, run_id)
     except daemons.DaemonError as exc:
-        _save(conn, spec.component, spec.pack_id, run_id, None, restarts + 1, str(exc),
-              now + timedelta(seconds=backoff_s(h, restarts + 1)))
+        _save(
+            conn,
+            spec.component,
+            spec.pack_id,
+            run_id,
+            None,
+            restarts + 1,
+            str(exc),
+            now + timedelta(seconds=backoff_s(h, restarts + 1)),
+        )
         return WorkerStatus(spec.pack_id, spec.component, FAILED, run_id, None, restarts + 1, detail=str(exc))
-    _save(conn, spec.component, spec.pack_id, run_id, new.pid, restarts,
-          f"pid {row['pid']} exited" if died else None, now + timedelta(seconds=backoff_s(h, restarts + 1)))
-    return WorkerStatus(spec.pack_id, spec.component, RESTARTED if died else STARTED, run_id, new.pid, restarts,
-                        log=new.log)
+    _save(
+        conn,
+        spec.component,
+        spec.pack_id,
+        run_id,
+        new.pid,
+        restarts,
+        f"pid {row['pid']} exited" if died else None,
+        now + timedelta(seconds=backoff_s(h, restarts + 1)),
+    )
+    return WorkerStatus(
+        spec.pack_id, spec.component, RESTARTED if died else STARTED, run_id, new.pid, restarts, log=new.log
+    )
 
 
 def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[WorkerStatus]:
@@ -151,9 +209,15 @@ def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE
             spec = daemon_spec(h, p, w)
             rec = daemons.running(spec.component)
             row = _state_row(conn, spec.component)
-            st = WorkerStatus(spec.pack_id, spec.component, RUNNING if rec else STOPPED,
-                              rec.platform_run_id if rec else None, rec.pid if rec else None,
-                              row["restarts"] if row else 0, log=rec.log if rec else None)
+            st = WorkerStatus(
+                spec.pack_id,
+                spec.component,
+                RUNNING if rec else STOPPED,
+                rec.platform_run_id if rec else None,
+                rec.pid if rec else None,
+                row["restarts"] if row else 0,
+                log=rec.log if rec else None,
+            )
             out.append(_with_heartbeat(st, beats.get(spec.component)))
             hosts[spec.component] = st
     for p in packs:
@@ -161,9 +225,14 @@ def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE
             spec = spec_for(h, x.host_key)
             if spec.component not in hosts:
                 rec = daemons.running(spec.component)
-                hosts[spec.component] = WorkerStatus(spec.pack_id, spec.component, RUNNING if rec else STOPPED,
-                                                     rec.platform_run_id if rec else None, rec.pid if rec else None,
-                                                     log=rec.log if rec else None)
+                hosts[spec.component] = WorkerStatus(
+                    spec.pack_id,
+                    spec.component,
+                    RUNNING if rec else STOPPED,
+                    rec.platform_run_id if rec else None,
+                    rec.pid if rec else None,
+                    log=rec.log if rec else None,
+                )
             out.append(_with_heartbeat(_hosted(h, p, x, hosts[spec.component]), beats.get(h.get(x.component_key))))
     return out
 
@@ -180,8 +249,9 @@ def down(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE_P
     return stopped
 
 
-def wait_until(done: Callable[[], tuple[bool, str]], timeout_s: float, tick: Callable[[], None],
-               log: Callable[[str], None]) -> tuple[bool, float]:
+def wait_until(
+    done: Callable[[], tuple[bool, str]], timeout_s: float, tick: Callable[[], None], log: Callable[[str], None]
+) -> tuple[bool, float]:
     """Call `tick` (supervision) and poll `done` until it holds or the timeout; (held, seconds waited)."""
     started = time.monotonic()
     last_log = 0.0
@@ -200,7 +270,9 @@ def unhealthy(h: Handles, conn: psycopg.Connection, pack_key: str, *component_ke
     """Problems of the named workers (handle keys) of a pack: not running, not GREEN, or a stale heartbeat."""
     stale = float(h.get("WORKER_HEARTBEAT_STALE_SECONDS"))
     components = {h.get(k) for k in component_keys}
-    return [f"{s.component}: {s.state} {s.health_state} beat {s.heartbeat_age_s}s"
-            for s in status(h, conn, (pack(h, h.get(pack_key)),))
-            if s.component in components and not (s.up and s.health_state == "GREEN"
-                                                  and s.heartbeat_age_s is not None and s.heartbeat_age_s <= stale)]
+    return [
+        f"{s.component}: {s.state} {s.health_state} beat {s.heartbeat_age_s}s"
+        for s in status(h, conn, (pack(h, h.get(pack_key)),))
+        if s.component in components
+        and not (s.up and s.health_state == "GREEN" and s.heartbeat_age_s is not None and s.heartbeat_age_s <= stale)
+    ]

@@ -22,7 +22,9 @@ def intake_parity(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
     """Intents taken in (distinct actions, all deliveries, duplicates prevented) and outcomes, for the run."""
     actions, deliveries, dupes = conn.execute(
         "SELECT count(DISTINCT action_id), count(*), count(*) FILTER (WHERE duplicate) FROM al_intake"
-        " WHERE platform_run_id = %s", (run_id,)).fetchone()
+        " WHERE platform_run_id = %s",
+        (run_id,),
+    ).fetchone()
     outcomes = conn.execute("SELECT count(*) FROM al_outcomes WHERE platform_run_id = %s", (run_id,)).fetchone()[0]
     return {"intents": actions, "intent_deliveries": deliveries, "duplicates_prevented": dupes, "outcomes": outcomes}
 
@@ -47,8 +49,13 @@ class ActionLayer(Worker):
         intents = [r for r in records if r.envelope["event_class"] == INTENT]
         if not intents:
             return
-        done = {a for (a,) in conn.execute("SELECT action_id FROM al_outcomes WHERE action_id = ANY(%s)",
-                                           ([r.payload["action_id"] for r in intents],))}
+        done = {
+            a
+            for (a,) in conn.execute(
+                "SELECT action_id FROM al_outcomes WHERE action_id = ANY(%s)",
+                ([r.payload["action_id"] for r in intents],),
+            )
+        }
         intake, outcomes = [], []
         for r in intents:
             p = r.payload
@@ -60,24 +67,51 @@ class ActionLayer(Worker):
             done.add(p["action_id"])
             outcome_id = ids.outcome_id(p["action_id"])
             effect = self.effects[p["action_kind"]]
-            outcomes.append((p["action_id"], self.run_id, p["decision_id"], p["action_kind"], effect, outcome_id,
-                             "EXECUTED", *r.origin))
-            self.emit(Envelope.build(
-                event_id=outcome_id, event_class="rtdl.action_outcome", ts_utc=r.ts, pins=r.envelope["pins"],
-                producer=self.component,
-                payload={"outcome_id": outcome_id, "action_id": p["action_id"], "decision_id": p["decision_id"],
-                         "action_kind": p["action_kind"], "effect": effect, "status": "EXECUTED",
-                         "event_id": p["event_id"], "intent_origin": {"topic": r.topic, "partition": r.partition,
-                                                                      "offset": r.offset}}), p["decision_id"])
+            outcomes.append(
+                (
+                    p["action_id"],
+                    self.run_id,
+                    p["decision_id"],
+                    p["action_kind"],
+                    effect,
+                    outcome_id,
+                    "EXECUTED",
+                    *r.origin,
+                )
+            )
+            self.emit(
+                Envelope.build(
+                    event_id=outcome_id,
+                    event_class="rtdl.action_outcome",
+                    ts_utc=r.ts,
+                    pins=r.envelope["pins"],
+                    producer=self.component,
+                    payload={
+                        "outcome_id": outcome_id,
+                        "action_id": p["action_id"],
+                        "decision_id": p["decision_id"],
+                        "action_kind": p["action_kind"],
+                        "effect": effect,
+                        "status": "EXECUTED",
+                        "event_id": p["event_id"],
+                        "intent_origin": {"topic": r.topic, "partition": r.partition, "offset": r.offset},
+                    },
+                ),
+                p["decision_id"],
+            )
             self.stats.counters[f"executed_{p['action_kind'].lower()}"] += 1
-        with conn.cursor().copy("COPY al_intake (platform_run_id, origin_topic, origin_partition, origin_offset,"
-                                " action_id, duplicate) FROM STDIN") as copy:
+        with conn.cursor().copy(
+            "COPY al_intake (platform_run_id, origin_topic, origin_partition, origin_offset,"
+            " action_id, duplicate) FROM STDIN"
+        ) as copy:
             for row in intake:
                 copy.write_row(row)
         if outcomes:
-            with conn.cursor().copy("COPY al_outcomes (action_id, platform_run_id, decision_id, action_kind, effect,"
-                                    " outcome_id, status, origin_topic, origin_partition, origin_offset)"
-                                    " FROM STDIN") as copy:
+            with conn.cursor().copy(
+                "COPY al_outcomes (action_id, platform_run_id, decision_id, action_kind, effect,"
+                " outcome_id, status, origin_topic, origin_partition, origin_offset)"
+                " FROM STDIN"
+            ) as copy:
                 for row in outcomes:
                     copy.write_row(row)
         self.stats.counters["intents"] += len(intents)
@@ -93,6 +127,9 @@ class ActionLayer(Worker):
         """From the counts kept in memory: no pass over the run's tables per heartbeat (the P9 gates
         count them in SQL, `intake_parity`)."""
         parity = dict(self._parity)
-        problem = "" if parity["intents"] == parity["outcomes"] else \
-            f"{parity['intents']} intents but {parity['outcomes']} outcomes"
+        problem = (
+            ""
+            if parity["intents"] == parity["outcomes"]
+            else f"{parity['intents']} intents but {parity['outcomes']} outcomes"
+        )
         return problem, {"run_parity": parity}

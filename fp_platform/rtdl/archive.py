@@ -22,18 +22,34 @@ from fp_platform.contracts.evidence import ObjectExistsError
 from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
-SCHEMA = pa.schema([("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
-                    ("event_id", pa.string()), ("event_class", pa.string()), ("ts_utc", pa.string()),
-                    ("payload_hash", pa.string()), ("record", pa.binary())])
+SCHEMA = pa.schema(
+    [
+        ("topic", pa.string()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("event_id", pa.string()),
+        ("event_class", pa.string()),
+        ("ts_utc", pa.string()),
+        ("payload_hash", pa.string()),
+        ("record", pa.binary()),
+    ]
+)
 
 
 def segment_bytes(records: list[BusRecord]) -> bytes:
-    table = pa.table({
-        "topic": [r.topic for r in records], "partition": [r.partition for r in records],
-        "offset": [r.offset for r in records], "event_id": [r.envelope["event_id"] for r in records],
-        "event_class": [r.envelope["event_class"] for r in records], "ts_utc": [r.ts for r in records],
-        "payload_hash": [r.envelope.get("payload_hash", "") for r in records], "record": [r.value for r in records],
-    }, schema=SCHEMA)
+    table = pa.table(
+        {
+            "topic": [r.topic for r in records],
+            "partition": [r.partition for r in records],
+            "offset": [r.offset for r in records],
+            "event_id": [r.envelope["event_id"] for r in records],
+            "event_class": [r.envelope["event_class"] for r in records],
+            "ts_utc": [r.ts for r in records],
+            "payload_hash": [r.envelope.get("payload_hash", "") for r in records],
+            "record": [r.value for r in records],
+        },
+        schema=SCHEMA,
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
@@ -55,8 +71,14 @@ class ArchiveWriter(Worker):
     component_key = "COMPONENT_ID_ARCHIVE_WRITER"
     pack_key = "PACK_ID_RTDL_CORE"
     group_key = "CONSUMER_GROUP_ID_ARCHIVE_WRITER"
-    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-                  "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_CONTROL_V1", "FP_BUS_LABELS_EVENTS_V1")
+    topic_keys = (
+        "FP_BUS_TRAFFIC_FRAUD_V1",
+        "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
+        "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
+        "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
+        "FP_BUS_CONTROL_V1",
+        "FP_BUS_LABELS_EVENTS_V1",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -70,13 +92,19 @@ class ArchiveWriter(Worker):
         for (topic, partition), recs in sorted(by_partition.items()):
             recs.sort(key=lambda r: r.offset)
             body = segment_bytes(recs)
-            key = self.h.pattern("ARCHIVE_SEGMENT_PATTERN", platform_run_id=self.run_id, topic=topic,
-                                 partition=str(partition), first_offset=str(recs[0].offset),
-                                 last_offset=str(recs[-1].offset))
+            key = self.h.pattern(
+                "ARCHIVE_SEGMENT_PATTERN",
+                platform_run_id=self.run_id,
+                topic=topic,
+                partition=str(partition),
+                first_offset=str(recs[0].offset),
+                last_offset=str(recs[-1].offset),
+            )
             sha = put_segment(self, bucket, key, body)
             conn.execute(
                 "INSERT INTO archive_segments (platform_run_id, topic, kafka_partition, first_offset, last_offset,"
                 " records, object_key, sha256, bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (self.run_id, topic, partition, recs[0].offset, recs[-1].offset, len(recs), key, sha, len(body)))
+                (self.run_id, topic, partition, recs[0].offset, recs[-1].offset, len(recs), key, sha, len(body)),
+            )
             self.stats.counters["segments"] += 1
             self.stats.counters["archived_records"] += len(recs)

@@ -21,10 +21,13 @@ from fp_platform.resources import PlatformResource
 from fp_platform.rtdl import caught_up, decision_lane, gates
 
 
-@phase_asset(P8, gates.RTDL_CAUGHT_UP,
-             deps=["daemons_ready", "ingest_receipt_summary", "kafka_offsets_snapshot", "quarantine_summary"],
-             kinds={"kafka", "postgres", "s3"},
-             description="P8: the RTDL core workers have durably consumed the run's admitted topics.")
+@phase_asset(
+    P8,
+    gates.RTDL_CAUGHT_UP,
+    deps=["daemons_ready", "ingest_receipt_summary", "kafka_offsets_snapshot", "quarantine_summary"],
+    kinds={"kafka", "postgres", "s3"},
+    description="P8: the RTDL core workers have durably consumed the run's admitted topics.",
+)
 def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id, store = platform.handles, context.partition_key, platform.store
     lag_max = int(h.get("RTDL_CAUGHT_UP_LAG_MAX"))
@@ -42,8 +45,9 @@ def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
                 break
             if time.monotonic() - last_log > 10:
                 last_log = time.monotonic()
-                context.log.info("waiting for RTDL: " + ", ".join(f"{c} lag {w['max_lag']}"
-                                                                  for c, w in report["workers"].items()))
+                context.log.info(
+                    "waiting for RTDL: " + ", ".join(f"{c} lag {w['max_lag']}" for c, w in report["workers"].items())
+                )
             time.sleep(1.0)
         time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")))  # a heartbeat after the last batch
         statuses = supervisor.status(h, conn, core)
@@ -51,31 +55,70 @@ def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
         closure = caught_up.archive_closure(h, conn, store, run_id, ranges)
         degrades = caught_up.degrade_counts(conn, run_id)
         traffic_topic = h.topic("FP_BUS_TRAFFIC_FRAUD_V1").name
-        coverage = caught_up.derived_coverage(conn, run_id, sum(n for (t, _), (_, _, n) in ranges.items()
-                                                                 if t == traffic_topic))
+        coverage = caught_up.derived_coverage(
+            conn, run_id, sum(n for (t, _), (_, _, n) in ranges.items() if t == traffic_topic)
+        )
     waited = round(time.monotonic() - started, 1)
     writer = platform.evidence(run_id)
-    writer.write_summary(h.get("OFFSETS_SNAPSHOT_PATH_PATTERN"),
-                         {**report, "kafka_committed": committed, "offset_kind": "kafka_offset",
-                          "commit_policy": h.get("RTDL_CORE_OFFSET_COMMIT_POLICY")}, phase_id=P8)
-    writer.write_summary(h.get("RTDL_CAUGHT_UP_PATH_PATTERN"),
-                         {"max_lag": report["max_lag"], "lag_max_allowed": lag_max, "waited_s": waited,
-                          "partitions_covered": report["partitions_covered"],
-                          "lag_by_worker": {c: w["max_lag"] for c, w in report["workers"].items()},
-                          "degrade_counts": degrades, "derived_coverage": coverage,
-                          "workers": [s.to_dict() for s in statuses]}, phase_id=P8)
-    writer.write_summary(h.get("ARCHIVE_WRITE_SUMMARY_PATH_PATTERN"),
-                         {k: v for k, v in closure.items() if k != "segments"}, phase_id=P8)
+    writer.write_summary(
+        h.get("OFFSETS_SNAPSHOT_PATH_PATTERN"),
+        {
+            **report,
+            "kafka_committed": committed,
+            "offset_kind": "kafka_offset",
+            "commit_policy": h.get("RTDL_CORE_OFFSET_COMMIT_POLICY"),
+        },
+        phase_id=P8,
+    )
+    writer.write_summary(
+        h.get("RTDL_CAUGHT_UP_PATH_PATTERN"),
+        {
+            "max_lag": report["max_lag"],
+            "lag_max_allowed": lag_max,
+            "waited_s": waited,
+            "partitions_covered": report["partitions_covered"],
+            "lag_by_worker": {c: w["max_lag"] for c, w in report["workers"].items()},
+            "degrade_counts": degrades,
+            "derived_coverage": coverage,
+            "workers": [s.to_dict() for s in statuses],
+        },
+        phase_id=P8,
+    )
+    writer.write_summary(
+        h.get("ARCHIVE_WRITE_SUMMARY_PATH_PATTERN"), {k: v for k, v in closure.items() if k != "segments"}, phase_id=P8
+    )
     stale = float(h.get("WORKER_HEARTBEAT_STALE_SECONDS"))
-    doc = {"report": report, "lag_max_allowed": lag_max, "waited_s": waited, "admitted_partitions": len(ranges),
-           "kafka_ahead_of_db": committed["kafka_ahead_of_db"], "closure": closure,
-           "closure_problem": _close_archive(writer, h, closure), "coverage": coverage, "degrades": degrades,
-           "workers": len(statuses),
-           "unhealthy": [f"{s.component}: {s.state} {s.health_state} beat {s.heartbeat_age_s}s" for s in statuses
-                         if not (s.up and s.platform_run_id == run_id and s.health_state == "GREEN"
-                                 and s.heartbeat_age_s is not None and s.heartbeat_age_s <= stale)]}
-    return judged(context, writer, P8, gates.RTDL_CAUGHT_UP, doc,
-                  {"max_lag": report["max_lag"], "waited_s": waited, "archive_records": closure["records"]})
+    doc = {
+        "report": report,
+        "lag_max_allowed": lag_max,
+        "waited_s": waited,
+        "admitted_partitions": len(ranges),
+        "kafka_ahead_of_db": committed["kafka_ahead_of_db"],
+        "closure": closure,
+        "closure_problem": _close_archive(writer, h, closure),
+        "coverage": coverage,
+        "degrades": degrades,
+        "workers": len(statuses),
+        "unhealthy": [
+            f"{s.component}: {s.state} {s.health_state} beat {s.heartbeat_age_s}s"
+            for s in statuses
+            if not (
+                s.up
+                and s.platform_run_id == run_id
+                and s.health_state == "GREEN"
+                and s.heartbeat_age_s is not None
+                and s.heartbeat_age_s <= stale
+            )
+        ],
+    }
+    return judged(
+        context,
+        writer,
+        P8,
+        gates.RTDL_CAUGHT_UP,
+        doc,
+        {"max_lag": report["max_lag"], "waited_s": waited, "archive_records": closure["records"]},
+    )
 
 
 def _close_archive(writer, h, closure: dict) -> str | None:
@@ -95,10 +138,14 @@ def _close_archive(writer, h, closure: dict) -> str | None:
     return None
 
 
-
-
-def _lane_facts(context: AssetExecutionContext, platform: PlatformResource, have: str, want: str,
-                components: tuple[str, ...], summarise: Callable[[psycopg.Connection], dict]) -> dict:
+def _lane_facts(
+    context: AssetExecutionContext,
+    platform: PlatformResource,
+    have: str,
+    want: str,
+    components: tuple[str, ...],
+    summarise: Callable[[psycopg.Connection], dict],
+) -> dict:
     """Supervise the decision lane pack until the run's `have` count reaches its `want` count (names of
     `decision_lane.counts`), then a heartbeat after the last batch; the lane's summary (`summarise`) with the
     seconds waited and the named workers that are not GREEN for the run (`unhealthy`)."""
@@ -111,12 +158,18 @@ def _lane_facts(context: AssetExecutionContext, platform: PlatformResource, have
             c = decision_lane.counts(conn, run_id)
             return c[have] >= c[want] > 0, f"{c[have]}/{c[want]} {have}"
 
-        _, waited = supervisor.wait_until(done, float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
-                                          lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
-                                          context.log.info)
+        _, waited = supervisor.wait_until(
+            done,
+            float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
+            lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
+            context.log.info,
+        )
         time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)
-        return {**summarise(conn), "waited_s": waited,
-                "unhealthy": supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", *components)}
+        return {
+            **summarise(conn),
+            "waited_s": waited,
+            "unhealthy": supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", *components),
+        }
 
 
 def _summary(facts: dict) -> dict:
@@ -124,41 +177,94 @@ def _summary(facts: dict) -> dict:
     return {k: v for k, v in facts.items() if k != "unhealthy"}
 
 
-@phase_asset(P9, gates.DECISION_SUMMARY, deps=[rtdl_caught_up], kinds={"kafka", "postgres"},
-             description="P9: DF decided every admitted traffic event (rules + model, explicit degrade).")
+@phase_asset(
+    P9,
+    gates.DECISION_SUMMARY,
+    deps=[rtdl_caught_up],
+    kinds={"kafka", "postgres"},
+    description="P9: DF decided every admitted traffic event (rules + model, explicit degrade).",
+)
 def decision_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
-    facts = _lane_facts(context, platform, "decisions", "admitted_traffic", ("COMPONENT_ID_DF", "COMPONENT_ID_DL"),
-                        lambda conn: decision_lane.decision_summary(conn, run_id))
+    facts = _lane_facts(
+        context,
+        platform,
+        "decisions",
+        "admitted_traffic",
+        ("COMPONENT_ID_DF", "COMPONENT_ID_DL"),
+        lambda conn: decision_lane.decision_summary(conn, run_id),
+    )
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("DECISION_SUMMARY_PATH_PATTERN"), _summary(facts), phase_id=P9)
-    return judged(context, writer, P9, gates.DECISION_SUMMARY, facts,
-                  {"decisions": facts["decisions"], "degraded": facts["degraded"], "by_decision": facts["by_decision"]})
+    return judged(
+        context,
+        writer,
+        P9,
+        gates.DECISION_SUMMARY,
+        facts,
+        {"decisions": facts["decisions"], "degraded": facts["degraded"], "by_decision": facts["by_decision"]},
+    )
 
 
-@phase_asset(P9, gates.ACTION_SUMMARY, deps=[decision_summary], kinds={"kafka", "postgres"},
-             description="P9: AL executed each intent once (idempotent on action_id) and recorded its outcome.")
+@phase_asset(
+    P9,
+    gates.ACTION_SUMMARY,
+    deps=[decision_summary],
+    kinds={"kafka", "postgres"},
+    description="P9: AL executed each intent once (idempotent on action_id) and recorded its outcome.",
+)
 def action_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
-    facts = _lane_facts(context, platform, "outcomes", "decisions", ("COMPONENT_ID_AL",),
-                        lambda conn: decision_lane.action_summary(conn, run_id))
+    facts = _lane_facts(
+        context,
+        platform,
+        "outcomes",
+        "decisions",
+        ("COMPONENT_ID_AL",),
+        lambda conn: decision_lane.action_summary(conn, run_id),
+    )
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("ACTION_SUMMARY_PATH_PATTERN"), _summary(facts), phase_id=P9)
-    return judged(context, writer, P9, gates.ACTION_SUMMARY, facts,
-                  {"outcomes": facts["outcomes"], "duplicates_prevented": facts["duplicates_prevented"]})
+    return judged(
+        context,
+        writer,
+        P9,
+        gates.ACTION_SUMMARY,
+        facts,
+        {"outcomes": facts["outcomes"], "duplicates_prevented": facts["duplicates_prevented"]},
+    )
 
 
-@phase_asset(P9, gates.AUDIT_SUMMARY, deps=[action_summary], kinds={"kafka", "postgres", "s3"},
-             description="P9: DLA's append-only audit: one closed chain per decision, lineage to the IG receipt.")
+@phase_asset(
+    P9,
+    gates.AUDIT_SUMMARY,
+    deps=[action_summary],
+    kinds={"kafka", "postgres", "s3"},
+    description="P9: DLA's append-only audit: one closed chain per decision, lineage to the IG receipt.",
+)
 def audit_summary(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id = platform.handles, context.partition_key
-    facts = _lane_facts(context, platform, "chains", "decisions", ("COMPONENT_ID_DLA",),
-                        lambda conn: {**decision_lane.audit_summary(h, conn, platform.store, run_id),
-                                      "chains_slice": decision_lane.audit_slice(conn, run_id)})
+    facts = _lane_facts(
+        context,
+        platform,
+        "chains",
+        "decisions",
+        ("COMPONENT_ID_DLA",),
+        lambda conn: {
+            **decision_lane.audit_summary(h, conn, platform.store, run_id),
+            "chains_slice": decision_lane.audit_slice(conn, run_id),
+        },
+    )
     chains = facts.pop("chains_slice")
     writer = platform.evidence(run_id)
     slice_name = h.pattern("AUDIT_SLICE_PATH_PATTERN", slice_id="first_and_degraded")
     writer.write_summary(slice_name, {"chains": chains, "bounded_to": len(chains)}, phase_id=P9)
     writer.write_summary(h.get("DLA_EVIDENCE_PATH_PATTERN"), {**_summary(facts), "slices": [slice_name]}, phase_id=P9)
-    return judged(context, writer, P9, gates.AUDIT_SUMMARY, facts,
-                  {"chains": facts["chains"], "lineage_unresolved_total": facts["lineage_unresolved_total"]})
+    return judged(
+        context,
+        writer,
+        P9,
+        gates.AUDIT_SUMMARY,
+        facts,
+        {"chains": facts["chains"], "lineage_unresolved_total": facts["lineage_unresolved_total"]},
+    )

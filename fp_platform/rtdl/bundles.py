@@ -15,11 +15,24 @@ def ensure_bootstrap(conn: psycopg.Connection, h: Handles, policy: Policy) -> No
     """Register and activate the rules-only bootstrap bundle once, ever (a no-op afterwards)."""
     bundle_id, version = h.get("MPR_BOOTSTRAP_BUNDLE_ID"), str(policy.bootstrap["bundle_version"])
     with conn.transaction():
-        mpr_registry.register(conn, bundle_id=bundle_id, bundle_version=version, policy_rev=policy.policy_rev,
-                              model_ref=None, feature_version=FEATURE_VERSION, feature_list=list(FEATURE_NAMES),
-                              thresholds=policy.bootstrap["thresholds"],
-                              provenance={"source": "decision policy bootstrap"})
+        mpr_registry.register(
+            conn,
+            bundle_id=bundle_id,
+            bundle_version=version,
+            policy_rev=policy.policy_rev,
+            model_ref=None,
+            feature_version=FEATURE_VERSION,
+            feature_list=list(FEATURE_NAMES),
+            thresholds=policy.bootstrap["thresholds"],
+            provenance={"source": "decision policy bootstrap"},
+        )
         if conn.execute("SELECT 1 FROM mpr_registry_events LIMIT 1").fetchone() is None:
-            mpr_registry.activate(conn, event_id=f"bootstrap:{bundle_id}:{version}", event_type="BOOTSTRAP",
-                                  bundle_id=bundle_id, bundle_version=version, reason="no bundle promoted yet",
-                                  actor="decision_fabric")
+            mpr_registry.activate(
+                conn,
+                event_id=f"bootstrap:{bundle_id}:{version}",
+                event_type="BOOTSTRAP",
+                bundle_id=bundle_id,
+                bundle_version=version,
+                reason="no bundle promoted yet",
+                actor="decision_fabric",
+            )

@@ -29,8 +29,12 @@ class Csfb:
     pack_key = "PACK_ID_RTDL_CORE"
     phase_id = P8
     group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"  # its host's: the offsets CSFB's state covers
-    topic_keys = ("FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-                  "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_TRAFFIC_FRAUD_V1")
+    topic_keys = (
+        "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
+        "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
+        "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
+        "FP_BUS_TRAFFIC_FRAUD_V1",
+    )
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
@@ -64,22 +68,37 @@ class Csfb:
         """Bind the batch's new events and rewrite the changed bindings: one statement each (inside the
         processor's transaction)."""
         if self._new:  # events this batch took in: never bound before (one binary COPY)
-            with conn.cursor().copy("COPY csfb_flow_bindings (platform_run_id, event_id, flow_id, transaction_id,"
-                                    " event_ts, status, reasons, origin_topic, origin_partition, origin_offset)"
-                                    " FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(("text", "text", "text", "int8", "timestamptz", "text", "text[]", "text", "int4",
-                                "int8"))
+            with conn.cursor().copy(
+                "COPY csfb_flow_bindings (platform_run_id, event_id, flow_id, transaction_id,"
+                " event_ts, status, reasons, origin_topic, origin_partition, origin_offset)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(
+                    ("text", "text", "text", "int8", "timestamptz", "text", "text[]", "text", "int4", "int8")
+                )
                 for tx in self._new:
                     status, reasons = self.bindings[tx.event_id] = state.binding(tx.event_id)
                     self.counters["join_hits" if status == READY else "join_misses"] += 1
-                    copy.write_row((self.run_id, tx.event_id, tx.flow_id, tx.transaction_id, from_us(tx.ts), status,
-                                    reasons, *tx.origin))
+                    copy.write_row(
+                        (
+                            self.run_id,
+                            tx.event_id,
+                            tx.flow_id,
+                            tx.transaction_id,
+                            from_us(tx.ts),
+                            status,
+                            reasons,
+                            *tx.origin,
+                        )
+                    )
         if self._changed:
             rows = [{"event_id": e, "status": st, "reasons": rs} for e, (st, rs) in sorted(self._changed.items())]
-            conn.execute("UPDATE csfb_flow_bindings b SET status = c.status, reasons = c.reasons FROM"
-                         " jsonb_to_recordset(%s::jsonb) AS c(event_id text, status text, reasons text[])"
-                         " WHERE b.platform_run_id = %s AND b.event_id = c.event_id",
-                         (orjson.dumps(rows).decode(), self.run_id))
+            conn.execute(
+                "UPDATE csfb_flow_bindings b SET status = c.status, reasons = c.reasons FROM"
+                " jsonb_to_recordset(%s::jsonb) AS c(event_id text, status text, reasons text[])"
+                " WHERE b.platform_run_id = %s AND b.event_id = c.event_id",
+                (orjson.dumps(rows).decode(), self.run_id),
+            )
         self._new.clear()
         self._changed.clear()
 
@@ -87,6 +106,11 @@ class Csfb:
 def binding_counts(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
     """Bindings per status for the run (join hits = READY; the rest are explicit degrades)."""
     counts = {READY: 0, MISSING_CONTEXT: 0, LATE_CONTEXT: 0}
-    counts.update(dict(conn.execute("SELECT status, count(*) FROM csfb_flow_bindings WHERE platform_run_id = %s"
-                                    " GROUP BY status", (run_id,)).fetchall()))
+    counts.update(
+        dict(
+            conn.execute(
+                "SELECT status, count(*) FROM csfb_flow_bindings WHERE platform_run_id = %s GROUP BY status", (run_id,)
+            ).fetchall()
+        )
+    )
     return counts

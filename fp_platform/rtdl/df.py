@@ -39,13 +39,41 @@ Emit = Callable[[Envelope, str], bytes]  # the worker's outbox: publish once the
 REGISTRY_TTL_S = 1.0  # how stale DF's view of the active bundle may be (a promotion reaches DF within this)
 
 MODEL_POSTURES = ("NORMAL", "DEGRADED_CONTEXT")  # postures in which DF may use the bundle's model
-_COLUMNS = ("decision_id, platform_run_id, event_id, decision, reason_codes, score, score_source, bundle_id,"
-            " bundle_version, policy_rev, posture, posture_seq, degrade_reasons, binding_status, feature_version,"
-            " features, event_ts, origin_topic, origin_partition, origin_offset, decision_envelope, intent_envelope,"
-            " feature_watermark, decided_at, bus_at, intake_at, parked_ms")
-_TYPES = ("text", "text", "text", "text", "text[]", "float8", "text", "text", "text", "text", "text", "int8", "text[]",
-          "text", "text", "jsonb", "timestamptz", "text", "int4", "int8", "bytea", "bytea", "jsonb", "timestamptz",
-          "timestamptz", "timestamptz", "float8")
+_COLUMNS = (
+    "decision_id, platform_run_id, event_id, decision, reason_codes, score, score_source, bundle_id,"
+    " bundle_version, policy_rev, posture, posture_seq, degrade_reasons, binding_status, feature_version,"
+    " features, event_ts, origin_topic, origin_partition, origin_offset, decision_envelope, intent_envelope,"
+    " feature_watermark, decided_at, bus_at, intake_at, parked_ms"
+)
+_TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    "text[]",
+    "float8",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int8",
+    "text[]",
+    "text",
+    "text",
+    "jsonb",
+    "timestamptz",
+    "text",
+    "int4",
+    "int8",
+    "bytea",
+    "bytea",
+    "jsonb",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "float8",
+)
 
 
 def model_values(payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
@@ -74,24 +102,39 @@ class Scored:
         return self.value
 
 
-def batch_scored(model: Any, bundle: mpr_registry.Bundle | None, model_problem: str | None,
-                 items: list[tuple[str, dict[str, Any], EventContext]]) -> list[Any]:
+def batch_scored(
+    model: Any,
+    bundle: mpr_registry.Bundle | None,
+    model_problem: str | None,
+    items: list[tuple[str, dict[str, Any], EventContext]],
+) -> list[Any]:
     """Per (posture, payload, context): what `decide` scores with — the events the model scores are scored
     in one call up front."""
     out = [model] * len(items)
     if model is None or bundle is None or not bundle.model_ref:
         return out
-    used = [i for i, (posture, _, ctx) in enumerate(items)
-            if posture != "FAIL_CLOSED" and _model_unused(model_problem, posture, ctx) is None]
+    used = [
+        i
+        for i, (posture, _, ctx) in enumerate(items)
+        if posture != "FAIL_CLOSED" and _model_unused(model_problem, posture, ctx) is None
+    ]
     if used:
-        for i, value in zip(used, model.score_many([model_values(items[i][1], items[i][2]) for i in used]),
-                            strict=True):
+        for i, value in zip(
+            used, model.score_many([model_values(items[i][1], items[i][2]) for i in used]), strict=True
+        ):
             out[i] = Scored(value)
     return out
 
 
-def decide(policy: Policy, bundle: mpr_registry.Bundle | None, posture: str, model: Any, model_problem: str | None,
-           payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
+def decide(
+    policy: Policy,
+    bundle: mpr_registry.Bundle | None,
+    posture: str,
+    model: Any,
+    model_problem: str | None,
+    payload: dict[str, Any],
+    ctx: EventContext,
+) -> dict[str, Any]:
     """The decision for one event (pure): decision, reason codes, score, its source and degrade reasons."""
     missing = ctx.degrade_reasons()
     degrade = list(missing)
@@ -99,8 +142,13 @@ def decide(policy: Policy, bundle: mpr_registry.Bundle | None, posture: str, mod
         degrade.append(f"posture {posture}")
     if bundle is None or posture == "FAIL_CLOSED":
         why = "no active bundle" if bundle is None else "posture FAIL_CLOSED"
-        return {"decision": policy.ladder["fail_closed_decision"], "reason_codes": ["FAIL_CLOSED"], "score": 1.0,
-                "score_source": "fail_closed", "degrade_reasons": [*degrade, why]}
+        return {
+            "decision": policy.ladder["fail_closed_decision"],
+            "reason_codes": ["FAIL_CLOSED"],
+            "score": 1.0,
+            "score_source": "fail_closed",
+            "degrade_reasons": [*degrade, why],
+        }
     values = model_values(payload, ctx)
     score, codes = policy.rule_score(values)
     source = "rules"
@@ -115,8 +163,13 @@ def decide(policy: Policy, bundle: mpr_registry.Bundle | None, posture: str, mod
     decision = decision_for(score, bundle.thresholds)
     if missing:
         decision = at_least(decision, policy.ladder["degraded_min_decision"])
-    return {"decision": decision, "reason_codes": codes or ["NO_RULE_FIRED"], "score": round(score, 6),
-            "score_source": source, "degrade_reasons": degrade}
+    return {
+        "decision": decision,
+        "reason_codes": codes or ["NO_RULE_FIRED"],
+        "score": round(score, 6),
+        "score_source": source,
+        "degrade_reasons": degrade,
+    }
 
 
 class DecisionFabric:
@@ -164,14 +217,22 @@ class DecisionFabric:
         """Events decided before (a replay): send the stored decision and intent again, byte for byte."""
         by_decision = {ids.decision_id(self.run_id, e): e for e in event_ids}
         for decision_id, decision_env, intent_env in conn.execute(
-                "SELECT decision_id, decision_envelope, intent_envelope FROM df_decisions WHERE decision_id = ANY(%s)",
-                (list(by_decision),)):
+            "SELECT decision_id, decision_envelope, intent_envelope FROM df_decisions WHERE decision_id = ANY(%s)",
+            (list(by_decision),),
+        ):
             for raw in (decision_env, intent_env):
                 emit(Envelope.from_dict(orjson.loads(raw)), decision_id)
             self.counters["decisions_resent"] += 1
 
-    def decide(self, records: list[tuple[BusRecord, EventContext]], posture: str | None, posture_seq: int | None,
-               emit: Emit, decided_at: datetime, timing: dict[str, tuple[datetime | None, datetime, float]]) -> None:
+    def decide(
+        self,
+        records: list[tuple[BusRecord, EventContext]],
+        posture: str | None,
+        posture_seq: int | None,
+        emit: Emit,
+        decided_at: datetime,
+        timing: dict[str, tuple[datetime | None, datetime, float]],
+    ) -> None:
         """Decide each (record, context) under the posture (None: DL has published none for the run); `timing`:
         per event, when it went on the bus, when the processor took it in and how long it was parked."""
         level = posture or "FAIL_CLOSED"
@@ -182,8 +243,13 @@ class DecisionFabric:
             if posture is None:
                 out["degrade_reasons"].append("posture: DL has published none for the run")
             decision_id = ids.decision_id(self.run_id, r.envelope["event_id"])
-            self._rows.append((*self._record(decision_id, r, ctx, out, level, posture_seq, emit), decided_at,
-                               *timing[r.envelope["event_id"]]))
+            self._rows.append(
+                (
+                    *self._record(decision_id, r, ctx, out, level, posture_seq, emit),
+                    decided_at,
+                    *timing[r.envelope["event_id"]],
+                )
+            )
             self.counters[f"decisions_{out['decision'].lower()}"] += 1
             self.counters["decisions_degraded"] += bool(out["degrade_reasons"])
         self.counters["decisions"] += len(records)
@@ -197,41 +263,105 @@ class DecisionFabric:
                     copy.write_row(row)
             self._rows.clear()
 
-    def _record(self, decision_id: str, r: BusRecord, ctx: EventContext, out: dict[str, Any], posture: str,
-                posture_seq: int | None, emit: Emit) -> tuple:
+    def _record(
+        self,
+        decision_id: str,
+        r: BusRecord,
+        ctx: EventContext,
+        out: dict[str, Any],
+        posture: str,
+        posture_seq: int | None,
+        emit: Emit,
+    ) -> tuple:
         """Build and emit the decision and its intent; the df_decisions row that keeps both."""
         p = r.payload
         bundle = self.bundle
-        bundle_ref = bundle.ref() if bundle else {"bundle_id": "none", "bundle_version": "none",
-                                                  "policy_rev": self.policy.policy_rev, "model_ref": None,
-                                                  "registry_seq": None}
+        bundle_ref = (
+            bundle.ref()
+            if bundle
+            else {
+                "bundle_id": "none",
+                "bundle_version": "none",
+                "policy_rev": self.policy.policy_rev,
+                "model_ref": None,
+                "registry_seq": None,
+            }
+        )
         features = {k: ctx.features[k] for k in FEATURE_NAMES} if ctx.features else None
         origin = {"topic": r.topic, "partition": r.partition, "offset": r.offset}
-        subject = {"event_id": r.envelope["event_id"], "event_class": r.envelope["event_class"],
-                   "transaction_id": p["transaction_id"], "card_id": p["card_id"], "terminal_id": p["terminal_id"],
-                   "customer_id": p["customer_id"], "flow_id": p["flow_id"], "amount": p["amount"]}
+        subject = {
+            "event_id": r.envelope["event_id"],
+            "event_class": r.envelope["event_class"],
+            "transaction_id": p["transaction_id"],
+            "card_id": p["card_id"],
+            "terminal_id": p["terminal_id"],
+            "customer_id": p["customer_id"],
+            "flow_id": p["flow_id"],
+            "amount": p["amount"],
+        }
         decision = Envelope.build(
-            event_id=decision_id, event_class="rtdl.decision_response", ts_utc=r.ts, pins=r.envelope["pins"],
+            event_id=decision_id,
+            event_class="rtdl.decision_response",
+            ts_utc=r.ts,
+            pins=r.envelope["pins"],
             producer=self.component,
-            payload={"decision_id": decision_id, **subject, **out, "bundle": bundle_ref,
-                     "posture": {"level": posture, "seq": posture_seq},
-                     "binding": {"status": ctx.binding_status, "reasons": list(ctx.binding_reasons)},
-                     "features": {"feature_version": ctx.feature_version, "vector_ref":
-                                  {"table": "ofp_features", "event_id": r.envelope["event_id"]},
-                                  "values": features, "as_of_offsets": ctx.feature_watermark if features else None},
-                     "origin": origin})
+            payload={
+                "decision_id": decision_id,
+                **subject,
+                **out,
+                "bundle": bundle_ref,
+                "posture": {"level": posture, "seq": posture_seq},
+                "binding": {"status": ctx.binding_status, "reasons": list(ctx.binding_reasons)},
+                "features": {
+                    "feature_version": ctx.feature_version,
+                    "vector_ref": {"table": "ofp_features", "event_id": r.envelope["event_id"]},
+                    "values": features,
+                    "as_of_offsets": ctx.feature_watermark if features else None,
+                },
+                "origin": origin,
+            },
+        )
         action = self.policy.action(out["decision"])
         action_id = ids.action_id(decision_id, action["kind"])
         intent = Envelope.build(
-            event_id=action_id, event_class="rtdl.action_intent", ts_utc=r.ts, pins=r.envelope["pins"],
+            event_id=action_id,
+            event_class="rtdl.action_intent",
+            ts_utc=r.ts,
+            pins=r.envelope["pins"],
             producer=self.component,
-            payload={"action_id": action_id, "decision_id": decision_id, "action_kind": action["kind"],
-                     "decision": out["decision"], "event_id": r.envelope["event_id"],
-                     "transaction_id": p["transaction_id"], "card_id": p["card_id"]})
+            payload={
+                "action_id": action_id,
+                "decision_id": decision_id,
+                "action_kind": action["kind"],
+                "decision": out["decision"],
+                "event_id": r.envelope["event_id"],
+                "transaction_id": p["transaction_id"],
+                "card_id": p["card_id"],
+            },
+        )
         decision_bytes, intent_bytes = emit(decision, decision_id), emit(intent, decision_id)
-        return (decision_id, self.run_id, r.envelope["event_id"], out["decision"], out["reason_codes"], out["score"],
-                out["score_source"], bundle_ref["bundle_id"], bundle_ref["bundle_version"], bundle_ref["policy_rev"],
-                posture, posture_seq, out["degrade_reasons"], ctx.binding_status, ctx.feature_version,
-                jsonb(features) if features else None, datetime.fromisoformat(r.ts), r.topic, r.partition, r.offset,
-                decision_bytes, intent_bytes,
-                jsonb(ctx.feature_watermark) if features and ctx.feature_watermark else None)
+        return (
+            decision_id,
+            self.run_id,
+            r.envelope["event_id"],
+            out["decision"],
+            out["reason_codes"],
+            out["score"],
+            out["score_source"],
+            bundle_ref["bundle_id"],
+            bundle_ref["bundle_version"],
+            bundle_ref["policy_rev"],
+            posture,
+            posture_seq,
+            out["degrade_reasons"],
+            ctx.binding_status,
+            ctx.feature_version,
+            jsonb(features) if features else None,
+            datetime.fromisoformat(r.ts),
+            r.topic,
+            r.partition,
+            r.offset,
+            decision_bytes,
+            intent_bytes,
+            jsonb(ctx.feature_watermark) if features and ctx.feature_watermark else None,
+        )

@@ -33,8 +33,9 @@ def ladder_posture(policy: Policy, signals: dict[str, Any]) -> tuple[str, list[s
         for posture, limits in ladder["thresholds"].items():
             for name, limit in limits.items():
                 if signals[name] >= float(limit):
-                    found.append((posture, f"{name} {signals[name]:.3f} >= {limit} over"
-                                           f" {signals['window_events']} events"))
+                    found.append(
+                        (posture, f"{name} {signals[name]:.3f} >= {limit} over {signals['window_events']} events")
+                    )
     if not found:
         return "NORMAL", []
     worst = max((p for p, _ in found), key=POSTURES.index)
@@ -43,8 +44,10 @@ def ladder_posture(policy: Policy, signals: dict[str, Any]) -> tuple[str, list[s
 
 def current_posture(conn: psycopg.Connection, run_id: str) -> tuple[int, str, list[str]] | None:
     """(seq, posture, reasons) of the run's latest posture event, or None before DL wrote one."""
-    row = conn.execute("SELECT seq, posture, reasons FROM dl_posture_events WHERE platform_run_id = %s"
-                       " ORDER BY seq DESC LIMIT 1", (run_id,)).fetchone()
+    row = conn.execute(
+        "SELECT seq, posture, reasons FROM dl_posture_events WHERE platform_run_id = %s ORDER BY seq DESC LIMIT 1",
+        (run_id,),
+    ).fetchone()
     return None if row is None else (row[0], row[1], list(row[2]))
 
 
@@ -70,24 +73,32 @@ class DegradeLadder:
         """Posture and window as the run's posture events and decisions left them (a restart continues)."""
         latest = current_posture(conn, self.run_id)
         self.posture, self.posture_seq = (latest[1], latest[0]) if latest else (None, None)
-        rows = conn.execute("SELECT binding_status IS DISTINCT FROM 'READY', features IS NULL, decided_at >"
-                            " coalesce((SELECT max(at) FROM dl_posture_events WHERE platform_run_id = %(r)s),"
-                            " '-infinity') FROM df_decisions WHERE platform_run_id = %(r)s"
-                            " ORDER BY decided_at DESC, decision_id DESC LIMIT %(n)s",
-                            {"r": self.run_id, "n": self.window.maxlen}).fetchall()
+        rows = conn.execute(
+            "SELECT binding_status IS DISTINCT FROM 'READY', features IS NULL, decided_at >"
+            " coalesce((SELECT max(at) FROM dl_posture_events WHERE platform_run_id = %(r)s),"
+            " '-infinity') FROM df_decisions WHERE platform_run_id = %(r)s"
+            " ORDER BY decided_at DESC, decision_id DESC LIMIT %(n)s",
+            {"r": self.run_id, "n": self.window.maxlen},
+        ).fetchall()
         self.window.extend((j, f) for j, f, _ in reversed(rows))
         self.events_since_change = sum(after for _, _, after in rows)
 
     def set_static(self, bundle: mpr_registry.Bundle | None, model_problem: str | None) -> None:
         """Registry resolution and model availability, as DF resolved them (one load per bundle change)."""
-        self.static = {"registry_resolved": bundle is not None, "bundle": bundle.ref() if bundle else None,
-                       "model_problem": model_problem}
+        self.static = {
+            "registry_resolved": bundle is not None,
+            "bundle": bundle.ref() if bundle else None,
+            "model_problem": model_problem,
+        }
 
     def signals(self) -> dict[str, Any]:
         n = len(self.window)
-        return {**self.static, "window_events": n,
-                "join_miss_rate": sum(j for j, _ in self.window) / n if n else 0.0,
-                "feature_miss_rate": sum(f for _, f in self.window) / n if n else 0.0}
+        return {
+            **self.static,
+            "window_events": n,
+            "join_miss_rate": sum(j for j, _ in self.window) / n if n else 0.0,
+            "feature_miss_rate": sum(f for _, f in self.window) / n if n else 0.0,
+        }
 
     def observe(self, conn: psycopg.Connection, contexts: list[tuple[EventContext, tuple]]) -> None:
         """The events DF is about to judge (context, origin), in event order; then the posture they call for."""
@@ -107,9 +118,17 @@ class DegradeLadder:
         self.posture_seq = conn.execute(
             "INSERT INTO dl_posture_events (platform_run_id, posture, previous_posture, reasons, signals, policy_rev,"
             " origin_topic, origin_partition, origin_offset) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " RETURNING seq", (self.run_id, posture, self.posture, reasons or ["all signals within policy"],
-                               orjson.dumps(signals).decode(), self.policy.policy_rev,
-                               *(origin or (None, None, None)))).fetchone()[0]
+            " RETURNING seq",
+            (
+                self.run_id,
+                posture,
+                self.posture,
+                reasons or ["all signals within policy"],
+                orjson.dumps(signals).decode(),
+                self.policy.policy_rev,
+                *(origin or (None, None, None)),
+            ),
+        ).fetchone()[0]
         self.counters["posture_changes"] += 1
         self.counters[f"posture_{posture.lower()}"] += 1
         self.posture, self.events_since_change = posture, 0

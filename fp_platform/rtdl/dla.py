@@ -50,8 +50,10 @@ WHERE c.decision_id IS NULL
 """
 
 
-_OPEN = ("FROM dla_audit_records a WHERE a.platform_run_id = %s"
-         " AND NOT EXISTS (SELECT 1 FROM dla_chains c WHERE c.decision_id = a.decision_id)")
+_OPEN = (
+    "FROM dla_audit_records a WHERE a.platform_run_id = %s"
+    " AND NOT EXISTS (SELECT 1 FROM dla_chains c WHERE c.decision_id = a.decision_id)"
+)
 
 
 def lineage_unresolved(conn: psycopg.Connection, run_id: str) -> int:
@@ -76,16 +78,31 @@ class DecisionLogAudit(Worker):
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         self._segments(conn, records)
         run = {"run": self.run_id}
-        db.stage(conn, "dla_in", "event_class text, event_id text, decision_id text, payload_hash text,"
-                 " origin_topic text, origin_partition int, origin_offset bigint, record jsonb",
-                 ((r.envelope["event_class"], r.envelope["event_id"], r.payload["decision_id"],
-                   r.envelope["payload_hash"], *r.origin, r.value.decode()) for r in records))
+        db.stage(
+            conn,
+            "dla_in",
+            "event_class text, event_id text, decision_id text, payload_hash text,"
+            " origin_topic text, origin_partition int, origin_offset bigint, record jsonb",
+            (
+                (
+                    r.envelope["event_class"],
+                    r.envelope["event_id"],
+                    r.payload["decision_id"],
+                    r.envelope["payload_hash"],
+                    *r.origin,
+                    r.value.decode(),
+                )
+                for r in records
+            ),
+        )
         audited = conn.execute(
             "INSERT INTO dla_audit_records (platform_run_id, event_class, event_id, decision_id, payload_hash,"
             " origin_topic, origin_partition, origin_offset, record) SELECT DISTINCT ON (event_class, event_id)"
             " %(run)s, event_class, event_id, decision_id, payload_hash, origin_topic, origin_partition,"
             " origin_offset, record FROM dla_in ORDER BY event_class, event_id, origin_partition, origin_offset"
-            " ON CONFLICT DO NOTHING RETURNING decision_id, event_class", run).fetchall()
+            " ON CONFLICT DO NOTHING RETURNING decision_id, event_class",
+            run,
+        ).fetchall()
         appended = len(audited)
         redelivered = conn.execute(
             "INSERT INTO dla_redeliveries SELECT %(run)s, i.event_class, i.event_id, a.payload_hash = i.payload_hash,"
@@ -93,7 +110,9 @@ class DecisionLogAudit(Worker):
             " JOIN dla_audit_records a ON a.platform_run_id = %(run)s AND a.event_class = i.event_class"
             "  AND a.event_id = i.event_id"
             " WHERE (a.origin_topic, a.origin_partition, a.origin_offset)"
-            "  <> (i.origin_topic, i.origin_partition, i.origin_offset) ON CONFLICT DO NOTHING", run).rowcount
+            "  <> (i.origin_topic, i.origin_partition, i.origin_offset) ON CONFLICT DO NOTHING",
+            run,
+        ).rowcount
         self.stats.counters["audit_records"] += appended
         self.stats.counters["redeliveries"] += redelivered
         self._open(conn, audited)
@@ -107,8 +126,12 @@ class DecisionLogAudit(Worker):
         opened = {d for d, c in audited if c == DECISION} - self._unresolved
         other = {d for d, c in audited if c != DECISION} - self._unresolved - opened
         if other:
-            other -= {d for (d,) in conn.execute("SELECT decision_id FROM dla_chains WHERE decision_id = ANY(%s)",
-                                                 (list(other),))}
+            other -= {
+                d
+                for (d,) in conn.execute(
+                    "SELECT decision_id FROM dla_chains WHERE decision_id = ANY(%s)", (list(other),)
+                )
+            }
         self._unresolved |= opened | other
 
     def on_start(self, conn: psycopg.Connection) -> None:
@@ -134,9 +157,11 @@ class DecisionLogAudit(Worker):
             key = self.h.pattern("DLA_AUDIT_SEGMENT_PATTERN", platform_run_id=self.run_id, segment_id=segment_id)
             body = segment_bytes(recs)
             sha = put_segment(self, bucket, key, body)
-            conn.execute("INSERT INTO dla_audit_segments (platform_run_id, segment_id, records, object_key, sha256,"
-                         " bytes) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                         (self.run_id, segment_id, len(recs), key, sha, len(body)))
+            conn.execute(
+                "INSERT INTO dla_audit_segments (platform_run_id, segment_id, records, object_key, sha256,"
+                " bytes) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (self.run_id, segment_id, len(recs), key, sha, len(body)),
+            )
 
     def _close_chains(self, conn: psycopg.Connection, decision_ids: set[str]) -> None:
         db.stage(conn, "dla_touched", "decision_id text PRIMARY KEY", ((d,) for d in decision_ids))
@@ -153,27 +178,65 @@ class DecisionLogAudit(Worker):
             if row["receipt_id"] is None or receipt_at != traffic_origin:
                 waiting.add(row["decision_id"])
                 continue
-            lineage = {"admitted_event": traffic_origin, "ig_receipt_id": row["receipt_id"],
-                       "decision": row["decision_origin"], "intent": row["intent_origin"],
-                       "outcome": row["outcome_origin"]}
+            lineage = {
+                "admitted_event": traffic_origin,
+                "ig_receipt_id": row["receipt_id"],
+                "decision": row["decision_origin"],
+                "intent": row["intent_origin"],
+                "outcome": row["outcome_origin"],
+            }
             degraded = bool(d["degrade_reasons"])
-            chains.append((row["decision_id"], self.run_id, d["event_id"], row["receipt_id"], d["decision"],
-                           i["action_id"], o["outcome_id"], d["posture"]["level"], degraded,
-                           orjson.dumps(lineage).decode()))
-            self.emit(Envelope.build(
-                event_id=ids.audit_event_id(row["decision_id"]), event_class="audit.decision_chain",
-                ts_utc=row["decision"]["ts_utc"], pins=row["decision"]["pins"], producer=self.component,
-                payload={"decision_id": row["decision_id"], "event_class": d["event_class"], "event_id": d["event_id"],
-                         "receipt_id": row["receipt_id"], "decision": d["decision"], "reason_codes": d["reason_codes"],
-                         "score": d["score"], "bundle": d["bundle"], "posture": d["posture"],
-                         "degrade_reasons": d["degrade_reasons"], "action_id": i["action_id"],
-                         "action_kind": i["action_kind"], "outcome_id": o["outcome_id"], "effect": o["effect"],
-                         "outcome_status": o["status"], "transaction_id": d["transaction_id"],
-                         "card_id": d["card_id"], "amount": d["amount"], "lineage": lineage}), row["decision_id"])
+            chains.append(
+                (
+                    row["decision_id"],
+                    self.run_id,
+                    d["event_id"],
+                    row["receipt_id"],
+                    d["decision"],
+                    i["action_id"],
+                    o["outcome_id"],
+                    d["posture"]["level"],
+                    degraded,
+                    orjson.dumps(lineage).decode(),
+                )
+            )
+            self.emit(
+                Envelope.build(
+                    event_id=ids.audit_event_id(row["decision_id"]),
+                    event_class="audit.decision_chain",
+                    ts_utc=row["decision"]["ts_utc"],
+                    pins=row["decision"]["pins"],
+                    producer=self.component,
+                    payload={
+                        "decision_id": row["decision_id"],
+                        "event_class": d["event_class"],
+                        "event_id": d["event_id"],
+                        "receipt_id": row["receipt_id"],
+                        "decision": d["decision"],
+                        "reason_codes": d["reason_codes"],
+                        "score": d["score"],
+                        "bundle": d["bundle"],
+                        "posture": d["posture"],
+                        "degrade_reasons": d["degrade_reasons"],
+                        "action_id": i["action_id"],
+                        "action_kind": i["action_kind"],
+                        "outcome_id": o["outcome_id"],
+                        "effect": o["effect"],
+                        "outcome_status": o["status"],
+                        "transaction_id": d["transaction_id"],
+                        "card_id": d["card_id"],
+                        "amount": d["amount"],
+                        "lineage": lineage,
+                    },
+                ),
+                row["decision_id"],
+            )
         self._pending = waiting
         if chains:
-            with conn.cursor().copy("COPY dla_chains (decision_id, platform_run_id, event_id, receipt_id, decision,"
-                                    " action_id, outcome_id, posture, degraded, lineage) FROM STDIN") as copy:
+            with conn.cursor().copy(
+                "COPY dla_chains (decision_id, platform_run_id, event_id, receipt_id, decision,"
+                " action_id, outcome_id, posture, degraded, lineage) FROM STDIN"
+            ) as copy:
                 for c in chains:
                     copy.write_row(c)
             self.stats.counters["chains_closed"] += len(chains)
@@ -185,5 +248,7 @@ class DecisionLogAudit(Worker):
         unresolved = len(self._unresolved)
         idle_s = time.perf_counter() - self.stats.last_applied_mono if self.stats.last_applied_mono else 0.0
         stuck = unresolved and idle_s > 3 * float(self.h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS"))
-        return (f"{unresolved} chains unresolved while idle" if stuck else ""), \
-            {"lineage_unresolved_total": unresolved, "chains_pending": len(self._pending)}
+        return (f"{unresolved} chains unresolved while idle" if stuck else ""), {
+            "lineage_unresolved_total": unresolved,
+            "chains_pending": len(self._pending),
+        }

@@ -38,13 +38,24 @@ READY, MISSING_CONTEXT, LATE_CONTEXT = "READY", "MISSING_CONTEXT", "LATE_CONTEXT
 # event class -> the frame columns it fills, from the envelope ("@event_id", "@ts") or its payload
 PARTS: dict[str, dict[str, str]] = {
     "context.arrival_events": {"arrival_event_id": "@event_id", "arrival_ts": "@ts", "channel": "channel"},
-    "context.arrival_entities": {"entities_event_id": "@event_id", "entities_ts": "@ts", "card_id": "card_id",
-                                 "device_id": "device_id", "ip": "ip"},
-    "context.flow_anchor.fraud": {"anchor_event_id": "@event_id", "anchor_ts": "@ts",
-                                  "transaction_id": "transaction_id"},
+    "context.arrival_entities": {
+        "entities_event_id": "@event_id",
+        "entities_ts": "@ts",
+        "card_id": "card_id",
+        "device_id": "device_id",
+        "ip": "ip",
+    },
+    "context.flow_anchor.fraud": {
+        "anchor_event_id": "@event_id",
+        "anchor_ts": "@ts",
+        "transaction_id": "transaction_id",
+    },
 }
-_PART_NAMES = {"arrival_event_id": "arrival_event", "entities_event_id": "arrival_entities",
-               "anchor_event_id": "flow_anchor"}
+_PART_NAMES = {
+    "arrival_event_id": "arrival_event",
+    "entities_event_id": "arrival_entities",
+    "anchor_event_id": "flow_anchor",
+}
 _PART_TS = (("arrival_event", "arrival_ts"), ("arrival_entities", "entities_ts"), ("flow_anchor", "anchor_ts"))
 
 
@@ -163,7 +174,7 @@ class KeyedState:
 
     def _terminal_events(self, terminal_id: int, lo: int, hi: int) -> list[str]:
         term = self.terminals.get(terminal_id, [])
-        return [e for _, _, e in term[bisect_left(term, (lo,)):bisect_left(term, (hi,))]]
+        return [e for _, _, e in term[bisect_left(term, (lo,)) : bisect_left(term, (hi,))]]
 
     # --- reading --------------------------------------------------------------------------------------
     def binding(self, event_id: str) -> tuple[str, list[str]]:
@@ -226,11 +237,15 @@ class KeyedState:
     def to_doc(self) -> dict[str, Any]:
         """A JSON-able document of the applied records (not of the indexes: they are rebuilt on load), sorted: two
         states of the same records give the same document whatever order they were applied in."""
-        return {"traffic": sorted([t.event_id, t.transaction_id, t.flow_id, t.customer_id, t.terminal_id, t.amount,
-                                   t.ts, *t.origin] for t in self.events.values()),
-                "labels": sorted([tx, obs, fraud] for tx, lst in self.labels.items() for obs, fraud in lst),
-                "sightings": sorted([flow, *s] for flow, s in self.sightings.items()),
-                "frames": dict(sorted(self.frames.items()))}
+        return {
+            "traffic": sorted(
+                [t.event_id, t.transaction_id, t.flow_id, t.customer_id, t.terminal_id, t.amount, t.ts, *t.origin]
+                for t in self.events.values()
+            ),
+            "labels": sorted([tx, obs, fraud] for tx, lst in self.labels.items() for obs, fraud in lst),
+            "sightings": sorted([flow, *s] for flow, s in self.sightings.items()),
+            "frames": dict(sorted(self.frames.items())),
+        }
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> KeyedState:

@@ -37,8 +37,10 @@ ON CONFLICT (platform_run_id, event_id) DO UPDATE SET features = EXCLUDED.featur
 
 def lookup(conn: psycopg.Connection, run_id: str, event_id: str) -> dict[str, Any] | None:
     """The stored feature vector of one traffic event (None until OFP has seen the event)."""
-    row = conn.execute("SELECT feature_version, features, revision FROM ofp_features"
-                       " WHERE platform_run_id = %s AND event_id = %s", (run_id, event_id)).fetchone()
+    row = conn.execute(
+        "SELECT feature_version, features, revision FROM ofp_features WHERE platform_run_id = %s AND event_id = %s",
+        (run_id, event_id),
+    ).fetchone()
     return None if row is None else {"feature_version": row[0], "features": row[1], "revision": row[2]}
 
 
@@ -58,8 +60,9 @@ class Ofp:
         self.new: set[str] = set()  # traffic events taken in by this batch (their first vector)
         self._labels: list[tuple] = []
 
-    def on_label(self, transaction_id: int, is_fraud: bool, effective_at: str, observed_at: str,
-                 origin: tuple[str, int, int]) -> None:
+    def on_label(
+        self, transaction_id: int, is_fraud: bool, effective_at: str, observed_at: str, origin: tuple[str, int, int]
+    ) -> None:
         self.counters["label_events"] += 1
         self._labels.append((self.run_id, transaction_id, is_fraud, effective_at, observed_at, *origin))
 
@@ -69,9 +72,11 @@ class Ofp:
         event (DF, next in the chain, decides with them)."""
         vectors = {e: state.vector(e) for e in self.dirty}
         if self.new:
-            with conn.cursor().copy("COPY ofp_features (platform_run_id, event_id, feature_version, features,"
-                                    " event_ts, origin_topic, origin_partition, origin_offset) FROM STDIN"
-                                    " (FORMAT BINARY)") as copy:
+            with conn.cursor().copy(
+                "COPY ofp_features (platform_run_id, event_id, feature_version, features,"
+                " event_ts, origin_topic, origin_partition, origin_offset) FROM STDIN"
+                " (FORMAT BINARY)"
+            ) as copy:
                 copy.set_types(("text", "text", "text", "jsonb", "timestamptz", "text", "int4", "int8"))
                 for e in self.new:
                     t = state.events[e]
@@ -82,8 +87,16 @@ class Ofp:
             for e in late:
                 t = state.events[e]
                 topic, part, offset = t.origin
-                rows.append({"event_id": e, "features": vectors[e], "event_ts": from_us(t.ts).isoformat(),
-                             "origin_topic": topic, "origin_partition": part, "origin_offset": offset})
+                rows.append(
+                    {
+                        "event_id": e,
+                        "features": vectors[e],
+                        "event_ts": from_us(t.ts).isoformat(),
+                        "origin_topic": topic,
+                        "origin_partition": part,
+                        "origin_offset": offset,
+                    }
+                )
             conn.execute(_UPSERT, (self.run_id, FEATURE_VERSION, orjson.dumps(rows).decode()))
         self.counters["vectors_written"] += len(vectors)
         self.counters["vectors_recomputed_late"] += len(late)
@@ -91,7 +104,9 @@ class Ofp:
             conn.cursor().executemany(
                 "INSERT INTO ofp_labels (platform_run_id, transaction_id, is_fraud, effective_at, observed_at,"
                 " origin_topic, origin_partition, origin_offset) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING", self._labels)
+                " ON CONFLICT DO NOTHING",
+                self._labels,
+            )
         self.counters["traffic_events"] += len(self.new)
         self.dirty.clear()
         self._labels.clear()

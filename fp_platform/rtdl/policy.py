@@ -14,8 +14,14 @@ from fp_platform.handles import Handles
 
 POSTURES = ("NORMAL", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED")  # best first
 
-PROCESSOR_KEYS = ("batch_linger_ms", "batch_max_records", "park_max_ms", "context_slack_ms", "context_grace_ms",
-                  "snapshot_interval_s")
+PROCESSOR_KEYS = (
+    "batch_linger_ms",
+    "batch_max_records",
+    "park_max_ms",
+    "context_slack_ms",
+    "context_grace_ms",
+    "snapshot_interval_s",
+)
 _OPS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le}
 
 
@@ -54,7 +60,6 @@ class Policy:
     bootstrap: dict[str, Any]
     actions: dict[str, dict[str, str]]
     processor: dict[str, float]
-
 
     def rule_score(self, values: dict[str, Any]) -> tuple[float, list[str]]:
         """(score capped at 1, codes of the rules that fired); a rule missing a value does not fire."""

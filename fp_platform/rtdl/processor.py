@@ -70,21 +70,35 @@ def _part_values(r: BusRecord, ts: int, cols: dict[str, str]) -> dict[str, Any]:
 
 def _tx(r: BusRecord, ts: int) -> Tx:
     p = r.payload
-    return Tx(r.envelope["event_id"], p["transaction_id"], p["flow_id"], p["customer_id"], p["terminal_id"],
-              float(p["amount"]), ts, r.origin)
+    return Tx(
+        r.envelope["event_id"],
+        p["transaction_id"],
+        p["flow_id"],
+        p["customer_id"],
+        p["terminal_id"],
+        float(p["amount"]),
+        ts,
+        r.origin,
+    )
 
 
 class DecisionProcessor(Worker):
     component_key = "COMPONENT_ID_DECISION_PROCESSOR"
     pack_key = "PACK_ID_RTDL_CORE"
     group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"
-    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-                  "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1", "FP_BUS_LABELS_EVENTS_V1")
+    topic_keys = (
+        "FP_BUS_TRAFFIC_FRAUD_V1",
+        "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
+        "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
+        "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
+        "FP_BUS_LABELS_EVENTS_V1",
+    )
     consumer_overrides = {"fetch.wait.max.ms": 5}  # a record waits on the broker at most this long
     producer_overrides = {"linger.ms": 1}  # decisions leave within a millisecond of their batch's commit
 
-    def __init__(self, h: Handles, platform_run_id: str, *, group_id: str | None = None,
-                 store: S3ObjectStore | None = None) -> None:
+    def __init__(
+        self, h: Handles, platform_run_id: str, *, group_id: str | None = None, store: S3ObjectStore | None = None
+    ) -> None:
         super().__init__(h, platform_run_id, group_id=group_id, store=store)
         self.policy = load_policy(h)
         cfg = self.policy.processor
@@ -110,9 +124,15 @@ class DecisionProcessor(Worker):
         self._started = time.monotonic()
         self._consumer = None  # the worker's consumer: its positions and cached high watermarks tell idle from behind
         self._ofp_topics = {h.topic(k).name for k in Ofp.topic_keys}
-        self._wm_topics = {h.topic(k).name for k in ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
-                                                     "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-                                                     "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1")}
+        self._wm_topics = {
+            h.topic(k).name
+            for k in (
+                "FP_BUS_TRAFFIC_FRAUD_V1",
+                "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
+                "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
+                "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
+            )
+        }
         self._intake_wall = time.time()
         self._snapshot_at = time.monotonic()
         self._snapshot_child: int | None = None
@@ -126,8 +146,7 @@ class DecisionProcessor(Worker):
         if first is None:
             return []
         self._intake_wall = time.time()
-        msgs = [m for m in (first, *consumer.consume(self.batch_max - 1, timeout=self.linger_s))
-                if not self._is_eof(m)]
+        msgs = [m for m in (first, *consumer.consume(self.batch_max - 1, timeout=self.linger_s)) if not self._is_eof(m)]
         now = time.monotonic()
         for m in msgs:
             self._part_seen[(m.topic(), m.partition())] = now
@@ -171,8 +190,9 @@ class DecisionProcessor(Worker):
             values = _part_values(r, ts, PARTS[cls])
             flow = r.payload["flow_id"]
             if cls == ENTITIES:
-                dirty = self.state.add_sighting(flow, values["card_id"], values["device_id"], values["ip"],
-                                                values["entities_ts"])
+                dirty = self.state.add_sighting(
+                    flow, values["card_id"], values["device_id"], values["ip"], values["entities_ts"]
+                )
                 if live:
                     self.ofp.dirty.update(dirty)
             events = self.state.add_part(cls, flow, values)
@@ -183,8 +203,9 @@ class DecisionProcessor(Worker):
             dirty = self.state.add_label(p["transaction_id"], p["label"] == "FRAUD", ts_us(p["observed_at"]))
             if live:
                 self.ofp.dirty.update(dirty)
-                self.ofp.on_label(p["transaction_id"], p["label"] == "FRAUD", p["effective_at"], p["observed_at"],
-                                  r.origin)
+                self.ofp.on_label(
+                    p["transaction_id"], p["label"] == "FRAUD", p["effective_at"], p["observed_at"], r.origin
+                )
         return False
 
     def _park(self, r: BusRecord, tx: Tx) -> None:
@@ -237,7 +258,8 @@ class DecisionProcessor(Worker):
         while i < len(self._by_ts) and self._by_ts[i][0] < wm:
             ts, e = self._by_ts[i]
             if self.state.frame_complete(self.state.events[e].flow_id) or (
-                    ts + self.slack_us < wm and self.pending[e][0].bus_ts_ms + grace_ms < bus_wm):
+                ts + self.slack_us < wm and self.pending[e][0].bus_ts_ms + grace_ms < bus_wm
+            ):
                 due.append(e)
             else:
                 keep.append((ts, e))
@@ -273,13 +295,18 @@ class DecisionProcessor(Worker):
             judged.append((r, EventContext(status, tuple(reasons), FEATURE_VERSION, vector, watermark)))
         self.dl.observe(conn, [(ctx, r.origin) for r, ctx in judged])
         now_wall = time.time()
-        timing = {r.envelope["event_id"]: (datetime.fromtimestamp(r.bus_ts_ms / 1000, UTC) if r.bus_ts_ms > 0 else None,
-                                           datetime.fromtimestamp(intake, UTC),
-                                           0.0 if intake == self._intake_wall else (now_wall - intake) * 1000)
-                  for r, intake in due}  # parked: taken in by an earlier batch than this one
+        timing = {
+            r.envelope["event_id"]: (
+                datetime.fromtimestamp(r.bus_ts_ms / 1000, UTC) if r.bus_ts_ms > 0 else None,
+                datetime.fromtimestamp(intake, UTC),
+                0.0 if intake == self._intake_wall else (now_wall - intake) * 1000,
+            )
+            for r, intake in due
+        }  # parked: taken in by an earlier batch than this one
         t3 = time.perf_counter()
-        self.df.decide(judged, self.dl.posture, self.dl.posture_seq, self.emit, datetime.fromtimestamp(now_wall, UTC),
-                       timing)
+        self.df.decide(
+            judged, self.dl.posture, self.dl.posture_seq, self.emit, datetime.fromtimestamp(now_wall, UTC), timing
+        )
         t4 = time.perf_counter()
         self.df.write(conn)
         self.stats.times["judge_vectors_dl"] += t3 - t2
@@ -295,11 +322,17 @@ class DecisionProcessor(Worker):
     def on_start(self, conn: psycopg.Connection) -> None:
         t0 = time.monotonic()
         bundles.ensure_bootstrap(conn, self.h, self.policy)
-        saved = {(t, p): n for t, p, n in conn.execute(
-            "SELECT topic, kafka_partition, next_offset FROM worker_offsets WHERE consumer_group = %s",
-            (self.group_id,)) if t in self.topics}
-        self.decided = {e for (e,) in conn.execute("SELECT event_id FROM df_decisions WHERE platform_run_id = %s",
-                                                   (self.run_id,))}
+        saved = {
+            (t, p): n
+            for t, p, n in conn.execute(
+                "SELECT topic, kafka_partition, next_offset FROM worker_offsets WHERE consumer_group = %s",
+                (self.group_id,),
+            )
+            if t in self.topics
+        }
+        self.decided = {
+            e for (e,) in conn.execute("SELECT event_id FROM df_decisions WHERE platform_run_id = %s", (self.run_id,))
+        }
         start = self._restore_snapshot(saved)
         replayed = self._replay(start, saved)
         self.applied = dict(saved)
@@ -313,13 +346,26 @@ class DecisionProcessor(Worker):
         self.dl.set_static(self.df.bundle, self.df.model_problem)
         with conn.transaction():
             self.dl.judge(conn, None, force=self.dl.posture is None)
-        self.stats.counters.update({"restore_s": round(time.monotonic() - t0, 3), "restore_replayed": replayed,
-                                    "restore_pending": len(self.pending), "restore_events": len(self.state.events)})
-        log.info("%s: state of %s traffic events restored in %.2fs (%s records replayed, %s pending)",
-                 self.component, len(self.state.events), time.monotonic() - t0, replayed, len(self.pending))
+        self.stats.counters.update(
+            {
+                "restore_s": round(time.monotonic() - t0, 3),
+                "restore_replayed": replayed,
+                "restore_pending": len(self.pending),
+                "restore_events": len(self.state.events),
+            }
+        )
+        log.info(
+            "%s: state of %s traffic events restored in %.2fs (%s records replayed, %s pending)",
+            self.component,
+            len(self.state.events),
+            time.monotonic() - t0,
+            replayed,
+            len(self.pending),
+        )
 
-    def _replay(self, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int],
-                idle_timeout_s: float = 30.0) -> int:
+    def _replay(
+        self, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int], idle_timeout_s: float = 30.0
+    ) -> int:
         """Apply the run's records in [start, end) of every partition to the state (no writes: their effects are
         in the database already). One assignment over every partition, read until each reaches its end."""
         run = self.run_id.encode()
@@ -347,8 +393,9 @@ class DecisionProcessor(Worker):
                     if m.offset() >= stop - 1:
                         del todo[key]
                     if run_of(m.headers()) == run:
-                        record = BusRecord(key[0], key[1], m.offset(), orjson.loads(m.value()), m.value(),
-                                           m.timestamp()[1])
+                        record = BusRecord(
+                            key[0], key[1], m.offset(), orjson.loads(m.value()), m.value(), m.timestamp()[1]
+                        )
                         self._take(record, live=False)
                         n += 1
         finally:
@@ -366,8 +413,12 @@ class DecisionProcessor(Worker):
         offsets = {(t, p): n for t, p, n in manifest["offsets"]}
         behind = [k for k, n in offsets.items() if saved.get(k, 0) < n]
         if manifest.get("format") != SNAPSHOT_FORMAT or manifest.get("consumer_group") != self.group_id or behind:
-            log.warning("%s: snapshot %s not usable (checkpoint behind it on %s); rebuilding from the log",
-                        self.component, manifest.get("key"), behind)
+            log.warning(
+                "%s: snapshot %s not usable (checkpoint behind it on %s); rebuilding from the log",
+                self.component,
+                manifest.get("key"),
+                behind,
+            )
             self.stats.counters["snapshots_refused"] += 1
             return {}
         doc = orjson.loads(zlib.decompress(self.store.get(bucket, manifest["key"])))
@@ -423,18 +474,33 @@ class DecisionProcessor(Worker):
         """The state, the pending events and the offsets they cover; then `latest` names it (a snapshot
         is visible only once complete)."""
         bucket = self.h.get("S3_ARCHIVE_BUCKET")
-        key = self.h.pattern("DECISION_PROCESSOR_SNAPSHOT_PATTERN", platform_run_id=self.run_id,
-                             snapshot_id=f"{seq:015d}")
-        doc = {"state": self.state.to_doc(), "part_ts": [[t, p, ts] for (t, p), ts in self.part_ts.items()],
-               "part_bus_ms": [[t, p, ms] for (t, p), ms in self.part_bus_ms.items()],
-               "pending": [[r.topic, r.partition, r.offset, r.value.decode(), r.bus_ts_ms]
-                           for r, _ in self.pending.values()]}
+        key = self.h.pattern(
+            "DECISION_PROCESSOR_SNAPSHOT_PATTERN", platform_run_id=self.run_id, snapshot_id=f"{seq:015d}"
+        )
+        doc = {
+            "state": self.state.to_doc(),
+            "part_ts": [[t, p, ts] for (t, p), ts in self.part_ts.items()],
+            "part_bus_ms": [[t, p, ms] for (t, p), ms in self.part_bus_ms.items()],
+            "pending": [
+                [r.topic, r.partition, r.offset, r.value.decode(), r.bus_ts_ms] for r, _ in self.pending.values()
+            ],
+        }
         store.put(bucket, key, zlib.compress(orjson.dumps(doc), 1), write_once=False)
-        manifest = {"format": SNAPSHOT_FORMAT, "seq": seq, "key": key, "consumer_group": self.group_id,
-                    "platform_run_id": self.run_id, "traffic_events": len(self.state.events),
-                    "offsets": [[t, p, n] for (t, p), n in sorted(self.applied.items())]}
-        store.put(bucket, self.h.pattern("DECISION_PROCESSOR_SNAPSHOT_LATEST_PATTERN", platform_run_id=self.run_id),
-                  orjson.dumps(manifest), write_once=False)
+        manifest = {
+            "format": SNAPSHOT_FORMAT,
+            "seq": seq,
+            "key": key,
+            "consumer_group": self.group_id,
+            "platform_run_id": self.run_id,
+            "traffic_events": len(self.state.events),
+            "offsets": [[t, p, n] for (t, p), n in sorted(self.applied.items())],
+        }
+        store.put(
+            bucket,
+            self.h.pattern("DECISION_PROCESSOR_SNAPSHOT_LATEST_PATTERN", platform_run_id=self.run_id),
+            orjson.dumps(manifest),
+            write_once=False,
+        )
         return key
 
     # --- identity -------------------------------------------------------------------------------------
@@ -448,6 +514,16 @@ class DecisionProcessor(Worker):
             counters = {**dict(comp.counters), "hosted_by": self.component, "pid": os.getpid()}
             if comp is self.dl:
                 counters.update(self.dl.health())
-            hosted.append(Beat(self.h.get(comp.component_key), self.h.get(comp.pack_key), comp.phase_id,
-                               self.run_id, self.group_id, base.state, counters, base.started_at_utc))
+            hosted.append(
+                Beat(
+                    self.h.get(comp.component_key),
+                    self.h.get(comp.pack_key),
+                    comp.phase_id,
+                    self.run_id,
+                    self.group_id,
+                    base.state,
+                    counters,
+                    base.started_at_utc,
+                )
+            )
         return own + hosted

@@ -45,9 +45,11 @@ class ShadowRefused(RuntimeError):
 
 def _logged(conn: psycopg.Connection, run_id: str, start: str, end: str) -> list[tuple[str, Any, dict[str, Any]]]:
     """(posture, event time, decision payload) of each decision DF made in the window."""
-    rows = conn.execute("SELECT posture, event_ts, decision_envelope FROM df_decisions WHERE platform_run_id = %s"
-                        " AND event_ts >= %s AND event_ts < %s ORDER BY event_ts, event_id",
-                        (run_id, start, end)).fetchall()
+    rows = conn.execute(
+        "SELECT posture, event_ts, decision_envelope FROM df_decisions WHERE platform_run_id = %s"
+        " AND event_ts >= %s AND event_ts < %s ORDER BY event_ts, event_id",
+        (run_id, start, end),
+    ).fetchall()
     return [(posture, ts, orjson.loads(env)["payload"]) for posture, ts, env in rows]
 
 
@@ -66,9 +68,18 @@ def _load(store: S3ObjectStore, bundle: mpr_registry.Bundle) -> Any:
         raise ShadowRefused(f"bundle {bundle.bundle_id} {bundle.bundle_version}: {exc}") from None
 
 
-def shadow_score(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, policy: Policy, run_id: str,
-                 candidate: tuple[str, str], baseline: tuple[str, str], window: tuple[str, str], review_budget: int,
-                 log: Log) -> dict[str, Any]:
+def shadow_score(
+    h: Handles,
+    conn: psycopg.Connection,
+    store: S3ObjectStore,
+    policy: Policy,
+    run_id: str,
+    candidate: tuple[str, str],
+    baseline: tuple[str, str],
+    window: tuple[str, str],
+    review_budget: int,
+    log: Log,
+) -> dict[str, Any]:
     cand, active = (mpr_registry.registered_bundle(conn, *b) for b in (candidate, baseline))
     for name, b, found in (("candidate", candidate, cand), ("baseline", baseline, active)):
         if found is None:
@@ -77,42 +88,72 @@ def shadow_score(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, pol
     if not logged:
         raise ShadowRefused(f"DF decided no event of {run_id} in [{window[0]}, {window[1]})")
     models = {"active": _load(store, active), "candidate": _load(store, cand)}
-    log(f"shadow: {len(logged)} decisions of {run_id}, active {active.bundle_id} {active.bundle_version},"
-        f" candidate {cand.bundle_id} {cand.bundle_version}")
+    log(
+        f"shadow: {len(logged)} decisions of {run_id}, active {active.bundle_id} {active.bundle_version},"
+        f" candidate {cand.bundle_id} {cand.bundle_version}"
+    )
     items = [(posture, p, _context(p)) for posture, _, p in logged]
     out: dict[str, list[dict[str, Any]]] = {}
     for name, bundle in (("active", active), ("candidate", cand)):
         scorers = batch_scored(models[name], bundle, None, items)
-        out[name] = [decide(policy, bundle, posture, scorer, None, p, ctx)
-                     for (posture, p, ctx), scorer in zip(items, scorers, strict=True)]
+        out[name] = [
+            decide(policy, bundle, posture, scorer, None, p, ctx)
+            for (posture, p, ctx), scorer in zip(items, scorers, strict=True)
+        ]
     frauds = oracle_frauds(h, store, run_id)
-    rows = pd.DataFrame({"ts": pd.to_datetime([ts for _, ts, _ in logged], utc=True),
-                         "card_id": [p["card_id"] for _, _, p in logged],
-                         "is_fraud": [int(p["transaction_id"] in frauds) for _, _, p in logged]})
-    changed = Counter(f"{a['decision']}->{c['decision']}" for a, c in zip(out["active"], out["candidate"],
-                                                                         strict=True) if a["decision"] != c["decision"])
-    examples = [{"event_id": p["event_id"], "transaction_id": p["transaction_id"], "active": a["decision"],
-                 "candidate": c["decision"], "active_score": a["score"], "candidate_score": c["score"]}
-                for (_, _, p), a, c in zip(logged, out["active"], out["candidate"], strict=True)
-                if a["decision"] != c["decision"]][:EXAMPLES]
+    rows = pd.DataFrame(
+        {
+            "ts": pd.to_datetime([ts for _, ts, _ in logged], utc=True),
+            "card_id": [p["card_id"] for _, _, p in logged],
+            "is_fraud": [int(p["transaction_id"] in frauds) for _, _, p in logged],
+        }
+    )
+    changed = Counter(
+        f"{a['decision']}->{c['decision']}"
+        for a, c in zip(out["active"], out["candidate"], strict=True)
+        if a["decision"] != c["decision"]
+    )
+    examples = [
+        {
+            "event_id": p["event_id"],
+            "transaction_id": p["transaction_id"],
+            "active": a["decision"],
+            "candidate": c["decision"],
+            "active_score": a["score"],
+            "candidate_score": c["score"],
+        }
+        for (_, _, p), a, c in zip(logged, out["active"], out["candidate"], strict=True)
+        if a["decision"] != c["decision"]
+    ][:EXAMPLES]
 
     def summary(bundle: mpr_registry.Bundle, decided: list[dict[str, Any]]) -> dict[str, Any]:
         scores = np.array([d["score"] for d in decided])
         flagged = np.array([d["decision"] in FLAGGED for d in decided])
-        return {"bundle_id": bundle.bundle_id, "bundle_version": bundle.bundle_version,
-                "decisions": dict(Counter(d["decision"] for d in decided)),
-                "score_sources": dict(Counter(d["score_source"] for d in decided)),
-                "precision_at_review_budget": card_precision_at_k(rows, scores, review_budget),
-                "flagged": int(flagged.sum()),
-                "flagged_precision": float(rows["is_fraud"][flagged].mean()) if flagged.any() else 0.0,
-                "frauds_flagged": int(rows["is_fraud"][flagged].sum())}
+        return {
+            "bundle_id": bundle.bundle_id,
+            "bundle_version": bundle.bundle_version,
+            "decisions": dict(Counter(d["decision"] for d in decided)),
+            "score_sources": dict(Counter(d["score_source"] for d in decided)),
+            "precision_at_review_budget": card_precision_at_k(rows, scores, review_budget),
+            "flagged": int(flagged.sum()),
+            "flagged_precision": float(rows["is_fraud"][flagged].mean()) if flagged.any() else 0.0,
+            "frauds_flagged": int(rows["is_fraud"][flagged].sum()),
+        }
 
-    return {"run_id": run_id, "window": {"start": window[0], "end": window[1]}, "events": len(logged),
-            "frauds": int(rows["is_fraud"].sum()), "review_budget": review_budget,
-            "active": summary(active, out["active"]), "candidate": summary(cand, out["candidate"]),
-            "changed_decisions": sum(changed.values()), "changed_share": sum(changed.values()) / len(logged),
-            "changed_by_transition": dict(changed), "changed_examples": examples,
-            "inputs": "the event, flow binding, OFP vector and posture DF logged with each decision"}
+    return {
+        "run_id": run_id,
+        "window": {"start": window[0], "end": window[1]},
+        "events": len(logged),
+        "frauds": int(rows["is_fraud"].sum()),
+        "review_budget": review_budget,
+        "active": summary(active, out["active"]),
+        "candidate": summary(cand, out["candidate"]),
+        "changed_decisions": sum(changed.values()),
+        "changed_share": sum(changed.values()) / len(logged),
+        "changed_by_transition": dict(changed),
+        "changed_examples": examples,
+        "inputs": "the event, flow binding, OFP vector and posture DF logged with each decision",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,10 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     writer = run_evidence(h, args.run_id, store=store)
     with job_channel() as (log, report), db.connect(h, autocommit=True) as conn:
         try:
-            result = shadow_score(h, conn, store, load_policy(h), args.run_id,
-                                  (args.bundle_id, args.bundle_version),
-                                  (args.baseline_bundle_id, args.baseline_bundle_version), (args.start, args.end),
-                                  args.review_budget, log)
+            result = shadow_score(
+                h,
+                conn,
+                store,
+                load_policy(h),
+                args.run_id,
+                (args.bundle_id, args.bundle_version),
+                (args.baseline_bundle_id, args.baseline_bundle_version),
+                (args.start, args.end),
+                args.review_budget,
+                log,
+            )
         except ShadowRefused as exc:
             log(str(exc))
             report({"status": "REFUSED", "reason": str(exc)})

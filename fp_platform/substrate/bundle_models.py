@@ -28,8 +28,9 @@ class LogisticModel:
     intercept: float
 
     def score(self, values: dict[str, Any]) -> float:
-        z = self.intercept + sum(c * float(values.get(f) or 0.0)
-                                 for f, c in zip(self.features, self.coefficients, strict=True))
+        z = self.intercept + sum(
+            c * float(values.get(f) or 0.0) for f, c in zip(self.features, self.coefficients, strict=True)
+        )
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def score_many(self, rows: list[dict[str, Any]]) -> list[float]:
@@ -75,8 +76,9 @@ def parse_model(model_ref: str, body: bytes) -> LogisticModel | BoosterModel:
             raise ModelUnavailable(f"{model_ref}: not a LightGBM model document ({exc})") from None
     if doc.get("kind") != "logistic" or len(doc.get("features", ())) != len(doc.get("coefficients", ())):
         raise ModelUnavailable(f"{model_ref}: not a logistic model document")
-    return LogisticModel(tuple(doc["features"]), tuple(float(c) for c in doc["coefficients"]),
-                         float(doc.get("intercept", 0.0)))
+    return LogisticModel(
+        tuple(doc["features"]), tuple(float(c) for c in doc["coefficients"]), float(doc.get("intercept", 0.0))
+    )
 
 
 def load_model(store: S3ObjectStore, model_ref: str) -> LogisticModel | BoosterModel:

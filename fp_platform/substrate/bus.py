@@ -92,12 +92,14 @@ def deliver(p: Producer, records: list[Record], timeout_s: float = 60.0) -> list
     def report(i: int):
         def on_delivery(err, msg) -> None:
             results[i] = str(err) if err is not None else (msg.partition(), msg.offset())
+
         return on_delivery
 
     produced = produce_all(p, records, report, deadline)
     if produced < len(records):
-        results[produced:] = [f"not produced: the producer's local queue stayed full for {timeout_s:g}s"
-                              ] * (len(records) - produced)
+        results[produced:] = [f"not produced: the producer's local queue stayed full for {timeout_s:g}s"] * (
+            len(records) - produced
+        )
         p.flush(0)
         return results
     p.flush(max(deadline - time.monotonic(), 0.0))
@@ -141,10 +143,7 @@ def ensure_topics(h: Handles, timeout_s: float = 15.0) -> list[TopicState]:
     created: set[str] = set()
     if wanted:
         futures = client.create_topics(
-            [
-                NewTopic(t.name, t.partitions, 1, config={"retention.ms": str(t.retention_ms)})
-                for t in wanted
-            ],
+            [NewTopic(t.name, t.partitions, 1, config={"retention.ms": str(t.retention_ms)}) for t in wanted],
             operation_timeout=timeout_s,
         )
         for name, fut in futures.items():
@@ -167,16 +166,18 @@ def ensure_topics(h: Handles, timeout_s: float = 15.0) -> list[TopicState]:
 
 def scan_consumer(h: Handles) -> Consumer:
     """Assign-only reader for topic scans: joins no group, commits nothing, reports partition EOF."""
-    return consumer(h, h.get("CONSUMER_GROUP_ID_TOPIC_SCAN"),
-                    **{"enable.partition.eof": True, "fetch.wait.max.ms": 20})  # at the end, do not long-poll
+    return consumer(
+        h, h.get("CONSUMER_GROUP_ID_TOPIC_SCAN"), **{"enable.partition.eof": True, "fetch.wait.max.ms": 20}
+    )  # at the end, do not long-poll
 
 
 def partitions(c: Consumer, topic: str) -> list[int]:
     return sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
 
 
-def read_partition(c: Consumer, topic: str, partition: int, start: int = 0, idle_timeout_s: float = 10.0
-                   ) -> Iterator[Message]:
+def read_partition(
+    c: Consumer, topic: str, partition: int, start: int = 0, idle_timeout_s: float = 10.0
+) -> Iterator[Message]:
     """Every record of one partition from `start` to its end. The end is the fetch's partition EOF,
     not ListOffsets: Tansu 0.6 answers ListOffsets(latest) below the real end of the log."""
     low, high = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
@@ -188,8 +189,10 @@ def read_partition(c: Consumer, topic: str, partition: int, start: int = 0, idle
             batch = c.consume(1000, timeout=0.1)  # returns early only when 1000 arrive: keep the wait short
             if not batch:
                 if time.monotonic() - idle_since > idle_timeout_s:
-                    raise KafkaException(f"{topic}[{partition}]: no data and no end of partition within "
-                                         f"{idle_timeout_s:.0f}s of offset {start}")
+                    raise KafkaException(
+                        f"{topic}[{partition}]: no data and no end of partition within "
+                        f"{idle_timeout_s:.0f}s of offset {start}"
+                    )
                 continue
             idle_since = time.monotonic()
             for msg in batch:

@@ -87,6 +87,7 @@ def _alembic_config(h: Handles):
 def sql_migration(module_file: str) -> tuple[Callable[[], None], Callable[[], None]]:
     """A migration module's `upgrade` (runs the `.sql` file beside it) and `downgrade` (refused: the platform's
     migrations are forward-only). Each revision is its SQL; the module only names it in alembic's chain."""
+
     def upgrade() -> None:
         from alembic import op
 
@@ -137,16 +138,28 @@ def stage(conn: psycopg.Connection, table: str, columns: str, rows) -> None:
 
 def declared_append_only() -> tuple[str, ...]:
     """Every table a shipped migration makes append-only: what a live database must enforce."""
-    return tuple(sorted({m for f in (_MIGRATIONS / "versions").glob("*.sql")
-                         for m in re.findall(r"fp_make_append_only\('(\w+)'\)", f.read_text())}))
+    return tuple(
+        sorted(
+            {
+                m
+                for f in (_MIGRATIONS / "versions").glob("*.sql")
+                for m in re.findall(r"fp_make_append_only\('(\w+)'\)", f.read_text())
+            }
+        )
+    )
 
 
 def append_only(conn: psycopg.Connection, tables: tuple[str, ...]) -> dict[str, bool]:
     """Whether each table carries the append-only trigger (`fp_make_append_only`): the database refuses
     UPDATE/DELETE/TRUNCATE there, not a convention."""
-    have = {t for (t,) in conn.execute(
-        "SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE g.tgname = 'append_only_row'"
-        " AND c.relname = ANY(%s)", (list(tables),))}
+    have = {
+        t
+        for (t,) in conn.execute(
+            "SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE g.tgname = 'append_only_row'"
+            " AND c.relname = ANY(%s)",
+            (list(tables),),
+        )
+    }
     return {t: t in have for t in tables}
 
 

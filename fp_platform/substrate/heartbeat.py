@@ -49,8 +49,9 @@ class Beat:
 HEALTH_FILE_INTERVAL_S = 30.0  # the evidence files follow the heartbeat rows at most this often while running
 
 
-def write_beats(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, beats: list[Beat],
-                files: bool = True) -> None:
+def write_beats(
+    h: Handles, conn: psycopg.Connection, store: S3ObjectStore, beats: list[Beat], files: bool = True
+) -> None:
     """The heartbeat rows (one transaction) and, with `files`, each component's health and metrics summaries."""
     with conn.transaction():
         for b in beats:
@@ -61,16 +62,36 @@ def write_beats(h: Handles, conn: psycopg.Connection, store: S3ObjectStore, beat
                 " platform_run_id = EXCLUDED.platform_run_id, consumer_group = EXCLUDED.consumer_group,"
                 " pid = EXCLUDED.pid, host = EXCLUDED.host, health_state = EXCLUDED.health_state,"
                 " counters = EXCLUDED.counters, started_at = EXCLUDED.started_at, beat_at = now()",
-                (b.component, b.pack_id, b.platform_run_id, b.consumer_group, os.getpid(), socket.gethostname(),
-                 b.state, orjson.dumps(b.counters).decode(), b.started_at_utc))
+                (
+                    b.component,
+                    b.pack_id,
+                    b.platform_run_id,
+                    b.consumer_group,
+                    os.getpid(),
+                    socket.gethostname(),
+                    b.state,
+                    orjson.dumps(b.counters).decode(),
+                    b.started_at_utc,
+                ),
+            )
     for b in beats if files else ():
         writer = run_evidence(h, b.platform_run_id, store=store)
-        health = {"component": b.component, "pack_id": b.pack_id, "health_state": b.state, "pid": os.getpid(),
-                  "consumer_group": b.consumer_group, "counters": b.counters}
-        writer.write_summary(h.pattern("COMPONENT_HEALTH_PATH_PATTERN", component=b.component), health,
-                             phase_id=b.phase_id)
-        writer.write_summary(h.pattern("COMPONENT_METRICS_PATH_PATTERN", component=b.component),
-                             {"component": b.component, "metrics": b.counters}, phase_id=b.phase_id)
+        health = {
+            "component": b.component,
+            "pack_id": b.pack_id,
+            "health_state": b.state,
+            "pid": os.getpid(),
+            "consumer_group": b.consumer_group,
+            "counters": b.counters,
+        }
+        writer.write_summary(
+            h.pattern("COMPONENT_HEALTH_PATH_PATTERN", component=b.component), health, phase_id=b.phase_id
+        )
+        writer.write_summary(
+            h.pattern("COMPONENT_METRICS_PATH_PATTERN", component=b.component),
+            {"component": b.component, "metrics": b.counters},
+            phase_id=b.phase_id,
+        )
 
 
 class BeatWriter:

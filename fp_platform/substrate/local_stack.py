@@ -271,17 +271,37 @@ class Postgres(Component):
             os.chmod(pwfile.name, 0o644)
             try:
                 out = self._run_as_owner(
-                    [str(self._bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", user,
-                     f"--pwfile={pwfile.name}", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
-                     "--encoding=UTF8", "--no-instructions"]
+                    [
+                        str(self._bin_dir() / "initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        user,
+                        f"--pwfile={pwfile.name}",
+                        "--auth-host=scram-sha-256",
+                        "--auth-local=scram-sha-256",
+                        "--encoding=UTF8",
+                        "--no-instructions",
+                    ]
                 )
             finally:
                 os.unlink(pwfile.name)
             if out.returncode != 0:
                 raise StackError(f"postgres: initdb failed: {out.stderr.strip().splitlines()[-1:]}")
         out = self._run_as_owner(
-            [str(self._bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file_for_owner),
-             "-o", f"-h {LOOPBACK} -p {self.port()} -k ''", "-w", "-t", "60", "start"]
+            [
+                str(self._bin_dir() / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file_for_owner),
+                "-o",
+                f"-h {LOOPBACK} -p {self.port()} -k ''",
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
         )
         if out.returncode != 0:
             raise StackError(f"postgres: pg_ctl start failed ({out.stderr.strip()}); see {self.log_file_for_owner}")
@@ -341,8 +361,11 @@ class SeaweedFS(Component):
         key_id = ensure_local_secret(self.h, "SSM_S3_ACCESS_KEY_ID_PATH", "fp" + os.urandom(8).hex())
         secret = ensure_local_secret(self.h, "SSM_S3_SECRET_ACCESS_KEY_PATH")
         path = _stack_dir() / "seaweedfs-s3.json"
-        identity = {"name": "fp_platform", "credentials": [{"accessKey": key_id, "secretKey": secret}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+        identity = {
+            "name": "fp_platform",
+            "credentials": [{"accessKey": key_id, "secretKey": secret}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
         path.write_text(json.dumps({"identities": [identity]}))
         path.chmod(0o600)
         return path
@@ -352,11 +375,23 @@ class SeaweedFS(Component):
         data.mkdir(parents=True, exist_ok=True)
         h = self.h
         self._spawn(
-            [str(self.binary()), "mini", f"-dir={data}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
-             f"-master.port={h.get('LOCAL_S3_MASTER_PORT')}", f"-volume.port={h.get('LOCAL_S3_VOLUME_PORT')}",
-             f"-filer.port={h.get('LOCAL_S3_FILER_PORT')}", f"-s3.port={self.port()}",
-             f"-s3.port.iceberg={h.get('LOCAL_S3_ICEBERG_PORT')}", "-s3.port.lance=0", "-webdav=false",
-             "-admin.ui=false", "-master.telemetry=false", f"-s3.config={self._s3_config()}"]
+            [
+                str(self.binary()),
+                "mini",
+                f"-dir={data}",
+                f"-ip={LOOPBACK}",
+                f"-ip.bind={LOOPBACK}",
+                f"-master.port={h.get('LOCAL_S3_MASTER_PORT')}",
+                f"-volume.port={h.get('LOCAL_S3_VOLUME_PORT')}",
+                f"-filer.port={h.get('LOCAL_S3_FILER_PORT')}",
+                f"-s3.port={self.port()}",
+                f"-s3.port.iceberg={h.get('LOCAL_S3_ICEBERG_PORT')}",
+                "-s3.port.lance=0",
+                "-webdav=false",
+                "-admin.ui=false",
+                "-master.telemetry=false",
+                f"-s3.config={self._s3_config()}",
+            ]
         )
 
     def healthy(self) -> tuple[bool, str]:
@@ -410,8 +445,16 @@ class Tansu(Component):
         else:
             engine = str(self.h.get("KAFKA_STORAGE_ENGINE"))
         self._spawn(
-            [str(self.binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", engine],
+            [
+                str(self.binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                engine,
+            ],
             env=env,
         )
 
@@ -443,8 +486,9 @@ def _require_local(h: Handles) -> None:
         raise StackError(f"`stack` manages the local substrate; profile {h.profile} uses managed services")
 
 
-def up(h: Handles, bus_storage: str | None = None, progress: Callable[[str], None] = lambda _: None
-       ) -> list[ComponentStatus]:
+def up(
+    h: Handles, bus_storage: str | None = None, progress: Callable[[str], None] = lambda _: None
+) -> list[ComponentStatus]:
     _require_local(h)
     settings = _read_settings()
     if bus_storage:

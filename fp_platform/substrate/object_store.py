@@ -28,8 +28,9 @@ class S3ObjectStore:
             **kwargs,
         )
 
-    def put(self, bucket: str, key: str, body: bytes, *, write_once: bool,
-            metadata: dict[str, str] | None = None) -> None:
+    def put(
+        self, bucket: str, key: str, body: bytes, *, write_once: bool, metadata: dict[str, str] | None = None
+    ) -> None:
         extra: dict = {"IfNoneMatch": "*"} if write_once else {}
         if metadata:
             extra["Metadata"] = metadata

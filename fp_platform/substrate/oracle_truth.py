@@ -19,8 +19,10 @@ class TruthMissing(LookupError):
 def oracle_frauds(h: Handles, store: S3ObjectStore, run_id: str) -> set[int]:
     """The transaction ids the run's oracle truth marks as fraud."""
     bucket = h.get("S3_ORACLE_BUCKET")
-    prefix = (h.pattern("S3_ORACLE_ENGINE_RUN_ROOT_PATTERN", platform_run_id=run_id)
-              + f"output_id={h.get('ORACLE_TRUTH_OUTPUT_ID')}/")
+    prefix = (
+        h.pattern("S3_ORACLE_ENGINE_RUN_ROOT_PATTERN", platform_run_id=run_id)
+        + f"output_id={h.get('ORACLE_TRUTH_OUTPUT_ID')}/"
+    )
     keys = [k for k in store.list_keys(bucket, prefix) if k.endswith(".parquet")]
     if not keys:
         raise TruthMissing(f"no oracle truth for {run_id} at s3://{bucket}/{prefix} (P3 seals it before traffic)")

@@ -105,11 +105,17 @@ class WorkerStats:
     times: Counter = field(default_factory=Counter)  # seconds spent per stage of the batches (where time goes)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"started_at_utc": self.started_at_utc, "batches": self.batches, "applied": self.applied,
-                "skipped_other_run": self.skipped_other_run, "kafka_commit_failures": self.kafka_commit_failures,
-                "last_batch_ms": round(self.last_batch_ms, 2), "last_applied_at_utc": self.last_applied_at_utc,
-                "ms_per_batch": {k: round(v * 1000 / max(1, self.batches), 2) for k, v in self.times.items()},
-                **dict(self.counters)}
+        return {
+            "started_at_utc": self.started_at_utc,
+            "batches": self.batches,
+            "applied": self.applied,
+            "skipped_other_run": self.skipped_other_run,
+            "kafka_commit_failures": self.kafka_commit_failures,
+            "last_batch_ms": round(self.last_batch_ms, 2),
+            "last_applied_at_utc": self.last_applied_at_utc,
+            "ms_per_batch": {k: round(v * 1000 / max(1, self.batches), 2) for k, v in self.times.items()},
+            **dict(self.counters),
+        }
 
 
 def required_run_id(h: Handles, explicit: str | None = None) -> str:
@@ -144,16 +150,18 @@ def digest_at(probe, topic: str, partition: int, offset: int, timeout_s: float =
 
 def run_intake(conn: psycopg.Connection, group_id: str, run_id: str) -> int:
     """Records of the run the group has applied so far (redeliveries included)."""
-    row = conn.execute("SELECT applied FROM worker_run_intake WHERE consumer_group = %s AND platform_run_id = %s",
-                       (group_id, run_id)).fetchone()
+    row = conn.execute(
+        "SELECT applied FROM worker_run_intake WHERE consumer_group = %s AND platform_run_id = %s", (group_id, run_id)
+    ).fetchone()
     return row[0] if row else 0
 
 
 def outbox_row(h: Handles, envelope: Envelope, key: str, component: str, group_id: str) -> tuple:
     """The outbox row that publishes `envelope` for the worker of `group_id` (see `Worker.emit`)."""
     topic = h.topic(topic_key_for(envelope.event_class)).name
-    headers = record_headers(envelope.platform_run_id, envelope.event_class, envelope.event_id,
-                             envelope.payload_hash, component)
+    headers = record_headers(
+        envelope.platform_run_id, envelope.event_class, envelope.event_id, envelope.payload_hash, component
+    )
     return (group_id, topic, key.encode(), headers, envelope.to_bytes())
 
 
@@ -162,8 +170,9 @@ def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> int:
     the group's last outbox seq (one writer per group: every seq up to it is of this batch or sent before)."""
     if not rows:
         return 0
-    with conn.cursor().copy("COPY worker_outbox (consumer_group, topic, record_key, headers, value)"
-                            " FROM STDIN (FORMAT BINARY)") as copy:  # the values' bytes copied, not hex-escaped
+    with conn.cursor().copy(
+        "COPY worker_outbox (consumer_group, topic, record_key, headers, value) FROM STDIN (FORMAT BINARY)"
+    ) as copy:  # the values' bytes copied, not hex-escaped
         copy.set_types(("text", "text", "bytea", "jsonb", "bytea"))
         for group, topic, key, headers, value in rows:
             copy.write_row((group, topic, key, db.jsonb(headers), value))
@@ -178,8 +187,10 @@ def outbox_sent(conn: psycopg.Connection, group_id: str) -> int:
 
 def outbox_unsent(conn: psycopg.Connection, group_id: str) -> int:
     """Outbox rows of the group not confirmed by the broker yet (0 once everything emitted was sent)."""
-    return conn.execute("SELECT count(*) FROM worker_outbox WHERE consumer_group = %s AND seq > %s",
-                        (group_id, outbox_sent(conn, group_id))).fetchone()[0]
+    return conn.execute(
+        "SELECT count(*) FROM worker_outbox WHERE consumer_group = %s AND seq > %s",
+        (group_id, outbox_sent(conn, group_id)),
+    ).fetchone()[0]
 
 
 def run_of(headers: list[tuple[str, bytes]] | None) -> bytes | None:
@@ -204,8 +215,9 @@ class Worker(ABC):
     consumer_overrides: ClassVar[dict[str, Any]] = {"fetch.wait.max.ms": 50}
     producer_overrides: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, h: Handles, platform_run_id: str, *, group_id: str | None = None,
-                 store: S3ObjectStore | None = None) -> None:
+    def __init__(
+        self, h: Handles, platform_run_id: str, *, group_id: str | None = None, store: S3ObjectStore | None = None
+    ) -> None:
         self.h = h
         self.run_id = platform_run_id
         self.component = h.get(self.component_key)
@@ -283,8 +295,13 @@ class Worker(ABC):
             assignment = self._assignment(conn, consumer)
             consumer.assign(assignment)
             self.assigned = {(tp.topic, tp.partition): tp.offset for tp in assignment}
-            log.info("%s: run %s, group %s, from %s", self.component, self.run_id, self.group_id,
-                     {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment})
+            log.info(
+                "%s: run %s, group %s, from %s",
+                self.component,
+                self.run_id,
+                self.group_id,
+                {f"{tp.topic}[{tp.partition}]": tp.offset for tp in assignment},
+            )
             self._send_outbox(conn)  # anything a previous process committed but did not get confirmed
             self.on_start(conn)
             self._beat(conn, force=True)
@@ -335,16 +352,21 @@ class Worker(ABC):
     def _lock(self, conn: psycopg.Connection) -> None:
         got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.group_id,)).fetchone()[0]
         if not got:
-            raise WorkerError(f"{self.component}: another replica holds consumer group {self.group_id} "
-                              "(one replica per worker)")
+            raise WorkerError(
+                f"{self.component}: another replica holds consumer group {self.group_id} (one replica per worker)"
+            )
 
     def _assignment(self, conn: psycopg.Connection, consumer) -> list[TopicPartition]:
         """Every partition of the topics, from the DB checkpoint; no checkpoint → the earliest offset.
         A checkpoint whose last record is not on the log (a bus recreated, e.g. a memory-mode
         broker restarted) is of another log: the partition is read from its start again."""
-        saved = {(t, p): (o, d) for t, p, o, d in conn.execute(
-            "SELECT topic, kafka_partition, next_offset, last_digest FROM worker_offsets WHERE consumer_group = %s",
-            (self.group_id,))}
+        saved = {
+            (t, p): (o, d)
+            for t, p, o, d in conn.execute(
+                "SELECT topic, kafka_partition, next_offset, last_digest FROM worker_offsets WHERE consumer_group = %s",
+                (self.group_id,),
+            )
+        }
         out = []
         probe = bus.scan_consumer(self.h)
         try:
@@ -354,12 +376,20 @@ class Worker(ABC):
                     nxt, digest = saved.get((topic, p), (0, None))
                     found = digest_at(probe, topic, p, nxt - 1) if nxt > 0 else None
                     if nxt > 0 and (found is None or found != (digest or found)):  # no digest: the record must exist
-                        log.warning("%s: checkpoint %s[%s]@%s is not on this log; reading the partition again",
-                                    self.component, topic, p, nxt)
+                        log.warning(
+                            "%s: checkpoint %s[%s]@%s is not on this log; reading the partition again",
+                            self.component,
+                            topic,
+                            p,
+                            nxt,
+                        )
                         with conn.transaction():
-                            conn.execute("UPDATE worker_offsets SET next_offset = 0, last_digest = NULL,"
-                                         " updated_at = now() WHERE consumer_group = %s AND topic = %s"
-                                         " AND kafka_partition = %s", (self.group_id, topic, p))
+                            conn.execute(
+                                "UPDATE worker_offsets SET next_offset = 0, last_digest = NULL,"
+                                " updated_at = now() WHERE consumer_group = %s AND topic = %s"
+                                " AND kafka_partition = %s",
+                                (self.group_id, topic, p),
+                            )
                         self.stats.counters["checkpoints_of_another_log"] += 1
                         nxt = 0
                     out.append(TopicPartition(topic, p, max(low, nxt)))
@@ -413,15 +443,18 @@ class Worker(ABC):
                 " skipped = worker_offsets.skipped + EXCLUDED.skipped, last_digest = EXCLUDED.last_digest,"
                 " updated_at = now() WHERE worker_offsets.next_offset <= EXCLUDED.next_offset"
                 " RETURNING topic, kafka_partition",
-                (self.group_id, *[list(c) for c in zip(*((t, p, *e) for (t, p), e in parts), strict=True)])).fetchall()
+                (self.group_id, *[list(c) for c in zip(*((t, p, *e) for (t, p), e in parts), strict=True)]),
+            ).fetchall()
             if len(moved) != len(parts):  # only a second consumer could move a checkpoint past us
                 behind = sorted(set(ends) - set(moved))
                 raise WorkerError(f"{self.component}: checkpoint of {behind} is past this batch")
             if records:
-                conn.execute("INSERT INTO worker_run_intake (consumer_group, platform_run_id, applied)"
-                             " VALUES (%s, %s, %s) ON CONFLICT (consumer_group, platform_run_id) DO UPDATE"
-                             " SET applied = worker_run_intake.applied + EXCLUDED.applied, updated_at = now()",
-                             (self.group_id, self.run_id, len(records)))
+                conn.execute(
+                    "INSERT INTO worker_run_intake (consumer_group, platform_run_id, applied)"
+                    " VALUES (%s, %s, %s) ON CONFLICT (consumer_group, platform_run_id) DO UPDATE"
+                    " SET applied = worker_run_intake.applied + EXCLUDED.applied, updated_at = now()",
+                    (self.group_id, self.run_id, len(records)),
+                )
         t_done = time.perf_counter()
         self.stats.times["decode"] += t_decoded - t0
         self.stats.times["apply"] += t_applied - t_decoded
@@ -465,7 +498,9 @@ class Worker(ABC):
         confirmed); move the cursor only over what the broker confirmed."""
         rows = conn.execute(  # a primary-key range: the outbox only grows
             "SELECT seq, topic, record_key, headers, value FROM worker_outbox WHERE consumer_group = %s AND seq > %s"
-            " ORDER BY seq", (self.group_id, outbox_sent(conn, self.group_id))).fetchall()
+            " ORDER BY seq",
+            (self.group_id, outbox_sent(conn, self.group_id)),
+        ).fetchall()
         if rows:
             self._deliver([(t, k, hs, v) for _, t, k, hs, v in rows], rows[-1][0])
             self._settle(wait_s=PUBLISH_TIMEOUT_S)
@@ -479,8 +514,15 @@ class Worker(ABC):
         event id. An unconfirmed delivery stops the worker; the outbox keeps the rows for its successor."""
         if self._producer is None:
             self._producer = bus.producer(self.h, **self.producer_overrides)
-        records = [(t, bytes(v), bytes(k) if k is not None else None,
-                    [tuple(x) for x in (orjson.loads(hs) if isinstance(hs, str) else hs)]) for t, k, hs, v in rows]
+        records = [
+            (
+                t,
+                bytes(v),
+                bytes(k) if k is not None else None,
+                [tuple(x) for x in (orjson.loads(hs) if isinstance(hs, str) else hs)],
+            )
+            for t, k, hs, v in rows
+        ]
         pending = [last_seq, len(records)]
         self._inflight.append(pending)
 
@@ -489,6 +531,7 @@ class Worker(ABC):
                 if err is not None:
                     self._publish_error = str(err)
                 pending[1] -= 1
+
             return on_delivery
 
         produced = bus.produce_all(self._producer, records, report, time.monotonic() + PUBLISH_TIMEOUT_S)
@@ -514,10 +557,12 @@ class Worker(ABC):
 
     def _move_cursor(self, conn: psycopg.Connection) -> None:
         if self._sent_unrecorded:
-            conn.execute("INSERT INTO worker_outbox_cursor (consumer_group, sent_seq) VALUES (%s, %s)"
-                         " ON CONFLICT (consumer_group) DO UPDATE SET sent_seq = EXCLUDED.sent_seq,"
-                         " updated_at = now() WHERE worker_outbox_cursor.sent_seq < EXCLUDED.sent_seq",
-                         (self.group_id, self._sent_unrecorded))
+            conn.execute(
+                "INSERT INTO worker_outbox_cursor (consumer_group, sent_seq) VALUES (%s, %s)"
+                " ON CONFLICT (consumer_group) DO UPDATE SET sent_seq = EXCLUDED.sent_seq,"
+                " updated_at = now() WHERE worker_outbox_cursor.sent_seq < EXCLUDED.sent_seq",
+                (self.group_id, self._sent_unrecorded),
+            )
             self._sent_unrecorded = 0
 
     # --- health -------------------------------------------------------------------------------
@@ -532,8 +577,18 @@ class Worker(ABC):
             counters.update(extra)
             if problem:
                 state, counters["amber_reason"] = "AMBER", problem
-        return [Beat(self.component, self.pack_id, self.phase_id, self.run_id, self.group_id, state, counters,
-                     self.stats.started_at_utc)]
+        return [
+            Beat(
+                self.component,
+                self.pack_id,
+                self.phase_id,
+                self.run_id,
+                self.group_id,
+                state,
+                counters,
+                self.stats.started_at_utc,
+            )
+        ]
 
     def _beat(self, conn: psycopg.Connection, force: bool = False) -> None:
         """Heartbeat rows and health/metrics files every interval: handed to the writer thread while the
@@ -558,8 +613,12 @@ def worker_main(workers: tuple[type[Worker], ...], prog: str, argv: list[str] | 
     parser.add_argument("component", choices=list(by_component))
     parser.add_argument("--run-id", help=f"the run this worker serves (default: ${env_key}; required)")
     parser.add_argument("--group", help="consumer group override (benchmarks; default: the worker's handle)")
-    parser.add_argument("--until-idle", type=float, metavar="SECONDS",
-                        help="exit after SECONDS with nothing to read (default: run until SIGTERM)")
+    parser.add_argument(
+        "--until-idle",
+        type=float,
+        metavar="SECONDS",
+        help="exit after SECONDS with nothing to read (default: run until SIGTERM)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

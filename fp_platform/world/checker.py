@@ -26,14 +26,16 @@ class OutputCheck:
         return not self.problems
 
 
-def sort_job_for(layout: OracleLayout, manifest: dict, platform_run_id: str, output_id: str,
-                 sort_key: str) -> SortJob:
+def sort_job_for(layout: OracleLayout, manifest: dict, platform_run_id: str, output_id: str, sort_key: str) -> SortJob:
     """The stream-sort job of one output, with its inputs taken from the sealed pack."""
     files = manifest["outputs"][output_id]["files"]
     return SortJob(
-        platform_run_id=platform_run_id, output_id=output_id, bucket=layout.bucket,
+        platform_run_id=platform_run_id,
+        output_id=output_id,
+        bucket=layout.bucket,
         inputs=tuple(InputFile(key=f["key"], size=f["size"], sha256=f["sha256"]) for f in files),
-        output_prefix=layout.view(output_id), sort_key=sort_key,
+        output_prefix=layout.view(output_id),
+        sort_key=sort_key,
     )
 
 
@@ -42,8 +44,9 @@ def first_out_of_order(ts: np.ndarray, file_rank: np.ndarray, row: np.ndarray) -
     if len(ts) < 2:
         return None
     a, b = slice(None, -1), slice(1, None)
-    ok = (ts[b] > ts[a]) | ((ts[b] == ts[a]) & ((file_rank[b] > file_rank[a])
-                                                  | ((file_rank[b] == file_rank[a]) & (row[b] > row[a]))))
+    ok = (ts[b] > ts[a]) | (
+        (ts[b] == ts[a]) & ((file_rank[b] > file_rank[a]) | ((file_rank[b] == file_rank[a]) & (row[b] > row[a])))
+    )
     bad = np.flatnonzero(~ok)
     return int(bad[0]) + 1 if len(bad) else None
 
@@ -91,8 +94,10 @@ def check_output(store: S3ObjectStore, layout: OracleLayout, manifest: dict, job
             bad = 0
         if bad is not None:
             at = table.slice(bad, 1).to_pylist()[0]
-            result.problems.append(f"rows out of order in {part['file']} at row {bad}: "
-                                   f"{ {k: str(v) for k, v in at.items()} } does not follow the previous row")
+            result.problems.append(
+                f"rows out of order in {part['file']} at row {bad}: "
+                f"{ {k: str(v) for k, v in at.items()} } does not follow the previous row"
+            )
             break
         if len(ts):
             prev = (ts[-1], files[-1], rows[-1])
@@ -103,8 +108,9 @@ def check_output(store: S3ObjectStore, layout: OracleLayout, manifest: dict, job
     return result
 
 
-def check_all(store: S3ObjectStore, layout: OracleLayout, platform_run_id: str,
-              output_sort_keys: dict[str, str]) -> tuple[dict, list[OutputCheck]]:
+def check_all(
+    store: S3ObjectStore, layout: OracleLayout, platform_run_id: str, output_sort_keys: dict[str, str]
+) -> tuple[dict, list[OutputCheck]]:
     """Check every required output; returns (sealed manifest or {}, per-output results)."""
     try:
         manifest = read_sealed_manifest(store, layout)

@@ -78,8 +78,13 @@ def customer_profiles(p: WorldParams) -> dict[str, np.ndarray]:
     the book's draw order (one customer's four uniforms after another)."""
     u = np.random.RandomState(p.profile_seed_customers).random_sample((p.n_customers, 4))
     mean_amount = 5 + 95 * u[:, 2]
-    return {"x": GRID * u[:, 0], "y": GRID * u[:, 1], "mean_amount": mean_amount,
-            "std_amount": mean_amount / 2, "mean_nb_tx_per_day": 4 * u[:, 3]}
+    return {
+        "x": GRID * u[:, 0],
+        "y": GRID * u[:, 1],
+        "mean_amount": mean_amount,
+        "std_amount": mean_amount / 2,
+        "mean_nb_tx_per_day": 4 * u[:, 3],
+    }
 
 
 def terminal_profiles(p: WorldParams) -> dict[str, np.ndarray]:
@@ -87,15 +92,16 @@ def terminal_profiles(p: WorldParams) -> dict[str, np.ndarray]:
     return {"x": GRID * u[:, 0], "y": GRID * u[:, 1]}
 
 
-def available_terminals(cust: dict[str, np.ndarray], term: dict[str, np.ndarray], radius: float,
-                        chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def available_terminals(
+    cust: dict[str, np.ndarray], term: dict[str, np.ndarray], radius: float, chunk: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """CSR lists of the terminals within `radius` of each customer: (offsets, terminal ids)."""
     tx, ty = term["x"], term["y"]
     ids, counts = [], []
     for start in range(0, len(cust["x"]), chunk):
-        cx = cust["x"][start:start + chunk, None]
-        cy = cust["y"][start:start + chunk, None]
-        within = (cx - tx) ** 2 + (cy - ty) ** 2 < radius ** 2
+        cx = cust["x"][start : start + chunk, None]
+        cy = cust["y"][start : start + chunk, None]
+        within = (cx - tx) ** 2 + (cy - ty) ** 2 < radius**2
         rows, cols = np.nonzero(within)
         ids.append(cols)
         counts.append(np.bincount(rows, minlength=within.shape[0]))
@@ -129,8 +135,13 @@ def simulate_transactions(p: WorldParams) -> dict[str, np.ndarray]:
 
     pick = np.floor(rng.random(len(customer)) * n_avail[customer]).astype(np.int64)
     terminal = term_ids[offsets[customer] + pick]
-    return {"customer_id": customer, "terminal_id": terminal, "tx_time_days": day,
-            "tx_time_seconds": day * DAY_S + time_of_day, "amount": amount}
+    return {
+        "customer_id": customer,
+        "terminal_id": terminal,
+        "tx_time_days": day,
+        "tx_time_seconds": day * DAY_S + time_of_day,
+        "amount": amount,
+    }
 
 
 def add_frauds(p: WorldParams, tx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -154,8 +165,9 @@ def add_frauds(p: WorldParams, tx: dict[str, np.ndarray]) -> dict[str, np.ndarra
     for d in range(last_day):
         rng = np.random.Generator(np.random.PCG64([p.seed, 3, d]))
         compromised = rng.choice(p.n_customers, size=p.compromised_customers_per_day, replace=False)
-        candidates = np.flatnonzero((days >= d) & (days < d + p.customer_compromise_days)
-                                    & np.isin(customers, compromised))
+        candidates = np.flatnonzero(
+            (days >= d) & (days < d + p.customer_compromise_days) & np.isin(customers, compromised)
+        )
         chosen = rng.choice(candidates, size=len(candidates) // 3, replace=False)
         amount[chosen] = np.round(amount[chosen] * 5, 2)
         fraud[chosen], scenario[chosen] = 1, 3
@@ -200,50 +212,60 @@ def build_outputs(p: WorldParams) -> dict[str, pa.Table]:
     card = pa.array(np.char.add("card_", customer.astype(str)))
 
     def traffic(amount: np.ndarray, output_id: str) -> pa.Table:
-        return pa.table({
-            "event_id": _event_ids(output_id, run_id, transaction_id),
-            "ts_utc": pa.array(tx_ts, ts_type),
-            "transaction_id": transaction_id,
-            **common,
-            "card_id": card,
-            "terminal_id": terminal,
-            "amount": amount,
-            "tx_time_seconds": tx["tx_time_seconds"],
-            "tx_time_days": tx["tx_time_days"],
-        })
+        return pa.table(
+            {
+                "event_id": _event_ids(output_id, run_id, transaction_id),
+                "ts_utc": pa.array(tx_ts, ts_type),
+                "transaction_id": transaction_id,
+                **common,
+                "card_id": card,
+                "terminal_id": terminal,
+                "amount": amount,
+                "tx_time_seconds": tx["tx_time_seconds"],
+                "tx_time_days": tx["tx_time_days"],
+            }
+        )
 
     def anchor(output_id: str) -> pa.Table:
-        return pa.table({
-            "event_id": _event_ids(output_id, run_id, transaction_id),
-            "ts_utc": pa.array(anchor_ts, ts_type),
-            **common,
-            "transaction_id": transaction_id,
-        })
+        return pa.table(
+            {
+                "event_id": _event_ids(output_id, run_id, transaction_id),
+                "ts_utc": pa.array(anchor_ts, ts_type),
+                **common,
+                "transaction_id": transaction_id,
+            }
+        )
 
     outputs = {
         "traffic_fraud": traffic(frauds["amount_fraud"], "traffic_fraud"),
-        "arrival_events": pa.table({
-            "event_id": _event_ids("arrival_events", run_id, transaction_id),
-            "ts_utc": pa.array(arrival_ts, ts_type),
-            **common,
-            "channel": pa.array(np.where(rng.random(n) < 0.3, "ecom", "card_present")),
-        }),
-        "arrival_entities": pa.table({
-            "event_id": _event_ids("arrival_entities", run_id, transaction_id),
-            "ts_utc": pa.array(entities_ts, ts_type),
-            **common,
-            "card_id": card,
-            "device_id": pa.array(device),
-            "ip": pa.array(ip),
-        }),
+        "arrival_events": pa.table(
+            {
+                "event_id": _event_ids("arrival_events", run_id, transaction_id),
+                "ts_utc": pa.array(arrival_ts, ts_type),
+                **common,
+                "channel": pa.array(np.where(rng.random(n) < 0.3, "ecom", "card_present")),
+            }
+        ),
+        "arrival_entities": pa.table(
+            {
+                "event_id": _event_ids("arrival_entities", run_id, transaction_id),
+                "ts_utc": pa.array(entities_ts, ts_type),
+                **common,
+                "card_id": card,
+                "device_id": pa.array(device),
+                "ip": pa.array(ip),
+            }
+        ),
         "flow_anchor_fraud": anchor("flow_anchor_fraud"),
-        TRUTH_OUTPUT: pa.table({
-            "transaction_id": transaction_id,
-            "flow_id": flow_id,
-            "ts_utc": pa.array(tx_ts, ts_type),
-            "tx_fraud": frauds["tx_fraud"],
-            "tx_fraud_scenario": frauds["tx_fraud_scenario"],
-        }),
+        TRUTH_OUTPUT: pa.table(
+            {
+                "transaction_id": transaction_id,
+                "flow_id": flow_id,
+                "ts_utc": pa.array(tx_ts, ts_type),
+                "tx_fraud": frauds["tx_fraud"],
+                "tx_fraud_scenario": frauds["tx_fraud_scenario"],
+            }
+        ),
     }
     if p.include_baseline:
         outputs["traffic_baseline"] = traffic(tx["amount"], "traffic_baseline")
@@ -268,8 +290,11 @@ def write_outputs(p: WorldParams, out_dir: Path) -> dict:
             name = f"part-{part:05d}.parquet"
             pq.write_table(table.take(rows), target / name, compression="zstd")
             files.append({"file": name, "rows": len(rows)})
-        manifest_outputs[output_id] = {"rows": table.num_rows, "files": files,
-                                       "streamed": output_id in STREAMED_OUTPUTS + BASELINE_OUTPUTS}
+        manifest_outputs[output_id] = {
+            "rows": table.num_rows,
+            "files": files,
+            "streamed": output_id in STREAMED_OUTPUTS + BASELINE_OUTPUTS,
+        }
     manifest = {
         "engine_version": ENGINE_VERSION,
         "engine_run_id": p.engine_run_id,

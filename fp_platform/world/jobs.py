@@ -45,8 +45,11 @@ def job_engine(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, args, l
     layout = oracle_layout(h, writer.platform_run_id)
     snapshot = oracle_store.sync(store, workdir, layout, progress=log)
     manifest = json.loads((workdir / engine.MANIFEST_NAME).read_text())
-    doc = {**snapshot, "engine_run_id": params.engine_run_id,
-           "counts": {k: v["rows"] for k, v in manifest["outputs"].items()}}
+    doc = {
+        **snapshot,
+        "engine_run_id": params.engine_run_id,
+        "counts": {k: v["rows"] for k, v in manifest["outputs"].items()},
+    }
     writer.write_summary(h.get("ORACLE_SEED_SNAPSHOT_PATH_PATTERN"), doc, phase_id=P3)
     return {k: v for k, v in doc.items() if k != "digests"}
 
@@ -62,12 +65,23 @@ def job_seal(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, args, log
 def job_stream_sort(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, args, log: Log) -> dict:
     layout = oracle_layout(h, writer.platform_run_id)
     manifest = oracle_store.read_sealed_manifest(store, layout)
-    job = checker.sort_job_for(layout, manifest, writer.platform_run_id, args.output_id,
-                               sort_key_for(h, args.output_id))
+    job = checker.sort_job_for(
+        layout, manifest, writer.platform_run_id, args.output_id, sort_key_for(h, args.output_id)
+    )
     with tempfile.TemporaryDirectory(prefix=f"sort-{args.output_id}-") as tmp:
         receipt = stream_sort.run_sort(store, job, Path(tmp), progress=log)
-    return {k: receipt[k] for k in ("output_id", "input_fingerprint", "output_fingerprint", "counts", "skipped",
-                                    "started_at_utc", "ended_at_utc")}
+    return {
+        k: receipt[k]
+        for k in (
+            "output_id",
+            "input_fingerprint",
+            "output_fingerprint",
+            "counts",
+            "skipped",
+            "started_at_utc",
+            "ended_at_utc",
+        )
+    }
 
 
 def job_check(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, args, log: Log) -> dict:
@@ -78,13 +92,24 @@ def job_check(h: Handles, store: S3ObjectStore, writer: EvidenceWriter, args, lo
     for o in outputs:
         try:
             receipt = json.loads(store.get(layout.bucket, layout.view(o) + stream_sort.RECEIPT_NAME))
-            summary[o] = {k: receipt[k] for k in ("input_fingerprint", "output_fingerprint", "counts", "sort_key",
-                                                  "started_at_utc", "ended_at_utc")}
+            summary[o] = {
+                k: receipt[k]
+                for k in (
+                    "input_fingerprint",
+                    "output_fingerprint",
+                    "counts",
+                    "sort_key",
+                    "started_at_utc",
+                    "ended_at_utc",
+                )
+            }
         except FileNotFoundError:
             summary[o] = {"missing": True}
-    writer.write_summary(h.get("ORACLE_STREAM_SORT_SUMMARY_PATH_PATTERN"),
-                         {"outputs": summary, "pack_fingerprint": manifest.get("pack_fingerprint")},
-                         phase_id=P3)
+    writer.write_summary(
+        h.get("ORACLE_STREAM_SORT_SUMMARY_PATH_PATTERN"),
+        {"outputs": summary, "pack_fingerprint": manifest.get("pack_fingerprint")},
+        phase_id=P3,
+    )
     verdict = {
         "verdict": "PASS" if results and all(r.passed for r in results) else "FAIL",
         "outputs": {r.output_id: {"passed": r.passed, "problems": r.problems, "rows": r.rows} for r in results},

@@ -40,8 +40,9 @@ class OracleLayout:
         return self.view_pattern.format(output_id=output_id)
 
 
-def sync(store: S3ObjectStore, local_dir: Path, layout: OracleLayout,
-         progress: Callable[[str], None] = lambda _: None) -> dict:
+def sync(
+    store: S3ObjectStore, local_dir: Path, layout: OracleLayout, progress: Callable[[str], None] = lambda _: None
+) -> dict:
     """Upload every engine file not already present; returns the seed snapshot."""
     files = sorted(p for p in local_dir.rglob("*") if p.is_file())
     uploaded = skipped = total_bytes = 0
@@ -55,8 +56,9 @@ def sync(store: S3ObjectStore, local_dir: Path, layout: OracleLayout,
         head = store.head(layout.bucket, key)
         if head is not None:
             if head["metadata"].get(SHA_META) != sha:
-                raise OracleConflict(f"s3://{layout.bucket}/{key} exists with different content; oracle "
-                                     "inputs are never overwritten")
+                raise OracleConflict(
+                    f"s3://{layout.bucket}/{key} exists with different content; oracle inputs are never overwritten"
+                )
             skipped += 1
             continue
         try:
@@ -69,8 +71,14 @@ def sync(store: S3ObjectStore, local_dir: Path, layout: OracleLayout,
         uploaded += 1
         if i % 20 == 0:
             progress(f"oracle sync {i}/{len(files)} files")
-    return {"object_count": len(files), "bytes": total_bytes, "uploaded": uploaded, "skipped": skipped,
-            "digests": digests, "inputs_prefix": f"s3://{layout.bucket}/{layout.inputs}"}
+    return {
+        "object_count": len(files),
+        "bytes": total_bytes,
+        "uploaded": uploaded,
+        "skipped": skipped,
+        "digests": digests,
+        "inputs_prefix": f"s3://{layout.bucket}/{layout.inputs}",
+    }
 
 
 def build_pack_manifest(store: S3ObjectStore, layout: OracleLayout) -> dict:
@@ -87,9 +95,13 @@ def build_pack_manifest(store: S3ObjectStore, layout: OracleLayout) -> dict:
                 raise OracleConflict(f"{output_id}: s3://{layout.bucket}/{key} missing or unsynced")
             files.append({"key": key, "size": head["size"], "sha256": head["metadata"][SHA_META], "rows": f["rows"]})
         outputs[output_id] = {"rows": info["rows"], "streamed": info["streamed"], "files": files}
-    body = {"engine_run_id": engine["engine_run_id"], "engine_version": engine["engine_version"],
-            "params": engine["params"], "outputs": outputs,
-            "engine_manifest_sha256": sha256_hex(engine_body)}
+    body = {
+        "engine_run_id": engine["engine_run_id"],
+        "engine_version": engine["engine_version"],
+        "params": engine["params"],
+        "outputs": outputs,
+        "engine_manifest_sha256": sha256_hex(engine_body),
+    }
     return {**body, "pack_fingerprint": digest(body)}
 
 
@@ -113,13 +125,19 @@ def seal(store: S3ObjectStore, layout: OracleLayout, manifest: dict) -> dict:
         existing = None
     if existing is not None:
         if existing["pack_fingerprint"] != manifest["pack_fingerprint"]:
-            raise OracleConflict(f"pack already sealed with fingerprint {existing['pack_fingerprint']}; "
-                                 f"this content has {manifest['pack_fingerprint']}")
+            raise OracleConflict(
+                f"pack already sealed with fingerprint {existing['pack_fingerprint']}; "
+                f"this content has {manifest['pack_fingerprint']}"
+            )
         return {**existing, "already_sealed": True}
     manifest_body = canonical_json(manifest)
     _put_once_or_same(store, layout.bucket, layout.pack + PACK_MANIFEST, manifest_body, "pack manifest")
-    marker = {"pack_fingerprint": manifest["pack_fingerprint"], "engine_run_id": manifest["engine_run_id"],
-              "manifest_sha256": sha256_hex(manifest_body), "sealed_at_utc": utc_now_iso()}
+    marker = {
+        "pack_fingerprint": manifest["pack_fingerprint"],
+        "engine_run_id": manifest["engine_run_id"],
+        "manifest_sha256": sha256_hex(manifest_body),
+        "sealed_at_utc": utc_now_iso(),
+    }
     store.put(layout.bucket, sealed_key, canonical_json(marker), write_once=True)
     return {**marker, "already_sealed": False}
 

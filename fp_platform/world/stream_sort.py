@@ -92,8 +92,9 @@ def existing_receipt(store: S3ObjectStore, job: SortJob) -> dict | None:
 def receipt_is_valid(store: S3ObjectStore, job: SortJob, receipt: dict) -> tuple[bool, str]:
     """A receipt is valid when it was made from these inputs and its parts are all there."""
     if receipt.get("input_fingerprint") != job.input_fingerprint:
-        return False, (f"receipt input fingerprint {receipt.get('input_fingerprint')} != "
-                       f"current inputs {job.input_fingerprint}")
+        return False, (
+            f"receipt input fingerprint {receipt.get('input_fingerprint')} != current inputs {job.input_fingerprint}"
+        )
     present = {k.rsplit("/", 1)[-1] for k in store.iter_keys(job.bucket, job.output_prefix)}
     missing = [p["file"] for p in receipt.get("parts", []) if p["file"] not in present]
     if missing or MANIFEST_NAME not in present:
@@ -111,8 +112,9 @@ def _string_array(values: list[str]) -> pa.Array:
     """A short list of strings (the input file names) as an Arrow string array."""
     encoded = [v.encode() for v in values]
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in encoded])]).astype(np.int32)
-    return pa.Array.from_buffers(pa.string(), len(encoded),
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
 
 
 def _int64_keys(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -165,8 +167,7 @@ def _tag(rows: pa.Table | pa.RecordBatch, file_no: int, first_row: int) -> pa.Ta
 def _whole_input(files: list[Path], pool: ThreadPoolExecutor) -> Iterator[pa.Table]:
     """The in-memory path: one bucket of every input whole, tagged, in file-name order."""
     if files:
-        yield pa.concat_tables(pool.map(lambda i: _tag(pq.ParquetFile(files[i]).read(), i, 0),
-                                        range(len(files))))
+        yield pa.concat_tables(pool.map(lambda i: _tag(pq.ParquetFile(files[i]).read(), i, 0), range(len(files))))
 
 
 # --- passes 1 and 2: the distribution sort's buckets -------------------------------------------
@@ -176,8 +177,9 @@ def _key_sample(path: Path, job: SortJob, stride: int) -> np.ndarray:
     return np.concatenate([_int64_keys(b.column(0))[::stride] for b in batches] or [np.array([], np.int64)])
 
 
-def _boundaries(files: list[Path], job: SortJob, n_buckets: int, total_rows: int,
-                pool: ThreadPoolExecutor) -> np.ndarray:
+def _boundaries(
+    files: list[Path], job: SortJob, n_buckets: int, total_rows: int, pool: ThreadPoolExecutor
+) -> np.ndarray:
     """Bucket edges at quantiles of an evenly strided key sample (~1% error in a bucket's size)."""
     stride = math.ceil(total_rows / min(job.bucket_rows, SAMPLE_PER_BUCKET * n_buckets))
     keys = np.concatenate(list(pool.map(lambda f: _key_sample(f, job, stride), files)))
@@ -209,8 +211,9 @@ def _spill_file(path: Path, file_no: int, job: SortJob, edges: np.ndarray, spill
             w.close()
 
 
-def _spilled_buckets(files: list[Path], job: SortJob, edges: np.ndarray, spill_dir: Path,
-                     pool: ThreadPoolExecutor) -> Iterator[pa.Table]:
+def _spilled_buckets(
+    files: list[Path], job: SortJob, edges: np.ndarray, spill_dir: Path, pool: ThreadPoolExecutor
+) -> Iterator[pa.Table]:
     """Spill every input (concurrently), then yield each non-empty bucket in key order, rows in file order."""
     spill_dir.mkdir(parents=True, exist_ok=True)
     list(pool.map(lambda i: _spill_file(files[i], i, job, edges, spill_dir), range(len(files))))
@@ -256,12 +259,24 @@ def _write_part(store: S3ObjectStore, job: SortJob, names: pa.Array, part_no: in
     name = f"part-{part_no:05d}.parquet"
     _put_part(store, job, name, body)
     keys = table.column(job.sort_key)
-    return {"file": name, "rows": table.num_rows, "sha256": sha256_hex(body), "bytes": len(body),
-            "first_key": _key_text(keys[0]), "last_key": _key_text(keys[-1])}
+    return {
+        "file": name,
+        "rows": table.num_rows,
+        "sha256": sha256_hex(body),
+        "bytes": len(body),
+        "first_key": _key_text(keys[0]),
+        "last_key": _key_text(keys[-1]),
+    }
 
 
-def _write_parts(store: S3ObjectStore, job: SortJob, names: pa.Array, buckets: Iterator[pa.Table],
-                 pool: ThreadPoolExecutor, progress: Callable[[str], None]) -> list[dict]:
+def _write_parts(
+    store: S3ObjectStore,
+    job: SortJob,
+    names: pa.Array,
+    buckets: Iterator[pa.Table],
+    pool: ThreadPoolExecutor,
+    progress: Callable[[str], None],
+) -> list[dict]:
     """Sort bucket by bucket and cut the sorted stream into parts of rows_per_part rows."""
     parts: list[dict] = []
     futures: list[Future] = []  # the previous bucket's parts, still encoding while this bucket is ordered
@@ -276,8 +291,10 @@ def _write_parts(store: S3ObjectStore, job: SortJob, names: pa.Array, buckets: I
         if carry is not None:
             stream = pa.concat_tables([carry, stream])
         full = stream.num_rows - stream.num_rows % job.rows_per_part
-        futures = [pool.submit(_write_part, store, job, names, len(parts) + i, stream.slice(start, job.rows_per_part))
-                   for i, start in enumerate(range(0, full, job.rows_per_part))]
+        futures = [
+            pool.submit(_write_part, store, job, names, len(parts) + i, stream.slice(start, job.rows_per_part))
+            for i, start in enumerate(range(0, full, job.rows_per_part))
+        ]
         carry = _owned(stream.slice(full)) if full < stream.num_rows else None
         del stream
     parts.extend(f.result() for f in futures)
@@ -287,8 +304,9 @@ def _write_parts(store: S3ObjectStore, job: SortJob, names: pa.Array, buckets: I
     return parts
 
 
-def run_sort(store: S3ObjectStore, job: SortJob, workdir: Path,
-             progress: Callable[[str], None] = lambda _: None) -> dict:
+def run_sort(
+    store: S3ObjectStore, job: SortJob, workdir: Path, progress: Callable[[str], None] = lambda _: None
+) -> dict:
     """Sort one output into its stream view; returns the receipt (skips when a valid one exists)."""
     receipt = existing_receipt(store, job)
     if receipt is not None:
@@ -317,8 +335,14 @@ def run_sort(store: S3ObjectStore, job: SortJob, workdir: Path,
         raise StreamSortConflict(f"{job.output_id}: wrote {out_rows} rows but read {total_rows}")
 
     sort_key = [job.sort_key, *TIE_BREAKERS]
-    manifest = {"output_id": job.output_id, "platform_run_id": job.platform_run_id, "sort_key": sort_key,
-                "rows": out_rows, "parts": parts, "format": "parquet"}
+    manifest = {
+        "output_id": job.output_id,
+        "platform_run_id": job.platform_run_id,
+        "sort_key": sort_key,
+        "rows": out_rows,
+        "parts": parts,
+        "format": "parquet",
+    }
     _put_part(store, job, MANIFEST_NAME, canonical_json(manifest))
     receipt = {
         "output_id": job.output_id,
@@ -328,8 +352,13 @@ def run_sort(store: S3ObjectStore, job: SortJob, workdir: Path,
         "output_fingerprint": digest([[p["file"], p["rows"], p["sha256"]] for p in parts]),
         "inputs": [asdict(f) for f in sorted(job.inputs, key=lambda f: f.name)],
         "parts": parts,
-        "counts": {"input_rows": total_rows, "output_rows": out_rows, "input_files": len(files),
-                   "output_files": len(parts), "buckets": len(edges) + 1},
+        "counts": {
+            "input_rows": total_rows,
+            "output_rows": out_rows,
+            "input_files": len(files),
+            "output_files": len(parts),
+            "buckets": len(edges) + 1,
+        },
         "started_at_utc": started,
         "ended_at_utc": utc_now_iso(),
         "elapsed_s": round(time.monotonic() - t0, 3),

@@ -38,8 +38,10 @@ def put_truth(h, run_id: str, world) -> None:
     """The oracle truth where P3 seals it for the run (the label simulation reads it from there)."""
     buf = io.BytesIO()
     pq.write_table(world[TRUTH_OUTPUT], buf)
-    key = (h.pattern("S3_ORACLE_ENGINE_RUN_ROOT_PATTERN", platform_run_id=run_id)
-           + f"output_id={h.get('ORACLE_TRUTH_OUTPUT_ID')}/part-00000.parquet")
+    key = (
+        h.pattern("S3_ORACLE_ENGINE_RUN_ROOT_PATTERN", platform_run_id=run_id)
+        + f"output_id={h.get('ORACLE_TRUTH_OUTPUT_ID')}/part-00000.parquet"
+    )
     S3ObjectStore(h).put(h.get("S3_ORACLE_BUCKET"), key, buf.getvalue(), write_once=False)
 
 
@@ -57,9 +59,14 @@ def lane(h, stack) -> Lane:
 
 
 def _progress(h, conn, lane: Lane) -> dict[str, int]:
-    groups = {k: lane.group(c) for k, c in (("CONSUMER_GROUP_ID_CASE_TRIGGER", CaseTrigger),
-                                            ("CONSUMER_GROUP_ID_LABEL_SIMULATION", LabelSimulation),
-                                            ("CONSUMER_GROUP_ID_LS", LabelStore))}
+    groups = {
+        k: lane.group(c)
+        for k, c in (
+            ("CONSUMER_GROUP_ID_CASE_TRIGGER", CaseTrigger),
+            ("CONSUMER_GROUP_ID_LABEL_SIMULATION", LabelSimulation),
+            ("CONSUMER_GROUP_ID_LS", LabelStore),
+        )
+    }
     return summary.progress(h, load_case_policy(h), conn, lane.run_id, groups)
 
 
@@ -68,8 +75,9 @@ def test_decisions_open_cases_and_the_world_answers_with_labels(h, lane):
         done, where = summary.caught_up(_progress(h, conn, lane))
         cases = summary.case_summary(load_case_policy(h), conn, lane.run_id)
         labels = summary.label_summary(h, conn, lane.run_id, lane.group(LabelStore))
-        features_seen = conn.execute("SELECT count(*) FROM ofp_labels WHERE platform_run_id = %s",
-                                     (lane.run_id,)).fetchone()[0]
+        features_seen = conn.execute(
+            "SELECT count(*) FROM ofp_labels WHERE platform_run_id = %s", (lane.run_id,)
+        ).fetchone()[0]
     assert done, where
     assert cases["triggers"] == cases["triggers_expected"] > 0, cases
     assert cases["triggers_by_reason"] == cases["triggers_expected_by_reason"]
@@ -90,13 +98,17 @@ def test_labels_follow_the_truth_and_the_policy(h, lane):
     """Every chargeback is a fraud of the truth; an investigator's label is the truth unless the plan
     says they erred; no assertion is observed before its transaction or after the world clock."""
     world = smoke_world(days=14)
-    fraud = dict(zip(world[TRUTH_OUTPUT]["transaction_id"].to_pylist(), world[TRUTH_OUTPUT]["tx_fraud"].to_pylist(),
-                     strict=True))
+    fraud = dict(
+        zip(world[TRUTH_OUTPUT]["transaction_id"].to_pylist(), world[TRUTH_OUTPUT]["tx_fraud"].to_pylist(), strict=True)
+    )
     with db.connect(h) as conn:
-        rows = conn.execute("SELECT a.transaction_id, a.label, a.source, a.effective_at, a.observed_at,"
-                            " (p.detail->>'erred')::boolean FROM ls_assertions a LEFT JOIN label_sim_plan p"
-                            " ON p.platform_run_id = a.platform_run_id AND p.case_id = a.case_id"
-                            " WHERE a.platform_run_id = %s", (lane.run_id,)).fetchall()
+        rows = conn.execute(
+            "SELECT a.transaction_id, a.label, a.source, a.effective_at, a.observed_at,"
+            " (p.detail->>'erred')::boolean FROM ls_assertions a LEFT JOIN label_sim_plan p"
+            " ON p.platform_run_id = a.platform_run_id AND p.case_id = a.case_id"
+            " WHERE a.platform_run_id = %s",
+            (lane.run_id,),
+        ).fetchall()
         clock = summary.world_clock(conn, lane.run_id)
     for tx, label, source, effective, observed, erred in rows:
         assert effective <= observed <= clock
@@ -113,8 +125,24 @@ def test_evidence_references_that_do_not_resolve_are_found(h, lane):
     at = datetime(2018, 4, 1, tzinfo=UTC)
     refs = {"decision_id": "dec_missing", "audit_event_id": "aud_other", "ig_receipt_id": "rcpt_missing"}
     with db.connect(h, autocommit=True) as conn:
-        cm.append_events(conn, [(run_id, case_id, "EVIDENCE_ATTACHED", f"{run_id}:{k}", "test", at,
-                                 {"ref_kind": k, "ref_id": v}, "test", 0, 0) for k, v in refs.items()])
+        cm.append_events(
+            conn,
+            [
+                (
+                    run_id,
+                    case_id,
+                    "EVIDENCE_ATTACHED",
+                    f"{run_id}:{k}",
+                    "test",
+                    at,
+                    {"ref_kind": k, "ref_id": v},
+                    "test",
+                    0,
+                    0,
+                )
+                for k, v in refs.items()
+            ],
+        )
         doc = summary.case_summary(load_case_policy(h), conn, run_id)
     assert doc["evidence_refs_unresolved"] == 3
     assert {(r["ref_kind"], r["ref_id"]) for r in doc["evidence_refs_unresolved_sample"]} == set(refs.items())
@@ -125,10 +153,13 @@ def test_redelivering_every_trigger_changes_nothing_in_cm(h, lane):
     CM records the duplicates and its timelines stay exactly as they were."""
     group = lane.group(CaseTrigger)
     with db.connect(h, autocommit=True) as conn:
-        before = conn.execute("SELECT count(*), max(seq) FROM cm_case_events WHERE platform_run_id = %s",
-                              (lane.run_id,)).fetchone()
-        triggers = conn.execute("SELECT topic, value, record_key, headers FROM worker_outbox WHERE consumer_group = %s"
-                                " ORDER BY seq", (group,)).fetchall()
+        before = conn.execute(
+            "SELECT count(*), max(seq) FROM cm_case_events WHERE platform_run_id = %s", (lane.run_id,)
+        ).fetchone()
+        triggers = conn.execute(
+            "SELECT topic, value, record_key, headers FROM worker_outbox WHERE consumer_group = %s ORDER BY seq",
+            (group,),
+        ).fetchall()
         conn.execute("DELETE FROM worker_offsets WHERE consumer_group = %s", (lane.group(CaseManagement),))
     assert triggers
     records = [(t, bytes(v), bytes(k), [tuple(x) for x in hs]) for t, v, k, hs in triggers]
@@ -136,10 +167,15 @@ def test_redelivering_every_trigger_changes_nothing_in_cm(h, lane):
     assert not [r for r in results if isinstance(r, str)]
     counters = lane.run(h, CaseManagement)["CaseManagement"]
     with db.connect(h) as conn:
-        after = conn.execute("SELECT count(*), max(seq) FROM cm_case_events WHERE platform_run_id = %s",
-                             (lane.run_id,)).fetchone()
-        deliveries = dict(conn.execute("SELECT outcome, count(*) FROM cm_trigger_deliveries WHERE platform_run_id = %s"
-                                       " GROUP BY 1", (lane.run_id,)).fetchall())
+        after = conn.execute(
+            "SELECT count(*), max(seq) FROM cm_case_events WHERE platform_run_id = %s", (lane.run_id,)
+        ).fetchone()
+        deliveries = dict(
+            conn.execute(
+                "SELECT outcome, count(*) FROM cm_trigger_deliveries WHERE platform_run_id = %s GROUP BY 1",
+                (lane.run_id,),
+            ).fetchall()
+        )
     assert after == before
     assert counters.get("timeline_events", 0) == 0
     assert counters["deliveries_duplicate"] == len(triggers) and counters["deliveries_reread"] == len(triggers)
@@ -147,29 +183,44 @@ def test_redelivering_every_trigger_changes_nothing_in_cm(h, lane):
 
 
 def _assertion(h, run_id: str, event_id: str, source: str, observed: datetime, label: str = "FRAUD") -> ls.Assertion:
-    return ls.Assertion(label_subject(h, run_id, event_id), 1, label, source, observed - timedelta(days=1), observed,
-                        ("test", 0, 0))
+    return ls.Assertion(
+        label_subject(h, run_id, event_id), 1, label, source, observed - timedelta(days=1), observed, ("test", 0, 0)
+    )
 
 
 def test_an_unauthorised_label_write_is_refused_and_recorded(h, lane):
     at = datetime(2018, 4, 5, tzinfo=UTC)
     with db.connect(h, autocommit=True) as conn:
         with conn.transaction():
-            rogue = ls.append(h, conn, "rogue_writer", [_assertion(h, lane.run_id, "evt_rogue", "INVESTIGATOR", at)],
-                              lane.group(LabelStore))
-            wrong_source = ls.append(h, conn, h.get("COMPONENT_ID_CM"),
-                                     [_assertion(h, lane.run_id, "evt_rogue", "CHARGEBACK", at)],
-                                     lane.group(LabelStore))
+            rogue = ls.append(
+                h,
+                conn,
+                "rogue_writer",
+                [_assertion(h, lane.run_id, "evt_rogue", "INVESTIGATOR", at)],
+                lane.group(LabelStore),
+            )
+            wrong_source = ls.append(
+                h,
+                conn,
+                h.get("COMPONENT_ID_CM"),
+                [_assertion(h, lane.run_id, "evt_rogue", "CHARGEBACK", at)],
+                lane.group(LabelStore),
+            )
         assert (rogue.refused, rogue.appended, wrong_source.refused, wrong_source.appended) == (1, 0, 1, 0)
         with pytest.raises(psycopg.errors.ForeignKeyViolation):  # around the boundary: the database refuses too
-            conn.execute("INSERT INTO ls_assertions (assertion_id, platform_run_id, label_subject_key, subject,"
-                         " transaction_id, label, source, writer_id, effective_at, observed_at, origin_topic,"
-                         " origin_partition, origin_offset) VALUES ('lab_x', %s, 'lsk_x', '{}', 1, 'FRAUD',"
-                         " 'INVESTIGATOR', 'rogue_writer', now(), now(), 't', 0, 0)", (lane.run_id,))
+            conn.execute(
+                "INSERT INTO ls_assertions (assertion_id, platform_run_id, label_subject_key, subject,"
+                " transaction_id, label, source, writer_id, effective_at, observed_at, origin_topic,"
+                " origin_partition, origin_offset) VALUES ('lab_x', %s, 'lsk_x', '{}', 1, 'FRAUD',"
+                " 'INVESTIGATOR', 'rogue_writer', now(), now(), 't', 0, 0)",
+                (lane.run_id,),
+            )
         doc = summary.label_summary(h, conn, lane.run_id, lane.group(LabelStore))
     assert doc["refused_writes"] == 2 and doc["ungranted_assertions"] == 0
     assert {(r["writer_id"], r["source"]) for r in doc["refused_writes_sample"]} == {
-        ("rogue_writer", "INVESTIGATOR"), (h.get("COMPONENT_ID_CM"), "CHARGEBACK")}
+        ("rogue_writer", "INVESTIGATOR"),
+        (h.get("COMPONENT_ID_CM"), "CHARGEBACK"),
+    }
 
 
 def test_replaying_the_audit_topic_plans_and_labels_nothing_twice(h, lane):
@@ -178,11 +229,14 @@ def test_replaying_the_audit_topic_plans_and_labels_nothing_twice(h, lane):
     tables = ("case_triggers", "label_sim_plan", "label_sim_done", "cm_case_events", "ls_assertions")
 
     def state(conn) -> dict:
-        out = {t: conn.execute(f"SELECT count(*) FROM {t} WHERE platform_run_id = %s", (lane.run_id,)).fetchone()[0]
-               for t in tables}
+        out = {
+            t: conn.execute(f"SELECT count(*) FROM {t} WHERE platform_run_id = %s", (lane.run_id,)).fetchone()[0]
+            for t in tables
+        }
         for cls in (CaseTrigger, LabelStore):
-            out[cls.__name__] = conn.execute("SELECT count(*) FROM worker_outbox WHERE consumer_group = %s",
-                                             (lane.group(cls),)).fetchone()[0]
+            out[cls.__name__] = conn.execute(
+                "SELECT count(*) FROM worker_outbox WHERE consumer_group = %s", (lane.group(cls),)
+            ).fetchone()[0]
         return out
 
     with db.connect(h, autocommit=True) as conn:
@@ -199,8 +253,11 @@ def test_replaying_the_audit_topic_plans_and_labels_nothing_twice(h, lane):
 @pytest.mark.parametrize("table", summary.APPEND_ONLY_TABLES)
 def test_the_database_refuses_to_rewrite_case_and_label_truth(h, lane, table):
     with db.connect(h, autocommit=True) as conn:
-        column = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s"
-                              " ORDER BY ordinal_position LIMIT 1", (table,)).fetchone()[0]
+        column = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+            " ORDER BY ordinal_position LIMIT 1",
+            (table,),
+        ).fetchone()[0]
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, f"{table} has no rows to refuse"
         for sql in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}", f"TRUNCATE {table} CASCADE"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
@@ -214,8 +271,16 @@ def test_the_granted_writers_are_the_plane_components(h, stack):
 
 
 T0 = datetime(2018, 4, 1, tzinfo=UTC)
-claims = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(("INVESTIGATOR", "CHARGEBACK")),
-                            st.sampled_from(("FRAUD", "LEGIT")), st.integers(0, 20)), min_size=1, max_size=25)
+claims = st.lists(
+    st.tuples(
+        st.integers(0, 5),
+        st.sampled_from(("INVESTIGATOR", "CHARGEBACK")),
+        st.sampled_from(("FRAUD", "LEGIT")),
+        st.integers(0, 20),
+    ),
+    min_size=1,
+    max_size=25,
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -247,7 +312,8 @@ def test_as_of_never_returns_an_assertion_observed_after_t(h, stack, claims, pro
                     want[a.subject["event_id"]] = a
             assert all(v["observed_at"] <= at for v in got.values())
             assert {e: (v["label"], v["source"], v["observed_at"]) for e, v in got.items()} == {
-                e: (a.label, a.source, a.observed_at) for e, a in want.items()}
+                e: (a.label, a.source, a.observed_at) for e, a in want.items()
+            }
 
 
 def test_the_trigger_and_investigation_policy_is_deterministic(h):
@@ -282,8 +348,10 @@ def test_the_investigator_cli_lists_shows_and_answers_as_of(h, lane, capsys):
     listed = capsys.readouterr().out
     assert "CLOSED" in listed and ("DECISION_" in listed or "QC_SAMPLE" in listed)
     with db.connect(h) as conn:
-        case_id = conn.execute("SELECT case_id FROM cm_cases WHERE platform_run_id = %s AND status = 'CLOSED'"
-                               " ORDER BY opened_at LIMIT 1", (lane.run_id,)).fetchone()[0]
+        case_id = conn.execute(
+            "SELECT case_id FROM cm_cases WHERE platform_run_id = %s AND status = 'CLOSED' ORDER BY opened_at LIMIT 1",
+            (lane.run_id,),
+        ).fetchone()[0]
         clock = summary.world_clock(conn, lane.run_id)
         known = labels.as_of(conn, lane.run_id, clock)
     assert cli(["cases", "show", case_id]) == 0

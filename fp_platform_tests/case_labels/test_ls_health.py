@@ -18,7 +18,9 @@ T0 = datetime(2018, 4, 1, tzinfo=UTC)
 def _sql(conn, run_id: str) -> dict[str, int]:
     n, refused = conn.execute(
         "SELECT (SELECT count(*) FROM ls_assertions WHERE platform_run_id = %(r)s),"
-        " (SELECT count(*) FROM ls_refused_writes WHERE platform_run_id = %(r)s)", {"r": run_id}).fetchone()
+        " (SELECT count(*) FROM ls_refused_writes WHERE platform_run_id = %(r)s)",
+        {"r": run_id},
+    ).fetchone()
     return {"assertions": n, "refused_writes": refused}
 
 
@@ -29,9 +31,24 @@ def test_label_store_heartbeat_counts_follow_the_appends(h, stack):
 
     def append(conn, run: str, first: int, count: int, writer: str = cm, source: str = "INVESTIGATOR") -> None:
         with conn.transaction():
-            ls.append(h, conn, writer, [
-                ls.Assertion(label_subject(h, run, f"evt_{i}"), i, "FRAUD", source, T0, T0 + timedelta(hours=i),
-                             ("test", 0, i)) for i in range(first, first + count)], group)
+            ls.append(
+                h,
+                conn,
+                writer,
+                [
+                    ls.Assertion(
+                        label_subject(h, run, f"evt_{i}"),
+                        i,
+                        "FRAUD",
+                        source,
+                        T0,
+                        T0 + timedelta(hours=i),
+                        ("test", 0, i),
+                    )
+                    for i in range(first, first + count)
+                ],
+                group,
+            )
 
     worker = LabelStore(h, run_id, group_id=group)
     with db.connect(h, autocommit=True) as conn:

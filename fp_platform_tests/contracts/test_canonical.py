@@ -14,9 +14,7 @@ from fp_platform.contracts.canonical import canonical_json, config_digest, diges
 
 def stdlib_canonical_json(value):
     """The canonical form as it was defined before orjson: the reference every digest was made with."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False, allow_infinity=False)
@@ -71,13 +69,38 @@ def test_config_digest_excludes_itself():
 # Everything the platform hashes, with the edges where orjson and the stdlib part: floats of every
 # magnitude (subnormal, below 1e-4, at and above 1e16, -0.0), ints beyond 64 bits, control characters,
 # non-ASCII and astral text, keys that sort differently by code point and by UTF-16.
-edge_floats = st.sampled_from([0.0, -0.0, 1e-4, 9.99e-5, 1e-5, 1.5e-5, 1e-7, 1e-10, 5e-324, 2.2250738585072014e-308,
-                               1e15, 1e16, 1.2345678901234567e19, 1e22, 1.7976931348623157e308, -3.2e-05, 0.1])
-any_floats = st.floats(allow_nan=False, allow_infinity=False) | edge_floats | st.builds(
-    lambda m, e: float(f"{m}e{e}"), st.integers(1, 10**17), st.integers(-330, 300)).filter(math.isfinite)
+edge_floats = st.sampled_from(
+    [
+        0.0,
+        -0.0,
+        1e-4,
+        9.99e-5,
+        1e-5,
+        1.5e-5,
+        1e-7,
+        1e-10,
+        5e-324,
+        2.2250738585072014e-308,
+        1e15,
+        1e16,
+        1.2345678901234567e19,
+        1e22,
+        1.7976931348623157e308,
+        -3.2e-05,
+        0.1,
+    ]
+)
+any_floats = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | edge_floats
+    | st.builds(lambda m, e: float(f"{m}e{e}"), st.integers(1, 10**17), st.integers(-330, 300)).filter(math.isfinite)
+)
 wide_ints = st.integers() | st.integers(min_value=2**63 - 2, max_value=2**64 + 2) | st.integers(-(2**70), 2**70)
-payload_text = st.text() | st.text(st.characters(max_codepoint=0x7F)) | st.sampled_from(
-    ["", "\x00\x1f\x7f\b\f\n\r\t", '"\\/', "\u2028\u2029\ufeff", "\U0001F600", "\uffff", "é", "null"])
+payload_text = (
+    st.text()
+    | st.text(st.characters(max_codepoint=0x7F))
+    | st.sampled_from(["", "\x00\x1f\x7f\b\f\n\r\t", '"\\/', "\u2028\u2029\ufeff", "\U0001f600", "\uffff", "é", "null"])
+)
 wide_text = payload_text | st.sampled_from(["1e-05", ":0.00001,", "e-", "e+"])  # false alarms for the float guard
 wide_scalars = st.none() | st.booleans() | wide_ints | wide_text | any_floats
 wide_values = st.recursive(
@@ -125,7 +148,7 @@ def test_every_float_magnitude_is_the_stdlib_form():
     """Floats across all exponents and random bit patterns, alone in a list and inside a payload."""
     rng = random.Random(20260101)
     xs = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0] for _ in range(100_000)]
-    xs += [float(f"{rng.randrange(1, 10**rng.randint(1, 17))}e{e}") for e in range(-330, 310) for _ in range(40)]
+    xs += [float(f"{rng.randrange(1, 10 ** rng.randint(1, 17))}e{e}") for e in range(-330, 310) for _ in range(40)]
     xs = [x for x in xs if math.isfinite(x)]
     xs += [-x for x in xs]
     for x in xs:
@@ -135,17 +158,30 @@ def test_every_float_magnitude_is_the_stdlib_form():
 
 
 def test_a_typical_payload_is_written_by_orjson(monkeypatch):
-    doc = {"amount": 57.16, "score": 0.734512, "card_id": "card_1", "flags": [True, False], "n": 2**63,
-           "features": {"terminal_risk_30d": 0.0833333, "customer_nb_tx_1d": 3}, "note": "é\n"}
+    doc = {
+        "amount": 57.16,
+        "score": 0.734512,
+        "card_id": "card_1",
+        "flags": [True, False],
+        "n": 2**63,
+        "features": {"terminal_risk_30d": 0.0833333, "customer_nb_tx_1d": 3},
+        "note": "é\n",
+    }
     monkeypatch.setattr(canonical, "_stdlib_canonical_json", lambda v: pytest.fail(f"stdlib used for {v!r}"))
     assert canonical_json(doc) == stdlib_canonical_json(doc)
 
 
-@pytest.mark.parametrize(("doc", "stdlib"), [
-    ({"ts_utc": "2026-01-01T10:00:00.000000Z", "id": "5f0c-427e-93fb", "n": "x-1e-7", "a": 1.5}, False),
-    ({"score": 3.2e-05}, True), ({"score": [-1e-5]}, True), ({"s": [1, 2.5e-300]}, True), ({"s": 1e16}, True),
-    ({"score": 0.0001, "amount": 10.00001}, False),
-])
+@pytest.mark.parametrize(
+    ("doc", "stdlib"),
+    [
+        ({"ts_utc": "2026-01-01T10:00:00.000000Z", "id": "5f0c-427e-93fb", "n": "x-1e-7", "a": 1.5}, False),
+        ({"score": 3.2e-05}, True),
+        ({"score": [-1e-5]}, True),
+        ({"s": [1, 2.5e-300]}, True),
+        ({"s": 1e16}, True),
+        ({"score": 0.0001, "amount": 10.00001}, False),
+    ],
+)
 def test_only_tiny_float_tokens_send_a_document_to_the_stdlib(doc, stdlib, monkeypatch):
     """Strings that merely look like `0.0000` or `7e-9` keep orjson's bytes; a real tiny float does not."""
     used = []
@@ -162,10 +198,23 @@ def test_non_finite_numbers_are_refused_wherever_they_sit(bad):
             canonical_json(doc)
 
 
-@pytest.mark.parametrize("value", [
-    {"big": 2**64}, {"neg": -(2**63) - 1}, [2**200], {1: "int key"}, {"t": (1, 2.5e-7)}, (1, 2), 2**80, 1e-05, "é",
-    None, True, {"deep": json.loads("[" * 300 + "]" * 300)},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"big": 2**64},
+        {"neg": -(2**63) - 1},
+        [2**200],
+        {1: "int key"},
+        {"t": (1, 2.5e-7)},
+        (1, 2),
+        2**80,
+        1e-05,
+        "é",
+        None,
+        True,
+        {"deep": json.loads("[" * 300 + "]" * 300)},
+    ],
+)
 def test_what_orjson_refuses_still_gets_the_stdlib_form(value):
     assert canonical_json(value) == stdlib_canonical_json(value)
 

@@ -31,8 +31,12 @@ def test_deterministic_ids_are_stable_and_distinct():
 
 def _env(**overrides):
     doc = Envelope.build(
-        event_id="evt_1", event_class="traffic.fraud", pins={"platform_run_id": "platform_20260101T000000Z"},
-        producer="test", payload={"amount": 12.5, "merchant_id": "m1"}, ts_utc="2026-01-01T00:00:00Z",
+        event_id="evt_1",
+        event_class="traffic.fraud",
+        pins={"platform_run_id": "platform_20260101T000000Z"},
+        producer="test",
+        payload={"amount": 12.5, "merchant_id": "m1"},
+        ts_utc="2026-01-01T00:00:00Z",
     ).to_dict()
     doc.update(overrides)
     return doc
@@ -70,8 +74,13 @@ def test_every_event_class_maps_to_a_registered_topic():
 @settings(max_examples=150)
 @given(st.dictionaries(payload_text, wide_values, max_size=8), payload_text.filter(bool), payload_text.filter(bool))
 def test_envelope_bytes_are_the_canonical_json_of_its_dict(payload, event_id, producer):
-    env = Envelope.build(event_id=event_id, event_class="rtdl.decision_response", producer=producer,
-                         pins={"platform_run_id": "platform_20260101T000000Z", "é": "\n"}, payload=payload)
+    env = Envelope.build(
+        event_id=event_id,
+        event_class="rtdl.decision_response",
+        producer=producer,
+        pins={"platform_run_id": "platform_20260101T000000Z", "é": "\n"},
+        payload=payload,
+    )
     assert env.to_bytes() == stdlib_canonical_json(env.to_dict()) == canonical_json(env.to_dict())
     assert env.payload_hash == payload_hash(payload)
 
@@ -80,8 +89,13 @@ def test_an_envelope_serialises_its_payload_once(monkeypatch):
     payload = {"decision_id": "dec_1", "score": 0.73, "features": {"values": {"a": 1.5}}, "reason_codes": ["X"]}
     seen = []
     monkeypatch.setattr(envelope_module, "canonical_json", lambda v: seen.append(v) or canonical_json(v))
-    env = Envelope.build(event_id="dec_1", event_class="rtdl.decision_response",
-                         pins={"platform_run_id": "platform_20260101T000000Z"}, producer="df", payload=payload)
+    env = Envelope.build(
+        event_id="dec_1",
+        event_class="rtdl.decision_response",
+        pins={"platform_run_id": "platform_20260101T000000Z"},
+        producer="df",
+        payload=payload,
+    )
     first = env.to_bytes()
     assert env.to_bytes() is first
     assert [v is payload for v in seen].count(True) == 1

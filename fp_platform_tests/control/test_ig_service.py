@@ -16,11 +16,24 @@ from fp_platform_tests.support import start_ig, unique_run_id
 
 
 def traffic(run_id: str, event_id: str, amount: float = 12.5, merchant: str = "merchant_7") -> dict:
-    return Envelope.build(event_id=event_id, event_class="traffic.fraud", pins={"platform_run_id": run_id},
-                          producer="test", ts_utc="2018-04-01T10:00:00.000Z",
-                          payload={"flow_id": "flow_1", "merchant_id": merchant, "customer_id": "cust_1",
-                                   "transaction_id": 1, "card_id": "card_1", "terminal_id": 7, "amount": amount,
-                                   "tx_time_seconds": 36000, "tx_time_days": 0}).to_dict()
+    return Envelope.build(
+        event_id=event_id,
+        event_class="traffic.fraud",
+        pins={"platform_run_id": run_id},
+        producer="test",
+        ts_utc="2018-04-01T10:00:00.000Z",
+        payload={
+            "flow_id": "flow_1",
+            "merchant_id": merchant,
+            "customer_id": "cust_1",
+            "transaction_id": 1,
+            "card_id": "card_1",
+            "terminal_id": 7,
+            "amount": amount,
+            "tx_time_seconds": 36000,
+            "tx_time_days": 0,
+        },
+    ).to_dict()
 
 
 def push(ig, body, key: str | None = "ok", **kw) -> httpx.Response:
@@ -33,14 +46,18 @@ def push(ig, body, key: str | None = "ok", **kw) -> httpx.Response:
 
 def rejections(h, run_id: str) -> list[tuple]:
     with db.connect(h) as conn:
-        return conn.execute("SELECT http_status, error, reason FROM ig_request_rejections WHERE required_run_id = %s"
-                            " ORDER BY seq", (run_id,)).fetchall()
+        return conn.execute(
+            "SELECT http_status, error, reason FROM ig_request_rejections WHERE required_run_id = %s ORDER BY seq",
+            (run_id,),
+        ).fetchall()
 
 
 def receipts(h, run_id: str) -> list[tuple]:
     with db.connect(h) as conn:
-        return conn.execute("SELECT event_id, decision, reason, kafka_offset FROM ig_receipts WHERE"
-                            " platform_run_id = %s ORDER BY seq", (run_id,)).fetchall()
+        return conn.execute(
+            "SELECT event_id, decision, reason, kafka_offset FROM ig_receipts WHERE platform_run_id = %s ORDER BY seq",
+            (run_id,),
+        ).fetchall()
 
 
 def admissions(h, run_id: str) -> int:
@@ -52,8 +69,9 @@ def records_on_topic(h, topic_key: str, run_id: str) -> list[str]:
     c = bus.scan_consumer(h)
     try:
         topic = h.topic(topic_key).name
-        idents = [record_identity(m.headers())
-                  for p in bus.partitions(c, topic) for m in bus.read_partition(c, topic, p)]
+        idents = [
+            record_identity(m.headers()) for p in bus.partitions(c, topic) for m in bus.read_partition(c, topic, p)
+        ]
         return [i["event_id"] for i in idents if i.get("platform_run_id") == run_id]
     finally:
         c.close()
@@ -65,8 +83,10 @@ def test_unauthenticated_is_401_receipted_and_nothing_admitted(h, ig):
         resp = push(ig, [traffic(ig.run_id, "evt_auth")], key=key)
         assert resp.status_code == 401 and resp.json()["error"] == "UNAUTHORIZED"
     health = httpx.get(ig.url + "/v1/ops/health", timeout=10)
-    assert health.status_code == 401 and health.json() == {"error": "UNAUTHORIZED",
-                                                           "reason": "missing or wrong X-IG-Api-Key"}
+    assert health.status_code == 401 and health.json() == {
+        "error": "UNAUTHORIZED",
+        "reason": "missing or wrong X-IG-Api-Key",
+    }
     got = rejections(h, ig.run_id)[before:]
     assert [r[0] for r in got] == [401, 401, 401]
     assert not [r for r in receipts(h, ig.run_id) if r[0] == "evt_auth"]
@@ -102,8 +122,9 @@ def test_admit_duplicate_anomaly_follow_the_ingestion_law(h, ig):
     assert changed["decision"] == "ANOMALY" and changed["eb_ref"] is None
     assert records_on_topic(h, "FP_BUS_TRAFFIC_FRAUD_V1", ig.run_id).count("evt_law") == 1
     with db.connect(h) as conn:
-        uri, = conn.execute("SELECT object_uri FROM ig_quarantine WHERE platform_run_id = %s AND event_id = %s",
-                            (ig.run_id, "evt_law")).fetchone()
+        (uri,) = conn.execute(
+            "SELECT object_uri FROM ig_quarantine WHERE platform_run_id = %s AND event_id = %s", (ig.run_id, "evt_law")
+        ).fetchone()
     kept = json.loads(store.get(*uri.removeprefix("s3://").split("/", 1)))
     assert kept["decision"] == "ANOMALY" and kept["envelope"]["payload"]["amount"] == 99.0
     assert [r[1] for r in receipts(h, ig.run_id) if r[0] == "evt_law"] == ["ADMIT", "DUPLICATE", "ANOMALY"]
@@ -118,12 +139,16 @@ def test_wrong_run_and_bad_schema_are_quarantined_not_published(h, ig):
     assert [r["decision"] for r in got] == ["QUARANTINE", "QUARANTINE"]
     assert "pin_mismatch" in got[0]["reason"] and other in got[0]["reason"]
     assert "payload.amount" in got[1]["reason"]
-    on_bus = records_on_topic(h, "FP_BUS_TRAFFIC_FRAUD_V1", ig.run_id) + \
-        records_on_topic(h, "FP_BUS_TRAFFIC_FRAUD_V1", other)
+    on_bus = records_on_topic(h, "FP_BUS_TRAFFIC_FRAUD_V1", ig.run_id) + records_on_topic(
+        h, "FP_BUS_TRAFFIC_FRAUD_V1", other
+    )
     assert "evt_wrong_run" not in on_bus and "evt_broken" not in on_bus
     with db.connect(h) as conn:
-        n = conn.execute("SELECT count(*) FROM ig_quarantine WHERE platform_run_id = %s AND event_id IN"
-                         " ('evt_wrong_run', 'evt_broken')", (ig.run_id,)).fetchone()[0]
+        n = conn.execute(
+            "SELECT count(*) FROM ig_quarantine WHERE platform_run_id = %s AND event_id IN"
+            " ('evt_wrong_run', 'evt_broken')",
+            (ig.run_id,),
+        ).fetchone()[0]
     assert n == 2
 
 
@@ -179,8 +204,12 @@ def test_receipts_carry_the_moment_the_request_arrived(h, ig):
         yield json.dumps(traffic(ig.run_id, "evt_arrival_slow")).encode() + b"]"
 
     slow_sent = datetime.now(UTC)
-    slow = httpx.post(ig.url + "/v1/ingest/push", content=slow_body(), timeout=30,
-                      headers={"content-type": "application/json", "X-IG-Api-Key": ig.key})
+    slow = httpx.post(
+        ig.url + "/v1/ingest/push",
+        content=slow_body(),
+        timeout=30,
+        headers={"content-type": "application/json", "X-IG-Api-Key": ig.key},
+    )
     slow_returned = datetime.now(UTC)
     assert slow.json()["receipts"][0]["decision"] == "ADMIT"
 
@@ -189,12 +218,20 @@ def test_receipts_carry_the_moment_the_request_arrived(h, ig):
     refused_returned = datetime.now(UTC)
 
     with db.connect(h) as conn:
-        stamps = {eid: (received, claimed) for eid, received, claimed in conn.execute(
-            "SELECT r.event_id, r.received_at, a.claimed_at FROM ig_receipts r JOIN ig_admissions a USING"
-            " (platform_run_id, event_class, event_id) WHERE r.platform_run_id = %s AND r.event_id IN"
-            " ('evt_arrival', 'evt_arrival_slow')", (ig.run_id,))}
-        refused_at = conn.execute("SELECT received_at FROM ig_request_rejections WHERE required_run_id = %s"
-                                  " AND http_status = 401 ORDER BY seq DESC LIMIT 1", (ig.run_id,)).fetchone()[0]
+        stamps = {
+            eid: (received, claimed)
+            for eid, received, claimed in conn.execute(
+                "SELECT r.event_id, r.received_at, a.claimed_at FROM ig_receipts r JOIN ig_admissions a USING"
+                " (platform_run_id, event_class, event_id) WHERE r.platform_run_id = %s AND r.event_id IN"
+                " ('evt_arrival', 'evt_arrival_slow')",
+                (ig.run_id,),
+            )
+        }
+        refused_at = conn.execute(
+            "SELECT received_at FROM ig_request_rejections WHERE required_run_id = %s"
+            " AND http_status = 401 ORDER BY seq DESC LIMIT 1",
+            (ig.run_id,),
+        ).fetchone()[0]
     received_at, claimed_at = stamps["evt_arrival"]
     assert sent <= received_at <= returned
     assert received_at <= claimed_at

@@ -28,21 +28,41 @@ BOUND = 200
 @pytest.fixture(scope="module")
 def p7_run(h, dagster_env):
     run_id = unique_run_id()
-    assert cli(["run", "--run-id", run_id, "--scale", "smoke", "--max-events-per-output", str(BOUND),
-                "--drill", "duplicates"]) == 0
+    assert (
+        cli(
+            [
+                "run",
+                "--run-id",
+                run_id,
+                "--scale",
+                "smoke",
+                "--max-events-per-output",
+                str(BOUND),
+                "--drill",
+                "duplicates",
+            ]
+        )
+        == 0
+    )
     return run_id
 
 
 def wsp(run_id: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", run_id, *args],
-                         capture_output=True, text=True, timeout=600, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", run_id, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
 def admitted_ids(h, run_id: str) -> dict[str, set[str]]:
     with db.connect(h) as conn:
-        rows = conn.execute("SELECT topic, event_id FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'",
-                            (run_id,)).fetchall()
+        rows = conn.execute(
+            "SELECT topic, event_id FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'", (run_id,)
+        ).fetchall()
     out: dict[str, set[str]] = {}
     for topic, event_id in rows:
         out.setdefault(topic, set()).add(event_id)
@@ -73,8 +93,12 @@ def test_bounded_run_reaches_p10_with_packs_supervised(h, p7_run):
     assert writer.read("gates/P8/rtdl_caught_up.json")["verdict"] == "PASS"
     caught = writer.read("rtdl_core/caught_up.json")
     assert caught["max_lag"] == 0 and caught["derived_coverage"]["ofp_features"] == BOUND
-    assert caught["degrade_counts"]["csfb_bindings"]["READY"] + caught["degrade_counts"]["csfb_bindings"][
-        "MISSING_CONTEXT"] + caught["degrade_counts"]["csfb_bindings"]["LATE_CONTEXT"] == BOUND
+    assert (
+        caught["degrade_counts"]["csfb_bindings"]["READY"]
+        + caught["degrade_counts"]["csfb_bindings"]["MISSING_CONTEXT"]
+        + caught["degrade_counts"]["csfb_bindings"]["LATE_CONTEXT"]
+        == BOUND
+    )
     closure = writer.read("rtdl_core/archive_closure.json")
     data_topics = {h.topic(topic_key_for(OUTPUT_EVENT_CLASSES[o])).name for o in h.get("ORACLE_REQUIRED_OUTPUT_IDS")}
     assert sum(s["records"] for s in closure["segments"] if s["topic"] in data_topics) == BOUND * len(data_topics)
@@ -105,9 +129,16 @@ def test_run_closure_p11_proves_the_run(h, p7_run):
     writer = run_evidence(h, p7_run)
     verdict = writer.read("gates/P11/run_closure.json")
     assert verdict["verdict"] == "PASS", verdict
-    assert {g["name"] for g in verdict["gates"]} >= {"single_writer", "evidence_complete", "reconciliation_holds",
-                                                     "replay_anchors_valid", "conformance_pass", "drills_observed",
-                                                     "spine_closeout", "run_completed"}
+    assert {g["name"] for g in verdict["gates"]} >= {
+        "single_writer",
+        "evidence_complete",
+        "reconciliation_holds",
+        "replay_anchors_valid",
+        "conformance_pass",
+        "drills_observed",
+        "spine_closeout",
+        "run_completed",
+    }
     recon = writer.read("reconciliation.json")
     assert recon["holds"] and recon["funnel"]["admitted_traffic"] == recon["funnel"]["decisions"] == BOUND
     assert recon["funnel"]["DUPLICATE"] > 0
@@ -129,8 +160,12 @@ def test_run_closure_p11_proves_the_run(h, p7_run):
 
 
 def reporter(run_id: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fp_platform.obs_gov.jobs", "report", "--run-id", run_id],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fp_platform.obs_gov.jobs", "report", "--run-id", run_id],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_second_reporter_fails_closed_while_one_holds_the_lock(h, p7_run):
@@ -138,11 +173,19 @@ def test_a_second_reporter_fails_closed_while_one_holds_the_lock(h, p7_run):
 
     writer = run_evidence(h, p7_run)
     before = writer.read("run_completed.json")
-    first = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                              "from fp_platform.handles import handles\n"
-                              "from fp_platform.obs_gov.reporter import run_lock\n"
-                              f"with run_lock(handles(), {p7_run!r}):\n"
-                              "    print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from fp_platform.handles import handles\n"
+            "from fp_platform.obs_gov.reporter import run_lock\n"
+            f"with run_lock(handles(), {p7_run!r}):\n"
+            "    print('held', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert first.stdout.readline().strip() == "held"
         second = reporter(p7_run)
@@ -155,8 +198,9 @@ def test_a_second_reporter_fails_closed_while_one_holds_the_lock(h, p7_run):
         first.kill()
         first.wait()
     with db.connect(h) as conn:
-        refused = conn.execute("SELECT count(*) FROM gov_events WHERE platform_run_id = %s"
-                               " AND event_type = 'REPORTER_REFUSED'", (p7_run,)).fetchone()[0]
+        refused = conn.execute(
+            "SELECT count(*) FROM gov_events WHERE platform_run_id = %s AND event_type = 'REPORTER_REFUSED'", (p7_run,)
+        ).fetchone()[0]
     assert refused >= 1
     again = reporter(p7_run)  # the lock is free again: a rerun regenerates the derived closure
     assert again.returncode == 0, again.stderr
@@ -199,7 +243,7 @@ def test_governance_log_only_grows(h, p7_run):
     assert governance.export(writer, name, log) == len(log) - len(lines)
     assert governance.export(writer, name, log) == 0
     exported = writer.store.get(writer.bucket, writer.key(name)).splitlines(keepends=True)
-    assert exported[:len(lines)] == lines
+    assert exported[: len(lines)] == lines
 
 
 def test_bounded_run_reaches_p7_with_evidence(h, p7_run):
@@ -215,8 +259,9 @@ def test_bounded_run_reaches_p7_with_evidence(h, p7_run):
     assert summary["unresolved_in_doubt"] == 0
     wsp_summary = writer.read("wsp/wsp_summary.json")
     copies = wsp_summary["drills_injected"]["by_output"]
-    assert all(c["sent"] == BOUND + copies.get(o, {}).get("duplicate_copies", 0)
-               for o, c in wsp_summary["outputs"].items())
+    assert all(
+        c["sent"] == BOUND + copies.get(o, {}).get("duplicate_copies", 0) for o, c in wsp_summary["outputs"].items()
+    )
     assert writer.read("sr/ready_publish_receipt.json")["offset_kind"] == "kafka_offset"
     assert writer.read("ingest/ig_ready.json")["auth"]["unauthenticated_health_status"] == 401
 
@@ -240,8 +285,13 @@ def test_wsp_rerun_admits_nothing_new(h, p7_run):
 
 
 def test_second_sr_publishes_no_second_ready(h, p7_run):
-    out = subprocess.run([sys.executable, "-m", "fp_platform.control.jobs", "sr", "--run-id", p7_run],
-                         capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fp_platform.control.jobs", "sr", "--run-id", p7_run],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     doc = json.loads(out.stdout)
     assert doc["verdict"] == "PASS" and doc["ready"]["published_now"] is False
     c = bus.scan_consumer(h)
@@ -256,8 +306,22 @@ def test_payload_mismatch_drill_is_quarantined_and_shown_in_p7(h, p7_run):
     summary = wsp(p7_run, "--max-events-per-output", str(BOUND), "--drill-mismatch", "0.05")
     anomalies = sum(c.get("ANOMALY", 0) for c in summary["outputs"].values())
     assert summary["completed"] and anomalies > 0
-    assert cli(["run", "--run-id", p7_run, "--asset", "quarantine_summary", "--asset", "ingest_receipt_summary",
-                "--asset", "kafka_offsets_snapshot"]) == 0
+    assert (
+        cli(
+            [
+                "run",
+                "--run-id",
+                p7_run,
+                "--asset",
+                "quarantine_summary",
+                "--asset",
+                "ingest_receipt_summary",
+                "--asset",
+                "kafka_offsets_snapshot",
+            ]
+        )
+        == 0
+    )
     writer = run_evidence(h, p7_run)
     quarantine = writer.read("ingest/quarantine_summary.json")
     assert quarantine["by_decision"].get("ANOMALY", 0) >= anomalies and not quarantine["missing_payloads"]
@@ -268,16 +332,21 @@ def test_payload_mismatch_drill_is_quarantined_and_shown_in_p7(h, p7_run):
 def test_ig_killed_mid_stream_loses_and_doubles_nothing(h, p7_run):
     spec = packs.spec_for(h, "COMPONENT_ID_IG")
     daemons.ensure(h, spec, p7_run)
-    proc = subprocess.Popen([sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", p7_run],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", p7_run],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     killed = threading.Event()
 
     def kill_when_streaming() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with db.connect(h) as conn:
-                n = conn.execute("SELECT count(*) FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'",
-                                 (p7_run,)).fetchone()[0]
+                n = conn.execute(
+                    "SELECT count(*) FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'", (p7_run,)
+                ).fetchone()[0]
             if n > 4 * BOUND + 2000:
                 os.kill(daemons.running(spec.component).pid, signal.SIGKILL)
                 killed.set()
@@ -306,15 +375,19 @@ def test_ig_killed_mid_stream_loses_and_doubles_nothing(h, p7_run):
 
 def test_wsp_killed_mid_stream_resumes_from_its_checkpoint(h, p7_run):
     args = ["--drill-drop-context", "0.02"]  # its own stream (digest), so its own session
-    proc = subprocess.Popen([sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", p7_run, *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fp_platform.control.jobs", "wsp", "--run-id", p7_run, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     scenario_run_id = run_evidence(h, p7_run).read("sr/sr_pass.json")["scenario_run_id"]
     stream_digest = WspOptions(drill_drop_context=0.02).stream_digest(p7_run, scenario_run_id)
     deadline = time.monotonic() + 120
     with db.connect(h) as conn:
         while time.monotonic() < deadline and proc.poll() is None:
-            done = conn.execute("SELECT coalesce(max(position), 0) FROM wsp_checkpoints WHERE stream_digest = %s",
-                                (stream_digest,)).fetchone()[0]
+            done = conn.execute(
+                "SELECT coalesce(max(position), 0) FROM wsp_checkpoints WHERE stream_digest = %s", (stream_digest,)
+            ).fetchone()[0]
             if done >= 2000:
                 break
             time.sleep(0.05)

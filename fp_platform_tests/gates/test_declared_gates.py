@@ -24,15 +24,28 @@ Doc = dict[str, Any]
 
 def _p8() -> Doc:
     part = {"topic": "fp.bus.traffic.fraud.v1", "partition": 0, "lag": 0}
-    return {"report": {"workers": {"archive_writer": {"max_lag": 0, "partitions": [part]}}, "max_lag": 0,
-                       "partitions_covered": 1},
-            "lag_max_allowed": 0, "waited_s": 1.0, "admitted_partitions": 1, "kafka_ahead_of_db": [],
-            "closure": {"closed": True, "coverage_problems": [], "segment_count": 2, "records": 10,
-                        "orphan_segments": []},
-            "closure_problem": None, "workers": 3, "unhealthy": [],
-            "coverage": {"complete": True, "traffic_admitted": 5, "ofp_features": 5, "csfb_flow_bindings": 5},
-            "degrades": {"csfb_degrades_without_reason": 0, "csfb_bindings": {"READY": 5}, "ofp_context_incomplete": 0,
-                         "ofp_risk_without_labels": 0}}
+    return {
+        "report": {
+            "workers": {"archive_writer": {"max_lag": 0, "partitions": [part]}},
+            "max_lag": 0,
+            "partitions_covered": 1,
+        },
+        "lag_max_allowed": 0,
+        "waited_s": 1.0,
+        "admitted_partitions": 1,
+        "kafka_ahead_of_db": [],
+        "closure": {"closed": True, "coverage_problems": [], "segment_count": 2, "records": 10, "orphan_segments": []},
+        "closure_problem": None,
+        "workers": 3,
+        "unhealthy": [],
+        "coverage": {"complete": True, "traffic_admitted": 5, "ofp_features": 5, "csfb_flow_bindings": 5},
+        "degrades": {
+            "csfb_degrades_without_reason": 0,
+            "csfb_bindings": {"READY": 5},
+            "ofp_context_incomplete": 0,
+            "ofp_risk_without_labels": 0,
+        },
+    }
 
 
 def _lagging(d: Doc) -> None:
@@ -50,10 +63,19 @@ P8_FAILS: dict[str, Callable[[Doc], None]] = {
 
 
 def _decisions() -> Doc:
-    return {"decisions": 5, "admitted_traffic": 5, "decisions_not_admitted": 0, "by_decision": {"APPROVE": 5},
-            "degraded": 1, "degraded_without_reason": 0, "degrade_reason_counts": {"posture": 1},
-            "posture_events": [{"seq": 1, "posture": "NORMAL", "reasons": ["all signals within policy"]}],
-            "by_posture": {"NORMAL": 5}, "waited_s": 1.0, "unhealthy": []}
+    return {
+        "decisions": 5,
+        "admitted_traffic": 5,
+        "decisions_not_admitted": 0,
+        "by_decision": {"APPROVE": 5},
+        "degraded": 1,
+        "degraded_without_reason": 0,
+        "degrade_reason_counts": {"posture": 1},
+        "posture_events": [{"seq": 1, "posture": "NORMAL", "reasons": ["all signals within policy"]}],
+        "by_posture": {"NORMAL": 5},
+        "waited_s": 1.0,
+        "unhealthy": [],
+    }
 
 
 DECISION_FAILS = {
@@ -65,8 +87,17 @@ DECISION_FAILS = {
 
 
 def _actions() -> Doc:
-    return {"intents_emitted": 5, "intents": 5, "outcomes": 5, "by_action": {"APPROVE": 5}, "intent_deliveries": 7,
-            "duplicates_prevented": 2, "decisions_acted_twice": 0, "waited_s": 1.0, "unhealthy": []}
+    return {
+        "intents_emitted": 5,
+        "intents": 5,
+        "outcomes": 5,
+        "by_action": {"APPROVE": 5},
+        "intent_deliveries": 7,
+        "duplicates_prevented": 2,
+        "decisions_acted_twice": 0,
+        "waited_s": 1.0,
+        "unhealthy": [],
+    }
 
 
 ACTION_FAILS = {
@@ -77,9 +108,20 @@ ACTION_FAILS = {
 
 
 def _audit() -> Doc:
-    return {"chains": 5, "decisions": 5, "lineage_unresolved_total": 0, "audit_records": 15, "redeliveries": 2,
-            "segments": 3, "segment_records": 17, "segments_missing_on_s3": [], "audit_events_unsent": 0,
-            "append_only_tables": {"dla_audit_records": True, "dla_chains": True}, "waited_s": 1.0, "unhealthy": []}
+    return {
+        "chains": 5,
+        "decisions": 5,
+        "lineage_unresolved_total": 0,
+        "audit_records": 15,
+        "redeliveries": 2,
+        "segments": 3,
+        "segment_records": 17,
+        "segments_missing_on_s3": [],
+        "audit_events_unsent": 0,
+        "append_only_tables": {"dla_audit_records": True, "dla_chains": True},
+        "waited_s": 1.0,
+        "unhealthy": [],
+    }
 
 
 AUDIT_FAILS = {
@@ -92,13 +134,27 @@ AUDIT_FAILS = {
 
 
 def _cases() -> Doc:
-    return {"plane_caught_up": True, "caught_up": "clock at the last decision", "waited_s": 1.0,
-            "chains": 5, "triggers": 2, "triggers_expected": 2, "triggers_by_reason": {"REVIEW": 2},
-            "triggers_expected_by_reason": {"REVIEW": 2}, "cases": 2, "triggers_without_case": 0,
-            "cases_with_incomplete_evidence": 0, "evidence_refs_unresolved": 0, "investigations": {"DONE": 2},
-            "timeline_events": 6, "cases_by_status": {"CLOSED": 2}, "cases_opened_twice": 0,
-            "trigger_deliveries": {"NEW": 2, "DUPLICATE": 1}, "append_only_tables": {"cm_case_timeline": True},
-            "unhealthy": []}
+    return {
+        "plane_caught_up": True,
+        "caught_up": "clock at the last decision",
+        "waited_s": 1.0,
+        "chains": 5,
+        "triggers": 2,
+        "triggers_expected": 2,
+        "triggers_by_reason": {"REVIEW": 2},
+        "triggers_expected_by_reason": {"REVIEW": 2},
+        "cases": 2,
+        "triggers_without_case": 0,
+        "cases_with_incomplete_evidence": 0,
+        "evidence_refs_unresolved": 0,
+        "investigations": {"DONE": 2},
+        "timeline_events": 6,
+        "cases_by_status": {"CLOSED": 2},
+        "cases_opened_twice": 0,
+        "trigger_deliveries": {"NEW": 2, "DUPLICATE": 1},
+        "append_only_tables": {"cm_case_timeline": True},
+        "unhealthy": [],
+    }
 
 
 CAUGHT_UP_FAILS = {"caught_up": lambda d: d.update(plane_caught_up=False)}
@@ -113,11 +169,22 @@ CASE_FAILS = {
 
 
 def _labels() -> Doc:
-    return {"plane_caught_up": True, "caught_up": "every label event reached OFP", "waited_s": 1.0,
-            "assertions": 3, "assertions_expected": 3, "same_source_repeats": 0, "world_clock": "2018-05-01T00:00:00Z",
-            "simulated_work": {"INVESTIGATOR:DONE": 3, "CHARGEBACK:BEYOND_WORLD_CLOCK": 1},
-            "by_source_label": {"INVESTIGATOR:FRAUD": 3}, "ungranted_assertions": 0, "refused_writes": 1,
-            "label_events_unsent": 0, "ofp_labels": 3, "unhealthy": []}
+    return {
+        "plane_caught_up": True,
+        "caught_up": "every label event reached OFP",
+        "waited_s": 1.0,
+        "assertions": 3,
+        "assertions_expected": 3,
+        "same_source_repeats": 0,
+        "world_clock": "2018-05-01T00:00:00Z",
+        "simulated_work": {"INVESTIGATOR:DONE": 3, "CHARGEBACK:BEYOND_WORLD_CLOCK": 1},
+        "by_source_label": {"INVESTIGATOR:FRAUD": 3},
+        "ungranted_assertions": 0,
+        "refused_writes": 1,
+        "label_events_unsent": 0,
+        "ofp_labels": 3,
+        "unhealthy": [],
+    }
 
 
 LABEL_FAILS = {
@@ -130,12 +197,17 @@ LABEL_FAILS = {
 
 
 def _ig_ready() -> Doc:
-    return {"platform_run_id": "platform_20180401T000000Z",
-            "health": {"state": "GREEN", "required_platform_run_id": "platform_20180401T000000Z", "reasons": []},
-            "auth": {"unauthenticated_health_status": 401, "unauthenticated_push_status": 401,
-                     "authenticated_health_status": 200},
-            "publish_smoke": {"ok": True, "eb_ref": "fp.bus.control.v1[0]@3"},
-            "s3_smoke": {"ok": True, "receipt_segment": "s3://fp-receipts/seg-0"}}
+    return {
+        "platform_run_id": "platform_20180401T000000Z",
+        "health": {"state": "GREEN", "required_platform_run_id": "platform_20180401T000000Z", "reasons": []},
+        "auth": {
+            "unauthenticated_health_status": 401,
+            "unauthenticated_push_status": 401,
+            "authenticated_health_status": 200,
+        },
+        "publish_smoke": {"ok": True, "eb_ref": "fp.bus.control.v1[0]@3"},
+        "s3_smoke": {"ok": True, "receipt_segment": "s3://fp-receipts/seg-0"},
+    }
 
 
 IG_READY_FAILS = {
@@ -147,8 +219,13 @@ IG_READY_FAILS = {
 
 
 def _ready() -> Doc:
-    return {"gates": {"sealed": {"passed": True, "detail": "sealed"}}, "lease": {"key": "scenario:abc"},
-            "ready": {"partition": 0, "offset": 7}, "ready_at": (0, 7), "ready_duplicates": 0}
+    return {
+        "gates": {"sealed": {"passed": True, "detail": "sealed"}},
+        "lease": {"key": "scenario:abc"},
+        "ready": {"partition": 0, "offset": 7},
+        "ready_at": (0, 7),
+        "ready_duplicates": 0,
+    }
 
 
 READY_FAILS = {
@@ -161,9 +238,15 @@ READY_FAILS = {
 
 def _wsp() -> Doc:
     root = "s3://fp-oracle/platform_20180401T000000Z/stream_view/"
-    return {"ready": {"offset": 7}, "sources": {"traffic": [root + "part-0.parquet"]}, "view_root": root,
-            "completed": True, "totals": {"nonretryable": 0, "sent": 10}, "nonretryable": [],
-            "drills": {"duplicates": {"injected": 3, "detail": 3}}}
+    return {
+        "ready": {"offset": 7},
+        "sources": {"traffic": [root + "part-0.parquet"]},
+        "view_root": root,
+        "completed": True,
+        "totals": {"nonretryable": 0, "sent": 10},
+        "nonretryable": [],
+        "drills": {"duplicates": {"injected": 3, "detail": 3}},
+    }
 
 
 WSP_FAILS = {
@@ -176,10 +259,19 @@ WSP_FAILS = {
 
 
 def _receipts() -> Doc:
-    return {"counts": {"ADMIT": 8, "DUPLICATE": 1, "QUARANTINE": 1, "ANOMALY": 0, "PUBLISH_AMBIGUOUS": 0},
-            "attempts": 10, "claims": 8, "admitted_distinct": 8, "unresolved_in_doubt": 0, "wsp_unreceipted": [],
-            "resolved_by_reconcile": 0, "segments_cover_through_seq": True, "segment_problems": [],
-            "receipts_in_segments": 10, "receipts_total": 10}
+    return {
+        "counts": {"ADMIT": 8, "DUPLICATE": 1, "QUARANTINE": 1, "ANOMALY": 0, "PUBLISH_AMBIGUOUS": 0},
+        "attempts": 10,
+        "claims": 8,
+        "admitted_distinct": 8,
+        "unresolved_in_doubt": 0,
+        "wsp_unreceipted": [],
+        "resolved_by_reconcile": 0,
+        "segments_cover_through_seq": True,
+        "segment_problems": [],
+        "receipts_in_segments": 10,
+        "receipts_total": 10,
+    }
 
 
 RECEIPT_FAILS = {
@@ -190,8 +282,11 @@ RECEIPT_FAILS = {
 
 
 def _offsets() -> Doc:
-    return {"wanted_topics": ["fp.bus.traffic.fraud.v1"], "dedupe_drift": 0,
-            "topics": {"fp.bus.traffic.fraud.v1": [{"partition": 0, "admitted": 5, "advanced": True}]}}
+    return {
+        "wanted_topics": ["fp.bus.traffic.fraud.v1"],
+        "dedupe_drift": 0,
+        "topics": {"fp.bus.traffic.fraud.v1": [{"partition": 0, "admitted": 5, "advanced": True}]},
+    }
 
 
 OFFSETS_FAILS = {
@@ -209,11 +304,23 @@ QUARANTINE_FAILS = {"quarantine_durable": lambda d: d["missing_payloads"].append
 
 
 def _basis() -> Doc:
-    return {"label_events_archived": 5, "label_assertions_total": 5, "archive_segments": 3,
-            "basis_fingerprint": "ab" * 32, "label_assertions": 4, "label_cutoff": "2018-05-01T00:00:00Z",
-            "windows": {"train": ["2018-04-01", "2018-04-08"]}, "feature_leakage": [],
-            "label_leakage": {"passed": True, "observed_after_test_start": 0, "test_start": "2018-04-15",
-                              "cutoff": "2018-04-15", "observed_after_test_start_examples": []}}
+    return {
+        "label_events_archived": 5,
+        "label_assertions_total": 5,
+        "archive_segments": 3,
+        "basis_fingerprint": "ab" * 32,
+        "label_assertions": 4,
+        "label_cutoff": "2018-05-01T00:00:00Z",
+        "windows": {"train": ["2018-04-01", "2018-04-08"]},
+        "feature_leakage": [],
+        "label_leakage": {
+            "passed": True,
+            "observed_after_test_start": 0,
+            "test_start": "2018-04-15",
+            "cutoff": "2018-04-15",
+            "observed_after_test_start_examples": [],
+        },
+    }
 
 
 BASIS_FAILS = {
@@ -224,11 +331,25 @@ BASIS_FAILS = {
 
 
 def _ofs() -> Doc:
-    return {"rows": 100, "iceberg": {"table": "fp.ofs", "snapshot_id": 1, "tag": "ds-1", "rows_read_back": 100},
-            "quality": {"rows_by_split": {"train": 60, "test": 40}, "train_targets": {"fraud": 3, "legit": 57},
-                        "leakage": {"input_after_event": 0}},
-            "parity": {"holds": True, "matched": 40, "scored_events": 40, "mismatched": 0, "mismatched_by_feature": {},
-                       "without_watermark": 0, "not_in_archive_count": 0}, "parity_examples": []}
+    return {
+        "rows": 100,
+        "iceberg": {"table": "fp.ofs", "snapshot_id": 1, "tag": "ds-1", "rows_read_back": 100},
+        "quality": {
+            "rows_by_split": {"train": 60, "test": 40},
+            "train_targets": {"fraud": 3, "legit": 57},
+            "leakage": {"input_after_event": 0},
+        },
+        "parity": {
+            "holds": True,
+            "matched": 40,
+            "scored_events": 40,
+            "mismatched": 0,
+            "mismatched_by_feature": {},
+            "without_watermark": 0,
+            "not_in_archive_count": 0,
+        },
+        "parity_examples": [],
+    }
 
 
 OFS_FAILS = {
@@ -239,10 +360,14 @@ OFS_FAILS = {
 
 
 def _mf() -> Doc:
-    return {"floors": {"auc_roc": {"passed": True, "value": 0.86, "floor": 0.7}}, "metrics": {"auc_roc": 0.86},
-            "leakage": {"train_after_end": 0, "test_known_compromised_cards_removed": 12}, "mlflow_problems": [],
-            "mlflow_run_id": "r1", "bundle": {"registered": True, "bundle_id": "b", "bundle_version": "1",
-                                              "model_ref": "s3://fp-models/b/1"}}
+    return {
+        "floors": {"auc_roc": {"passed": True, "value": 0.86, "floor": 0.7}},
+        "metrics": {"auc_roc": 0.86},
+        "leakage": {"train_after_end": 0, "test_known_compromised_cards_removed": 12},
+        "mlflow_problems": [],
+        "mlflow_run_id": "r1",
+        "bundle": {"registered": True, "bundle_id": "b", "bundle_version": "1", "model_ref": "s3://fp-models/b/1"},
+    }
 
 
 MF_FAILS = {
@@ -254,17 +379,31 @@ MF_FAILS = {
 
 
 def _promotion() -> Doc:
-    bundle = {"bundle_id": "b", "bundle_version": "2", "feature_version": "fv1", "feature_list": ["amount"],
-              "model_kind": "lightgbm"}
-    published = [{"event_type": "PROMOTED", "seq": 1, "topic": "fp.bus.registry.v1", "partition": 0, "offset": 4},
-                 {"event_type": "ROLLED_BACK", "seq": 2, "topic": "fp.bus.registry.v1", "partition": 0, "offset": 5},
-                 {"event_type": "ROLLED_FORWARD", "seq": 3, "topic": "fp.bus.registry.v1", "partition": 0,
-                  "offset": 6}]
-    return {"compatible": True, "bundle": bundle, "shadow": {"events": 40, "changed_by_transition": {}},
-            "promoted": True, "promotion_rule": {"detail": "AP +0.02"}, "published": published,
-            "drill": {"passed": True, "steps": [{"event_type": "ROLLED_BACK", "bundle_id": "a", "bundle_version": "1",
-                                                 "resolved_active": True}]},
-            "active_now": ["b", "2"]}
+    bundle = {
+        "bundle_id": "b",
+        "bundle_version": "2",
+        "feature_version": "fv1",
+        "feature_list": ["amount"],
+        "model_kind": "lightgbm",
+    }
+    published = [
+        {"event_type": "PROMOTED", "seq": 1, "topic": "fp.bus.registry.v1", "partition": 0, "offset": 4},
+        {"event_type": "ROLLED_BACK", "seq": 2, "topic": "fp.bus.registry.v1", "partition": 0, "offset": 5},
+        {"event_type": "ROLLED_FORWARD", "seq": 3, "topic": "fp.bus.registry.v1", "partition": 0, "offset": 6},
+    ]
+    return {
+        "compatible": True,
+        "bundle": bundle,
+        "shadow": {"events": 40, "changed_by_transition": {}},
+        "promoted": True,
+        "promotion_rule": {"detail": "AP +0.02"},
+        "published": published,
+        "drill": {
+            "passed": True,
+            "steps": [{"event_type": "ROLLED_BACK", "bundle_id": "a", "bundle_version": "1", "resolved_active": True}],
+        },
+        "active_now": ["b", "2"],
+    }
 
 
 PROMOTION_FAILS = {
@@ -276,11 +415,21 @@ PROMOTION_FAILS = {
 
 
 def _closure() -> Doc:
-    return {"status": "CLOSED", "lock_key": "fp.reporter.r", "closure_id": "c1", "written": ["a.json", "b.json"],
-            "reconciliation_holds": True, "reconciliation_mismatches": [], "funnel": {"sent": 10},
-            "anchor_problems": [], "conformance": "PASS", "drills": {"duplicates": "PASS"},
-            "spine_closeout": {"holds": True, "problems": [], "wsp_emitted": 10}, "marker_ok": True,
-            "marker": {"closure_id": "c1"}}
+    return {
+        "status": "CLOSED",
+        "lock_key": "fp.reporter.r",
+        "closure_id": "c1",
+        "written": ["a.json", "b.json"],
+        "reconciliation_holds": True,
+        "reconciliation_mismatches": [],
+        "funnel": {"sent": 10},
+        "anchor_problems": [],
+        "conformance": "PASS",
+        "drills": {"duplicates": "PASS"},
+        "spine_closeout": {"holds": True, "problems": [], "wsp_emitted": 10},
+        "marker_ok": True,
+        "marker": {"closure_id": "c1"},
+    }
 
 
 CLOSURE_FAILS = {
@@ -296,10 +445,16 @@ CLOSURE_FAILS = {
 
 
 def _verdict() -> Doc:
-    return {"source_blockers": [], "lane_blockers": [], "source_matrix": {"P1": "PASS"},
-            "verification_run": {"platform_run_id": "platform_20180402T000000Z", "promoted": "b 2"},
-            "proof_matrix": {"spine": {"deploy": {"passed": True}}}, "published": True, "verdict": "PASS",
-            "verdict_uri": "s3://fp-evidence/r/verdict.json"}
+    return {
+        "source_blockers": [],
+        "lane_blockers": [],
+        "source_matrix": {"P1": "PASS"},
+        "verification_run": {"platform_run_id": "platform_20180402T000000Z", "promoted": "b 2"},
+        "proof_matrix": {"spine": {"deploy": {"passed": True}}},
+        "published": True,
+        "verdict": "PASS",
+        "verdict_uri": "s3://fp-evidence/r/verdict.json",
+    }
 
 
 VERDICT_FAILS = {
@@ -310,8 +465,16 @@ VERDICT_FAILS = {
 
 
 def _run_header() -> Doc:
-    return {"evidence_objects": 2, "run_root": "runs/r/", "run_json_error": None, "missing": [],
-            "digest_recomputes": True, "stored_digest": "d1", "recomputed_digest": "d1", "registry_digest": "d1"}
+    return {
+        "evidence_objects": 2,
+        "run_root": "runs/r/",
+        "run_json_error": None,
+        "missing": [],
+        "digest_recomputes": True,
+        "stored_digest": "d1",
+        "recomputed_digest": "d1",
+        "registry_digest": "d1",
+    }
 
 
 RUN_HEADER_FAILS = {
@@ -322,8 +485,16 @@ RUN_HEADER_FAILS = {
 
 
 def _daemons() -> Doc:
-    worker = {"component": "archive_writer", "state": "RUNNING", "detail": "", "scope_confirmed": True,
-              "heartbeat_run_id": "r", "platform_run_id": "r", "processes": [11], "health_state": "GREEN"}
+    worker = {
+        "component": "archive_writer",
+        "state": "RUNNING",
+        "detail": "",
+        "scope_confirmed": True,
+        "heartbeat_run_id": "r",
+        "platform_run_id": "r",
+        "processes": [11],
+        "health_state": "GREEN",
+    }
     return {"run_scope": {"value": "r"}, "packs": [{"pack_id": "rtdl_core", "workers": [worker]}]}
 
 
@@ -341,8 +512,7 @@ DAEMONS_FAILS = {
 
 
 def _engine() -> Doc:
-    return {"snapshot": {"object_count": 4, "uploaded": 4, "skipped": 0, "counts": {"traffic_fraud": 10}},
-            "absent": []}
+    return {"snapshot": {"object_count": 4, "uploaded": 4, "skipped": 0, "counts": {"traffic_fraud": 10}}, "absent": []}
 
 
 def _pack() -> Doc:
@@ -354,11 +524,14 @@ def _checker() -> Doc:
 
 
 ENGINE_FAILS = {"oracle_inputs_present": lambda d: d["absent"].append("traffic_fraud/part-0.parquet")}
-PACK_FAILS = {"pack_sealed": lambda d: d["problems"].append("size differs"),
-              "required_outputs_sealed": lambda d: d["missing"].append("arrival_events")}
+PACK_FAILS = {
+    "pack_sealed": lambda d: d["problems"].append("size differs"),
+    "required_outputs_sealed": lambda d: d["missing"].append("arrival_events"),
+}
 VIEW_FAILS = {"receipt_valid": lambda d: d.update(receipt_valid=False, why="a shard is missing")}
-CHECKER_FAILS = {"checker_pass": lambda d: d["outputs"]["traffic_fraud"].update(passed=False,
-                                                                                problems=["rows out of order"])}
+CHECKER_FAILS = {
+    "checker_pass": lambda d: d["outputs"]["traffic_fraud"].update(passed=False, problems=["rows out of order"])
+}
 
 CASES = [
     ("P3 engine_outputs", world_gates.ENGINE_OUTPUTS, _engine, ENGINE_FAILS),
@@ -389,8 +562,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("asset", "gates", "doc", "fails"), CASES, ids=[c[0] for c in CASES])
-def test_each_gate_passes_its_good_document_and_fails_its_bad_one(asset: str, gates: tuple[Gate, ...],
-                                                                   doc: Callable[[], Doc], fails: dict):
+def test_each_gate_passes_its_good_document_and_fails_its_bad_one(
+    asset: str, gates: tuple[Gate, ...], doc: Callable[[], Doc], fails: dict
+):
     assert sorted(fails) == sorted(g.name for g in gates), f"{asset}: a gate without its failing document"
     good = judge(gates, doc())
     assert all(r.passed for r in good), [(r.name, r.detail) for r in good if not r.passed]

@@ -13,22 +13,70 @@ PACKAGE = Path(__file__).resolve().parents[2] / "fp_platform"
 KEY_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 # Upper-case string literals in code that are not handle keys: environment variable names and
 # enum values. Anything else that looks like a key must be in the registry.
-NOT_HANDLES = {
-    "FP_PROFILE", "FP_PG_DSN", "FP_STATE_DIR", "FP_DAGSTER_PG_URL", "DAGSTER_HOME",
-    "FP_GIT_SHA", "FP_IMAGE_TAG", "FP_IMAGE_DIGEST", "DAGSTER_PIPES_CONTEXT",
-    "FP_FAILPOINT", "FP_DECISION_PROCESSOR_SNAPSHOT_INTERVAL_S",  # crash drills; the snapshot interval override
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT", "AWS_ALLOW_HTTP",
-    "NOT_RUN", "TOPIC_ALREADY_EXISTS", "PG_VERSION", "MLFLOW_S3_ENDPOINT_URL",
-    "PUBLISH_AMBIGUOUS", "RATE_LIMITED", "PAYLOAD_TOO_LARGE", "EMPTY_BATCH", "MALFORMED_JSON",  # IG outcomes/errors
-    "MISSING_CONTEXT", "LATE_CONTEXT",  # CSFB binding statuses
-    "STEP_UP", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED", "NO_RULE_FIRED", "MODEL_SCORE",  # decision lane
-    "CASE_OPENED", "EVIDENCE_ATTACHED", "QC_SAMPLE_APPROVE", "CHARGED_BACK", "BEYOND_WORLD_CLOCK",  # case/labels
-    "ROLLED_BACK", "ROLLED_FORWARD", "RUN_ID", "FP_BUNDLE_MODEL_REF",  # MPR events; a metavar; SageMaker env
-} | {p.name for p in PHASES} | {
-    # governance event types, reporter outcomes, Dagster step event types
-    "CLOSURE_REFUSED", "DEGRADE_POSTURE_CHANGED", "DRILL_OBSERVED", "ENVIRONMENT_CONFORMANCE",
-    "ENVIRONMENT_CONFORMANCE_CHANGED", "LABEL_WRITE_REFUSED", "REPORTER_REFUSED", "RUN_CLOSED", "WORKER_RESTARTED",
-    "REFUSED_EVIDENCE_MISSING", "REFUSED_LOCK_HELD", "STEP_START", "STEP_SUCCESS", "STEP_FAILURE"}
+NOT_HANDLES = (
+    {
+        "FP_PROFILE",
+        "FP_PG_DSN",
+        "FP_STATE_DIR",
+        "FP_DAGSTER_PG_URL",
+        "DAGSTER_HOME",
+        "FP_GIT_SHA",
+        "FP_IMAGE_TAG",
+        "FP_IMAGE_DIGEST",
+        "DAGSTER_PIPES_CONTEXT",
+        "FP_FAILPOINT",
+        "FP_DECISION_PROCESSOR_SNAPSHOT_INTERVAL_S",  # crash drills; the snapshot interval override
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT",
+        "AWS_ALLOW_HTTP",
+        "NOT_RUN",
+        "TOPIC_ALREADY_EXISTS",
+        "PG_VERSION",
+        "MLFLOW_S3_ENDPOINT_URL",
+        "PUBLISH_AMBIGUOUS",
+        "RATE_LIMITED",
+        "PAYLOAD_TOO_LARGE",
+        "EMPTY_BATCH",
+        "MALFORMED_JSON",  # IG outcomes/errors
+        "MISSING_CONTEXT",
+        "LATE_CONTEXT",  # CSFB binding statuses
+        "STEP_UP",
+        "DEGRADED_CONTEXT",
+        "RULES_ONLY",
+        "FAIL_CLOSED",
+        "NO_RULE_FIRED",
+        "MODEL_SCORE",  # decision lane
+        "CASE_OPENED",
+        "EVIDENCE_ATTACHED",
+        "QC_SAMPLE_APPROVE",
+        "CHARGED_BACK",
+        "BEYOND_WORLD_CLOCK",  # case/labels
+        "ROLLED_BACK",
+        "ROLLED_FORWARD",
+        "RUN_ID",
+        "FP_BUNDLE_MODEL_REF",  # MPR events; a metavar; SageMaker env
+    }
+    | {p.name for p in PHASES}
+    | {
+        # governance event types, reporter outcomes, Dagster step event types
+        "CLOSURE_REFUSED",
+        "DEGRADE_POSTURE_CHANGED",
+        "DRILL_OBSERVED",
+        "ENVIRONMENT_CONFORMANCE",
+        "ENVIRONMENT_CONFORMANCE_CHANGED",
+        "LABEL_WRITE_REFUSED",
+        "REPORTER_REFUSED",
+        "RUN_CLOSED",
+        "WORKER_RESTARTED",
+        "REFUSED_EVIDENCE_MISSING",
+        "REFUSED_LOCK_HELD",
+        "STEP_START",
+        "STEP_SUCCESS",
+        "STEP_FAILURE",
+    }
+)
 
 
 def _string_literals() -> list[tuple[Path, int, str]]:
@@ -43,9 +91,7 @@ def _string_literals() -> list[tuple[Path, int, str]]:
 def test_every_profile_has_the_same_keys():
     keys = {p: set(handles(p).values) for p in PROFILES}
     for profile in PROFILES:
-        assert keys[profile] == keys["local"], (
-            profile, sorted(keys["local"] ^ keys[profile])
-        )
+        assert keys[profile] == keys["local"], (profile, sorted(keys["local"] ^ keys[profile]))
 
 
 def test_topics_are_complete_and_unique_per_profile():

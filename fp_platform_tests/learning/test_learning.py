@@ -29,8 +29,13 @@ from fp_platform_tests.support import unique_run_id
 
 pytestmark = pytest.mark.e2e
 
-LEARNING_GATES = ("gates/P12/learning_input_basis.json", "gates/P13/ofs_dataset.json",
-                  "gates/P14/mf_candidate.json", "gates/P15/mpr_promotion.json", "gates/P16/platform_verdict.json")
+LEARNING_GATES = (
+    "gates/P12/learning_input_basis.json",
+    "gates/P13/ofs_dataset.json",
+    "gates/P14/mf_candidate.json",
+    "gates/P15/mpr_promotion.json",
+    "gates/P16/platform_verdict.json",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +45,15 @@ def full_run(h, dagster_env):
     yield run_id
     boot, version = h.get("MPR_BOOTSTRAP_BUNDLE_ID"), str(load_policy(h).bootstrap["bundle_version"])
     with db.connect(h, autocommit=True) as conn, conn.transaction():
-        mpr_registry.activate(conn, event_id=f"test:{run_id}:restore", event_type="ROLLED_BACK", bundle_id=boot,
-                              bundle_version=version, reason="test restores the bootstrap bundle", actor="test")
+        mpr_registry.activate(
+            conn,
+            event_id=f"test:{run_id}:restore",
+            event_type="ROLLED_BACK",
+            bundle_id=boot,
+            bundle_version=version,
+            reason="test restores the bootstrap bundle",
+            actor="test",
+        )
     assert code == 0, "fp-platform run --full did not end with every phase and the verdict PASS"
 
 
@@ -51,8 +63,12 @@ def verdict(h, full_run) -> dict:
 
 
 def job(run_id: str, name: str, *args: str) -> tuple[int, dict]:
-    out = subprocess.run([sys.executable, "-m", "fp_platform.learning.jobs", name, "--run-id", run_id, *args],
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "fp_platform.learning.jobs", name, "--run-id", run_id, *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return out.returncode, json.loads(out.stdout)
 
 
@@ -71,9 +87,11 @@ def test_the_second_run_decides_with_the_promoted_bundle(h, full_run, verdict):
     second = verdict["verification_run"]["platform_run_id"]
     assert second != full_run
     with db.connect(h) as conn:
-        used = conn.execute("SELECT bundle_id, bundle_version, count(*), count(*) FILTER (WHERE score_source ="
-                            " 'model+rules') FROM df_decisions WHERE platform_run_id = %s GROUP BY 1, 2",
-                            (second,)).fetchall()
+        used = conn.execute(
+            "SELECT bundle_id, bundle_version, count(*), count(*) FILTER (WHERE score_source ="
+            " 'model+rules') FROM df_decisions WHERE platform_run_id = %s GROUP BY 1, 2",
+            (second,),
+        ).fetchall()
     assert [(b, v) for b, v, _, _ in used] == [promoted]
     assert used[0][3] > 0  # the promoted model scored
     assert all(p["verdict"] == "PASS" for p in verdict["verification_run"]["phases"].values())
@@ -96,8 +114,11 @@ def test_the_corridor_is_append_only_registry_events_in_postgres_and_on_the_topi
         seen = {}
         for p in drill["published"]:
             assert "offset" in p, p
-            msg = next(m for m in bus.read_partition(consumer, topic, p["partition"], start=p["offset"])
-                       if m.offset() == p["offset"])
+            msg = next(
+                m
+                for m in bus.read_partition(consumer, topic, p["partition"], start=p["offset"])
+                if m.offset() == p["offset"]
+            )
             env = orjson.loads(msg.value())
             seen[env["event_id"]] = env["payload"]["event_type"]
     finally:
@@ -110,16 +131,28 @@ def test_a_candidate_whose_features_ofp_does_not_serve_is_refused(h, full_run):
     store, tag = S3ObjectStore(h), unique_run_id()
     features = ["customer_nb_tx_1d", "customer_nb_tx_90d"]
     key = f"test/{tag}/model.json"
-    store.put(h.get("S3_ARTIFACTS_BUCKET"), key, canonical_json(
-        {"kind": "logistic", "features": features, "coefficients": [0.1, 0.2], "intercept": 0.0}), write_once=True)
+    store.put(
+        h.get("S3_ARTIFACTS_BUCKET"),
+        key,
+        canonical_json({"kind": "logistic", "features": features, "coefficients": [0.1, 0.2], "intercept": 0.0}),
+        write_once=True,
+    )
     with db.connect(h, autocommit=True) as conn:
         with conn.transaction():
-            mpr_registry.register(conn, bundle_id="test_incompatible", bundle_version=tag, policy_rev="test",
-                                  model_ref=f"s3://{h.get('S3_ARTIFACTS_BUCKET')}/{key}", feature_version="ofp.v1",
-                                  feature_list=features, thresholds={"REVIEW": 0.5})
+            mpr_registry.register(
+                conn,
+                bundle_id="test_incompatible",
+                bundle_version=tag,
+                policy_rev="test",
+                model_ref=f"s3://{h.get('S3_ARTIFACTS_BUCKET')}/{key}",
+                feature_version="ofp.v1",
+                feature_list=features,
+                thresholds={"REVIEW": 0.5},
+            )
         before = conn.execute("SELECT count(*) FROM mpr_registry_events").fetchone()[0]
-        result = mpr.compatibility(conn, store, {"bundle_id": "test_incompatible", "bundle_version": tag,
-                                                 "model_sha256": None})
+        result = mpr.compatibility(
+            conn, store, {"bundle_id": "test_incompatible", "bundle_version": tag, "model_sha256": None}
+        )
         after = conn.execute("SELECT count(*) FROM mpr_registry_events").fetchone()[0]
     assert not result["compatible"] and before == after
     assert any("customer_nb_tx_90d" in r and "not served" in r for r in result["reasons"]), result["reasons"]
@@ -136,16 +169,20 @@ def test_the_learning_phases_pass_on_a_closed_spine_run(h, full_run):
     w = basis["windows"]
     assert w["train_start"] < w["train_end"] < w["test_start"] < w["test_end"]
     assert basis["label_cutoff"] == w["test_start"]
-    for key in ("OFS_DATASET_FINGERPRINT_PATH_PATTERN", "OFS_QUALITY_REPORT_PATH_PATTERN",
-                "OFS_ROLLBACK_RECIPE_PATH_PATTERN"):
+    for key in (
+        "OFS_DATASET_FINGERPRINT_PATH_PATTERN",
+        "OFS_QUALITY_REPORT_PATH_PATTERN",
+        "OFS_ROLLBACK_RECIPE_PATH_PATTERN",
+    ):
         assert writer.exists(h.get(key)), key
 
 
 def test_parity_compares_every_logged_vector_and_all_match(h, full_run):
     parity = run_evidence(h, full_run).read(h.get("OFS_PARITY_REPORT_PATH_PATTERN"))
     with db.connect(h) as conn:
-        scored = conn.execute("SELECT count(*) FROM df_decisions WHERE platform_run_id = %s AND features IS NOT NULL",
-                              (full_run,)).fetchone()[0]
+        scored = conn.execute(
+            "SELECT count(*) FROM df_decisions WHERE platform_run_id = %s AND features IS NOT NULL", (full_run,)
+        ).fetchone()[0]
     assert parity["scored_events"] == parity["compared"] == parity["matched"] == scored > 0
     assert parity["mismatched"] == 0 and parity["holds"]
 
@@ -159,7 +196,8 @@ def test_parity_lists_a_vector_that_differs(h, full_run):
         event_id, customer = conn.execute(
             "SELECT d.event_id, d.features FROM df_decisions d WHERE d.platform_run_id = %s AND d.features IS NOT"
             " NULL AND (d.features->>'customer_nb_tx_30d')::int > 3 ORDER BY d.event_id LIMIT 1",
-            (full_run,)).fetchone()
+            (full_run,),
+        ).fetchone()
         con.execute("UPDATE tx SET amount = amount + 1000 WHERE event_id = ?", [event_id])
         report = ofs.parity(conn, con, ofs._topics(h), full_run, lambda m: None)
     assert not report["holds"] and report["mismatched"] >= 1
@@ -183,8 +221,10 @@ def test_the_candidate_is_tracked_and_df_can_load_it(h, full_run):
     refs = writer.read(h.get("MF_MLFLOW_RUN_REFS_PATH_PATTERN"))
     receipt = writer.read(h.get("MF_CANDIDATE_BUNDLE_RECEIPT_PATH_PATTERN"))
     report = writer.read(h.get("MF_EVAL_REPORT_PATH_PATTERN"))
-    assert receipt["provenance"]["dataset_fingerprint"] == writer.read(
-        h.get("OFS_DATASET_MANIFEST_PATH_PATTERN"))["dataset_fingerprint"]
+    assert (
+        receipt["provenance"]["dataset_fingerprint"]
+        == writer.read(h.get("OFS_DATASET_MANIFEST_PATH_PATTERN"))["dataset_fingerprint"]
+    )
     assert receipt["provenance"]["mlflow_run_id"] == refs["run_id"]
     assert mf.mlflow_run_problems(h, refs["run_id"], refs["model_uri"]) == []
     assert set(report["metrics"]) == {"candidate", "baseline"}
@@ -195,10 +235,13 @@ def test_the_candidate_is_tracked_and_df_can_load_it(h, full_run):
         assert writer.exists(h.get(name))
     model = bundle_models.load_model(S3ObjectStore(h), receipt["model_ref"])
     with db.connect(h) as conn:
-        features = conn.execute("SELECT features FROM df_decisions WHERE platform_run_id = %s"
-                                " AND features IS NOT NULL LIMIT 1", (full_run,)).fetchone()[0]
-        registered = conn.execute("SELECT feature_list FROM mpr_bundles WHERE bundle_id = %s AND bundle_version = %s",
-                                  (receipt["bundle_id"], receipt["bundle_version"])).fetchone()
+        features = conn.execute(
+            "SELECT features FROM df_decisions WHERE platform_run_id = %s AND features IS NOT NULL LIMIT 1", (full_run,)
+        ).fetchone()[0]
+        registered = conn.execute(
+            "SELECT feature_list FROM mpr_bundles WHERE bundle_id = %s AND bundle_version = %s",
+            (receipt["bundle_id"], receipt["bundle_version"]),
+        ).fetchone()
     assert 0.0 <= model.score({**features, "amount": 42.0}) <= 1.0
     assert (registered is not None) == receipt["registered"]
     assert registered is None or registered[0] == receipt["feature_list"]
@@ -211,8 +254,9 @@ def test_a_label_cutoff_after_the_test_start_is_caught_as_leakage(h, full_run):
         assert code == 0
         leak = result["label_leakage"]
         assert not leak["passed"] and leak["observed_after_test_start"] > 0
-        assert all(e["observed_at"] > basis["windows"]["test_start"]
-                   for e in leak["observed_after_test_start_examples"])
+        assert all(
+            e["observed_at"] > basis["windows"]["test_start"] for e in leak["observed_after_test_start_examples"]
+        )
     finally:
         code, result = job(full_run, "basis")
     assert code == 0 and result["label_leakage"]["passed"] and result["basis_fingerprint"] == basis["basis_fingerprint"]
@@ -225,14 +269,17 @@ def test_retrain_schedule_and_label_sensor_request_the_closed_run_not_yet_promot
     with db.connect(h) as conn:
         assert retrain.run_to_learn_from(h, conn) == second
         arrived, high = retrain.labels_past(conn, 0)
-    request = learning_retrain_schedule(build_schedule_context(instance=DagsterInstance.ephemeral(),
-                                                               resources=resources))
+    request = learning_retrain_schedule(
+        build_schedule_context(instance=DagsterInstance.ephemeral(), resources=resources)
+    )
     assert isinstance(request, RunRequest) and request.partition_key == second
     needed = int(h.get("LEARNING_RETRAIN_MIN_NEW_LABELS"))
     assert arrived >= needed  # the two smoke runs' labels
-    fired = new_labels_retrain(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor="0",
-                                                    resources=resources))
+    fired = new_labels_retrain(
+        build_sensor_context(instance=DagsterInstance.ephemeral(), cursor="0", resources=resources)
+    )
     assert [r.partition_key for r in fired.run_requests] == [second] and fired.cursor == str(high)
-    quiet = new_labels_retrain(build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=str(high),
-                                                    resources=resources))
+    quiet = new_labels_retrain(
+        build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=str(high), resources=resources)
+    )
     assert isinstance(quiet, SkipReason) and "0 new label assertions" in quiet.skip_message

@@ -44,20 +44,30 @@ query C($key: AssetKeyInput!) {
 
 def _gql(page, query: str, variables: dict) -> dict:
     """POST to the UI's GraphQL endpoint from inside the page, as the UI itself does."""
-    return page.evaluate("""async ([q, v]) => {
+    return page.evaluate(
+        """async ([q, v]) => {
         const r = await fetch('/graphql', {method: 'POST', headers: {'Content-Type': 'application/json'},
                                            body: JSON.stringify({query: q, variables: v})});
-        return await r.json(); }""", [query, variables])
+        return await r.json(); }""",
+        [query, variables],
+    )
 
 
 @pytest.fixture(scope="module")
 def ui(h, dagster_env):
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium package when run as root"
-                    " with apt-get; otherwise install it yourself (e.g. `sudo apt-get install chromium`)")
+        pytest.skip(
+            f"{CHROMIUM} is missing: `make setup` installs Debian's chromium package when run as root"
+            " with apt-get; otherwise install it yourself (e.g. `sudo apt-get install chromium`)"
+        )
     env = {**os.environ, **dagster_env}
-    proc = subprocess.Popen([sys.executable, "-m", "fp_platform.cli", "ui", "--port", str(PORT)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fp_platform.cli", "ui", "--port", str(PORT)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{PORT}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -86,21 +96,40 @@ def test_operator_launches_a_bounded_run_in_the_ui_and_sees_the_gates_pass(h, ui
     run_id = allocate_run_id(DagsterInstance.get(), h.get("PLATFORM_RUN_PARTITIONS"))
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.goto(f"{ui}/assets", wait_until="networkidle")
         locations = _gql(page, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }", {})
         location = locations["data"]["workspaceOrError"]["locationEntries"][0]["name"]
         selector = {"repositoryLocationName": location, "repositoryName": "__repository__"}
         DagsterInstance.get().add_dynamic_partitions(h.get("PLATFORM_RUN_PARTITIONS"), [run_id])
-        launched = _gql(page, LAUNCH, {"params": {
-            "selector": {**selector, "jobName": PLATFORM_RUN_JOB,
-                         "assetSelection": [{"path": k.path} for k in assets]},
-            "runConfigData": {"ops": {"run_header": {"config": {"scale": "smoke"}}}},
-            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": run_id}]},
-            "mode": "default"}})
+        launched = _gql(
+            page,
+            LAUNCH,
+            {
+                "params": {
+                    "selector": {
+                        **selector,
+                        "jobName": PLATFORM_RUN_JOB,
+                        "assetSelection": [{"path": k.path} for k in assets],
+                    },
+                    "runConfigData": {"ops": {"run_header": {"config": {"scale": "smoke"}}}},
+                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": run_id}]},
+                    "mode": "default",
+                }
+            },
+        )
         assert launched["data"]["launchRun"]["__typename"] == "LaunchRunSuccess", launched
         dagster_run = launched["data"]["launchRun"]["run"]["runId"]
         deadline, status = time.monotonic() + 600, None
@@ -111,10 +140,13 @@ def test_operator_launches_a_bounded_run_in_the_ui_and_sees_the_gates_pass(h, ui
             time.sleep(3)
         assert status == "SUCCESS", f"run {dagster_run} ended {status}"
         checks = _gql(page, CHECKS, {"key": {"path": ["run_header"]}})
-        statuses = {c["name"]: (c["executionForLatestMaterialization"] or {}).get("status")
-                    for c in checks["data"]["assetNodeOrError"]["assetChecksOrError"]["checks"]}
-        assert statuses == dict.fromkeys(("evidence_root_exists", "run_json_complete", "config_digest_recomputes"),
-                                         "SUCCEEDED"), statuses
+        statuses = {
+            c["name"]: (c["executionForLatestMaterialization"] or {}).get("status")
+            for c in checks["data"]["assetNodeOrError"]["assetChecksOrError"]["checks"]
+        }
+        assert statuses == dict.fromkeys(
+            ("evidence_root_exists", "run_json_complete", "config_digest_recomputes"), "SUCCEEDED"
+        ), statuses
         page.goto(f"{ui}/assets/run_header?view=checks", wait_until="networkidle")
         page.get_by_text("config_digest_recomputes").first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "ui_run_header_checks.png"), full_page=True)

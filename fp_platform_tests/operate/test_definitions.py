@@ -12,15 +12,27 @@ DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
 def test_definitions_validate(dagster_env):
-    out = subprocess.run([DAGSTER, "definitions", "validate", "-w", "workspace.yaml"], cwd=ROOT,
-                         env={**os.environ, **dagster_env}, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [DAGSTER, "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env={**os.environ, **dagster_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "passed validation" in out.stderr + out.stdout
 
 
 def test_asset_list_shows_p1(dagster_env):
-    out = subprocess.run([DAGSTER, "asset", "list", "-m", "fp_platform.definitions"], cwd=ROOT,
-                         env={**os.environ, **dagster_env}, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [DAGSTER, "asset", "list", "-m", "fp_platform.definitions"],
+        cwd=ROOT,
+        env={**os.environ, **dagster_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "run_header" in out.stdout.split()
 

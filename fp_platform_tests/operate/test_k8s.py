@@ -75,7 +75,10 @@ def test_ig_gets_a_readiness_probe_and_rtdl_workers_do_not(full):
     assert len(rtdl) == 3
     assert all("readinessProbe" not in _container(doc) for doc in rtdl)
     assert [_container(doc)["command"][-1] for doc in rtdl] == [
-        "archive_writer", "identity_entity_graph", "decision_processor"]
+        "archive_writer",
+        "identity_entity_graph",
+        "decision_processor",
+    ]
 
 
 def test_committed_manifests_equal_the_rendering(full):
@@ -145,16 +148,19 @@ class FakeApps:
     def read_namespaced_deployment(self, name: str, namespace: str) -> SimpleNamespace:
         self.calls.append(("read", namespace, name))
         body = self._get(name, namespace)
-        return SimpleNamespace(spec=SimpleNamespace(replicas=body["spec"]["replicas"]),
-                               status=SimpleNamespace(ready_replicas=body.get("ready")),
-                               metadata=SimpleNamespace(labels=body["metadata"]["labels"]))
+        return SimpleNamespace(
+            spec=SimpleNamespace(replicas=body["spec"]["replicas"]),
+            status=SimpleNamespace(ready_replicas=body.get("ready")),
+            metadata=SimpleNamespace(labels=body["metadata"]["labels"]),
+        )
 
     def create_namespaced_deployment(self, namespace: str, body: dict[str, Any]) -> None:
         self.calls.append(("create", namespace, body["metadata"]["name"]))
         self.live[(namespace, body["metadata"]["name"])] = body
 
-    def patch_namespaced_deployment(self, name: str, namespace: str, body: dict[str, Any],
-                                    _content_type: str | None = None) -> None:
+    def patch_namespaced_deployment(
+        self, name: str, namespace: str, body: dict[str, Any], _content_type: str | None = None
+    ) -> None:
         self.calls.append(("patch", namespace, name, _content_type))
         current = self._get(name, namespace)
         self.live[(namespace, name)] = {**current, **body, "spec": {**current["spec"], **body["spec"]}}
@@ -168,11 +174,14 @@ class FakeApps:
 def test_apply_creates_when_absent_and_patches_when_present(full):
     api = FakeApps()
     assert k8s.apply(full, RUN, IMAGE, pack_ids=["rtdl_core"], api=api) == {
-        "fp-rtdl-core/archive-writer": "created", "fp-rtdl-core/identity-entity-graph": "created",
-        "fp-rtdl-core/decision-processor": "created"}
+        "fp-rtdl-core/archive-writer": "created",
+        "fp-rtdl-core/identity-entity-graph": "created",
+        "fp-rtdl-core/decision-processor": "created",
+    }
     assert [c[0] for c in api.calls] == ["read", "create"] * 3
-    assert api.live[("fp-rtdl-core", "archive-writer")] == k8s.deployment(full, SPINE_PACKS[1],
-                                                                          SPINE_PACKS[1].workers[0], RUN, IMAGE)
+    assert api.live[("fp-rtdl-core", "archive-writer")] == k8s.deployment(
+        full, SPINE_PACKS[1], SPINE_PACKS[1].workers[0], RUN, IMAGE
+    )
     api.calls.clear()
     next_run = "platform_20250102T000000Z"
     result = k8s.apply(full, next_run, IMAGE, api=api)
@@ -201,7 +210,8 @@ def test_status_and_delete(full):
     assert st["fp-control-ingress/ingestion-gate"] == {"present": True, "desired": 1, "ready": 1, "run": RUN}
     assert st["fp-rtdl-core/archive-writer"] == {"present": False, "desired": 0, "ready": 0, "run": None}
     assert k8s.delete(full, ["control_ingress"], api=api, scale_to_zero=True) == {
-        "fp-control-ingress/ingestion-gate": "scaled_to_zero"}
+        "fp-control-ingress/ingestion-gate": "scaled_to_zero"
+    }
     assert k8s.status(full, ["control_ingress"], api=api)["fp-control-ingress/ingestion-gate"]["desired"] == 0
     assert k8s.delete(full, ["control_ingress", "rtdl_core"], api=api)["fp-control-ingress/ingestion-gate"] == "deleted"
     assert k8s.delete(full, ["control_ingress"], api=api) == {"fp-control-ingress/ingestion-gate": "absent"}

@@ -37,14 +37,18 @@ def test_run_pins_run_json_with_complete_fields(h, pinned_run):
     assert run_pinning.check_run_json_complete(run_json) == []
     gates = writer.read("gates/P1/run_header.json")
     assert gates["verdict"] == "PASS"
-    assert {g["name"] for g in gates["gates"]} == {"evidence_root_exists", "run_json_complete",
-                                                    "config_digest_recomputes"}
+    assert {g["name"] for g in gates["gates"]} == {
+        "evidence_root_exists",
+        "run_json_complete",
+        "config_digest_recomputes",
+    }
 
 
 def test_run_is_registered_once_in_postgres(h, pinned_run):
     with db.connect(h) as conn:
-        rows = conn.execute("SELECT config_digest FROM run_registry WHERE platform_run_id = %s",
-                            (pinned_run,)).fetchall()
+        rows = conn.execute(
+            "SELECT config_digest FROM run_registry WHERE platform_run_id = %s", (pinned_run,)
+        ).fetchall()
     assert rows == [(run_evidence(h, pinned_run).read("run.json")["config_digest"],)]
 
 

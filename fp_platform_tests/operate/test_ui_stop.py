@@ -41,8 +41,12 @@ def _alive(pids: set[int]) -> set[int]:
 
 def test_sigterm_stops_the_webserver_and_the_daemon(dagster_env):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "fp_platform.cli", "ui", "--port", str(port)],
-                            env={**os.environ, **dagster_env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fp_platform.cli", "ui", "--port", str(port)],
+        env={**os.environ, **dagster_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -42,12 +42,20 @@ def test_every_admitted_event_has_one_decision_outcome_and_chain(h, lane):
         c = decision_lane.counts(conn, lane.run_id)
         doc = decision_lane.decision_summary(conn, lane.run_id)
         audit = decision_lane.audit_summary(h, conn, S3ObjectStore(h), lane.run_id)
-        rows = conn.execute("SELECT decision_id, event_id, decision, degrade_reasons, binding_status FROM df_decisions"
-                            " WHERE platform_run_id = %s", (lane.run_id,)).fetchall()
-        lineage = conn.execute("SELECT lineage FROM dla_chains WHERE platform_run_id = %s LIMIT 1",
-                               (lane.run_id,)).fetchone()[0]
-    assert c == {"admitted_traffic": lane.traffic, "decisions": lane.traffic, "outcomes": lane.traffic,
-                 "chains": lane.traffic}
+        rows = conn.execute(
+            "SELECT decision_id, event_id, decision, degrade_reasons, binding_status FROM df_decisions"
+            " WHERE platform_run_id = %s",
+            (lane.run_id,),
+        ).fetchall()
+        lineage = conn.execute(
+            "SELECT lineage FROM dla_chains WHERE platform_run_id = %s LIMIT 1", (lane.run_id,)
+        ).fetchone()[0]
+    assert c == {
+        "admitted_traffic": lane.traffic,
+        "decisions": lane.traffic,
+        "outcomes": lane.traffic,
+        "chains": lane.traffic,
+    }
     assert all(d == ids.decision_id(lane.run_id, e) for d, e, *_ in rows)
     assert doc["degraded_without_reason"] == 0 and doc["decisions_not_admitted"] == 0
     assert {b["bundle_id"] for b in doc["bundles"]} == {h.get("MPR_BOOTSTRAP_BUNDLE_ID")}
@@ -63,12 +71,19 @@ def test_every_admitted_event_has_one_decision_outcome_and_chain(h, lane):
 def test_audit_segments_on_s3_hold_the_records(h, lane):
     store = S3ObjectStore(h)
     with db.connect(h) as conn:
-        keys = [k for (k,) in conn.execute("SELECT object_key FROM dla_audit_segments WHERE platform_run_id = %s",
-                                           (lane.run_id,))]
+        keys = [
+            k
+            for (k,) in conn.execute(
+                "SELECT object_key FROM dla_audit_segments WHERE platform_run_id = %s", (lane.run_id,)
+            )
+        ]
     ids_on_s3 = []
     for key in keys:
-        ids_on_s3 += pq.read_table(io.BytesIO(store.get(h.get("S3_ARCHIVE_BUCKET"), key)),
-                                   columns=["event_id"]).column("event_id").to_pylist()
+        ids_on_s3 += (
+            pq.read_table(io.BytesIO(store.get(h.get("S3_ARCHIVE_BUCKET"), key)), columns=["event_id"])
+            .column("event_id")
+            .to_pylist()
+        )
     assert len(ids_on_s3) == len(set(ids_on_s3)) == 3 * lane.traffic
 
 
@@ -78,8 +93,9 @@ def test_replaying_admitted_events_acts_nothing_twice(h, lane):
     decision."""
     with db.connect(h, autocommit=True) as conn:
         before = decision_lane.counts(conn, lane.run_id)
-        vectors = conn.execute("SELECT event_id, features FROM ofp_features WHERE platform_run_id = %s"
-                               " ORDER BY event_id", (lane.run_id,)).fetchall()
+        vectors = conn.execute(
+            "SELECT event_id, features FROM ofp_features WHERE platform_run_id = %s ORDER BY event_id", (lane.run_id,)
+        ).fetchall()
         conn.execute("DELETE FROM worker_offsets WHERE consumer_group = %s", (lane.group(DecisionProcessor),))
     counters = lane.run(h, DecisionProcessor, ActionLayer, DecisionLogAudit)
     assert counters["DecisionFabric"]["decisions_resent"] == lane.traffic
@@ -97,15 +113,23 @@ def test_replaying_admitted_events_acts_nothing_twice(h, lane):
     # The rebuilt state leaves every vector as it was. (Not its revision: a revision counts the late records that
     # moved a vector while it was rebuilt, and how many did depends on the order the partitions were read in.)
     with db.connect(h) as conn:
-        assert conn.execute("SELECT event_id, features FROM ofp_features WHERE platform_run_id = %s"
-                            " ORDER BY event_id", (lane.run_id,)).fetchall() == vectors
+        assert (
+            conn.execute(
+                "SELECT event_id, features FROM ofp_features WHERE platform_run_id = %s ORDER BY event_id",
+                (lane.run_id,),
+            ).fetchall()
+            == vectors
+        )
 
 
 @pytest.mark.parametrize("table", decision_lane.APPEND_ONLY_TABLES)
 def test_the_database_refuses_to_rewrite_decision_lane_truth(h, lane, table):
     with db.connect(h, autocommit=True) as conn:
-        column = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s"
-                              " ORDER BY ordinal_position LIMIT 1", (table,)).fetchone()[0]
+        column = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+            " ORDER BY ordinal_position LIMIT 1",
+            (table,),
+        ).fetchone()[0]
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, f"{table} has no rows to refuse"
         for sql in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}", f"TRUNCATE {table}"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
@@ -115,6 +139,7 @@ def test_the_database_refuses_to_rewrite_decision_lane_truth(h, lane, table):
 def test_missing_context_drill_degrades_explicitly_and_moves_the_posture(h, stack, items):
     """Drop the arrival entities of every third flow: those decisions say so and are never APPROVEd;
     DL's join-miss rate crosses the policy threshold and the posture change is recorded with its reason."""
+
     def dropped(env) -> bool:
         flow = int(env["payload"]["flow_id"].removeprefix("flow_"))
         return env["event_class"] == "context.arrival_entities" and flow % 3 == 0
@@ -122,10 +147,14 @@ def test_missing_context_drill_degrades_explicitly_and_moves_the_posture(h, stac
     lane = start_lane(h, items[: len(items) // 2], drop=dropped)
     with db.connect(h) as conn:
         doc = decision_lane.decision_summary(conn, lane.run_id)
-        rows = conn.execute("SELECT decision, degrade_reasons, binding_status FROM df_decisions"
-                            " WHERE platform_run_id = %s", (lane.run_id,)).fetchall()
-        chains = conn.execute("SELECT count(*) FILTER (WHERE degraded), count(*) FROM dla_chains"
-                              " WHERE platform_run_id = %s", (lane.run_id,)).fetchone()
+        rows = conn.execute(
+            "SELECT decision, degrade_reasons, binding_status FROM df_decisions WHERE platform_run_id = %s",
+            (lane.run_id,),
+        ).fetchall()
+        chains = conn.execute(
+            "SELECT count(*) FILTER (WHERE degraded), count(*) FROM dla_chains WHERE platform_run_id = %s",
+            (lane.run_id,),
+        ).fetchone()
     degraded = [(d, r) for d, r, s in rows if s == "MISSING_CONTEXT"]
     assert 0.2 * len(rows) < len(degraded) < 0.5 * len(rows)
     assert all(any("arrival_entities missing" in x for x in r) and d != "APPROVE" for d, r in degraded)
@@ -138,25 +167,50 @@ def test_missing_context_drill_degrades_explicitly_and_moves_the_posture(h, stac
 
 # --- pure policy logic ----------------------------------------------------------------------------
 
+
 def _ctx(features: dict | None = None, status: str | None = "READY") -> EventContext:
-    return EventContext(status, () if status == "READY" else ("arrival_entities missing",),
-                        FEATURE_VERSION if features is not None else None, features)
+    return EventContext(
+        status,
+        () if status == "READY" else ("arrival_entities missing",),
+        FEATURE_VERSION if features is not None else None,
+        features,
+    )
 
 
 def _vector(**over) -> dict:
-    return {**{n: 0 for n in FEATURE_NAMES}, "customer_avg_amount_30d": 50.0, "customer_avg_amount_1d": 50.0,
-            "terminal_labels_visible": 0, "context_complete": True, **over}
+    return {
+        **{n: 0 for n in FEATURE_NAMES},
+        "customer_avg_amount_30d": 50.0,
+        "customer_avg_amount_1d": 50.0,
+        "terminal_labels_visible": 0,
+        "context_complete": True,
+        **over,
+    }
 
 
 def _bundle(model_ref: str | None = None) -> mpr_registry.Bundle:
-    return mpr_registry.Bundle("b", "1", "rev", model_ref, FEATURE_VERSION, FEATURE_NAMES,
-                          {"STEP_UP": 0.3, "REVIEW": 0.5, "DECLINE": 0.8}, 1, "PROMOTED")
+    return mpr_registry.Bundle(
+        "b",
+        "1",
+        "rev",
+        model_ref,
+        FEATURE_VERSION,
+        FEATURE_NAMES,
+        {"STEP_UP": 0.3, "REVIEW": 0.5, "DECLINE": 0.8},
+        1,
+        "PROMOTED",
+    )
 
 
 def test_the_ladder_follows_the_policy_thresholds(h):
     policy = load_policy(h)
-    base = {"registry_resolved": True, "model_problem": None, "window_events": 400,
-            "join_miss_rate": 0.0, "feature_miss_rate": 0.0}
+    base = {
+        "registry_resolved": True,
+        "model_problem": None,
+        "window_events": 400,
+        "join_miss_rate": 0.0,
+        "feature_miss_rate": 0.0,
+    }
     assert ladder_posture(policy, base) == ("NORMAL", [])
     assert ladder_posture(policy, {**base, "join_miss_rate": 0.1})[0] == "DEGRADED_CONTEXT"
     assert ladder_posture(policy, {**base, "join_miss_rate": 0.6})[0] == "RULES_ONLY"
@@ -175,12 +229,14 @@ def test_decide_uses_rules_model_and_degrades_explicitly(h):
     blind = decide(policy, _bundle(), "NORMAL", None, None, {"amount": 20.0}, _ctx(None, None))
     assert blind["decision"] == "STEP_UP" and len(blind["degrade_reasons"]) == 2
     model = bundle_models.LogisticModel(("terminal_risk_7d",), (10.0,), -5.0)
-    scored = decide(policy, _bundle("s3://x/m.json"), "NORMAL", model, None, {"amount": 20.0},
-                    _ctx(_vector(terminal_risk_7d=1.0)))
+    scored = decide(
+        policy, _bundle("s3://x/m.json"), "NORMAL", model, None, {"amount": 20.0}, _ctx(_vector(terminal_risk_7d=1.0))
+    )
     assert scored["score_source"] == "model+rules" and "MODEL_SCORE" in scored["reason_codes"]
     assert scored["score"] > 0.99 and scored["decision"] == "DECLINE"  # sigmoid(10 - 5) beats the rules' 0.55
-    gone = decide(policy, _bundle("s3://x/m.json"), "RULES_ONLY", None, "cannot load", {"amount": 20.0},
-                  _ctx(_vector()))
+    gone = decide(
+        policy, _bundle("s3://x/m.json"), "RULES_ONLY", None, "cannot load", {"amount": 20.0}, _ctx(_vector())
+    )
     assert gone["score_source"] == "rules" and "model: cannot load" in gone["degrade_reasons"]
     closed = decide(policy, _bundle(), "FAIL_CLOSED", None, None, {"amount": 20.0}, _ctx(_vector()))
     assert closed["decision"] == policy.ladder["fail_closed_decision"] and closed["reason_codes"] == ["FAIL_CLOSED"]
@@ -203,7 +259,8 @@ def test_a_batch_scored_in_one_model_call_decides_as_event_by_event(h):
     assert sum(isinstance(s, Scored) for s in scorers) == 50
     for (posture, payload, ctx), scorer in zip(items, scorers, strict=True):
         assert decide(policy, bundle, posture, scorer, None, payload, ctx) == decide(
-            policy, bundle, posture, model, None, payload, ctx)
+            policy, bundle, posture, model, None, payload, ctx
+        )
 
 
 def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stack, items):
@@ -213,34 +270,75 @@ def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stac
     bucket = h.get("S3_ARTIFACTS_BUCKET")
     tag = unique_run_id()
     model_key = f"tests/models/{tag}/model.json"
-    store.put(bucket, model_key, orjson.dumps({"kind": "logistic", "features": ["customer_nb_tx_1d"],
-                                               "coefficients": [0.5], "intercept": -1.0}), write_once=True)
+    store.put(
+        bucket,
+        model_key,
+        orjson.dumps({"kind": "logistic", "features": ["customer_nb_tx_1d"], "coefficients": [0.5], "intercept": -1.0}),
+        write_once=True,
+    )
     policy = load_policy(h)
     boot = h.get("MPR_BOOTSTRAP_BUNDLE_ID"), str(policy.bootstrap["bundle_version"])
     try:
         with db.connect(h, autocommit=True) as conn:
             for version, ref in (("good", f"s3://{bucket}/{model_key}"), ("gone", f"s3://{bucket}/tests/none.json")):
-                mpr_registry.register(conn, bundle_id=f"test_{tag}", bundle_version=version,
-                                      policy_rev=policy.policy_rev, model_ref=ref, feature_version=FEATURE_VERSION,
-                                      feature_list=list(FEATURE_NAMES),
-                                      thresholds={"STEP_UP": 0.6, "REVIEW": 0.9, "DECLINE": 0.99})
-            mpr_registry.activate(conn, event_id=f"test:{tag}:good", event_type="PROMOTED", bundle_id=f"test_{tag}",
-                                  bundle_version="good", reason="test", actor="test")
+                mpr_registry.register(
+                    conn,
+                    bundle_id=f"test_{tag}",
+                    bundle_version=version,
+                    policy_rev=policy.policy_rev,
+                    model_ref=ref,
+                    feature_version=FEATURE_VERSION,
+                    feature_list=list(FEATURE_NAMES),
+                    thresholds={"STEP_UP": 0.6, "REVIEW": 0.9, "DECLINE": 0.99},
+                )
+            mpr_registry.activate(
+                conn,
+                event_id=f"test:{tag}:good",
+                event_type="PROMOTED",
+                bundle_id=f"test_{tag}",
+                bundle_version="good",
+                reason="test",
+                actor="test",
+            )
         lane = start_lane(h, items[: len(items) // 4])
         with db.connect(h, autocommit=True) as conn:
-            sources = dict(conn.execute("SELECT score_source, count(*) FROM df_decisions WHERE platform_run_id = %s"
-                                        " GROUP BY 1", (lane.run_id,)).fetchall())
-            bundle_ids = {b for (b,) in conn.execute("SELECT DISTINCT bundle_id FROM df_decisions"
-                                                     " WHERE platform_run_id = %s", (lane.run_id,))}
-            mpr_registry.activate(conn, event_id=f"test:{tag}:gone", event_type="PROMOTED", bundle_id=f"test_{tag}",
-                             bundle_version="gone", reason="test", actor="test")
+            sources = dict(
+                conn.execute(
+                    "SELECT score_source, count(*) FROM df_decisions WHERE platform_run_id = %s GROUP BY 1",
+                    (lane.run_id,),
+                ).fetchall()
+            )
+            bundle_ids = {
+                b
+                for (b,) in conn.execute(
+                    "SELECT DISTINCT bundle_id FROM df_decisions WHERE platform_run_id = %s", (lane.run_id,)
+                )
+            }
+            mpr_registry.activate(
+                conn,
+                event_id=f"test:{tag}:gone",
+                event_type="PROMOTED",
+                bundle_id=f"test_{tag}",
+                bundle_version="gone",
+                reason="test",
+                actor="test",
+            )
             DecisionProcessor(h, lane.run_id, group_id=lane.group(DecisionProcessor)).on_start(conn)  # a restart
-            posture = conn.execute("SELECT posture, reasons FROM dl_posture_events WHERE platform_run_id = %s"
-                                   " ORDER BY seq DESC LIMIT 1", (lane.run_id,)).fetchone()
+            posture = conn.execute(
+                "SELECT posture, reasons FROM dl_posture_events WHERE platform_run_id = %s ORDER BY seq DESC LIMIT 1",
+                (lane.run_id,),
+            ).fetchone()
     finally:
         with db.connect(h, autocommit=True) as conn:
-            mpr_registry.activate(conn, event_id=f"test:{tag}:restore", event_type="ROLLED_BACK", bundle_id=boot[0],
-                             bundle_version=boot[1], reason="test restores the bootstrap bundle", actor="test")
+            mpr_registry.activate(
+                conn,
+                event_id=f"test:{tag}:restore",
+                event_type="ROLLED_BACK",
+                bundle_id=boot[0],
+                bundle_version=boot[1],
+                reason="test restores the bootstrap bundle",
+                actor="test",
+            )
     assert bundle_ids == {f"test_{tag}"}
     assert sources.get("model+rules") == lane.traffic, sources
     assert posture[0] == "RULES_ONLY" and any(r.startswith("model: cannot load") for r in posture[1])

@@ -22,8 +22,9 @@ from fp_platform.substrate.worker import Worker
 from fp_platform_tests.support import Lane, smoke_world, unique_run_id
 
 # What decides before AL and DLA (DL and DF, however they are hosted): the core and the lane without those two.
-DECIDERS = tuple(c for c in (*CORE_WORKERS, *decision_lane.DECISION_LANE_WORKERS)
-                 if c not in (ActionLayer, DecisionLogAudit))
+DECIDERS = tuple(
+    c for c in (*CORE_WORKERS, *decision_lane.DECISION_LANE_WORKERS) if c not in (ActionLayer, DecisionLogAudit)
+)
 
 
 class NoQueries:
@@ -50,17 +51,28 @@ def lane(h, stack) -> Lane:
 
 def _publish_again(h, lane: Lane, envelopes: list[dict]) -> None:
     """Put rtdl records on the bus again, as their producer would (new offsets)."""
-    records = [(h.topic("FP_BUS_RTDL_V1").name, orjson.dumps(env), env["payload"]["decision_id"].encode(),
-                record_headers(lane.run_id, env["event_class"], env["event_id"], env["payload_hash"], "test"))
-               for env in envelopes]
+    records = [
+        (
+            h.topic("FP_BUS_RTDL_V1").name,
+            orjson.dumps(env),
+            env["payload"]["decision_id"].encode(),
+            record_headers(lane.run_id, env["event_class"], env["event_id"], env["payload_hash"], "test"),
+        )
+        for env in envelopes
+    ]
     assert not [r for r in bus.deliver(bus.producer(h), records) if isinstance(r, str)]
 
 
 def _audited(h, lane: Lane, *classes: str) -> list[dict]:
     with db.connect(h) as conn:
-        return [r for (r,) in conn.execute("SELECT record FROM dla_audit_records WHERE platform_run_id = %s"
-                                           " AND event_class = ANY(%s) ORDER BY origin_offset",
-                                           (lane.run_id, list(classes)))]
+        return [
+            r
+            for (r,) in conn.execute(
+                "SELECT record FROM dla_audit_records WHERE platform_run_id = %s"
+                " AND event_class = ANY(%s) ORDER BY origin_offset",
+                (lane.run_id, list(classes)),
+            )
+        ]
 
 
 def _run(h, lane: Lane, cls: type[Worker]) -> Worker:
@@ -89,7 +101,11 @@ def test_al_and_dla_heartbeat_counters_equal_the_sql_counts(h, lane):
     # DLA before AL: every decision audited with its intent, no outcome yet, so no chain closes
     assert _dla_unresolved(h, lane, _run(h, lane, DecisionLogAudit)) == n
     assert _al_parity(h, lane, _run(h, lane, ActionLayer)) == {
-        "intents": n, "intent_deliveries": n, "duplicates_prevented": 0, "outcomes": n}
+        "intents": n,
+        "intent_deliveries": n,
+        "duplicates_prevented": 0,
+        "outcomes": n,
+    }
     # a new DLA process starts from the DB's n open decisions and closes every chain with the outcomes
     closing = _run(h, lane, DecisionLogAudit)
     assert closing.stats.counters["chains_closed"] == n
@@ -98,7 +114,11 @@ def test_al_and_dla_heartbeat_counters_equal_the_sql_counts(h, lane):
     # AL prevents the duplicates, DLA records the redeliveries
     _publish_again(h, lane, _audited(h, lane, "rtdl.decision_response", "rtdl.action_intent"))
     assert _al_parity(h, lane, _run(h, lane, ActionLayer)) == {
-        "intents": n, "intent_deliveries": 2 * n, "duplicates_prevented": n, "outcomes": n}
+        "intents": n,
+        "intent_deliveries": 2 * n,
+        "duplicates_prevented": n,
+        "outcomes": n,
+    }
     replayed = _run(h, lane, DecisionLogAudit)
     assert replayed.stats.counters["redeliveries"] == 2 * n
     assert _dla_unresolved(h, lane, replayed) == 0
@@ -112,8 +132,10 @@ def test_al_and_dla_heartbeat_counters_equal_the_sql_counts(h, lane):
 
 def test_a_worker_started_on_a_finished_run_reads_its_counts_once(h, lane):
     """on_start is the one place the counts come from the DB; health after it equals the SQL."""
-    workers = [ActionLayer(h, lane.run_id, group_id=lane.group(ActionLayer)),
-               DecisionLogAudit(h, lane.run_id, group_id=lane.group(DecisionLogAudit))]
+    workers = [
+        ActionLayer(h, lane.run_id, group_id=lane.group(ActionLayer)),
+        DecisionLogAudit(h, lane.run_id, group_id=lane.group(DecisionLogAudit)),
+    ]
     with db.connect(h) as conn:
         for w in workers:
             w.on_start(conn)
@@ -125,5 +147,7 @@ def test_offpath_workers_take_the_larger_batches(h):
     assert int(h.get("WORKER_OFFPATH_BATCH_MAX_RECORDS")) > int(h.get("WORKER_BATCH_MAX_RECORDS"))
     for cls in (ArchiveWriter, IegProjector, ActionLayer, DecisionLogAudit, *CASE_LABELS_WORKERS):
         w = cls(h, "platform_20000101T000000Z")
-        assert (w.batch_max, w.fill_s) == (int(h.get("WORKER_OFFPATH_BATCH_MAX_RECORDS")),
-                                           float(h.get("WORKER_OFFPATH_BATCH_FILL_MS")) / 1000), cls
+        assert (w.batch_max, w.fill_s) == (
+            int(h.get("WORKER_OFFPATH_BATCH_MAX_RECORDS")),
+            float(h.get("WORKER_OFFPATH_BATCH_FILL_MS")) / 1000,
+        ), cls

@@ -22,8 +22,9 @@ DELAY = 7
 
 def handbook_features(world) -> pd.DataFrame:
     """The book's customer and terminal features (ch. 3.4), indexed by transaction_id."""
-    tx = world["traffic_fraud"].to_pandas()[["transaction_id", "ts_utc", "customer_id", "terminal_id", "amount",
-                                             "event_id", "flow_id", "card_id"]]
+    tx = world["traffic_fraud"].to_pandas()[
+        ["transaction_id", "ts_utc", "customer_id", "terminal_id", "amount", "event_id", "flow_id", "card_id"]
+    ]
     tx = tx.merge(truth(world).to_pandas()[["transaction_id", "tx_fraud"]], on="transaction_id")
     tx = tx.sort_values(["ts_utc", "transaction_id"], kind="stable")
     tx.index = pd.DatetimeIndex(tx["ts_utc"], name="t")
@@ -51,8 +52,9 @@ def handbook_features(world) -> pd.DataFrame:
 
 def ofp_vectors(h, run_id: str) -> dict[str, dict]:
     with db.connect(h) as conn:
-        return dict(conn.execute("SELECT event_id, features FROM ofp_features WHERE platform_run_id = %s",
-                                 (run_id,)).fetchall())
+        return dict(
+            conn.execute("SELECT event_id, features FROM ofp_features WHERE platform_run_id = %s", (run_id,)).fetchall()
+        )
 
 
 def process(h, run_id: str) -> None:
@@ -65,13 +67,28 @@ def label_items(h, run_id: str, labels: list[tuple[int, bool, object, object]]) 
     topic = h.topic("FP_BUS_LABELS_EVENTS_V1").name
     out = []
     for tid, fraud, effective, observed in labels:
-        payload = {"transaction_id": tid, "label": "FRAUD" if fraud else "LEGIT", "merchant_id": f"tx_{tid}",
-                   "effective_at": effective.isoformat().replace("+00:00", "Z"),
-                   "observed_at": observed.isoformat().replace("+00:00", "Z")}
-        out.append((topic, {"event_id": f"label_{run_id}_{tid}", "event_class": "labels.assertion",
-                            "schema_version": "v1", "ts_utc": payload["observed_at"],
-                            "pins": {"platform_run_id": run_id}, "producer": "test", "payload": payload,
-                            "payload_hash": payload_hash(payload)}))
+        payload = {
+            "transaction_id": tid,
+            "label": "FRAUD" if fraud else "LEGIT",
+            "merchant_id": f"tx_{tid}",
+            "effective_at": effective.isoformat().replace("+00:00", "Z"),
+            "observed_at": observed.isoformat().replace("+00:00", "Z"),
+        }
+        out.append(
+            (
+                topic,
+                {
+                    "event_id": f"label_{run_id}_{tid}",
+                    "event_class": "labels.assertion",
+                    "schema_version": "v1",
+                    "ts_utc": payload["observed_at"],
+                    "pins": {"platform_run_id": run_id},
+                    "producer": "test",
+                    "payload": payload,
+                    "payload_hash": payload_hash(payload),
+                },
+            )
+        )
     return out
 
 
@@ -83,8 +100,11 @@ def utc(ts) -> object:
 def ofp_run(h, stack, world):
     """The processor fed the smoke world's traffic and arrival entities in a random order."""
     run_id = unique_run_id()
-    items = [(t, e) for t, e in envelopes(h, run_id, world)
-             if e["event_class"] in ("traffic.fraud", "context.arrival_entities")]
+    items = [
+        (t, e)
+        for t, e in envelopes(h, run_id, world)
+        if e["event_class"] in ("traffic.fraud", "context.arrival_entities")
+    ]
     publish(h, run_id, items, shuffle_seed=7)
     process(h, run_id)
     return run_id
@@ -92,8 +112,10 @@ def ofp_run(h, stack, world):
 
 def test_features_equal_the_handbook_whatever_the_arrival_order(h, world, ofp_run):
     expected = handbook_features(world)
-    labels = [(int(tid), bool(fraud), utc(ts), utc(ts) + timedelta(days=DELAY))
-              for tid, fraud, ts in zip(expected.index, expected["tx_fraud"], expected["ts_utc"], strict=True)]
+    labels = [
+        (int(tid), bool(fraud), utc(ts), utc(ts) + timedelta(days=DELAY))
+        for tid, fraud, ts in zip(expected.index, expected["tx_fraud"], expected["ts_utc"], strict=True)
+    ]
     before = ofp_vectors(h, ofp_run)
     assert len(before) == len(expected)
     assert all(v["terminal_labels_visible"] == 0 and v["terminal_risk_30d"] == 0 for v in before.values())
@@ -131,8 +153,11 @@ def test_risk_counts_only_labels_observed_by_event_time(h, stack, world):
     items = [(t, e) for t, e in envelopes(h, run_id, world) if e["event_class"] == "traffic.fraud"]
     publish(h, run_id, items)
     process(h, run_id)
-    tx = world["traffic_fraud"].to_pandas().merge(truth(world).to_pandas()[["transaction_id", "tx_fraud"]],
-                                                  on="transaction_id")
+    tx = (
+        world["traffic_fraud"]
+        .to_pandas()
+        .merge(truth(world).to_pandas()[["transaction_id", "tx_fraud"]], on="transaction_id")
+    )
     late = timedelta(days=10)
     labels = [(int(r.transaction_id), bool(r.tx_fraud), utc(r.ts_utc), utc(r.ts_utc) + late) for r in tx.itertuples()]
     publish(h, run_id, label_items(h, run_id, labels))
@@ -144,8 +169,9 @@ def test_risk_counts_only_labels_observed_by_event_time(h, stack, world):
     for r in sample.itertuples():
         same = tx[tx.terminal_id == r.terminal_id]
         for w in (1, 7, 30):
-            window = same[(same.ts_utc > r.ts_utc - timedelta(days=DELAY + w))
-                          & (same.ts_utc <= r.ts_utc - timedelta(days=DELAY))]
+            window = same[
+                (same.ts_utc > r.ts_utc - timedelta(days=DELAY + w)) & (same.ts_utc <= r.ts_utc - timedelta(days=DELAY))
+            ]
             seen_fraud = window[(window.tx_fraud == 1) & (window.ts_utc + late <= r.ts_utc)]
             want = len(seen_fraud) / len(window) if len(window) else 0.0
             vec = got[r.event_id]

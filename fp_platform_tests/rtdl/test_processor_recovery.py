@@ -33,13 +33,16 @@ def items(h):
 
 def derived(h, run_id: str) -> dict[str, list]:
     """What the processor decided and derived for a run (without run ids, timings and bus offsets)."""
-    q = {"decisions": "SELECT event_id, decision, reason_codes, score, score_source, degrade_reasons,"
-                      " binding_status, features, posture FROM df_decisions",
-         "vectors": "SELECT event_id, features FROM ofp_features",
-         "bindings": "SELECT event_id, flow_id, status, reasons FROM csfb_flow_bindings"}
+    q = {
+        "decisions": "SELECT event_id, decision, reason_codes, score, score_source, degrade_reasons,"
+        " binding_status, features, posture FROM df_decisions",
+        "vectors": "SELECT event_id, features FROM ofp_features",
+        "bindings": "SELECT event_id, flow_id, status, reasons FROM csfb_flow_bindings",
+    }
     with db.connect(h) as conn:
-        return {k: sorted(conn.execute(sql + " WHERE platform_run_id = %s", (run_id,)).fetchall())
-                for k, sql in q.items()}
+        return {
+            k: sorted(conn.execute(sql + " WHERE platform_run_id = %s", (run_id,)).fetchall()) for k, sql in q.items()
+        }
 
 
 def processor(h, run_id: str, group: str, failpoint: str | None = None) -> int:
@@ -49,8 +52,23 @@ def processor(h, run_id: str, group: str, failpoint: str | None = None) -> int:
     env.pop(FAILPOINT_ENV, None)
     if failpoint:
         env[FAILPOINT_ENV] = failpoint
-    return subprocess.run([sys.executable, "-m", "fp_platform.rtdl", "decision_processor", "--run-id", run_id,
-                           "--group", group, "--until-idle", "3"], env=env, capture_output=True, timeout=300).returncode
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fp_platform.rtdl",
+            "decision_processor",
+            "--run-id",
+            run_id,
+            "--group",
+            group,
+            "--until-idle",
+            "3",
+        ],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    ).returncode
 
 
 def rtdl_records(h, run_id: str) -> dict[str, set[str]]:
@@ -90,7 +108,8 @@ def test_kill_9_at_each_point_decides_nothing_twice_and_changes_nothing(h, stack
     with db.connect(h) as conn:
         outcomes, acted_twice = conn.execute(
             "SELECT count(*), count(*) - count(DISTINCT decision_id) FROM al_outcomes WHERE platform_run_id = %s",
-            (drilled,)).fetchone()
+            (drilled,),
+        ).fetchone()
     assert outcomes == len(reference["decisions"]) and acted_twice == 0
     assert stats.counters["outcomes"] == outcomes
 

@@ -45,8 +45,9 @@ def state(h, run_id: str) -> dict[str, object]:
     with db.connect(h) as conn:
         for name, sql in q.items():
             out[name] = sorted(conn.execute(sql + " WHERE platform_run_id = %s", (run_id,)).fetchall())
-        keys = [r[0] for r in conn.execute("SELECT object_key FROM archive_segments WHERE platform_run_id = %s",
-                                           (run_id,))]
+        keys = [
+            r[0] for r in conn.execute("SELECT object_key FROM archive_segments WHERE platform_run_id = %s", (run_id,))
+        ]
     store = S3ObjectStore(h)
     archived = []
     for key in keys:
@@ -64,8 +65,11 @@ def wait_core(h, published, timeout_s: float = 240.0) -> None:
     traffic = len(published.event_ids.get("traffic.fraud", []))
     deadline = time.monotonic() + timeout_s
     with db.connect(h, autocommit=True) as conn:
-        while (decided := conn.execute("SELECT count(*) FROM df_decisions WHERE platform_run_id = %s",
-                                       (published.run_id,)).fetchone()[0]) < traffic:
+        while (
+            decided := conn.execute(
+                "SELECT count(*) FROM df_decisions WHERE platform_run_id = %s", (published.run_id,)
+            ).fetchone()[0]
+        ) < traffic:
             assert time.monotonic() < deadline, f"{decided} of {traffic} traffic events decided"
             time.sleep(0.5)
 
@@ -86,8 +90,9 @@ def test_other_runs_are_skipped_and_checkpointed(h, stack, items):
     with db.connect(h) as conn:
         assert conn.execute("SELECT count(*) FROM ieg_entities WHERE platform_run_id = %s", (other,)).fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM ieg_entities WHERE platform_run_id = %s", (mine,)).fetchone()[0] > 0
-        skipped, applied = conn.execute("SELECT sum(skipped), sum(applied) FROM worker_offsets"
-                                        " WHERE consumer_group = %s", (group,)).fetchone()
+        skipped, applied = conn.execute(
+            "SELECT sum(skipped), sum(applied) FROM worker_offsets WHERE consumer_group = %s", (group,)
+        ).fetchone()
     topics = {h.topic(k).name for k in IegProjector.topic_keys}
     mine_n = sum(len(v) for c, v in pub.event_ids.items() if c in ("traffic.fraud", "context.arrival_entities"))
     assert applied == stats.applied == mine_n
@@ -97,8 +102,13 @@ def test_other_runs_are_skipped_and_checkpointed(h, stack, items):
 
 def test_a_worker_without_run_scope_or_as_second_replica_fails_closed(h, stack):
     env = {k: v for k, v in os.environ.items() if k != h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")}
-    out = subprocess.run([sys.executable, "-m", "fp_platform.rtdl", "identity_entity_graph"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "fp_platform.rtdl", "identity_entity_graph"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "no run scope" in out.stderr
     run_id = unique_run_id()
     group = f"test.replica.{run_id}"
@@ -119,12 +129,14 @@ def test_kill_9_each_core_worker_mid_stream_changes_nothing(h, stack, items, dag
             reference = state(h, calm)
 
             record_active_run(h, drilled)  # the sensor supervises the active run
-            context = build_sensor_context(instance=DagsterInstance.ephemeral(),
-                                           resources={"platform": PlatformResource(profile="local")})
+            context = build_sensor_context(
+                instance=DagsterInstance.ephemeral(), resources={"platform": PlatformResource(profile="local")}
+            )
             pack_supervisor(context)
             result: dict = {}
-            streamer = threading.Thread(target=lambda: result.update(pub=publish(
-                h, drilled, rebind(items, drilled), chunks=40, pause_s=0.4)))
+            streamer = threading.Thread(
+                target=lambda: result.update(pub=publish(h, drilled, rebind(items, drilled), chunks=40, pause_s=0.4))
+            )
             streamer.start()
             restarted = []
             for cls in CORE_WORKERS:
@@ -159,11 +171,16 @@ def test_kill_9_each_core_worker_mid_stream_changes_nothing(h, stack, items, dag
 
 def _wait_applied(conn, group: str, timeout_s: float = 120.0) -> None:
     """Until the group has applied something of the stream in progress (so the kill lands mid-stream)."""
-    start = conn.execute("SELECT coalesce(sum(applied), 0) FROM worker_offsets WHERE consumer_group = %s",
-                         (group,)).fetchone()[0]
+    start = conn.execute(
+        "SELECT coalesce(sum(applied), 0) FROM worker_offsets WHERE consumer_group = %s", (group,)
+    ).fetchone()[0]
     deadline = time.monotonic() + timeout_s
-    while conn.execute("SELECT coalesce(sum(applied), 0) FROM worker_offsets WHERE consumer_group = %s",
-                       (group,)).fetchone()[0] == start:
+    while (
+        conn.execute(
+            "SELECT coalesce(sum(applied), 0) FROM worker_offsets WHERE consumer_group = %s", (group,)
+        ).fetchone()[0]
+        == start
+    ):
         assert time.monotonic() < deadline, f"{group} applied nothing"
         time.sleep(0.1)
 
@@ -178,8 +195,11 @@ def test_a_checkpoint_of_another_log_is_not_trusted(h, stack, items):
     with db.connect(h, autocommit=True) as conn:
         for (topic, part), end in pub.ends.items():
             if topic in topics:  # a checkpoint from the "old" log: inside the run's range, wrong record
-                conn.execute("INSERT INTO worker_offsets (consumer_group, topic, kafka_partition, next_offset,"
-                             " last_digest) VALUES (%s, %s, %s, %s, 'not-this-log')", (group, topic, part, end - 50))
+                conn.execute(
+                    "INSERT INTO worker_offsets (consumer_group, topic, kafka_partition, next_offset,"
+                    " last_digest) VALUES (%s, %s, %s, %s, 'not-this-log')",
+                    (group, topic, part, end - 50),
+                )
     worker = IegProjector(h, run_id, group_id=group)
     stats = worker.run(until_idle_s=2, install_signals=False)
     applied = sum(len(v) for c, v in pub.event_ids.items() if c in ("traffic.fraud", "context.arrival_entities"))

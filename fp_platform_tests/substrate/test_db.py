@@ -29,8 +29,12 @@ def test_run_registry_refuses_mutation(h, stack, statement):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only table run_registry"):
             conn.execute(statement)
         conn.rollback()
-        assert conn.execute("SELECT count(*) FROM run_registry WHERE platform_run_id = "
-                            "'platform_19990101T000000Z'").fetchone()[0] == 1
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM run_registry WHERE platform_run_id = 'platform_19990101T000000Z'"
+            ).fetchone()[0]
+            == 1
+        )
 
 
 def test_append_only_tables_view_lists_guarded_tables(h, stack):

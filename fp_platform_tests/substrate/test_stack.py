@@ -60,8 +60,13 @@ def test_boto3_lists_buckets_and_round_trips_an_object(h, stack):
 def test_s3_refuses_anonymous_and_wrong_credentials(h, stack):
     import botocore.exceptions
 
-    s3 = boto3.client("s3", endpoint_url=h.get("S3_ENDPOINT_URL"), aws_access_key_id="nobody",
-                      aws_secret_access_key="wrong", region_name=h.get("AWS_REGION"))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=h.get("S3_ENDPOINT_URL"),
+        aws_access_key_id="nobody",
+        aws_secret_access_key="wrong",
+        region_name=h.get("AWS_REGION"),
+    )
     with pytest.raises(botocore.exceptions.ClientError):
         s3.list_buckets()
 

@@ -34,9 +34,10 @@ def test_transactions_obey_the_model(smoke):
     assert ((tod > 0) & (tod < engine.DAY_S)).all()
     assert (tx["amount"] >= 0).all() and np.allclose(tx["amount"], np.round(tx["amount"], 2))
     c, t = engine.customer_profiles(p), engine.terminal_profiles(p)
-    dist2 = (c["x"][tx["customer_id"]] - t["x"][tx["terminal_id"]]) ** 2 + \
-        (c["y"][tx["customer_id"]] - t["y"][tx["terminal_id"]]) ** 2
-    assert (dist2 < p.radius ** 2).all()
+    dist2 = (c["x"][tx["customer_id"]] - t["x"][tx["terminal_id"]]) ** 2 + (
+        c["y"][tx["customer_id"]] - t["y"][tx["terminal_id"]]
+    ) ** 2
+    assert (dist2 < p.radius**2).all()
 
 
 def test_fraud_scenarios(smoke):
@@ -48,8 +49,9 @@ def test_fraud_scenarios(smoke):
     s3 = s == 3
     # ×5 per compromise; a transaction inside two overlapping compromise windows is ×25 (as in the book)
     ratio = f["amount_fraud"][s3] / np.maximum(tx["amount"][s3], 0.01)
-    assert s3.any() and (np.isclose(ratio, 5, rtol=1e-2) | np.isclose(ratio, 25, rtol=1e-2)
-                         | (tx["amount"][s3] < 1)).all()
+    assert (
+        s3.any() and (np.isclose(ratio, 5, rtol=1e-2) | np.isclose(ratio, 25, rtol=1e-2) | (tx["amount"][s3] < 1)).all()
+    )
     assert np.array_equal(f["amount_fraud"][~s3], tx["amount"][~s3])
     assert (s == 2).any()
 
@@ -61,8 +63,10 @@ def test_outputs_are_byte_identical_and_truth_is_separate(tmp_path):
     files = sorted(f.relative_to(tmp_path / "a") for f in (tmp_path / "a").rglob("*") if f.is_file())
     assert files
     for rel in files:
-        assert hashlib.sha256((tmp_path / "a" / rel).read_bytes()).digest() == \
-            hashlib.sha256((tmp_path / "b" / rel).read_bytes()).digest(), rel
+        assert (
+            hashlib.sha256((tmp_path / "a" / rel).read_bytes()).digest()
+            == hashlib.sha256((tmp_path / "b" / rel).read_bytes()).digest()
+        ), rel
     assert a["engine_run_id"] == p.engine_run_id != engine.params_for("smoke", seed=7).engine_run_id
     for output_id in engine.STREAMED_OUTPUTS:
         cols = pq.read_schema(next((tmp_path / "a" / f"output_id={output_id}").glob("*.parquet"))).names
@@ -85,8 +89,9 @@ def test_context_signal_strength_marks_fraud_with_new_devices():
     p = engine.params_for("smoke", context_signal_strength=1.0, background_new_device_rate=0.0)
     t = engine.build_outputs(p)
     fraud = t["truth"].column("tx_fraud").to_numpy() == 1
-    new_device = np.char.startswith(t["arrival_entities"].column("device_id").to_numpy(zero_copy_only=False)
-                                    .astype(str), "dev_x")
+    new_device = np.char.startswith(
+        t["arrival_entities"].column("device_id").to_numpy(zero_copy_only=False).astype(str), "dev_x"
+    )
     assert np.array_equal(fraud, new_device)
 
 

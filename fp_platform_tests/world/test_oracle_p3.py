@@ -82,19 +82,45 @@ def test_bounded_memory_sort_matches_the_in_memory_order(h, p3_run, tmp_path):
     store, layout = S3ObjectStore(h), oracle_layout(h, p3_run)
     manifest = oracle_store.read_sealed_manifest(store, layout)
     base = checker.sort_job_for(layout, manifest, p3_run, "traffic_fraud", "ts_utc")
-    job = stream_sort.SortJob(**{**base.__dict__, "output_prefix": f"tests/sort-{uuid.uuid4().hex}/",
-                                 "bucket_rows": 1000, "rows_per_part": 700, "batch_rows": 256})
+    job = stream_sort.SortJob(
+        **{
+            **base.__dict__,
+            "output_prefix": f"tests/sort-{uuid.uuid4().hex}/",
+            "bucket_rows": 1000,
+            "rows_per_part": 700,
+            "batch_rows": 256,
+        }
+    )
     receipt = stream_sort.run_sort(store, job, tmp_path)
     assert receipt["counts"]["buckets"] > 3 and receipt["counts"]["output_files"] > 5
     result = checker.check_output(store, layout, manifest, job)
     assert result.passed, result.problems
-    sorted_ids = pa.concat_tables([
-        pq.read_table(pa.BufferReader(store.get(layout.bucket, job.output_prefix + p["file"])), columns=["event_id"])
-        for p in receipt["parts"]]).column(0).to_pylist()
+    sorted_ids = (
+        pa.concat_tables(
+            [
+                pq.read_table(
+                    pa.BufferReader(store.get(layout.bucket, job.output_prefix + p["file"])), columns=["event_id"]
+                )
+                for p in receipt["parts"]
+            ]
+        )
+        .column(0)
+        .to_pylist()
+    )
     view = _receipt(h, p3_run, "traffic_fraud")
-    reference = pa.concat_tables([
-        pq.read_table(pa.BufferReader(store.get(layout.bucket, layout.view("traffic_fraud") + p["file"])),
-                      columns=["event_id"]) for p in view["parts"]]).column(0).to_pylist()
+    reference = (
+        pa.concat_tables(
+            [
+                pq.read_table(
+                    pa.BufferReader(store.get(layout.bucket, layout.view("traffic_fraud") + p["file"])),
+                    columns=["event_id"],
+                )
+                for p in view["parts"]
+            ]
+        )
+        .column(0)
+        .to_pylist()
+    )
     assert sorted_ids == reference
 
 

@@ -21,9 +21,13 @@ def _input(seed: int) -> pa.Table:
     """Few distinct timestamps, so ties within and across files decide most of the order."""
     rng = np.random.default_rng(seed)
     ts = 1_522_540_800_000 + 1000 * rng.integers(0, 40, ROWS)
-    return pa.table({"event_id": [f"evt_{seed}_{i}" for i in range(ROWS)],
-                     "ts_utc": pa.array(ts, pa.timestamp("ms", tz="UTC")),
-                     "amount": rng.random(ROWS)})
+    return pa.table(
+        {
+            "event_id": [f"evt_{seed}_{i}" for i in range(ROWS)],
+            "ts_utc": pa.array(ts, pa.timestamp("ms", tz="UTC")),
+            "amount": rng.random(ROWS),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +42,14 @@ def sort_inputs(h, stack):
         body = sink.getvalue().to_pybytes()
         store.put(bucket, prefix + "raw/" + name, body, write_once=True)
         inputs.append(stream_sort.InputFile(prefix + "raw/" + name, len(body), hashlib.sha256(body).hexdigest()))
-    job = stream_sort.SortJob(platform_run_id="platform_19700101T000000Z", output_id="traffic_fraud",
-                              bucket=bucket, inputs=tuple(inputs), output_prefix=prefix + "memory/", rows_per_part=64)
+    job = stream_sort.SortJob(
+        platform_run_id="platform_19700101T000000Z",
+        output_id="traffic_fraud",
+        bucket=bucket,
+        inputs=tuple(inputs),
+        output_prefix=prefix + "memory/",
+        rows_per_part=64,
+    )
     yield store, job, tables
     for key in store.list_keys(bucket, prefix):
         store.client.delete_object(Bucket=bucket, Key=key)
@@ -61,10 +71,19 @@ def test_spilling_and_in_memory_sorts_write_the_same_view_in_stream_order(sort_i
     view = pa.concat_tables(pq.read_table(pa.BufferReader(b)) for b in _view(store, job, in_memory))
     assert view.column_names == ["event_id", "ts_utc", "amount", "source_file", "source_row"]
     assert view.schema.field("source_file").type == pa.string() and view.schema.field("source_row").type == pa.int64()
-    expected = sorted((ts, name, row) for name, t in tables.items()
-                      for row, ts in enumerate(t.column("ts_utc").cast(pa.int64()).to_pylist()))
-    got = list(zip(view.column("ts_utc").cast(pa.int64()).to_pylist(), view.column("source_file").to_pylist(),
-                   view.column("source_row").to_pylist(), strict=True))
+    expected = sorted(
+        (ts, name, row)
+        for name, t in tables.items()
+        for row, ts in enumerate(t.column("ts_utc").cast(pa.int64()).to_pylist())
+    )
+    got = list(
+        zip(
+            view.column("ts_utc").cast(pa.int64()).to_pylist(),
+            view.column("source_file").to_pylist(),
+            view.column("source_row").to_pylist(),
+            strict=True,
+        )
+    )
     assert got == expected
     assert view.column("event_id").to_pylist() == [tables[f].column("event_id")[r].as_py() for _, f, r in expected]
     assert [p["rows"] for p in in_memory["parts"]] == [64] * (len(NAMES) * ROWS // 64) + [len(NAMES) * ROWS % 64]

@@ -12,8 +12,9 @@ from fp_platform.handles import handles
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     env_key = handles().get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
-    parser.add_argument("--run-id", default=os.environ.get(env_key),
-                        help=f"the platform_run_id this gate admits (default: ${env_key})")
+    parser.add_argument(
+        "--run-id", default=os.environ.get(env_key), help=f"the platform_run_id this gate admits (default: ${env_key})"
+    )
     parser.add_argument("--host", help="bind address (default: IG_LISTEN_ADDR)")
     parser.add_argument("--port", type=int, help="port (default: IG_PORT)")
     parser.add_argument("--max-request-bytes", type=int, help="413 above this (default: IG_MAX_REQUEST_BYTES)")
@@ -26,12 +27,19 @@ def serve_from_args(args: argparse.Namespace) -> int:
 
     h = handles()
     if not args.run_id:
-        print(f"error: no run to admit: pass --run-id or set {h.get('REQUIRED_PLATFORM_RUN_ID_ENV_KEY')}",
-              file=sys.stderr)
+        print(
+            f"error: no run to admit: pass --run-id or set {h.get('REQUIRED_PLATFORM_RUN_ID_ENV_KEY')}", file=sys.stderr
+        )
         return 2
-    settings = IgSettings.from_handles(h, args.run_id, host=args.host, port=args.port,
-                                       max_request_bytes=args.max_request_bytes, rate_limit_rps=args.rate_limit_rps,
-                                       rate_limit_burst=args.rate_limit_burst)
+    settings = IgSettings.from_handles(
+        h,
+        args.run_id,
+        host=args.host,
+        port=args.port,
+        max_request_bytes=args.max_request_bytes,
+        rate_limit_rps=args.rate_limit_rps,
+        rate_limit_burst=args.rate_limit_burst,
+    )
     serve(h, settings)
     return 0
 

@@ -56,11 +56,21 @@ class Receipt:
     def to_response(self) -> dict[str, Any]:
         eb_ref = None
         if self.offset is not None:
-            eb_ref = {"topic": self.topic, "partition": self.partition, "offset": self.offset,
-                      "offset_kind": OFFSET_KIND}
-        return {"receipt_id": self.receipt_id, "event_class": self.event_class, "event_id": self.event_id,
-                "payload_hash": self.payload_hash, "decision": self.decision, "reason": self.reason,
-                "eb_ref": eb_ref}
+            eb_ref = {
+                "topic": self.topic,
+                "partition": self.partition,
+                "offset": self.offset,
+                "offset_kind": OFFSET_KIND,
+            }
+        return {
+            "receipt_id": self.receipt_id,
+            "event_class": self.event_class,
+            "event_id": self.event_id,
+            "payload_hash": self.payload_hash,
+            "decision": self.decision,
+            "reason": self.reason,
+            "eb_ref": eb_ref,
+        }
 
 
 @dataclass
@@ -82,8 +92,20 @@ class Candidate:
         return (self.event_class, self.event_id)
 
 
-RECEIPT_COLUMNS = ("receipt_id", "platform_run_id", "event_class", "event_id", "payload_hash", "decision", "reason",
-                   "source", "topic", "kafka_partition", "kafka_offset", "producer")
+RECEIPT_COLUMNS = (
+    "receipt_id",
+    "platform_run_id",
+    "event_class",
+    "event_id",
+    "payload_hash",
+    "decision",
+    "reason",
+    "source",
+    "topic",
+    "kafka_partition",
+    "kafka_offset",
+    "producer",
+)
 
 
 def write_receipts(pool: ConnectionPool, receipts: list[Receipt]) -> None:
@@ -98,16 +120,29 @@ def write_receipts(pool: ConnectionPool, receipts: list[Receipt]) -> None:
                 continue
             with conn.cursor().copy(f"COPY ig_receipts ({', '.join(columns)}) FROM STDIN") as copy:
                 for r in rows:
-                    row = (r.receipt_id, r.platform_run_id, r.event_class, r.event_id, r.payload_hash, r.decision,
-                           r.reason, r.source, r.topic, r.partition, r.offset, r.producer)
+                    row = (
+                        r.receipt_id,
+                        r.platform_run_id,
+                        r.event_class,
+                        r.event_id,
+                        r.payload_hash,
+                        r.decision,
+                        r.reason,
+                        r.source,
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.producer,
+                    )
                     copy.write_row((*row, r.received_at) if r.received_at is not None else row)
 
 
 class Admitter:
     """Everything IG does with an event after the HTTP layer: plain Python, thread-safe."""
 
-    def __init__(self, h: Handles, required_run_id: str, pool: ConnectionPool, producer: Producer,
-                 store: S3ObjectStore) -> None:
+    def __init__(
+        self, h: Handles, required_run_id: str, pool: ConnectionPool, producer: Producer, store: S3ObjectStore
+    ) -> None:
         self.h = h
         self.run_id = required_run_id
         self.pool = pool
@@ -135,20 +170,24 @@ class Admitter:
         if doc.get("payload_hash") not in (None, cand.payload_hash):
             cand.problem = "payload_hash does not match sha256 of the canonical payload"
         elif doc["pins"].get("platform_run_id") != self.run_id:
-            cand.problem = (f"pin_mismatch: pins.platform_run_id={doc['pins'].get('platform_run_id')!r}, "
-                            f"this gate admits only {self.run_id!r}")
+            cand.problem = (
+                f"pin_mismatch: pins.platform_run_id={doc['pins'].get('platform_run_id')!r}, "
+                f"this gate admits only {self.run_id!r}"
+            )
         if cand.problem:
             return cand
-        topic = self._topics.get(event_class) or self._topics.setdefault(event_class,
-                                                                         self.h.topic(topic_key_for(event_class)))
+        topic = self._topics.get(event_class) or self._topics.setdefault(
+            event_class, self.h.topic(topic_key_for(event_class))
+        )
         source = doc["payload"] if topic.partition_key in doc["payload"] else doc["pins"]
         key = source.get(topic.partition_key)
         cand.topic, cand.key = topic.name, None if key is None else str(key).encode()
         cand.message = orjson.dumps({**doc, "payload_hash": cand.payload_hash, "schema_version": "v1"})
         return cand
 
-    def _unidentified(self, doc: Any, problem: str, event_class: str | None = None,
-                      event_id: str | None = None) -> Candidate:
+    def _unidentified(
+        self, doc: Any, problem: str, event_class: str | None = None, event_id: str | None = None
+    ) -> Candidate:
         raw_hash = sha256_hex(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
         return Candidate(event_class or "unknown", event_id or f"raw_{raw_hash[:32]}", raw_hash, doc, problem=problem)
 
@@ -195,8 +234,9 @@ class Admitter:
             self.counters[r.decision] += 1
         return done
 
-    def _receipt(self, c: Candidate, decision: str, reason: str | None = None,
-                 ref: Receipt | dict | None = None) -> Receipt:
+    def _receipt(
+        self, c: Candidate, decision: str, reason: str | None = None, ref: Receipt | dict | None = None
+    ) -> Receipt:
         r = Receipt(self.run_id, c.event_class, c.event_id, c.payload_hash, decision, reason, producer=c.producer)
         if isinstance(ref, Receipt):
             r.topic, r.partition, r.offset = ref.topic, ref.partition, ref.offset
@@ -236,22 +276,27 @@ class Admitter:
             return set(), {}
         # claims are committed before anything is published
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS ig_claims_in (event_class text, event_id text,"
-                         " payload_hash text, topic text, message_key bytea, message bytea) ON COMMIT DELETE ROWS")
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS ig_claims_in (event_class text, event_id text,"
+                " payload_hash text, topic text, message_key bytea, message bytea) ON COMMIT DELETE ROWS"
+            )
             with conn.cursor().copy("COPY ig_claims_in FROM STDIN") as copy:
                 for c in cands:
                     copy.write_row((c.event_class, c.event_id, c.payload_hash, c.topic, c.key, c.message))
             won = conn.execute(
                 "INSERT INTO ig_admissions (platform_run_id, event_class, event_id, payload_hash, topic,"
                 " message_key, message) SELECT %s, * FROM ig_claims_in ON CONFLICT DO NOTHING"
-                " RETURNING event_class, event_id", (self.run_id,)).fetchall()
+                " RETURNING event_class, event_id",
+                (self.run_id,),
+            ).fetchall()
             claimed = {(r[0], r[1]) for r in won}
             existing: dict[Tuple, dict] = {}
             if len(claimed) < len(cands):
                 cur = conn.cursor(row_factory=psycopg.rows.dict_row)
                 for row in cur.execute(
                     "SELECT s.* FROM ig_admission_state s JOIN ig_claims_in l ON s.event_class = l.event_class"
-                    " AND s.event_id = l.event_id WHERE s.platform_run_id = %s", (self.run_id,)
+                    " AND s.event_id = l.event_id WHERE s.platform_run_id = %s",
+                    (self.run_id,),
                 ):
                     t = (row["event_class"], row["event_id"])
                     if t not in claimed:
@@ -280,6 +325,7 @@ class Admitter:
                     remaining[0] -= 1
                     if remaining[0] == 0:
                         done.set()
+
             return on_delivery
 
         for c in cands:
@@ -299,14 +345,24 @@ class Admitter:
         """Preserve each refused payload once (write-once object) and index it."""
         rows = []
         for c, r in items:
-            key = self.h.pattern("QUARANTINE_PAYLOAD_PATTERN", platform_run_id=self.run_id,
-                                 event_class=_UNSAFE.sub("_", c.event_class)[:100],
-                                 event_id=_UNSAFE.sub("_", c.event_id)[:100], payload_hash=c.payload_hash)
+            key = self.h.pattern(
+                "QUARANTINE_PAYLOAD_PATTERN",
+                platform_run_id=self.run_id,
+                event_class=_UNSAFE.sub("_", c.event_class)[:100],
+                event_id=_UNSAFE.sub("_", c.event_id)[:100],
+                payload_hash=c.payload_hash,
+            )
             bucket = self.h.get("S3_QUARANTINE_BUCKET")
-            body = canonical_json({"platform_run_id": self.run_id, "decision": r.decision, "reason": r.reason,
-                                   "receipt_id": r.receipt_id, "received_at_utc":
-                                       (r.received_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                                   "envelope": c.doc})
+            body = canonical_json(
+                {
+                    "platform_run_id": self.run_id,
+                    "decision": r.decision,
+                    "reason": r.reason,
+                    "receipt_id": r.receipt_id,
+                    "received_at_utc": (r.received_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "envelope": c.doc,
+                }
+            )
             with contextlib.suppress(ObjectExistsError):  # same payload (same hash) already preserved
                 self.store.put(bucket, key, body, write_once=True)
             rows.append((c.event_class, c.event_id, c.payload_hash, r.decision, r.reason or "", f"s3://{bucket}/{key}"))
@@ -318,14 +374,22 @@ class Admitter:
                     [(self.run_id, *row) for row in rows],
                 )
 
-    def record_rejection(self, status: int, error: str, reason: str, body: bytes | None,
-                         received_at: datetime | None = None) -> None:
+    def record_rejection(
+        self, status: int, error: str, reason: str, body: bytes | None, received_at: datetime | None = None
+    ) -> None:
         """Receipt a request refused before its events could be read (401, 400, 413, 429), stamped with
         when it arrived (default: now)."""
         with self.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO ig_request_rejections (required_run_id, http_status, error, reason, body_bytes,"
                 " body_sha256, received_at) VALUES (%s, %s, %s, %s, %s, %s, coalesce(%s, now()))",
-                (self.run_id, status, error, reason, None if body is None else len(body),
-                 None if body is None else sha256_hex(body), received_at),
+                (
+                    self.run_id,
+                    status,
+                    error,
+                    reason,
+                    None if body is None else len(body),
+                    None if body is None else sha256_hex(body),
+                    received_at,
+                ),
             )

@@ -50,10 +50,13 @@ class IgSettings:
 
     @classmethod
     def from_handles(cls, h: Handles, required_run_id: str, **overrides: Any) -> IgSettings:
-        base = {"host": h.get("IG_LISTEN_ADDR"), "port": int(h.get("IG_PORT")),
-                "max_request_bytes": int(h.get("IG_MAX_REQUEST_BYTES")),
-                "rate_limit_rps": float(h.get("IG_RATE_LIMIT_RPS")),
-                "rate_limit_burst": int(h.get("IG_RATE_LIMIT_BURST"))}
+        base = {
+            "host": h.get("IG_LISTEN_ADDR"),
+            "port": int(h.get("IG_PORT")),
+            "max_request_bytes": int(h.get("IG_MAX_REQUEST_BYTES")),
+            "rate_limit_rps": float(h.get("IG_RATE_LIMIT_RPS")),
+            "rate_limit_burst": int(h.get("IG_RATE_LIMIT_BURST")),
+        }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(required_run_id=required_run_id, **base)
 
@@ -91,10 +94,14 @@ class Gate:
         self.api_key = get_secret(h, "SSM_IG_API_KEY_PATH").encode()
         self.pool = ConnectionPool(db.dsn(h), min_size=2, max_size=8, kwargs={"autocommit": True}, open=False)
         self.producer = bus.producer(
-            h, **{"linger.ms": int(h.get("KAFKA_PRODUCER_LINGER_MS")),
-                  "request.timeout.ms": int(h.get("KAFKA_PRODUCER_REQUEST_TIMEOUT_MS")),
-                  "delivery.timeout.ms": int(h.get("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS")),
-                  "compression.type": h.get("KAFKA_PRODUCER_COMPRESSION_TYPE")})
+            h,
+            **{
+                "linger.ms": int(h.get("KAFKA_PRODUCER_LINGER_MS")),
+                "request.timeout.ms": int(h.get("KAFKA_PRODUCER_REQUEST_TIMEOUT_MS")),
+                "delivery.timeout.ms": int(h.get("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS")),
+                "compression.type": h.get("KAFKA_PRODUCER_COMPRESSION_TYPE"),
+            },
+        )
         self.store = S3ObjectStore(h)
         self.admitter = Admitter(h, settings.required_run_id, self.pool, self.producer, self.store)
         self.bucket = TokenBucket(settings.rate_limit_rps, settings.rate_limit_burst)
@@ -132,10 +139,11 @@ class Gate:
 
     def unresolved(self) -> int:
         with self.pool.connection() as conn:
-            return conn.execute("SELECT count(*) FROM ig_admission_state WHERE state = 'IN_DOUBT' AND"
-                                " platform_run_id = %s AND claimed_at < now() - make_interval(secs => %s)",
-                                (self.settings.required_run_id,
-                                 float(self.h.get("IG_RECONCILE_GRACE_SECONDS")))).fetchone()[0]
+            return conn.execute(
+                "SELECT count(*) FROM ig_admission_state WHERE state = 'IN_DOUBT' AND"
+                " platform_run_id = %s AND claimed_at < now() - make_interval(secs => %s)",
+                (self.settings.required_run_id, float(self.h.get("IG_RECONCILE_GRACE_SECONDS"))),
+            ).fetchone()[0]
 
     def health(self) -> dict[str, Any]:
         reasons, state = [], "GREEN"
@@ -155,10 +163,17 @@ class Gate:
         return self._health(state, reasons, unresolved_in_doubt=unresolved)
 
     def _health(self, state: str, reasons: list[str], **extra: Any) -> dict[str, Any]:
-        return {"state": state, "reasons": reasons, "required_platform_run_id": self.settings.required_run_id,
-                "started_at_utc": self.started_at, "counters": dict(self.admitter.counters),
-                "last_publish_error": self.admitter.last_publish_error, "startup": self.startup,
-                "last_segment_flush": self.last_flush, **extra}
+        return {
+            "state": state,
+            "reasons": reasons,
+            "required_platform_run_id": self.settings.required_run_id,
+            "started_at_utc": self.started_at,
+            "counters": dict(self.admitter.counters),
+            "last_publish_error": self.admitter.last_publish_error,
+            "startup": self.startup,
+            "last_segment_flush": self.last_flush,
+            **extra,
+        }
 
     def authorised(self, request: Request) -> bool:
         given = request.headers.get(self.h.get("IG_AUTH_HEADER_NAME"), "").encode()
@@ -190,8 +205,12 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
         await anyio.to_thread.run_sync(gate.flush_segments)
         await anyio.to_thread.run_sync(gate.stop)
 
-    app = FastAPI(title="fp_platform Ingestion Gate", version="v1", lifespan=lifespan,
-                  description="Writer boundary: auth, validation, dedupe, quarantine, durable receipts, publish.")
+    app = FastAPI(
+        title="fp_platform Ingestion Gate",
+        version="v1",
+        lifespan=lifespan,
+        description="Writer boundary: auth, validation, dedupe, quarantine, durable receipts, publish.",
+    )
     app.state.gate = gate
     auth_header = h.get("IG_AUTH_HEADER_NAME")
     body_schema = envelope_json_schema("#/components/schemas/{model}")
@@ -207,39 +226,56 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
 
     app.openapi = openapi
 
-    async def refuse(received_at: datetime, status: int, error: str, reason: str, body: bytes | None = None,
-                     headers: dict[str, str] | None = None) -> Response:
+    async def refuse(
+        received_at: datetime,
+        status: int,
+        error: str,
+        reason: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         await anyio.to_thread.run_sync(gate.admitter.record_rejection, status, error, reason, body, received_at)
         return _error(status, error, reason, headers)
 
-    @app.post(h.get("IG_INGEST_PATH"), summary="Push one envelope or a batch",
-              openapi_extra={
-                  "parameters": [{"name": auth_header, "in": "header", "required": True,
-                                  "schema": {"type": "string"}}],
-                  "requestBody": {"required": True, "content": {"application/json": {
-                      "schema": body_schema}}},
-                  "responses": {"200": {"description": "one receipt per event, in request order"},
-                                "400": {"description": "body is not JSON, or an empty batch"},
-                                "401": {"description": "missing or wrong API key"},
-                                "413": {"description": "body larger than IG_MAX_REQUEST_BYTES"},
-                                "429": {"description": "over the rate limit; see Retry-After"},
-                                "503": {"description": "a store is unavailable; retry later"}}})
+    @app.post(
+        h.get("IG_INGEST_PATH"),
+        summary="Push one envelope or a batch",
+        openapi_extra={
+            "parameters": [{"name": auth_header, "in": "header", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body_schema}}},
+            "responses": {
+                "200": {"description": "one receipt per event, in request order"},
+                "400": {"description": "body is not JSON, or an empty batch"},
+                "401": {"description": "missing or wrong API key"},
+                "413": {"description": "body larger than IG_MAX_REQUEST_BYTES"},
+                "429": {"description": "over the rate limit; see Retry-After"},
+                "503": {"description": "a store is unavailable; retry later"},
+            },
+        },
+    )
     async def push(request: Request) -> Response:
         received_at = datetime.now(UTC)  # first: receipts say when the request arrived, not when it was done
         if not gate.authorised(request):
             return await refuse(received_at, 401, "UNAUTHORIZED", f"missing or wrong {auth_header}")
         wait = gate.bucket.take()
         if wait:
-            return await refuse(received_at, 429, "RATE_LIMITED", f"over {settings.rate_limit_rps:g} requests/s",
-                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            return await refuse(
+                received_at,
+                429,
+                "RATE_LIMITED",
+                f"over {settings.rate_limit_rps:g} requests/s",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
-            return await refuse(received_at, 413, "PAYLOAD_TOO_LARGE",
-                                f"{declared} bytes > {settings.max_request_bytes}")
+            return await refuse(
+                received_at, 413, "PAYLOAD_TOO_LARGE", f"{declared} bytes > {settings.max_request_bytes}"
+            )
         body = await request.body()
         if len(body) > settings.max_request_bytes:
-            return await refuse(received_at, 413, "PAYLOAD_TOO_LARGE",
-                                f"{len(body)} bytes > {settings.max_request_bytes}", body)
+            return await refuse(
+                received_at, 413, "PAYLOAD_TOO_LARGE", f"{len(body)} bytes > {settings.max_request_bytes}", body
+            )
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -254,8 +290,13 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
         counts: dict[str, int] = {}
         for r in receipts:
             counts[r.decision] = counts.get(r.decision, 0) + 1
-        return _json({"platform_run_id": settings.required_run_id, "counts": counts,
-                      "receipts": [r.to_response() for r in receipts]})
+        return _json(
+            {
+                "platform_run_id": settings.required_run_id,
+                "counts": counts,
+                "receipts": [r.to_response() for r in receipts],
+            }
+        )
 
     @app.get(h.get("IG_HEALTHCHECK_PATH"), summary="Health (authenticated): GREEN, AMBER or RED with reasons")
     async def health(request: Request) -> Response:
@@ -284,5 +325,12 @@ def serve(h: Handles, settings: IgSettings) -> None:
     """Run IG in the foreground (uvloop + httptools) until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(h, settings), host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(h, settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )

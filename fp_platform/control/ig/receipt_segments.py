@@ -17,8 +17,22 @@ from fp_platform.contracts.evidence import ObjectExistsError
 from fp_platform.handles import Handles
 from fp_platform.substrate.object_store import S3ObjectStore
 
-COLUMNS = ("seq", "receipt_id", "platform_run_id", "event_class", "event_id", "payload_hash", "decision", "reason",
-           "source", "topic", "kafka_partition", "kafka_offset", "producer", "received_at")
+COLUMNS = (
+    "seq",
+    "receipt_id",
+    "platform_run_id",
+    "event_class",
+    "event_id",
+    "payload_hash",
+    "decision",
+    "reason",
+    "source",
+    "topic",
+    "kafka_partition",
+    "kafka_offset",
+    "producer",
+    "received_at",
+)
 _LOCK_KEY = "fp:ig_receipt_segments"
 
 
@@ -34,8 +48,9 @@ def flush(h: Handles, pool: ConnectionPool, store: S3ObjectStore) -> list[dict]:
             lo = conn.execute("SELECT coalesce(max(last_seq), 0) FROM ig_receipt_segments").fetchone()[0]
             if hi <= lo:
                 return []
-            cur = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM ig_receipts WHERE seq > %s AND seq <= %s "
-                               "ORDER BY seq", (lo, hi))
+            cur = conn.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM ig_receipts WHERE seq > %s AND seq <= %s ORDER BY seq", (lo, hi)
+            )
             rows = cur.fetchall()
             written = []
             for run_id in sorted({r[2] for r in rows}):
@@ -48,12 +63,22 @@ def flush(h: Handles, pool: ConnectionPool, store: S3ObjectStore) -> list[dict]:
                 except ObjectExistsError:  # a flush that died after its put: same range, same bytes
                     if sha256_hex(store.get(bucket, key)) != digest:
                         raise
-                seg = {"platform_run_id": run_id, "segment_id": lo + 1, "first_seq": lo + 1, "last_seq": hi,
-                       "row_count": len(run_rows), "object_uri": f"s3://{bucket}/{key}", "sha256": digest}
-                conn.execute("INSERT INTO ig_receipt_segments (platform_run_id, segment_id, first_seq, last_seq,"
-                             " row_count, object_uri, sha256) VALUES (%(platform_run_id)s, %(segment_id)s,"
-                             " %(first_seq)s, %(last_seq)s, %(row_count)s, %(object_uri)s, %(sha256)s)"
-                             " ON CONFLICT DO NOTHING", seg)
+                seg = {
+                    "platform_run_id": run_id,
+                    "segment_id": lo + 1,
+                    "first_seq": lo + 1,
+                    "last_seq": hi,
+                    "row_count": len(run_rows),
+                    "object_uri": f"s3://{bucket}/{key}",
+                    "sha256": digest,
+                }
+                conn.execute(
+                    "INSERT INTO ig_receipt_segments (platform_run_id, segment_id, first_seq, last_seq,"
+                    " row_count, object_uri, sha256) VALUES (%(platform_run_id)s, %(segment_id)s,"
+                    " %(first_seq)s, %(last_seq)s, %(row_count)s, %(object_uri)s, %(sha256)s)"
+                    " ON CONFLICT DO NOTHING",
+                    seg,
+                )
                 written.append(seg)
             return written
         finally:
@@ -62,9 +87,11 @@ def flush(h: Handles, pool: ConnectionPool, store: S3ObjectStore) -> list[dict]:
 
 def latest(pool: ConnectionPool, run_id: str) -> dict | None:
     with pool.connection() as conn:
-        row = conn.execute("SELECT segment_id, first_seq, last_seq, row_count, object_uri, sha256 FROM"
-                           " ig_receipt_segments WHERE platform_run_id = %s ORDER BY segment_id DESC LIMIT 1",
-                           (run_id,)).fetchone()
+        row = conn.execute(
+            "SELECT segment_id, first_seq, last_seq, row_count, object_uri, sha256 FROM"
+            " ig_receipt_segments WHERE platform_run_id = %s ORDER BY segment_id DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
     keys = ("segment_id", "first_seq", "last_seq", "row_count", "object_uri", "sha256")
     return dict(zip(keys, row, strict=True)) if row else None
 

@@ -36,8 +36,9 @@ def in_doubt(pool: ConnectionPool, run_id: str | None, grace_s: float) -> list[d
         ).fetchall()
 
 
-def find_on_topic(consumer: Consumer, topic: str,
-                  wanted: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], tuple[int, int]]:
+def find_on_topic(
+    consumer: Consumer, topic: str, wanted: set[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[int, int]]:
     """(run, class, id) → (partition, offset) of the wanted records present on `topic` (whole log:
     with a memory-mode broker, offsets restart with the log, so receipts cannot bound the scan)."""
     found: dict[tuple[str, str, str], tuple[int, int]] = {}
@@ -50,8 +51,15 @@ def find_on_topic(consumer: Consumer, topic: str,
     return found
 
 
-def reconcile(pool: ConnectionPool, producer: Producer, consumer: Consumer, publisher: str,
-              run_id: str | None = None, grace_s: float = 40.0, log: Log = lambda _: None) -> dict[str, int]:
+def reconcile(
+    pool: ConnectionPool,
+    producer: Producer,
+    consumer: Consumer,
+    publisher: str,
+    run_id: str | None = None,
+    grace_s: float = 40.0,
+    log: Log = lambda _: None,
+) -> dict[str, int]:
     """Resolve every in-doubt claim older than `grace_s`; returns counts found/republished/unresolved."""
     claims = in_doubt(pool, run_id, grace_s)
     counts = {"in_doubt": len(claims), "found_on_topic": 0, "republished": 0, "unresolved": 0}
@@ -76,15 +84,31 @@ def reconcile(pool: ConnectionPool, producer: Producer, consumer: Consumer, publ
 
 
 def _resolved(claim: dict, topic: str, partition: int, offset: int) -> Receipt:
-    return Receipt(claim["platform_run_id"], claim["event_class"], claim["event_id"], claim["payload_hash"], ADMIT,
-                   "resolved by reconcile", topic, partition, offset, source="reconcile")
+    return Receipt(
+        claim["platform_run_id"],
+        claim["event_class"],
+        claim["event_id"],
+        claim["payload_hash"],
+        ADMIT,
+        "resolved by reconcile",
+        topic,
+        partition,
+        offset,
+        source="reconcile",
+    )
 
 
 def _republish(producer: Producer, topic: str, claims: list[dict], publisher: str) -> list[Receipt]:
     """Publish claimed records proven absent from the topic; receipt only confirmed deliveries."""
-    records = [(topic, bytes(c["message"]), None if c["message_key"] is None else bytes(c["message_key"]),
-                record_headers(c["platform_run_id"], c["event_class"], c["event_id"], c["payload_hash"], publisher))
-               for c in claims]
+    records = [
+        (
+            topic,
+            bytes(c["message"]),
+            None if c["message_key"] is None else bytes(c["message_key"]),
+            record_headers(c["platform_run_id"], c["event_class"], c["event_id"], c["payload_hash"], publisher),
+        )
+        for c in claims
+    ]
     outcomes = bus.deliver(producer, records)
     return [_resolved(c, topic, *ref) for c, ref in zip(claims, outcomes, strict=True) if isinstance(ref, tuple)]
 
@@ -95,8 +119,9 @@ def reconcile_now(h: Handles, run_id: str | None, log: Log = lambda _: None) -> 
     producer = bus.producer(h)
     consumer = bus.scan_consumer(h)
     try:
-        return reconcile(pool, producer, consumer, h.get("COMPONENT_ID_IG"), run_id,
-                         float(h.get("IG_RECONCILE_GRACE_SECONDS")), log)
+        return reconcile(
+            pool, producer, consumer, h.get("COMPONENT_ID_IG"), run_id, float(h.get("IG_RECONCILE_GRACE_SECONDS")), log
+        )
     finally:
         consumer.close()
         producer.flush(30)
