@@ -31,6 +31,7 @@ from fp_platform.benches.rtdl import world_envelopes
 from fp_platform.contracts.bench_line import bench_line
 from fp_platform.contracts.envelope import record_identity
 from fp_platform.contracts.ids import new_platform_run_id
+from fp_platform.control.settings import WspSettings
 from fp_platform.control.wsp import IgClient
 from fp_platform.handles import Handles
 from fp_platform.operate import readiness, supervisor
@@ -297,7 +298,8 @@ def run(
             f" paced {len(ids['paced']):,} at {rate:g}/s, max-rate {len(ids['max_rate']):,} traffic events"
         )
         starts = rtdl_ends(h)
-        client, batch, inflight = IgClient(h), int(h.get("WSP_BATCH_SIZE")), int(h.get("WSP_MAX_INFLIGHT"))
+        knobs = WspSettings.load(h)
+        client, batch, inflight = IgClient(h), knobs.batch_size, knobs.max_inflight
         try:
             start_packs(h, conn, run_id, log)
             log("packs up; warm-up")

@@ -19,6 +19,7 @@ import orjson
 from fp_platform.contracts.bench_line import bench_line
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.ids import new_platform_run_id
+from fp_platform.control.settings import WspSettings
 from fp_platform.control.wsp import IgClient
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus
@@ -130,7 +131,7 @@ def raw_produce(h: Handles, events: list[dict]) -> float:
 
 def run(h: Handles, sizes: dict[int, int], port: int, log: Log) -> Iterator[dict]:
     run_id = new_platform_run_id()
-    inflight = int(h.get("WSP_MAX_INFLIGHT"))
+    inflight = WspSettings.load(h).max_inflight
     with bench_gate(h, run_id, port, log) as url:
         client = IgClient(h, url)
         try:

@@ -25,6 +25,7 @@ from fp_platform.rtdl import ofp
 from fp_platform.rtdl.caught_up import CORE_WORKERS
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus, db
+from fp_platform.substrate.settings import WorkerSettings
 
 Log = Callable[[str], None]
 STREAM_ORDER = ("arrival_events", "arrival_entities", "flow_anchor_fraud", "traffic_fraud")  # context first on ties
@@ -140,7 +141,7 @@ def run(h: Handles, scale: str, lookups: int, log: Log) -> list[dict]:
     log(f"world {scale}: {len(items):,} records in {time.perf_counter() - t0:.1f}s; publishing for {run_id}")
     pub = publish_admitted(h, run_id, items)
     lines = []
-    params = {"scale": scale, "records": len(items), "batch_max": int(h.get("WORKER_BATCH_MAX_RECORDS"))}
+    params = {"scale": scale, "records": len(items), "batch_max": WorkerSettings.load(h).batch_max_records}
     for cls in CORE_WORKERS:
         component = h.get(cls.component_key)
         worker = cls(h, run_id, group_id=f"bench.{component}.{run_id}")

@@ -13,11 +13,13 @@ from dagster import AssetExecutionContext
 
 from fp_platform.case_labels import gates, summary
 from fp_platform.case_labels.policy import load_case_policy
+from fp_platform.case_labels.settings import CaseLabelsSettings
 from fp_platform.checks import judged, phase_asset
 from fp_platform.contracts.phases import P10
 from fp_platform.operate import supervisor
 from fp_platform.operate.packs import pack
 from fp_platform.resources import PlatformResource
+from fp_platform.substrate.settings import WorkerSettings
 
 
 def _plane_facts(
@@ -36,11 +38,11 @@ def _plane_facts(
         conn.autocommit = True
         ok, waited = supervisor.wait_until(
             lambda: summary.caught_up(summary.progress(h, policy, conn, run_id)),
-            float(h.get("CASE_LABELS_TIMEOUT_SECONDS")),
+            CaseLabelsSettings.load(h).timeout_seconds,
             lambda: supervisor.reconcile(h, conn, run_id, packs, log=context.log.info),
             context.log.info,
         )
-        time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)  # a heartbeat after the last batch
+        time.sleep(WorkerSettings.load(h).heartbeat_interval_seconds + 0.5)  # a heartbeat after the last batch
         _, where = summary.caught_up(summary.progress(h, policy, conn, run_id))
         return {
             **summarise(conn),

@@ -21,6 +21,7 @@ from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_f
 from fp_platform.contracts.evidence import EvidenceWriter, utc_now_iso
 from fp_platform.contracts.phases import P5
 from fp_platform.control.ig.reconcile import find_on_topic
+from fp_platform.control.settings import SrSettings
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus
 from fp_platform.substrate.job_channel import Log
@@ -224,7 +225,7 @@ def run_sr(
     holder = f"sr_{uuid.uuid4().hex[:12]}"
     try:
         acquire_lease(
-            conn, lease_key, writer.platform_run_id, scenario_run_id, holder, int(h.get("SR_LEASE_TTL_SECONDS"))
+            conn, lease_key, writer.platform_run_id, scenario_run_id, holder, SrSettings.load(h).lease_ttl_seconds
         )
     except SrConflict as exc:
         doc.update(verdict="FAIL", lease={"key": lease_key, "conflict": str(exc)})

@@ -31,6 +31,7 @@ from fp_platform.contracts.canonical import digest
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, topic_key_for
 from fp_platform.contracts.evidence import EvidenceWriter, utc_now_iso
 from fp_platform.contracts.phases import P6
+from fp_platform.control.settings import WspSettings
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus
 from fp_platform.substrate.job_channel import Log
@@ -248,12 +249,12 @@ class IgClient:
             h.get("IG_AUTH_HEADER_NAME"): get_secret(h, "SSM_IG_API_KEY_PATH"),
             "content-type": "application/json",
         }
-        self.attempts = int(h.get("WSP_RETRY_MAX_ATTEMPTS"))
-        self.backoff_s = int(h.get("WSP_RETRY_BACKOFF_MS")) / 1000
-        self.backoff_max_s = int(h.get("WSP_RETRY_BACKOFF_MAX_MS")) / 1000
-        inflight = int(h.get("WSP_MAX_INFLIGHT"))
+        knobs = WspSettings.load(h)
+        self.attempts = knobs.retry_max_attempts
+        self.backoff_s = knobs.retry_backoff_ms / 1000
+        self.backoff_max_s = knobs.retry_backoff_max_ms / 1000
         self.http = httpx.Client(
-            timeout=float(h.get("WSP_REQUEST_TIMEOUT_SECONDS")), limits=httpx.Limits(max_connections=inflight * 2)
+            timeout=knobs.request_timeout_seconds, limits=httpx.Limits(max_connections=knobs.max_inflight * 2)
         )
 
     def close(self) -> None:
@@ -395,8 +396,8 @@ def _stream(
     ig_url: str | None,
     injected: DrillLog,
 ) -> tuple[SendStats, str | None]:
-    batch_size, inflight = int(h.get("WSP_BATCH_SIZE")), int(h.get("WSP_MAX_INFLIGHT"))
-    stop_on_nonretryable = bool(h.get("WSP_STOP_ON_NONRETRYABLE"))
+    knobs = WspSettings.load(h)
+    batch_size, inflight, stop_on_nonretryable = knobs.batch_size, knobs.max_inflight, knobs.stop_on_nonretryable
     stats = SendStats(by_output={o: Counter() for o in sources})
     client = IgClient(h, ig_url)
     pending: dict[Future, tuple[int, list[str]]] = {}

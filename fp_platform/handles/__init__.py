@@ -1,7 +1,10 @@
-"""The handles registry: every resource name per profile, loaded from `<profile>.yaml`.
+"""The handles registry: every resource name and tuning value, `base.yaml` overlaid by `<profile>.yaml`.
 
 Code asks for a handle by key (`handles().get("FP_BUS_CONTROL_V1")`); raw bucket, topic or path
-literals stay out of code so one file per environment says what exists.
+literals stay out of code so one place says what exists. `base.yaml` holds every key the runtime reads
+with its default; a profile file names only what differs there, so the three environments are read
+side by side and a misspelt override fails at load instead of silently leaving the default.
+Tuning values are read through typed settings (`settings.py`), not by key.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import yaml
 
 PROFILES = ("local", "dev_min", "dev_full")
 PROFILE_ENV_VAR = "FP_PROFILE"
+BASE = "base"
 _DIR = Path(__file__).parent
 
 
@@ -47,7 +51,7 @@ class Handles:
 
     def get(self, key: str) -> Any:
         if key not in self.values:
-            raise HandleError(f"handle {key} is not in fp_platform/handles/{self.profile}.yaml")
+            raise HandleError(f"handle {key} is not in fp_platform/handles/{BASE}.yaml")
         value = self.values[key]
         if value is None:
             raise HandleError(f"handle {key} has no value in profile {self.profile}")
@@ -83,15 +87,29 @@ def current_profile() -> str:
     return profile
 
 
+def _read(name: str) -> dict[str, Any]:
+    path = _DIR / f"{name}.yaml"
+    if not path.exists():
+        raise HandleError(f"no handles registry {name!r} ({path})")
+    doc = yaml.safe_load(path.read_text())
+    if doc.get("env") != name:
+        raise HandleError(f"{path} declares env={doc.get('env')!r}, expected {name!r}")
+    return dict(doc.get("handles") or {})
+
+
 @cache
 def load(profile: str) -> Handles:
-    path = _DIR / f"{profile}.yaml"
-    if not path.exists():
-        raise HandleError(f"no handles registry for profile {profile!r} ({path})")
-    doc = yaml.safe_load(path.read_text())
-    if doc.get("env") != profile:
-        raise HandleError(f"{path} declares env={doc.get('env')!r}, expected {profile!r}")
-    return Handles(profile=profile, values=dict(doc["handles"]))
+    """The base registry with `profile`'s overrides applied; an override of a key base lacks is refused."""
+    if profile not in PROFILES:
+        raise HandleError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    values = _read(BASE)
+    overrides = _read(profile)
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise HandleError(
+            f"fp_platform/handles/{profile}.yaml overrides keys that {BASE}.yaml does not define: {', '.join(unknown)}"
+        )
+    return Handles(profile=profile, values=values | overrides)
 
 
 def handles(profile: str | None = None) -> Handles:

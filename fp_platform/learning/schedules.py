@@ -18,6 +18,7 @@ from dagster import (
 
 from fp_platform.handles import handles
 from fp_platform.learning import retrain
+from fp_platform.learning.settings import RetrainSettings
 from fp_platform.resources import PlatformResource, platform_run_partitions
 
 RETRAIN_ASSETS = ("learning_input_basis", "ofs_dataset", "mf_candidate", "mpr_promotion")
@@ -49,13 +50,13 @@ def learning_retrain_schedule(context: ScheduleEvaluationContext, platform: Plat
     name="new_labels_retrain",
     job=learning_retrain_job,
     default_status=DefaultSensorStatus.STOPPED,
-    minimum_interval_seconds=int(handles().get("LEARNING_RETRAIN_SENSOR_INTERVAL_SECONDS")),
+    minimum_interval_seconds=RetrainSettings.load().sensor_interval_seconds,
     description="Requests a retrain once LEARNING_RETRAIN_MIN_NEW_LABELS label assertions arrived since the last.",
 )
 def new_labels_retrain(context: SensorEvaluationContext, platform: PlatformResource) -> SensorResult | SkipReason:
     h = platform.handles
     seen = int(context.cursor or 0)
-    needed = int(h.get("LEARNING_RETRAIN_MIN_NEW_LABELS"))
+    needed = RetrainSettings.load(h).min_new_labels
     with platform.connect() as conn:
         arrived, high = retrain.labels_past(conn, seen)
         if arrived < needed:

@@ -12,6 +12,7 @@ import psycopg
 
 from fp_platform.contracts.phases import P11
 from fp_platform.obs_gov import conformance, governance
+from fp_platform.obs_gov.settings import ConformanceSettings
 from fp_platform.substrate.worker import Worker
 
 
@@ -28,7 +29,7 @@ class EnvironmentConformance(Worker):
         raise AssertionError("EnvironmentConformance reads no topic")
 
     def on_idle(self, conn: psycopg.Connection) -> None:
-        if time.monotonic() - self._last_check < float(self.h.get("ENV_CONFORMANCE_INTERVAL_SECONDS")):
+        if time.monotonic() - self._last_check < ConformanceSettings.load(self.h).interval_seconds:
             return
         self._last_check = time.monotonic()
         previous = self._doc

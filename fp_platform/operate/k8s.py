@@ -18,6 +18,7 @@ import yaml
 from fp_platform.contracts.ids import check_platform_run_id
 from fp_platform.handles import PROFILE_ENV_VAR, HandleError, Handles, handles
 from fp_platform.operate.packs import SPINE_PACKS, Pack, WorkerEntry, pack
+from fp_platform.operate.settings import SupervisorSettings
 
 RUN_ID_PLACEHOLDER = "${PLATFORM_RUN_ID}"
 IMAGE_PLACEHOLDER = "${IMAGE}"
@@ -105,7 +106,7 @@ def deployment(h: Handles, p: Pack, w: WorkerEntry, platform_run_id: str, image:
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "spec": {
-            "replicas": int(_need(h, "DAEMON_REPLICAS_PER_WORKER", f"{name} replicas")),
+            "replicas": SupervisorSettings.load(h).daemon_replicas_per_worker,
             "strategy": {"type": "Recreate"},  # never two replicas of one consumer at once
             "selector": {"matchLabels": selector},  # immutable, so it leaves the run label out
             "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [container]}},

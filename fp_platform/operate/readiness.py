@@ -13,6 +13,7 @@ import psycopg
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, Pack, specs_by_component
+from fp_platform.operate.settings import SupervisorSettings
 
 
 def confirmed(h: Handles, st: supervisor.WorkerStatus, run_id: str) -> bool:
@@ -64,6 +65,6 @@ def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: s
     return {
         "run_scope": {"env_key": h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"), "value": run_id},
         "supervisor": h.get("DAEMON_SUPERVISOR"),
-        "replicas_per_worker": h.get("DAEMON_REPLICAS_PER_WORKER"),
+        "replicas_per_worker": SupervisorSettings.load(h).daemon_replicas_per_worker,
         "packs": packs,
     }

@@ -4,16 +4,16 @@ dead workers with backoff) and reports their heartbeats and RTDL lag as an obser
 
 from dagster import AssetObservation, DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
 
-from fp_platform.handles import handles
 from fp_platform.operate import supervisor
 from fp_platform.operate.active_run import active_run_file
+from fp_platform.operate.settings import SupervisorSettings
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl import caught_up
 
 
 @sensor(
     name="pack_supervisor",
-    minimum_interval_seconds=int(handles().get("SUPERVISOR_SENSOR_INTERVAL_SECONDS")),
+    minimum_interval_seconds=SupervisorSettings.load().sensor_interval_seconds,
     default_status=DefaultSensorStatus.RUNNING,
     description="Keeps every worker of the spine packs running for the active run; reports heartbeats and lag.",
 )

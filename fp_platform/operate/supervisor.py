@@ -19,6 +19,8 @@ import psycopg
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons
 from fp_platform.operate.packs import SPINE_PACKS, Hosted, Pack, daemon_spec, pack, spec_for
+from fp_platform.operate.settings import SupervisorSettings
+from fp_platform.substrate.settings import WorkerSettings
 
 RUNNING, STARTED, RESTARTED = "RUNNING", "STARTED", "RESTARTED"
 BACKOFF, STOPPED, FAILED = "BACKOFF", "STOPPED", "FAILED"
@@ -47,8 +49,8 @@ class WorkerStatus:
 
 
 def backoff_s(h: Handles, restarts: int) -> float:
-    base = float(h.get("SUPERVISOR_RESTART_BACKOFF_BASE_SECONDS"))
-    return min(float(h.get("SUPERVISOR_RESTART_BACKOFF_MAX_SECONDS")), base * 2 ** max(0, restarts - 1))
+    base = SupervisorSettings.load(h).restart_backoff_base_seconds
+    return min(SupervisorSettings.load(h).restart_backoff_max_seconds, base * 2 ** max(0, restarts - 1))
 
 
 def _state_row(conn: psycopg.Connection, component: str) -> dict[str, Any] | None:
@@ -268,7 +270,7 @@ def wait_until(
 
 def unhealthy(h: Handles, conn: psycopg.Connection, pack_key: str, *component_keys: str) -> list[str]:
     """Problems of the named workers (handle keys) of a pack: not running, not GREEN, or a stale heartbeat."""
-    stale = float(h.get("WORKER_HEARTBEAT_STALE_SECONDS"))
+    stale = WorkerSettings.load(h).heartbeat_stale_seconds
     components = {h.get(k) for k in component_keys}
     return [
         f"{s.component}: {s.state} {s.health_state} beat {s.heartbeat_age_s}s"

@@ -19,6 +19,8 @@ from fp_platform.operate import supervisor
 from fp_platform.operate.packs import pack
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl import caught_up, decision_lane, gates
+from fp_platform.rtdl.settings import RtdlSettings
+from fp_platform.substrate.settings import WorkerSettings
 
 
 @phase_asset(
@@ -30,10 +32,10 @@ from fp_platform.rtdl import caught_up, decision_lane, gates
 )
 def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
     h, run_id, store = platform.handles, context.partition_key, platform.store
-    lag_max = int(h.get("RTDL_CAUGHT_UP_LAG_MAX"))
+    lag_max = RtdlSettings.load(h).caught_up_lag_max
     core = (pack(h, h.get("PACK_ID_RTDL_CORE")),)
     started = time.monotonic()
-    deadline = started + float(h.get("RTDL_CAUGHT_UP_TIMEOUT_SECONDS"))
+    deadline = started + RtdlSettings.load(h).caught_up_timeout_seconds
     with platform.connect() as conn:
         conn.autocommit = True
         ranges = caught_up.admitted_ranges(conn, run_id)
@@ -49,7 +51,7 @@ def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
                     "waiting for RTDL: " + ", ".join(f"{c} lag {w['max_lag']}" for c, w in report["workers"].items())
                 )
             time.sleep(1.0)
-        time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")))  # a heartbeat after the last batch
+        time.sleep(WorkerSettings.load(h).heartbeat_interval_seconds)  # a heartbeat after the last batch
         statuses = supervisor.status(h, conn, core)
         committed = caught_up.kafka_committed(h, report)
         closure = caught_up.archive_closure(h, conn, store, run_id, ranges)
@@ -87,7 +89,7 @@ def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
     writer.write_summary(
         h.get("ARCHIVE_WRITE_SUMMARY_PATH_PATTERN"), {k: v for k, v in closure.items() if k != "segments"}, phase_id=P8
     )
-    stale = float(h.get("WORKER_HEARTBEAT_STALE_SECONDS"))
+    stale = WorkerSettings.load(h).heartbeat_stale_seconds
     doc = {
         "report": report,
         "lag_max_allowed": lag_max,
@@ -160,11 +162,11 @@ def _lane_facts(
 
         _, waited = supervisor.wait_until(
             done,
-            float(h.get("DECISION_LANE_TIMEOUT_SECONDS")),
+            RtdlSettings.load(h).decision_lane_timeout_seconds,
             lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
             context.log.info,
         )
-        time.sleep(float(h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")) + 0.5)
+        time.sleep(WorkerSettings.load(h).heartbeat_interval_seconds + 0.5)
         return {
             **summarise(conn),
             "waited_s": waited,

@@ -21,6 +21,7 @@ from fp_platform.contracts.phases import P9
 from fp_platform.rtdl.archive import put_segment, segment_bytes
 from fp_platform.substrate import db
 from fp_platform.substrate.batching import offpath_batching
+from fp_platform.substrate.settings import WorkerSettings
 from fp_platform.substrate.worker import BusRecord, Worker
 
 DECISION, INTENT, OUTCOME = "rtdl.decision_response", "rtdl.action_intent", "rtdl.action_outcome"
@@ -247,7 +248,7 @@ class DecisionLogAudit(Worker):
         gates count them in SQL, `lineage_unresolved`)."""
         unresolved = len(self._unresolved)
         idle_s = time.perf_counter() - self.stats.last_applied_mono if self.stats.last_applied_mono else 0.0
-        stuck = unresolved and idle_s > 3 * float(self.h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS"))
+        stuck = unresolved and idle_s > 3 * WorkerSettings.load(self.h).heartbeat_interval_seconds
         return (f"{unresolved} chains unresolved while idle" if stuck else ""), {
             "lineage_unresolved_total": unresolved,
             "chains_pending": len(self._pending),

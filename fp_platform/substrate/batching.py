@@ -9,10 +9,11 @@ WORKER_OFFPATH_BATCH_FILL_MS.
 
 from __future__ import annotations
 
+from fp_platform.substrate.settings import WorkerSettings
 from fp_platform.substrate.worker import Worker
 
 
 def offpath_batching(worker: Worker) -> None:
     """Give `worker` (constructed) the off-path batch size and fill wait; call it after `Worker.__init__`."""
-    worker.batch_max = int(worker.h.get("WORKER_OFFPATH_BATCH_MAX_RECORDS"))
-    worker.fill_s = float(worker.h.get("WORKER_OFFPATH_BATCH_FILL_MS")) / 1000
+    worker.batch_max = WorkerSettings.load(worker.h).offpath_batch_max_records
+    worker.fill_s = WorkerSettings.load(worker.h).offpath_batch_fill_ms / 1000

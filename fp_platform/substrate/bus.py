@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from fp_platform.handles import Handles, Topic
 from fp_platform.substrate.secrets import get_secret
+from fp_platform.substrate.settings import BusSettings
 
 
 def client_config(h: Handles) -> dict[str, Any]:
@@ -113,8 +114,8 @@ def consumer(h: Handles, group_id: str, **overrides: Any) -> Consumer:
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
-        "session.timeout.ms": int(h.get("KAFKA_CONSUMER_SESSION_TIMEOUT_MS")),
-        "heartbeat.interval.ms": int(h.get("KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS")),
+        "session.timeout.ms": BusSettings.load(h).consumer_session_timeout_ms,
+        "heartbeat.interval.ms": BusSettings.load(h).consumer_heartbeat_interval_ms,
         **overrides,
     }
     return Consumer(conf)

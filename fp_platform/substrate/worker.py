@@ -36,6 +36,7 @@ from fp_platform.handles import Handles, handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.heartbeat import Beat, BeatWriter, write_beats
 from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.settings import WorkerSettings
 
 log = logging.getLogger("fp_platform.worker")
 
@@ -226,8 +227,8 @@ class Worker(ABC):
         self.topics = [h.topic(k).name for k in self.topic_keys]
         self.store = store or S3ObjectStore(h)
         self.stats = WorkerStats()
-        self.batch_max = int(h.get("WORKER_BATCH_MAX_RECORDS"))
-        self.fill_s = float(h.get("WORKER_BATCH_FILL_MS")) / 1000
+        self.batch_max = WorkerSettings.load(h).batch_max_records
+        self.fill_s = WorkerSettings.load(h).batch_fill_ms / 1000
         self._outbox: list[tuple] = []
         self._producer = None
         self._conn: psycopg.Connection | None = None
@@ -594,7 +595,7 @@ class Worker(ABC):
         """Heartbeat rows and health/metrics files every interval: handed to the writer thread while the
         worker runs; written here, synchronously, when forced (the first beat and the last)."""
         now = time.monotonic()
-        if not force and now - self._last_beat < float(self.h.get("WORKER_HEARTBEAT_INTERVAL_SECONDS")):
+        if not force and now - self._last_beat < WorkerSettings.load(self.h).heartbeat_interval_seconds:
             return
         self._last_beat = now
         if force or self._beat_writer is None:

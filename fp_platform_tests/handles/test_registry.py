@@ -5,11 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fp_platform.contracts.phases import PHASES
 from fp_platform.handles import PROFILES, HandleError, handles
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fp_platform"
+INFRA_HANDLES = PACKAGE.parent / "infra" / "handles"
 KEY_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 # Upper-case string literals in code that are not handle keys: environment variable names and
 # enum values. Anything else that looks like a key must be in the registry.
@@ -79,6 +81,10 @@ NOT_HANDLES = (
 )
 
 
+def _registry_file(name: str) -> dict:
+    return yaml.safe_load((PACKAGE / "handles" / f"{name}.yaml").read_text())["handles"] or {}
+
+
 def _string_literals() -> list[tuple[Path, int, str]]:
     found = []
     for path in PACKAGE.rglob("*.py"):
@@ -88,10 +94,40 @@ def _string_literals() -> list[tuple[Path, int, str]]:
     return found
 
 
-def test_every_profile_has_the_same_keys():
-    keys = {p: set(handles(p).values) for p in PROFILES}
+def test_a_profile_overrides_only_what_differs_from_base():
+    base = _registry_file("base")
     for profile in PROFILES:
-        assert keys[profile] == keys["local"], (profile, sorted(keys["local"] ^ keys[profile]))
+        overrides = _registry_file(profile)
+        assert set(overrides) <= set(base), (profile, sorted(set(overrides) - set(base)))
+        same = sorted(k for k, v in overrides.items() if base[k] == v)
+        assert not same, f"{profile}.yaml repeats base.yaml's value for {same}"
+
+
+def test_a_misspelt_override_fails_at_load(tmp_path, monkeypatch):
+    import fp_platform.handles as registry
+
+    (tmp_path / "base.yaml").write_text("env: base\nhandles:\n  WSP_BATCH_SIZE: 500\n")
+    (tmp_path / "dev_min.yaml").write_text("env: dev_min\nhandles:\n  WSP_BATCH_SIZ: 50\n")
+    monkeypatch.setattr(registry, "_DIR", tmp_path)
+    registry.load.cache_clear()
+    try:
+        with pytest.raises(HandleError, match="overrides keys that base.yaml does not define: WSP_BATCH_SIZ"):
+            registry.load("dev_min")
+    finally:
+        registry.load.cache_clear()
+
+
+def test_every_runtime_key_is_read_by_the_runtime_and_spec_pins_are_not():
+    """base.yaml holds only what fp_platform reads; infra/handles only what it does not (yet)."""
+    tokens = {m for path in PACKAGE.rglob("*.py") for m in re.findall(r"[A-Z][A-Z0-9_]{3,}", path.read_text())}
+    read = tokens | {k for k in _registry_file("base") if k.startswith("EKS_NAMESPACE_")}  # k8s.namespace_key
+    unread = sorted(set(_registry_file("base")) - read)
+    assert not unread, f"base.yaml keys no code reads (move them to infra/handles or drop them): {unread}"
+    for profile in ("dev_min", "dev_full"):
+        pins = yaml.safe_load((INFRA_HANDLES / f"{profile}.yaml").read_text())
+        assert pins["env"] == profile
+        assert not set(pins["handles"]) & set(_registry_file("base")), profile
+        assert not set(pins["handles"]) & tokens, f"code reads spec pins of infra/handles/{profile}.yaml"
 
 
 def test_topics_are_complete_and_unique_per_profile():
@@ -135,7 +171,7 @@ def test_local_profile_binds_loopback_only():
 
 
 def test_missing_and_null_handles_fail_with_a_clear_message():
-    with pytest.raises(HandleError, match="NO_SUCH_KEY is not in fp_platform/handles/local.yaml"):
+    with pytest.raises(HandleError, match="NO_SUCH_KEY is not in fp_platform/handles/base.yaml"):
         handles("local").get("NO_SUCH_KEY")
     null_key = next(k for k, v in handles("local").values.items() if v is None)
     with pytest.raises(HandleError, match="has no value in profile local"):
