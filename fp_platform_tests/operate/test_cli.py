@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-from fp_platform.cli import JOB_MODULES, build_parser, main, worker_planes
+from fp_platform.cli import build_parser, main
+from fp_platform.cli.jobs import JOB_MODULES, worker_planes
 from fp_platform.handles import handles
 
 
@@ -36,3 +37,29 @@ def test_every_worker_is_reachable_and_an_unknown_one_is_refused(capsys):
     assert main(["worker", "no_such_worker"]) == 2
     err = capsys.readouterr().err
     assert "unknown worker 'no_such_worker'" in err and "decision_processor" in err
+
+
+def test_each_command_group_registers_its_own_parser_next_to_its_handler():
+    """One module per group: every subcommand's handler lives in the module that registered it."""
+    import argparse
+
+    from fp_platform.cli import GROUPS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    modules = {g.__name__ for g in GROUPS}
+    for name, command in sub.choices.items():
+        handler = command.get_default("func")
+        if handler is None:  # a group of subcommands (bench): each of them names its handler
+            inner = next(a for a in command._actions if isinstance(a, argparse._SubParsersAction))
+            handler = next(iter(inner.choices.values())).get_default("func")
+        assert handler.__module__ in modules, (name, handler.__module__)
+
+
+def test_refusals_are_typed_errors_with_their_exit_code(capsys):
+    assert main(["run", "--asset", "stream_view/traffic_fraud"]) == 2
+    assert "give --run-id too" in capsys.readouterr().err
+    assert main(["handles", "NO_SUCH_HANDLE"]) == 1
+    assert "NO_SUCH_HANDLE is not in fp_platform/handles/base.yaml" in capsys.readouterr().err
+    assert main(["labels", "some_run", "--at", "yesterday"]) == 2
+    assert "is not an ISO time" in capsys.readouterr().err

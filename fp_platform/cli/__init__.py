@@ -1,0 +1,41 @@
+"""`fp-platform`: the operator's command line. One module per command group, each registering its parser
+next to its handler; this module only assembles them and turns refusals into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+
+from fp_platform.cli import bench, evidence, ig, investigate, jobs, operate, registry, run, stack, ui
+from fp_platform.cli.console import CommandError, err_console
+from fp_platform.handles import HandleError
+
+# The order of `fp-platform --help`: bring up, run, serve, operate, read, measure, look, run parts, inspect.
+GROUPS = (stack, run, ig, operate, evidence, investigate, bench, ui, jobs, registry)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fp-platform",
+        description="Fraud platform operator CLI. Profile from FP_PROFILE (local|dev_min|dev_full; default local).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fp_platform.substrate.local_stack import StackError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CommandError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        return exc.code
+    except (HandleError, StackError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("[bold red]error:[/] interrupted")
+        return 130

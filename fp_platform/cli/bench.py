@@ -1,0 +1,133 @@
+"""`fp-platform bench`: the benchmarks; one JSON line per metric, with its same-run baseline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from fp_platform.cli.console import err_console
+from fp_platform.contracts.drills import DRILLS
+from fp_platform.contracts.phases import PHASE_IDS
+from fp_platform.handles import handles
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fp_platform.substrate import local_stack
+
+    h = handles()
+    if h.profile == "local":
+        local_stack.up(h)
+    log = lambda m: err_console.print(m, highlight=False)  # noqa: E731
+    if args.bench == "rtdl":
+        from fp_platform.benches import rtdl as rtdl_bench
+
+        lines = rtdl_bench.run(h, args.scale, args.lookups, log)
+        for line in lines:
+            print(json.dumps(line), flush=True)
+        return 0
+    if args.bench == "run":
+        from fp_platform.benches import run as run_bench
+        from fp_platform.contracts.drills import DEFAULT_DRILLS, check_drills
+
+        drills = () if args.no_drills else check_drills(args.drill or DEFAULT_DRILLS)
+        lines = run_bench.run(args.scale, args.until, args.max_events_per_output, drills, err_console, log)
+        for line in lines:
+            print(json.dumps(line), flush=True)
+        return 0 if all(v == "PASS" for v in lines[0]["params"]["verdicts"].values()) else 1
+    if args.bench == "learning":
+        from fp_platform.benches import learning as learning_bench
+
+        lines = learning_bench.run(h, args.scale, args.context_signal_strength, log)
+    elif args.bench == "decision":
+        from fp_platform.benches import decision as decision_bench
+
+        lines = decision_bench.run(
+            h, args.scale, args.rate, args.seconds, args.sustained_events, args.warmup_events, args.timeout, log
+        )
+    elif args.bench == "ig":
+        from fp_platform.benches import ingest as ig_bench
+
+        sizes = {1: args.events_batch_1, 100: args.events, 500: args.events}
+        lines = ig_bench.run(h, sizes, args.port, log)
+    else:
+        from fp_platform.benches import world as world_bench
+
+        lines = world_bench.run(h, args.scale, args.bucket_rows, args.duckdb_memory_limit, log=log)
+    for line in lines:
+        print(json.dumps(line), flush=True)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `bench` to the `fp-platform` parser."""
+    p = sub.add_parser("bench", help="benchmarks; one JSON line per metric, with its same-run baseline")
+    bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    sort = bench_sub.add_parser(
+        "stream-sort",
+        help="stream sort (S3 in/out, receipts) vs DuckDB ORDER BY, rows/s and peak RSS; plus engine generation time",
+    )
+    sort.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
+    sort.add_argument("--bucket-rows", type=int, default=1_000_000, help="rows held in memory per sort bucket")
+    sort.add_argument("--duckdb-memory-limit", default="2GB")
+    rt = bench_sub.add_parser(
+        "rtdl",
+        help="events/s of each RTDL core worker (archive, IEG, OFP, CSFB) on a "
+        "world's admitted records, and OFP feature lookup latency p50/p99",
+    )
+    rt.add_argument("--scale", default="demo", choices=["smoke", "demo", "handbook"], help="world size (default demo)")
+    rt.add_argument("--lookups", type=int, default=5_000, help="OFP lookups timed (default 5000)")
+    ig = bench_sub.add_parser(
+        "ig",
+        help="IG admitted events/s (HTTP+validation+dedupe+receipts+publish) for batch "
+        "sizes 1, 100, 500 with p50/p99 latency, vs a raw Kafka produce of the same events",
+    )
+    ig.add_argument("--events", type=int, default=50_000, help="events per run at batch sizes 100 and 500")
+    ig.add_argument("--events-batch-1", type=int, default=2_000, help="events at batch size 1")
+    ig.add_argument("--port", type=int, default=18181, help="port of the bench's own IG process")
+    dec = bench_sub.add_parser(
+        "decision",
+        help="admission -> published decision latency p50/p95/p99 at a paced "
+        "rate and the sustained decisions/s, through the real IG and pack workers",
+    )
+    dec.add_argument("--scale", default="demo", choices=["smoke", "demo", "handbook"], help="world size (default demo)")
+    dec.add_argument("--rate", type=float, default=1000.0, help="traffic events/s offered in the paced phase")
+    dec.add_argument("--seconds", type=float, default=20.0, help="length of the paced phase (capped by the world)")
+    dec.add_argument(
+        "--sustained-events",
+        type=int,
+        default=30_000,
+        help="traffic events offered as fast as IG takes them (capped by the world)",
+    )
+    dec.add_argument("--warmup-events", type=int, default=500, help="traffic events sent first, not measured")
+    dec.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the lane to catch up")
+    lb = bench_sub.add_parser(
+        "learning",
+        help="model quality under the handbook protocol (OFS features, MF's "
+        "LightGBM) vs the book's published row; OFS rows/s and training time",
+    )
+    lb.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="handbook")
+    lb.add_argument(
+        "--context-signal-strength",
+        type=float,
+        default=0.0,
+        help="fraud's context signal (default 0: pure handbook parity)",
+    )
+    p.set_defaults(func=cmd_bench)
+
+    br = bench_sub.add_parser(
+        "run",
+        help="a whole run (fp-platform run): wall time, events/s, seconds per phase "
+        "and Dagster's orchestration share of the wall time; exit 1 if a phase failed",
+    )
+    br.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
+    br.add_argument("--until", choices=PHASE_IDS, default=None, help="stop after this phase (default: every one)")
+    br.add_argument("--max-events-per-output", type=int, default=None, metavar="N")
+    br.add_argument(
+        "--drill",
+        action="append",
+        choices=list(DRILLS),
+        metavar="DRILL",
+        help="drills for the run (default: the run's defaults)",
+    )
+    br.add_argument("--no-drills", action="store_true")
+    br.set_defaults(func=cmd_bench)
