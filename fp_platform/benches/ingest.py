@@ -20,7 +20,7 @@ from fp_platform.contracts.bench_line import bench_line
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.control.settings import WspSettings
-from fp_platform.control.wsp import IgClient
+from fp_platform.control.world_streamer import IgClient
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus
 

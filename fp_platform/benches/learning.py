@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from fp_platform.contracts.bench_line import bench_line
 from fp_platform.handles import Handles
-from fp_platform.learning import evaluation, mf, offline_features
+from fp_platform.learning import evaluation, model_factory, offline_features
 from fp_platform.learning.policy import load_policy
 
 BOOK = {"auc_roc": 0.867, "average_precision": 0.658, "card_precision_at_k": 0.287}  # random forest, ch. 3.4
@@ -124,13 +124,21 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
     ).df()
     df["ts"] = df["ts"].dt.tz_convert("UTC")
     train, test = df[df["train"]], df[~df["train"] & ~df["known"]]
-    x_train, x_test, y = mf.matrix(train, policy.features), mf.matrix(test, policy.features), train["is_fraud"]
+    x_train, x_test, y = (
+        model_factory.matrix(train, policy.features),
+        model_factory.matrix(test, policy.features),
+        train["is_fraud"],
+    )
     t2 = time.perf_counter()
     gbm = lgb.LGBMClassifier(**policy.models["candidate"]["params"]).fit(x_train, y.to_numpy())
     train_s = time.perf_counter() - t2
     cand = evaluation.evaluate(test, gbm.predict_proba(x_test)[:, 1], K)
     base = evaluation.evaluate(
-        test, mf.logistic_scores(mf.fit_logistic(x_train, y.to_numpy(), policy.models["baseline"]["params"]), x_test), K
+        test,
+        model_factory.logistic_scores(
+            model_factory.fit_logistic(x_train, y.to_numpy(), policy.models["baseline"]["params"]), x_test
+        ),
+        K,
     )
     log(
         f"train {len(train)} rows ({int(y.sum())} fraud) in {train_s:.1f}s; test {len(test)} rows"

@@ -21,7 +21,7 @@ from fp_platform.contracts.canonical import payload_hash
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, record_headers, topic_key_for
 from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.handles import Handles
-from fp_platform.rtdl import ofp
+from fp_platform.rtdl import online_features
 from fp_platform.rtdl.caught_up import CORE_WORKERS
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus, db
@@ -207,7 +207,7 @@ def _lookup_latency(h: Handles, run_id: str, event_ids: list[str], n: int, param
     with db.connect(h, autocommit=True) as conn:
         for i, event_id in enumerate(sample * 2):
             t = time.perf_counter()
-            vec = ofp.lookup(conn, run_id, event_id)
+            vec = online_features.lookup(conn, run_id, event_id)
             if i >= len(sample):  # the first pass warms the connection and the prepared statement
                 times.append((time.perf_counter() - t) * 1000)
             if vec is None:

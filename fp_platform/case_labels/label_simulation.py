@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from fp_platform.case_labels import cm, ls
+from fp_platform.case_labels import case_management, label_store
 from fp_platform.case_labels.policy import Investigation, case_subject, label_subject, load_case_policy
 from fp_platform.contracts import ids
 from fp_platform.contracts.phases import P10
@@ -152,17 +152,19 @@ class LabelSimulation(Worker):
                     label,
                     detail["erred"],
                 )
-                if not cm.work_case(self.h, conn, self.run_id, case_id, work, tx, effective_at, self.ls_group):
+                if not case_management.work_case(
+                    self.h, conn, self.run_id, case_id, work, tx, effective_at, self.ls_group
+                ):
                     self.stats.counters["waits_for_cm"] += 1
                     break
                 done.append((plan_id, self.run_id, f"DISPOSED_{label}"))
             else:
-                result = ls.append(
+                result = label_store.append(
                     self.h,
                     conn,
                     self.component,
                     [
-                        ls.Assertion(
+                        label_store.Assertion(
                             label_subject(self.h, self.run_id, event_id),
                             tx,
                             label,

@@ -9,11 +9,11 @@ from typing import Any
 
 import psycopg
 
-from fp_platform.case_labels import ls
+from fp_platform.case_labels import label_store
+from fp_platform.case_labels.case_management import EVIDENCE_REFS, CaseManagement
 from fp_platform.case_labels.case_trigger import CaseTrigger
-from fp_platform.case_labels.cm import EVIDENCE_REFS, CaseManagement
 from fp_platform.case_labels.label_simulation import LabelSimulation
-from fp_platform.case_labels.ls import LabelStore
+from fp_platform.case_labels.label_store import LabelStore
 from fp_platform.case_labels.policy import CasePolicy
 from fp_platform.contracts import ids, labels
 from fp_platform.handles import Handles
@@ -275,7 +275,7 @@ def label_summary(h: Handles, conn: psycopg.Connection, run_id: str, ls_group: s
             " AND w.source = a.source)",
             run_id,
         ),
-        "writers": [{"writer_id": w, "source": s} for w, s in sorted(ls.granted(conn))],
+        "writers": [{"writer_id": w, "source": s} for w, s in sorted(label_store.granted(conn))],
         "refused_writes": _one(conn, "SELECT count(*) FROM ls_refused_writes WHERE platform_run_id = %s", run_id),
         "refused_writes_sample": refused,
         "simulated_work": work,

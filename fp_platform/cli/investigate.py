@@ -13,12 +13,12 @@ from fp_platform.handles import handles
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
-    from fp_platform.case_labels import cm
+    from fp_platform.case_labels import case_management
     from fp_platform.substrate import db
 
     with db.connect(handles()) as conn:
         if args.action == "show":
-            events = cm.timeline(conn, args.target)
+            events = case_management.timeline(conn, args.target)
             if not events:
                 raise CommandError(f"no case {args.target}; `fp-platform cases list RUN_ID` lists a run's cases", 1)
             table = Table(title=f"case {args.target} ({events[0]['platform_run_id']})", title_justify="left")
@@ -35,7 +35,7 @@ def cmd_cases(args: argparse.Namespace) -> int:
                 )
             console.print(table)
             return 0
-        rows = cm.cases(conn, args.target, args.status, args.limit)
+        rows = case_management.cases(conn, args.target, args.status, args.limit)
     if not rows:
         raise CommandError(f"no cases{' ' + args.status if args.status else ''} for run {args.target}", 1)
     table = Table(title=f"cases of {args.target} (first {len(rows)})", title_justify="left")

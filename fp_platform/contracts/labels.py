@@ -1,6 +1,6 @@
 """The label store's read contract: which label was known for each subject at a world time.
 
-LS (`case_labels/ls.py`) is the one writer of `ls_assertions`; its readers — OFS building a training set,
+LS (`case_labels/label_store.py`) is the one writer of `ls_assertions`; its readers — OFS building a training set,
 P10's summary, `fp-platform labels as-of` — must all answer "known at T" the same way, so the answer is
 defined once here rather than each plane importing another's internals.
 """

@@ -14,7 +14,7 @@ from fp_platform.contracts.drills import DEFAULT_DRILLS, check_drills, wsp_share
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, topic_key_for
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.phases import P4, P5, P6, P7
-from fp_platform.control import gates, ingest_commit, ingest_ready, wsp
+from fp_platform.control import gates, ingest_commit, ingest_ready, world_streamer
 from fp_platform.control.ig import receipt_segments
 from fp_platform.control.ig.admission import ANOMALY, QUARANTINE
 from fp_platform.operate import daemons, packs
@@ -92,8 +92,8 @@ def ready_published(context: AssetExecutionContext, platform: PlatformResource, 
     writer = platform.evidence(run_id)
     consumer = bus.scan_consumer(h)
     try:
-        on_topic = wsp.find_ready(h, consumer, run_id, context.log.info)
-    except wsp.WspStopped:
+        on_topic = world_streamer.find_ready(h, consumer, run_id, context.log.info)
+    except world_streamer.WspStopped:
         on_topic = None
     finally:
         consumer.close()

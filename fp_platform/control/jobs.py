@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fp_platform.control import sr, wsp
+from fp_platform.control import scenario_runner, world_streamer
 from fp_platform.handles import Handles, handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.evidence_store import run_evidence
@@ -23,14 +23,16 @@ def job_sr(h: Handles, args: argparse.Namespace, log: Log) -> dict:
     consumer = bus.scan_consumer(h)
     try:
         with db.connect(h, autocommit=True) as conn:
-            return sr.run_sr(h, store, run_evidence(h, args.run_id, store=store), conn, producer, consumer, log)
+            return scenario_runner.run_sr(
+                h, store, run_evidence(h, args.run_id, store=store), conn, producer, consumer, log
+            )
     finally:
         consumer.close()
 
 
 def job_wsp(h: Handles, args: argparse.Namespace, log: Log) -> dict:
     store = S3ObjectStore(h)
-    options = wsp.WspOptions(
+    options = world_streamer.WspOptions(
         max_events_per_output=args.max_events_per_output,
         speedup=args.speedup,
         drill_duplicates=args.drill_duplicates,
@@ -41,10 +43,10 @@ def job_wsp(h: Handles, args: argparse.Namespace, log: Log) -> dict:
     consumer = bus.scan_consumer(h)
     try:
         with db.connect(h, autocommit=True) as conn:
-            return wsp.run_wsp(
+            return world_streamer.run_wsp(
                 h, store, run_evidence(h, args.run_id, store=store), conn, consumer, options, log, ig_url=args.ig_url
             )
-    except wsp.WspStopped as exc:
+    except world_streamer.WspStopped as exc:
         log(f"WSP stopped: {exc}")
         return {"completed": False, "stopped": str(exc)}
     finally:

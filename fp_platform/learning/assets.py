@@ -12,7 +12,7 @@ from dagster import AssetExecutionContext, Config, MetadataValue, PipesSubproces
 
 from fp_platform.checks import judged, launch_job, phase_asset, refused
 from fp_platform.contracts.phases import P12, P13, P14, P15
-from fp_platform.learning import gates, mf
+from fp_platform.learning import gates, model_factory
 from fp_platform.resources import PlatformResource
 
 
@@ -97,7 +97,7 @@ def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pip
     result = launch_job(context, pipes, platform.profile, writer, P14, "fp_platform.learning.jobs", "train")
     if result.get("status") == "REFUSED":
         return refused(writer, P14, "mf_candidate", "metric_floors", result)
-    problems = mf.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
+    problems = model_factory.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
     return judged(
         context,
         writer,

@@ -15,7 +15,7 @@ import os
 import sys
 
 from fp_platform.handles import handles
-from fp_platform.learning import basis, mf, mpr, ofs
+from fp_platform.learning import basis, model_factory, offline_dataset, promotion
 from fp_platform.learning.policy import load_policy
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import run_evidence
@@ -23,7 +23,12 @@ from fp_platform.substrate.job_channel import job_channel
 from fp_platform.substrate.object_store import S3ObjectStore
 
 EXIT_REFUSED = 4
-REFUSALS = (basis.BasisRefused, ofs.DatasetRefused, mf.CandidateRefused, mpr.PromotionRefused)
+REFUSALS = (
+    basis.BasisRefused,
+    offline_dataset.DatasetRefused,
+    model_factory.CandidateRefused,
+    promotion.PromotionRefused,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,14 +47,14 @@ def main(argv: list[str] | None = None) -> int:
                 cutoff = basis.parse_time(args.label_cutoff) if args.label_cutoff else None
                 result = basis.pin_basis(h, conn, store, writer, args.run_id, policy, log, cutoff)
             elif args.job == "ofs":
-                result = ofs.build_dataset(h, conn, store, writer, args.run_id, policy, log)
+                result = offline_dataset.build_dataset(h, conn, store, writer, args.run_id, policy, log)
             elif args.job == "compatibility":
-                result = mpr.check_compatibility(h, conn, store, writer, args.run_id, policy, args.candidate)
+                result = promotion.check_compatibility(h, conn, store, writer, args.run_id, policy, args.candidate)
             elif args.job == "promote":
-                result = mpr.promote(h, conn, store, writer, args.run_id, policy, log)
+                result = promotion.promote(h, conn, store, writer, args.run_id, policy, log)
             else:
                 version = writer.read(h.get("EVIDENCE_RUN_JSON_KEY")).get("git_sha", "unknown")
-                result = mf.train_candidate(h, conn, store, writer, args.run_id, policy, version, log)
+                result = model_factory.train_candidate(h, conn, store, writer, args.run_id, policy, version, log)
         except REFUSALS as exc:
             log(str(exc))
             result, code = {"status": "REFUSED", "reason": str(exc)}, EXIT_REFUSED

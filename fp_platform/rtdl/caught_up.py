@@ -16,11 +16,11 @@ import psycopg
 from confluent_kafka import TopicPartition
 
 from fp_platform.handles import Handles
-from fp_platform.rtdl import csfb
+from fp_platform.rtdl import context_binding
 from fp_platform.rtdl.archive import ArchiveWriter
-from fp_platform.rtdl.csfb import Csfb
-from fp_platform.rtdl.ieg import IegProjector
-from fp_platform.rtdl.ofp import Ofp
+from fp_platform.rtdl.context_binding import Csfb
+from fp_platform.rtdl.entity_graph import IegProjector
+from fp_platform.rtdl.online_features import Ofp
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bus
 from fp_platform.substrate.object_store import S3ObjectStore
@@ -169,7 +169,7 @@ def archive_closure(
 def degrade_counts(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
     """Explicit degrades: bindings short of READY (with their reasons) and feature vectors that could
     not see their context or any label."""
-    bindings = csfb.binding_counts(conn, run_id)
+    bindings = context_binding.binding_counts(conn, run_id)
     unexplained = conn.execute(
         "SELECT count(*) FROM csfb_flow_bindings WHERE platform_run_id = %s"
         " AND status <> 'READY' AND cardinality(reasons) = 0",

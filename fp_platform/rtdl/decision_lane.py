@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 
 from fp_platform.handles import Handles
-from fp_platform.rtdl import al, dla
-from fp_platform.rtdl.al import ActionLayer
-from fp_platform.rtdl.dla import DecisionLogAudit
+from fp_platform.rtdl import action_layer, decision_log
+from fp_platform.rtdl.action_layer import ActionLayer
+from fp_platform.rtdl.decision_log import DecisionLogAudit
 from fp_platform.substrate import db
 from fp_platform.substrate.worker import Worker, outbox_unsent
 
@@ -119,7 +119,7 @@ def decision_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
 
 
 def action_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
-    parity = al.intake_parity(conn, run_id)
+    parity = action_layer.intake_parity(conn, run_id)
     decisions = counts(conn, run_id)["decisions"]
     acted_twice = conn.execute(
         "SELECT count(*) FROM (SELECT decision_id FROM al_outcomes WHERE platform_run_id = %s"
@@ -168,7 +168,7 @@ def audit_summary(h: Handles, conn: psycopg.Connection, store, run_id: str) -> d
         "redeliveries_conflicting": one(
             "SELECT count(*) FROM dla_redeliveries WHERE platform_run_id = %s AND NOT same_payload"
         ),
-        "lineage_unresolved_total": dla.lineage_unresolved(conn, run_id),
+        "lineage_unresolved_total": decision_log.lineage_unresolved(conn, run_id),
         "degraded_chains": one("SELECT count(*) FROM dla_chains WHERE platform_run_id = %s AND degraded"),
         "segments": len(segments),
         "segment_records": sum(n for _, n in segments),

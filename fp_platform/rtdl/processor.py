@@ -41,12 +41,12 @@ from confluent_kafka import KafkaException, TopicPartition
 from fp_platform.contracts.features import FEATURE_VERSION
 from fp_platform.handles import Handles
 from fp_platform.rtdl import bundles
-from fp_platform.rtdl.csfb import Csfb
+from fp_platform.rtdl.context_binding import Csfb
 from fp_platform.rtdl.decision_context import EventContext
-from fp_platform.rtdl.df import DecisionFabric
-from fp_platform.rtdl.dl import DegradeLadder
+from fp_platform.rtdl.decision_fabric import DecisionFabric
+from fp_platform.rtdl.degrade_ladder import DegradeLadder
 from fp_platform.rtdl.keyed_state import PARTS, KeyedState, Tx, ts_us
-from fp_platform.rtdl.ofp import Ofp
+from fp_platform.rtdl.online_features import Ofp
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate import bus
 from fp_platform.substrate.heartbeat import Beat

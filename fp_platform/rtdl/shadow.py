@@ -27,7 +27,7 @@ from fp_platform.contracts.metrics import card_precision_at_k
 from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles, handles
 from fp_platform.rtdl.decision_context import EventContext
-from fp_platform.rtdl.df import batch_scored, decide
+from fp_platform.rtdl.decision_fabric import batch_scored, decide
 from fp_platform.rtdl.policy import Policy, load_policy
 from fp_platform.substrate import bundle_models, db, mpr_registry
 from fp_platform.substrate.evidence_store import run_evidence

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fp_platform.benches.rtdl import world_envelopes
-from fp_platform.case_labels import cm, ls, summary
+from fp_platform.case_labels import case_management, label_store, summary
+from fp_platform.case_labels.case_management import CaseManagement
 from fp_platform.case_labels.case_trigger import CaseTrigger
-from fp_platform.case_labels.cm import CaseManagement
 from fp_platform.case_labels.label_simulation import LabelSimulation
-from fp_platform.case_labels.ls import LabelStore
+from fp_platform.case_labels.label_store import LabelStore
 from fp_platform.case_labels.policy import draw, label_subject, load_case_policy
 from fp_platform.contracts import labels
 from fp_platform.rtdl.processor import DecisionProcessor
@@ -125,7 +125,7 @@ def test_evidence_references_that_do_not_resolve_are_found(h, lane):
     at = datetime(2018, 4, 1, tzinfo=UTC)
     refs = {"decision_id": "dec_missing", "audit_event_id": "aud_other", "ig_receipt_id": "rcpt_missing"}
     with db.connect(h, autocommit=True) as conn:
-        cm.append_events(
+        case_management.append_events(
             conn,
             [
                 (
@@ -182,8 +182,10 @@ def test_redelivering_every_trigger_changes_nothing_in_cm(h, lane):
     assert deliveries == {"NEW": len(triggers), "DUPLICATE": len(triggers)}
 
 
-def _assertion(h, run_id: str, event_id: str, source: str, observed: datetime, label: str = "FRAUD") -> ls.Assertion:
-    return ls.Assertion(
+def _assertion(
+    h, run_id: str, event_id: str, source: str, observed: datetime, label: str = "FRAUD"
+) -> label_store.Assertion:
+    return label_store.Assertion(
         label_subject(h, run_id, event_id), 1, label, source, observed - timedelta(days=1), observed, ("test", 0, 0)
     )
 
@@ -192,14 +194,14 @@ def test_an_unauthorised_label_write_is_refused_and_recorded(h, lane):
     at = datetime(2018, 4, 5, tzinfo=UTC)
     with db.connect(h, autocommit=True) as conn:
         with conn.transaction():
-            rogue = ls.append(
+            rogue = label_store.append(
                 h,
                 conn,
                 "rogue_writer",
                 [_assertion(h, lane.run_id, "evt_rogue", "INVESTIGATOR", at)],
                 lane.group(LabelStore),
             )
-            wrong_source = ls.append(
+            wrong_source = label_store.append(
                 h,
                 conn,
                 h.get("COMPONENT_ID_CM"),
@@ -266,7 +268,7 @@ def test_the_database_refuses_to_rewrite_case_and_label_truth(h, lane, table):
 
 def test_the_granted_writers_are_the_plane_components(h, stack):
     with db.connect(h) as conn:
-        writers = {w for w, _ in ls.granted(conn)}
+        writers = {w for w, _ in label_store.granted(conn)}
     assert writers == {h.get("COMPONENT_ID_CM"), h.get("COMPONENT_ID_LABEL_SIMULATION")}
 
 
@@ -296,7 +298,7 @@ def test_as_of_never_returns_an_assertion_observed_after_t(h, stack, claims, pro
         with conn.transaction():
             for subject, source, label, day in claims:
                 a = _assertion(h, run_id, f"evt_{subject}", source, T0 + timedelta(days=day), label)
-                result = ls.append(h, conn, writer[source], [a], "test.ls.as_of")
+                result = label_store.append(h, conn, writer[source], [a], "test.ls.as_of")
                 assert result.appended + result.duplicates == 1
                 if result.appended:  # a repeat of an earlier assertion (same id) is that assertion
                     made.append(a)

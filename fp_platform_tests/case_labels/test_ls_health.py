@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fp_platform.case_labels import ls
-from fp_platform.case_labels.ls import LabelStore
+from fp_platform.case_labels import label_store
+from fp_platform.case_labels.label_store import LabelStore
 from fp_platform.case_labels.policy import label_subject
 from fp_platform.substrate import db
 from fp_platform_tests.support import unique_run_id
@@ -31,12 +31,12 @@ def test_label_store_heartbeat_counts_follow_the_appends(h, stack):
 
     def append(conn, run: str, first: int, count: int, writer: str = cm, source: str = "INVESTIGATOR") -> None:
         with conn.transaction():
-            ls.append(
+            label_store.append(
                 h,
                 conn,
                 writer,
                 [
-                    ls.Assertion(
+                    label_store.Assertion(
                         label_subject(h, run, f"evt_{i}"),
                         i,
                         "FRAUD",

@@ -14,7 +14,7 @@ import pytest
 
 from fp_platform.cli import main as cli
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, record_identity, topic_key_for
-from fp_platform.control.wsp import WspOptions, find_ready
+from fp_platform.control.world_streamer import WspOptions, find_ready
 from fp_platform.operate import daemons, packs
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.evidence_store import run_evidence

@@ -18,7 +18,7 @@ from pyiceberg.expressions import EqualTo
 
 from fp_platform.cli import main as cli
 from fp_platform.contracts.canonical import canonical_json
-from fp_platform.learning import mf, mpr, ofs, retrain, tables
+from fp_platform.learning import model_factory, offline_dataset, promotion, retrain, tables
 from fp_platform.learning.schedules import learning_retrain_schedule, new_labels_retrain
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl.policy import load_policy
@@ -150,7 +150,7 @@ def test_a_candidate_whose_features_ofp_does_not_serve_is_refused(h, full_run):
                 thresholds={"REVIEW": 0.5},
             )
         before = conn.execute("SELECT count(*) FROM mpr_registry_events").fetchone()[0]
-        result = mpr.compatibility(
+        result = promotion.compatibility(
             conn, store, {"bundle_id": "test_incompatible", "bundle_version": tag, "model_sha256": None}
         )
         after = conn.execute("SELECT count(*) FROM mpr_registry_events").fetchone()[0]
@@ -191,15 +191,15 @@ def test_parity_lists_a_vector_that_differs(h, full_run):
     """The same check over an archive copy with one transaction's amount changed: its vectors are named."""
     writer, store = run_evidence(h, full_run), S3ObjectStore(h)
     with db.connect(h) as conn:
-        segments = ofs.archive_reader.manifest(conn, full_run)
-        con = ofs.load_archive(h, store, segments)
+        segments = offline_dataset.archive_reader.manifest(conn, full_run)
+        con = offline_dataset.load_archive(h, store, segments)
         event_id, customer = conn.execute(
             "SELECT d.event_id, d.features FROM df_decisions d WHERE d.platform_run_id = %s AND d.features IS NOT"
             " NULL AND (d.features->>'customer_nb_tx_30d')::int > 3 ORDER BY d.event_id LIMIT 1",
             (full_run,),
         ).fetchone()
         con.execute("UPDATE tx SET amount = amount + 1000 WHERE event_id = ?", [event_id])
-        report = ofs.parity(conn, con, ofs._topics(h), full_run, lambda m: None)
+        report = offline_dataset.parity(conn, con, offline_dataset._topics(h), full_run, lambda m: None)
     assert not report["holds"] and report["mismatched"] >= 1
     changed = next(m for m in report["mismatches"] if m["event_id"] == event_id)
     assert "customer_avg_amount_1d" in changed["features"]
@@ -226,7 +226,7 @@ def test_the_candidate_is_tracked_and_df_can_load_it(h, full_run):
         == writer.read(h.get("OFS_DATASET_MANIFEST_PATH_PATTERN"))["dataset_fingerprint"]
     )
     assert receipt["provenance"]["mlflow_run_id"] == refs["run_id"]
-    assert mf.mlflow_run_problems(h, refs["run_id"], refs["model_uri"]) == []
+    assert model_factory.mlflow_run_problems(h, refs["run_id"], refs["model_uri"]) == []
     assert set(report["metrics"]) == {"candidate", "baseline"}
     assert all(0.0 <= m["card_precision_at_k"] <= 1.0 for m in report["metrics"].values())
     assert receipt["registered"] and all(f["passed"] for f in report["metric_floors"].values())

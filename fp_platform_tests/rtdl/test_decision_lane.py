@@ -15,11 +15,11 @@ from fp_platform.benches.rtdl import world_envelopes
 from fp_platform.contracts import ids
 from fp_platform.contracts.features import FEATURE_NAMES, FEATURE_VERSION
 from fp_platform.rtdl import decision_lane
-from fp_platform.rtdl.al import ActionLayer
+from fp_platform.rtdl.action_layer import ActionLayer
 from fp_platform.rtdl.decision_context import EventContext
-from fp_platform.rtdl.df import Scored, batch_scored, decide
-from fp_platform.rtdl.dl import ladder_posture
-from fp_platform.rtdl.dla import DecisionLogAudit
+from fp_platform.rtdl.decision_fabric import Scored, batch_scored, decide
+from fp_platform.rtdl.decision_log import DecisionLogAudit
+from fp_platform.rtdl.degrade_ladder import ladder_posture
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.rtdl.processor import DecisionProcessor
 from fp_platform.substrate import bundle_models, db, mpr_registry

@@ -11,12 +11,12 @@ import pytest
 from fp_platform.benches.rtdl import publish_admitted, rebind, world_envelopes
 from fp_platform.case_labels.summary import CASE_LABELS_WORKERS
 from fp_platform.contracts.envelope import record_headers
-from fp_platform.rtdl import al, decision_lane, dla
-from fp_platform.rtdl.al import ActionLayer
+from fp_platform.rtdl import action_layer, decision_lane, decision_log
+from fp_platform.rtdl.action_layer import ActionLayer
 from fp_platform.rtdl.archive import ArchiveWriter
 from fp_platform.rtdl.caught_up import CORE_WORKERS
-from fp_platform.rtdl.dla import DecisionLogAudit
-from fp_platform.rtdl.ieg import IegProjector
+from fp_platform.rtdl.decision_log import DecisionLogAudit
+from fp_platform.rtdl.entity_graph import IegProjector
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.worker import Worker
 from fp_platform_tests.support import Lane, smoke_world, unique_run_id
@@ -84,14 +84,14 @@ def _run(h, lane: Lane, cls: type[Worker]) -> Worker:
 def _al_parity(h, lane: Lane, worker: ActionLayer) -> dict[str, int]:
     beat = worker.health(NoQueries())[1]["run_parity"]
     with db.connect(h) as conn:
-        assert beat == al.intake_parity(conn, lane.run_id)
+        assert beat == action_layer.intake_parity(conn, lane.run_id)
     return beat
 
 
 def _dla_unresolved(h, lane: Lane, worker: DecisionLogAudit) -> int:
     beat = worker.health(NoQueries())[1]["lineage_unresolved_total"]
     with db.connect(h) as conn:
-        assert beat == dla.lineage_unresolved(conn, lane.run_id)
+        assert beat == decision_log.lineage_unresolved(conn, lane.run_id)
     return beat
 
 

@@ -17,7 +17,7 @@ from fp_platform.benches.rtdl import publish_admitted as publish
 from fp_platform.benches.rtdl import rebind
 from fp_platform.benches.rtdl import world_envelopes as envelopes
 from fp_platform.contracts.envelope import record_identity
-from fp_platform.rtdl.al import ActionLayer
+from fp_platform.rtdl.action_layer import ActionLayer
 from fp_platform.rtdl.processor import SNAPSHOT_INTERVAL_ENV, DecisionProcessor
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.worker import FAILPOINT_ENV, record_digest

@@ -25,7 +25,7 @@ from fp_platform.operate.packs import SPINE_PACKS, pack
 from fp_platform.operate.sensors import pack_supervisor
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl.caught_up import CORE_WORKERS
-from fp_platform.rtdl.ieg import IegProjector
+from fp_platform.rtdl.entity_graph import IegProjector
 from fp_platform.substrate import db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import WorkerError

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from fp_platform.case_labels import ls
+from fp_platform.case_labels import label_store
 from fp_platform.case_labels.policy import Investigation, label_subject
 from fp_platform.contracts.phases import P10
 from fp_platform.handles import Handles
@@ -90,12 +90,12 @@ def work_case(
             (run_id, case_id, "CLOSED", f"{case_id}:CLOSED", work.investigator, work.disposed_at, {}, *origin),
         ],
     )
-    ls.append(
+    label_store.append(
         h,
         conn,
         cm,
         [
-            ls.Assertion(
+            label_store.Assertion(
                 label_subject(h, run_id, case["event_id"]),
                 transaction_id,
                 work.label,
