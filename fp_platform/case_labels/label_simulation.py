@@ -21,9 +21,9 @@ import psycopg
 from fp_platform.case_labels import case_management, label_store
 from fp_platform.case_labels.policy import Investigation, case_subject, label_subject, load_case_policy
 from fp_platform.contracts import ids
+from fp_platform.contracts.oracle_truth import TruthMissing, oracle_frauds
 from fp_platform.contracts.phases import P10
 from fp_platform.substrate.batching import offpath_batching
-from fp_platform.substrate.oracle_truth import TruthMissing, oracle_frauds
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
 AUDIT_CHAIN = "audit.decision_chain"

@@ -25,17 +25,18 @@ from pyiceberg.expressions import EqualTo
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.canonical import canonical_json, sha256_hex
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.features import FEATURE_VERSION
+from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P14
 from fp_platform.handles import Handles
 from fp_platform.learning import basis, evaluation, tables
 from fp_platform.learning.policy import LearningPolicy, floors_for
-from fp_platform.substrate import db, mpr_registry
+from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import pinned_scale
 from fp_platform.substrate.object_store import S3ObjectStore
-from fp_platform.substrate.oracle_truth import oracle_frauds
 from fp_platform.substrate.secrets import get_secret
 
 Log = Callable[[str], None]
@@ -219,7 +220,7 @@ def train_candidate(
     }
     if all(f["passed"] for f in floors.values()):
         with conn.transaction():
-            mpr_registry.register(
+            bundle_registry.register(
                 conn,
                 bundle_id=bundle_id,
                 bundle_version=version,

@@ -6,7 +6,7 @@
 2. Shadow scoring is DF's (`rtdl.shadow`); this module judges it by the policy's promotion rule.
 3. Promotion and the rollback drill: PROMOTED, then ROLLED_BACK to the baseline, then ROLLED_FORWARD,
    each an append-only row in `mpr_registry_events`, each followed by resolving the active bundle the
-   way DF does (`mpr_registry.active_bundle`) and loading its model the way DF does (`bundle_models`),
+   way DF does (`bundle_registry.active_bundle`) and loading its model the way DF does (`bundle_models`),
    then published on the registry topic.
 The baseline is the bundle active before this run promoted the candidate: the shadow compares with it
 and the drill rolls back to it. Event ids derive from the run and the bundle, so a re-run appends nothing
@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.canonical import sha256_hex
 from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import EvidenceWriter
@@ -29,7 +30,7 @@ from fp_platform.contracts.payloads import DECISIONS
 from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles
 from fp_platform.learning.policy import LearningPolicy
-from fp_platform.substrate import bundle_models, bus, mpr_registry
+from fp_platform.substrate import bundle_models, bus
 from fp_platform.substrate.object_store import S3ObjectStore
 
 Log = Callable[[str], None]
@@ -63,7 +64,7 @@ def candidate_of(h: Handles, writer: EvidenceWriter, override: str | None) -> di
     }
 
 
-def _model_problems(store: S3ObjectStore, bundle: mpr_registry.Bundle, sha256: str | None) -> tuple[list[str], str]:
+def _model_problems(store: S3ObjectStore, bundle: bundle_registry.Bundle, sha256: str | None) -> tuple[list[str], str]:
     """Why DF could not load the bundle's model as the bundle describes it; and the model's kind."""
     try:
         body = bundle_models.read_document(store, bundle.model_ref)
@@ -80,7 +81,7 @@ def _model_problems(store: S3ObjectStore, bundle: mpr_registry.Bundle, sha256: s
 
 def compatibility(conn: psycopg.Connection, store: S3ObjectStore, candidate: dict[str, Any]) -> dict[str, Any]:
     """Every reason DF could not serve the bundle as OFP serves features today (empty: compatible)."""
-    bundle = mpr_registry.registered_bundle(conn, candidate["bundle_id"], candidate["bundle_version"])
+    bundle = bundle_registry.registered_bundle(conn, candidate["bundle_id"], candidate["bundle_version"])
     if bundle is None:
         return {
             "compatible": False,
@@ -127,7 +128,7 @@ def baseline_of(conn: psycopg.Connection, run_id: str, candidate: tuple[str, str
     seq = conn.execute(
         "SELECT seq FROM mpr_registry_events WHERE event_id = %s", (f"{_event_base(run_id, candidate)}:promoted",)
     ).fetchone()
-    active = mpr_registry.active_bundle(conn, before_seq=seq[0] if seq else None)
+    active = bundle_registry.active_bundle(conn, before_seq=seq[0] if seq else None)
     if active is None:
         raise PromotionRefused("the registry has no active bundle to compare with (DF bootstraps one at start)")
     baseline = (active.bundle_id, active.bundle_version)
@@ -185,7 +186,7 @@ def _step(
     """Append one registry event (a no-op when an earlier attempt appended it), then resolve the active
     bundle as DF does and load its model as DF would."""
     with conn.transaction():
-        appended = mpr_registry.activate(
+        appended = bundle_registry.activate(
             conn,
             event_id=event_id,
             event_type=event_type,
@@ -195,7 +196,7 @@ def _step(
             actor=actor,
         )
     seq = conn.execute("SELECT seq FROM mpr_registry_events WHERE event_id = %s", (event_id,)).fetchone()[0]
-    active = mpr_registry.active_bundle(conn)
+    active = bundle_registry.active_bundle(conn)
     resolved = (active.bundle_id, active.bundle_version) if active else None
     problems: list[str] = []
     if active is not None and active.model_ref:
@@ -218,7 +219,7 @@ def publish(h: Handles, conn: psycopg.Connection, run_id: str, event_ids: list[s
     topic_key = topic_key_for("learning.registry.event")
     topic, component = h.topic(topic_key).name, h.get("COMPONENT_ID_MPR")
     records, envelopes = [], []
-    for e in mpr_registry.events_for(conn, event_ids):
+    for e in bundle_registry.events_for(conn, event_ids):
         env = Envelope.build(
             event_id=e["event_id"],
             event_class="learning.registry.event",
@@ -304,14 +305,14 @@ def promote(
         ),
     ]
     published = publish(h, conn, run_id, [s["event_id"] for s in steps])
-    active = mpr_registry.active_bundle(conn)
+    active = bundle_registry.active_bundle(conn)
     active_now = [active.bundle_id, active.bundle_version] if active else None
     receipt |= {"promoted": True, "event": steps[0], "active_now": active_now, "published": published}
     drill = {
         "previous": receipt["previous"],
         "candidate": receipt["candidate"],
         "steps": steps,
-        "resolver": "substrate.mpr_registry.active_bundle and substrate.bundle_models (what DF calls)",
+        "resolver": "substrate.bundle_registry.active_bundle and substrate.bundle_models (what DF calls)",
         "passed": all(s["resolves"] for s in steps),
         "active_now": active_now,
         "published": published,

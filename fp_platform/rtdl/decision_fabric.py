@@ -23,14 +23,14 @@ from typing import Any
 import orjson
 import psycopg
 
-from fp_platform.contracts import ids
+from fp_platform.contracts import bundle_registry, ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.features import FEATURE_NAMES
 from fp_platform.contracts.phases import P9
 from fp_platform.handles import Handles
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
-from fp_platform.substrate import bundle_models, mpr_registry
+from fp_platform.substrate import bundle_models
 from fp_platform.substrate.db import jsonb
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import BusRecord
@@ -104,7 +104,7 @@ class Scored:
 
 def batch_scored(
     model: Any,
-    bundle: mpr_registry.Bundle | None,
+    bundle: bundle_registry.Bundle | None,
     model_problem: str | None,
     items: list[tuple[str, dict[str, Any], EventContext]],
 ) -> list[Any]:
@@ -128,7 +128,7 @@ def batch_scored(
 
 def decide(
     policy: Policy,
-    bundle: mpr_registry.Bundle | None,
+    bundle: bundle_registry.Bundle | None,
     posture: str,
     model: Any,
     model_problem: str | None,
@@ -185,7 +185,7 @@ class DecisionFabric:
         self.h, self.run_id, self.policy, self.store = h, run_id, policy, store
         self.component = h.get(self.component_key)
         self.counters: Counter = Counter()
-        self.bundle: mpr_registry.Bundle | None = None
+        self.bundle: bundle_registry.Bundle | None = None
         self.model: Any = None
         self.model_problem: str | None = None
         self._resolved_at = -REGISTRY_TTL_S
@@ -197,13 +197,13 @@ class DecisionFabric:
         if time.monotonic() - self._resolved_at < REGISTRY_TTL_S:
             return False
         self._resolved_at = time.monotonic()
-        bundle = mpr_registry.active_bundle(conn)
+        bundle = bundle_registry.active_bundle(conn)
         before = (self.bundle, self.model_problem)
         self.bundle = bundle
         self.model, self.model_problem = self._model(bundle)
         return (self.bundle, self.model_problem) != before
 
-    def _model(self, bundle: mpr_registry.Bundle | None) -> tuple[Any, str | None]:
+    def _model(self, bundle: bundle_registry.Bundle | None) -> tuple[Any, str | None]:
         if bundle is None or not bundle.model_ref:
             return None, None
         if bundle.model_ref not in self._models:

@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import psycopg
 
+from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.phases import P9
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import POSTURES, Policy
-from fp_platform.substrate import mpr_registry
 
 
 def ladder_posture(policy: Policy, signals: dict[str, Any]) -> tuple[str, list[str]]:
@@ -83,7 +83,7 @@ class DegradeLadder:
         self.window.extend((j, f) for j, f, _ in reversed(rows))
         self.events_since_change = sum(after for _, _, after in rows)
 
-    def set_static(self, bundle: mpr_registry.Bundle | None, model_problem: str | None) -> None:
+    def set_static(self, bundle: bundle_registry.Bundle | None, model_problem: str | None) -> None:
         """Registry resolution and model availability, as DF resolved them (one load per bundle change)."""
         self.static = {
             "registry_resolved": bundle is not None,

@@ -23,17 +23,18 @@ import orjson
 import pandas as pd
 import psycopg
 
+from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.metrics import card_precision_at_k
+from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles, handles
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.decision_fabric import batch_scored, decide
 from fp_platform.rtdl.policy import Policy, load_policy
-from fp_platform.substrate import bundle_models, db, mpr_registry
+from fp_platform.substrate import bundle_models, db
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.job_channel import Log, job_channel
 from fp_platform.substrate.object_store import S3ObjectStore
-from fp_platform.substrate.oracle_truth import oracle_frauds
 
 FLAGGED = ("REVIEW", "DECLINE")
 EXAMPLES = 10
@@ -58,7 +59,7 @@ def _context(p: dict[str, Any]) -> EventContext:
     return EventContext(binding["status"], tuple(binding["reasons"]), features["feature_version"], features["values"])
 
 
-def _load(store: S3ObjectStore, bundle: mpr_registry.Bundle) -> Any:
+def _load(store: S3ObjectStore, bundle: bundle_registry.Bundle) -> Any:
     """The bundle's model as DF loads it (None for a rules-only bundle)."""
     if not bundle.model_ref:
         return None
@@ -80,7 +81,7 @@ def shadow_score(
     review_budget: int,
     log: Log,
 ) -> dict[str, Any]:
-    cand, active = (mpr_registry.registered_bundle(conn, *b) for b in (candidate, baseline))
+    cand, active = (bundle_registry.registered_bundle(conn, *b) for b in (candidate, baseline))
     for name, b, found in (("candidate", candidate, cand), ("baseline", baseline, active)):
         if found is None:
             raise ShadowRefused(f"{name} bundle {b[0]} {b[1]} is not registered")
@@ -126,7 +127,7 @@ def shadow_score(
         if a["decision"] != c["decision"]
     ][:EXAMPLES]
 
-    def summary(bundle: mpr_registry.Bundle, decided: list[dict[str, Any]]) -> dict[str, Any]:
+    def summary(bundle: bundle_registry.Bundle, decided: list[dict[str, Any]]) -> dict[str, Any]:
         scores = np.array([d["score"] for d in decided])
         flagged = np.array([d["decision"] in FLAGGED for d in decided])
         return {

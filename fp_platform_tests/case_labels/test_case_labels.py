@@ -337,7 +337,7 @@ def test_the_trigger_and_investigation_policy_is_deterministic(h):
 
 
 def test_a_run_without_oracle_truth_fails_closed(h, stack):
-    from fp_platform.substrate.oracle_truth import TruthMissing, oracle_frauds
+    from fp_platform.contracts.oracle_truth import TruthMissing, oracle_frauds
 
     with pytest.raises(TruthMissing, match="no oracle truth"):
         oracle_frauds(h, S3ObjectStore(h), unique_run_id())

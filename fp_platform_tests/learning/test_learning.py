@@ -17,12 +17,13 @@ from dagster import DagsterInstance, RunRequest, SkipReason, build_schedule_cont
 from pyiceberg.expressions import EqualTo
 
 from fp_platform.cli import main as cli
+from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.canonical import canonical_json
 from fp_platform.learning import model_factory, offline_dataset, promotion, retrain, tables
 from fp_platform.learning.schedules import learning_retrain_schedule, new_labels_retrain
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl.policy import load_policy
-from fp_platform.substrate import bundle_models, bus, db, mpr_registry
+from fp_platform.substrate import bundle_models, bus, db
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.support import unique_run_id
@@ -45,7 +46,7 @@ def full_run(h, dagster_env):
     yield run_id
     boot, version = h.get("MPR_BOOTSTRAP_BUNDLE_ID"), str(load_policy(h).bootstrap["bundle_version"])
     with db.connect(h, autocommit=True) as conn, conn.transaction():
-        mpr_registry.activate(
+        bundle_registry.activate(
             conn,
             event_id=f"test:{run_id}:restore",
             event_type="ROLLED_BACK",
@@ -104,7 +105,7 @@ def test_the_corridor_is_append_only_registry_events_in_postgres_and_on_the_topi
     assert drill["steps"][1]["resolved_active"] == [drill["previous"]["bundle_id"], drill["previous"]["bundle_version"]]
     ids = [s["event_id"] for s in drill["steps"]]
     with db.connect(h) as conn:
-        seqs = [e["seq"] for e in mpr_registry.events_for(conn, ids)]
+        seqs = [e["seq"] for e in bundle_registry.events_for(conn, ids)]
         assert seqs == sorted(seqs) and len(seqs) == 3
         with pytest.raises(psycopg.Error, match="append-only"):
             conn.execute("UPDATE mpr_registry_events SET reason = 'rewritten' WHERE event_id = %s", (ids[0],))
@@ -139,7 +140,7 @@ def test_a_candidate_whose_features_ofp_does_not_serve_is_refused(h, full_run):
     )
     with db.connect(h, autocommit=True) as conn:
         with conn.transaction():
-            mpr_registry.register(
+            bundle_registry.register(
                 conn,
                 bundle_id="test_incompatible",
                 bundle_version=tag,

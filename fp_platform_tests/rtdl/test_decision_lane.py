@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fp_platform.benches.rtdl import world_envelopes
-from fp_platform.contracts import ids
+from fp_platform.contracts import bundle_registry, ids
 from fp_platform.contracts.features import FEATURE_NAMES, FEATURE_VERSION
 from fp_platform.rtdl import decision_lane
 from fp_platform.rtdl.action_layer import ActionLayer
@@ -22,7 +22,7 @@ from fp_platform.rtdl.decision_log import DecisionLogAudit
 from fp_platform.rtdl.degrade_ladder import ladder_posture
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.rtdl.processor import DecisionProcessor
-from fp_platform.substrate import bundle_models, db, mpr_registry
+from fp_platform.substrate import bundle_models, db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.support import Lane, smoke_world, start_lane, unique_run_id
 
@@ -188,8 +188,8 @@ def _vector(**over) -> dict:
     }
 
 
-def _bundle(model_ref: str | None = None) -> mpr_registry.Bundle:
-    return mpr_registry.Bundle(
+def _bundle(model_ref: str | None = None) -> bundle_registry.Bundle:
+    return bundle_registry.Bundle(
         "b",
         "1",
         "rev",
@@ -281,7 +281,7 @@ def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stac
     try:
         with db.connect(h, autocommit=True) as conn:
             for version, ref in (("good", f"s3://{bucket}/{model_key}"), ("gone", f"s3://{bucket}/tests/none.json")):
-                mpr_registry.register(
+                bundle_registry.register(
                     conn,
                     bundle_id=f"test_{tag}",
                     bundle_version=version,
@@ -291,7 +291,7 @@ def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stac
                     feature_list=list(FEATURE_NAMES),
                     thresholds={"STEP_UP": 0.6, "REVIEW": 0.9, "DECLINE": 0.99},
                 )
-            mpr_registry.activate(
+            bundle_registry.activate(
                 conn,
                 event_id=f"test:{tag}:good",
                 event_type="PROMOTED",
@@ -314,7 +314,7 @@ def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stac
                     "SELECT DISTINCT bundle_id FROM df_decisions WHERE platform_run_id = %s", (lane.run_id,)
                 )
             }
-            mpr_registry.activate(
+            bundle_registry.activate(
                 conn,
                 event_id=f"test:{tag}:gone",
                 event_type="PROMOTED",
@@ -330,7 +330,7 @@ def test_df_resolves_a_promoted_model_bundle_and_dl_sees_a_missing_model(h, stac
             ).fetchone()
     finally:
         with db.connect(h, autocommit=True) as conn:
-            mpr_registry.activate(
+            bundle_registry.activate(
                 conn,
                 event_id=f"test:{tag}:restore",
                 event_type="ROLLED_BACK",

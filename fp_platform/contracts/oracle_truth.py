@@ -1,22 +1,32 @@
-"""The oracle's truth output of a run (which transactions are fraud): read only by the label simulation
-and by model evaluation, never by the decision path."""
+"""The oracle's truth output of a run (which transactions are fraud): the read contract of the world
+plane's sealed truth, for the label simulation, model evaluation and shadow scoring — never the decision
+path. It lives in `contracts` because three planes read it and planes never import each other.
+"""
 
 from __future__ import annotations
 
 import io
+from typing import Protocol
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fp_platform.handles import Handles
-from fp_platform.substrate.object_store import S3ObjectStore
+
+
+class ObjectReader(Protocol):
+    """What reading the truth needs of an object store (`substrate.object_store.S3ObjectStore` is one)."""
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
+
+    def get(self, bucket: str, key: str) -> bytes: ...
 
 
 class TruthMissing(LookupError):
     """The run has no sealed truth output (P3 seals it before any traffic)."""
 
 
-def oracle_frauds(h: Handles, store: S3ObjectStore, run_id: str) -> set[int]:
+def oracle_frauds(h: Handles, store: ObjectReader, run_id: str) -> set[int]:
     """The transaction ids the run's oracle truth marks as fraud."""
     bucket = h.get("S3_ORACLE_BUCKET")
     prefix = (

@@ -1,5 +1,9 @@
-"""The MPR registry (append-only Postgres tables): bundles, and the events that make one active. DF
-resolves the active bundle from it; MF registers candidates; MPR promotes and rolls back."""
+"""The MPR registry (append-only Postgres tables): bundles, and the events that make one active.
+
+DF resolves the active bundle from it and the decision loop registers the rules-only bootstrap bundle;
+MF registers candidates; MPR promotes and rolls back. Two planes meet here, so the registry's one
+definition is a contract (like `labels.py`) rather than one plane's module the other imports.
+"""
 
 from __future__ import annotations
 
