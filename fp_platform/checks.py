@@ -1,11 +1,18 @@
-"""Gate declarations → Dagster blocking asset checks, with the verdict recorded in evidence (`phase_asset`
-builds a phase's asset from its plane function's gates; `judged` closes it); and the one launcher of
-one-shot jobs, whose silent failure becomes a recorded phase verdict."""
+"""Gate declarations → Dagster blocking asset checks, with the verdict recorded in evidence; and the one
+launcher of one-shot jobs, whose silent failure becomes a recorded phase verdict.
+
+`phase_asset(P9, gates.DECISION_SUMMARY)` builds a phase's asset from its gates: the body gathers the
+phase's facts and returns a `Verdict` (or a `Refusal`); the decorator writes its evidence files, judges
+the document with the declared gates and records the verdict — the phase id, the asset key and the gate
+names are each written once.
+"""
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
@@ -33,35 +40,91 @@ def gate_specs(asset: AssetKey | str, gates: Sequence[Gate]) -> list[AssetCheckS
     return [AssetCheckSpec(g.name, asset=asset, blocking=not g.advisory, description=g.description) for g in gates]
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a phase asset's body returns: its run's evidence writer, the document its gates judge, the metadata
+    the UI shows, and the evidence files to write first (name → document). `only` narrows the judgement to a
+    subset of the declared gates (a closure refused before it could be judged in full)."""
+
+    writer: EvidenceWriter
+    doc: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    only: Sequence[Gate] | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A phase's one-shot job refused its input: `gate` fails with the job's reason and the others fail as not
+    judged (Dagster wants a result for every declared check; an unjudged gate never passes), recorded in
+    evidence like any verdict."""
+
+    writer: EvidenceWriter
+    gate: str
+    result: dict[str, Any]
+
+
+def summary_verdict(
+    writer: EvidenceWriter,
+    facts: dict[str, Any],
+    name: str,
+    shown: Sequence[str],
+    *,
+    hidden: Sequence[str] = ("unhealthy",),
+    overrides: dict[str, Any] | None = None,
+    slices: dict[str, dict[str, Any]] | None = None,
+) -> Verdict:
+    """The verdict of a plane summary: `facts` judged, the `shown` ones as metadata; evidence file `name` holds
+    the facts without the `hidden` ones (the health they are judged with), with `overrides`, naming the
+    bounded `slices` (evidence name → document) written beside it."""
+    summary = {k: v for k, v in facts.items() if k not in hidden} | (overrides or {})
+    if slices:
+        summary["slices"] = list(slices)
+    return Verdict(writer, facts, {k: facts[k] for k in shown}, {**(slices or {}), name: summary})
+
+
 def phase_asset(phase_id: str, gates: Sequence[Gate], **asset_args: Any) -> Callable:
-    """`@asset` of a gated phase asset: named after the function, in the phase's group, partitioned by run,
-    with one check per declared gate."""
+    """`@asset` of a gated phase asset: named after the function (or `key=`), in the phase's group, partitioned by
+    run, with one check per declared gate, and its body's `Verdict` judged by those gates."""
 
     def wrap(fn: Callable) -> Any:
+        @functools.wraps(fn)
+        def body(context: AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
+            outcome = fn(context, *args, **kwargs)
+            if isinstance(outcome, Refusal):
+                if outcome.gate not in {g.name for g in gates}:
+                    raise ValueError(f"{fn.__name__} refused under {outcome.gate!r}, which is not one of its gates")
+                reason = outcome.result["reason"]
+                results = [
+                    GateResult(
+                        g.name, False, reason if g.name == outcome.gate else f"not judged: {outcome.gate} refused"
+                    )
+                    for g in gates
+                ]
+                return MaterializeResult(
+                    metadata={"status": "REFUSED", "reason": reason},
+                    check_results=gate_check_results(outcome.writer, phase_id, context.asset_key, results),
+                )
+            if not isinstance(outcome, Verdict):
+                return outcome
+            for name, doc in outcome.evidence.items():
+                outcome.writer.write_summary(name, doc, phase_id=phase_id)
+            results = judge(outcome.only if outcome.only is not None else gates, outcome.doc)
+            return MaterializeResult(
+                metadata=outcome.metadata,
+                check_results=gate_check_results(outcome.writer, phase_id, context.asset_key, results),
+            )
+
+        key = asset_args.pop("key", None) or AssetKey(fn.__name__)
         return asset(
-            name=fn.__name__,
+            key=key,
             group_name=phase(phase_id).group,
             partitions_def=platform_run_partitions,
-            check_specs=gate_specs(fn.__name__, gates),
+            check_specs=gate_specs(key, gates),
             **asset_args,
-        )(fn)
+        )(body)
 
     return wrap
-
-
-def judged(
-    context: AssetExecutionContext,
-    writer: EvidenceWriter,
-    phase_id: str,
-    gates: Sequence[Gate],
-    doc: dict[str, Any],
-    metadata: dict[str, Any] | None = None,
-) -> MaterializeResult:
-    """The asset's result: its declared gates judged over the phase's document, the verdict recorded."""
-    return MaterializeResult(
-        metadata=metadata or {},
-        check_results=gate_check_results(writer, phase_id, context.asset_key, judge(gates, doc)),
-    )
 
 
 def gate_check_results(
@@ -91,15 +154,6 @@ def gate_check_results(
         )
         for r in results
     ]
-
-
-def refused(writer: EvidenceWriter, phase_id: str, asset: str, gate: str, result: dict) -> MaterializeResult:
-    """A one-shot job refused its input: the phase's `gate` fails with the job's reason (the other gates were
-    not reached), recorded in evidence like any verdict."""
-    return MaterializeResult(
-        metadata={"status": "REFUSED", "reason": result["reason"]},
-        check_results=gate_check_results(writer, phase_id, asset, [GateResult(gate, False, result["reason"])]),
-    )
 
 
 def fail_phase(writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, gate: str, reason: str) -> Failure:

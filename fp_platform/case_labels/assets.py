@@ -5,7 +5,6 @@ the label events) supervised while they wait for the plane to catch up with the 
 decisions, then judge it from its append-only tables.
 """
 
-import time
 from collections.abc import Callable
 
 import psycopg
@@ -14,12 +13,11 @@ from dagster import AssetExecutionContext
 from fp_platform.case_labels import gates, summary
 from fp_platform.case_labels.policy import load_case_policy
 from fp_platform.case_labels.settings import CaseLabelsSettings
-from fp_platform.checks import judged, phase_asset
+from fp_platform.checks import phase_asset, summary_verdict
 from fp_platform.contracts.phases import P10
 from fp_platform.operate import supervisor
 from fp_platform.operate.packs import pack
 from fp_platform.resources import PlatformResource
-from fp_platform.substrate.settings import WorkerSettings
 
 
 def _plane_facts(
@@ -36,13 +34,15 @@ def _plane_facts(
     policy = load_case_policy(h)
     with platform.connect() as conn:
         conn.autocommit = True
-        ok, waited = supervisor.wait_until(
+        ok, waited = supervisor.supervise_until(
+            h,
+            conn,
+            run_id,
+            packs,
             lambda: summary.caught_up(summary.progress(h, policy, conn, run_id)),
             CaseLabelsSettings.load(h).timeout_seconds,
-            lambda: supervisor.reconcile(h, conn, run_id, packs, log=context.log.info),
             context.log.info,
         )
-        time.sleep(WorkerSettings.load(h).heartbeat_interval_seconds + 0.5)  # a heartbeat after the last batch
         _, where = summary.caught_up(summary.progress(h, policy, conn, run_id))
         return {
             **summarise(conn),
@@ -53,30 +53,26 @@ def _plane_facts(
         }
 
 
-def _write(platform: PlatformResource, run_id: str, facts: dict, slice_id: str, path_key: str):
-    """The plane's slice and its evidence file (the wait as the evidence has always recorded it: the seconds
-    waited and the caught_up gate's detail); the writer."""
-    h, writer = platform.handles, platform.evidence(run_id)
+def _verdict(platform: PlatformResource, run_id: str, facts: dict, slice_id: str, path_key: str, shown: tuple):
+    """The plane's verdict: its slice and its evidence file (the wait as the evidence has always recorded it: the
+    seconds waited and the caught_up gate's detail)."""
+    h = platform.handles
     sliced = facts.pop("slice")
     slice_name = h.pattern("CASE_LABELS_SLICE_PATH_PATTERN", slice_id=slice_id)
-    writer.write_summary(slice_name, {**sliced, "bounded_to": len(next(iter(sliced.values())))}, phase_id=P10)
-    doc = {k: v for k, v in facts.items() if k not in ("plane_caught_up", "unhealthy")}
-    writer.write_summary(
+    return summary_verdict(
+        platform.evidence(run_id),
+        facts,
         h.get(path_key),
-        {**doc, "caught_up": f"{facts['caught_up']} after {facts['waited_s']}s", "slices": [slice_name]},
-        phase_id=P10,
+        shown,
+        hidden=("plane_caught_up", "unhealthy"),
+        overrides={"caught_up": f"{facts['caught_up']} after {facts['waited_s']}s"},
+        slices={slice_name: {**sliced, "bounded_to": len(next(iter(sliced.values())))}},
     )
-    return writer
 
 
-@phase_asset(
-    P10,
-    gates.CASE_SUMMARY,
-    deps=["audit_summary"],
-    kinds={"kafka", "postgres"},
-    description="P10: cases opened for the run's decisions, their timelines appended (append-only, idempotent).",
-)
+@phase_asset(P10, gates.CASE_SUMMARY, deps=["audit_summary"], kinds={"kafka", "postgres"})
 def case_summary(context: AssetExecutionContext, platform: PlatformResource):
+    """P10: cases opened for the run's decisions, their timelines appended (append-only, idempotent)."""
     h, run_id = platform.handles, context.partition_key
     facts = _plane_facts(
         context,
@@ -87,25 +83,13 @@ def case_summary(context: AssetExecutionContext, platform: PlatformResource):
             "slice": {"cases": summary.case_slice(conn, run_id)},
         },
     )
-    writer = _write(platform, run_id, facts, "cases", "CASE_EVIDENCE_PATH_PATTERN")
-    return judged(
-        context,
-        writer,
-        P10,
-        gates.CASE_SUMMARY,
-        facts,
-        {"cases": facts["cases"], "triggers": facts["triggers"], "by_reason": facts["triggers_by_reason"]},
-    )
+    shown = ("cases", "triggers", "triggers_by_reason")
+    return _verdict(platform, run_id, facts, "cases", "CASE_EVIDENCE_PATH_PATTERN", shown)
 
 
-@phase_asset(
-    P10,
-    gates.LABEL_SUMMARY,
-    deps=[case_summary],
-    kinds={"kafka", "postgres"},
-    description="P10: label assertions appended through LS's writer boundary and published.",
-)
+@phase_asset(P10, gates.LABEL_SUMMARY, deps=[case_summary], kinds={"kafka", "postgres"})
 def label_summary(context: AssetExecutionContext, platform: PlatformResource):
+    """P10: label assertions appended through LS's writer boundary and published."""
     run_id = context.partition_key
     facts = _plane_facts(
         context,
@@ -116,16 +100,5 @@ def label_summary(context: AssetExecutionContext, platform: PlatformResource):
             "slice": {"assertions": summary.label_slice(conn, run_id)},
         },
     )
-    writer = _write(platform, run_id, facts, "labels", "LABEL_EVIDENCE_PATH_PATTERN")
-    return judged(
-        context,
-        writer,
-        P10,
-        gates.LABEL_SUMMARY,
-        facts,
-        {
-            "assertions": facts["assertions"],
-            "refused_writes": facts["refused_writes"],
-            "by_source_label": facts["by_source_label"],
-        },
-    )
+    shown = ("assertions", "refused_writes", "by_source_label")
+    return _verdict(platform, run_id, facts, "labels", "LABEL_EVIDENCE_PATH_PATTERN", shown)

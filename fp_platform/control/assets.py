@@ -9,7 +9,7 @@ from typing import Optional
 from dagster import AssetExecutionContext, Config, PipesSubprocessClient
 from psycopg_pool import ConnectionPool
 
-from fp_platform.checks import fail_phase, judged, launch_job, phase_asset
+from fp_platform.checks import Verdict, fail_phase, launch_job, phase_asset
 from fp_platform.contracts.drills import DEFAULT_DRILLS, check_drills, wsp_shares
 from fp_platform.contracts.envelope import OUTPUT_EVENT_CLASSES, topic_key_for
 from fp_platform.contracts.evidence import EvidenceError
@@ -43,14 +43,9 @@ def _launch(
     )
 
 
-@phase_asset(
-    P4,
-    gates.IG_READY,
-    deps=["oracle_checker"],
-    kinds={"python", "kafka"},
-    description="P4: the Ingestion Gate daemon is up for this run and proven at its HTTP boundary.",
-)
+@phase_asset(P4, gates.IG_READY, deps=["oracle_checker"], kinds={"python", "kafka"})
 def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
+    """P4: the Ingestion Gate daemon is up for this run and proven at its HTTP boundary."""
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
     try:
@@ -69,24 +64,12 @@ def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
         "platform_run_id": record.platform_run_id,
     }
     writer.write_summary(h.get("IG_READY_PATH_PATTERN"), doc, phase_id=P4)
-    return judged(
-        context,
-        writer,
-        P4,
-        gates.IG_READY,
-        {**doc, "platform_run_id": run_id},
-        {"ig_pid": record.pid, "started_now": started},
-    )
+    return Verdict(writer, {**doc, "platform_run_id": run_id}, {"ig_pid": record.pid, "started_now": started})
 
 
-@phase_asset(
-    P5,
-    gates.READY_PUBLISHED,
-    deps=[ig_ready],
-    kinds={"python", "kafka"},
-    description="P5: Scenario Runner gates the oracle facts and publishes READY once.",
-)
+@phase_asset(P5, gates.READY_PUBLISHED, deps=[ig_ready], kinds={"python", "kafka"})
 def ready_published(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    """P5: Scenario Runner gates the oracle facts and publishes READY once."""
     h, run_id = platform.handles, context.partition_key
     doc = _launch(context, pipes, platform, P5, "sr")
     writer = platform.evidence(run_id)
@@ -101,14 +84,7 @@ def ready_published(context: AssetExecutionContext, platform: PlatformResource, 
     if on_topic and on_topic["envelope"]["pins"].get("scenario_run_id") == doc["scenario_run_id"]:
         at = (on_topic["partition"], on_topic["offset"])
     facts = {"ready_at": at, "ready_duplicates": on_topic["skipped"].get("duplicate", 0) if on_topic else None}
-    return judged(
-        context,
-        writer,
-        P5,
-        gates.READY_PUBLISHED,
-        {**doc, **facts},
-        {"scenario_run_id": doc["scenario_run_id"], "verdict": doc["verdict"]},
-    )
+    return Verdict(writer, {**doc, **facts}, {"scenario_run_id": doc["scenario_run_id"], "verdict": doc["verdict"]})
 
 
 class WspConfig(Config):
@@ -124,16 +100,11 @@ class WspConfig(Config):
     drill_drop_context: float = 0.0
 
 
-@phase_asset(
-    P6,
-    gates.WSP_STREAM,
-    deps=[ready_published],
-    kinds={"python"},
-    description="P6: World Stream Producer streams the run's stream view to IG, with the run's drills.",
-)
+@phase_asset(P6, gates.WSP_STREAM, deps=[ready_published], kinds={"python"})
 def wsp_stream(
     context: AssetExecutionContext, config: WspConfig, platform: PlatformResource, pipes: PipesSubprocessClient
 ):
+    """P6: World Stream Producer streams the run's stream view to IG, with the run's drills."""
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
     try:
@@ -158,24 +129,16 @@ def wsp_stream(
         )
         drills[d] = {"injected": n, "detail": n if d not in acted else acted[d].get("reason", "acted")}
     facts = {"view_root": h.pattern("S3_STREAM_VIEW_ROOT_PATTERN", platform_run_id=run_id), "drills": drills}
-    return judged(
-        context,
+    return Verdict(
         writer,
-        P6,
-        gates.WSP_STREAM,
         {**doc, **facts},
         {"sent": doc.get("totals", {}).get("sent", 0), "retries": doc.get("totals", {}).get("retries", 0)},
     )
 
 
-@phase_asset(
-    P7,
-    gates.INGEST_RECEIPT_SUMMARY,
-    deps=[wsp_stream],
-    kinds={"postgres", "s3"},
-    description="P7: receipt outcomes per event class, from IG's append-only receipts.",
-)
+@phase_asset(P7, gates.INGEST_RECEIPT_SUMMARY, deps=[wsp_stream], kinds={"postgres", "s3"})
 def ingest_receipt_summary(context: AssetExecutionContext, platform: PlatformResource):
+    """P7: receipt outcomes per event class, from IG's append-only receipts."""
     h, run_id = platform.handles, context.partition_key
     with ConnectionPool(db.dsn(h), min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
         receipt_segments.flush(h, pool, platform.store)
@@ -188,7 +151,7 @@ def ingest_receipt_summary(context: AssetExecutionContext, platform: PlatformRes
         "segment_problems": problems,
         "wsp_unreceipted": _unreceipted_wsp_answers(writer, h, summary["by_event_class"]),
     }
-    return judged(context, writer, P7, gates.INGEST_RECEIPT_SUMMARY, {**summary, **facts}, dict(summary["counts"]))
+    return Verdict(writer, {**summary, **facts}, dict(summary["counts"]))
 
 
 def _unreceipted_wsp_answers(writer, h, by_class: dict[str, dict[str, int]]) -> list[str]:
@@ -205,14 +168,9 @@ def _unreceipted_wsp_answers(writer, h, by_class: dict[str, dict[str, int]]) -> 
     ]
 
 
-@phase_asset(
-    P7,
-    gates.KAFKA_OFFSETS_SNAPSHOT,
-    deps=[wsp_stream],
-    kinds={"kafka"},
-    description="P7: per topic/partition watermarks and the run's admitted offset ranges.",
-)
+@phase_asset(P7, gates.KAFKA_OFFSETS_SNAPSHOT, deps=[wsp_stream], kinds={"kafka"})
 def kafka_offsets_snapshot(context: AssetExecutionContext, platform: PlatformResource):
+    """P7: per topic/partition watermarks and the run's admitted offset ranges."""
     h, run_id = platform.handles, context.partition_key
     consumer = bus.scan_consumer(h)
     try:
@@ -223,35 +181,18 @@ def kafka_offsets_snapshot(context: AssetExecutionContext, platform: PlatformRes
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("KAFKA_OFFSETS_SNAPSHOT_PATH_PATTERN"), snap, phase_id=P7)
     wanted = {h.topic(topic_key_for(OUTPUT_EVENT_CLASSES[o])).name for o in h.get("ORACLE_REQUIRED_OUTPUT_IDS")}
-    return judged(
-        context,
-        writer,
-        P7,
-        gates.KAFKA_OFFSETS_SNAPSHOT,
-        {**snap, "wanted_topics": sorted(wanted)},
-        {"dedupe_drift": snap["dedupe_drift"]},
-    )
+    return Verdict(writer, {**snap, "wanted_topics": sorted(wanted)}, {"dedupe_drift": snap["dedupe_drift"]})
 
 
-@phase_asset(
-    P7,
-    gates.QUARANTINE_SUMMARY,
-    deps=[wsp_stream],
-    kinds={"s3"},
-    description="P7: quarantined and anomalous payloads, preserved write-once.",
-)
+@phase_asset(P7, gates.QUARANTINE_SUMMARY, deps=[wsp_stream], kinds={"s3"})
 def quarantine_summary(context: AssetExecutionContext, platform: PlatformResource):
+    """P7: quarantined and anomalous payloads, preserved write-once."""
     h, run_id = platform.handles, context.partition_key
     with platform.connect() as conn:
         doc = ingest_commit.quarantine_summary(conn, platform.store, run_id)
         refused = ingest_commit.receipt_summary(conn, run_id)["counts"]
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("QUARANTINE_SUMMARY_PATH_PATTERN"), doc, phase_id=P7)
-    return judged(
-        context,
-        writer,
-        P7,
-        gates.QUARANTINE_SUMMARY,
-        {**doc, "refused_receipts": refused[QUARANTINE] + refused[ANOMALY]},
-        {"quarantined": doc["count"]},
+    return Verdict(
+        writer, {**doc, "refused_receipts": refused[QUARANTINE] + refused[ANOMALY]}, {"quarantined": doc["count"]}
     )

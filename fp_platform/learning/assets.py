@@ -10,7 +10,7 @@ from typing import Optional
 
 from dagster import AssetExecutionContext, Config, MetadataValue, PipesSubprocessClient
 
-from fp_platform.checks import judged, launch_job, phase_asset, refused
+from fp_platform.checks import Refusal, Verdict, launch_job, phase_asset
 from fp_platform.contracts.phases import P12, P13, P14, P15
 from fp_platform.learning import gates, model_factory
 from fp_platform.resources import PlatformResource
@@ -22,30 +22,22 @@ class LearningInputConfig(Config):
     label_cutoff: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@phase_asset(
-    P12,
-    gates.LEARNING_INPUT_BASIS,
-    deps=["run_closure"],
-    kinds={"s3", "postgres"},
-    description="P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, "
-    "labels), with anti-leakage checks.",
-)
+@phase_asset(P12, gates.LEARNING_INPUT_BASIS, deps=["run_closure"], kinds={"s3", "postgres"})
 def learning_input_basis(
     context: AssetExecutionContext,
     config: LearningInputConfig,
     platform: PlatformResource,
     pipes: PipesSubprocessClient,
 ):
+    """P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, labels), with anti-leakage
+    checks."""
     writer = platform.evidence(context.partition_key)
     args = ["--label-cutoff", config.label_cutoff] if config.label_cutoff else []
     result = launch_job(context, pipes, platform.profile, writer, P12, "fp_platform.learning.jobs", "basis", *args)
     if result.get("status") == "REFUSED":
-        return refused(writer, P12, "learning_input_basis", "basis_pinned", result)
-    return judged(
-        context,
+        return Refusal(writer, "basis_pinned", result)
+    return Verdict(
         writer,
-        P12,
-        gates.LEARNING_INPUT_BASIS,
         result,
         {
             "basis_fingerprint": result["basis_fingerprint"],
@@ -55,25 +47,17 @@ def learning_input_basis(
     )
 
 
-@phase_asset(
-    P13,
-    gates.OFS_DATASET,
-    deps=["learning_input_basis"],
-    kinds={"iceberg", "duckdb", "s3"},
-    description="P13: the point-in-time dataset rebuilt offline from the archive and labels as of the "
-    "cutoff, committed to Iceberg, with the online/offline parity check.",
-)
+@phase_asset(P13, gates.OFS_DATASET, deps=["learning_input_basis"], kinds={"iceberg", "duckdb", "s3"})
 def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    """P13: the point-in-time dataset rebuilt offline from the archive and labels as of the cutoff, committed to
+    Iceberg, with the online/offline parity check."""
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform.profile, writer, P13, "fp_platform.learning.jobs", "ofs")
     if result.get("status") == "REFUSED":
-        return refused(writer, P13, "ofs_dataset", "dataset_committed", result)
+        return Refusal(writer, "dataset_committed", result)
     ice = result["iceberg"]
-    return judged(
-        context,
+    return Verdict(
         writer,
-        P13,
-        gates.OFS_DATASET,
         result,
         {
             "dataset_fingerprint": result["dataset_fingerprint"],
@@ -84,25 +68,17 @@ def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipe
     )
 
 
-@phase_asset(
-    P14,
-    gates.MF_CANDIDATE,
-    deps=["ofs_dataset"],
-    kinds={"mlflow", "lightgbm", "s3"},
-    description="P14: train the candidate (LightGBM) and a logistic baseline, evaluate under the handbook "
-    "protocol, track in MLflow, register the candidate bundle.",
-)
+@phase_asset(P14, gates.MF_CANDIDATE, deps=["ofs_dataset"], kinds={"mlflow", "lightgbm", "s3"})
 def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    """P14: train the candidate (LightGBM) and a logistic baseline, evaluate under the handbook protocol, track in
+    MLflow, register the candidate bundle."""
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform.profile, writer, P14, "fp_platform.learning.jobs", "train")
     if result.get("status") == "REFUSED":
-        return refused(writer, P14, "mf_candidate", "metric_floors", result)
+        return Refusal(writer, "metric_floors", result)
     problems = model_factory.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
-    return judged(
-        context,
+    return Verdict(
         writer,
-        P14,
-        gates.MF_CANDIDATE,
         {**result, "mlflow_problems": problems},
         {
             "mlflow_run_id": result["mlflow_run_id"],
@@ -118,17 +94,12 @@ class PromotionConfig(Config):
     candidate: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@phase_asset(
-    P15,
-    gates.MPR_PROMOTION,
-    deps=["mf_candidate"],
-    kinds={"postgres", "kafka"},
-    description="P15: the promotion corridor (compatibility, DF shadow scoring, promotion rule, PROMOTED, "
-    "rollback drill) as append-only registry events in Postgres and on the registry topic.",
-)
+@phase_asset(P15, gates.MPR_PROMOTION, deps=["mf_candidate"], kinds={"postgres", "kafka"})
 def mpr_promotion(
     context: AssetExecutionContext, config: PromotionConfig, platform: PlatformResource, pipes: PipesSubprocessClient
 ):
+    """P15: the promotion corridor (compatibility, DF shadow scoring, promotion rule, PROMOTED, rollback drill) as
+    append-only registry events in Postgres and on the registry topic."""
     writer = platform.evidence(context.partition_key)
     args = ["--candidate", config.candidate] if config.candidate else []
     compat = launch_job(
@@ -136,7 +107,7 @@ def mpr_promotion(
     )
     if compat.get("status") == "REFUSED" or not compat["compatible"]:
         reason = compat.get("reason") or "; ".join(compat["reasons"])
-        return refused(writer, P15, "mpr_promotion", "compatible", {"reason": f"refused: {reason}"})
+        return Refusal(writer, "compatible", {"reason": f"refused: {reason}"})
     bundle, window, baseline = compat["bundle"], compat["shadow_window"], compat["baseline"]
     shadow = launch_job(
         context,
@@ -162,16 +133,13 @@ def mpr_promotion(
         str(compat["review_budget"]),
     )
     if shadow.get("status") == "REFUSED":
-        return refused(writer, P15, "mpr_promotion", "promotion_committed", {"reason": shadow["reason"]})
+        return Refusal(writer, "promotion_committed", {"reason": shadow["reason"]})
     result = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs", "promote")
     if result.get("status") == "REFUSED":
-        return refused(writer, P15, "mpr_promotion", "promotion_committed", result)
+        return Refusal(writer, "promotion_committed", result)
     name = f"{bundle['bundle_id']} {bundle['bundle_version']}"
-    return judged(
-        context,
+    return Verdict(
         writer,
-        P15,
-        gates.MPR_PROMOTION,
         {**result, "compatible": compat["compatible"], "bundle": bundle, "shadow": shadow},
         {
             "candidate": name,

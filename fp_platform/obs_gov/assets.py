@@ -9,43 +9,33 @@ from typing import Optional
 
 from dagster import AssetExecutionContext, Config, MetadataValue, PipesSubprocessClient
 
-from fp_platform.checks import judged, launch_job, phase_asset
+from fp_platform.checks import Verdict, launch_job, phase_asset
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.phases import P11, P16
 from fp_platform.obs_gov import gates
 from fp_platform.resources import GateCatalog, PlatformResource
 
 
-@phase_asset(
-    P11,
-    gates.RUN_CLOSURE,
-    deps=["label_summary"],
-    kinds={"s3", "postgres"},
-    description="P11: the single-writer reporter closes the run: report, reconciliation, replay anchors, "
-    "conformance, anomalies, governance log, drills, run_completed.",
-)
+@phase_asset(P11, gates.RUN_CLOSURE, deps=["label_summary"], kinds={"s3", "postgres"})
 def run_closure(
     context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient, gate_catalog: GateCatalog
 ):
+    """P11: the single-writer reporter closes the run: report, reconciliation, replay anchors, conformance, anomalies,
+    governance log, drills, run_completed."""
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
     args = [a for name in gate_catalog.spine_verdicts for a in ("--expect-gate", name)]
     result = launch_job(context, pipes, platform.profile, writer, P11, "fp_platform.obs_gov.jobs", "report", *args)
     status = result.get("status")
     if status in (gates.LOCK_HELD, gates.EVIDENCE_MISSING):
-        return judged(
-            context, writer, P11, gates.REFUSED_CLOSURE, result, {"status": status, "reason": result["reason"]}
-        )
+        return Verdict(writer, result, {"status": status, "reason": result["reason"]}, only=gates.REFUSED_CLOSURE)
     try:
         marker = writer.read(h.get("RUN_CLOSURE_MARKER_PATH_PATTERN"))
         marker_ok = marker["closure_id"] == result["closure_id"] and all(writer.exists(n) for n in marker["files"])
     except EvidenceError as exc:
         marker, marker_ok = {"error": str(exc)}, False
-    return judged(
-        context,
+    return Verdict(
         writer,
-        P11,
-        gates.RUN_CLOSURE,
         {**result, "marker": marker, "marker_ok": marker_ok},
         {
             "status": result["status"],
@@ -64,17 +54,12 @@ class VerdictConfig(Config):
     second_run: Optional[str] = None  # noqa: UP045 - Dagster Config needs typing.Optional
 
 
-@phase_asset(
-    P16,
-    gates.PLATFORM_VERDICT,
-    deps=["mpr_promotion"],
-    kinds={"s3"},
-    description="P16: the full-platform verdict: source matrix and six-proof lane matrix from evidence, "
-    "blocker-free or the list of blockers.",
-)
+@phase_asset(P16, gates.PLATFORM_VERDICT, deps=["mpr_promotion"], kinds={"s3"})
 def platform_verdict(
     context: AssetExecutionContext, config: VerdictConfig, platform: PlatformResource, pipes: PipesSubprocessClient
 ):
+    """P16: the full-platform verdict: source matrix and six-proof lane matrix from evidence, blocker-free or the list
+    of blockers."""
     writer = platform.evidence(context.partition_key)
     args = ["--second-run", config.second_run] if config.second_run else []
     result = launch_job(context, pipes, platform.profile, writer, P16, "fp_platform.obs_gov.jobs", "verdict", *args)
@@ -85,11 +70,6 @@ def platform_verdict(
         ),
         "verdict_uri": writer.uri(h.get("PLATFORM_VERDICT_PATH_PATTERN")),
     }
-    return judged(
-        context,
-        writer,
-        P16,
-        gates.PLATFORM_VERDICT,
-        {**result, **facts},
-        {"verdict": result["verdict"], "blockers": MetadataValue.json(result["blockers"])},
+    return Verdict(
+        writer, {**result, **facts}, {"verdict": result["verdict"], "blockers": MetadataValue.json(result["blockers"])}
     )

@@ -2,7 +2,7 @@
 
 from dagster import AssetExecutionContext, Config, MetadataValue
 
-from fp_platform.checks import fail_phase, judged, phase_asset
+from fp_platform.checks import Verdict, fail_phase, phase_asset
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.phases import P1, P2
 from fp_platform.operate import gates, readiness
@@ -15,13 +15,9 @@ class RunHeaderConfig(Config):
     seed: int = 42
 
 
-@phase_asset(
-    P1,
-    gates.RUN_HEADER,
-    kinds={"s3", "postgres"},
-    description="P1 RUN_PINNED: the run's pinned config and digest, written once to run.json.",
-)
+@phase_asset(P1, gates.RUN_HEADER, kinds={"s3", "postgres"})
 def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform: PlatformResource):
+    """P1 RUN_PINNED: the run's pinned config and digest, written once to run.json."""
     h = platform.handles
     writer = platform.evidence(context.partition_key)
     with platform.connect() as conn:
@@ -31,11 +27,8 @@ def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform
             raise fail_phase(writer, P1, "run_header", "run_pinned", str(exc)) from exc
         facts = p1_facts(h, writer, conn)
     run_json = pinned.run_json
-    return judged(
-        context,
+    return Verdict(
         writer,
-        P1,
-        gates.RUN_HEADER,
         facts,
         {
             "run_json": MetadataValue.url(writer.uri(h.get("EVIDENCE_RUN_JSON_KEY"))),
@@ -46,14 +39,9 @@ def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform
     )
 
 
-@phase_asset(
-    P2,
-    gates.DAEMONS_READY,
-    deps=[run_header],
-    kinds={"python", "postgres"},
-    description="P2 DAEMONS_READY: the spine packs run for this run, supervised (restart with backoff).",
-)
+@phase_asset(P2, gates.DAEMONS_READY, deps=[run_header], kinds={"python", "postgres"})
 def daemons_ready(context: AssetExecutionContext, platform: PlatformResource):
+    """P2 DAEMONS_READY: the spine packs run for this run, supervised (restart with backoff)."""
     h, run_id = platform.handles, context.partition_key
     with platform.connect() as conn:
         conn.autocommit = True
@@ -61,11 +49,6 @@ def daemons_ready(context: AssetExecutionContext, platform: PlatformResource):
     doc = readiness.readiness_doc(h, statuses, run_id)
     writer = platform.evidence(run_id)
     writer.write_summary(h.get("DAEMONS_READY_PATH_PATTERN"), doc, phase_id=P2)
-    return judged(
-        context,
-        writer,
-        P2,
-        gates.DAEMONS_READY,
-        doc,
-        {f"{w['component']}": f"{w['state']} pid {w['pid']}" for p in doc["packs"] for w in p["workers"]},
+    return Verdict(
+        writer, doc, {f"{w['component']}": f"{w['state']} pid {w['pid']}" for p in doc["packs"] for w in p["workers"]}
     )

@@ -268,6 +268,22 @@ def wait_until(
         time.sleep(1.0)
 
 
+def supervise_until(
+    h: Handles,
+    conn: psycopg.Connection,
+    run_id: str,
+    packs: tuple[Pack, ...],
+    done: Callable[[], tuple[bool, str]],
+    timeout_s: float,
+    log: Callable[[str], None],
+) -> tuple[bool, float]:
+    """Keep `packs` supervised for the run until `done` holds or the timeout, then wait out one heartbeat so
+    the workers' health reflects their last batch; (held, seconds waited)."""
+    held = wait_until(done, timeout_s, lambda: reconcile(h, conn, run_id, packs, log=log), log)
+    time.sleep(WorkerSettings.load(h).heartbeat_interval_seconds + 0.5)
+    return held
+
+
 def unhealthy(h: Handles, conn: psycopg.Connection, pack_key: str, *component_keys: str) -> list[str]:
     """Problems of the named workers (handle keys) of a pack: not running, not GREEN, or a stale heartbeat."""
     stale = WorkerSettings.load(h).heartbeat_stale_seconds

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import psycopg
 from dagster import AssetExecutionContext
 
-from fp_platform.checks import judged, phase_asset
+from fp_platform.checks import Verdict, phase_asset, summary_verdict
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.phases import P8, P9
 from fp_platform.operate import supervisor
@@ -28,9 +28,9 @@ from fp_platform.substrate.settings import WorkerSettings
     gates.RTDL_CAUGHT_UP,
     deps=["daemons_ready", "ingest_receipt_summary", "kafka_offsets_snapshot", "quarantine_summary"],
     kinds={"kafka", "postgres", "s3"},
-    description="P8: the RTDL core workers have durably consumed the run's admitted topics.",
 )
 def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
+    """P8: the RTDL core workers have durably consumed the run's admitted topics."""
     h, run_id, store = platform.handles, context.partition_key, platform.store
     lag_max = RtdlSettings.load(h).caught_up_lag_max
     core = (pack(h, h.get("PACK_ID_RTDL_CORE")),)
@@ -62,19 +62,14 @@ def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
         )
     waited = round(time.monotonic() - started, 1)
     writer = platform.evidence(run_id)
-    writer.write_summary(
-        h.get("OFFSETS_SNAPSHOT_PATH_PATTERN"),
-        {
+    evidence = {
+        h.get("OFFSETS_SNAPSHOT_PATH_PATTERN"): {
             **report,
             "kafka_committed": committed,
             "offset_kind": "kafka_offset",
             "commit_policy": h.get("RTDL_CORE_OFFSET_COMMIT_POLICY"),
         },
-        phase_id=P8,
-    )
-    writer.write_summary(
-        h.get("RTDL_CAUGHT_UP_PATH_PATTERN"),
-        {
+        h.get("RTDL_CAUGHT_UP_PATH_PATTERN"): {
             "max_lag": report["max_lag"],
             "lag_max_allowed": lag_max,
             "waited_s": waited,
@@ -84,11 +79,8 @@ def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
             "derived_coverage": coverage,
             "workers": [s.to_dict() for s in statuses],
         },
-        phase_id=P8,
-    )
-    writer.write_summary(
-        h.get("ARCHIVE_WRITE_SUMMARY_PATH_PATTERN"), {k: v for k, v in closure.items() if k != "segments"}, phase_id=P8
-    )
+        h.get("ARCHIVE_WRITE_SUMMARY_PATH_PATTERN"): {k: v for k, v in closure.items() if k != "segments"},
+    }
     stale = WorkerSettings.load(h).heartbeat_stale_seconds
     doc = {
         "report": report,
@@ -113,14 +105,8 @@ def rtdl_caught_up(context: AssetExecutionContext, platform: PlatformResource):
             )
         ],
     }
-    return judged(
-        context,
-        writer,
-        P8,
-        gates.RTDL_CAUGHT_UP,
-        doc,
-        {"max_lag": report["max_lag"], "waited_s": waited, "archive_records": closure["records"]},
-    )
+    metadata = {"max_lag": report["max_lag"], "waited_s": waited, "archive_records": closure["records"]}
+    return Verdict(writer, doc, metadata, evidence)
 
 
 def _close_archive(writer, h, closure: dict) -> str | None:
@@ -160,13 +146,8 @@ def _lane_facts(
             c = decision_lane.counts(conn, run_id)
             return c[have] >= c[want] > 0, f"{c[have]}/{c[want]} {have}"
 
-        _, waited = supervisor.wait_until(
-            done,
-            RtdlSettings.load(h).decision_lane_timeout_seconds,
-            lambda: supervisor.reconcile(h, conn, run_id, lane, log=context.log.info),
-            context.log.info,
-        )
-        time.sleep(WorkerSettings.load(h).heartbeat_interval_seconds + 0.5)
+        timeout_s = RtdlSettings.load(h).decision_lane_timeout_seconds
+        _, waited = supervisor.supervise_until(h, conn, run_id, lane, done, timeout_s, context.log.info)
         return {
             **summarise(conn),
             "waited_s": waited,
@@ -174,20 +155,10 @@ def _lane_facts(
         }
 
 
-def _summary(facts: dict) -> dict:
-    """What the lane's evidence file holds: the facts without the health they are judged with."""
-    return {k: v for k, v in facts.items() if k != "unhealthy"}
-
-
-@phase_asset(
-    P9,
-    gates.DECISION_SUMMARY,
-    deps=[rtdl_caught_up],
-    kinds={"kafka", "postgres"},
-    description="P9: DF decided every admitted traffic event (rules + model, explicit degrade).",
-)
+@phase_asset(P9, gates.DECISION_SUMMARY, deps=[rtdl_caught_up], kinds={"kafka", "postgres"})
 def decision_summary(context: AssetExecutionContext, platform: PlatformResource):
-    h, run_id = platform.handles, context.partition_key
+    """P9: DF decided every admitted traffic event (rules + model, explicit degrade)."""
+    run_id = context.partition_key
     facts = _lane_facts(
         context,
         platform,
@@ -196,27 +167,14 @@ def decision_summary(context: AssetExecutionContext, platform: PlatformResource)
         ("COMPONENT_ID_DF", "COMPONENT_ID_DL"),
         lambda conn: decision_lane.decision_summary(conn, run_id),
     )
-    writer = platform.evidence(run_id)
-    writer.write_summary(h.get("DECISION_SUMMARY_PATH_PATTERN"), _summary(facts), phase_id=P9)
-    return judged(
-        context,
-        writer,
-        P9,
-        gates.DECISION_SUMMARY,
-        facts,
-        {"decisions": facts["decisions"], "degraded": facts["degraded"], "by_decision": facts["by_decision"]},
-    )
+    name = platform.handles.get("DECISION_SUMMARY_PATH_PATTERN")
+    return summary_verdict(platform.evidence(run_id), facts, name, ("decisions", "degraded", "by_decision"))
 
 
-@phase_asset(
-    P9,
-    gates.ACTION_SUMMARY,
-    deps=[decision_summary],
-    kinds={"kafka", "postgres"},
-    description="P9: AL executed each intent once (idempotent on action_id) and recorded its outcome.",
-)
+@phase_asset(P9, gates.ACTION_SUMMARY, deps=[decision_summary], kinds={"kafka", "postgres"})
 def action_summary(context: AssetExecutionContext, platform: PlatformResource):
-    h, run_id = platform.handles, context.partition_key
+    """P9: AL executed each intent once (idempotent on action_id) and recorded its outcome."""
+    run_id = context.partition_key
     facts = _lane_facts(
         context,
         platform,
@@ -225,26 +183,13 @@ def action_summary(context: AssetExecutionContext, platform: PlatformResource):
         ("COMPONENT_ID_AL",),
         lambda conn: decision_lane.action_summary(conn, run_id),
     )
-    writer = platform.evidence(run_id)
-    writer.write_summary(h.get("ACTION_SUMMARY_PATH_PATTERN"), _summary(facts), phase_id=P9)
-    return judged(
-        context,
-        writer,
-        P9,
-        gates.ACTION_SUMMARY,
-        facts,
-        {"outcomes": facts["outcomes"], "duplicates_prevented": facts["duplicates_prevented"]},
-    )
+    name = platform.handles.get("ACTION_SUMMARY_PATH_PATTERN")
+    return summary_verdict(platform.evidence(run_id), facts, name, ("outcomes", "duplicates_prevented"))
 
 
-@phase_asset(
-    P9,
-    gates.AUDIT_SUMMARY,
-    deps=[action_summary],
-    kinds={"kafka", "postgres", "s3"},
-    description="P9: DLA's append-only audit: one closed chain per decision, lineage to the IG receipt.",
-)
+@phase_asset(P9, gates.AUDIT_SUMMARY, deps=[action_summary], kinds={"kafka", "postgres", "s3"})
 def audit_summary(context: AssetExecutionContext, platform: PlatformResource):
+    """P9: DLA's append-only audit: one closed chain per decision, lineage to the IG receipt."""
     h, run_id = platform.handles, context.partition_key
     facts = _lane_facts(
         context,
@@ -258,15 +203,11 @@ def audit_summary(context: AssetExecutionContext, platform: PlatformResource):
         },
     )
     chains = facts.pop("chains_slice")
-    writer = platform.evidence(run_id)
     slice_name = h.pattern("AUDIT_SLICE_PATH_PATTERN", slice_id="first_and_degraded")
-    writer.write_summary(slice_name, {"chains": chains, "bounded_to": len(chains)}, phase_id=P9)
-    writer.write_summary(h.get("DLA_EVIDENCE_PATH_PATTERN"), {**_summary(facts), "slices": [slice_name]}, phase_id=P9)
-    return judged(
-        context,
-        writer,
-        P9,
-        gates.AUDIT_SUMMARY,
+    return summary_verdict(
+        platform.evidence(run_id),
         facts,
-        {"chains": facts["chains"], "lineage_unresolved_total": facts["lineage_unresolved_total"]},
+        h.get("DLA_EVIDENCE_PATH_PATTERN"),
+        ("chains", "lineage_unresolved_total"),
+        slices={slice_name: {"chains": chains, "bounded_to": len(chains)}},
     )

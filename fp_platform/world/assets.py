@@ -3,17 +3,15 @@ and the checker. Heavy work runs in `fp_platform.world.jobs` through Dagster Pip
 
 import json
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, PipesSubprocessClient, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, PipesSubprocessClient
 
-from fp_platform.checks import gate_specs, judged, launch_job, phase_asset
-from fp_platform.contracts.phases import P3, phase
+from fp_platform.checks import Verdict, launch_job, phase_asset
+from fp_platform.contracts.phases import P3
 from fp_platform.handles import handles
-from fp_platform.resources import PlatformResource, platform_run_partitions
+from fp_platform.resources import PlatformResource
 from fp_platform.world import checker, gates, oracle_store
 from fp_platform.world.layout import oracle_layout, required_output_ids, sort_key_for
 from fp_platform.world.stream_sort import RECEIPT_NAME, receipt_is_valid
-
-GROUP = phase(P3).group
 
 
 def _run_job(
@@ -31,14 +29,9 @@ def _run_job(
     )
 
 
-@phase_asset(
-    P3,
-    gates.ENGINE_OUTPUTS,
-    deps=["run_header"],
-    kinds={"python", "s3"},
-    description="The run's world, generated deterministically and synced (incrementally) to the oracle bucket.",
-)
+@phase_asset(P3, gates.ENGINE_OUTPUTS, deps=["run_header"], kinds={"python", "s3"})
 def engine_outputs(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    """The run's world, generated deterministically and synced (incrementally) to the oracle bucket."""
     result = _run_job(context, pipes, platform, "engine")
     writer = platform.evidence(context.partition_key)
     snapshot = writer.read(platform.handles.get("ORACLE_SEED_SNAPSHOT_PATH_PATTERN"))
@@ -48,24 +41,14 @@ def engine_outputs(context: AssetExecutionContext, platform: PlatformResource, p
         for rel in snapshot["digests"]
     }
     absent = [rel for rel, sha in snapshot["digests"].items() if stored[rel].get(oracle_store.SHA_META) != sha]
-    return judged(
-        context,
-        writer,
-        P3,
-        gates.ENGINE_OUTPUTS,
-        {"snapshot": snapshot, "absent": absent},
-        {"engine_run_id": result["engine_run_id"], **result["counts"]},
+    return Verdict(
+        writer, {"snapshot": snapshot, "absent": absent}, {"engine_run_id": result["engine_run_id"], **result["counts"]}
     )
 
 
-@phase_asset(
-    P3,
-    gates.ORACLE_PACK,
-    deps=[engine_outputs],
-    kinds={"s3"},
-    description="The oracle pack: manifest of every engine object, sealed once with _SEALED.json.",
-)
+@phase_asset(P3, gates.ORACLE_PACK, deps=[engine_outputs], kinds={"s3"})
 def oracle_pack(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    """The oracle pack: manifest of every engine object, sealed once with _SEALED.json."""
     result = _run_job(context, pipes, platform, "seal")
     h = platform.handles
     layout = oracle_layout(h, context.partition_key)
@@ -73,26 +56,20 @@ def oracle_pack(context: AssetExecutionContext, platform: PlatformResource, pipe
         "problems": oracle_store.verify_pack(platform.store, layout, strict=False),
         "missing": sorted(set(required_output_ids(h)) - set(result["outputs"])),
     }
-    return judged(
-        context,
-        platform.evidence(context.partition_key),
-        P3,
-        gates.ORACLE_PACK,
-        {**result, **facts},
-        {"pack_fingerprint": result["pack_fingerprint"]},
+    return Verdict(
+        platform.evidence(context.partition_key), {**result, **facts}, {"pack_fingerprint": result["pack_fingerprint"]}
     )
 
 
 def stream_view_asset(output_id: str) -> AssetsDefinition:
     key = AssetKey(["stream_view", output_id])
 
-    @asset(
+    @phase_asset(
+        P3,
+        gates.STREAM_VIEW,
         key=key,
-        group_name=GROUP,
-        partitions_def=platform_run_partitions,
         deps=[oracle_pack],
         kinds={"parquet", "s3"},
-        check_specs=gate_specs(key, gates.STREAM_VIEW),
         description=f"Stream view of {output_id}: ordered by ts_utc, source file, source row; re-runnable alone.",
     )
     def _view(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
@@ -104,11 +81,8 @@ def stream_view_asset(output_id: str) -> AssetsDefinition:
         )
         receipt = json.loads(platform.store.get(layout.bucket, layout.view(output_id) + RECEIPT_NAME))
         ok, why = receipt_is_valid(platform.store, job, receipt)
-        return judged(
-            context,
+        return Verdict(
             platform.evidence(context.partition_key),
-            P3,
-            gates.STREAM_VIEW,
             {"receipt_valid": ok, "why": why},
             {
                 "rows": result["counts"]["output_rows"],
@@ -123,15 +97,10 @@ def stream_view_asset(output_id: str) -> AssetsDefinition:
 stream_views = [stream_view_asset(o) for o in required_output_ids(handles())]
 
 
-@phase_asset(
-    P3,
-    gates.ORACLE_CHECKER,
-    deps=stream_views,
-    kinds={"python"},
-    description="P3 checker (fail-closed): writes oracle/stream_sort_summary.json and oracle/checker_pass.json.",
-)
+@phase_asset(P3, gates.ORACLE_CHECKER, deps=stream_views, kinds={"python"})
 def oracle_checker(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
+    """P3 checker (fail-closed): writes oracle/stream_sort_summary.json and oracle/checker_pass.json."""
     _run_job(context, pipes, platform, "check")
     writer = platform.evidence(context.partition_key)
     verdict = writer.read(platform.handles.get("ORACLE_CHECKER_PASS_PATH_PATTERN"))
-    return judged(context, writer, P3, gates.ORACLE_CHECKER, verdict, {"verdict": verdict["verdict"]})
+    return Verdict(writer, verdict, {"verdict": verdict["verdict"]})
