@@ -31,7 +31,7 @@ from dagster import (
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.gates import Gate, GateResult, gate_evidence_name, judge, record_gates
 from fp_platform.contracts.phases import phase
-from fp_platform.resources import platform_run_partitions
+from fp_platform.resources import PlatformResource, platform_run_partitions
 
 
 def gate_specs(asset: AssetKey | str, gates: Sequence[Gate]) -> list[AssetCheckSpec]:
@@ -165,17 +165,18 @@ def fail_phase(writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, gat
 def launch_job(
     context: AssetExecutionContext,
     pipes: PipesSubprocessClient,
-    profile: str,
-    writer: EvidenceWriter,
+    platform: PlatformResource,
     phase_id: str,
     module: str,
     job: str,
     *args: str,
 ) -> dict:
-    """Run `python -m <module> <job> --run-id <partition> ...` through Pipes; return what it reported."""
+    """Run `python -m <module> <job> --run-id <partition> ...` through Pipes; return what it reported (a job
+    that reports nothing fails the phase, recorded in the run's evidence)."""
+    writer = platform.evidence(context.partition_key)
     invocation = pipes.run(
         context=context,
-        env={"FP_PROFILE": profile},
+        env={"FP_PROFILE": platform.profile},
         command=[sys.executable, "-m", module, job, "--run-id", context.partition_key, *args],
     )
     messages = invocation.get_custom_messages()

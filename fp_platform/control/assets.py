@@ -31,16 +31,7 @@ def _launch(
     job: str,
     *extra: str,
 ) -> dict:
-    return launch_job(
-        context,
-        pipes,
-        platform.profile,
-        platform.evidence(context.partition_key),
-        phase_id,
-        "fp_platform.control.jobs",
-        job,
-        *extra,
-    )
+    return launch_job(context, pipes, platform, phase_id, "fp_platform.control.jobs", job, *extra)
 
 
 @phase_asset(P4, gates.IG_READY, deps=["oracle_checker"], kinds={"python", "kafka"})

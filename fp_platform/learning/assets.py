@@ -33,7 +33,7 @@ def learning_input_basis(
     checks."""
     writer = platform.evidence(context.partition_key)
     args = ["--label-cutoff", config.label_cutoff] if config.label_cutoff else []
-    result = launch_job(context, pipes, platform.profile, writer, P12, "fp_platform.learning.jobs", "basis", *args)
+    result = launch_job(context, pipes, platform, P12, "fp_platform.learning.jobs", "basis", *args)
     if result.get("status") == "REFUSED":
         return Refusal(writer, "basis_pinned", result)
     return Verdict(
@@ -52,7 +52,7 @@ def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipe
     """P13: the point-in-time dataset rebuilt offline from the archive and labels as of the cutoff, committed to
     Iceberg, with the online/offline parity check."""
     writer = platform.evidence(context.partition_key)
-    result = launch_job(context, pipes, platform.profile, writer, P13, "fp_platform.learning.jobs", "ofs")
+    result = launch_job(context, pipes, platform, P13, "fp_platform.learning.jobs", "ofs")
     if result.get("status") == "REFUSED":
         return Refusal(writer, "dataset_committed", result)
     ice = result["iceberg"]
@@ -73,7 +73,7 @@ def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pip
     """P14: train the candidate (LightGBM) and a logistic baseline, evaluate under the handbook protocol, track in
     MLflow, register the candidate bundle."""
     writer = platform.evidence(context.partition_key)
-    result = launch_job(context, pipes, platform.profile, writer, P14, "fp_platform.learning.jobs", "train")
+    result = launch_job(context, pipes, platform, P14, "fp_platform.learning.jobs", "train")
     if result.get("status") == "REFUSED":
         return Refusal(writer, "metric_floors", result)
     problems = model_factory.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
@@ -102,9 +102,7 @@ def mpr_promotion(
     append-only registry events in Postgres and on the registry topic."""
     writer = platform.evidence(context.partition_key)
     args = ["--candidate", config.candidate] if config.candidate else []
-    compat = launch_job(
-        context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs", "compatibility", *args
-    )
+    compat = launch_job(context, pipes, platform, P15, "fp_platform.learning.jobs", "compatibility", *args)
     if compat.get("status") == "REFUSED" or not compat["compatible"]:
         reason = compat.get("reason") or "; ".join(compat["reasons"])
         return Refusal(writer, "compatible", {"reason": f"refused: {reason}"})
@@ -112,8 +110,7 @@ def mpr_promotion(
     shadow = launch_job(
         context,
         pipes,
-        platform.profile,
-        writer,
+        platform,
         P15,
         "fp_platform.rtdl.shadow",
         "score",
@@ -134,7 +131,7 @@ def mpr_promotion(
     )
     if shadow.get("status") == "REFUSED":
         return Refusal(writer, "promotion_committed", {"reason": shadow["reason"]})
-    result = launch_job(context, pipes, platform.profile, writer, P15, "fp_platform.learning.jobs", "promote")
+    result = launch_job(context, pipes, platform, P15, "fp_platform.learning.jobs", "promote")
     if result.get("status") == "REFUSED":
         return Refusal(writer, "promotion_committed", result)
     name = f"{bundle['bundle_id']} {bundle['bundle_version']}"

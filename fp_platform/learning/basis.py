@@ -11,22 +11,19 @@ definition may end after its event.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from fp_platform.contracts.canonical import digest
-from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
+from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.features import DELAY_DAYS, FEATURE_VERSION, WINDOW_END_DAYS_BEFORE_EVENT
 from fp_platform.contracts.phases import P12
-from fp_platform.handles import Handles
 from fp_platform.learning import archive_reader
 from fp_platform.learning.policy import LearningPolicy
-from fp_platform.substrate.object_store import S3ObjectStore
-
-Log = Callable[[str], None]
+from fp_platform.learning.step import Step
+from fp_platform.substrate.job_channel import Log
 
 
 class BasisRefused(RuntimeError):
@@ -115,17 +112,12 @@ def _wait_for_label_archive(
 
 
 def pin_basis(
-    h: Handles,
-    conn: psycopg.Connection,
-    store: S3ObjectStore,
-    writer: EvidenceWriter,
-    run_id: str,
-    policy: LearningPolicy,
-    log: Log,
+    step: Step,
     label_cutoff: datetime | None = None,
     archive_wait_s: float = 120.0,
 ) -> dict[str, Any]:
     """Pin and write `learning/input_basis.json` and `learning/leakage_check.json`; return the result."""
+    h, conn, store, writer, run_id, policy, log = step.unpack()
     try:
         closure = writer.read(h.get("RUN_CLOSURE_MARKER_PATH_PATTERN"))
     except EvidenceError as exc:

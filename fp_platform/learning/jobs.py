@@ -17,6 +17,7 @@ import sys
 from fp_platform.handles import handles
 from fp_platform.learning import basis, model_factory, offline_dataset, promotion
 from fp_platform.learning.policy import load_policy
+from fp_platform.learning.step import Step
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.job_channel import job_channel
@@ -42,19 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     policy, store, writer = load_policy(h), S3ObjectStore(h), run_evidence(h, args.run_id)
     code = 0
     with job_channel() as (log, report), db.connect(h, autocommit=True) as conn:
+        step = Step(h, conn, store, writer, args.run_id, policy, log)
         try:
             if args.job == "basis":
                 cutoff = basis.parse_time(args.label_cutoff) if args.label_cutoff else None
-                result = basis.pin_basis(h, conn, store, writer, args.run_id, policy, log, cutoff)
+                result = basis.pin_basis(step, cutoff)
             elif args.job == "ofs":
-                result = offline_dataset.build_dataset(h, conn, store, writer, args.run_id, policy, log)
+                result = offline_dataset.build_dataset(step)
             elif args.job == "compatibility":
-                result = promotion.check_compatibility(h, conn, store, writer, args.run_id, policy, args.candidate)
+                result = promotion.check_compatibility(step, args.candidate)
             elif args.job == "promote":
-                result = promotion.promote(h, conn, store, writer, args.run_id, policy, log)
+                result = promotion.promote(step)
             else:
                 version = writer.read(h.get("EVIDENCE_RUN_JSON_KEY")).get("git_sha", "unknown")
-                result = model_factory.train_candidate(h, conn, store, writer, args.run_id, policy, version, log)
+                result = model_factory.train_candidate(step, version)
         except REFUSALS as exc:
             log(str(exc))
             result, code = {"status": "REFUSED", "reason": str(exc)}, EXIT_REFUSED

@@ -10,7 +10,6 @@ a model document DF can load, the feature list, thresholds and provenance, regis
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import matplotlib
@@ -20,26 +19,22 @@ import lightgbm as lgb
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import psycopg
 from pyiceberg.expressions import EqualTo
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.canonical import canonical_json, sha256_hex
-from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.features import FEATURE_VERSION
 from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P14
 from fp_platform.handles import Handles
 from fp_platform.learning import basis, evaluation, tables
-from fp_platform.learning.policy import LearningPolicy, floors_for
+from fp_platform.learning.policy import floors_for
+from fp_platform.learning.step import Step
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import pinned_scale
-from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.secrets import get_secret
-
-Log = Callable[[str], None]
 
 
 class CandidateRefused(RuntimeError):
@@ -107,15 +102,10 @@ def tracking_uri(h: Handles) -> str:
 
 
 def train_candidate(
-    h: Handles,
-    conn: psycopg.Connection,
-    store: S3ObjectStore,
-    writer: EvidenceWriter,
-    run_id: str,
-    policy: LearningPolicy,
+    step: Step,
     code_version: str,
-    log: Log,
 ) -> dict[str, Any]:
+    h, conn, store, writer, run_id, policy, log = step.unpack()
     import mlflow
     from mlflow.models import infer_signature
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,17 +23,17 @@ from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import EqualTo
 
 from fp_platform.contracts.canonical import digest, sha256_hex
-from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.features import FEATURE_NAMES, FLAG_NAMES
 from fp_platform.contracts.labels import as_of
 from fp_platform.contracts.phases import P13
 from fp_platform.handles import Handles
 from fp_platform.learning import archive_reader, basis, offline_features, tables
 from fp_platform.learning.policy import LearningPolicy
+from fp_platform.learning.step import Step
+from fp_platform.substrate.job_channel import Log
 from fp_platform.substrate.object_store import S3ObjectStore
 
 FLOAT_REL_TOLERANCE = 1e-9  # Postgres and DuckDB may sum an average's terms in another order
-Log = Callable[[str], None]
 
 
 class DatasetRefused(RuntimeError):
@@ -311,15 +310,10 @@ def table_digest(table: pa.Table) -> str:
 
 
 def build_dataset(
-    h: Handles,
-    conn: psycopg.Connection,
-    store: S3ObjectStore,
-    writer: EvidenceWriter,
-    run_id: str,
-    policy: LearningPolicy,
-    log: Log,
+    step: Step,
 ) -> dict[str, Any]:
     """Build, commit and prove the dataset of the run's pinned basis; write the P13 evidence."""
+    h, conn, store, writer, run_id, policy, log = step.unpack()
     b = writer.read(h.get("LEARNING_INPUT_BASIS_PATH_PATTERN"))
     segments = archive_reader.manifest(conn, run_id)
     if archive_reader.fingerprint(segments) != b["archive"]["fingerprint"]:

@@ -16,7 +16,6 @@ step no longer resolves, so the drill fails rather than claim what it did not se
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -30,10 +29,9 @@ from fp_platform.contracts.payloads import DECISIONS
 from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles
 from fp_platform.learning.policy import LearningPolicy
+from fp_platform.learning.step import Step
 from fp_platform.substrate import bundle_models, bus
 from fp_platform.substrate.object_store import S3ObjectStore
-
-Log = Callable[[str], None]
 
 
 class PromotionRefused(RuntimeError):
@@ -138,14 +136,10 @@ def baseline_of(conn: psycopg.Connection, run_id: str, candidate: tuple[str, str
 
 
 def check_compatibility(
-    h: Handles,
-    conn: psycopg.Connection,
-    store: S3ObjectStore,
-    writer: EvidenceWriter,
-    run_id: str,
-    policy: LearningPolicy,
+    step: Step,
     override: str | None,
 ) -> dict[str, Any]:
+    h, conn, store, writer, run_id, policy, _ = step.unpack()
     candidate = candidate_of(h, writer, override)
     baseline = baseline_of(conn, run_id, (candidate["bundle_id"], candidate["bundle_version"]))
     basis = writer.read(h.get("LEARNING_INPUT_BASIS_PATH_PATTERN"))
@@ -245,15 +239,10 @@ def publish(h: Handles, conn: psycopg.Connection, run_id: str, event_ids: list[s
 
 
 def promote(
-    h: Handles,
-    conn: psycopg.Connection,
-    store: S3ObjectStore,
-    writer: EvidenceWriter,
-    run_id: str,
-    policy: LearningPolicy,
-    log: Log,
+    step: Step,
 ) -> dict[str, Any]:
     """Judge the shadow, then promote and drill the rollback; the receipts say what happened."""
+    h, conn, store, writer, run_id, policy, log = step.unpack()
     compat = writer.read(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"))
     if not compat["compatible"]:
         raise PromotionRefused("the candidate is not compatible: " + "; ".join(compat["reasons"]))

@@ -25,7 +25,7 @@ def run_closure(
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)
     args = [a for name in gate_catalog.spine_verdicts for a in ("--expect-gate", name)]
-    result = launch_job(context, pipes, platform.profile, writer, P11, "fp_platform.obs_gov.jobs", "report", *args)
+    result = launch_job(context, pipes, platform, P11, "fp_platform.obs_gov.jobs", "report", *args)
     status = result.get("status")
     if status in (gates.LOCK_HELD, gates.EVIDENCE_MISSING):
         return Verdict(writer, result, {"status": status, "reason": result["reason"]}, only=gates.REFUSED_CLOSURE)
@@ -62,7 +62,7 @@ def platform_verdict(
     of blockers."""
     writer = platform.evidence(context.partition_key)
     args = ["--second-run", config.second_run] if config.second_run else []
-    result = launch_job(context, pipes, platform.profile, writer, P16, "fp_platform.obs_gov.jobs", "verdict", *args)
+    result = launch_job(context, pipes, platform, P16, "fp_platform.obs_gov.jobs", "verdict", *args)
     h = platform.handles
     facts = {
         "published": all(

@@ -17,16 +17,7 @@ from fp_platform.world.stream_sort import RECEIPT_NAME, receipt_is_valid
 def _run_job(
     context: AssetExecutionContext, pipes: PipesSubprocessClient, platform: PlatformResource, job: str, *extra: str
 ) -> dict:
-    return launch_job(
-        context,
-        pipes,
-        platform.profile,
-        platform.evidence(context.partition_key),
-        P3,
-        "fp_platform.world.jobs",
-        job,
-        *extra,
-    )
+    return launch_job(context, pipes, platform, P3, "fp_platform.world.jobs", job, *extra)
 
 
 @phase_asset(P3, gates.ENGINE_OUTPUTS, deps=["run_header"], kinds={"python", "s3"})
