@@ -16,7 +16,6 @@ from fp_platform.case_labels import label_store
 from fp_platform.case_labels.policy import Investigation, label_subject
 from fp_platform.contracts.phases import P10
 from fp_platform.handles import Handles
-from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
 
 TRIGGER = "case.trigger"
@@ -140,10 +139,7 @@ class CaseManagement(Worker):
     group_key = "CONSUMER_GROUP_ID_CM"
     topic_keys = ("FP_BUS_CASE_TRIGGERS_V1",)
     phase_id = P10
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        offpath_batching(self)
+    off_path = True
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         triggers = [r for r in records if r.envelope["event_class"] == TRIGGER]

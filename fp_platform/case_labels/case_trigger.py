@@ -14,7 +14,6 @@ from fp_platform.case_labels.policy import case_subject, load_case_policy
 from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.phases import P10
-from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
 
 AUDIT_CHAIN = "audit.decision_chain"
@@ -26,10 +25,10 @@ class CaseTrigger(Worker):
     group_key = "CONSUMER_GROUP_ID_CASE_TRIGGER"
     topic_keys = ("FP_BUS_AUDIT_V1",)
     phase_id = P10
+    off_path = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        offpath_batching(self)
         self.policy = load_case_policy(self.h)
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:

@@ -23,7 +23,6 @@ from fp_platform.case_labels.policy import Investigation, case_subject, label_su
 from fp_platform.contracts import ids
 from fp_platform.contracts.oracle_truth import TruthMissing, oracle_frauds
 from fp_platform.contracts.phases import P10
-from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
 AUDIT_CHAIN = "audit.decision_chain"
@@ -39,12 +38,12 @@ class LabelSimulation(Worker):
     group_key = "CONSUMER_GROUP_ID_LABEL_SIMULATION"
     topic_keys = ("FP_BUS_AUDIT_V1",)
     phase_id = P10
+    off_path = True
     _frauds: set[int] | None = None
     _last_work = 0.0
 
     def __init__(self, *args: Any, ls_group: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        offpath_batching(self)
         self.policy = load_case_policy(self.h)
         self.ls_group = ls_group  # a test's own LS outbox; LS's consumer group otherwise
 

@@ -24,7 +24,6 @@ from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.payloads import LABELS
 from fp_platform.contracts.phases import P10
 from fp_platform.handles import Handles
-from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import Worker, outbox_row, write_outbox
 
 
@@ -182,12 +181,9 @@ class LabelStore(Worker):
     group_key = "CONSUMER_GROUP_ID_LS"
     topic_keys = ()
     phase_id = P10
+    off_path = True
     _last_send = 0.0
     _counted: dict[str, list[int]]  # table -> [rows of the run, last seq counted]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        offpath_batching(self)
 
     def on_start(self, conn: psycopg.Connection) -> None:
         self._counted = {t: list(appended_since(conn, self.run_id, t)) for t in ("ls_assertions", "ls_refused_writes")}

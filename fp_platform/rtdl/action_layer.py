@@ -12,7 +12,6 @@ from fp_platform.contracts import ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.phases import P9
 from fp_platform.rtdl.policy import load_policy
-from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
 
 INTENT = "rtdl.action_intent"
@@ -35,11 +34,11 @@ class ActionLayer(Worker):
     group_key = "CONSUMER_GROUP_ID_AL"
     topic_keys = ("FP_BUS_RTDL_V1",)
     phase_id = P9
+    off_path = True
     _parity: dict[str, int]  # `intake_parity` of the run: read once at start, then kept up by `apply`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        offpath_batching(self)
         self.effects = {a["kind"]: a["effect"] for a in load_policy(self.h).actions.values()}
 
     def on_start(self, conn: psycopg.Connection) -> None:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 from collections import defaultdict
-from typing import Any
 
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fp_platform.contracts.evidence import ObjectExistsError
-from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
 SCHEMA = pa.schema(
@@ -79,10 +77,7 @@ class ArchiveWriter(Worker):
         "FP_BUS_CONTROL_V1",
         "FP_BUS_LABELS_EVENTS_V1",
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        offpath_batching(self)
+    off_path = True
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         bucket = self.h.get("S3_ARCHIVE_BUCKET")

@@ -20,7 +20,6 @@ from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.phases import P9
 from fp_platform.rtdl.archive import put_segment, segment_bytes
 from fp_platform.substrate import db
-from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.settings import WorkerSettings
 from fp_platform.substrate.worker import BusRecord, Worker
 
@@ -68,13 +67,10 @@ class DecisionLogAudit(Worker):
     group_key = "CONSUMER_GROUP_ID_DLA"
     topic_keys = ("FP_BUS_RTDL_V1",)
     phase_id = P9
+    off_path = True
     _pending: set[str]  # decisions with all three records whose chain waits on its receipt
     _unresolved: set[str]  # `lineage_unresolved` of the run: read once at start, then kept up by the batches
     _last_retry = 0.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        offpath_batching(self)
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         self._segments(conn, records)

@@ -9,12 +9,10 @@ the order partitions were read in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 
 from fp_platform.substrate import db
-from fp_platform.substrate.batching import offpath_batching
 from fp_platform.substrate.worker import BusRecord, Worker
 
 # (entity type, payload field) per event class, and the edges drawn between them.
@@ -74,10 +72,7 @@ class IegProjector(Worker):
     pack_key = "PACK_ID_RTDL_CORE"
     group_key = "CONSUMER_GROUP_ID_IEG"
     topic_keys = ("FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1", "FP_BUS_TRAFFIC_FRAUD_V1")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        offpath_batching(self)
+    off_path = True
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         entities: dict[tuple[str, str], Sighting] = {}

@@ -206,13 +206,20 @@ def run_of(headers: list[tuple[str, bytes]] | None) -> bytes | None:
 
 class Worker(ABC):
     """A bus consumer. Subclasses name their component, pack, group and topics (handle keys) and
-    implement `apply`, which writes state through `conn` inside the batch's transaction."""
+    implement `apply`, which writes state through `conn` inside the batch's transaction.
+
+    Batches are sized for the decision path (WORKER_BATCH_*), where the fill wait is latency each hop adds
+    to a decision. A worker whose output no decision waits on (archive, IEG, AL, DLA, the case/labels plane)
+    sets `off_path` and trades that latency for fewer, fuller batches (WORKER_OFFPATH_BATCH_*): fewer
+    transactions, segments and per-batch queries.
+    """
 
     component_key: ClassVar[str]
     pack_key: ClassVar[str]
     group_key: ClassVar[str]
     topic_keys: ClassVar[tuple[str, ...]]
     phase_id: ClassVar[str] = P8
+    off_path: ClassVar[bool] = False
     consumer_overrides: ClassVar[dict[str, Any]] = {"fetch.wait.max.ms": 50}
     producer_overrides: ClassVar[dict[str, Any]] = {}
 
@@ -227,8 +234,9 @@ class Worker(ABC):
         self.topics = [h.topic(k).name for k in self.topic_keys]
         self.store = store or S3ObjectStore(h)
         self.stats = WorkerStats()
-        self.batch_max = WorkerSettings.load(h).batch_max_records
-        self.fill_s = WorkerSettings.load(h).batch_fill_ms / 1000
+        knobs = WorkerSettings.load(h)
+        self.batch_max = knobs.offpath_batch_max_records if self.off_path else knobs.batch_max_records
+        self.fill_s = (knobs.offpath_batch_fill_ms if self.off_path else knobs.batch_fill_ms) / 1000
         self._outbox: list[tuple] = []
         self._producer = None
         self._conn: psycopg.Connection | None = None
