@@ -12,7 +12,6 @@ import psycopg
 
 from fp_platform.case_labels.policy import case_subject, load_case_policy
 from fp_platform.contracts import ids
-from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.phases import P10
 from fp_platform.substrate.worker import BusRecord, Worker
 
@@ -68,13 +67,11 @@ class CaseTrigger(Worker):
                 )
             )
             self.emit(
-                Envelope.build(
-                    event_id=trigger_id,
-                    event_class="case.trigger",
-                    ts_utc=r.ts,
-                    pins=r.envelope["pins"],
-                    producer=self.component,
-                    payload={
+                r.derive(
+                    self.component,
+                    trigger_id,
+                    "case.trigger",
+                    {
                         "case_id": case_id,
                         "case_subject_key": subject,
                         "trigger_reason": reason,

@@ -9,7 +9,6 @@ from typing import Any
 import psycopg
 
 from fp_platform.contracts import ids
-from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.phases import P9
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate.worker import BusRecord, Worker
@@ -79,13 +78,11 @@ class ActionLayer(Worker):
                 )
             )
             self.emit(
-                Envelope.build(
-                    event_id=outcome_id,
-                    event_class="rtdl.action_outcome",
-                    ts_utc=r.ts,
-                    pins=r.envelope["pins"],
-                    producer=self.component,
-                    payload={
+                r.derive(
+                    self.component,
+                    outcome_id,
+                    "rtdl.action_outcome",
+                    {
                         "outcome_id": outcome_id,
                         "action_id": p["action_id"],
                         "decision_id": p["decision_id"],

@@ -299,13 +299,11 @@ class DecisionFabric:
             "flow_id": p["flow_id"],
             "amount": p["amount"],
         }
-        decision = Envelope.build(
-            event_id=decision_id,
-            event_class="rtdl.decision_response",
-            ts_utc=r.ts,
-            pins=r.envelope["pins"],
-            producer=self.component,
-            payload={
+        decision = r.derive(
+            self.component,
+            decision_id,
+            "rtdl.decision_response",
+            {
                 "decision_id": decision_id,
                 **subject,
                 **out,
@@ -323,13 +321,11 @@ class DecisionFabric:
         )
         action = self.policy.action(out["decision"])
         action_id = ids.action_id(decision_id, action["kind"])
-        intent = Envelope.build(
-            event_id=action_id,
-            event_class="rtdl.action_intent",
-            ts_utc=r.ts,
-            pins=r.envelope["pins"],
-            producer=self.component,
-            payload={
+        intent = r.derive(
+            self.component,
+            action_id,
+            "rtdl.action_intent",
+            {
                 "action_id": action_id,
                 "decision_id": decision_id,
                 "action_kind": action["kind"],

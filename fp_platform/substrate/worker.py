@@ -90,6 +90,17 @@ class BusRecord:
     def origin_json(self) -> str:
         return orjson.dumps({"topic": self.topic, "partition": self.partition, "offset": self.offset}).decode()
 
+    def derive(self, producer: str, event_id: str, event_class: str, payload: dict[str, Any]) -> Envelope:
+        """The event `producer` derives from this record: the record's world time and run pins carry over."""
+        return Envelope.build(
+            event_id=event_id,
+            event_class=event_class,
+            ts_utc=self.ts,
+            pins=self.envelope["pins"],
+            producer=producer,
+            payload=payload,
+        )
+
 
 @dataclass
 class WorkerStats:
