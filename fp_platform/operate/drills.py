@@ -57,20 +57,28 @@ def _wait_for_intake(conn, group: str, run_id: str, stop: threading.Event) -> in
     return None
 
 
+def _processor_in_run(
+    h: Handles, conn: Any, run_id: str, stop: threading.Event
+) -> tuple[str, int | None, daemons.DaemonRecord | None, dict[str, Any] | None]:
+    """The decision processor, once it has taken in the run: (component, records applied, its daemon record,
+    None) — or, as the last item, why a drill on it cannot act."""
+    component, group = h.get("COMPONENT_ID_DECISION_PROCESSOR"), h.get("CONSUMER_GROUP_ID_DECISION_PROCESSOR")
+    applied = _wait_for_intake(conn, group, run_id, stop)
+    rec = daemons.running(component)
+    if applied is None or rec is None:
+        reason = "the worker never took in the run" if rec else "the worker is not running"
+        return component, applied, rec, {"acted": False, "component": component, "reason": reason}
+    return component, applied, rec, None
+
+
 def backpressure(h: Handles, run_id: str, stop: threading.Event, log: Log) -> dict[str, Any]:
     """SIGSTOP the decision processor (which hosts OFP) for a while mid-stream, sampling OFP's backlog (traffic
     admitted without a vector), then SIGCONT."""
-    component, group = h.get("COMPONENT_ID_DECISION_PROCESSOR"), h.get("CONSUMER_GROUP_ID_DECISION_PROCESSOR")
     traffic_topic = h.topic("FP_BUS_TRAFFIC_FRAUD_V1").name
     with db.connect(h, autocommit=True) as conn:
-        applied = _wait_for_intake(conn, group, run_id, stop)
-        rec = daemons.running(component)
-        if applied is None or rec is None:
-            return {
-                "acted": False,
-                "component": component,
-                "reason": "the worker never took in the run" if rec else "the worker is not running",
-            }
+        component, applied, rec, cannot = _processor_in_run(h, conn, run_id, stop)
+        if cannot:
+            return cannot
         os.kill(rec.pid, signal.SIGSTOP)
         paused_at, samples = utc_now_iso(), []
         log(f"drill backpressure: {component} pid {rec.pid} paused at {applied} applied")
@@ -99,17 +107,11 @@ def backpressure(h: Handles, run_id: str, stop: threading.Event, log: Log) -> di
 def worker_crash(h: Handles, run_id: str, stop: threading.Event, log: Log) -> dict[str, Any]:
     """SIGKILL the decision processor (which hosts DF) mid-stream (no chance to finish its micro-batch), then let
     the supervisor restart it."""
-    component, group = h.get("COMPONENT_ID_DECISION_PROCESSOR"), h.get("CONSUMER_GROUP_ID_DECISION_PROCESSOR")
     lane = (pack(h, h.get("PACK_ID_RTDL_CORE")),)
     with db.connect(h, autocommit=True) as conn:
-        applied = _wait_for_intake(conn, group, run_id, stop)
-        rec = daemons.running(component)
-        if applied is None or rec is None:
-            return {
-                "acted": False,
-                "component": component,
-                "reason": "the worker never took in the run" if rec else "the worker is not running",
-            }
+        component, applied, rec, cannot = _processor_in_run(h, conn, run_id, stop)
+        if cannot:
+            return cannot
         os.kill(rec.pid, signal.SIGKILL)
         killed_at = utc_now_iso()
         log(f"drill worker_crash: {component} pid {rec.pid} killed at {applied} applied")
