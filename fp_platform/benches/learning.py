@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fp_platform.contracts.bench_line import bench_line
+from fp_platform.contracts.features import with_event_fields
 from fp_platform.handles import Handles
 from fp_platform.learning import evaluation, model_factory, offline_features
 from fp_platform.learning.policy import load_policy
@@ -122,7 +123,7 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
                     ORDER BY t.ts, t.event_id""",
         params={"train_start": start, "train_end": train_end, "test_start": test_start},
     ).df()
-    df["ts"] = df["ts"].dt.tz_convert("UTC")
+    df = with_event_fields(df.assign(ts=df["ts"].dt.tz_convert("UTC")))
     train, test = df[df["train"]], df[~df["train"] & ~df["known"]]
     x_train, x_test, y = (
         model_factory.matrix(train, policy.features),

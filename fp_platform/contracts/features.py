@@ -5,9 +5,19 @@ Handbook features (Le Borgne et al., ch. 3.4): for the customer, the number of t
 average amount over 1, 7 and 30 days up to and including the event; for the terminal, the number of
 transactions and the fraud risk over 1, 7 and 30 days ending DELAY_DAYS before the event, counting as
 fraud only labels observed by the event time; for the card, whether the flow's device and ip are new.
+Beside the vector a model sees the transaction's own fields: its amount and, as the handbook's
+TX_DURING_WEEKEND and TX_DURING_NIGHT, whether it falls on a Saturday or Sunday and in the hours 0 to 6
+(inclusive) of world time — computed by `event_values` in DF and shadow scoring, and by
+`with_event_fields` (the same two functions, row by row) for MF's training frame.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
 
 FEATURE_VERSION = "ofp.v1"
 WINDOW_DAYS = (1, 7, 30)
@@ -34,5 +44,30 @@ WINDOW_END_DAYS_BEFORE_EVENT = {
 }
 
 # The transaction's own fields DF hands a model beside the vector (a bundle may use them too).
-EVENT_FIELDS = ("amount",)
+EVENT_FIELDS = ("amount", "is_weekend", "is_night")
 SERVED_FIELDS = (*FEATURE_NAMES, *EVENT_FIELDS)
+
+
+def is_weekend(ts: datetime) -> int:
+    """1 on a Saturday or Sunday (the handbook's `weekday >= 5`)."""
+    return int(ts.weekday() >= 5)
+
+
+def is_night(ts: datetime) -> int:
+    """1 from 00:00 to 06:59 (the handbook's `hour <= 6`)."""
+    return int(ts.hour <= 6)
+
+
+def event_values(payload: Mapping[str, Any], ts_utc: str | datetime) -> dict[str, Any]:
+    """The event fields of a traffic event, from its payload and its world time (an ISO string or a datetime;
+    an aware one is read in UTC, as the world's clock is)."""
+    ts = ts_utc if isinstance(ts_utc, datetime) else datetime.fromisoformat(ts_utc)
+    ts = ts.astimezone(UTC) if ts.tzinfo else ts
+    return {"amount": payload["amount"], "is_weekend": is_weekend(ts), "is_night": is_night(ts)}
+
+
+def with_event_fields(frame: pd.DataFrame) -> pd.DataFrame:
+    """A training frame (columns ts in UTC, amount) with the event fields, computed row by row with the same
+    functions DF uses."""
+    ts = frame["ts"].dt.tz_convert("UTC") if frame["ts"].dt.tz is not None else frame["ts"]
+    return frame.assign(is_weekend=ts.map(is_weekend), is_night=ts.map(is_night))

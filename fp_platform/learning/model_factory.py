@@ -25,7 +25,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.canonical import canonical_json, sha256_hex
-from fp_platform.contracts.features import FEATURE_VERSION
+from fp_platform.contracts.features import FEATURE_VERSION, with_event_fields
 from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P14
 from fp_platform.handles import Handles
@@ -42,13 +42,14 @@ class CandidateRefused(RuntimeError):
 
 
 def load_dataset(h: Handles, manifest: dict[str, Any], run_id: str) -> pd.DataFrame:
+    """The run's rows of the committed dataset snapshot, in time order, with the event fields DF computes."""
     table = tables.catalog(h).load_table(manifest["table"])
     df = table.scan(row_filter=EqualTo("platform_run_id", run_id), snapshot_id=manifest["snapshot_id"]).to_pandas()
     if len(df) != manifest["rows"]:
         raise CandidateRefused(
             f"snapshot {manifest['snapshot_id']} holds {len(df)} rows of the run, the manifest {manifest['rows']}"
         )
-    return df.sort_values(["ts", "event_id"]).reset_index(drop=True)
+    return with_event_fields(df.sort_values(["ts", "event_id"]).reset_index(drop=True))
 
 
 def matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:

@@ -25,7 +25,7 @@ import psycopg
 
 from fp_platform.contracts import bundle_registry, ids
 from fp_platform.contracts.envelope import Envelope
-from fp_platform.contracts.features import FEATURE_NAMES
+from fp_platform.contracts.features import FEATURE_NAMES, event_values
 from fp_platform.contracts.phases import P9
 from fp_platform.handles import Handles
 from fp_platform.rtdl.decision_context import EventContext
@@ -76,9 +76,10 @@ _TYPES = (
 )
 
 
-def model_values(payload: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
-    """What a bundle's model (and the rules) score: the OFP vector and the event's own fields."""
-    return {**(ctx.features or {}), "amount": payload["amount"]}
+def model_values(event: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
+    """What a bundle's model (and the rules) score: the OFP vector and the event's own fields (`event`, from
+    `contracts.features.event_values`)."""
+    return {**(ctx.features or {}), **event}
 
 
 def _model_unused(model_problem: str | None, posture: str, ctx: EventContext) -> str | None:
@@ -108,7 +109,7 @@ def batch_scored(
     model_problem: str | None,
     items: list[tuple[str, dict[str, Any], EventContext]],
 ) -> list[Any]:
-    """Per (posture, payload, context): what `decide` scores with — the events the model scores are scored
+    """Per (posture, event fields, context): what `decide` scores with — the events the model scores are scored
     in one call up front."""
     out = [model] * len(items)
     if model is None or bundle is None or not bundle.model_ref:
@@ -132,10 +133,11 @@ def decide(
     posture: str,
     model: Any,
     model_problem: str | None,
-    payload: dict[str, Any],
+    event: dict[str, Any],
     ctx: EventContext,
 ) -> dict[str, Any]:
-    """The decision for one event (pure): decision, reason codes, score, its source and degrade reasons."""
+    """The decision for one event (pure) from its own fields and context: decision, reason codes, score, its
+    source and degrade reasons."""
     missing = ctx.degrade_reasons()
     degrade = list(missing)
     if posture != "NORMAL":
@@ -149,7 +151,7 @@ def decide(
             "score_source": "fail_closed",
             "degrade_reasons": [*degrade, why],
         }
-    values = model_values(payload, ctx)
+    values = model_values(event, ctx)
     score, codes = policy.rule_score(values)
     source = "rules"
     if bundle.model_ref:
@@ -236,10 +238,10 @@ class DecisionFabric:
         """Decide each (record, context) under the posture (None: DL has published none for the run); `timing`:
         per event, when it went on the bus, when the processor took it in and how long it was parked."""
         level = posture or "FAIL_CLOSED"
-        items = [(level, r.payload, ctx) for r, ctx in records]
+        items = [(level, event_values(r.payload, r.ts), ctx) for r, ctx in records]
         scorers = batch_scored(self.model, self.bundle, self.model_problem, items)
-        for (r, ctx), scorer in zip(records, scorers, strict=True):
-            out = decide(self.policy, self.bundle, level, scorer, self.model_problem, r.payload, ctx)
+        for (r, ctx), (_, event, _), scorer in zip(records, items, scorers, strict=True):
+            out = decide(self.policy, self.bundle, level, scorer, self.model_problem, event, ctx)
             if posture is None:
                 out["degrade_reasons"].append("posture: DL has published none for the run")
             decision_id = ids.decision_id(self.run_id, r.envelope["event_id"])

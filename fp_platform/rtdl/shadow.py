@@ -24,6 +24,7 @@ import pandas as pd
 import psycopg
 
 from fp_platform.contracts import bundle_registry
+from fp_platform.contracts.features import event_values
 from fp_platform.contracts.metrics import card_precision_at_k
 from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P15
@@ -93,13 +94,13 @@ def shadow_score(
         f"shadow: {len(logged)} decisions of {run_id}, active {active.bundle_id} {active.bundle_version},"
         f" candidate {cand.bundle_id} {cand.bundle_version}"
     )
-    items = [(posture, p, _context(p)) for posture, _, p in logged]
+    items = [(posture, event_values(p, ts), _context(p)) for posture, ts, p in logged]
     out: dict[str, list[dict[str, Any]]] = {}
     for name, bundle in (("active", active), ("candidate", cand)):
         scorers = batch_scored(models[name], bundle, None, items)
         out[name] = [
-            decide(policy, bundle, posture, scorer, None, p, ctx)
-            for (posture, p, ctx), scorer in zip(items, scorers, strict=True)
+            decide(policy, bundle, posture, scorer, None, event, ctx)
+            for (posture, event, ctx), scorer in zip(items, scorers, strict=True)
         ]
     frauds = oracle_frauds(h, store, run_id)
     rows = pd.DataFrame(
