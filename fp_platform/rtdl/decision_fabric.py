@@ -247,7 +247,7 @@ class DecisionFabric:
             decision_id = ids.decision_id(self.run_id, r.envelope["event_id"])
             self._rows.append(
                 (
-                    *self._record(decision_id, r, ctx, out, level, posture_seq, emit),
+                    *self._record(decision_id, r, ctx, event, out, level, posture_seq, emit),
                     decided_at,
                     *timing[r.envelope["event_id"]],
                 )
@@ -270,12 +270,14 @@ class DecisionFabric:
         decision_id: str,
         r: BusRecord,
         ctx: EventContext,
+        event: dict[str, Any],
         out: dict[str, Any],
         posture: str,
         posture_seq: int | None,
         emit: Emit,
     ) -> tuple:
-        """Build and emit the decision and its intent; the df_decisions row that keeps both."""
+        """Build and emit the decision and its intent; the df_decisions row that keeps both. The decision logs
+        what the model saw: the OFP vector and the event's own fields."""
         p = r.payload
         bundle = self.bundle
         bundle_ref = (
@@ -316,6 +318,7 @@ class DecisionFabric:
                     "feature_version": ctx.feature_version,
                     "vector_ref": {"table": "ofp_features", "event_id": r.envelope["event_id"]},
                     "values": features,
+                    "event_fields": event,
                     "as_of_offsets": ctx.feature_watermark if features else None,
                 },
                 "origin": origin,
