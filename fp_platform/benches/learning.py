@@ -6,39 +6,45 @@ card sightings and truth (every fraud known from its own time: the terminal wind
 DELAY_DAYS before each event, as in the book). The book's split (Le Borgne et al., ch. 3.4): training
 from 2018-07-25 for 7 days, 7 days of delay, 7 days of test (a smaller world: its last three whole
 weeks); a test day leaves out the cards known compromised by then: a fraud in the training week, or in
-the delay days before it (the book's `get_train_test_set`). The candidate and baseline are MF's
-(the learning policy's LightGBM and logistic regression).
+the delay days before it (the book's `get_train_test_set`, `learning/selection.book_split`). The model
+is the one the learning policy's selection chooses (`learning/selection.py`: prequential folds laid back
+from the training week, the choice by validation average precision), fitted on the training week and
+scored once on the test week; beside it, the book's random forest (its parameters, its 15 features) on
+the same split, as the anchor that says whether this world is the book's.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import duckdb
-import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fp_platform.contracts.bench_line import bench_line
-from fp_platform.contracts.features import with_event_fields
+from fp_platform.contracts.features import EVENT_FIELDS, FEATURE_NAMES, with_event_fields
 from fp_platform.handles import Handles
-from fp_platform.learning import evaluation, model_factory, offline_features
-from fp_platform.learning.policy import load_policy
+from fp_platform.learning import evaluation, models, offline_features, selection
+from fp_platform.learning.policy import LearningPolicy, load_policy
 
 BOOK = {"auc_roc": 0.867, "average_precision": 0.658, "card_precision_at_k": 0.287}  # random forest, ch. 3.4
-BOOK_BEST = {"average_precision": 0.69, "card_precision_at_k": 0.305}
+BOOK_BEST = {"auc_roc": 0.875, "average_precision": 0.69, "card_precision_at_k": 0.305}  # ch. 5 model selection
 TRAIN_START = datetime(2018, 7, 25, tzinfo=UTC)
 TOPICS = {"traffic": "traffic", "entities": "entities", "labels": "labels"}  # no watermarks: names unused
 K = 100
 
 
-def _tables(scale: str, context_signal_strength: float) -> dict[str, pa.Table]:
+def _tables(scale: str, context_signal_strength: float, seed: int) -> dict[str, pa.Table]:
+    """The world's tables; `seed` 0 is the book's seeds, any other changes the world and the profile seeds."""
     from fp_platform.world.engine import build_outputs, params_for  # a bench generates its own world
 
-    out = build_outputs(params_for(scale, context_signal_strength=context_signal_strength))
+    seeds = {} if seed == 0 else {"seed": seed, "profile_seed_customers": seed, "profile_seed_terminals": seed + 1}
+    out = build_outputs(params_for(scale, context_signal_strength=context_signal_strength, **seeds))
     tx, ent, truth = out["traffic_fraud"], out["arrival_entities"], out["truth"]
     n = tx.num_rows
     fraud = truth.filter(pc.equal(truth["tx_fraud"], 1))
@@ -83,10 +89,29 @@ def _tables(scale: str, context_signal_strength: float) -> dict[str, pa.Table]:
     }
 
 
-def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[str], None]) -> list[dict]:
-    policy = load_policy(h)
+@dataclass(frozen=True)
+class Protocol:
+    """A generated world featured by OFS's definition, with the truth: every row from the first day the
+    prequential folds reach to the end of the book's training week (which starts at `start`), and the test
+    week (`selection.book_split` cuts them)."""
+
+    frame: pd.DataFrame
+    start: datetime
+    rows: int
+    ofs_s: float
+
+
+def protocol_frames(
+    policy: LearningPolicy,
+    scale: str,
+    context_signal_strength: float,
+    seed: int,
+    history_days: int,
+    log: Callable[[str], None],
+) -> Protocol:
+    """Generate the world, feature the rows the protocol (and `history_days` before its training week) needs."""
     t0 = time.perf_counter()
-    tables = _tables(scale, context_signal_strength)
+    tables = _tables(scale, context_signal_strength, seed)
     log(f"{scale} world: {tables['tx'].num_rows} transactions in {time.perf_counter() - t0:.1f}s")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -97,13 +122,10 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
     span = policy.train_days + policy.delay_days + policy.test_days
     last_day = datetime.combine(con.execute("SELECT max(ts) FROM tx").fetchone()[0].date(), datetime.min.time(), UTC)
     start = min(TRAIN_START, last_day - timedelta(days=span))  # a smaller world: its last whole weeks
-    train_end = start + timedelta(days=policy.train_days)
-    test_start = train_end + timedelta(days=policy.delay_days)
-    test_end = test_start + timedelta(days=policy.test_days)
-    con.execute(
-        "CREATE TABLE events AS SELECT event_id, NULL::INTEGER AS wm_id FROM tx WHERE (ts >= $a AND ts < $b)"
-        " OR (ts >= $c AND ts < $d)",
-        {"a": start, "b": train_end, "c": test_start, "d": test_end},
+    end = start + timedelta(days=span)
+    con.execute(  # the delay days too: a fraud on one makes its card known for the test days after it
+        "CREATE TABLE events AS SELECT event_id, NULL::INTEGER AS wm_id FROM tx WHERE ts >= $a AND ts < $b",
+        {"a": start - timedelta(days=history_days), "b": end},
     )
     rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
     t1 = time.perf_counter()
@@ -112,73 +134,94 @@ def run(h: Handles, scale: str, context_signal_strength: float, log: Callable[[s
     log(f"OFS features for {rows} events in {ofs_s:.1f}s")
     con.register("vectors", vectors)
     df = con.sql(
-        """WITH fraud_cards AS (
-                        SELECT t.card_id, t.ts FROM tx t JOIN truth USING (transaction_id)
-                        WHERE tx_fraud = 1 AND t.ts >= $train_start)
-                    SELECT t.ts, t.card_id, t.amount, v.*, coalesce(tr.tx_fraud, 0) AS is_fraud,
-                           t.ts < $train_end AS train,
-                           EXISTS (SELECT 1 FROM fraud_cards f WHERE f.card_id = t.card_id AND f.ts < $train_end
-                                   + INTERVAL 1 DAY * datediff('day', $test_start, t.ts)) AS known
-                    FROM vectors v JOIN tx t USING (event_id) LEFT JOIN truth tr USING (transaction_id)
-                    ORDER BY t.ts, t.event_id""",
-        params={"train_start": start, "train_end": train_end, "test_start": test_start},
+        "SELECT t.ts, t.card_id, t.amount, v.*, coalesce(tr.tx_fraud, 0) AS is_fraud"
+        " FROM vectors v JOIN tx t USING (event_id) LEFT JOIN truth tr USING (transaction_id)"
+        " ORDER BY t.ts, t.event_id"
     ).df()
-    df = with_event_fields(df.assign(ts=df["ts"].dt.tz_convert("UTC")))
-    train, test = df[df["train"]], df[~df["train"] & ~df["known"]]
-    x_train, x_test, y = (
-        model_factory.matrix(train, policy.features),
-        model_factory.matrix(test, policy.features),
-        train["is_fraud"],
+    frame = with_event_fields(df.assign(ts=df["ts"].dt.tz_convert("UTC")))
+    return Protocol(frame=frame, start=start, rows=rows, ofs_s=ofs_s)
+
+
+BOOK_RF_PARAMS = {"random_state": 0, "n_jobs": -1}  # ch. 3.4: RandomForestClassifier(random_state=0, n_jobs=-1)
+BOOK_FEATURES = tuple(  # the book's 15: amount, weekend, night, the customer and terminal windows
+    f for f in (*EVENT_FIELDS, *FEATURE_NAMES) if f in EVENT_FIELDS or f.startswith(("customer_", "terminal_"))
+)
+
+
+def run(h: Handles, scale: str, context_signal_strength: float, seed: int, log: Callable[[str], None]) -> list[dict]:
+    """Model selection on the prequential folds, the chosen model on the book's test week, and the book's
+    random-forest row as the anchor — all on one generated world (`seed` 0: the book's seeds)."""
+    policy = load_policy(h)
+    history_days = policy.delay_days + policy.test_days * policy.selection.folds
+    frames = protocol_frames(policy, scale, context_signal_strength, seed, history_days, log)
+    train, test = selection.book_split(
+        frames.frame, frames.start, policy.train_days, policy.delay_days, policy.test_days
+    )
+    features = policy.features
+    log(
+        f"train {len(train)} rows ({int(train['is_fraud'].sum())} fraud); test {len(test)} rows"
+        f" ({int(test['is_fraud'].sum())} fraud, known compromised cards left out)"
+    )
+    picked = selection.select(
+        frames.frame[frames.frame["ts"] < pd.Timestamp(frames.start) + pd.Timedelta(days=policy.train_days)],
+        features,
+        frames.start,
+        (policy.train_days, policy.delay_days, policy.test_days),
+        selection.search_space(policy.selection.space),
+        policy.selection.folds,
+        K,
+        policy.selection.budget_s,
+        log,
     )
     t2 = time.perf_counter()
-    gbm = lgb.LGBMClassifier(**policy.models["candidate"]["params"]).fit(x_train, y.to_numpy())
+    chosen = selection.fit_chosen(picked, train, features)
     train_s = time.perf_counter() - t2
-    cand = evaluation.evaluate(test, gbm.predict_proba(x_test)[:, 1], K)
-    base = evaluation.evaluate(
-        test,
-        model_factory.logistic_scores(
-            model_factory.fit_logistic(x_train, y.to_numpy(), policy.models["baseline"]["params"]), x_test
-        ),
-        K,
-    )
-    log(
-        f"train {len(train)} rows ({int(y.sum())} fraud) in {train_s:.1f}s; test {len(test)} rows"
-        f" ({int(test['is_fraud'].sum())} fraud); candidate {cand}; logistic baseline {base}"
-    )
+    cand = evaluation.evaluate(test, chosen.scores(models.matrix(test, features)), K)
+    anchor_model = models.fit("random_forest", BOOK_RF_PARAMS, *_xy(train, BOOK_FEATURES), BOOK_FEATURES)
+    anchor = evaluation.evaluate(test, anchor_model.scores(models.matrix(test, BOOK_FEATURES)), K)
+    log(f"chosen {picked.chosen.name}: test {cand}; book's random forest on the book's features: {anchor}")
     params = {
         "scale": scale,
+        "seed": seed,
         "context_signal_strength": context_signal_strength,
-        "train_start": start.date().isoformat(),
+        "train_start": frames.start.date().isoformat(),
         "protocol_days": [policy.train_days, policy.delay_days, policy.test_days],
-        "features": list(policy.features),
-        "candidate": policy.models["candidate"]["kind"],
+        "features": list(features),
+        "chosen": picked.chosen.name,
+        "folds": picked.folds,
+        "validation": [
+            {k: r[k] for k in ("trial", "reached", "average_precision_mean", "average_precision_std", "fit_s")}
+            for r in picked.table()
+        ],
         "train_rows": len(train),
         "test_rows": len(test),
-        "logistic_baseline": base,
+        "book_random_forest_here": anchor,
         "book_best": BOOK_BEST,
         "policy_rev": policy.policy_rev,
     }
     book = "book: random forest (Le Borgne et al. ch. 3.4)"
     return [
-        bench_line("learning", "ofs_rows_per_s", round(rows / ofs_s, 1), "rows/s", params),
+        bench_line("learning", "ofs_rows_per_s", round(frames.rows / frames.ofs_s, 1), "rows/s", params),
+        bench_line("learning", "mf_selection_s", round(picked.seconds, 1), "s", params, higher_is_better=False),
         bench_line("learning", "mf_train_s", round(train_s, 2), "s", params, higher_is_better=False),
-        bench_line("learning", "mf_auc_roc", round(cand["auc_roc"], 4), "", params, book, BOOK["auc_roc"]),
-        bench_line(
-            "learning",
-            "mf_average_precision",
-            round(cand["average_precision"], 4),
-            "",
-            params,
-            book,
-            BOOK["average_precision"],
+        *(
+            bench_line("learning", f"mf_{m}", round(cand[k], 4), "", params, book, BOOK[k])
+            for m, k in (
+                ("auc_roc", "auc_roc"),
+                ("average_precision", "average_precision"),
+                ("card_precision_at_100", "card_precision_at_k"),
+            )
         ),
-        bench_line(
-            "learning",
-            "mf_card_precision_at_100",
-            round(cand["card_precision_at_k"], 4),
-            "",
-            params,
-            book,
-            BOOK["card_precision_at_k"],
+        *(
+            bench_line("learning", f"book_rf_{m}", round(anchor[k], 4), "", params, book, BOOK[k])
+            for m, k in (
+                ("auc_roc", "auc_roc"),
+                ("average_precision", "average_precision"),
+                ("card_precision_at_100", "card_precision_at_k"),
+            )
         ),
     ]
+
+
+def _xy(frame: pd.DataFrame, features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return models.matrix(frame, features), frame["is_fraud"].astype(int).to_numpy()

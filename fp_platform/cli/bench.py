@@ -37,7 +37,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "learning":
         from fp_platform.benches import learning as learning_bench
 
-        lines = learning_bench.run(h, args.scale, args.context_signal_strength, log)
+        lines = learning_bench.run(h, args.scale, args.context_signal_strength, args.seed, log)
     elif args.bench == "decision":
         from fp_platform.benches import decision as decision_bench
 
@@ -111,6 +111,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         help="fraud's context signal (default 0: pure handbook parity)",
+    )
+    lb.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="world seed (default 0: the book's seeds; any other also changes the customer and terminal profiles)",
     )
     p.set_defaults(func=cmd_bench)
 

@@ -20,7 +20,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from pyiceberg.expressions import EqualTo
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from fp_platform.contracts import bundle_registry
@@ -30,6 +29,7 @@ from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P14
 from fp_platform.handles import Handles
 from fp_platform.learning import basis, evaluation, tables
+from fp_platform.learning.models import fit_logistic, logistic_scores, matrix
 from fp_platform.learning.policy import floors_for
 from fp_platform.learning.step import Step
 from fp_platform.substrate import db
@@ -50,27 +50,6 @@ def load_dataset(h: Handles, manifest: dict[str, Any], run_id: str) -> pd.DataFr
             f"snapshot {manifest['snapshot_id']} holds {len(df)} rows of the run, the manifest {manifest['rows']}"
         )
     return with_event_fields(df.sort_values(["ts", "event_id"]).reset_index(drop=True))
-
-
-def matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    """Features as float (booleans 0/1, missing NaN), the way DF hands them to a model."""
-    return np.column_stack([pd.to_numeric(df[f].astype("float64"), errors="coerce") for f in features])
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:
-    """A logistic regression on standardised features (NaN as 0), folded back into raw coefficients so DF
-    scores it as `1 / (1 + exp(-(b + w·x)))` on the values it serves."""
-    x0 = np.nan_to_num(x)
-    mean, std = x0.mean(axis=0), x0.std(axis=0)
-    std[std == 0] = 1.0
-    lr = LogisticRegression(**params).fit((x0 - mean) / std, y)
-    w = lr.coef_[0] / std
-    return {"coefficients": w.tolist(), "intercept": float(lr.intercept_[0] - (w * mean).sum())}
-
-
-def logistic_scores(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    z = model["intercept"] + np.nan_to_num(x) @ np.array(model["coefficients"])
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
 def _curves(results: dict[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:

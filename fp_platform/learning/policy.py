@@ -10,6 +10,7 @@ from typing import Any
 from fp_platform.contracts.features import SERVED_FIELDS
 from fp_platform.contracts.profiles import read_profile
 from fp_platform.handles import Handles
+from fp_platform.learning.models import KINDS
 
 METRICS = ("auc_roc", "average_precision", "card_precision_at_k")
 
@@ -32,6 +33,17 @@ class LearningPolicy:
     review_budget: int
     thresholds: dict[str, float]
     promotion: dict[str, float]
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Model selection (`learning/selection.py`): prequential folds, a time budget, and the search space
+    (model kind → parameter grid; a list is an axis, anything else is fixed)."""
+
+    folds: int
+    budget_s: float
+    space: dict[str, dict[str, Any]]
 
 
 def floors_for(policy: LearningPolicy, scale: str | None) -> dict[str, float]:
@@ -58,6 +70,7 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
             int(doc["review_budget"]),
             {k: float(v) for k, v in doc["thresholds"].items()},
             {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share")},
+            Selection(int(doc["selection"]["folds"]), float(doc["selection"]["budget_s"]), doc["selection"]["space"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LearningPolicyError(f"{name}: {exc}") from None
@@ -66,6 +79,10 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
     for floors in (policy.metric_floors, *policy.metric_floors_by_scale.values()):
         if set(floors) - set(METRICS):
             raise LearningPolicyError(f"{name}: metric floors may name only {METRICS}")
+    if unknown := sorted(set(policy.selection.space) - set(KINDS)):
+        raise LearningPolicyError(f"{name}: selection.space names unknown model kinds {unknown} (kinds: {KINDS})")
+    if policy.selection.folds < 1 or policy.selection.budget_s <= 0 or not policy.selection.space:
+        raise LearningPolicyError(f"{name}: selection needs folds >= 1, budget_s > 0 and a space")
     if policy.unlabelled_as not in ("LEGIT", "EXCLUDE"):
         raise LearningPolicyError(f"{name}: labels.unlabelled_as must be LEGIT or EXCLUDE")
     return policy

@@ -1,8 +1,10 @@
 """The model a decision bundle names: a JSON document on the object store (`s3://bucket/key`) over named
 served fields — a logistic model (`{"kind": "logistic", "features": [...], "coefficients": [...],
-"intercept": b}`) or a LightGBM booster (`{"kind": "lightgbm", "features": [...], "model": "<booster
-text>"}`). DF scores with it; MPR checks a candidate loads before promoting it. A missing value scores
-as 0 in a logistic model and as missing (NaN) in a booster, as each was trained.
+"intercept": b}`), a LightGBM booster (`{"kind": "lightgbm", "features": [...], "model": "<booster
+text>"}`) or a random forest (`{"kind": "random_forest", "features": [...], "trees": [{"left", "right",
+"feature", "threshold", "p"}, ...]}`, node arrays of scikit-learn's trees). DF scores with it; MPR checks
+a candidate loads before promoting it. A missing value scores as 0 in a logistic model and a forest and
+as missing (NaN) in a booster, as each was trained.
 """
 
 from __future__ import annotations
@@ -51,6 +53,42 @@ class BoosterModel:
         return [float(x) for x in self.booster.predict(matrix)]
 
 
+def forest_scores(trees: list[dict[str, list]], x: np.ndarray) -> np.ndarray:
+    """The forest's fraud probability per row: each tree walked for all rows at once, the leaves averaged.
+    Rows are compared in float32, as scikit-learn's trees compare them (a missing value reads as 0)."""
+    x32 = np.nan_to_num(x).astype(np.float32).astype(np.float64)
+    total = np.zeros(len(x32))
+    rows = np.arange(len(x32))
+    for tree in trees:
+        left, right = np.asarray(tree["left"]), np.asarray(tree["right"])
+        feature, threshold = np.asarray(tree["feature"]), np.asarray(tree["threshold"])
+        node = np.zeros(len(x32), dtype=np.int64)
+        while True:
+            inner = left[node] != -1
+            if not inner.any():
+                break
+            n = node[inner]
+            go_left = x32[rows[inner], feature[n]] <= threshold[n]
+            node[inner] = np.where(go_left, left[n], right[n])
+        total += np.asarray(tree["p"])[node]
+    return total / len(trees)
+
+
+@dataclass(frozen=True)
+class ForestModel:
+    """A random forest's trees (MF's `random_forest` document), scored without scikit-learn."""
+
+    features: tuple[str, ...]
+    trees: list[dict[str, list]]
+
+    def score(self, values: dict[str, Any]) -> float:
+        return self.score_many([values])[0]
+
+    def score_many(self, rows: list[dict[str, Any]]) -> list[float]:
+        matrix = np.array([[np.nan if v.get(f) is None else float(v[f]) for f in self.features] for v in rows])
+        return [float(s) for s in forest_scores(self.trees, matrix)]
+
+
 def read_document(store: S3ObjectStore, model_ref: str) -> bytes:
     """The model document's bytes (what a bundle's model sha256 is of)."""
     if not model_ref.startswith("s3://"):
@@ -62,7 +100,7 @@ def read_document(store: S3ObjectStore, model_ref: str) -> bytes:
         raise ModelUnavailable(f"cannot load {model_ref}: {exc}") from None
 
 
-def parse_model(model_ref: str, body: bytes) -> LogisticModel | BoosterModel:
+def parse_model(model_ref: str, body: bytes) -> LogisticModel | BoosterModel | ForestModel:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -74,6 +112,12 @@ def parse_model(model_ref: str, body: bytes) -> LogisticModel | BoosterModel:
             return BoosterModel(tuple(doc["features"]), lightgbm.Booster(model_str=doc["model"]))
         except Exception as exc:  # a corrupt booster text is no model
             raise ModelUnavailable(f"{model_ref}: not a LightGBM model document ({exc})") from None
+    if doc.get("kind") == "random_forest":
+        trees = doc.get("trees")
+        keys = {"left", "right", "feature", "threshold", "p"}
+        if not trees or not all(isinstance(t, dict) and keys <= set(t) for t in trees):
+            raise ModelUnavailable(f"{model_ref}: not a random forest model document")
+        return ForestModel(tuple(doc["features"]), trees)
     if doc.get("kind") != "logistic" or len(doc.get("features", ())) != len(doc.get("coefficients", ())):
         raise ModelUnavailable(f"{model_ref}: not a logistic model document")
     return LogisticModel(
@@ -81,5 +125,5 @@ def parse_model(model_ref: str, body: bytes) -> LogisticModel | BoosterModel:
     )
 
 
-def load_model(store: S3ObjectStore, model_ref: str) -> LogisticModel | BoosterModel:
+def load_model(store: S3ObjectStore, model_ref: str) -> LogisticModel | BoosterModel | ForestModel:
     return parse_model(model_ref, read_document(store, model_ref))
