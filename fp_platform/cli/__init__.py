@@ -7,6 +7,7 @@ import argparse
 
 from fp_platform.cli import bench, evidence, ig, investigate, jobs, operate, registry, run, stack, ui
 from fp_platform.cli.console import CommandError, err_console
+from fp_platform.contracts.ids import InvalidRunId
 from fp_platform.handles import HandleError
 
 # The order of `fp-platform --help`: bring up, run, serve, operate, read, measure, look, run parts, inspect.
@@ -24,6 +25,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unreachable(exc: Exception) -> str | None:
+    """Which substrate a connection failure is about (the object store, Postgres), else None: an operator gets
+    one line instead of a traceback when the stack is down."""
+    import sys
+
+    if "botocore" in sys.modules:
+        from botocore.exceptions import EndpointConnectionError
+
+        if isinstance(exc, EndpointConnectionError):
+            return "the object store"
+    if "psycopg" in sys.modules:
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            return "Postgres"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from fp_platform.substrate.local_stack import StackError
 
@@ -33,9 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         return exc.code
-    except (HandleError, StackError) as exc:
+    except (HandleError, StackError, InvalidRunId) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         return 2
+    except Exception as exc:
+        if (what := _unreachable(exc)) is None:
+            raise
+        err_console.print(
+            f"[bold red]error:[/] {what} is not reachable ({exc}); is the stack up? `fp-platform stack status`"
+        )
+        return 3
     except KeyboardInterrupt:
         err_console.print("[bold red]error:[/] interrupted")
         return 130

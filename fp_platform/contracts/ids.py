@@ -16,9 +16,13 @@ def new_platform_run_id(now: datetime | None = None) -> str:
     return f"platform_{now:%Y%m%dT%H%M%S}Z"
 
 
+class InvalidRunId(ValueError):
+    """A string that is not a platform_run_id."""
+
+
 def check_platform_run_id(value: str) -> str:
     if not PLATFORM_RUN_ID_RE.match(value):
-        raise ValueError(f"not a platform_run_id: {value!r} (expected platform_YYYYMMDDTHHMMSSZ)")
+        raise InvalidRunId(f"not a platform_run_id: {value!r} (expected platform_YYYYMMDDTHHMMSSZ)")
     return value
 
 

@@ -63,3 +63,16 @@ def test_refusals_are_typed_errors_with_their_exit_code(capsys):
     assert "NO_SUCH_HANDLE is not in fp_platform/handles/base.yaml" in capsys.readouterr().err
     assert main(["labels", "some_run", "--at", "yesterday"]) == 2
     assert "is not an ISO time" in capsys.readouterr().err
+    assert main(["evidence", "ls", "platform_x"]) == 2
+    assert "not a platform_run_id: 'platform_x'" in capsys.readouterr().err
+
+
+def test_a_substrate_that_is_down_is_named_not_traced():
+    import psycopg
+    from botocore.exceptions import EndpointConnectionError
+
+    from fp_platform.cli import _unreachable
+
+    assert _unreachable(EndpointConnectionError(endpoint_url="http://127.0.0.1:8333")) == "the object store"
+    assert _unreachable(psycopg.OperationalError("connection refused")) == "Postgres"
+    assert _unreachable(KeyError("a bug stays a traceback")) is None
