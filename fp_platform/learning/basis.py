@@ -40,12 +40,16 @@ def parse_time(value: str) -> datetime:
 
 
 def windows(policy: LearningPolicy, last_event: datetime) -> dict[str, datetime]:
-    """Train, delay and test weeks back to back, the test week ending with the last whole day of traffic."""
+    """Train, delay and test weeks back to back, the test week ending with the last whole day of traffic; before
+    them, the history model selection validates on."""
     end = datetime(last_event.year, last_event.month, last_event.day, tzinfo=UTC) + timedelta(days=1)
     test_start = end - timedelta(days=policy.test_days)
     train_end = test_start - timedelta(days=policy.delay_days)
+    train_start = train_end - timedelta(days=policy.train_days)
     return {
-        "train_start": train_end - timedelta(days=policy.train_days),
+        # model selection's folds reach this far back: the oldest trains from here (`learning/selection.py`)
+        "history_start": train_start - timedelta(days=policy.delay_days + policy.test_days * policy.selection.folds),
+        "train_start": train_start,
         "train_end": train_end,
         "test_start": test_start,
         "test_end": end,

@@ -10,6 +10,9 @@ a model document DF can load, the feature list, thresholds and provenance, regis
 from __future__ import annotations
 
 import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -25,15 +28,17 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.canonical import canonical_json, sha256_hex
 from fp_platform.contracts.features import FEATURE_VERSION, with_event_fields
+from fp_platform.contracts.metrics import card_precision_at_k_daily
 from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P14
 from fp_platform.handles import Handles
-from fp_platform.learning import basis, evaluation, tables
-from fp_platform.learning.models import fit_logistic, logistic_scores, matrix
-from fp_platform.learning.policy import floors_for
+from fp_platform.learning import basis, evaluation, models, selection, tables
+from fp_platform.learning.models import matrix
+from fp_platform.learning.policy import LearningPolicy, floors_for
 from fp_platform.learning.step import Step
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import pinned_scale
+from fp_platform.substrate.job_channel import Log
 from fp_platform.substrate.secrets import get_secret
 
 
@@ -81,6 +86,37 @@ def tracking_uri(h: Handles) -> str:
     return db.url(h, h.get("DB_MLFLOW_NAME"), driver="psycopg2")
 
 
+def _choose(
+    policy: LearningPolicy, history: pd.DataFrame, train_start: datetime, log: Log
+) -> tuple[selection.Trial, dict[str, Any]]:
+    """The policy's model selection on the dataset's history (labels as of the cutoff), or, when no fold has
+    data of both classes (a world too short for the folds), the policy's default candidate, saying why."""
+    default = selection.Trial(policy.models["candidate"]["kind"], policy.models["candidate"]["params"])
+    try:
+        picked = selection.select(
+            history,
+            policy.features,
+            train_start,
+            (policy.train_days, policy.delay_days, policy.test_days),
+            selection.search_space(policy.selection.space),
+            policy.selection.folds,
+            policy.review_budget,
+            policy.selection.budget_s,
+            log,
+        )
+    except selection.NoFold as exc:
+        log(f"selection skipped: {exc}; training the policy's default candidate")
+        return default, {"chosen": default.name, "skipped": str(exc), "table": []}
+    return picked.chosen, {
+        "chosen": picked.chosen.name,
+        "metric": selection.CHOICE_METRIC,
+        "folds": picked.folds,
+        "seconds": round(picked.seconds, 1),
+        "budget_s": policy.selection.budget_s,
+        "table": picked.table(),
+    }
+
+
 def train_candidate(
     step: Step,
     code_version: str,
@@ -88,6 +124,8 @@ def train_candidate(
     h, conn, store, writer, run_id, policy, log = step.unpack()
     import mlflow
     from mlflow.models import infer_signature
+
+    from fp_platform.learning.served_model import ServedModel
 
     manifest = writer.read(h.get("OFS_DATASET_MANIFEST_PATH_PATTERN"))
     df = load_dataset(h, manifest, run_id)
@@ -104,11 +142,15 @@ def train_candidate(
         raise CandidateRefused(f"the training week has {len(y)} labelled rows of one class only")
     x_train, x_test = matrix(train, features), matrix(test, features)
     log(f"training on {len(train)} rows ({int(y.sum())} fraud), testing on {len(test)}")
-    cand_cfg, base_cfg = policy.models["candidate"], policy.models["baseline"]
-    gbm = lgb.LGBMClassifier(**cand_cfg["params"]).fit(x_train, y)
-    lr = fit_logistic(x_train, y, base_cfg["params"])
-    scores = {"candidate": gbm.predict_proba(x_test)[:, 1], "baseline": logistic_scores(lr, x_test)}
+    history = df[df["split"].isin(["history", "train"]) & df["target"].notna()]
+    train_start = basis.parse_time(manifest["windows"]["train_start"])
+    chosen, chosen_sel = _choose(policy, history.assign(is_fraud=history["target"].astype(int)), train_start, log)
+    log(f"training {chosen.name} on the training week")
+    candidate = models.fit(chosen.kind, chosen.params, x_train, y, features)
+    baseline = models.fit("logistic", policy.models["baseline"]["params"], x_train, y, features)
+    scores = {"candidate": candidate.scores(x_test), "baseline": baseline.scores(x_test)}
     metrics = {name: evaluation.evaluate(test, s, policy.review_budget) for name, s in scores.items()}
+    daily_cp = card_precision_at_k_daily(test, scores["candidate"], policy.review_budget)
     leakage = {
         "train_rows_after_train_end": int((train["ts"] >= basis.parse_time(manifest["windows"]["train_end"])).sum()),
         "test_rows_before_test_start": int((test["ts"] < basis.parse_time(manifest["windows"]["test_start"])).sum()),
@@ -123,7 +165,7 @@ def train_candidate(
     if mlflow.get_experiment_by_name(experiment) is None:
         mlflow.create_experiment(experiment, artifact_location=h.get("MLFLOW_ARTIFACT_ROOT") + experiment)
     mlflow.set_experiment(experiment)
-    model_doc = {"kind": "lightgbm", "features": list(features), "model": gbm.booster_.model_to_string()}
+    model_doc = candidate.document()
     with mlflow.start_run(run_name=f"mf-{run_id}") as mlrun:
         mlflow.set_tags(
             {
@@ -136,14 +178,14 @@ def train_candidate(
         )
         mlflow.log_params(
             {
-                "candidate_kind": cand_cfg["kind"],
-                "baseline_kind": base_cfg["kind"],
+                "candidate_kind": chosen.kind,
+                "baseline_kind": "logistic",
                 "features": ",".join(features),
                 "train_rows": len(train),
                 "test_rows": len(test),
                 "review_budget": policy.review_budget,
                 "iceberg_snapshot_id": manifest["snapshot_id"],
-                **{f"candidate.{k}": v for k, v in cand_cfg["params"].items()},
+                **{f"candidate.{k}": v for k, v in chosen.params.items()},
             }
         )
         for name, m in metrics.items():
@@ -151,11 +193,28 @@ def train_candidate(
         fig = _curves({n: (test["is_fraud"].to_numpy(), s) for n, s in scores.items()})
         mlflow.log_figure(fig, "pr_roc_curves.png")
         plt.close(fig)
+        for trial in chosen_sel.get("table", []):
+            with mlflow.start_run(run_name=trial["trial"], nested=True):
+                mlflow.log_params({"kind": trial["kind"], **trial["params"]})
+                means = {k: v for k, v in trial.items() if k.endswith(("_mean", "_std")) and v is not None}
+                mlflow.log_metrics({**means, "fit_s": trial["fit_s"]})
+                mlflow.set_tags({"reached": str(trial["reached"]), "chosen": str(trial["trial"] == chosen.name)})
+        mlflow.log_dict(chosen_sel, "selection.json")
+        mlflow.log_dict({"k": policy.review_budget, "daily": daily_cp}, "card_precision_at_k_daily.json")
+        mlflow.log_dict(models.importance(candidate), "feature_importance.json")
         signature = infer_signature(pd.DataFrame(x_train[:5], columns=list(features)), scores["candidate"][:5])
-        model_info = mlflow.lightgbm.log_model(
-            gbm.booster_, name="candidate_model", signature=signature, pip_requirements=[f"lightgbm=={lgb.__version__}"]
-        )
-        mlflow.log_dict({k: v for k, v in model_doc.items() if k != "model"} | {"baseline": lr}, "bundle_card.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            doc_path = Path(tmp) / "model.json"
+            doc_path.write_bytes(canonical_json(model_doc))
+            model_info = mlflow.pyfunc.log_model(
+                name="candidate_model",
+                python_model=ServedModel(),
+                artifacts={"document": str(doc_path)},
+                signature=signature,
+                pip_requirements=[f"lightgbm=={lgb.__version__}", "numpy", "orjson"],
+            )
+        card = {k: v for k, v in model_doc.items() if k not in ("model", "trees")}
+        mlflow.log_dict(card | {"baseline": baseline.document(), "selection": chosen_sel}, "bundle_card.json")
         mlrun_id, artifact_uri = mlrun.info.run_id, mlrun.info.artifact_uri
     bundle_id, version = h.get("MLFLOW_REGISTERED_MODEL_NAME"), f"{manifest['dataset_fingerprint'][:12]}-{mlrun_id[:8]}"
     body = canonical_json(model_doc)
@@ -172,7 +231,7 @@ def train_candidate(
         "bundle_version": version,
         "model_ref": f"s3://{bucket}/{key}",
         "model_sha256": sha256_hex(body),
-        "model_kind": "lightgbm",
+        "model_kind": chosen.kind,
         "feature_version": FEATURE_VERSION,
         "feature_list": list(features),
         "thresholds": policy.thresholds,
@@ -212,6 +271,8 @@ def train_candidate(
             "known_compromised_cards_removed": len(known),
         },
         "metrics": metrics,
+        "card_precision_at_k_daily": daily_cp,
+        "selection": chosen_sel,
         "metric_floors": floors,
         "world_scale": scale,
         "leakage": leakage,

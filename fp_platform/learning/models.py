@@ -83,6 +83,21 @@ class Fitted:
         return {"kind": "logistic", "features": list(self.features), **self.model}
 
 
+def importance(fitted: Fitted) -> dict[str, float]:
+    """Each feature's share of the model's importance, largest first: split gain for LightGBM, impurity
+    decrease for a forest, the absolute raw coefficient for the logistic regression."""
+    if fitted.kind == "logistic":
+        raw = np.abs(np.asarray(fitted.model["coefficients"]))
+    elif fitted.kind == "lightgbm":
+        raw = np.asarray(fitted.model.booster_.feature_importance(importance_type="gain"), dtype=float)
+    else:
+        raw = np.asarray(fitted.model.feature_importances_, dtype=float)
+    total = raw.sum() or 1.0
+    return {
+        f: round(float(v / total), 6) for f, v in sorted(zip(fitted.features, raw, strict=True), key=lambda x: -x[1])
+    }
+
+
 def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray, features: tuple[str, ...]) -> Fitted:
     """Train a model of `kind` (one of KINDS) with `params` on `x`, `y`."""
     if kind == "lightgbm":

@@ -131,12 +131,13 @@ def dataset_rows(
     policy: LearningPolicy,
     run_id: str,
 ) -> pa.Table:
-    """Train- and test-week rows with their vectors, split, and label as of the cutoff."""
+    """History-, train- and test-week rows with their vectors, split, and label as of the cutoff (model selection
+    validates on the history; a basis pinned before it had one starts at the training week)."""
     w = {k: basis.parse_time(v) for k, v in b["windows"].items()}
     con.execute(
         "CREATE OR REPLACE TABLE events AS SELECT event_id, NULL::INTEGER AS wm_id FROM tx"
         " WHERE (ts >= $a AND ts < $b) OR (ts >= $c AND ts < $d)",
-        {"a": w["train_start"], "b": w["train_end"], "c": w["test_start"], "d": w["test_end"]},
+        {"a": w.get("history_start", w["train_start"]), "b": w["train_end"], "c": w["test_start"], "d": w["test_end"]},
     )
     vectors = offline_features.compute(con, topics)
     con.register("vectors", vectors)
@@ -156,7 +157,9 @@ def dataset_rows(
     table = con.sql(
         f"""
         SELECT $run AS platform_run_id, $basis AS basis_fingerprint, t.event_id, t.transaction_id, t.card_id,
-               t.customer_id, t.terminal_id, t.ts, CASE WHEN t.ts < $train_end THEN 'train' ELSE 'test' END AS split,
+               t.customer_id, t.terminal_id, t.ts,
+               CASE WHEN t.ts < $train_start THEN 'history' WHEN t.ts < $train_end THEN 'train' ELSE 'test' END
+                   AS split,
                lab.label AS label_at_cutoff, lab.label_observed_at,
                CASE WHEN t.ts >= $train_end THEN NULL WHEN lab.label = 'FRAUD' THEN 1 WHEN lab.label = 'LEGIT' THEN 0
                     ELSE $unlabelled END::INTEGER AS target,
@@ -165,7 +168,13 @@ def dataset_rows(
         FROM vectors v JOIN tx t USING (event_id) LEFT JOIN lab USING (event_id)
         WHERE t.ts >= $train_end OR lab.label IS NOT NULL OR $unlabelled IS NOT NULL  -- EXCLUDE drops them
         ORDER BY t.ts, t.event_id""",
-        params={"run": run_id, "basis": b["basis_fingerprint"], "train_end": w["train_end"], "unlabelled": unlabelled},
+        params={
+            "run": run_id,
+            "basis": b["basis_fingerprint"],
+            "train_start": w["train_start"],
+            "train_end": w["train_end"],
+            "unlabelled": unlabelled,
+        },
     )
     return table.to_arrow_table()
 
@@ -251,6 +260,7 @@ def quality(table: pa.Table, cutoff: datetime) -> dict[str, Any]:
     return {
         "rows": len(rows),
         "rows_by_split": split,
+        "history_rows": sum(r["split"] == "history" for r in rows),
         "train_targets": {
             "fraud": frauds,
             "legit": sum(r["target"] == 0 for r in train),

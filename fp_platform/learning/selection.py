@@ -27,6 +27,10 @@ from fp_platform.learning.models import Fitted, fit, matrix
 CHOICE_METRIC = "average_precision"
 
 
+class NoFold(ValueError):
+    """No validation fold has data of both classes: the world is too short for the protocol's folds."""
+
+
 @dataclass(frozen=True)
 class Trial:
     """One point of the search space: a model kind and its parameters."""
@@ -62,10 +66,15 @@ class TrialResult:
             "params": self.trial.params,
             "reached": self.reached,
             "fit_s": round(self.fit_s, 2),
-            **{f"{m}_mean": round(self.mean(m), 4) for m in metrics},
-            **{f"{m}_std": round(self.std(m), 4) for m in metrics},
+            **{f"{m}_mean": _finite(self.mean(m)) for m in metrics},
+            **{f"{m}_std": _finite(self.std(m)) for m in metrics},
             "folds": self.folds,
         }
+
+
+def _finite(x: float) -> float | None:
+    """Rounded for the evidence, None where there is no value (evidence JSON holds no NaN)."""
+    return None if np.isnan(x) else round(x, 4)
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,7 @@ def select(
             continue
         folds.append(((train, valid), {"train_start": s.date().isoformat(), "train": len(train), "valid": len(valid)}))
     if not folds:
-        raise ValueError("no validation fold has both classes; the world is too short for the protocol")
+        raise NoFold(f"none of the {n_folds} validation folds has data of both classes (the world is too short)")
     log(f"selection: {len(space)} trials x {len(folds)} folds, budget {budget_s:.0f}s")
     results = [TrialResult(t) for t in space]
     for i, result in enumerate(results):
