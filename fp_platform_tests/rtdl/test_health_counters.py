@@ -144,9 +144,10 @@ def test_a_worker_started_on_a_finished_run_reads_its_counts_once(h, lane):
 
 
 def test_offpath_workers_take_the_larger_batches(h):
+    """Batch sizing is the worker base's, from the class's `off_path`; no stack needed (the store is never used)."""
     assert int(h.get("WORKER_OFFPATH_BATCH_MAX_RECORDS")) > int(h.get("WORKER_BATCH_MAX_RECORDS"))
     for cls in (ArchiveWriter, IegProjector, ActionLayer, DecisionLogAudit, *CASE_LABELS_WORKERS):
-        w = cls(h, "platform_20000101T000000Z")
+        w = cls(h, "platform_20000101T000000Z", store=object())
         assert (w.batch_max, w.fill_s) == (
             int(h.get("WORKER_OFFPATH_BATCH_MAX_RECORDS")),
             float(h.get("WORKER_OFFPATH_BATCH_FILL_MS")) / 1000,
