@@ -97,7 +97,10 @@ def phase_asset(phase_id: str, gates: Sequence[Gate], **asset_args: Any) -> Call
                 reason = outcome.result["reason"]
                 results = [
                     GateResult(
-                        g.name, False, reason if g.name == outcome.gate else f"not judged: {outcome.gate} refused"
+                        g.name,
+                        False,
+                        reason if g.name == outcome.gate else f"not judged: {outcome.gate} refused",
+                        advisory=g.advisory,
                     )
                     for g in gates
                 ]

@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if (what := _unreachable(exc)) is None:
             raise
-        err_console.print(
-            f"[bold red]error:[/] {what} is not reachable ({exc}); is the stack up? `fp-platform stack status`"
-        )
+        err_console.print(f"[bold red]error:[/] cannot use {what} ({exc}); is the stack up? `fp-platform stack status`")
         return 3
     except KeyboardInterrupt:
         err_console.print("[bold red]error:[/] interrupted")

@@ -68,10 +68,10 @@ def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipe
     )
 
 
-@phase_asset(P14, gates.MF_CANDIDATE, deps=["ofs_dataset"], kinds={"mlflow", "lightgbm", "s3"})
+@phase_asset(P14, gates.MF_CANDIDATE, deps=["ofs_dataset"], kinds={"mlflow", "scikitlearn", "lightgbm", "s3"})
 def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesSubprocessClient):
-    """P14: train the candidate (LightGBM) and a logistic baseline, evaluate under the handbook protocol, track in
-    MLflow, register the candidate bundle."""
+    """P14: select the candidate model (prequential validation over the policy's space), train it and a logistic
+    baseline, evaluate under the handbook protocol, track in MLflow, register the candidate bundle."""
     writer = platform.evidence(context.partition_key)
     result = launch_job(context, pipes, platform, P14, "fp_platform.learning.jobs", "train")
     if result.get("status") == "REFUSED":

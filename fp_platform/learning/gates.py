@@ -1,7 +1,7 @@
 """The gates of P12 LEARNING_INPUT_READY, P13 OFS_DATASET_COMMITTED and P14 MF_EVAL_COMMITTED, each declared
 once: name, meaning and predicate over what the phase's one-shot job reported (plus the facts the asset adds).
 Dagster-free: the assets turn them into blocking checks; the unit tests judge them on documents of their own.
-A job that refuses its input fails the named gate with its reason (`checks.refused`)."""
+A job that refuses its input fails the named gate with its reason (`checks.Refusal`)."""
 
 from __future__ import annotations
 

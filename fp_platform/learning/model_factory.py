@@ -25,6 +25,7 @@ import pandas as pd
 from pyiceberg.expressions import EqualTo
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+import fp_platform
 from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.canonical import canonical_json, sha256_hex
 from fp_platform.contracts.features import FEATURE_VERSION, with_event_fields
@@ -211,6 +212,7 @@ def train_candidate(
                 python_model=ServedModel(),
                 artifacts={"document": str(doc_path)},
                 signature=signature,
+                code_paths=[str(Path(fp_platform.__file__).parent)],  # DF's scorer, for clients outside this venv
                 pip_requirements=[f"lightgbm=={lgb.__version__}", "numpy", "orjson"],
             )
         card = {k: v for k, v in model_doc.items() if k not in ("model", "trees")}

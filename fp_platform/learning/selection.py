@@ -153,14 +153,24 @@ def select(
         raise NoFold(f"none of the {n_folds} validation folds has data of both classes (the world is too short)")
     log(f"selection: {len(space)} trials x {len(folds)} folds, budget {budget_s:.0f}s")
     results = [TrialResult(t) for t in space]
+
+    def spent(i: int) -> bool:  # the first trial always runs to the end: a choice exists
+        return i > 0 and time.perf_counter() - started > budget_s
+
     for i, result in enumerate(results):
-        if i > 0 and time.perf_counter() - started > budget_s:  # the first trial always runs: a choice exists
+        if spent(i):
             log(f"selection: budget spent after {i} of {len(space)} trials")
             break
         t0 = time.perf_counter()
         for (train, valid), _ in folds:
             fitted = fit(result.trial.kind, result.trial.params, *_xy(train, features), features)
             result.folds.append(evaluation.evaluate(valid, fitted.scores(matrix(valid, features)), k))
+            if spent(i) and len(result.folds) < len(folds):
+                break  # a trial cut short by the budget is not compared on fewer folds
+        if len(result.folds) < len(folds):
+            result.folds = []
+            log(f"selection: budget spent during trial {i + 1} of {len(space)}")
+            break
         result.fit_s, result.reached = time.perf_counter() - t0, True
         log(
             f"trial {i + 1}/{len(space)} {result.trial.name}: validation AP {result.mean(CHOICE_METRIC):.4f}"

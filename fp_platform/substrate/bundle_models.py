@@ -74,12 +74,23 @@ def forest_scores(trees: list[dict[str, list]], x: np.ndarray) -> np.ndarray:
     return total / len(trees)
 
 
+def _tree_arrays(tree: dict[str, list]) -> dict[str, np.ndarray]:
+    """A tree's node lists as arrays, once per load: converting them per scoring call costs more than the walk."""
+    return {
+        "left": np.asarray(tree["left"], dtype=np.int64),
+        "right": np.asarray(tree["right"], dtype=np.int64),
+        "feature": np.asarray(tree["feature"], dtype=np.int64),
+        "threshold": np.asarray(tree["threshold"], dtype=np.float64),
+        "p": np.asarray(tree["p"], dtype=np.float64),
+    }
+
+
 @dataclass(frozen=True)
 class ForestModel:
     """A random forest's trees (MF's `random_forest` document), scored without scikit-learn."""
 
     features: tuple[str, ...]
-    trees: list[dict[str, list]]
+    trees: list[dict[str, np.ndarray]]
 
     def score(self, values: dict[str, Any]) -> float:
         return self.score_many([values])[0]
@@ -117,7 +128,7 @@ def parse_model(model_ref: str, body: bytes) -> LogisticModel | BoosterModel | F
         keys = {"left", "right", "feature", "threshold", "p"}
         if not trees or not all(isinstance(t, dict) and keys <= set(t) for t in trees):
             raise ModelUnavailable(f"{model_ref}: not a random forest model document")
-        return ForestModel(tuple(doc["features"]), trees)
+        return ForestModel(tuple(doc["features"]), [_tree_arrays(t) for t in trees])
     if doc.get("kind") != "logistic" or len(doc.get("features", ())) != len(doc.get("coefficients", ())):
         raise ModelUnavailable(f"{model_ref}: not a logistic model document")
     return LogisticModel(
