@@ -217,7 +217,6 @@ def services(r: Registry) -> dict[str, Any]:
 def demo(r: Registry) -> dict[str, Any]:
     h = r.h
     return _common(r) | {
-        "bucket_stems": {b: r.get(k) for b, k in BUCKETS.items()},
         "role_names": {short: r.get(k) for short, k in ROLES.items()},
         "ssm_paths": {short: r.get(k) for short, k in SSM_PATHS.items()},
         "log_group_prefix": r.get("CLOUDWATCH_LOG_GROUP_PREFIX"),
