@@ -194,6 +194,7 @@ def services(r: Registry) -> dict[str, Any]:
                 "command": ["python", "-m", w.module, *args],
                 "port": int(h.get("IG_PORT")) if w.ready_path_key else None,
                 "discovery_name": "ingestion-gate" if w.ready_path_key else None,
+                "health_path": h.get("IG_HEALTHCHECK_PATH") if w.ready_path_key else None,
             }
     workspace = "/app/workspace.yaml"
     port = int(h.get("DAGSTER_WEBSERVER_PORT"))
@@ -203,6 +204,7 @@ def services(r: Registry) -> dict[str, Any]:
         "command": ["dagster-webserver", "-h", r.get("DAGSTER_WEBSERVER_HOST"), "-p", str(port), "-w", workspace],
         "port": port,
         "discovery_name": None,
+        "health_path": "/server_info",  # the Dagster webserver's own liveness route
     }
     out[r.get("SVC_DAGSTER_DAEMON")] = {
         "role": "dagster_orchestrator",
@@ -210,6 +212,7 @@ def services(r: Registry) -> dict[str, Any]:
         "command": ["dagster-daemon", "run", "-w", workspace],
         "port": None,
         "discovery_name": None,
+        "health_path": None,
     }
     return out
 

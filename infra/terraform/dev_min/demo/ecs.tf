@@ -41,6 +41,7 @@ locals {
       log_group = s.log_group
       command   = s.command
       port      = s.port
+      health    = s.health_path
       env       = local.service_env
     } },
     { for family, j in var.jobs : family => {
@@ -48,6 +49,7 @@ locals {
       log_group = j.log_group
       command   = null # Dagster Pipes gives the command of each launch
       port      = null
+      health    = null
       env       = local.base_env
     } },
   )
@@ -86,6 +88,15 @@ resource "aws_ecs_task_definition" "this" {
       portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
     },
     each.value.command == null ? {} : { entryPoint = each.value.command },
+    each.value.health == null ? {} : {
+      healthCheck = { # the image has no curl: python's urllib asks the service's own health route
+        command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${each.value.port}${each.value.health}', timeout=3)"]
+        interval    = 15
+        timeout     = 5
+        retries     = 3
+        startPeriod = 60
+      }
+    },
   )])
 }
 

@@ -81,6 +81,7 @@ variable "services" {
     command        = list(string)
     port           = optional(number)
     discovery_name = optional(string)
+    health_path    = optional(string)
   }))
 }
 
