@@ -95,6 +95,11 @@ class Workdir:
     stack: str
     path: Path
     env: dict[str, str]
+    mirror: Path
+
+    def init(self, *flags: str) -> None:
+        """`terraform init` from the plugin mirror only (a registry call would hit the dead proxy)."""
+        self.run("init", "-input=false", f"-plugin-dir={self.mirror}", "-no-color", *flags)
 
     def run(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -119,8 +124,8 @@ def prepare(stack: str, base: Path, mirror: Path, endpoint: str | None = None) -
     dest = base / stack
     shutil.copytree(STACKS[stack], dest, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", *CONFLUENT_ONLY))
     (dest / "backend_override.tf").write_text(BACKEND_OVERRIDE)
-    wd = Workdir(stack, dest, offline_env(base, endpoint))
-    wd.run("init", "-input=false", f"-plugin-dir={mirror}", "-no-color")
+    wd = Workdir(stack, dest, offline_env(base, endpoint), mirror)
+    wd.init()
     return wd
 
 

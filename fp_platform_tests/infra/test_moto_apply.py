@@ -1,7 +1,9 @@
 """apply and destroy against moto_server (slow): the parts of core moto emulates (buckets with their
-public access block, encryption, versioning, lifecycle and TLS policy; the lock table; the log groups)
-and demo's SSM secrets; demo's destroy removes its secrets and leaves core whole, core's destroy leaves
-nothing. Budgets (moto hangs on notifications), IAM, ECR, RDS, ECS and the VPC are not applied here."""
+public access block, encryption, versioning, lifecycle and TLS policy; the lock table; the log groups),
+core's state moved into the bucket it created under the DynamoDB lock (the bootstrap of
+infra/terraform/README.md) and back, and demo's SSM secrets; demo's destroy removes its secrets and
+leaves core whole, core's destroy leaves nothing. Budgets (moto hangs on notifications), IAM, ECR, RDS,
+ECS and the VPC are not applied here."""
 
 from __future__ import annotations
 
@@ -91,6 +93,42 @@ def _apply(wd: tf.Workdir, endpoint: str, targets: tuple[str, ...], destroy: boo
     )
 
 
+def _backend_config(wd: tf.Workdir, endpoint: str, bucket: str, table: str) -> Path:
+    path = wd.path / "moto.s3.tfbackend"
+    region = handles("dev_min").get("AWS_REGION")
+    path.write_text(
+        f'bucket = "{bucket}"\nkey = "dev_min/core/terraform.tfstate"\nregion = "{region}"\n'
+        f'dynamodb_table = "{table}"\nencrypt = true\nuse_path_style = true\n'
+        f'endpoints = {{ s3 = "{endpoint}", dynamodb = "{endpoint}" }}\n'
+        "skip_credentials_validation = true\nskip_requesting_account_id = true\nskip_metadata_api_check = true\n"
+    )
+    return path
+
+
+def _move_state_into_bucket_and_back(core: tf.Workdir, endpoint: str, bucket: str, table: str) -> dict:
+    """README's bootstrap: drop the local override, migrate into the S3 backend (locked by the table),
+    plan under the lock, then migrate back so the bucket can be emptied and destroyed."""
+    s3, ddb = _client("s3", endpoint), _client("dynamodb", endpoint)
+    # moto denies every object call under a Deny statement whatever its condition (a Deny on
+    # aws:SecureTransport=true denies too), so the TLS-only policy is lifted while the state lives there
+    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    override = core.path / "backend_override.tf"
+    override.unlink()
+    config = _backend_config(core, endpoint, bucket, table)
+    core.init("-migrate-state", "-force-copy", f"-backend-config={config.name}")
+    state = s3.get_object(Bucket=bucket, Key="dev_min/core/terraform.tfstate")
+    digest = ddb.get_item(TableName=table, Key={"LockID": {"S": f"{bucket}/dev_min/core/terraform.tfstate-md5"}})
+    core.run("plan", "-input=false", "-lock=true", "-refresh=false", "-var", "aws_offline=true", *core.var_args())
+    override.write_text(tf.BACKEND_OVERRIDE)
+    core.init("-migrate-state", "-force-copy")
+    versions = s3.list_object_versions(Bucket=bucket)
+    for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    return {"state_encrypted": state.get("ServerSideEncryption"), "digest": digest.get("Item")}
+
+
 def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpoint):
     core = tf.prepare("core", tmp_path, terraform, endpoint=moto_endpoint)
     demo = tf.prepare("demo", tmp_path, terraform, endpoint=moto_endpoint)
@@ -115,6 +153,12 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     assert lock_table["KeySchema"] == [{"AttributeName": "LockID", "KeyType": "HASH"}]
     groups = logs.describe_log_groups(logGroupNamePrefix="/fraud-platform/dev_min/")["logGroups"]
     assert len(groups) == 7 and {g["retentionInDays"] for g in groups} == {7}
+
+    moved = _move_state_into_bucket_and_back(
+        core, moto_endpoint, "fraud-platform-dev-min-tfstate" + suffix, "fraud-platform-dev-min-tf-locks"
+    )
+    assert moved["digest"] is not None, "the S3 backend did not record its digest in the lock table"
+    assert moved["state_encrypted"] in ("AES256", "aws:kms"), moved
 
     _apply(demo, moto_endpoint, DEMO_TARGETS)
     secret = ssm.get_parameter(Name=h.get("SSM_DB_PASSWORD_PATH"), WithDecryption=True)["Parameter"]
