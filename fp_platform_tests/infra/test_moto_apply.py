@@ -165,6 +165,11 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     assert secret["Type"] == "SecureString" and secret["Value"] == tf.OPERATOR_VARS["demo"]["db_password"]
     assert tf.OPERATOR_VARS["demo"]["db_password"] not in (demo.path / "terraform.tfstate").read_text()
 
+    destroy = demo.plan_json(
+        "-destroy", "-var", "aws_offline=true", "-var", f"aws_endpoint_url={moto_endpoint}", name="destroy"
+    )
+    deleted = {r["address"] for r in tf.resources(destroy) if r["change"]["actions"] == ["delete"]}
+    assert deleted == set(DEMO_TARGETS), deleted  # plan -destroy of demo touches demo's own addresses only
     _apply(demo, moto_endpoint, DEMO_TARGETS, destroy=True)
     assert not ssm.get_parameters(Names=[h.get("SSM_DB_PASSWORD_PATH"), h.get("SSM_IG_API_KEY_PATH")])["Parameters"]
     assert len({b["Name"] for b in s3.list_buckets()["Buckets"]}) == 6  # core survives demo's destroy

@@ -195,14 +195,13 @@ def test_demo_secrets_are_securestrings_and_never_in_the_plan(demo_plan):
         assert tf.OPERATOR_VARS["demo"][secret] not in text, f"{secret} reached the plan"
 
 
-def test_demo_destroy_cannot_touch_core(core_plan, demo_plan, demo_dir):
-    """Demo owns no resource of core's kinds and names none of core's objects, so `destroy` of demo (which
-    deletes exactly what demo's state holds) leaves core whole; the destroy plan itself is empty offline."""
+def test_demo_owns_nothing_of_core(core_plan, demo_plan):
+    """Demo creates no resource of core's kinds and names none of core's objects, so `destroy` of demo
+    (which deletes exactly what demo's state holds) cannot reach core; the slow moto test destroys demo
+    for real and checks core is whole."""
     demo_types = {r["type"] for r in tf.resources(demo_plan)}
     assert not demo_types & set(CORE_ONLY_TYPES), demo_types & set(CORE_ONLY_TYPES)
     core_names = {_after(r).get(k) for r in tf.resources(core_plan) for k in ("name", "bucket") if _after(r).get(k)}
     demo_names = {_after(r).get("name") for r in tf.resources(demo_plan) if _after(r).get("name")}
+    assert len(core_names) >= 20 and len(demo_names) >= 20, (len(core_names), len(demo_names))
     assert not core_names & demo_names, core_names & demo_names
-    destroy = demo_dir.plan_json("-destroy", "-var", "aws_offline=true", name="destroy")
-    touched = {r["address"] for r in tf.resources(destroy)}
-    assert not touched & {r["address"] for r in tf.resources(core_plan)}

@@ -87,6 +87,24 @@ data "aws_iam_policy_document" "runtime" {
   dynamic "statement" {
     for_each = each.key == "dagster_orchestrator" ? [1] : []
     content {
+      sid       = "TagLaunchedTasks" # the run launcher tags each task with its run
+      actions   = ["ecs:TagResource"]
+      resources = ["${local.ecs_arn}:task/${var.ecs_cluster_name}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "dagster_orchestrator" ? [1] : []
+    content {
+      sid       = "DescribeWithoutResourceScope" # these calls accept no resource-level scope
+      actions   = ["ecs:DescribeTaskDefinition", "ecs:ListTasks", "ec2:DescribeNetworkInterfaces"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "dagster_orchestrator" ? [1] : []
+    content {
       sid       = "ReadTaskLogs" # Pipes relays a job's logs
       actions   = ["logs:GetLogEvents", "logs:FilterLogEvents"]
       resources = [for arn in values(local.log_group_arn) : "${arn}:*"]
