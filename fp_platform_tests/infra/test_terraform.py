@@ -205,3 +205,14 @@ def test_demo_owns_nothing_of_core(core_plan, demo_plan):
     demo_names = {_after(r).get("name") for r in tf.resources(demo_plan) if _after(r).get("name")}
     assert len(core_names) >= 20 and len(demo_names) >= 20, (len(core_names), len(demo_names))
     assert not core_names & demo_names, core_names & demo_names
+
+
+def test_rendered_iam_policies_grant_no_wildcard_action(core_plan):
+    """The policies as Terraform renders them (the source check reads HCL; this reads the JSON AWS gets)."""
+    policies = [_after(p).get("policy") for p in _by_type(core_plan, "aws_iam_role_policy")]
+    known = [json.loads(p) for p in policies if p]
+    assert len(known) >= 12, f"only {len(known)} of {len(policies)} policies known at plan"
+    for policy in known:
+        for st in policy["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            assert st["Effect"] == "Allow" and not [a for a in actions if "*" in a], st
