@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.fp-setup-stamp
 BIN    := $(VENV)/bin
 
-.PHONY: setup browser run test test-fast test-slow lint stack-up stack-down clean
+.PHONY: setup browser run test test-fast test-slow test-infra lint stack-up stack-down clean
 
 setup: $(STAMP)
 
@@ -39,10 +39,16 @@ test-fast: setup
 test-slow: setup
 	$(BIN)/pytest -m slow
 
+# Terraform (fmt, validate, offline plan of infra/terraform/dev_min/{core,demo}), checkov, the tfvars drift
+# test and the k8s manifests; skips with the reason where terraform or its AWS provider mirror is absent.
+# The moto_server apply/destroy test is also `slow`: `$(BIN)/pytest -m "infra and slow"`.
+test-infra: setup
+	$(BIN)/pytest -m "infra and not slow" -q
+
 # ruff, and the dependency rule of docs/design.md as import-linter contracts (pyproject.toml).
 lint: setup
-	$(BIN)/ruff check fp_platform fp_platform_tests
-	$(BIN)/ruff format --check fp_platform fp_platform_tests
+	$(BIN)/ruff check fp_platform fp_platform_tests infra
+	$(BIN)/ruff format --check fp_platform fp_platform_tests infra
 	$(BIN)/lint-imports
 
 stack-up: setup
