@@ -2,7 +2,10 @@
 # No secrets are baked in: they come from SSM (cloud profiles) or .fp/secrets (local) at run time.
 FROM python:3.11-slim
 
-ARG GIT_SHA=unknown
+# The image is tagged git-<sha> and says which commit it is: a build without the commit is refused.
+ARG GIT_SHA
+RUN test -n "${GIT_SHA}" && test "${GIT_SHA}" != unknown \
+    || { echo "build with --build-arg GIT_SHA=\$(git rev-parse HEAD)" >&2; exit 1; }
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FP_GIT_SHA=${GIT_SHA} \
