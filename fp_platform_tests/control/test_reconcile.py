@@ -42,7 +42,7 @@ def test_in_doubt_claims_are_found_or_republished_once(h, run_id):
     producer.flush(30)
 
     counts = reconcile_now(h, run_id)
-    assert counts == {"in_doubt": 2, "found_on_topic": 1, "republished": 1, "unresolved": 0}
+    assert counts == {"in_doubt": 2, "found_on_topic": 1, "republished": 1, "settled": 0, "unresolved": 0}
     assert reconcile_now(h, run_id)["in_doubt"] == 0  # the young claim is left to its live IG
 
     with db.connect(h) as conn:
