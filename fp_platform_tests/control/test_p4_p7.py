@@ -229,7 +229,7 @@ def test_governance_log_only_grows(h, p7_run):
     writer = run_evidence(h, p7_run)
     name = "obs/governance/events.jsonl"
     lines = writer.store.get(writer.bucket, writer.key(name)).splitlines(keepends=True)
-    with db.connect(h) as conn:
+    with db.connect(h, role=db.OWNER) as conn:  # the trigger (the app role is refused by privileges first)
         log = governance.log(conn, p7_run)
         with pytest.raises(Exception, match="append-only"):
             conn.execute("DELETE FROM gov_events WHERE platform_run_id = %s", (p7_run,))

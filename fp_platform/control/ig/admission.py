@@ -26,6 +26,7 @@ from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.payloads import envelope_problem
 from fp_platform.control.ig import quarantine
 from fp_platform.control.ig.limits import id_problem, printable, record_bytes, shape, stored_id
+from fp_platform.control.ig.receipt_segments import RECEIPT_BARRIER
 from fp_platform.handles import Handles, Topic
 from fp_platform.substrate.object_store import S3ObjectStore
 
@@ -116,6 +117,8 @@ def write_receipts(pool: ConnectionPool, receipts: list[Receipt]) -> None:
     stamped = [r for r in receipts if r.received_at is not None]
     unstamped = [r for r in receipts if r.received_at is None]
     with pool.connection() as conn, conn.transaction():
+        # the segment flusher's barrier: it waits for every transaction holding this (receipt_segments)
+        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (RECEIPT_BARRIER,))
         for rows, columns in ((stamped, (*RECEIPT_COLUMNS, "received_at")), (unstamped, RECEIPT_COLUMNS)):
             if not rows:
                 continue
