@@ -114,3 +114,25 @@ def test_ig_start_up_reconciles_only_its_own_run(h, run_id):
         (state,) = conn.execute("SELECT state FROM ig_admission_state WHERE platform_run_id = %s", (other,)).fetchone()
     assert state == "IN_DOUBT"
     assert reconcile_now(h, other)["republished"] == 1  # its own reconcile still resolves it
+
+
+def test_health_counts_the_claims_this_gate_left_in_doubt_until_they_are_receipted(h, run_id):
+    """Health re-checks, by key, only the claims this gate marked in doubt (start-up seeds them): once an
+    operator's reconcile receipts one, it drops out; the run's other claims are never scanned."""
+    from fp_platform.control.ig.app import Gate, IgSettings
+
+    gate = Gate(h, IgSettings.from_handles(h, run_id))
+    gate.pool.open(wait=True, timeout=30)
+    try:
+        topic = h.topic("FP_BUS_TRAFFIC_FRAUD_V1").name
+        with db.connect(h, autocommit=True) as conn:
+            claim(conn, run_id, "evt_doubt_a", topic, 120)
+            claim(conn, run_id, "evt_doubt_b", topic, 120)
+        gate.admitter.mark_in_doubt([("traffic.fraud", "evt_doubt_a"), ("traffic.fraud", "evt_doubt_b")])
+        assert gate.unresolved() == 2
+        doc = gate.health()
+        assert doc["state"] == "AMBER" and doc["unresolved_in_doubt"] == 2 and "in doubt" in doc["reasons"][-1]
+        assert reconcile_now(h, run_id)["republished"] == 2
+        assert gate.unresolved() == 0
+    finally:
+        gate.pool.close()

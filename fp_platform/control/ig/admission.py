@@ -163,7 +163,8 @@ class Admitter:
         # the gate lowers this at start to what the broker declares (limits.broker_message_max_bytes)
         self.max_record_bytes = int(h.get("KAFKA_MESSAGE_MAX_BYTES")) - int(h.get("IG_RECORD_OVERHEAD_BYTES"))
         # claims this process left without a terminal receipt (health re-checks these by key, not the table)
-        self.in_doubt: set[Tuple] = set()
+        self._in_doubt: set[Tuple] = set()
+        self._doubt_lock = threading.Lock()
 
     # --- validation ----------------------------------------------------------------------------
     def prepare(self, doc: Any, scan_nul: bool = True) -> Candidate:
@@ -249,7 +250,7 @@ class Admitter:
         try:
             claimed, existing = self._claim([cands[i] for i in first.values()])
             published = self._publish([cands[first[t]] for t in tuples if t in claimed])
-            self.in_doubt.update(t for t, r in published.items() if r.decision == AMBIGUOUS)
+            self.mark_in_doubt(t for t, r in published.items() if r.decision == AMBIGUOUS)
             for t, i in first.items():
                 c = cands[i]
                 receipts[i] = published[t] if t in claimed else self._conflict(c, existing[t])
@@ -268,13 +269,28 @@ class Admitter:
             self._quarantine([(c, r) for c, r in zip(cands, done, strict=True) if r.decision in (QUARANTINE, ANOMALY)])
             write_receipts(self.pool, done)
         except BaseException:
-            self.in_doubt.update(claimed)  # claimed, maybe published, not receipted: reconcile decides
+            self.mark_in_doubt(claimed)  # claimed, maybe published, not receipted: reconcile decides
             raise
         finally:
             self._release(tuples)
         for r in done:
             self.counters[r.decision] += 1
         return done
+
+    # --- claims in doubt (read by health from other threads) --------------------------------------
+    def mark_in_doubt(self, tuples: Iterable[Tuple]) -> None:
+        with self._doubt_lock:
+            self._in_doubt.update(tuples)
+
+    def in_doubt(self) -> list[Tuple]:
+        with self._doubt_lock:
+            return sorted(self._in_doubt)
+
+    def resolved(self, tuples: Iterable[Tuple]) -> int:
+        """Drop tuples now receipted; how many stay in doubt."""
+        with self._doubt_lock:
+            self._in_doubt.difference_update(tuples)
+            return len(self._in_doubt)
 
     def _receipt(
         self, c: Candidate, decision: str, reason: str | None = None, ref: Receipt | dict | None = None

@@ -156,7 +156,7 @@ class Gate:
         finally:
             consumer.close()
         if counts["unresolved"]:
-            self.admitter.in_doubt.update(
+            self.admitter.mark_in_doubt(
                 (c["event_class"], c["event_id"]) for c in reconcile.in_doubt(self.pool, run_id, 0)
             )
         self.startup = {
@@ -210,7 +210,7 @@ class Gate:
         """Claims of this run still in doubt: the ones this gate left without a terminal receipt (start-up
         reconcile seeds them), re-checked by key — O(in doubt), never a scan of the run's claims. Those an
         operator's reconcile settled meanwhile drop out."""
-        doubt = sorted(self.admitter.in_doubt)
+        doubt = self.admitter.in_doubt()
         if not doubt:
             return 0
         checked = doubt[: self.MAX_DOUBT_CHECKED]
@@ -223,8 +223,7 @@ class Gate:
                 ([c for c, _ in checked], [i for _, i in checked], self.settings.required_run_id)
                 + (self.settings.required_run_id,),
             ).fetchall()
-        self.admitter.in_doubt.difference_update((c, i) for c, i in resolved)
-        return len(self.admitter.in_doubt)
+        return self.admitter.resolved((c, i) for c, i in resolved)
 
     def health(self) -> dict[str, Any]:
         reasons, state = [], "GREEN"
