@@ -11,6 +11,14 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+ID_MAX_CHARS = 256  # every id a store indexes stays far below Postgres' btree row limit (2,704 bytes)
+# No control characters (Postgres text cannot hold U+0000, logs and headers should not hold the rest);
+# an envelope id also needs one character other than a dot, so it is never a path segment `.` or `..`.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f.][^\x00-\x1f\x7f]*$"
+Text = Annotated[str, Field(max_length=ID_MAX_CHARS, pattern=TEXT_PATTERN)]  # a bounded key or label
+EnvelopeId = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=ID_PATTERN)]
+
 DECISIONS = ("APPROVE", "STEP_UP", "REVIEW", "DECLINE")  # what DF may decide, mildest first
 LABELS = ("FRAUD", "LEGIT")  # what a label assertion may say
 
@@ -20,16 +28,16 @@ class _Payload(BaseModel):
 
 
 class FlowKeys(_Payload):
-    flow_id: str
-    merchant_id: str
-    customer_id: str
+    flow_id: Text
+    merchant_id: Text
+    customer_id: Text
 
 
 class TrafficPayload(FlowKeys):
     """A card transaction (handbook model) on a flow."""
 
     transaction_id: int
-    card_id: str
+    card_id: Text
     terminal_id: int
     amount: float
     tx_time_seconds: int
@@ -39,15 +47,15 @@ class TrafficPayload(FlowKeys):
 class ArrivalEventPayload(FlowKeys):
     """A flow's arrival, shortly before its transaction."""
 
-    channel: str
+    channel: Text
 
 
 class ArrivalEntitiesPayload(FlowKeys):
     """The entities seen at arrival: card, device, ip."""
 
-    card_id: str
-    device_id: str
-    ip: str
+    card_id: Text
+    device_id: Text
+    ip: Text
 
 
 class FlowAnchorPayload(FlowKeys):
@@ -91,12 +99,12 @@ def _envelope_model(event_class: str, payload: type[_Payload]) -> type[BaseModel
     return create_model(
         name,
         __config__=ConfigDict(extra="forbid", strict=True),
-        event_id=(str, Field(min_length=1)),
+        event_id=(EnvelopeId, ...),
         event_class=(Literal[event_class], ...),
         schema_version=(Literal["v1"], "v1"),
-        ts_utc=(str, Field(min_length=1)),
-        pins=(dict[str, str], ...),
-        producer=(str, Field(min_length=1)),
+        ts_utc=(Annotated[str, Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)], ...),
+        pins=(dict[Text, Text], ...),
+        producer=(EnvelopeId, ...),
         payload=(payload, ...),
         payload_hash=(str | None, None),
     )

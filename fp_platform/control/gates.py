@@ -148,11 +148,12 @@ WSP_STREAM = (
 # --- P7 ingest_receipt_summary: doc = ingest_commit.receipt_summary + segment_problems + wsp_unreceipted ----
 def _totals_coherent(d: Doc) -> Judgement:
     uncovered = d["wsp_unreceipted"]
-    claims_ok = d["claims"] == d["admitted_distinct"] + d["unresolved_in_doubt"]
+    settled = d["settled_unpublishable"]
+    claims_ok = d["claims"] == d["admitted_distinct"] + settled + d["unresolved_in_doubt"]
     return (
         d["attempts"] > 0 and claims_ok and not uncovered,
         f"{d['counts']} = {d['attempts']} attempts; {d['claims']} claims = "
-        f"{d['admitted_distinct']} admitted + {d['unresolved_in_doubt']} in doubt"
+        f"{d['admitted_distinct']} admitted + {settled} settled unpublishable + {d['unresolved_in_doubt']} in doubt"
         + (f"; WSP answers without an IG receipt: {uncovered}" if uncovered else ""),
         {"counts": d["counts"]},
     )
@@ -162,7 +163,7 @@ INGEST_RECEIPT_SUMMARY = (
     Gate(
         "totals_coherent",
         "ADMIT+DUPLICATE+QUARANTINE+ANOMALY+PUBLISH_AMBIGUOUS = attempts > 0; every claim "
-        "admitted or in doubt; every answer WSP got is receipted",
+        "admitted, settled as unpublishable (a terminal receipt) or in doubt; every answer WSP got is receipted",
         _totals_coherent,
     ),
     Gate(

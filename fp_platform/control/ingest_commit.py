@@ -40,6 +40,11 @@ def receipt_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
     in_doubt = conn.execute(
         "SELECT count(*) FROM ig_admission_state WHERE platform_run_id = %s AND state = 'IN_DOUBT'", (run_id,)
     ).fetchone()[0]
+    settled = conn.execute(  # claims reconcile proved unpublishable: a terminal QUARANTINE receipt each
+        "SELECT count(*) FROM ig_receipts WHERE platform_run_id = %s AND source = 'reconcile'"
+        " AND decision = 'QUARANTINE'",
+        (run_id,),
+    ).fetchone()[0]
     admitted = conn.execute(
         "SELECT count(*) FROM ig_receipts WHERE platform_run_id = %s AND decision = 'ADMIT'", (run_id,)
     ).fetchone()[0]
@@ -65,6 +70,7 @@ def receipt_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
         "claims": claims,
         "resolved_by_reconcile": resolved,
         "unresolved_in_doubt": in_doubt,
+        "settled_unpublishable": settled,
         "request_rejections": rejections,
         "receipts_total": receipted,
         "receipts_in_segments": int(in_segments[0]),

@@ -84,7 +84,7 @@ def _mlflow_env(h: Handles) -> None:
 
 
 def tracking_uri(h: Handles) -> str:
-    return db.url(h, h.get("DB_MLFLOW_NAME"), driver="psycopg2")
+    return db.url(h, h.get("DB_MLFLOW_NAME"), driver="psycopg2", role=db.OWNER)
 
 
 def _choose(

@@ -26,7 +26,7 @@ def catalog(h: Handles) -> Catalog:
     kind = h.get("ICEBERG_CATALOG_TYPE")
     props = {"type": kind, "warehouse": h.get("ICEBERG_WAREHOUSE_URI"), **s3_properties(h)}
     if kind == "sql":
-        props["uri"] = db.url(h, driver="psycopg")
+        props["uri"] = db.url(h, driver="psycopg", role=db.OWNER)  # pyiceberg creates and rewrites its catalog tables
     return load_catalog(h.get("ICEBERG_CATALOG_NAME"), **props)
 
 

@@ -158,14 +158,32 @@ def secrets_private(h: Handles) -> Check:
 
 
 def append_only_enforced(conn: psycopg.Connection) -> Check:
+    """Each declared table's triggers exist, fire, and call the shipped guard function (a disabled
+    trigger or a replaced function fails here, not only a missing name)."""
     declared = db.declared_append_only()
-    missing = [t for t, ok in db.append_only(conn, declared).items() if not ok]
+    problems = db.append_only_problems(conn, declared)
     return Check(
         "append_only_triggers",
-        not missing,
-        f"no append-only trigger on {missing}"
-        if missing
+        not problems,
+        "; ".join(f"{t}: {why}" for t, why in sorted(problems.items())[:10])
+        if problems
         else f"{len(declared)} truth tables refuse UPDATE/DELETE/TRUNCATE",
+    )
+
+
+def app_role_least_privilege(h: Handles, conn: psycopg.Connection) -> Check:
+    """The platform connects as the application role, and that role cannot rewrite truth: no superuser,
+    owns nothing, no UPDATE/DELETE/TRUNCATE/TRIGGER on an append-only table, no CREATE, cannot SET
+    session_replication_role."""
+    problems = db.app_role_problems(h, conn)
+    user = conn.execute("SELECT current_user").fetchone()[0]
+    expected = db.conninfo(h)["user"]
+    if user != expected:
+        problems.insert(0, f"the platform connects as {user!r}, not the application role {expected!r}")
+    return Check(
+        "db_app_role_least_privilege",
+        not problems,
+        "; ".join(problems) if problems else f"{expected}: SELECT/INSERT only on truth tables, owns nothing",
     )
 
 
@@ -179,7 +197,13 @@ def platform_pids(h: Handles, conn: psycopg.Connection) -> set[int]:
 
 def check(h: Handles, conn: psycopg.Connection) -> dict[str, Any]:
     """The conformance document: every check, and status PASS only when all hold."""
-    checks = [handles_complete(h), *auth_enforced(h), append_only_enforced(conn), secrets_private(h)]
+    checks = [
+        handles_complete(h),
+        *auth_enforced(h),
+        append_only_enforced(conn),
+        app_role_least_privilege(h, conn),
+        secrets_private(h),
+    ]
     if h.profile == "local":
         checks.insert(1, loopback_only(h, platform_pids(h, conn)))
     return {

@@ -357,14 +357,21 @@ def _close(
     )
     recon = reconciliation.reconcile(docs)
     put("RECONCILIATION_PATH_PATTERN", recon)
-    anchors = replay_anchors.anchors(h, conn, run_id)
-    anchor_problems = replay_anchors.consistency(h, anchors, docs["offsets"], docs["rtdl_offsets"])
+    anchors, anchor_problems = replay_anchors.build(h, conn, run_id, docs["offsets"], docs["rtdl_offsets"])
     put(
         "REPLAY_ANCHORS_PATH_PATTERN",
         {
             "topics": anchors,
             "offset_kind": "kafka_offset",
-            "consistent_with": ["ingest/kafka_offsets_snapshot.json", "rtdl_core/offsets_snapshot.json"],
+            "source": "every record of the run on every topic, read from the bus",
+            "consistent_with": [
+                "ig_receipts (ADMIT)",
+                "sr_ready_publications",
+                "consumers' origin offsets",
+                "consumers' committed offsets",
+                "ingest/kafka_offsets_snapshot.json",
+                "rtdl_core/offsets_snapshot.json",
+            ],
             "problems": anchor_problems,
         },
     )

@@ -28,7 +28,7 @@ def prepare(h: Handles) -> dict[str, str]:
         shutil.copyfile(source, target)
     env = {
         "DAGSTER_HOME": str(home),
-        "FP_DAGSTER_PG_URL": db.url(h, h.get("DB_DAGSTER_NAME"), driver="psycopg2"),
+        "FP_DAGSTER_PG_URL": db.url(h, h.get("DB_DAGSTER_NAME"), driver="psycopg2", role=db.OWNER),
         "FP_PROFILE": h.profile,
     }
     os.environ.update(env)

@@ -66,7 +66,8 @@ def produce_all(p: Producer, records: list[Record], report: Callable[[int], Call
     """Produce `records` in order without waiting for their delivery reports (`report(i)` is record i's
     callback, served by the producer's poll/flush); how many were produced. When librdkafka's local queue is
     full (`BufferError`), wait for it to drain (serving delivery reports) and produce again, until `deadline`
-    (monotonic): the records from the returned index on were not produced."""
+    (monotonic): the records from the returned index on were not produced. A record the client refuses
+    outright gets its error through its own callback."""
     for i, (topic, value, key, headers) in enumerate(records):
         while True:
             try:
@@ -77,6 +78,9 @@ def produce_all(p: Producer, records: list[Record], report: Callable[[int], Call
                 if left <= 0:
                     return i
                 p.poll(min(left, 0.1))
+            except KafkaException as exc:  # refused before it was queued (e.g. MSG_SIZE_TOO_LARGE): never
+                report(i)(exc.args[0], None)  # produced, so its report is that error, not a raise that hides
+                break  # the rest of the batch
         if i % _POLL_EVERY == _POLL_EVERY - 1:
             p.poll(0)
     return len(records)

@@ -233,7 +233,7 @@ class Postgres(Component):
 
     def endpoint(self) -> str:
         if self.external:
-            info = db.conninfo(self.h)
+            info = db.conninfo(self.h, role=db.OWNER)
             return f"postgresql://{info.get('host')}:{info.get('port', 5432)} (FP_PG_DSN)"
         return f"postgresql://{LOOPBACK}:{self.port()}"
 
@@ -317,7 +317,7 @@ class Postgres(Component):
 
     def healthy(self) -> tuple[bool, str]:
         try:
-            with db.connect(self.h, "postgres") as conn:
+            with db.connect(self.h, "postgres", role=db.OWNER) as conn:
                 conn.execute("SELECT 1")
             return True, "accepting connections"
         except Exception as exc:  # health probe: any failure is "not healthy", with the reason
@@ -332,9 +332,14 @@ class Postgres(Component):
         return super().up()
 
     def after_start(self) -> str:
+        """Databases, the application role, the schema and its grants, in that order; idempotent, so a data
+        directory from before the role split (issue 20) is upgraded by the next `stack up`."""
+        ensure_local_secret(self.h, "SSM_DB_APP_USER_PATH", "fp_app")
+        ensure_local_secret(self.h, "SSM_DB_APP_PASSWORD_PATH")
+        role = db.ensure_app_role(self.h)
         created = db.ensure_databases(self.h)
         revision = db.migrate(self.h)
-        return f"schema {revision}" + (f"; created {', '.join(created)}" if created else "")
+        return f"schema {revision}; {role.split()[0]} app role" + (f"; created {', '.join(created)}" if created else "")
 
 
 class SeaweedFS(Component):

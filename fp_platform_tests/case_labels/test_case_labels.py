@@ -254,7 +254,8 @@ def test_replaying_the_audit_topic_plans_and_labels_nothing_twice(h, lane):
 
 @pytest.mark.parametrize("table", summary.APPEND_ONLY_TABLES)
 def test_the_database_refuses_to_rewrite_case_and_label_truth(h, lane, table):
-    with db.connect(h, autocommit=True) as conn:
+    """The triggers, as the owner (the application role is refused earlier, by privileges: test_roles)."""
+    with db.connect(h, role=db.OWNER, autocommit=True) as conn:
         column = conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
             " ORDER BY ordinal_position LIMIT 1",

@@ -264,6 +264,7 @@ def _receipts() -> Doc:
         "attempts": 10,
         "claims": 8,
         "admitted_distinct": 8,
+        "settled_unpublishable": 0,
         "unresolved_in_doubt": 0,
         "wsp_unreceipted": [],
         "resolved_by_reconcile": 0,
@@ -582,3 +583,15 @@ def test_a_gate_name_is_declared_once_per_asset():
     for asset, gates, *_ in CASES:
         names = [g.name for g in gates]
         assert len(names) == len(set(names)), asset
+
+
+def test_a_claim_settled_as_unpublishable_keeps_the_totals_coherent():
+    """A claim reconcile settled (terminal QUARANTINE receipt) is accounted for; one nobody accounts for is not."""
+    settled = _receipts() | {"claims": 9, "settled_unpublishable": 1}
+    unaccounted = _receipts() | {"claims": 9}
+    verdicts = [
+        {r.name: r for r in judge(control_gates.INGEST_RECEIPT_SUMMARY, d)}["totals_coherent"]
+        for d in (settled, unaccounted)
+    ]
+    assert verdicts[0].passed and "1 settled unpublishable" in verdicts[0].detail
+    assert not verdicts[1].passed

@@ -42,6 +42,14 @@ NOT_HANDLES = (
         "PAYLOAD_TOO_LARGE",
         "EMPTY_BATCH",
         "MALFORMED_JSON",  # IG outcomes/errors
+        "UNSUPPORTED_MEDIA_TYPE",
+        "TOO_DEEP",
+        "UNAUTHENTICATED_RATE_LIMITED",
+        "SETTLED",
+        "MSG_SIZE_TOO_LARGE",  # Kafka error names IG's reconcile treats as permanent
+        "RECORD_LIST_TOO_LARGE",
+        "INVALID_RECORD",
+        "CORRUPT_MESSAGE",
         "MISSING_CONTEXT",
         "LATE_CONTEXT",  # CSFB binding statuses
         "STEP_UP",

@@ -124,7 +124,8 @@ def test_replaying_admitted_events_acts_nothing_twice(h, lane):
 
 @pytest.mark.parametrize("table", decision_lane.APPEND_ONLY_TABLES)
 def test_the_database_refuses_to_rewrite_decision_lane_truth(h, lane, table):
-    with db.connect(h, autocommit=True) as conn:
+    """The triggers, as the owner (the application role is refused earlier, by privileges: test_roles)."""
+    with db.connect(h, role=db.OWNER, autocommit=True) as conn:
         column = conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
             " ORDER BY ordinal_position LIMIT 1",

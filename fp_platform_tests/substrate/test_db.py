@@ -20,7 +20,8 @@ def test_schema_is_at_head(h, stack):
     ],
 )
 def test_run_registry_refuses_mutation(h, stack, statement):
-    with db.connect(h) as conn:
+    """The trigger, as the owner (the application role is refused earlier, by privileges: test_roles)."""
+    with db.connect(h, role=db.OWNER) as conn:
         conn.execute(
             "INSERT INTO run_registry (platform_run_id, profile, config_digest, run_json_uri) "
             "VALUES ('platform_19990101T000000Z', 'local', 'd', 's3://x') ON CONFLICT DO NOTHING"

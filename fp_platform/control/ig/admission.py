@@ -8,8 +8,6 @@ published again by an attempt; only `reconcile` may, after proving it is not on 
 
 from __future__ import annotations
 
-import contextlib
-import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -19,20 +17,23 @@ from typing import Any
 
 import orjson
 import psycopg
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from psycopg_pool import ConnectionPool
 
 from fp_platform.contracts.canonical import canonical_json, payload_hash, sha256_hex
 from fp_platform.contracts.envelope import record_headers, topic_key_for
-from fp_platform.contracts.evidence import ObjectExistsError, utc_now_iso
+from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.payloads import envelope_problem
+from fp_platform.control.ig import quarantine
+from fp_platform.control.ig.limits import id_problem, printable, record_bytes, shape, stored_id
+from fp_platform.control.ig.receipt_segments import RECEIPT_BARRIER
 from fp_platform.handles import Handles, Topic
 from fp_platform.substrate.object_store import S3ObjectStore
 
 ADMIT, DUPLICATE, QUARANTINE, ANOMALY, AMBIGUOUS = "ADMIT", "DUPLICATE", "QUARANTINE", "ANOMALY", "PUBLISH_AMBIGUOUS"
 OUTCOMES = (ADMIT, DUPLICATE, QUARANTINE, ANOMALY, AMBIGUOUS)
 OFFSET_KIND = "kafka_offset"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+SETTLED = "SETTLED"  # ig_admission_state: a claim reconcile proved can never be published (terminal receipt)
 
 Tuple = tuple[str, str]  # (event_class, event_id) within the required run
 
@@ -86,6 +87,7 @@ class Candidate:
     topic: str | None = None
     key: bytes | None = None
     message: bytes | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def tuple(self) -> Tuple:
@@ -115,6 +117,8 @@ def write_receipts(pool: ConnectionPool, receipts: list[Receipt]) -> None:
     stamped = [r for r in receipts if r.received_at is not None]
     unstamped = [r for r in receipts if r.received_at is None]
     with pool.connection() as conn, conn.transaction():
+        # the segment flusher's barrier: it waits for every transaction holding this (receipt_segments)
+        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (RECEIPT_BARRIER,))
         for rows, columns in ((stamped, (*RECEIPT_COLUMNS, "received_at")), (unstamped, RECEIPT_COLUMNS)):
             if not rows:
                 continue
@@ -155,17 +159,35 @@ class Admitter:
         self._inflight: dict[Tuple, threading.Event] = {}
         self.counters = dict.fromkeys(OUTCOMES, 0)
         self.last_publish_error: str | None = None
+        self.max_depth = int(h.get("IG_MAX_JSON_DEPTH"))
+        # the gate lowers this at start to what the broker declares (limits.broker_message_max_bytes)
+        self.max_record_bytes = int(h.get("KAFKA_MESSAGE_MAX_BYTES")) - int(h.get("IG_RECORD_OVERHEAD_BYTES"))
+        # claims this process left without a terminal receipt (health re-checks these by key, not the table)
+        self._in_doubt: set[Tuple] = set()
+        self._doubt_lock = threading.Lock()
 
     # --- validation ----------------------------------------------------------------------------
-    def prepare(self, doc: Any) -> Candidate:
-        """Schema, payload hash, run pin and topic of one received event."""
+    def prepare(self, doc: Any, scan_nul: bool = True) -> Candidate:
+        """Shape, ids, schema, payload hash, run pin, record size and topic of one received event.
+
+        Every property a store would refuse (U+0000, an unbounded or dot-only id, a record above the
+        broker's limit) is found here, before the claim, so it ends in a QUARANTINE receipt, never a 5xx."""
         if not isinstance(doc, dict):
             return self._unidentified(doc, "envelope must be a JSON object")
         event_class = doc.get("event_class") if isinstance(doc.get("event_class"), str) else None
         event_id = doc.get("event_id") if isinstance(doc.get("event_id"), str) else None
-        problem = envelope_problem(doc)
-        if problem is not None or event_class is None or event_id is None:
-            return self._unidentified(doc, f"schema: {problem}", event_class, event_id)
+        problems = []
+        if scan_nul and shape(doc, self.max_depth).has_nul:
+            problems.append("a string holds U+0000 (no store of the platform can keep it)")
+        for name, value in (("event_class", event_class), ("event_id", event_id)):
+            if value is not None and (bad := id_problem(value, name)):
+                problems.append(bad)
+        if (schema := envelope_problem(doc)) is not None:
+            problems.append(f"schema: {schema}")
+        if problems or event_class is None or event_id is None:
+            return self._unidentified(
+                doc, "; ".join(problems) or "schema: event_class and event_id are required", event_class, event_id
+            )
         cand = Candidate(event_class, event_id, payload_hash(doc["payload"]), doc, producer=doc["producer"])
         if doc.get("payload_hash") not in (None, cand.payload_hash):
             cand.problem = "payload_hash does not match sha256 of the canonical payload"
@@ -183,22 +205,38 @@ class Admitter:
         key = source.get(topic.partition_key)
         cand.topic, cand.key = topic.name, None if key is None else str(key).encode()
         cand.message = orjson.dumps({**doc, "payload_hash": cand.payload_hash, "schema_version": "v1"})
+        cand.headers = record_headers(self.run_id, event_class, event_id, cand.payload_hash, self.publisher)
+        size = record_bytes(cand.message, cand.key, cand.headers)
+        if size > self.max_record_bytes:
+            cand.problem = (
+                f"record_too_large: {size} bytes > {self.max_record_bytes} (the broker's message.max.bytes"
+                " less IG_RECORD_OVERHEAD_BYTES): it could never be published"
+            )
         return cand
 
     def _unidentified(
         self, doc: Any, problem: str, event_class: str | None = None, event_id: str | None = None
     ) -> Candidate:
-        raw_hash = sha256_hex(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
-        return Candidate(event_class or "unknown", event_id or f"raw_{raw_hash[:32]}", raw_hash, doc, problem=problem)
+        """A refused event whose own ids cannot be stored as given: a digest stands in for each (the
+        envelope, kept whole in quarantine, still holds the originals)."""
+        raw_hash = sha256_hex(canonical_json(doc))
+        return Candidate(
+            stored_id(event_class, "event_class") if event_class is not None else "unknown",
+            stored_id(event_id, "event_id") if event_id is not None else f"raw_{raw_hash[:32]}",
+            raw_hash,
+            doc,
+            problem=printable(problem),
+        )
 
     # --- admission -----------------------------------------------------------------------------
-    def admit(self, docs: list[Any], received_at: datetime | None = None) -> list[Receipt]:
+    def admit(self, docs: list[Any], received_at: datetime | None = None, scan_nul: bool = True) -> list[Receipt]:
         """Receipts in request order; returns only once every receipt is durable in Postgres.
 
         `received_at` is when the request arrived (the HTTP layer stamps it first thing); every receipt
-        carries it, so latency measured from a receipt starts at arrival, not at the confirmed publish."""
+        carries it, so latency measured from a receipt starts at arrival, not at the confirmed publish.
+        `scan_nul=False` skips the U+0000 walk when the caller knows the body holds no `\\u0000` escape."""
         received_at = received_at or datetime.now(UTC)
-        cands = [self.prepare(d) for d in docs]
+        cands = [self.prepare(d, scan_nul) for d in docs]
         receipts: list[Receipt | None] = [None] * len(cands)
         first: dict[Tuple, int] = {}
         for i, c in enumerate(cands):
@@ -208,9 +246,11 @@ class Admitter:
                 first[c.tuple] = i
         tuples = list(first)
         self._acquire(tuples)
+        claimed: set[Tuple] = set()
         try:
             claimed, existing = self._claim([cands[i] for i in first.values()])
             published = self._publish([cands[first[t]] for t in tuples if t in claimed])
+            self.mark_in_doubt(t for t, r in published.items() if r.decision == AMBIGUOUS)
             for t, i in first.items():
                 c = cands[i]
                 receipts[i] = published[t] if t in claimed else self._conflict(c, existing[t])
@@ -228,15 +268,34 @@ class Admitter:
                 r.received_at = received_at
             self._quarantine([(c, r) for c, r in zip(cands, done, strict=True) if r.decision in (QUARANTINE, ANOMALY)])
             write_receipts(self.pool, done)
+        except BaseException:
+            self.mark_in_doubt(claimed)  # claimed, maybe published, not receipted: reconcile decides
+            raise
         finally:
             self._release(tuples)
         for r in done:
             self.counters[r.decision] += 1
         return done
 
+    # --- claims in doubt (read by health from other threads) --------------------------------------
+    def mark_in_doubt(self, tuples: Iterable[Tuple]) -> None:
+        with self._doubt_lock:
+            self._in_doubt.update(tuples)
+
+    def in_doubt(self) -> list[Tuple]:
+        with self._doubt_lock:
+            return sorted(self._in_doubt)
+
+    def resolved(self, tuples: Iterable[Tuple]) -> int:
+        """Drop tuples now receipted; how many stay in doubt."""
+        with self._doubt_lock:
+            self._in_doubt.difference_update(tuples)
+            return len(self._in_doubt)
+
     def _receipt(
         self, c: Candidate, decision: str, reason: str | None = None, ref: Receipt | dict | None = None
     ) -> Receipt:
+        reason = None if reason is None else printable(reason)
         r = Receipt(self.run_id, c.event_class, c.event_id, c.payload_hash, decision, reason, producer=c.producer)
         if isinstance(ref, Receipt):
             r.topic, r.partition, r.offset = ref.topic, ref.partition, ref.offset
@@ -249,6 +308,8 @@ class Admitter:
             return self._receipt(c, ANOMALY, f"payload_hash differs from the claimed {claim['payload_hash'][:16]}…")
         if claim["state"] == "ADMITTED":
             return self._receipt(c, DUPLICATE, None, claim)
+        if claim["state"] == SETTLED:
+            return self._receipt(c, QUARANTINE, "claimed earlier; reconcile settled it as never publishable")
         return self._receipt(c, AMBIGUOUS, "claimed earlier but delivery is unconfirmed; `fp-platform ig reconcile`")
 
     def _acquire(self, tuples: list[Tuple]) -> None:
@@ -329,50 +390,41 @@ class Admitter:
             return on_delivery
 
         for c in cands:
-            headers = record_headers(self.run_id, c.event_class, c.event_id, c.payload_hash, self.publisher)
             while True:
                 try:
-                    self.producer.produce(c.topic, c.message, c.key, headers=headers, on_delivery=report(c))
+                    self.producer.produce(c.topic, c.message, c.key, headers=c.headers, on_delivery=report(c))
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     self.producer.poll(0.05)
+                except KafkaException as exc:  # refused locally (not produced): its claim waits for reconcile
+                    report(c)(exc.args[0], None)
+                    break
         if not done.wait(self.delivery_timeout_s + 5):
             for c in cands:
                 results.setdefault(c.tuple, self._receipt(c, AMBIGUOUS, "no delivery report within the timeout"))
         return results
 
     def _quarantine(self, items: Iterable[tuple[Candidate, Receipt]]) -> None:
-        """Preserve each refused payload once (write-once object) and index it."""
-        rows = []
-        for c, r in items:
-            key = self.h.pattern(
-                "QUARANTINE_PAYLOAD_PATTERN",
-                platform_run_id=self.run_id,
-                event_class=_UNSAFE.sub("_", c.event_class)[:100],
-                event_id=_UNSAFE.sub("_", c.event_id)[:100],
-                payload_hash=c.payload_hash,
-            )
-            bucket = self.h.get("S3_QUARANTINE_BUCKET")
-            body = canonical_json(
-                {
-                    "platform_run_id": self.run_id,
-                    "decision": r.decision,
-                    "reason": r.reason,
-                    "receipt_id": r.receipt_id,
-                    "received_at_utc": (r.received_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    "envelope": c.doc,
-                }
-            )
-            with contextlib.suppress(ObjectExistsError):  # same payload (same hash) already preserved
-                self.store.put(bucket, key, body, write_once=True)
-            rows.append((c.event_class, c.event_id, c.payload_hash, r.decision, r.reason or "", f"s3://{bucket}/{key}"))
-        if rows:
-            with self.pool.connection() as conn:
-                conn.cursor().executemany(
-                    "INSERT INTO ig_quarantine (platform_run_id, event_class, event_id, payload_hash, decision,"
-                    " reason, object_uri) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [(self.run_id, *row) for row in rows],
+        """Preserve each refused envelope once (write-once object, key from the identity digest) and index it."""
+        quarantine.preserve(
+            self.h,
+            self.store,
+            self.pool,
+            self.run_id,
+            (
+                quarantine.Refused(
+                    c.event_class,
+                    c.event_id,
+                    c.payload_hash,
+                    r.decision,
+                    r.reason or "",
+                    r.receipt_id,
+                    r.received_at,
+                    c.doc,
                 )
+                for c, r in items
+            ),
+        )
 
     def record_rejection(
         self, status: int, error: str, reason: str, body: bytes | None, received_at: datetime | None = None
@@ -387,7 +439,7 @@ class Admitter:
                     self.run_id,
                     status,
                     error,
-                    reason,
+                    printable(reason),
                     None if body is None else len(body),
                     None if body is None else sha256_hex(body),
                     received_at,

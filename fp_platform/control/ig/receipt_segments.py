@@ -34,6 +34,7 @@ COLUMNS = (
     "received_at",
 )
 _LOCK_KEY = "fp:ig_receipt_segments"
+RECEIPT_BARRIER = "fp:ig_receipts_barrier"  # shared by each receipt write, exclusive by the segment flush
 
 
 def flush(h: Handles, pool: ConnectionPool, store: S3ObjectStore) -> list[dict]:
@@ -43,7 +44,10 @@ def flush(h: Handles, pool: ConnectionPool, store: S3ObjectStore) -> list[dict]:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_LOCK_KEY,))
         try:
             with conn.transaction():
-                conn.execute("LOCK TABLE ig_receipts IN SHARE MODE")
+                # Wait until no receipt transaction is in flight, so no seq below `hi` can still appear (a
+                # gap a later segment would skip). An advisory barrier, not LOCK TABLE ... IN SHARE MODE:
+                # that needs UPDATE/DELETE/TRUNCATE on the table, which the application role never has.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (RECEIPT_BARRIER,))
                 hi = conn.execute("SELECT coalesce(max(seq), 0) FROM ig_receipts").fetchone()[0]
             lo = conn.execute("SELECT coalesce(max(last_seq), 0) FROM ig_receipt_segments").fetchone()[0]
             if hi <= lo:

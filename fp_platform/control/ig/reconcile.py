@@ -1,9 +1,12 @@
 """Resolve in-doubt claims (crash or unknown delivery) from the topic itself.
 
 A claim without an ADMIT receipt is looked for on its topic by its headers: found ⇒ ADMIT receipt
-with the real offset; absent ⇒ the claimed record is published now, then receipted. Claims younger
-than the producer's delivery timeout may still be in flight in a live IG and are left alone unless
-`grace_s=0` (IG start-up, when nothing of this process can be in flight).
+with the real offset; absent ⇒ the claimed record is published now, then receipted. A record that can
+never be published (larger than the broker accepts, or refused as invalid) is settled instead: a
+terminal QUARANTINE receipt (source reconcile) and a copy in the quarantine store; nothing is deleted,
+the claim keeps the record. Claims younger than the producer's delivery timeout may still be in flight
+in a live IG and are left alone unless `grace_s=0` (IG start-up for its own run, when nothing of that
+run can be in flight: one gate per run).
 """
 
 from __future__ import annotations
@@ -12,14 +15,21 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import psycopg
 from confluent_kafka import Consumer, Producer
 from psycopg_pool import ConnectionPool
 
 from fp_platform.contracts.envelope import record_headers, record_identity
-from fp_platform.control.ig.admission import ADMIT, Receipt, write_receipts
+from fp_platform.control.ig import quarantine
+from fp_platform.control.ig.admission import ADMIT, QUARANTINE, Receipt, write_receipts
+from fp_platform.control.ig.limits import broker_message_max_bytes, record_bytes
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus, db
+from fp_platform.substrate.object_store import S3ObjectStore
+
+# Delivery errors no retry can cure: the record itself is refused (librdkafka's and the broker's names).
+PERMANENT_ERRORS = ("MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE")
 
 Log = Callable[[str], None]
 
@@ -59,10 +69,16 @@ def reconcile(
     run_id: str | None = None,
     grace_s: float = 40.0,
     log: Log = lambda _: None,
+    *,
+    h: Handles,
+    store: S3ObjectStore,
+    max_record_bytes: int,
 ) -> dict[str, int]:
-    """Resolve every in-doubt claim older than `grace_s`; returns counts found/republished/unresolved."""
+    """Resolve every in-doubt claim older than `grace_s` (of `run_id`, or of every run when None); returns
+    counts found/republished/settled/unresolved. A claim is settled when its record exceeds
+    `max_record_bytes` or its publish fails with a permanent error."""
     claims = in_doubt(pool, run_id, grace_s)
-    counts = {"in_doubt": len(claims), "found_on_topic": 0, "republished": 0, "unresolved": 0}
+    counts = {"in_doubt": len(claims), "found_on_topic": 0, "republished": 0, "settled": 0, "unresolved": 0}
     if not claims:
         return counts
     by_topic: dict[str, list[dict]] = defaultdict(list)
@@ -76,11 +92,67 @@ def reconcile(
         write_receipts(pool, receipts)
         counts["found_on_topic"] += len(receipts)
         missing = [r for ident, r in wanted.items() if ident not in found]
-        republished = _republish(producer, topic, missing, publisher)
+        oversized = [c for c in missing if _size(c, publisher) > max_record_bytes]
+        unpublishable = {
+            id(c): f"record of {_size(c, publisher)} bytes > {max_record_bytes}: the broker cannot hold it"
+            for c in oversized
+        }
+        republished, failed = _republish(producer, topic, [c for c in missing if id(c) not in unpublishable], publisher)
         write_receipts(pool, republished)
+        unpublishable.update({id(c): err for c, err in failed if any(code in err for code in PERMANENT_ERRORS)})
+        settled = [c for c in missing if id(c) in unpublishable]
+        _settle(h, store, pool, [(c, unpublishable[id(c)]) for c in settled])
         counts["republished"] += len(republished)
-        counts["unresolved"] += len(missing) - len(republished)
+        counts["settled"] += len(settled)
+        counts["unresolved"] += len(missing) - len(republished) - len(settled)
+        if settled:
+            log(f"{topic}: {len(settled)} claims settled as never publishable (QUARANTINE receipts)")
     return counts
+
+
+def _size(claim: dict, publisher: str) -> int:
+    key = None if claim["message_key"] is None else bytes(claim["message_key"])
+    return record_bytes(bytes(claim["message"]), key, _headers(claim, publisher))
+
+
+def _headers(claim: dict, publisher: str) -> list[tuple[str, str]]:
+    return record_headers(
+        claim["platform_run_id"], claim["event_class"], claim["event_id"], claim["payload_hash"], publisher
+    )
+
+
+def _settle(h: Handles, store: S3ObjectStore, pool: ConnectionPool, claims: list[tuple[dict, str]]) -> None:
+    """Terminal receipts for claims that can never be published; the claimed record preserved in quarantine."""
+    receipts = [
+        Receipt(
+            c["platform_run_id"],
+            c["event_class"],
+            c["event_id"],
+            c["payload_hash"],
+            QUARANTINE,
+            f"unpublishable, settled by reconcile: {why}"[:2000],
+            c["topic"],
+            source="reconcile",
+        )
+        for c, why in claims
+    ]
+    by_run: dict[str, list[quarantine.Refused]] = defaultdict(list)
+    for (c, _), r in zip(claims, receipts, strict=True):
+        by_run[c["platform_run_id"]].append(
+            quarantine.Refused(
+                c["event_class"],
+                c["event_id"],
+                c["payload_hash"],
+                QUARANTINE,
+                r.reason or "",
+                r.receipt_id,
+                None,
+                orjson.loads(bytes(c["message"])),
+            )
+        )
+    for run, items in by_run.items():
+        quarantine.preserve(h, store, pool, run, items)
+    write_receipts(pool, receipts)
 
 
 def _resolved(claim: dict, topic: str, partition: int, offset: int) -> Receipt:
@@ -98,29 +170,50 @@ def _resolved(claim: dict, topic: str, partition: int, offset: int) -> Receipt:
     )
 
 
-def _republish(producer: Producer, topic: str, claims: list[dict], publisher: str) -> list[Receipt]:
-    """Publish claimed records proven absent from the topic; receipt only confirmed deliveries."""
+def _republish(
+    producer: Producer, topic: str, claims: list[dict], publisher: str
+) -> tuple[list[Receipt], list[tuple[dict, str]]]:
+    """Publish claimed records proven absent from the topic; receipts for confirmed deliveries, and the
+    claims whose delivery failed with the reason."""
     records = [
         (
             topic,
             bytes(c["message"]),
             None if c["message_key"] is None else bytes(c["message_key"]),
-            record_headers(c["platform_run_id"], c["event_class"], c["event_id"], c["payload_hash"], publisher),
+            _headers(c, publisher),
         )
         for c in claims
     ]
-    outcomes = bus.deliver(producer, records)
-    return [_resolved(c, topic, *ref) for c, ref in zip(claims, outcomes, strict=True) if isinstance(ref, tuple)]
+    outcomes = bus.deliver(producer, records) if records else []
+    done = [_resolved(c, topic, *ref) for c, ref in zip(claims, outcomes, strict=True) if isinstance(ref, tuple)]
+    failed = [(c, ref) for c, ref in zip(claims, outcomes, strict=True) if isinstance(ref, str)]
+    return done, failed
+
+
+def record_limit(h: Handles, admin) -> int:
+    """The largest record IG publishes: the broker's declared limit less the framing margin."""
+    topics = [t.name for t in h.topics()]
+    declared = broker_message_max_bytes(admin, topics, int(h.get("KAFKA_MESSAGE_MAX_BYTES")))
+    return declared - int(h.get("IG_RECORD_OVERHEAD_BYTES"))
 
 
 def reconcile_now(h: Handles, run_id: str | None, log: Log = lambda _: None) -> dict[str, int]:
     """The operator's `fp-platform ig reconcile`: safe beside a live IG (leaves young claims alone)."""
     pool = ConnectionPool(db.dsn(h), min_size=1, max_size=2, kwargs={"autocommit": True}, open=True)
-    producer = bus.producer(h)
+    producer = bus.producer(h, **{"message.max.bytes": int(h.get("KAFKA_MESSAGE_MAX_BYTES"))})
     consumer = bus.scan_consumer(h)
     try:
         return reconcile(
-            pool, producer, consumer, h.get("COMPONENT_ID_IG"), run_id, float(h.get("IG_RECONCILE_GRACE_SECONDS")), log
+            pool,
+            producer,
+            consumer,
+            h.get("COMPONENT_ID_IG"),
+            run_id,
+            float(h.get("IG_RECONCILE_GRACE_SECONDS")),
+            log,
+            h=h,
+            store=S3ObjectStore(h),
+            max_record_bytes=record_limit(h, bus.admin(h)),
         )
     finally:
         consumer.close()
