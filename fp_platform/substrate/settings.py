@@ -26,5 +26,7 @@ class BusSettings(Settings):
     producer_linger_ms: int = knob("KAFKA_PRODUCER_LINGER_MS")
     producer_request_timeout_ms: int = knob("KAFKA_PRODUCER_REQUEST_TIMEOUT_MS")
     producer_delivery_timeout_ms: int = knob("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS")
+    producer_compression_type: str = knob("KAFKA_PRODUCER_COMPRESSION_TYPE")
+    message_max_bytes: int = knob("KAFKA_MESSAGE_MAX_BYTES")  # the broker's record limit where it cannot tell
     consumer_session_timeout_ms: int = knob("KAFKA_CONSUMER_SESSION_TIMEOUT_MS")
     consumer_heartbeat_interval_ms: int = knob("KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS")

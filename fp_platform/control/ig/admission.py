@@ -27,8 +27,10 @@ from fp_platform.contracts.payloads import envelope_problem
 from fp_platform.control.ig import quarantine
 from fp_platform.control.ig.limits import id_problem, printable, record_bytes, shape, stored_id
 from fp_platform.control.ig.receipt_segments import RECEIPT_BARRIER
+from fp_platform.control.settings import IngestSettings
 from fp_platform.handles import Handles, Topic
 from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.settings import BusSettings
 
 ADMIT, DUPLICATE, QUARANTINE, ANOMALY, AMBIGUOUS = "ADMIT", "DUPLICATE", "QUARANTINE", "ANOMALY", "PUBLISH_AMBIGUOUS"
 OUTCOMES = (ADMIT, DUPLICATE, QUARANTINE, ANOMALY, AMBIGUOUS)
@@ -154,14 +156,14 @@ class Admitter:
         self.store = store
         self.publisher = h.get("COMPONENT_ID_IG")
         self._topics: dict[str, Topic] = {}
-        self.delivery_timeout_s = int(h.get("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS")) / 1000
+        self.delivery_timeout_s = BusSettings.load(h).producer_delivery_timeout_ms / 1000
         self._lock = threading.Lock()
         self._inflight: dict[Tuple, threading.Event] = {}
         self.counters = dict.fromkeys(OUTCOMES, 0)
         self.last_publish_error: str | None = None
-        self.max_depth = int(h.get("IG_MAX_JSON_DEPTH"))
+        self.max_depth = IngestSettings.load(h).max_json_depth
         # the gate lowers this at start to what the broker declares (limits.broker_message_max_bytes)
-        self.max_record_bytes = int(h.get("KAFKA_MESSAGE_MAX_BYTES")) - int(h.get("IG_RECORD_OVERHEAD_BYTES"))
+        self.max_record_bytes = BusSettings.load(h).message_max_bytes - IngestSettings.load(h).record_overhead_bytes
         # claims this process left without a terminal receipt (health re-checks these by key, not the table)
         self._in_doubt: set[Tuple] = set()
         self._doubt_lock = threading.Lock()

@@ -33,10 +33,12 @@ from fp_platform.contracts.payloads import envelope_json_schema
 from fp_platform.control.ig import receipt_segments, reconcile
 from fp_platform.control.ig.admission import AMBIGUOUS, Admitter
 from fp_platform.control.ig.limits import shape
+from fp_platform.control.settings import IngestSettings
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.secrets import get_secret
+from fp_platform.substrate.settings import BusSettings
 
 SEGMENT_FLUSH_INTERVAL_S = 5.0
 
@@ -57,15 +59,16 @@ class IgSettings:
 
     @classmethod
     def from_handles(cls, h: Handles, required_run_id: str, **overrides: Any) -> IgSettings:
+        knobs = IngestSettings.load(h)
         base = {
             "host": h.get("IG_LISTEN_ADDR"),
             "port": int(h.get("IG_PORT")),
-            "max_request_bytes": int(h.get("IG_MAX_REQUEST_BYTES")),
-            "rate_limit_rps": float(h.get("IG_RATE_LIMIT_RPS")),
-            "rate_limit_burst": int(h.get("IG_RATE_LIMIT_BURST")),
-            "unauth_rate_limit_rps": float(h.get("IG_UNAUTH_RATE_LIMIT_RPS")),
-            "unauth_rate_limit_burst": int(h.get("IG_UNAUTH_RATE_LIMIT_BURST")),
-            "max_json_depth": int(h.get("IG_MAX_JSON_DEPTH")),
+            "max_request_bytes": knobs.max_request_bytes,
+            "rate_limit_rps": knobs.rate_limit_rps,
+            "rate_limit_burst": knobs.rate_limit_burst,
+            "unauth_rate_limit_rps": knobs.unauth_rate_limit_rps,
+            "unauth_rate_limit_burst": knobs.unauth_rate_limit_burst,
+            "max_json_depth": knobs.max_json_depth,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(required_run_id=required_run_id, **base)
@@ -103,14 +106,15 @@ class Gate:
         self.settings = settings
         self.api_key = get_secret(h, "SSM_IG_API_KEY_PATH").encode()
         self.pool = ConnectionPool(db.dsn(h), min_size=2, max_size=8, kwargs={"autocommit": True}, open=False)
+        bus_knobs = BusSettings.load(h)
         self.producer = bus.producer(
             h,
             **{
-                "linger.ms": int(h.get("KAFKA_PRODUCER_LINGER_MS")),
-                "request.timeout.ms": int(h.get("KAFKA_PRODUCER_REQUEST_TIMEOUT_MS")),
-                "delivery.timeout.ms": int(h.get("KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS")),
-                "compression.type": h.get("KAFKA_PRODUCER_COMPRESSION_TYPE"),
-                "message.max.bytes": int(h.get("KAFKA_MESSAGE_MAX_BYTES")),
+                "linger.ms": bus_knobs.producer_linger_ms,
+                "request.timeout.ms": bus_knobs.producer_request_timeout_ms,
+                "delivery.timeout.ms": bus_knobs.producer_delivery_timeout_ms,
+                "compression.type": bus_knobs.producer_compression_type,
+                "message.max.bytes": bus_knobs.message_max_bytes,
             },
         )
         self.store = S3ObjectStore(h)
@@ -120,7 +124,7 @@ class Gate:
         self.unauth_limited = 0  # answered 429 without a row of their own since the last summary row
         self.unauth_limited_since: datetime | None = None
         self._unauth_lock = threading.Lock()
-        self.ready_cache_s = float(h.get("IG_READY_CACHE_SECONDS"))
+        self.ready_cache_s = IngestSettings.load(h).ready_cache_seconds
         self._ready: tuple[float, dict[str, Any]] = (-math.inf, {})
         self._ready_lock = threading.Lock()
         self.started_at = utc_now_iso()

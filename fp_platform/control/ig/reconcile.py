@@ -24,9 +24,11 @@ from fp_platform.contracts.envelope import record_headers, record_identity
 from fp_platform.control.ig import quarantine
 from fp_platform.control.ig.admission import ADMIT, QUARANTINE, Receipt, write_receipts
 from fp_platform.control.ig.limits import broker_message_max_bytes, record_bytes
+from fp_platform.control.settings import IngestSettings
 from fp_platform.handles import Handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.settings import BusSettings
 
 # Delivery errors no retry can cure: the record itself is refused (librdkafka's and the broker's names).
 PERMANENT_ERRORS = ("MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE")
@@ -193,14 +195,14 @@ def _republish(
 def record_limit(h: Handles, admin) -> int:
     """The largest record IG publishes: the broker's declared limit less the framing margin."""
     topics = [t.name for t in h.topics()]
-    declared = broker_message_max_bytes(admin, topics, int(h.get("KAFKA_MESSAGE_MAX_BYTES")))
-    return declared - int(h.get("IG_RECORD_OVERHEAD_BYTES"))
+    declared = broker_message_max_bytes(admin, topics, BusSettings.load(h).message_max_bytes)
+    return declared - IngestSettings.load(h).record_overhead_bytes
 
 
 def reconcile_now(h: Handles, run_id: str | None, log: Log = lambda _: None) -> dict[str, int]:
     """The operator's `fp-platform ig reconcile`: safe beside a live IG (leaves young claims alone)."""
     pool = ConnectionPool(db.dsn(h), min_size=1, max_size=2, kwargs={"autocommit": True}, open=True)
-    producer = bus.producer(h, **{"message.max.bytes": int(h.get("KAFKA_MESSAGE_MAX_BYTES"))})
+    producer = bus.producer(h, **{"message.max.bytes": BusSettings.load(h).message_max_bytes})
     consumer = bus.scan_consumer(h)
     try:
         return reconcile(
@@ -209,7 +211,7 @@ def reconcile_now(h: Handles, run_id: str | None, log: Log = lambda _: None) -> 
             consumer,
             h.get("COMPONENT_ID_IG"),
             run_id,
-            float(h.get("IG_RECONCILE_GRACE_SECONDS")),
+            IngestSettings.load(h).reconcile_grace_seconds,
             log,
             h=h,
             store=S3ObjectStore(h),
