@@ -44,6 +44,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         lines = decision_bench.run(
             h, args.scale, args.rate, args.seconds, args.sustained_events, args.warmup_events, args.timeout, log
         )
+    elif args.bench == "ig-health":
+        from fp_platform.benches import ig_health
+
+        lines = ig_health.run(h, args.claims, args.calls, args.port, log)
     elif args.bench == "ig":
         from fp_platform.benches import ingest as ig_bench
 
@@ -84,6 +88,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ig.add_argument("--events", type=int, default=50_000, help="events per run at batch sizes 100 and 500")
     ig.add_argument("--events-batch-1", type=int, default=2_000, help="events at batch size 1")
     ig.add_argument("--port", type=int, default=18181, help="port of the bench's own IG process")
+    igh = bench_sub.add_parser(
+        "ig-health",
+        help="IG's start-up, health and readiness latency on a run holding many claims, vs a run holding none",
+    )
+    igh.add_argument("--claims", type=int, default=1_000_000, help="claims (with ADMIT receipts) in the large run")
+    igh.add_argument("--calls", type=int, default=200, help="calls timed per endpoint and run")
+    igh.add_argument("--port", type=int, default=18181, help="port of the bench's own IG process")
     dec = bench_sub.add_parser(
         "decision",
         help="admission -> published decision latency p50/p95/p99 at a paced "
