@@ -113,8 +113,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dec.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the lane to catch up")
     lb = bench_sub.add_parser(
         "learning",
-        help="model quality under the handbook protocol (OFS features, MF's "
-        "LightGBM) vs the book's published row; OFS rows/s and training time",
+        help="model selection under the handbook protocol (OFS features, prequential folds), the chosen model "
+        "and the book's random forest on the test week, vs the book's rows; OFS rows/s, selection and training time",
     )
     lb.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="handbook")
     lb.add_argument(
