@@ -66,6 +66,12 @@ class Ofp:
         self.counters["label_events"] += 1
         self._labels.append((self.run_id, transaction_id, is_fraud, effective_at, observed_at, *origin))
 
+    def holds_writes(self) -> bool:
+        """Vectors to write, or labels taken in: a batch of labels alone that moved no vector still writes its
+        labels in the batch's transaction, before its offsets commit (else the stream's last labels would wait
+        for traffic that never comes, and a crash would lose them)."""
+        return bool(self.dirty or self._labels)
+
     def write(self, conn: psycopg.Connection, state: KeyedState) -> dict[str, dict[str, Any]]:
         """Write the batch's vectors — the new events' in one binary COPY, the recomputed ones (a late record
         touched them) as upserts — and its labels (in the processor's transaction); the vectors written, by

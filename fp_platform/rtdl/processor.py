@@ -276,7 +276,7 @@ class DecisionProcessor(Worker):
         t0 = time.perf_counter()
         self.csfb.write(conn, self.state)
         t1 = time.perf_counter()
-        vectors = self.ofp.write(conn, self.state) if self.ofp.dirty else {}
+        vectors = self.ofp.write(conn, self.state) if self.ofp.holds_writes() else {}
         t2 = time.perf_counter()
         self.stats.times["csfb_write"] += t1 - t0
         self.stats.times["ofp_write"] += t2 - t1

@@ -177,3 +177,15 @@ def test_risk_counts_only_labels_observed_by_event_time(h, stack, world):
             vec = got[r.event_id]
             assert vec[f"terminal_nb_tx_{w}d"] == len(window)
             assert abs(vec[f"terminal_risk_{w}d"] - want) < 1e-12, (r.event_id, w)
+
+
+@pytest.mark.unit
+def test_a_batch_of_labels_alone_still_has_writes():
+    """The processor writes OFP when it holds vectors *or* labels: labels that moved no vector are not left
+    in memory while the batch's offsets commit."""
+    from fp_platform.rtdl.online_features import Ofp
+
+    ofp = Ofp("platform_20000101T000000Z")
+    assert not ofp.holds_writes()
+    ofp.on_label(1, True, "2018-04-01T00:00:00Z", "2018-04-02T00:00:00Z", ("fp.bus.labels.events.v1", 0, 7))
+    assert not ofp.dirty and ofp.holds_writes()
