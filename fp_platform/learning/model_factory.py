@@ -104,6 +104,7 @@ def _choose(
             policy.review_budget,
             policy.selection.budget_s,
             log,
+            min_folds=policy.selection.min_folds,
         )
     except selection.NoFold as exc:
         log(f"selection skipped: {exc}; training the policy's default candidate")

@@ -42,6 +42,7 @@ class Selection:
     (model kind → parameter grid; a list is an axis, anything else is fixed)."""
 
     folds: int
+    min_folds: int  # fewer usable folds (a short world): no selection, the default candidate
     budget_s: float
     space: dict[str, dict[str, Any]]
 
@@ -70,7 +71,12 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
             int(doc["review_budget"]),
             {k: float(v) for k, v in doc["thresholds"].items()},
             {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share")},
-            Selection(int(doc["selection"]["folds"]), float(doc["selection"]["budget_s"]), doc["selection"]["space"]),
+            Selection(
+                int(doc["selection"]["folds"]),
+                int(doc["selection"]["min_folds"]),
+                float(doc["selection"]["budget_s"]),
+                doc["selection"]["space"],
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LearningPolicyError(f"{name}: {exc}") from None

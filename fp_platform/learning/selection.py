@@ -136,6 +136,7 @@ def select(
     budget_s: float,
     log: Callable[[str], None],
     on_trial: Callable[[TrialResult], None] | None = None,
+    min_folds: int = 1,
 ) -> Selection:
     """Score every trial on every fold (as far as the budget goes); the trial with the best mean validation
     average precision is chosen. `frame` holds every featured row from the oldest fold's training week to the
@@ -149,8 +150,11 @@ def select(
             log(f"fold from {s.date()}: too little data of both classes (train {len(train)}, valid {len(valid)})")
             continue
         folds.append(((train, valid), {"train_start": s.date().isoformat(), "train": len(train), "valid": len(valid)}))
-    if not folds:
-        raise NoFold(f"none of the {n_folds} validation folds has data of both classes (the world is too short)")
+    if len(folds) < min_folds:
+        raise NoFold(
+            f"{len(folds)} of the {n_folds} validation folds have data of both classes, fewer than the {min_folds}"
+            " a choice needs (the world is too short)"
+        )
     log(f"selection: {len(space)} trials x {len(folds)} folds, budget {budget_s:.0f}s")
     results = [TrialResult(t) for t in space]
 

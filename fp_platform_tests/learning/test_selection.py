@@ -94,3 +94,12 @@ def test_dfs_model_document_scores_as_the_trained_model(kind, params):
     served = parse_model("s3://b/m.json", orjson.dumps(fitted.document()))
     rows = [{f: (None if np.isnan(v) else float(v)) for f, v in zip(FEATURES, r, strict=True)} for r in x[:300]]
     np.testing.assert_allclose(served.score_many(rows), fitted.scores(x[:300]), rtol=1e-6, atol=1e-9)
+
+
+def test_too_few_usable_folds_is_no_selection():
+    w = _world(days=21)  # one fold at most: the folds before the world's start have no rows
+    space = selection.search_space({"logistic": {"C": [1.0]}})
+    with pytest.raises(selection.NoFold, match="fewer than the 2 a choice needs"):
+        selection.select(
+            w, FEATURES, datetime(2018, 4, 15, tzinfo=UTC), (7, 7, 7), space, 4, 20, 60.0, print, min_folds=2
+        )
