@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,9 +22,8 @@ from fp_platform.contracts.bench_line import bench_line
 from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.handles import Handles
 from fp_platform.substrate import db
+from fp_platform.substrate.job_channel import Log
 from fp_platform.substrate.secrets import get_secret
-
-Log = Callable[[str], None]
 
 
 def _bench_run_id(offset_s: int) -> str:

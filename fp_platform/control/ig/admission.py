@@ -26,7 +26,7 @@ from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.payloads import envelope_problem
 from fp_platform.control.ig import quarantine
 from fp_platform.control.ig.limits import id_problem, printable, record_bytes, shape, stored_id
-from fp_platform.control.ig.receipt_segments import RECEIPT_BARRIER
+from fp_platform.control.ig.receipt_segments import RECEIPT_BARRIER, RECEIPT_COLUMNS
 from fp_platform.control.settings import IngestSettings
 from fp_platform.handles import Handles, Topic
 from fp_platform.substrate.object_store import S3ObjectStore
@@ -94,22 +94,6 @@ class Candidate:
     @property
     def tuple(self) -> Tuple:
         return (self.event_class, self.event_id)
-
-
-RECEIPT_COLUMNS = (
-    "receipt_id",
-    "platform_run_id",
-    "event_class",
-    "event_id",
-    "payload_hash",
-    "decision",
-    "reason",
-    "source",
-    "topic",
-    "kafka_partition",
-    "kafka_offset",
-    "producer",
-)
 
 
 def write_receipts(pool: ConnectionPool, receipts: list[Receipt]) -> None:

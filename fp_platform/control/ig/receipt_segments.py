@@ -17,8 +17,8 @@ from fp_platform.contracts.evidence import ObjectExistsError
 from fp_platform.handles import Handles
 from fp_platform.substrate.object_store import S3ObjectStore
 
-COLUMNS = (
-    "seq",
+# What IG writes for a receipt; a segment adds the row's sequence and when it was received.
+RECEIPT_COLUMNS = (
     "receipt_id",
     "platform_run_id",
     "event_class",
@@ -31,8 +31,8 @@ COLUMNS = (
     "kafka_partition",
     "kafka_offset",
     "producer",
-    "received_at",
 )
+COLUMNS = ("seq", *RECEIPT_COLUMNS, "received_at")
 _LOCK_KEY = "fp:ig_receipt_segments"
 RECEIPT_BARRIER = "fp:ig_receipts_barrier"  # shared by each receipt write, exclusive by the segment flush
 
