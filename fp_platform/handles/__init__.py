@@ -19,6 +19,7 @@ import yaml
 
 PROFILES = ("local", "dev_min", "dev_full")
 PROFILE_ENV_VAR = "FP_PROFILE"
+AWS_ACCOUNT_ENV_VAR = "FP_AWS_ACCOUNT_ID"  # set in the cloud tasks (and by the operator); never committed
 BASE = "base"
 _DIR = Path(__file__).parent
 
@@ -97,9 +98,20 @@ def _read(name: str) -> dict[str, Any]:
     return dict(doc.get("handles") or {})
 
 
+def _render_bucket_names(values: dict[str, Any]) -> dict[str, Any]:
+    """Cloud bucket names carry `-<account>-<region>` (docs/decisions.md D10): the registry keeps the stem, the
+    account comes from FP_AWS_ACCOUNT_ID. Without it the stems stay, and P0 reports the buckets unresolved."""
+    suffix, account = values.get("BUCKET_NAME_SUFFIX_PATTERN"), os.environ.get(AWS_ACCOUNT_ENV_VAR)
+    if not suffix or not account:
+        return values
+    tail = suffix.format(aws_account_id=account, aws_region=values["AWS_REGION"])
+    return values | {k: f"{v}{tail}" for k, v in values.items() if k.startswith("S3_") and k.endswith("_BUCKET") and v}
+
+
 @cache
-def load(profile: str) -> Handles:
-    """The base registry with `profile`'s overrides applied; an override of a key base lacks is refused."""
+def load(profile: str, rendered: bool = True) -> Handles:
+    """The base registry with `profile`'s overrides applied; an override of a key base lacks is refused.
+    `rendered=False` keeps the bucket stems (what Terraform's tfvars are rendered from)."""
     if profile not in PROFILES:
         raise HandleError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     values = _read(BASE)
@@ -109,7 +121,8 @@ def load(profile: str) -> Handles:
         raise HandleError(
             f"fp_platform/handles/{profile}.yaml overrides keys that {BASE}.yaml does not define: {', '.join(unknown)}"
         )
-    return Handles(profile=profile, values=values | overrides)
+    merged = values | overrides
+    return Handles(profile=profile, values=_render_bucket_names(merged) if rendered else merged)
 
 
 def handles(profile: str | None = None) -> Handles:

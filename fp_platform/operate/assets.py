@@ -1,13 +1,37 @@
-"""Operate-plane assets: P1 RUN_PINNED (`run_header`), P2 DAEMONS_READY (`daemons_ready`)."""
+"""Operate-plane assets: P0 SUBSTRATE_READY (`substrate_snapshot`), P1 RUN_PINNED (`run_header`), P2
+DAEMONS_READY (`daemons_ready`)."""
 
-from dagster import AssetExecutionContext, Config, MetadataValue
+from dagster import AssetExecutionContext, Config, Failure, MetadataValue
 
 from fp_platform.checks import Verdict, fail_phase, phase_asset
 from fp_platform.contracts.evidence import EvidenceError
-from fp_platform.contracts.phases import P1, P2
-from fp_platform.operate import gates, readiness
+from fp_platform.contracts.gates import judge
+from fp_platform.contracts.phases import P0, P1, P2
+from fp_platform.operate import gates, readiness, substrate_ready
 from fp_platform.operate.run_pinning import RunParams, p1_facts, pin_run
 from fp_platform.resources import PlatformResource
+
+
+@phase_asset(P0, gates.SUBSTRATE_READY, kinds={"s3", "kafka", "postgres"})
+def substrate_snapshot(context: AssetExecutionContext, platform: PlatformResource):
+    """P0 SUBSTRATE_READY: every handle of the profile resolves (buckets, topics, database over TLS as the
+    application role, secrets) and no forbidden infrastructure exists; the snapshot and the handle
+    conformance record go to the environment's substrate evidence prefix."""
+    h, run_id = platform.handles, context.partition_key
+    facts = substrate_ready.substrate_facts(h, platform.store, run_id, platform.connect)
+    snapshot = {**facts, "gates": {r.name: r.passed for r in judge(gates.SUBSTRATE_READY, facts)}}
+    snapshot_name, conformance_name = substrate_ready.evidence_names(h, run_id)
+    env_writer = substrate_ready.substrate_evidence(h, platform.store, run_id)
+    try:
+        env_writer.write_summary(snapshot_name, snapshot, phase_id=P0)
+        env_writer.write_summary(conformance_name, substrate_ready.handle_conformance(h, facts), phase_id=P0)
+    except Exception as exc:  # the evidence bucket itself is unreachable: nothing can record the verdict
+        raise Failure(description=f"{P0}: the substrate snapshot cannot be written: {exc}") from exc
+    return Verdict(
+        platform.evidence(run_id),
+        facts,
+        {"snapshot": MetadataValue.url(env_writer.uri(snapshot_name)), "probe_seconds": facts["seconds"]},
+    )
 
 
 class RunHeaderConfig(Config):
@@ -15,7 +39,7 @@ class RunHeaderConfig(Config):
     seed: int = 42
 
 
-@phase_asset(P1, gates.RUN_HEADER, kinds={"s3", "postgres"})
+@phase_asset(P1, gates.RUN_HEADER, deps=[substrate_snapshot], kinds={"s3", "postgres"})
 def run_header(context: AssetExecutionContext, config: RunHeaderConfig, platform: PlatformResource):
     """P1 RUN_PINNED: the run's pinned config and digest, written once to run.json."""
     h = platform.handles

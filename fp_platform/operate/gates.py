@@ -96,3 +96,73 @@ DAEMONS_READY = (
     Gate("no_duplicate_consumers", "no second process (supervised or manual) runs any worker", _no_duplicates),
     Gate("dependencies_reachable", "every worker reached its substrate (GREEN heartbeat)", _reachable),
 )
+
+
+# --- P0 substrate_snapshot: doc = substrate_ready.substrate_facts -----------------------------------------
+def _buckets(d: Doc) -> Judgement:
+    bad = [f"{k} {b['bucket']}: {b['error'] or 'read back differs'}" for k, b in d["buckets"].items() if not b["writable"]]
+    return bool(d["buckets"]) and not bad, "; ".join(bad) or f"{len(d['buckets'])} buckets took and returned a marker"
+
+
+def _topics(d: Doc) -> Judgement:
+    bus = d["bus"]
+    if bus["error"]:
+        return False, f"broker unreachable ({bus['bootstrap_from']}): {bus['error']}"
+    bad = [
+        f"{name}: {'missing' if t['partitions'] is None else t['partitions']} partitions, pinned {t['pinned_partitions']}"
+        for name, t in bus["topics"].items()
+        if t["partitions"] != t["pinned_partitions"]
+    ]
+    return bool(bus["topics"]) and not bad, "; ".join(bad) or f"{len(bus['topics'])} topics with pinned partitions"
+
+
+def _database(d: Doc) -> Judgement:
+    db = d["database"]
+    if db["error"]:
+        return False, f"database unreachable as the application role: {db['error']}"
+    if db["tls_required"] and not db["ssl"]:
+        return False, f"DB_SSL_MODE={db['ssl_mode']} but the session is not encrypted"
+    tls = f"TLS {db['ssl_version']}" if db["ssl"] else f"no TLS (DB_SSL_MODE={db['ssl_mode']}, not required here)"
+    return True, f"reached as {db['role']['user']} over {tls}"
+
+
+def _app_role(d: Doc) -> Judgement:
+    db = d["database"]
+    if db["error"]:
+        return False, "not judged: database unreachable"
+    powers = [p for p in ("superuser", "createrole", "createdb", "bypassrls") if db["role"][p]]
+    owned = {k: n for k, n in db["owns"].items() if n}
+    user = db["role"]["user"]
+    if not powers and not owned:
+        return True, f"{user} is no superuser and owns nothing"
+    problems = ([f"has {', '.join(powers)}"] if powers else []) + ([f"owns {owned}"] if owned else [])
+    return False, f"{user}: {'; '.join(problems)}"
+
+
+def _secrets(d: Doc) -> Judgement:
+    missing = [f"{k} ({s['path']}): {s['error'] or 'empty'}" for k, s in d["secrets"].items() if not s["present"]]
+    return bool(d["secrets"]) and not missing, "; ".join(missing) or f"{len(d['secrets'])} secrets present"
+
+
+def _forbidden(d: Doc) -> Judgement:
+    f = d["forbidden_infrastructure"]
+    if not f["applicable"]:
+        return True, f"{f['scope']} profile: no cloud account to hold a NAT gateway, load balancer or MSK cluster"
+    if f["error"]:
+        return False, f"forbidden-infrastructure scan failed: {f['error']}"
+    found = [f"{r['kind']} {r['ident']}" for r in f["found"]]
+    return not found, f"found {'; '.join(found)}" if found else f"no NAT gateway, load balancer or MSK in {f['scope']}"
+
+
+SUBSTRATE_READY = (
+    Gate("buckets_writable", "every bucket handle takes a marker object and returns it", _buckets),
+    Gate("topics_pinned", "every topic of the registry exists with its pinned partition count", _topics),
+    Gate("database_reachable_tls", "the database answers the application role, over TLS where required", _database),
+    Gate("app_role_least_privilege", "the application role is no superuser and owns nothing (issue 20)", _app_role),
+    Gate("secrets_present", "every secret path the profile names holds a value", _secrets),
+    Gate(
+        "no_forbidden_infrastructure",
+        "no NAT gateway, no load balancer, no provisioned MSK (dev_min) in the account",
+        _forbidden,
+    ),
+)

@@ -63,17 +63,21 @@ def conninfo(h: Handles, database: str | None = None, role: str = APP) -> dict[s
     caller needs to own what it creates: migrations, Dagster's and MLflow's own stores)."""
     dbname = database or h.get("DB_NAME")
     user_key, password_key = _CREDENTIALS[role]
+    # DB_SSL_MODE on every connection: `require` on the cloud profiles (RDS/Aurora), libpq's own default
+    # (`prefer`) locally; P0 checks the session really is encrypted where the profile requires it
+    tls = {"sslmode": str(h.get("DB_SSL_MODE"))}
     if external := external_dsn():  # the DSN is the owner's; the app role has its own credentials
         info = {**conninfo_to_dict(external), "dbname": dbname}
         if role == APP:
             info |= {"user": get_secret(h, user_key), "password": get_secret(h, password_key)}
-        return info
+        return {**tls, **info} if h.profile == "local" else {**info, **tls}  # a cloud DSN cannot weaken TLS
     return {
         "host": str(h.values.get("DB_HOST") or get_secret(h, "SSM_DB_ENDPOINT_PATH")),
         "port": str(h.get("DB_PORT")),
         "user": get_secret(h, user_key),
         "password": get_secret(h, password_key),
         "dbname": dbname,
+        **tls,
     }
 
 
@@ -94,6 +98,7 @@ def url(h: Handles, database: str | None = None, driver: str = "psycopg", role: 
         host=info.get("host"),
         port=int(info["port"]) if info.get("port") else None,
         database=info["dbname"],
+        query={"sslmode": info["sslmode"]},
     ).render_as_string(hide_password=False)
 
 

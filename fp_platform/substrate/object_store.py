@@ -18,13 +18,16 @@ class S3ObjectStore:
 
     def __init__(self, h: Handles) -> None:
         kwargs: dict = {"region_name": h.get("AWS_REGION")}
+        # path-style for a local endpoint (SeaweedFS serves no bucket subdomains on 127.0.0.1); AWS S3 gets
+        # virtual-host addressing, the only style new buckets are guaranteed to answer
+        addressing = "path" if h.values.get("S3_ENDPOINT_URL") else "virtual"
         if h.values.get("S3_ENDPOINT_URL"):
             kwargs["endpoint_url"] = h.get("S3_ENDPOINT_URL")
             kwargs["aws_access_key_id"] = get_secret(h, "SSM_S3_ACCESS_KEY_ID_PATH")
             kwargs["aws_secret_access_key"] = get_secret(h, "SSM_S3_SECRET_ACCESS_KEY_PATH")
         self.client = boto3.client(
             "s3",
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"}),
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": addressing}),
             **kwargs,
         )
 
@@ -47,6 +50,10 @@ class S3ObjectStore:
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except self.client.exceptions.NoSuchKey:
             raise FileNotFoundError(f"s3://{bucket}/{key}") from None
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object: only P0's probe markers (truth and evidence are never deleted)."""
+        self.client.delete_object(Bucket=bucket, Key=key)
 
     def exists(self, bucket: str, key: str) -> bool:
         try:

@@ -36,6 +36,7 @@ OPERATOR_VARS = {  # what an operator sets; fake values shaped like the real one
         "image_digest": "sha256:" + "ab" * 32,
         "platform_run_id": "platform_20261130T000000Z",
         "db_password": "not-a-real-password",
+        "db_app_password": "not-a-real-app-password",
         "ig_api_key": "not-a-real-key",
     },
 }

@@ -76,6 +76,6 @@ def test_secrets_are_write_only_variables():
     """The database password and IG key never reach state: ephemeral inputs into *_wo arguments."""
     doc = sources.parse(STACKS["demo"] / "variables.tf")
     variables = {name: body for block in doc["variable"] for name, body in block.items()}
-    for name in ("db_password", "ig_api_key"):
+    for name in ("db_password", "db_app_password", "ig_api_key"):
         assert sources.unwrap(variables[name].get("ephemeral")) is True, name
         assert sources.unwrap(variables[name].get("sensitive")) is True, name

@@ -189,9 +189,15 @@ def test_demo_secrets_are_securestrings_and_never_in_the_plan(demo_plan):
     names = {_after(p)["name"] for p in params}
     pins = _pins()
     h = handles("dev_min")
-    assert {h.get("SSM_DB_PASSWORD_PATH"), h.get("SSM_IG_API_KEY_PATH"), pins["SSM_VPC_ID_PATH"]} <= names
+    assert {
+        h.get("SSM_DB_PASSWORD_PATH"),
+        h.get("SSM_DB_APP_USER_PATH"),
+        h.get("SSM_DB_APP_PASSWORD_PATH"),
+        h.get("SSM_IG_API_KEY_PATH"),
+        pins["SSM_VPC_ID_PATH"],
+    } <= names
     text = json.dumps(demo_plan)
-    for secret in ("db_password", "ig_api_key"):
+    for secret in ("db_password", "db_app_password", "ig_api_key"):
         assert tf.OPERATOR_VARS["demo"][secret] not in text, f"{secret} reached the plan"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from fp_platform.handles import Handles, handles
+from fp_platform.handles import Handles, load
 from fp_platform.operate.packs import SPINE_PACKS
 
 PROFILE = "dev_min"
@@ -95,6 +95,8 @@ SSM_PATHS = {
     "db_user": "SSM_DB_USER_PATH",
     "db_password": "SSM_DB_PASSWORD_PATH",
     "db_endpoint": "SSM_DB_ENDPOINT_PATH",
+    "db_app_user": "SSM_DB_APP_USER_PATH",
+    "db_app_password": "SSM_DB_APP_PASSWORD_PATH",
     "ig_api_key": "SSM_IG_API_KEY_PATH",
     "vpc_id": "SSM_VPC_ID_PATH",
     "subnet_ids_public": "SSM_SUBNET_IDS_PUBLIC_PATH",
@@ -126,7 +128,7 @@ class Registry:
 
 def registry() -> Registry:
     doc = yaml.safe_load(INFRA_HANDLES.read_text())
-    return Registry(handles(PROFILE), dict(doc["handles"]))
+    return Registry(load(PROFILE, rendered=False), dict(doc["handles"]))  # bucket stems: Terraform suffixes them
 
 
 def _common(r: Registry) -> dict[str, Any]:
@@ -177,7 +179,7 @@ def core(r: Registry) -> dict[str, Any]:
 
 
 def _service_name(r: Registry, component: str) -> str:
-    return f"{r.get('PROJECT_SLUG')}-{r.h.profile.replace('_', '-')}-{component.replace('_', '-')}"
+    return r.h.pattern("ECS_SERVICE_NAME_PATTERN", component=component.replace("_", "-"))  # as the supervisor names it
 
 
 def services(r: Registry) -> dict[str, Any]:
@@ -247,6 +249,7 @@ def demo(r: Registry) -> dict[str, Any]:
             "name": h.get("DB_NAME"),
             "port": int(h.get("DB_PORT")),
             "username": r.get("RDS_MASTER_USERNAME"),
+            "app_username": r.get("RDS_APP_USERNAME"),
         },
     }
 

@@ -2,7 +2,10 @@
 # (s3_write: get + put, never delete: truth is write-once), SSM parameters it reads. Kafka rights are
 # Confluent ACLs (modules/confluent), database rights are tables (migrations), not IAM.
 locals {
-  ssm_db        = ["db_user", "db_password", "db_endpoint"]
+  # runtime roles read the application role's credentials (not superuser, owns nothing: issue 20); only the
+  # migrations task reads the RDS master's, to migrate and to create the application role
+  ssm_db        = ["db_app_user", "db_app_password", "db_endpoint"]
+  ssm_db_master = ["db_user", "db_password", "db_endpoint"]
   ssm_confluent = ["confluent_bootstrap", "confluent_api_key", "confluent_api_secret"]
 
   grants = {
@@ -56,10 +59,10 @@ locals {
       s3_write = ["artifacts", "evidence"]
       ssm      = local.ssm_db
     }
-    db_migrations = { # schema migrations: the database only
+    db_migrations = { # schema migrations and the application role: the database only
       s3_read  = []
       s3_write = []
-      ssm      = local.ssm_db
+      ssm      = distinct(concat(local.ssm_db_master, local.ssm_db))
     }
     dagster_orchestrator = { # gates read and write every bucket (P0 proves them writable); launches tasks
       s3_read  = []

@@ -9,6 +9,15 @@ resource "aws_ssm_parameter" "db_password" {
   value_wo_version = var.secrets_version
 }
 
+# The application role's password: the RDS master (SSM_DB_PASSWORD_PATH) runs the migrations and creates
+# this role (fp_platform.substrate.db.ensure_app_role); every runtime task connects as it (issue 20).
+resource "aws_ssm_parameter" "db_app_password" {
+  name             = var.ssm_paths["db_app_password"]
+  type             = "SecureString"
+  value_wo         = var.db_app_password
+  value_wo_version = var.secrets_version
+}
+
 resource "aws_ssm_parameter" "ig_api_key" {
   name             = var.ssm_paths["ig_api_key"]
   type             = "SecureString"
@@ -19,6 +28,7 @@ resource "aws_ssm_parameter" "ig_api_key" {
 locals {
   parameters = {
     db_user           = var.db.username
+    db_app_user       = var.db.app_username
     db_endpoint       = aws_db_instance.demo.address
     vpc_id            = aws_vpc.demo.id
     subnet_ids_public = join(",", aws_subnet.public[*].id)

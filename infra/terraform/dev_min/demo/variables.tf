@@ -114,7 +114,7 @@ variable "public_subnet_cidr_blocks" {
 }
 
 variable "db" {
-  description = "RDS Postgres: RDS_INSTANCE_ID, RDS_INSTANCE_CLASS, DB_ENGINE_VERSION, RDS_ALLOCATED_STORAGE_GB, DB_NAME, DB_PORT, RDS_MASTER_USERNAME."
+  description = "RDS Postgres: RDS_INSTANCE_ID, RDS_INSTANCE_CLASS, DB_ENGINE_VERSION, RDS_ALLOCATED_STORAGE_GB, DB_NAME, DB_PORT, RDS_MASTER_USERNAME, RDS_APP_USERNAME."
   type = object({
     identifier           = string
     instance_class       = string
@@ -123,6 +123,7 @@ variable "db" {
     name                 = string
     port                 = number
     username             = string
+    app_username         = string
   })
 }
 
@@ -174,6 +175,13 @@ variable "db_password" {
   ephemeral   = true
 }
 
+variable "db_app_password" {
+  description = "The application role's password (issue 20: not superuser, owns nothing): written to SSM_DB_APP_PASSWORD_PATH, kept out of state; the migrations task creates the role with it."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
 variable "ig_api_key" {
   description = "The IG writer-boundary API key (X-IG-Api-Key), written to SSM_IG_API_KEY_PATH, kept out of state."
   type        = string
@@ -182,7 +190,7 @@ variable "ig_api_key" {
 }
 
 variable "secrets_version" {
-  description = "Bump to rewrite the write-only secrets (db_password, ig_api_key) on the next apply."
+  description = "Bump to rewrite the write-only secrets (db_password, db_app_password, ig_api_key) on the next apply."
   type        = number
   default     = 1
 }

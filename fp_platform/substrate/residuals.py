@@ -1,0 +1,208 @@
+"""What is left running or billing: the one scan P0 (forbidden infrastructure), P16 (the teardown lane's
+residual proof) and P17 (teardown) share, so a resource is judged the same way wherever it is looked for.
+
+Locally the runtime is processes on this machine: a process that carries the run's
+`REQUIRED_PLATFORM_RUN_ID` still serves it. On a cloud profile it is AWS resources: the tagging API finds
+everything tagged with the environment's `TAG_PROJECT`/`TAG_ENV` (every Terraform resource carries them),
+and direct describes catch what the tagging API misses or what was created outside Terraform (a NAT
+gateway, a load balancer, a provisioned MSK cluster, an RDS instance, an ECS service still running tasks).
+Nothing here decides PASS/FAIL: the gates do, over the lists returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import boto3
+import botocore.exceptions
+
+from fp_platform.handles import Handles
+
+# Resource types that bill while they exist (ARN service:type prefixes of the tagging API). Buckets, log
+# groups, the lock table, ECR and IAM are core's (persistent, near-free) and are not residuals of a demo.
+COST_BEARING_ARN_KINDS = (
+    "ec2:natgateway",
+    "ec2:instance",
+    "ec2:elastic-ip",
+    "elasticloadbalancing:loadbalancer",
+    "rds:db",
+    "rds:cluster",
+    "ecs:service",
+    "ecs:task",
+    "kafka:cluster",
+    "eks:cluster",
+    "sagemaker:endpoint",
+)
+_LIVE_NAT_STATES = ("pending", "available", "deleting")
+
+
+@dataclass(frozen=True)
+class Residual:
+    """One resource found: its kind, its identifier (ARN or name) and why it counts."""
+
+    kind: str
+    ident: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ident}" + (f" ({self.detail})" if self.detail else "")
+
+
+def aws_client(h: Handles, service: str) -> Any:
+    """A boto3 client in the profile's region; credentials and endpoint from the environment (IAM role in
+    ECS; `AWS_ENDPOINT_URL` points every client at moto in the tests)."""
+    return boto3.client(service, region_name=h.get("AWS_REGION"))
+
+
+def _tag(h: Handles, key: str) -> tuple[str, str]:
+    name, _, value = str(h.get(key)).partition("=")
+    return name, value
+
+
+# --- forbidden infrastructure (P0 and P17): spec RPF P0.2.3, P12.2.3; DA §5 -------------------------------
+def nat_gateways(h: Handles) -> list[Residual]:
+    ec2 = aws_client(h, "ec2")
+    found = []
+    for page in ec2.get_paginator("describe_nat_gateways").paginate():
+        for nat in page.get("NatGateways", []):
+            if nat.get("State") in _LIVE_NAT_STATES:
+                found.append(Residual("nat_gateway", nat["NatGatewayId"], nat.get("State", "")))
+    return found
+
+
+def load_balancers(h: Handles) -> list[Residual]:
+    found = []
+    elbv2 = aws_client(h, "elbv2")
+    for page in elbv2.get_paginator("describe_load_balancers").paginate():
+        for lb in page.get("LoadBalancers", []):
+            found.append(Residual("load_balancer", lb["LoadBalancerArn"], lb.get("Type", "")))
+    elb = aws_client(h, "elb")
+    for lb in elb.describe_load_balancers().get("LoadBalancerDescriptions", []):
+        found.append(Residual("load_balancer", lb["LoadBalancerName"], "classic"))
+    return found
+
+
+def provisioned_msk(h: Handles) -> list[Residual]:
+    """dev_min's bus is Confluent Cloud: any provisioned MSK cluster is a cost footgun (dev_full uses MSK
+    Serverless, which this does not list)."""
+    kafka = aws_client(h, "kafka")
+    clusters = kafka.list_clusters_v2(ClusterTypeFilter="PROVISIONED").get("ClusterInfoList", [])
+    return [Residual("msk_provisioned", c["ClusterArn"], c.get("State", "")) for c in clusters]
+
+
+def forbidden_infrastructure(h: Handles) -> list[Residual]:
+    """NAT gateways, load balancers and (dev_min) provisioned MSK clusters in the account and region."""
+    found = nat_gateways(h) + load_balancers(h)
+    if h.profile == "dev_min":
+        found += provisioned_msk(h)
+    return found
+
+
+# --- the run's daemons (P16's teardown lane, P17) --------------------------------------------------------
+def ecs_service_name(h: Handles, component: str) -> str:
+    return h.pattern("ECS_SERVICE_NAME_PATTERN", component=component.replace("_", "-"))
+
+
+def ecs_services_running(h: Handles, components: list[str]) -> list[Residual]:
+    """The components' ECS services that still want or run a task (an absent cluster runs nothing)."""
+    ecs = aws_client(h, "ecs")
+    names = [ecs_service_name(h, c) for c in components]
+    found = []
+    for i in range(0, len(names), 10):  # describe_services takes at most 10
+        try:
+            resp = ecs.describe_services(cluster=h.get("ECS_CLUSTER_NAME"), services=names[i : i + 10])
+        except ecs.exceptions.ClusterNotFoundException:
+            return []
+        for s in resp.get("services", []):
+            if s.get("status") != "INACTIVE" and (s.get("desiredCount", 0) or s.get("runningCount", 0)):
+                found.append(
+                    Residual(
+                        "ecs_service",
+                        s["serviceName"],
+                        f"desired {s.get('desiredCount', 0)}, running {s.get('runningCount', 0)}",
+                    )
+                )
+    return found
+
+
+def local_run_processes(h: Handles, pids: list[int], platform_run_id: str) -> list[Residual]:
+    """Which of `pids` still serve the run: their environment carries REQUIRED_PLATFORM_RUN_ID=<run> (a
+    reused pid serves no run of ours)."""
+    scope = f"{h.get('REQUIRED_PLATFORM_RUN_ID_ENV_KEY')}={platform_run_id}".encode()
+    return [Residual("process", str(p), "serves the run") for p in pids if scope in _environ(p)]
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:  # gone, or not ours
+        return []
+
+
+def run_daemons_alive(h: Handles, platform_run_id: str, components: list[str], pids: list[int]) -> list[Residual]:
+    """The run's daemons still alive: local processes (from the pids P2 recorded), or on a cloud profile the
+    components' ECS services that still want or run a task."""
+    if h.profile == "local":
+        return local_run_processes(h, pids, platform_run_id)
+    return ecs_services_running(h, components)
+
+
+# --- cost-bearing residuals by tag (P17) -----------------------------------------------------------------
+def tagged_cost_bearing(h: Handles) -> list[Residual]:
+    """Every cost-bearing resource the tagging API finds with the environment's project and env tags."""
+    tagging = aws_client(h, "resourcegroupstaggingapi")
+    filters = [{"Key": k, "Values": [v]} for k, v in (_tag(h, "TAG_PROJECT"), _tag(h, "TAG_ENV"))]
+    found = []
+    for page in tagging.get_paginator("get_resources").paginate(TagFilters=filters):
+        for r in page.get("ResourceTagMappingList", []):
+            arn = r["ResourceARN"]
+            service, kind = arn.split(":")[2], arn.split(":")[5].split("/")[0]
+            if f"{service}:{kind}" in COST_BEARING_ARN_KINDS:
+                found.append(Residual(f"{service}:{kind}", arn, f"tagged {h.get('TAG_ENV')}"))
+    return found
+
+
+def tagged_rds(h: Handles) -> list[Residual]:
+    """RDS instances carrying the environment's tags, by describe (the tagging API lags a deletion and
+    misses what it was never told of)."""
+    rds = aws_client(h, "rds")
+    want = dict((_tag(h, "TAG_PROJECT"), _tag(h, "TAG_ENV")))
+    found = []
+    for page in rds.get_paginator("describe_db_instances").paginate():
+        for db in page.get("DBInstances", []):
+            tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
+            if all(tags.get(k) == v for k, v in want.items()) and db.get("DBInstanceStatus") != "deleted":
+                found.append(Residual("rds_instance", db["DBInstanceIdentifier"], db.get("DBInstanceStatus", "")))
+    return found
+
+
+def cloud_residuals(h: Handles, components: list[str]) -> list[Residual]:
+    """Everything cost-bearing left for the environment: tagged resources, RDS instances, the run's ECS
+    services, and forbidden infrastructure wherever it came from (deduplicated by identifier)."""
+    found: dict[str, Residual] = {}
+    for r in tagged_cost_bearing(h) + tagged_rds(h) + ecs_services_running(h, components) + forbidden_infrastructure(h):
+        found.setdefault(r.ident, r)
+    return list(found.values())
+
+
+def ssm_present(h: Handles, path_keys: list[str]) -> list[str]:
+    """Which of the handles' SSM parameter paths still exist (names only; values are never read)."""
+    ssm = aws_client(h, "ssm")
+    names = [h.get(k) for k in path_keys]
+    present = []
+    for i in range(0, len(names), 10):  # get_parameters takes at most 10
+        present += [p["Name"] for p in ssm.get_parameters(Names=names[i : i + 10]).get("Parameters", [])]
+    return sorted(present)
+
+
+def scan_error(exc: Exception) -> str:
+    """A scan that could not see is reported with its reason; the gate over it then fails closed."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code')}: {err.get('Message')}"
+    return f"{type(exc).__name__}: {exc}"
