@@ -24,6 +24,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    PipesClient,
     PipesSubprocessClient,
     asset,
 )
@@ -31,7 +32,7 @@ from dagster import (
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.gates import Gate, GateResult, gate_evidence_name, judge, record_gates
 from fp_platform.contracts.phases import phase
-from fp_platform.resources import PlatformResource, platform_run_partitions
+from fp_platform.resources import PlatformResource, ecs_task_params, platform_run_partitions
 
 
 def gate_specs(asset: AssetKey | str, gates: Sequence[Gate]) -> list[AssetCheckSpec]:
@@ -167,21 +168,28 @@ def fail_phase(writer: EvidenceWriter, phase_id: str, asset: AssetKey | str, gat
 
 def launch_job(
     context: AssetExecutionContext,
-    pipes: PipesSubprocessClient,
+    pipes: PipesClient,
     platform: PlatformResource,
     phase_id: str,
     module: str,
     job: str,
     *args: str,
 ) -> dict:
-    """Run `python -m <module> <job> --run-id <partition> ...` through Pipes; return what it reported (a job
-    that reports nothing fails the phase, recorded in the run's evidence)."""
+    """Run `python -m <module> <job> --run-id <partition> ...` through the profile's Pipes client (a local
+    subprocess, or an ECS task on dev_min); return what it reported (a job that reports nothing fails the
+    phase, recorded in the run's evidence)."""
     writer = platform.evidence(context.partition_key)
-    invocation = pipes.run(
-        context=context,
-        env={"FP_PROFILE": platform.profile},
-        command=[sys.executable, "-m", module, job, "--run-id", context.partition_key, *args],
-    )
+    argv = ["-m", module, job, "--run-id", context.partition_key, *args]
+    env = {"FP_PROFILE": platform.profile}
+    if isinstance(pipes, PipesSubprocessClient):
+        invocation = pipes.run(context=context, env=env, command=[sys.executable, *argv])
+    else:
+        from dagster_aws.pipes import PipesECSClient
+
+        if not isinstance(pipes, PipesECSClient):
+            raise fail_phase(writer, phase_id, context.asset_key, job, f"no launch path for {type(pipes).__name__}")
+        params = ecs_task_params(platform.handles, module, job, ["python", *argv], env)
+        invocation = pipes.run(context=context, run_task_params=params)  # type: ignore[arg-type]
     messages = invocation.get_custom_messages()
     if not messages:
         raise fail_phase(writer, phase_id, context.asset_key, job, "job reported no result")

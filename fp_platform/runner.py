@@ -17,7 +17,7 @@ from rich.table import Table
 from fp_platform.contracts.drills import DEFAULT_DRILLS
 from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.ids import check_platform_run_id, new_platform_run_id
-from fp_platform.contracts.phases import P11, P15, PHASES, Phase, phases_until
+from fp_platform.contracts.phases import P11, P15, P17, PHASES, Phase, phase, phases_until
 from fp_platform.handles import Handles, handles
 from fp_platform.operate.active_run import active_run_file, record_active_run
 from fp_platform.substrate import evidence_store
@@ -28,6 +28,7 @@ DEFAULT_SCALE = "demo"
 SPINE_LAST = P11  # a run without --full stops at the spine's closure
 LEARNING_LAST = P15  # --full: the first run goes on to promotion, then a second spine run, then P16
 VERDICT_ASSET = "platform_verdict"
+CLOSE_OUT = P17  # a spine run ends with its teardown: a closed run leaves no worker polling (dev_min P12)
 
 
 class RunRefused(ValueError):
@@ -213,6 +214,8 @@ def execute(
     if until and phases_until(until)[-1].group not in implemented_groups:
         done = ", ".join(p.phase_id for p in runnable)
         raise RunRefused(f"phase {until} is not implemented yet; implemented phases: {done}")
+    if until == SPINE_LAST and phase(CLOSE_OUT).group in implemented_groups:
+        wanted += (phase(CLOSE_OUT),)
 
     instance = DagsterInstance.get()
     partitions_name = h.get("PLATFORM_RUN_PARTITIONS")

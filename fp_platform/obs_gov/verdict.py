@@ -19,6 +19,7 @@ from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
 from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.phases import P2, P4, P11, P12, P13, P14, P15, P16
 from fp_platform.handles import Handles
+from fp_platform.substrate import residuals
 from fp_platform.substrate.evidence_store import run_evidence
 
 LANES = ("spine", "ofs", "mf", "mpr", "teardown")
@@ -78,23 +79,21 @@ def _health(e: Evidence) -> tuple[bool, str]:
 
 
 def _processes_gone(e: Evidence) -> tuple[bool, str]:
-    """None of the worker processes P2 recorded still serves the run (a reused pid serves no run of ours).
-    Local processes only: on a cloud profile the scan needs the ECS/K8s API, so it fails closed."""
-    if e.h.profile != "local":
-        return False, f"the residual scan reads local processes; on {e.h.profile} it needs the ECS/K8s API (not built)"
+    """None of the daemons P2 recorded still serves the run, by P17's own scan (`substrate.residuals`): local
+    worker processes carrying the run's scope (a reused pid serves no run of ours), or on dev_min the
+    workers' ECS services still wanting or running a task. A scan that cannot see fails closed."""
     ready = e.doc("DAEMONS_READY_PATH_PATTERN")
-    pids = [p for pack in ready["packs"] for w in pack["workers"] for p in w["processes"]]
-    scope = f"{e.h.get('REQUIRED_PLATFORM_RUN_ID_ENV_KEY')}={e.writer.platform_run_id}".encode()
-    alive = [p for p in pids if scope in _environ(p)]
-    return not alive, f"{len(pids)} worker processes recorded at P2, {len(alive)} still serving the run {alive[:5]}"
-
-
-def _environ(pid: int) -> list[bytes]:
+    workers = [w for pack in ready["packs"] for w in pack["workers"]]
+    pids = [p for w in workers for p in w["processes"]]
+    components = sorted({w["component"] for w in workers})
     try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:  # gone, or not ours
-        return []
+        alive = residuals.run_daemons_alive(e.h, e.writer.platform_run_id, components, pids)
+    except Exception as exc:
+        return False, f"residual scan failed: {residuals.scan_error(exc)}"
+    return not alive, (
+        f"{len(components)} workers ({len(pids)} processes) recorded at P2, {len(alive)} still serving the run"
+        + (f": {[str(r) for r in alive[:5]]}" if alive else "")
+    )
 
 
 def _readable(e: Evidence) -> tuple[bool, str]:

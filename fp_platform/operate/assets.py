@@ -1,13 +1,13 @@
 """Operate-plane assets: P0 SUBSTRATE_READY (`substrate_snapshot`), P1 RUN_PINNED (`run_header`), P2
-DAEMONS_READY (`daemons_ready`)."""
+DAEMONS_READY (`daemons_ready`), P17 TEARDOWN_IDLE_SAFE (`teardown_proof`)."""
 
 from dagster import AssetExecutionContext, Config, Failure, MetadataValue
 
 from fp_platform.checks import Verdict, fail_phase, phase_asset
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.gates import judge
-from fp_platform.contracts.phases import P0, P1, P2
-from fp_platform.operate import gates, readiness, substrate_ready
+from fp_platform.contracts.phases import P0, P1, P2, P17
+from fp_platform.operate import gates, readiness, substrate_ready, teardown
 from fp_platform.operate.run_pinning import RunParams, p1_facts, pin_run
 from fp_platform.resources import PlatformResource
 
@@ -75,4 +75,28 @@ def daemons_ready(context: AssetExecutionContext, platform: PlatformResource):
     writer.write_summary(h.get("DAEMONS_READY_PATH_PATTERN"), doc, phase_id=P2)
     return Verdict(
         writer, doc, {f"{w['component']}": f"{w['state']} pid {w['pid']}" for p in doc["packs"] for w in p["workers"]}
+    )
+
+
+@phase_asset(P17, gates.TEARDOWN, deps=["run_closure"], kinds={"python", "s3"})
+def teardown_proof(context: AssetExecutionContext, platform: PlatformResource):
+    """P17 TEARDOWN_IDLE_SAFE (dev_min P12): the closed run's daemons stopped, the demo stack destroyed (cloud),
+    nothing cost-bearing left by a tag-based scan, demo credentials gone, evidence still readable."""
+    h, run_id = platform.handles, context.partition_key
+    writer = platform.evidence(run_id)
+    facts = teardown.teardown_facts(h, writer, platform.connect)
+    passed = {r.name: r.passed for r in judge(gates.TEARDOWN, facts)}
+    return Verdict(
+        writer,
+        facts,
+        {
+            "stopped": MetadataValue.json(facts["daemons"]["stopped"]),
+            "residuals": len(facts["residuals"]["found"]),
+            "proof": MetadataValue.url(writer.uri(h.get("TEARDOWN_PROOF_PATH_PATTERN"))),
+        },
+        evidence={
+            h.get("TEARDOWN_PROOF_PATH_PATTERN"): teardown.proof_doc(facts, passed),
+            h.get("RESIDUAL_SCAN_PATH_PATTERN"): {"residuals": facts["residuals"], "daemons": facts["daemons"]},
+            h.get("COST_GUARDRAIL_SNAPSHOT_PATH_PATTERN"): facts["cost"],
+        },
     )

@@ -23,9 +23,15 @@ from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.handles import Handles
 from fp_platform.substrate.paths import state_dir
 
+LOCAL_PROCESS = "local_process"  # DAEMON_SUPERVISOR of the local profile
+
 
 class DaemonError(RuntimeError):
     """A daemon would not start or become ready; the message says why and where its log is."""
+
+
+class LocalProcessRefused(DaemonError):
+    """A cloud profile asked for a local process: its daemons run in ECS (dev_min) or EKS (dev_full)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,11 @@ def ensure(
 
 
 def start(h: Handles, spec: DaemonSpec, platform_run_id: str, timeout_s: float = 60.0) -> DaemonRecord:
+    if h.get("DAEMON_SUPERVISOR") != LOCAL_PROCESS:  # the backstop: cloud compute never runs on this machine
+        raise LocalProcessRefused(
+            f"{spec.component}: profile {h.profile} runs daemons as {h.get('DAEMON_SUPERVISOR')}, never as local"
+            " processes (spec RPF §1.3)"
+        )
     log_dir = state_dir() / h.pattern("PACK_LOG_DIR_PATTERN", platform_run_id=platform_run_id, pack_id=spec.pack_id)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{spec.component}.log"

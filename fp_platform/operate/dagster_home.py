@@ -19,10 +19,11 @@ from fp_platform.substrate.paths import project_root, state_dir
 
 
 def prepare(h: Handles) -> dict[str, str]:
-    """Create DAGSTER_HOME with the repository's dagster.yaml and export the instance env vars."""
+    """Create DAGSTER_HOME with the profile's instance file (DAGSTER_INSTANCE_YAML: the repository's
+    dagster.yaml locally, EcsRunLauncher on dev_min) and export the instance env vars."""
     home = state_dir() / str(h.get("DAGSTER_HOME_DIR"))
     home.mkdir(parents=True, exist_ok=True)
-    source = project_root() / "dagster.yaml"
+    source = project_root() / str(h.get("DAGSTER_INSTANCE_YAML"))
     target = home / "dagster.yaml"
     if not target.exists() or target.read_bytes() != source.read_bytes():
         shutil.copyfile(source, target)

@@ -100,7 +100,8 @@ DAEMONS_READY = (
 
 # --- P0 substrate_snapshot: doc = substrate_ready.substrate_facts -----------------------------------------
 def _buckets(d: Doc) -> Judgement:
-    bad = [f"{k} {b['bucket']}: {b['error'] or 'read back differs'}" for k, b in d["buckets"].items() if not b["writable"]]
+    bad = [f"{k} {b['bucket']}: {b['error'] or 'read back differs'}" for k, b in d["buckets"].items()]
+    bad = [line for line, b in zip(bad, d["buckets"].values(), strict=True) if not b["writable"]]
     return bool(d["buckets"]) and not bad, "; ".join(bad) or f"{len(d['buckets'])} buckets took and returned a marker"
 
 
@@ -109,7 +110,8 @@ def _topics(d: Doc) -> Judgement:
     if bus["error"]:
         return False, f"broker unreachable ({bus['bootstrap_from']}): {bus['error']}"
     bad = [
-        f"{name}: {'missing' if t['partitions'] is None else t['partitions']} partitions, pinned {t['pinned_partitions']}"
+        f"{name}: {'missing' if t['partitions'] is None else t['partitions']} partitions,"
+        f" pinned {t['pinned_partitions']}"
         for name, t in bus["topics"].items()
         if t["partitions"] != t["pinned_partitions"]
     ]
@@ -165,4 +167,58 @@ SUBSTRATE_READY = (
         "no NAT gateway, no load balancer, no provisioned MSK (dev_min) in the account",
         _forbidden,
     ),
+)
+
+
+# --- P17 teardown_proof: doc = teardown.teardown_facts ------------------------------------------------------
+def _found(scan: Doc) -> list[str]:
+    return [f"{r['kind']} {r['ident']}" + (f" ({r['detail']})" if r["detail"] else "") for r in scan["found"]]
+
+
+def _daemons_stopped(d: Doc) -> Judgement:
+    alive = d["daemons"]["alive"]
+    if alive["error"]:
+        return False, f"cannot see the run's daemons: {alive['error']}"
+    left = _found(alive)
+    stop_error = f" (stop failed: {d['daemons']['error']})" if d["daemons"]["error"] else ""
+    return not left, (f"still alive: {'; '.join(left)}{stop_error}" if left else f"stopped {d['daemons']['stopped']}")
+
+
+def _demo_destroyed(d: Doc) -> Judgement:
+    demo = d["demo_stack"]
+    if not demo["applicable"]:
+        return True, demo["detail"]
+    return demo["succeeded"], (
+        "terraform destroy succeeded" if demo["succeeded"] else f"destroy failed: {demo['tail']}"
+    )
+
+
+def _no_residuals(d: Doc) -> Judgement:
+    scan = d["residuals"]
+    if scan["error"]:
+        return False, f"residual scan failed: {scan['error']}"
+    left = _found(scan)
+    return not left, f"cost-bearing residuals: {'; '.join(left)}" if left else "nothing cost-bearing left"
+
+
+def _credentials_removed(d: Doc) -> Judgement:
+    c = d["credentials"]
+    if not c["applicable"]:
+        return True, c["detail"]
+    if c["error"]:
+        return False, f"cannot list SSM parameters: {c['error']}"
+    return not c["present"], (f"still in SSM: {c['present']}" if c["present"] else f"{len(c['checked'])} paths gone")
+
+
+def _evidence_readable(d: Doc) -> Judgement:
+    e = d["evidence"]
+    return e["files"] > 0 and not e["unreadable"], f"{e['files']} evidence files, unreadable {e['unreadable'][:3]}"
+
+
+TEARDOWN = (
+    Gate("daemons_stopped", "none of the run's daemons is alive (processes, or ECS services' tasks)", _daemons_stopped),
+    Gate("demo_stack_destroyed", "terraform destroy of the demo stack succeeded (cloud)", _demo_destroyed),
+    Gate("no_cost_bearing_residuals", "the tag-based residual scan finds nothing cost-bearing", _no_residuals),
+    Gate("demo_credentials_removed", "the demo's SSM credentials are gone (cloud)", _credentials_removed),
+    Gate("evidence_readable", "every JSON evidence file of the run still reads back", _evidence_readable),
 )

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 
 from fp_platform.handles import Handles
-from fp_platform.operate import daemons
-from fp_platform.operate.packs import SPINE_PACKS, Hosted, Pack, daemon_spec, pack, spec_for
+from fp_platform.operate import daemons, ecs_services
+from fp_platform.operate.packs import SPINE_PACKS, Hosted, Pack, daemon_spec, daemon_specs, pack, spec_for
 from fp_platform.operate.settings import SupervisorSettings
 from fp_platform.substrate.settings import WorkerSettings
 
@@ -111,6 +111,43 @@ def _with_heartbeat(st: WorkerStatus, beat: dict[str, Any] | None) -> WorkerStat
     return st
 
 
+ECS_SERVICE = "ecs_service"  # DAEMON_SUPERVISOR of dev_min
+
+
+class SupervisorError(RuntimeError):
+    """The profile's daemons run somewhere this supervisor cannot act on."""
+
+
+def _backend(h: Handles) -> str:
+    """`local_process` or `ecs_service`; anything else (dev_full's EKS Deployments: the k8s sensor's) fails."""
+    backend = h.get("DAEMON_SUPERVISOR")
+    if backend not in (daemons.LOCAL_PROCESS, ECS_SERVICE):
+        raise SupervisorError(f"profile {h.profile}: DAEMON_SUPERVISOR={backend} is not supervised from here")
+    return backend
+
+
+def _ecs_statuses(
+    h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...], run_id: str | None = None
+) -> list[WorkerStatus]:
+    """Each worker's ECS service as a status; its heartbeat (from the database) when it beats for the run."""
+    services = ecs_services.describe(h, packs)
+    beats = heartbeats(conn)
+    out = []
+    for spec in daemon_specs(h, packs):
+        s = services.get(spec.component)
+        state = STOPPED if not s or not s["desired"] else (RUNNING if s["running"] else STARTED)
+        st = WorkerStatus(spec.pack_id, spec.component, state, run_id, detail=f"ecs {s}" if s else "no ECS service")
+        beat = beats.get(spec.component)
+        if beat and (run_id is None or beat["platform_run_id"] == run_id):
+            st.health_state, st.heartbeat_age_s, st.heartbeat_run_id = (
+                beat["health_state"],
+                round(beat["age_s"], 1),
+                beat["platform_run_id"],
+            )
+        out.append(st)
+    return out
+
+
 def reconcile(
     h: Handles,
     conn: psycopg.Connection,
@@ -118,7 +155,13 @@ def reconcile(
     packs: tuple[Pack, ...] = SPINE_PACKS,
     log: Callable[[str], None] = lambda _: None,
 ) -> list[WorkerStatus]:
-    """Make every worker of `packs` run for `platform_run_id`; return what each is doing now."""
+    """Make every worker of `packs` run for `platform_run_id`; return what each is doing now. On dev_min the
+    workers are ECS services (scaled to one task, scoped to the run by their task definition)."""
+    if _backend(h) == ECS_SERVICE:
+        started = ecs_services.scale(h, 1, packs)
+        if started:
+            log(f"ECS services scaled to 1: {', '.join(started)}")
+        return _ecs_statuses(h, conn, packs, platform_run_id)
     out = []
     beats = heartbeats(conn)
     hosts: dict[str, WorkerStatus] = {}
@@ -203,6 +246,8 @@ def _reconcile_one(
 
 def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[WorkerStatus]:
     """What runs now, without starting anything."""
+    if _backend(h) == ECS_SERVICE:
+        return _ecs_statuses(h, conn, packs)
     beats = heartbeats(conn)
     out = []
     hosts: dict[str, WorkerStatus] = {}
@@ -239,15 +284,28 @@ def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE
     return out
 
 
-def down(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[str]:
-    """Stop every worker of `packs` (SIGTERM, then SIGKILL) and forget their supervision state."""
+def down(
+    h: Handles, conn: psycopg.Connection | None, packs: tuple[Pack, ...] = SPINE_PACKS, only_run: str | None = None
+) -> list[str]:
+    """Stop every worker of `packs` (SIGTERM, then SIGKILL; on dev_min its ECS service to zero tasks) and forget
+    their supervision state. With `only_run`, a local worker serving another run is left alone (a closed
+    run's teardown must not stop the next run's workers)."""
+    if _backend(h) == ECS_SERVICE:
+        return ecs_services.scale(h, 0, packs)
     stopped = []
     for p in packs:
         for w in p.workers:
             component = h.get(w.component_key)
+            rec = daemons.running(component)
+            if only_run is not None and rec is not None and rec.platform_run_id != only_run:
+                continue
             if daemons.stop(component):
                 stopped.append(component)
-            conn.execute("DELETE FROM supervision_state WHERE component = %s", (component,))
+            assert conn is not None, "local supervision state lives in the database"
+            conn.execute(
+                "DELETE FROM supervision_state WHERE component = %s AND (%s::text IS NULL OR platform_run_id = %s)",
+                (component, only_run, only_run),
+            )
     return stopped
 
 

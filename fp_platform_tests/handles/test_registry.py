@@ -18,6 +18,7 @@ KEY_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 NOT_HANDLES = (
     {
         "FP_PROFILE",
+        "FP_AWS_ACCOUNT_ID",  # the cloud account: bucket names carry it (docs/decisions.md D10)
         "FP_PG_DSN",
         "FP_STATE_DIR",
         "FP_DAGSTER_PG_URL",

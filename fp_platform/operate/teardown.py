@@ -1,0 +1,188 @@
+"""P17 TEARDOWN_IDLE_SAFE (dev_min's P12): leave nothing running or billing for a closed run, keep its evidence.
+
+In order: stop the run's daemons (local processes, or dev_min's ECS services to zero tasks), destroy the
+demo stack on a cloud profile (`terraform destroy` of TF_STACK_DEMO_DIR, through `terraform_destroy`, which
+the tests point at moto), then prove it from the outside: the run's daemons are gone, a tag-based residual
+scan (tagging API + ECS/RDS describes + NAT/LB) finds nothing cost-bearing, the demo's SSM credentials are
+gone, and every JSON evidence file of the run still reads back. The gates (`operate.gates.TEARDOWN`) judge
+the document; `teardown_proof.json`, `residual_scan.json` and `cost_guardrail_snapshot.json` record it.
+
+Locally the stack (SeaweedFS, Tansu, Postgres) is shared by every run and outlives them: teardown stops the
+run's workers, which otherwise keep polling after the run closed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter, utc_now_iso
+from fp_platform.handles import Handles
+from fp_platform.operate import daemons, supervisor
+from fp_platform.operate.packs import SPINE_PACKS, daemon_specs
+from fp_platform.operate.substrate_ready import secret_path_keys
+from fp_platform.substrate import residuals
+from fp_platform.substrate.paths import project_root
+
+Doc = dict[str, Any]
+Destroy = Callable[[Handles], Doc]
+
+
+def terraform_destroy(h: Handles, *extra_args: str, env: dict[str, str] | None = None, timeout_s: float = 1800) -> Doc:
+    """`terraform destroy` of the demo stack (TF_STACK_DEMO_DIR, initialised with its backend). The operator's
+    variables come from the environment (TF_VAR_*), as for apply; `extra_args`/`env` let the tests aim it
+    at moto. Returns the outcome; never raises for a failed destroy (the gate judges it)."""
+    stack = project_root() / str(h.get("TF_STACK_DEMO_DIR"))
+    return run_terraform_destroy(stack, *extra_args, env=env, timeout_s=timeout_s)
+
+
+def run_terraform_destroy(stack: Path, *extra_args: str, env: dict[str, str] | None = None, timeout_s: float) -> Doc:
+    argv = ["terraform", f"-chdir={stack}", "destroy", "-auto-approve", "-input=false", "-no-color", *extra_args]
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout_s, env={**os.environ, **(env or {})}
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"stack": str(stack), "succeeded": False, "returncode": None, "tail": f"{type(exc).__name__}: {exc}"}
+    tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+    return {"stack": str(stack), "succeeded": proc.returncode == 0, "returncode": proc.returncode, "tail": tail}
+
+
+def _p2_pids(h: Handles, writer: EvidenceWriter) -> list[int]:
+    """Every worker process P2 recorded for the run (none when P2 never ran)."""
+    try:
+        ready = writer.read(h.get("DAEMONS_READY_PATH_PATTERN"))
+    except EvidenceError:
+        return []
+    return [pid for p in ready["packs"] for w in p["workers"] for pid in w["processes"]]
+
+
+def stop_daemons(h: Handles, platform_run_id: str, connect: Callable[[], psycopg.Connection]) -> Doc:
+    """Stop the run's daemons: on dev_min their ECS services go to zero tasks (no database needed); locally
+    the workers serving this run are stopped and their supervision rows dropped."""
+    try:
+        if h.get("DAEMON_SUPERVISOR") == daemons.LOCAL_PROCESS:
+            with connect() as conn:
+                conn.autocommit = True
+                stopped = supervisor.down(h, conn, only_run=platform_run_id)
+        else:
+            stopped = supervisor.down(h, None, only_run=platform_run_id)
+    except Exception as exc:  # recorded; the daemons gate then looks for survivors itself
+        return {"stopped": [], "error": residuals.scan_error(exc)}
+    return {"stopped": stopped, "error": None}
+
+
+def _live_pids(h: Handles) -> list[int]:
+    """Every process on this machine running a spine worker's entrypoint, supervised or started by hand."""
+    return [pid for spec in daemon_specs(h) for pid in daemons.processes_running(spec)]
+
+
+def _scan(probe: Callable[[], list[residuals.Residual]]) -> Doc:
+    try:
+        return {"error": None, "found": [r.to_dict() for r in probe()]}
+    except Exception as exc:  # a scan that cannot see fails its gate closed
+        return {"error": residuals.scan_error(exc), "found": []}
+
+
+def evidence_readback(writer: EvidenceWriter) -> Doc:
+    """Every JSON evidence file of the run read back through the evidence reader (required fields, run id)."""
+    try:
+        names = [n for n in writer.list() if n.endswith(".json")]
+    except Exception as exc:
+        return {"files": 0, "unreadable": [residuals.scan_error(exc)]}
+    bad = []
+    for n in names:
+        try:
+            writer.read(n)
+        except EvidenceError as exc:
+            bad.append(str(exc))
+    return {"files": len(names), "unreadable": bad}
+
+
+def cost_snapshot(h: Handles) -> Doc:
+    """The budget's actual and forecast spend (cloud), or the local statement that nothing here bills."""
+    if h.profile == "local":
+        return {"scope": "local", "billing": "none: local processes and files only"}
+    try:
+        account = residuals.aws_client(h, "sts").get_caller_identity()["Account"]
+        budget = residuals.aws_client(h, "budgets").describe_budget(
+            AccountId=account, BudgetName=h.get("AWS_BUDGET_NAME")
+        )
+        b = budget["Budget"]
+        return {
+            "scope": f"aws {account}",
+            "budget": b["BudgetName"],
+            "limit": b.get("BudgetLimit"),
+            "actual_spend": (b.get("CalculatedSpend") or {}).get("ActualSpend"),
+            "forecast_spend": (b.get("CalculatedSpend") or {}).get("ForecastedSpend"),
+            "error": None,
+        }
+    except Exception as exc:
+        return {"scope": "aws", "budget": h.values.get("AWS_BUDGET_NAME"), "error": residuals.scan_error(exc)}
+
+
+def teardown_facts(
+    h: Handles,
+    writer: EvidenceWriter,
+    connect: Callable[[], psycopg.Connection],
+    destroy: Destroy | None = terraform_destroy,
+) -> Doc:
+    """Tear the run down and gather what P17's gates judge. `destroy` runs on cloud profiles only (None: the
+    demo stack is left to the operator, and its gate fails)."""
+    run_id = writer.platform_run_id
+    components = [s.component for s in daemon_specs(h, SPINE_PACKS)]
+    stopped = stop_daemons(h, run_id, connect)
+    cloud = h.profile != "local"
+    if cloud:
+        demo = destroy(h) if destroy else {"succeeded": False, "tail": ["no destroy function given"]}
+    else:
+        demo = {"applicable": False, "succeeded": True, "detail": "local: the stack is shared and outlives runs"}
+    pids = sorted(set(_p2_pids(h, writer) + ([] if cloud else _live_pids(h))))
+    alive = _scan(lambda: residuals.run_daemons_alive(h, run_id, components, pids))
+    if cloud:
+        residual = _scan(lambda: residuals.cloud_residuals(h, components))
+        keys = secret_path_keys(h)
+        try:
+            credentials = {
+                "checked": [h.get(k) for k in keys],
+                "present": residuals.ssm_present(h, keys),
+                "error": None,
+            }
+        except Exception as exc:
+            credentials = {"checked": [h.get(k) for k in keys], "present": [], "error": residuals.scan_error(exc)}
+    else:
+        residual = {**alive, "scope": "local processes"}
+        credentials = {"applicable": False, "detail": "local secrets are the shared stack's files", "present": []}
+    return {
+        "env": h.profile,
+        "torn_down_at_utc": utc_now_iso(),
+        "daemons": {**stopped, "recorded_pids": pids, "alive": alive},
+        "demo_stack": {"applicable": cloud, **demo},
+        "residuals": residual,
+        "credentials": {"applicable": cloud, **credentials},
+        "evidence": evidence_readback(writer),
+        "cost": cost_snapshot(h),
+    }
+
+
+def proof_doc(facts: Doc, passed: dict[str, bool]) -> Doc:
+    """`teardown_proof.json` (spec RPF P12.6): the destroy status and the confirmed-absent categories."""
+    kinds = {r["kind"] for r in facts["residuals"]["found"]}
+    return {
+        "env": facts["env"],
+        "torn_down_at_utc": facts["torn_down_at_utc"],
+        "terraform_destroy": facts["demo_stack"],
+        "present": {
+            "ecs_services": bool(facts["daemons"]["alive"]["found"]) or "ecs_service" in kinds,
+            "db": bool(kinds & {"rds_instance", "rds:db", "rds:cluster"}),
+            "nat_gateway": bool(kinds & {"nat_gateway", "ec2:natgateway"}),
+            "load_balancer": bool(kinds & {"load_balancer", "elasticloadbalancing:loadbalancer"}),
+            "demo_credentials": bool(facts["credentials"]["present"]),
+        },
+        "gates": passed,
+    }
