@@ -127,11 +127,12 @@ def _backend(h: Handles) -> str:
 
 
 def _ecs_statuses(
-    h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...], run_id: str | None = None
+    h: Handles, conn: psycopg.Connection | None, packs: tuple[Pack, ...], run_id: str | None = None
 ) -> list[WorkerStatus]:
-    """Each worker's ECS service as a status; its heartbeat (from the database) when it beats for the run."""
+    """Each worker's ECS service as a status; its heartbeat (from the database, when given) when it beats for
+    the run."""
     services = ecs_services.describe(h, packs)
-    beats = heartbeats(conn)
+    beats = heartbeats(conn) if conn is not None else {}
     out = []
     for spec in daemon_specs(h, packs):
         s = services.get(spec.component)
@@ -150,7 +151,7 @@ def _ecs_statuses(
 
 def reconcile(
     h: Handles,
-    conn: psycopg.Connection,
+    conn: psycopg.Connection | None,
     platform_run_id: str,
     packs: tuple[Pack, ...] = SPINE_PACKS,
     log: Callable[[str], None] = lambda _: None,
@@ -162,6 +163,7 @@ def reconcile(
         if started:
             log(f"ECS services scaled to 1: {', '.join(started)}")
         return _ecs_statuses(h, conn, packs, platform_run_id)
+    assert conn is not None, "local supervision state lives in the database"
     out = []
     beats = heartbeats(conn)
     hosts: dict[str, WorkerStatus] = {}

@@ -153,17 +153,46 @@ def run_daemons_alive(h: Handles, platform_run_id: str, components: list[str], p
 
 
 # --- cost-bearing residuals by tag (P17) -----------------------------------------------------------------
+# Kinds the tagging API keeps listing for a while after deletion: confirmed by their own service's describe.
+_CONFIRM_BY_DESCRIBE = {"ecs:service", "rds:db"}
+
+
 def tagged_cost_bearing(h: Handles) -> list[Residual]:
-    """Every cost-bearing resource the tagging API finds with the environment's project and env tags."""
+    """Every cost-bearing resource the tagging API finds with the environment's project and env tags; an ECS
+    service counts while it is not INACTIVE (a deleted one stays listed), an RDS instance is left to
+    `tagged_rds`'s describe."""
     tagging = aws_client(h, "resourcegroupstaggingapi")
     filters = [{"Key": k, "Values": [v]} for k, v in (_tag(h, "TAG_PROJECT"), _tag(h, "TAG_ENV"))]
-    found = []
+    found, services = [], []
     for page in tagging.get_paginator("get_resources").paginate(TagFilters=filters):
         for r in page.get("ResourceTagMappingList", []):
             arn = r["ResourceARN"]
-            service, kind = arn.split(":")[2], arn.split(":")[5].split("/")[0]
-            if f"{service}:{kind}" in COST_BEARING_ARN_KINDS:
-                found.append(Residual(f"{service}:{kind}", arn, f"tagged {h.get('TAG_ENV')}"))
+            kind = f"{arn.split(':')[2]}:{arn.split(':')[5].split('/')[0]}"
+            if kind == "ecs:service":
+                services.append(arn)
+            elif kind in COST_BEARING_ARN_KINDS and kind not in _CONFIRM_BY_DESCRIBE:
+                found.append(Residual(kind, arn, f"tagged {h.get('TAG_ENV')}"))
+    return found + _live_services(h, services)
+
+
+def _live_services(h: Handles, arns: list[str]) -> list[Residual]:
+    """The services of `arns` (arn:aws:ecs:<region>:<account>:service/<cluster>/<name>) that are not INACTIVE."""
+    ecs = aws_client(h, "ecs")
+    by_cluster: dict[str, list[str]] = {}
+    for arn in arns:
+        by_cluster.setdefault(arn.split(":")[5].split("/")[1], []).append(arn)
+    found = []
+    for cluster, names in by_cluster.items():
+        for i in range(0, len(names), 10):
+            try:
+                described = ecs.describe_services(cluster=cluster, services=names[i : i + 10]).get("services", [])
+            except ecs.exceptions.ClusterNotFoundException:
+                continue
+            found += [
+                Residual("ecs:service", s["serviceArn"], f"{s.get('status')}, desired {s.get('desiredCount', 0)}")
+                for s in described
+                if s.get("status") != "INACTIVE"
+            ]
     return found
 
 

@@ -76,5 +76,13 @@ def test_every_task_runs_under_a_role_core_creates(gen):
 def test_operator_values_are_never_rendered(gen):
     for text in gen.render().values():
         doc = json.loads(text)
-        for key in ("aws_account_id", "expires_at", "image_digest", "db_password", "db_app_password", "ig_api_key", "platform_run_id"):
+        for key in (
+            "aws_account_id",
+            "expires_at",
+            "image_digest",
+            "db_password",
+            "db_app_password",
+            "ig_api_key",
+            "platform_run_id",
+        ):
             assert key not in doc

@@ -1,0 +1,208 @@
+"""dev_min against moto (in process): P0's probes and gates, teardown's residual scan, the ECS supervisor, the
+profile's Pipes client and the cloud client paths (Confluent SASL PLAIN, RDS TLS, S3 virtual-host)."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import PipesSubprocessClient
+from dagster_aws.pipes import PipesECSClient
+
+from fp_platform.contracts.gates import judge
+from fp_platform.handles import Handles
+from fp_platform.operate import daemons, ecs_services, gates, supervisor, teardown
+from fp_platform.operate.packs import daemon_specs
+from fp_platform.operate.substrate_ready import substrate_facts
+from fp_platform.resources import ecs_task_params, resources_for_profile
+from fp_platform.substrate import bus, db, residuals
+from fp_platform.substrate.evidence_store import run_evidence
+from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform_tests.operate.cloud import (
+    ACCOUNT,
+    UNREACHABLE_DB,
+    dev_min,  # noqa: F401 - fixture
+    nat_gateway,
+    seed_substrate,
+    tagged_rds,
+)
+
+RUN = "platform_20261130T010203Z"
+
+
+def _verdicts(gate_set, doc) -> dict[str, tuple[bool, str]]:
+    return {r.name: (r.passed, r.detail) for r in judge(gate_set, doc)}
+
+
+def _no_db():
+    raise OSError("no database in this test")
+
+
+def test_p0_on_dev_min_resolves_buckets_and_secrets_and_names_what_fails(dev_min: Handles):
+    h = dev_min
+    net = seed_substrate(h)
+    assert h.get("S3_EVIDENCE_BUCKET").endswith(f"-{ACCOUNT}-eu-west-2")  # D10: the rendered name
+    v = _verdicts(gates.SUBSTRATE_READY, substrate_facts(h, S3ObjectStore(h), RUN, _no_db))
+    assert v["buckets_writable"][0], v["buckets_writable"]
+    assert v["secrets_present"][0], v["secrets_present"]
+    assert v["no_forbidden_infrastructure"] == (True, "no NAT gateway, load balancer or MSK in aws eu-west-2")
+    assert not v["topics_pinned"][0] and "broker unreachable" in v["topics_pinned"][1]
+    assert not v["database_reachable_tls"][0] and "no database" in v["database_reachable_tls"][1]
+    assert not v["app_role_least_privilege"][0]  # not judged without a database: never a pass
+    assert not any(S3ObjectStore(h).list_keys(b, "_fp_probe/") for b in h.buckets().values())  # markers removed
+
+    nat = nat_gateway(h, net["subnet"])
+    residuals.aws_client(h, "ssm").delete_parameter(Name=h.get("SSM_IG_API_KEY_PATH"))
+    residuals.aws_client(h, "s3").delete_bucket(Bucket=h.get("S3_QUARANTINE_BUCKET"))
+    v = _verdicts(gates.SUBSTRATE_READY, substrate_facts(h, S3ObjectStore(h), RUN, _no_db))
+    assert not v["no_forbidden_infrastructure"][0] and nat in v["no_forbidden_infrastructure"][1]
+    assert not v["secrets_present"][0] and h.get("SSM_IG_API_KEY_PATH") in v["secrets_present"][1]
+    assert not v["buckets_writable"][0] and h.get("S3_QUARANTINE_BUCKET") in v["buckets_writable"][1]
+
+
+def _db_doc(**over) -> dict:
+    base = {
+        "error": None,
+        "ssl_mode": "require",
+        "tls_required": True,
+        "ssl": True,
+        "ssl_version": "TLSv1.3",
+        "role": {"user": "fp_app", "superuser": False, "createrole": False, "createdb": False, "bypassrls": False},
+        "owns": {"tables": 0, "schemas": 0, "databases": 0, "functions": 0},
+    }
+    return {"database": base | over}
+
+
+def test_p0_database_gates_want_tls_where_required_and_an_app_role_that_owns_nothing():
+    db_gate = next(g for g in gates.SUBSTRATE_READY if g.name == "database_reachable_tls")
+    role_gate = next(g for g in gates.SUBSTRATE_READY if g.name == "app_role_least_privilege")
+    assert db_gate.judge(_db_doc()).passed
+    plain = db_gate.judge(_db_doc(ssl=False, ssl_version=None))
+    assert not plain.passed and "not encrypted" in plain.detail
+    assert db_gate.judge(_db_doc(ssl=False, ssl_version=None, tls_required=False, ssl_mode="prefer")).passed
+    assert role_gate.judge(_db_doc()).passed
+    superuser = _db_doc(role={**_db_doc()["database"]["role"], "superuser": True})
+    assert "superuser" in role_gate.judge(superuser).detail and not role_gate.judge(superuser).passed
+    owner = role_gate.judge(_db_doc(owns={"tables": 3, "schemas": 0, "databases": 0, "functions": 0}))
+    assert not owner.passed and "'tables': 3" in owner.detail
+
+
+def test_teardown_on_dev_min_stops_services_and_names_a_leftover_rds_instance(dev_min: Handles):
+    h = dev_min
+    seed_substrate(h)
+    writer = run_evidence(h, RUN)
+    writer.write_summary("operate/marker.json", {"note": "evidence that must survive teardown"}, phase_id="P2")
+    destroyed = []
+
+    def destroy(hh: Handles) -> dict:  # what terraform destroy of demo removes (the slow test runs the real one)
+        ssm = residuals.aws_client(hh, "ssm")
+        names = sorted({hh.get(k) for k in teardown.secret_path_keys(hh)})
+        for i in range(0, len(names), 10):  # gone already on a second destroy: deleting nothing is fine
+            ssm.delete_parameters(Names=names[i : i + 10])
+        ecs = residuals.aws_client(hh, "ecs")
+        for arn in ecs.list_services(cluster=hh.get("ECS_CLUSTER_NAME"))["serviceArns"]:
+            ecs.delete_service(cluster=hh.get("ECS_CLUSTER_NAME"), service=arn, force=True)
+        destroyed.append(hh.profile)
+        return {"succeeded": True, "returncode": 0, "tail": []}
+
+    rds = tagged_rds(h)
+    facts = teardown.teardown_facts(h, writer, _no_db, destroy=destroy)
+    v = _verdicts(gates.TEARDOWN, facts)
+    assert destroyed == ["dev_min"]
+    assert all(s["desired"] == 0 for s in ecs_services.describe(h).values())
+    assert v["daemons_stopped"][0], v["daemons_stopped"]
+    assert v["demo_stack_destroyed"][0] and v["demo_credentials_removed"][0]
+    assert v["evidence_readable"] == (True, "1 evidence files, unreadable []")
+    assert not v["no_cost_bearing_residuals"][0] and rds in v["no_cost_bearing_residuals"][1]
+    assert teardown.proof_doc(facts, {})["present"]["db"] is True
+
+    residuals.aws_client(h, "rds").delete_db_instance(DBInstanceIdentifier=rds, SkipFinalSnapshot=True)
+    facts = teardown.teardown_facts(h, writer, _no_db, destroy=destroy)
+    assert all(passed for passed, _ in _verdicts(gates.TEARDOWN, facts).values()), _verdicts(gates.TEARDOWN, facts)
+
+
+def test_teardown_fails_when_a_credential_or_a_service_survives(dev_min: Handles):
+    h = dev_min
+    seed_substrate(h)
+    writer = run_evidence(h, RUN)
+    writer.write_summary("operate/marker.json", {"note": "x"}, phase_id="P2")
+    facts = teardown.teardown_facts(h, writer, _no_db, destroy=lambda _: {"succeeded": False, "tail": ["Error: x"]})
+    v = _verdicts(gates.TEARDOWN, facts)
+    assert not v["demo_stack_destroyed"][0] and "Error: x" in v["demo_stack_destroyed"][1]
+    assert (
+        not v["demo_credentials_removed"][0] and h.get("SSM_DB_APP_PASSWORD_PATH") in v["demo_credentials_removed"][1]
+    )
+    component = daemon_specs(h)[0].component
+    residuals.aws_client(h, "ecs").update_service(
+        cluster=h.get("ECS_CLUSTER_NAME"), service=residuals.ecs_service_name(h, component), desiredCount=1
+    )
+    alive = residuals.run_daemons_alive(h, RUN, [component], [])
+    assert [r.ident for r in alive] == [residuals.ecs_service_name(h, component)]
+
+
+def test_teardown_without_a_destroy_function_fails_closed_on_cloud(dev_min: Handles):
+    h = dev_min
+    seed_substrate(h)
+    writer = run_evidence(h, RUN)
+    facts = teardown.teardown_facts(h, writer, _no_db, destroy=None)
+    v = _verdicts(gates.TEARDOWN, facts)
+    assert not v["demo_stack_destroyed"][0] and not v["evidence_readable"][0]  # no evidence: nothing proven
+
+
+def test_dev_min_supervisor_acts_through_ecs_and_never_starts_a_local_process(dev_min: Handles, monkeypatch):
+    h = dev_min
+    seed_substrate(h, services_desired=0)
+    spawned = []
+    monkeypatch.setattr(daemons.subprocess, "Popen", lambda *a, **k: spawned.append(a))
+    with pytest.raises(daemons.LocalProcessRefused, match="never as local processes"):
+        daemons.start(h, daemon_specs(h)[0], RUN)
+    statuses = supervisor.reconcile(h, None, RUN)
+    assert {s.state for s in statuses} <= {supervisor.STARTED, supervisor.RUNNING}
+    assert all(s["desired"] == 1 for s in ecs_services.describe(h).values())
+    assert sorted(supervisor.down(h, None)) == sorted(s.component for s in daemon_specs(h))
+    assert all(s["desired"] == 0 for s in ecs_services.describe(h).values())
+    assert spawned == []
+
+
+def test_pipes_client_is_chosen_by_profile(dev_min: Handles):
+    h = dev_min
+    seed = seed_substrate(h)
+    assert isinstance(resources_for_profile("local")["pipes"], PipesSubprocessClient)
+    assert isinstance(resources_for_profile("dev_min")["pipes"], PipesECSClient)
+    params = ecs_task_params(h, "fp_platform.obs_gov.jobs", "report", ["python", "-m", "x"], {"FP_PROFILE": "dev_min"})
+    assert params["taskDefinition"] == h.get("TD_REPORTER") and params["launchType"] == "FARGATE"
+    assert params["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == [seed["subnet"]]
+    assert params["overrides"]["containerOverrides"][0]["command"] == ["python", "-m", "x"]
+    assert ecs_task_params(h, "fp_platform.learning.jobs", "ofs", [], {})["taskDefinition"] == h.get("TD_LEARNING_JOB")
+
+
+def test_confluent_client_config_is_sasl_plain_from_ssm(dev_min: Handles):
+    h = dev_min
+    seed_substrate(h)
+    conf = bus.client_config(h)
+    assert conf["security.protocol"] == "SASL_SSL" and conf["sasl.mechanism"] == "PLAIN"
+    assert (conf["sasl.username"], conf["sasl.password"]) == ("CONFLUENTKEY", "confluent-secret")
+    assert conf["bootstrap.servers"] == "127.0.0.1:9"
+
+
+def test_rds_connections_require_tls_even_under_an_operator_dsn(dev_min: Handles, monkeypatch):
+    h = dev_min
+    seed_substrate(h)
+    info = db.conninfo(h)
+    assert (info["host"], info["sslmode"], info["user"]) == (UNREACHABLE_DB, "require", "fp_app")
+    assert "sslmode=require" in db.dsn(h) and "sslmode=require" in db.url(h, role=db.OWNER)
+    monkeypatch.setenv("FP_PG_DSN", "postgresql://fp_admin:pw@example.org:5432/postgres?sslmode=disable")
+    assert db.conninfo(h, role=db.OWNER)["sslmode"] == "require"  # a cloud DSN cannot weaken TLS
+
+
+def test_s3_uses_virtual_host_addressing_on_aws_and_path_style_locally(dev_min: Handles, monkeypatch):
+    h = dev_min
+    seed_substrate(h)
+    store = S3ObjectStore(h)
+    hosts = []
+    store.client.meta.events.register("before-send.s3.PutObject", lambda request, **_: hosts.append(request.url))
+    store.put(h.get("S3_EVIDENCE_BUCKET"), "k.json", b"{}", write_once=True)
+    assert hosts[0].startswith(f"https://{h.get('S3_EVIDENCE_BUCKET')}.s3.")
+    from fp_platform.handles import handles
+    from fp_platform.substrate import object_store
+
+    monkeypatch.setattr(object_store, "get_secret", lambda _h, key: f"local-{key}")  # SeaweedFS's keys
+    assert S3ObjectStore(handles("local")).client.meta.config.s3["addressing_style"] == "path"
