@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Any
 
 import psycopg
-from dagster import ConfigurableResource, DynamicPartitionsDefinition, PipesClient, PipesSubprocessClient
+from dagster import ConfigurableResource, DynamicPartitionsDefinition, PipesClient, PipesSubprocessClient, ResourceParam
 
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.handles import Handles, current_profile, handles
@@ -18,6 +18,10 @@ from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.secrets import get_secret
+
+# How assets ask for the profile's Pipes client (`pipes_client`): the base class is not a resource type by
+# itself, so the annotation says it is one.
+Pipes = ResourceParam[PipesClient]
 
 platform_run_partitions = DynamicPartitionsDefinition(name=handles().get("PLATFORM_RUN_PARTITIONS"))
 

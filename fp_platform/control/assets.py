@@ -6,7 +6,7 @@ SR and WSP are one-shot jobs launched through Dagster Pipes; P4 and P7 checks ru
 
 from typing import Optional
 
-from dagster import AssetExecutionContext, Config, PipesClient
+from dagster import AssetExecutionContext, Config
 from psycopg_pool import ConnectionPool
 
 from fp_platform.checks import Verdict, fail_phase, launch_job, phase_asset
@@ -19,13 +19,13 @@ from fp_platform.control.ig import receipt_segments
 from fp_platform.control.ig.admission import ANOMALY, QUARANTINE
 from fp_platform.operate import daemons, packs
 from fp_platform.operate.drills import process_drills
-from fp_platform.resources import PlatformResource
+from fp_platform.resources import Pipes, PlatformResource
 from fp_platform.substrate import bus, db
 
 
 def _launch(
     context: AssetExecutionContext,
-    pipes: PipesClient,
+    pipes: Pipes,
     platform: PlatformResource,
     phase_id: str,
     job: str,
@@ -59,7 +59,7 @@ def ig_ready(context: AssetExecutionContext, platform: PlatformResource):
 
 
 @phase_asset(P5, gates.READY_PUBLISHED, deps=[ig_ready], kinds={"python", "kafka"})
-def ready_published(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesClient):
+def ready_published(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
     """P5: Scenario Runner gates the oracle facts and publishes READY once."""
     h, run_id = platform.handles, context.partition_key
     doc = _launch(context, pipes, platform, P5, "sr")
@@ -92,7 +92,7 @@ class WspConfig(Config):
 
 
 @phase_asset(P6, gates.WSP_STREAM, deps=[ready_published], kinds={"python"})
-def wsp_stream(context: AssetExecutionContext, config: WspConfig, platform: PlatformResource, pipes: PipesClient):
+def wsp_stream(context: AssetExecutionContext, config: WspConfig, platform: PlatformResource, pipes: Pipes):
     """P6: World Stream Producer streams the run's stream view to IG, with the run's drills."""
     h, run_id = platform.handles, context.partition_key
     writer = platform.evidence(run_id)

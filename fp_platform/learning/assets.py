@@ -8,12 +8,12 @@ reason.
 
 from typing import Optional
 
-from dagster import AssetExecutionContext, Config, MetadataValue, PipesClient
+from dagster import AssetExecutionContext, Config, MetadataValue
 
 from fp_platform.checks import Refusal, Verdict, launch_job, phase_asset
 from fp_platform.contracts.phases import P12, P13, P14, P15
 from fp_platform.learning import gates, model_factory
-from fp_platform.resources import PlatformResource
+from fp_platform.resources import Pipes, PlatformResource
 
 
 class LearningInputConfig(Config):
@@ -27,7 +27,7 @@ def learning_input_basis(
     context: AssetExecutionContext,
     config: LearningInputConfig,
     platform: PlatformResource,
-    pipes: PipesClient,
+    pipes: Pipes,
 ):
     """P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, labels), with anti-leakage
     checks."""
@@ -48,7 +48,7 @@ def learning_input_basis(
 
 
 @phase_asset(P13, gates.OFS_DATASET, deps=["learning_input_basis"], kinds={"iceberg", "duckdb", "s3"})
-def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesClient):
+def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
     """P13: the point-in-time dataset rebuilt offline from the archive and labels as of the cutoff, committed to
     Iceberg, with the online/offline parity check."""
     writer = platform.evidence(context.partition_key)
@@ -69,7 +69,7 @@ def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipe
 
 
 @phase_asset(P14, gates.MF_CANDIDATE, deps=["ofs_dataset"], kinds={"mlflow", "scikitlearn", "lightgbm", "s3"})
-def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesClient):
+def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
     """P14: select the candidate model (prequential validation over the policy's space), train it and a logistic
     baseline, evaluate under the handbook protocol, track in MLflow, register the candidate bundle."""
     writer = platform.evidence(context.partition_key)
@@ -96,7 +96,10 @@ class PromotionConfig(Config):
 
 @phase_asset(P15, gates.MPR_PROMOTION, deps=["mf_candidate"], kinds={"postgres", "kafka"})
 def mpr_promotion(
-    context: AssetExecutionContext, config: PromotionConfig, platform: PlatformResource, pipes: PipesClient
+    context: AssetExecutionContext,
+    config: PromotionConfig,
+    platform: PlatformResource,
+    pipes: Pipes,
 ):
     """P15: the promotion corridor (compatibility, DF shadow scoring, promotion rule, PROMOTED, rollback drill) as
     append-only registry events in Postgres and on the registry topic."""

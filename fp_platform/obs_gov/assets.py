@@ -7,18 +7,21 @@ Pipes, naming every gate verdict of P1..P10 that the Definitions hold, and judge
 
 from typing import Optional
 
-from dagster import AssetExecutionContext, Config, MetadataValue, PipesClient
+from dagster import AssetExecutionContext, Config, MetadataValue
 
 from fp_platform.checks import Verdict, launch_job, phase_asset
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.phases import P11, P16
 from fp_platform.obs_gov import gates
-from fp_platform.resources import GateCatalog, PlatformResource
+from fp_platform.resources import GateCatalog, Pipes, PlatformResource
 
 
 @phase_asset(P11, gates.RUN_CLOSURE, deps=["label_summary"], kinds={"s3", "postgres"})
 def run_closure(
-    context: AssetExecutionContext, platform: PlatformResource, pipes: PipesClient, gate_catalog: GateCatalog
+    context: AssetExecutionContext,
+    platform: PlatformResource,
+    pipes: Pipes,
+    gate_catalog: GateCatalog,
 ):
     """P11: the single-writer reporter closes the run: report, reconciliation, replay anchors, conformance, anomalies,
     governance log, drills, run_completed."""
@@ -55,9 +58,7 @@ class VerdictConfig(Config):
 
 
 @phase_asset(P16, gates.PLATFORM_VERDICT, deps=["mpr_promotion"], kinds={"s3"})
-def platform_verdict(
-    context: AssetExecutionContext, config: VerdictConfig, platform: PlatformResource, pipes: PipesClient
-):
+def platform_verdict(context: AssetExecutionContext, config: VerdictConfig, platform: PlatformResource, pipes: Pipes):
     """P16: the full-platform verdict: source matrix and six-proof lane matrix from evidence, blocker-free or the list
     of blockers."""
     writer = platform.evidence(context.partition_key)

@@ -3,25 +3,23 @@ and the checker. Heavy work runs in `fp_platform.world.jobs` through Dagster Pip
 
 import json
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, PipesClient
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
 
 from fp_platform.checks import Verdict, launch_job, phase_asset
 from fp_platform.contracts.phases import P3
 from fp_platform.handles import handles
-from fp_platform.resources import PlatformResource
+from fp_platform.resources import Pipes, PlatformResource
 from fp_platform.world import checker, gates, oracle_store
 from fp_platform.world.layout import oracle_layout, required_output_ids, sort_key_for
 from fp_platform.world.stream_sort import RECEIPT_NAME, receipt_is_valid
 
 
-def _run_job(
-    context: AssetExecutionContext, pipes: PipesClient, platform: PlatformResource, job: str, *extra: str
-) -> dict:
+def _run_job(context: AssetExecutionContext, pipes: Pipes, platform: PlatformResource, job: str, *extra: str) -> dict:
     return launch_job(context, pipes, platform, P3, "fp_platform.world.jobs", job, *extra)
 
 
 @phase_asset(P3, gates.ENGINE_OUTPUTS, deps=["run_header"], kinds={"python", "s3"})
-def engine_outputs(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesClient):
+def engine_outputs(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
     """The run's world, generated deterministically and synced (incrementally) to the oracle bucket."""
     result = _run_job(context, pipes, platform, "engine")
     writer = platform.evidence(context.partition_key)
@@ -38,7 +36,7 @@ def engine_outputs(context: AssetExecutionContext, platform: PlatformResource, p
 
 
 @phase_asset(P3, gates.ORACLE_PACK, deps=[engine_outputs], kinds={"s3"})
-def oracle_pack(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesClient):
+def oracle_pack(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
     """The oracle pack: manifest of every engine object, sealed once with _SEALED.json."""
     result = _run_job(context, pipes, platform, "seal")
     h = platform.handles
@@ -63,7 +61,7 @@ def stream_view_asset(output_id: str) -> AssetsDefinition:
         kinds={"parquet", "s3"},
         description=f"Stream view of {output_id}: ordered by ts_utc, source file, source row; re-runnable alone.",
     )
-    def _view(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesClient):
+    def _view(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
         result = _run_job(context, pipes, platform, "stream-sort", "--output-id", output_id)
         layout = oracle_layout(platform.handles, context.partition_key)
         manifest = oracle_store.read_sealed_manifest(platform.store, layout)
@@ -89,7 +87,7 @@ stream_views = [stream_view_asset(o) for o in required_output_ids(handles())]
 
 
 @phase_asset(P3, gates.ORACLE_CHECKER, deps=stream_views, kinds={"python"})
-def oracle_checker(context: AssetExecutionContext, platform: PlatformResource, pipes: PipesClient):
+def oracle_checker(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
     """P3 checker (fail-closed): writes oracle/stream_sort_summary.json and oracle/checker_pass.json."""
     _run_job(context, pipes, platform, "check")
     writer = platform.evidence(context.partition_key)

@@ -5,13 +5,7 @@ and the cloud client paths."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
-
-import boto3
-import pytest
-
-from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, Handles, load
+from fp_platform.handles import Handles
 from fp_platform.operate.packs import daemon_specs
 from fp_platform.operate.substrate_ready import secret_path_keys
 from fp_platform.substrate import residuals
@@ -19,31 +13,6 @@ from fp_platform.substrate import residuals
 ACCOUNT = "123456789012"  # moto's default account
 UNREACHABLE_DB = "db.invalid"  # RFC 6761: never resolves, so the probe fails at once
 UNREACHABLE_BROKER = "127.0.0.1:9"  # discard port: nothing speaks Kafka there
-
-
-@pytest.fixture
-def dev_min(monkeypatch) -> Iterator[Handles]:
-    """dev_min's handles with moto behind every boto3 client (a 1 s probe timeout keeps the unreachable
-    broker's wait short)."""
-    from moto import mock_aws
-
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-2",
-        AWS_ACCOUNT_ENV_VAR: ACCOUNT,
-    }.items():
-        monkeypatch.setenv(k, v)
-    for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "FP_PG_DSN"):
-        monkeypatch.delenv(k, raising=False)
-    load.cache_clear()
-    try:
-        h = load("dev_min")
-        h = replace(h, values={**h.values, "SUBSTRATE_PROBE_TIMEOUT_SECONDS": 1})
-        with mock_aws():
-            yield h
-    finally:
-        load.cache_clear()
 
 
 def seed_substrate(h: Handles, services_desired: int = 1) -> dict[str, str]:
@@ -101,7 +70,3 @@ def tagged_rds(h: Handles, ident: str = "leftover-db") -> str:
         Tags=[{"Key": "project", "Value": "fraud-platform"}, {"Key": "env", "Value": "dev_min"}],
     )
     return ident
-
-
-def s3(h: Handles):
-    return boto3.client("s3", region_name=h.get("AWS_REGION"))

@@ -3,6 +3,8 @@ profile's Pipes client and the cloud client paths (Confluent SASL PLAIN, RDS TLS
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from dagster import PipesSubprocessClient
 from dagster_aws.pipes import PipesECSClient
@@ -19,13 +21,13 @@ from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.operate.cloud import (
     ACCOUNT,
     UNREACHABLE_DB,
-    dev_min,  # noqa: F401 - fixture
     nat_gateway,
     seed_substrate,
     tagged_rds,
 )
 
 RUN = "platform_20261130T010203Z"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _verdicts(gate_set, doc) -> dict[str, tuple[bool, str]]:
@@ -206,3 +208,65 @@ def test_s3_uses_virtual_host_addressing_on_aws_and_path_style_locally(dev_min: 
 
     monkeypatch.setattr(object_store, "get_secret", lambda _h, key: f"local-{key}")  # SeaweedFS's keys
     assert S3ObjectStore(handles("local")).client.meta.config.s3["addressing_style"] == "path"
+
+
+def test_run_until_p0_on_dev_min_starts_no_local_process(dev_min: Handles, monkeypatch, tmp_path):
+    """`FP_PROFILE=dev_min fp-platform run --until P0` against moto: P0 probes the cloud substrate and
+    records its verdict in the (moto) evidence bucket, and nothing is spawned on this machine. It fails: moto
+    has no Confluent broker and no RDS endpoint, and P0 names both."""
+    import importlib
+    import subprocess
+
+    import yaml
+
+    import fp_platform.definitions
+    from fp_platform import cli, runner
+    from fp_platform.operate import dagster_home
+
+    h = dev_min
+    seed_substrate(h)
+    monkeypatch.setenv("FP_PROFILE", "dev_min")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    instance = yaml.safe_load((REPO / h.get("DAGSTER_INSTANCE_YAML")).read_text())
+    # dev_min's instance without its RDS storage and its ECS run launcher (in-process here: sqlite, no launch)
+    kept = {k: v for k, v in instance.items() if k not in ("storage", "run_launcher", "run_coordinator")}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(kept))
+
+    def prepare(_h: Handles) -> dict[str, str]:
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        return {"DAGSTER_HOME": str(home)}
+
+    monkeypatch.setattr(dagster_home, "prepare", prepare)
+    monkeypatch.setattr(runner, "record_active_run", lambda *_: None)
+    monkeypatch.setattr(runner, "active_run_file", lambda _h: tmp_path / "ACTIVE_RUN_ID")
+    spawned: list = []
+
+    def refuse(self, args, *a, **k):
+        spawned.append(args)
+        raise AssertionError(f"a local process was started on dev_min: {args}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    importlib.reload(fp_platform.definitions)  # the Definitions' resources follow FP_PROFILE
+    try:
+        code = cli.main(["run", "--until", "P0", "--no-drills"])
+    finally:
+        monkeypatch.undo()
+        importlib.reload(fp_platform.definitions)
+    assert spawned == []
+    assert code == 1  # P0 failed: its gates say why
+    store = S3ObjectStore(h)
+    snapshots = store.list_keys(h.get("S3_EVIDENCE_BUCKET"), "evidence/dev_min/substrate/")
+    assert len(snapshots) == 2, snapshots  # substrate_snapshot.json + handle_conformance.json
+    run_id = snapshots[0].split("/")[3]
+    verdict = run_evidence(h, run_id).read("gates/P0/substrate_snapshot.json")
+    gates_seen = {g["name"]: (g["passed"], g["detail"]) for g in verdict["gates"]}
+    assert verdict["verdict"] == "FAIL"
+    assert gates_seen["buckets_writable"][0] and gates_seen["secrets_present"][0]
+    assert gates_seen["no_forbidden_infrastructure"][0]
+    assert "broker unreachable" in gates_seen["topics_pinned"][1]
+    assert (
+        UNREACHABLE_DB in gates_seen["database_reachable_tls"][1]
+        or "database" in gates_seen["database_reachable_tls"][1]
+    )
+    assert not run_evidence(h, run_id).exists("run.json")  # P1 never ran: the blocking gate stopped it
