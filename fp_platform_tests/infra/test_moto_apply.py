@@ -1,9 +1,13 @@
 """apply and destroy against moto_server (slow): the parts of core moto emulates (buckets with their
 public access block, encryption, versioning, lifecycle and TLS policy; the lock table; the log groups),
 core's state moved into the bucket it created under the DynamoDB lock (the bootstrap of
-infra/terraform/README.md) and back, and demo's SSM secrets; demo's destroy removes its secrets and
-leaves core whole, core's destroy leaves nothing. Budgets (moto hangs on notifications), IAM, ECR, RDS,
-ECS and the VPC are not applied here."""
+infra/terraform/README.md) and back, and demo (VPC without NAT, security groups, RDS, ECS cluster, task
+definitions and services, SSM parameters). Then P0 against what was applied (its AWS-side gates pass; a
+seeded NAT gateway fails it by name), P17's teardown through `terraform destroy` of demo (nothing
+cost-bearing left, credentials gone, evidence readable), a leftover tagged RDS instance that fails it by
+name; demo's destroy leaves core whole, core's destroy leaves nothing. Budgets (moto hangs on
+notifications), IAM and ECR are not applied here; moto has no Confluent broker and no Postgres behind its
+RDS, so P0's topic and database gates fail here, naming what they could not reach."""
 
 from __future__ import annotations
 
@@ -17,7 +21,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from fp_platform.handles import handles
+from fp_platform.contracts.gates import judge
+from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, Handles, handles, load
+from fp_platform.operate import gates, teardown
+from fp_platform.operate.substrate_ready import secret_path_keys, substrate_facts
+from fp_platform.substrate import db
+from fp_platform.substrate.evidence_store import run_evidence
+from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.infra import terraform as tf
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
@@ -33,7 +43,14 @@ CORE_TARGETS = (
     "aws_dynamodb_table.tf_lock",
     "aws_cloudwatch_log_group.this",
 )
-DEMO_TARGETS = ("aws_ssm_parameter.db_password", "aws_ssm_parameter.ig_api_key")
+DEMO_SECRETS = ("aws_ssm_parameter.db_password", "aws_ssm_parameter.db_app_password", "aws_ssm_parameter.ig_api_key")
+DEMO_TARGETS = (
+    *DEMO_SECRETS,
+    "aws_ssm_parameter.config",  # VPC, subnets, security groups and the RDS instance, by reference
+    "aws_ecs_cluster_capacity_providers.demo",
+    "aws_ecs_service.this",  # task definitions and service discovery, by reference
+)
+RUN = "platform_20261130T000000Z"
 
 
 def _free_port() -> int:
@@ -75,22 +92,22 @@ def _client(service: str, endpoint: str):
     )
 
 
-def _apply(wd: tf.Workdir, endpoint: str, targets: tuple[str, ...], destroy: bool = False) -> None:
-    flags = ["-destroy"] if destroy else []
-    wd.run(
-        "apply",
-        "-auto-approve",
+def _apply_args(wd: tf.Workdir, endpoint: str, targets: tuple[str, ...]) -> list[str]:
+    return [
         "-input=false",
         "-lock=false",
-        *flags,
         *(f"-target={t}" for t in targets),
         "-var",
         "aws_offline=true",
         "-var",
         f"aws_endpoint_url={endpoint}",
         *wd.var_args(),
-        timeout=900,
-    )
+    ]
+
+
+def _apply(wd: tf.Workdir, endpoint: str, targets: tuple[str, ...], destroy: bool = False) -> None:
+    flags = ["-destroy"] if destroy else []
+    wd.run("apply", "-auto-approve", *flags, *_apply_args(wd, endpoint, targets), timeout=900)
 
 
 def _backend_config(wd: tf.Workdir, endpoint: str, bucket: str, table: str) -> Path:
@@ -129,7 +146,7 @@ def _move_state_into_bucket_and_back(core: tf.Workdir, endpoint: str, bucket: st
     return {"state_encrypted": state.get("ServerSideEncryption"), "digest": digest.get("Item")}
 
 
-def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpoint):
+def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpoint, monkeypatch):
     core = tf.prepare("core", tmp_path, terraform, endpoint=moto_endpoint)
     demo = tf.prepare("demo", tmp_path, terraform, endpoint=moto_endpoint)
     h = handles("dev_min")
@@ -168,14 +185,128 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     destroy = demo.plan_json(
         "-destroy", "-var", "aws_offline=true", "-var", f"aws_endpoint_url={moto_endpoint}", name="destroy"
     )
-    deleted = {r["address"] for r in tf.resources(destroy) if r["change"]["actions"] == ["delete"]}
-    assert deleted == set(DEMO_TARGETS), deleted  # plan -destroy of demo touches demo's own addresses only
-    _apply(demo, moto_endpoint, DEMO_TARGETS, destroy=True)
-    assert not ssm.get_parameters(Names=[h.get("SSM_DB_PASSWORD_PATH"), h.get("SSM_IG_API_KEY_PATH")])["Parameters"]
+    deleted = {r["address"].split("[")[0] for r in tf.resources(destroy) if r["change"]["actions"] == ["delete"]}
+    assert not {a for a in deleted if a.split(".")[0] in CORE_KINDS}, deleted  # demo's destroy never reaches core
+
+    run = _runtime(moto_endpoint, monkeypatch)
+    try:
+        _p0_against_moto(run, moto_endpoint)
+        _teardown_against_moto(run, demo, moto_endpoint)
+    finally:
+        load.cache_clear()  # the rendered bucket names belong to this test's account
     assert len({b["Name"] for b in s3.list_buckets()["Buckets"]}) == 6  # core survives demo's destroy
     assert ddb.list_tables()["TableNames"] == ["fraud-platform-dev-min-tf-locks"]
+    assert run_evidence(run, RUN).read("teardown/teardown_proof.json")["present"]["db"] is True
 
     _apply(core, moto_endpoint, CORE_TARGETS, destroy=True)
     assert not s3.list_buckets()["Buckets"]
     assert not ddb.list_tables()["TableNames"]
     assert not logs.describe_log_groups(logGroupNamePrefix="/fraud-platform/dev_min/")["logGroups"]
+
+
+CORE_KINDS = {
+    "aws_s3_bucket",
+    "aws_dynamodb_table",
+    "aws_cloudwatch_log_group",
+    "aws_ecr_repository",
+    "aws_budgets_budget",
+}
+
+
+def _runtime(endpoint: str, mp: pytest.MonkeyPatch) -> Handles:
+    """The dev_min runtime's view of the applied stacks: every boto3 client at moto_server (AWS_ENDPOINT_URL),
+    core's rendered bucket names (FP_AWS_ACCOUNT_ID), and the Confluent parameters the Confluent module would
+    write (not applied here: no Confluent provider), pointing at a broker that is not there."""
+    for k, v in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        AWS_ACCOUNT_ENV_VAR: tf.FAKE_ACCOUNT,
+    }.items():
+        mp.setenv(k, v)
+    load.cache_clear()
+    h = load("dev_min")
+    h = Handles(h.profile, {**h.values, "SUBSTRATE_PROBE_TIMEOUT_SECONDS": 1})
+    ssm = _client("ssm", endpoint)
+    for key, value in (
+        ("SSM_CONFLUENT_BOOTSTRAP_PATH", "127.0.0.1:9"),
+        ("SSM_CONFLUENT_API_KEY_PATH", "CONFLUENTKEY"),
+        ("SSM_CONFLUENT_API_SECRET_PATH", "confluent-secret"),
+    ):
+        ssm.put_parameter(Name=h.get(key), Value=value, Type="SecureString", Overwrite=True)
+    return h
+
+
+def _verdicts(gate_set, doc) -> dict[str, tuple[bool, str]]:
+    return {r.name: (r.passed, r.detail) for r in judge(gate_set, doc)}
+
+
+def _p0_against_moto(h: Handles, endpoint: str) -> None:
+    facts = substrate_facts(h, S3ObjectStore(h), RUN, lambda: db.connect(h))
+    v = _verdicts(gates.SUBSTRATE_READY, facts)
+    for gate in ("buckets_writable", "secrets_present", "no_forbidden_infrastructure"):
+        assert v[gate][0], (gate, v[gate])
+    assert len(facts["buckets"]) == 5 and len(facts["secrets"]) >= 11
+    assert not v["topics_pinned"][0] and "broker unreachable" in v["topics_pinned"][1]  # no Confluent in moto
+    assert not v["database_reachable_tls"][0]  # moto's RDS has no Postgres behind its endpoint
+    assert facts["database"]["ssl_mode"] == "require"
+
+    ec2 = _client("ec2", endpoint)
+    subnet = ec2.describe_subnets(Filters=[{"Name": "tag:env", "Values": ["dev_min"]}])["Subnets"][0]["SubnetId"]
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+    v = _verdicts(gates.SUBSTRATE_READY, substrate_facts(h, S3ObjectStore(h), RUN, lambda: db.connect(h)))
+    assert not v["no_forbidden_infrastructure"][0] and nat in v["no_forbidden_infrastructure"][1]
+    ec2.delete_nat_gateway(NatGatewayId=nat)  # moto marks it deleted at once
+    ec2.release_address(AllocationId=eip)
+
+
+def _teardown_against_moto(h: Handles, demo: tf.Workdir, endpoint: str) -> None:
+    writer = run_evidence(h, RUN)
+    writer.write_summary("operate/daemons_ready.json", {"packs": []}, phase_id="P2")  # what P2 left
+    ecs = _client("ecs", endpoint)
+    cluster = h.get("ECS_CLUSTER_NAME")
+    assert ecs.list_services(cluster=cluster)["serviceArns"], "demo's services were not applied"
+
+    def destroy(_h: Handles) -> dict:  # terraform destroy of demo, aimed at moto_server
+        outcome = teardown.run_terraform_destroy(
+            demo.path, *_apply_args(demo, endpoint, ()), env=demo.env, timeout_s=900
+        )
+        confluent = [
+            h.get(k)
+            for k in ("SSM_CONFLUENT_BOOTSTRAP_PATH", "SSM_CONFLUENT_API_KEY_PATH", "SSM_CONFLUENT_API_SECRET_PATH")
+        ]
+        _client("ssm", endpoint).delete_parameters(Names=confluent)  # the Confluent module's share of the destroy
+        return outcome
+
+    rds = _client("rds", endpoint)
+    facts = teardown.teardown_facts(h, writer, lambda: db.connect(h), destroy=destroy)
+    v = _verdicts(gates.TEARDOWN, facts)
+    assert all(passed for passed, _ in v.values()), v
+    assert not ssm_names(h, endpoint)  # every SSM parameter of the profile is gone
+    assert not rds.describe_db_instances()["DBInstances"]
+
+    rds.create_db_instance(
+        DBInstanceIdentifier="leftover-db",
+        DBInstanceClass="db.t4g.micro",
+        Engine="postgres",
+        MasterUsername="fp_admin",
+        MasterUserPassword="not-a-real-password",
+        AllocatedStorage=20,
+        Tags=[{"Key": "project", "Value": "fraud-platform"}, {"Key": "env", "Value": "dev_min"}],
+    )
+    facts = teardown.teardown_facts(h, writer, lambda: db.connect(h), destroy=destroy)
+    v = _verdicts(gates.TEARDOWN, facts)
+    assert not v["no_cost_bearing_residuals"][0] and "leftover-db" in v["no_cost_bearing_residuals"][1]
+    writer.write_summary(
+        "teardown/teardown_proof.json", teardown.proof_doc(facts, {k: p for k, (p, _) in v.items()}), phase_id="P17"
+    )
+    rds.delete_db_instance(DBInstanceIdentifier="leftover-db", SkipFinalSnapshot=True)
+
+
+def ssm_names(h: Handles, endpoint: str) -> list[str]:
+    names = [h.get(k) for k in secret_path_keys(h)]
+    ssm = _client("ssm", endpoint)
+    return [
+        p["Name"] for i in range(0, len(names), 10) for p in ssm.get_parameters(Names=names[i : i + 10])["Parameters"]
+    ]

@@ -100,5 +100,13 @@ def test_evidence_cli_lists_gets_and_exports(h, pinned_run, tmp_path, capsys):
 
 
 def test_unimplemented_phase_is_refused_with_the_list_of_implemented_ones(h, dagster_env, capsys):
-    assert cli(["run", "--until", "P17"]) == 2
+    from fp_platform.contracts.phases import PHASES
+    from fp_platform.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in graph.materializable_asset_keys}
+    missing = [p.phase_id for p in PHASES if p.group not in groups]
+    if not missing:
+        pytest.skip("every phase of the lifecycle is implemented: nothing to refuse")
+    assert cli(["run", "--until", missing[-1]]) == 2
     assert "not implemented yet" in capsys.readouterr().out

@@ -32,7 +32,8 @@ resource "aws_service_discovery_service" "this" {
 }
 
 locals {
-  base_env    = [for k, v in var.container_env : { name = k, value = v }]
+  # FP_AWS_ACCOUNT_ID: the runtime renders core's bucket names <stem>-<account>-<region> (docs/decisions.md D10)
+  base_env    = concat([for k, v in var.container_env : { name = k, value = v }], [{ name = "FP_AWS_ACCOUNT_ID", value = var.aws_account_id }])
   service_env = concat(local.base_env, [{ name = var.run_id_env_key, value = var.platform_run_id }])
 
   task_definitions = merge(
