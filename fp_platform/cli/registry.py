@@ -13,8 +13,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     from fp_platform.substrate import db
 
     h = handles()
-    if args.action == "migrate":
-        console.print(f"schema at {db.migrate(h)}")
+    if args.action == "migrate":  # as the owner (RDS master on dev_min): app role, databases, schema, grants
+        console.print(db.bootstrap(h))
         return 0
     current, head = db.current_revision(h), db.head_revision()
     console.print(f"schema {current or 'none'} (head {head})")

@@ -218,6 +218,17 @@ def migrate(h: Handles) -> str:
     return current_revision(h) or ""
 
 
+def bootstrap(h: Handles) -> str:
+    """What the owner does before the platform connects, the same on every profile (locally `stack up`; on
+    dev_min the RDS master, in the migrations task: `fp-platform db migrate`): the application role with
+    its password from SSM_DB_APP_PASSWORD_PATH (a local file, or the SSM SecureString Terraform demo
+    writes), the databases, then the schema and the role's grants. Idempotent."""
+    role = ensure_app_role(h)
+    created = ensure_databases(h)
+    revision = migrate(h)
+    return f"schema {revision}; {role.split()[0]} app role" + (f"; created {', '.join(created)}" if created else "")
+
+
 def current_revision(h: Handles) -> str | None:
     with connect(h, role=OWNER) as conn:
         exists = conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0]

@@ -336,10 +336,7 @@ class Postgres(Component):
         directory from before the role split (issue 20) is upgraded by the next `stack up`."""
         ensure_local_secret(self.h, "SSM_DB_APP_USER_PATH", "fp_app")
         ensure_local_secret(self.h, "SSM_DB_APP_PASSWORD_PATH")
-        role = db.ensure_app_role(self.h)
-        created = db.ensure_databases(self.h)
-        revision = db.migrate(self.h)
-        return f"schema {revision}; {role.split()[0]} app role" + (f"; created {', '.join(created)}" if created else "")
+        return db.bootstrap(self.h)
 
 
 class SeaweedFS(Component):

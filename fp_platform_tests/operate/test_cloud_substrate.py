@@ -190,6 +190,8 @@ def test_rds_connections_require_tls_even_under_an_operator_dsn(dev_min: Handles
     seed_substrate(h)
     info = db.conninfo(h)
     assert (info["host"], info["sslmode"], info["user"]) == (UNREACHABLE_DB, "require", "fp_app")
+    # the runtime is the app role (issue 20); the RDS master (SSM_DB_USER_PATH) only migrates and creates it
+    assert db.conninfo(h, role=db.OWNER)["user"] == "value-of-ssm_db_user_path" != info["user"]
     assert "sslmode=require" in db.dsn(h) and "sslmode=require" in db.url(h, role=db.OWNER)
     monkeypatch.setenv("FP_PG_DSN", "postgresql://fp_admin:pw@example.org:5432/postgres?sslmode=disable")
     assert db.conninfo(h, role=db.OWNER)["sslmode"] == "require"  # a cloud DSN cannot weaken TLS
