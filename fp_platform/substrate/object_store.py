@@ -52,8 +52,14 @@ class S3ObjectStore:
             raise FileNotFoundError(f"s3://{bucket}/{key}") from None
 
     def delete(self, bucket: str, key: str) -> None:
-        """Remove an object: only P0's probe markers (truth and evidence are never deleted)."""
-        self.client.delete_object(Bucket=bucket, Key=key)
+        """Remove an object with every version of it (a versioned bucket would otherwise keep each one and a
+        delete marker): only P0's probe markers; truth and evidence are never deleted."""
+        versions = self.client.list_object_versions(Bucket=bucket, Prefix=key)
+        found = [v for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []) if v["Key"] == key]
+        for v in found:
+            self.client.delete_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])
+        if not found:
+            self.client.delete_object(Bucket=bucket, Key=key)
 
     def exists(self, bucket: str, key: str) -> bool:
         try:

@@ -204,6 +204,8 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     assert len({b["Name"] for b in s3.list_buckets()["Buckets"]}) == 6  # core survives demo's destroy
     assert ddb.list_tables()["TableNames"] == ["fraud-platform-dev-min-tf-locks"]
 
+    for bucket in run.buckets().values():  # what this test's runtime wrote (the evidence of its run)
+        _empty(s3, bucket)
     _apply(core, moto_endpoint, CORE_TARGETS, destroy=True)
     assert not s3.list_buckets()["Buckets"]
     assert not ddb.list_tables()["TableNames"]
@@ -256,6 +258,10 @@ def _p0_against_moto(h: Handles, endpoint: str) -> None:
     assert not v["topics_pinned"][0] and "broker unreachable" in v["topics_pinned"][1]  # no Confluent in moto
     assert not v["database_reachable_tls"][0]  # moto's RDS has no Postgres behind its endpoint
     assert facts["database"]["ssl_mode"] == "require"
+    s3 = _client("s3", endpoint)
+    for bucket in h.buckets().values():  # versioned buckets: the probe leaves no version and no delete marker
+        left = s3.list_object_versions(Bucket=bucket, Prefix="_fp_probe/")
+        assert not left.get("Versions") and not left.get("DeleteMarkers"), bucket
 
     ec2 = _client("ec2", endpoint)
     subnet = ec2.describe_subnets(Filters=[{"Name": "tag:env", "Values": ["dev_min"]}])["Subnets"][0]["SubnetId"]
@@ -317,3 +323,9 @@ def ssm_names(h: Handles, endpoint: str) -> list[str]:
     return [
         p["Name"] for i in range(0, len(names), 10) for p in ssm.get_parameters(Names=names[i : i + 10])["Parameters"]
     ]
+
+
+def _empty(s3, bucket: str) -> None:
+    versions = s3.list_object_versions(Bucket=bucket)
+    for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
