@@ -200,12 +200,11 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     finally:
         load.cache_clear()  # the rendered bucket names belong to this test's account
         for bucket, policy in policies.items():
+            _empty(s3, bucket)  # what this test's runtime wrote (its run's evidence), so core can be destroyed
             s3.put_bucket_policy(Bucket=bucket, Policy=policy)
     assert len({b["Name"] for b in s3.list_buckets()["Buckets"]}) == 6  # core survives demo's destroy
     assert ddb.list_tables()["TableNames"] == ["fraud-platform-dev-min-tf-locks"]
 
-    for bucket in run.buckets().values():  # what this test's runtime wrote (the evidence of its run)
-        _empty(s3, bucket)
     _apply(core, moto_endpoint, CORE_TARGETS, destroy=True)
     assert not s3.list_buckets()["Buckets"]
     assert not ddb.list_tables()["TableNames"]

@@ -39,7 +39,7 @@ def _pins() -> dict:
 
 
 def _tag_pairs() -> dict[str, str]:
-    pins = _pins()
+    pins = _pins() | {k: handles("dev_min").get(k) for k in ("TAG_PROJECT", "TAG_ENV")}  # the runtime reads these two
     pairs = dict(pins[k].split("=", 1) for k in ("TAG_PROJECT", "TAG_ENV", "TAG_OWNER"))
     return pairs | {"expires_at": tf.OPERATOR_VARS["core"]["expires_at"]}
 
