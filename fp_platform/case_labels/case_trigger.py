@@ -11,20 +11,14 @@ import orjson
 import psycopg
 
 from fp_platform.case_labels.policy import case_subject, load_case_policy
-from fp_platform.contracts import ids
-from fp_platform.contracts.phases import P10
+from fp_platform.contracts import components, ids
 from fp_platform.substrate.worker import BusRecord, Worker
 
 AUDIT_CHAIN = "audit.decision_chain"
 
 
 class CaseTrigger(Worker):
-    component_key = "COMPONENT_ID_CASE_TRIGGER"
-    pack_key = "PACK_ID_CASE_LABELS"
-    group_key = "CONSUMER_GROUP_ID_CASE_TRIGGER"
-    topic_keys = ("FP_BUS_AUDIT_V1",)
-    phase_id = P10
-    off_path = True
+    identity = components.CASE_TRIGGER
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

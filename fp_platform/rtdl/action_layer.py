@@ -8,8 +8,7 @@ from typing import Any
 
 import psycopg
 
-from fp_platform.contracts import ids
-from fp_platform.contracts.phases import P9
+from fp_platform.contracts import components, ids
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate.worker import BusRecord, Worker
 
@@ -28,12 +27,7 @@ def intake_parity(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
 
 
 class ActionLayer(Worker):
-    component_key = "COMPONENT_ID_AL"
-    pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    group_key = "CONSUMER_GROUP_ID_AL"
-    topic_keys = ("FP_BUS_RTDL_V1",)
-    phase_id = P9
-    off_path = True
+    identity = components.ACTION_LAYER
     _parity: dict[str, int]  # `intake_parity` of the run: read once at start, then kept up by `apply`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -17,6 +17,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fp_platform.contracts import components
 from fp_platform.contracts.evidence import ObjectExistsError
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
@@ -66,18 +67,7 @@ def put_segment(worker: Worker, bucket: str, key: str, body: bytes) -> str:
 
 
 class ArchiveWriter(Worker):
-    component_key = "COMPONENT_ID_ARCHIVE_WRITER"
-    pack_key = "PACK_ID_RTDL_CORE"
-    group_key = "CONSUMER_GROUP_ID_ARCHIVE_WRITER"
-    topic_keys = (
-        "FP_BUS_TRAFFIC_FRAUD_V1",
-        "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
-        "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-        "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
-        "FP_BUS_CONTROL_V1",
-        "FP_BUS_LABELS_EVENTS_V1",
-    )
-    off_path = True
+    identity = components.ARCHIVE_WRITER
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         bucket = self.h.get("S3_ARCHIVE_BUCKET")

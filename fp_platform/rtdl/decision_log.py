@@ -15,9 +15,8 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
-from fp_platform.contracts import ids
+from fp_platform.contracts import components, ids
 from fp_platform.contracts.envelope import Envelope
-from fp_platform.contracts.phases import P9
 from fp_platform.rtdl.archive import put_segment, segment_bytes
 from fp_platform.substrate import db
 from fp_platform.substrate.settings import WorkerSettings
@@ -62,12 +61,7 @@ def lineage_unresolved(conn: psycopg.Connection, run_id: str) -> int:
 
 
 class DecisionLogAudit(Worker):
-    component_key = "COMPONENT_ID_DLA"
-    pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    group_key = "CONSUMER_GROUP_ID_DLA"
-    topic_keys = ("FP_BUS_RTDL_V1",)
-    phase_id = P9
-    off_path = True
+    identity = components.DECISION_LOG_AUDIT
     _pending: set[str]  # decisions with all three records whose chain waits on its receipt
     _unresolved: set[str]  # `lineage_unresolved` of the run: read once at start, then kept up by the batches
     _last_retry = 0.0

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import psycopg
 
+from fp_platform.contracts import components
 from fp_platform.contracts.features import FEATURE_VERSION
-from fp_platform.contracts.phases import P8
 from fp_platform.rtdl.keyed_state import KeyedState, from_us
 from fp_platform.substrate.db import jsonb
 
@@ -47,11 +47,7 @@ def lookup(conn: psycopg.Connection, run_id: str, event_id: str) -> dict[str, An
 class Ofp:
     """The feature operator: which vectors a batch changed, written with the labels it took in."""
 
-    component_key = "COMPONENT_ID_OFP"
-    pack_key = "PACK_ID_RTDL_CORE"
-    phase_id = P8
-    group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"  # its host's: the offsets OFP's state covers
-    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1", "FP_BUS_LABELS_EVENTS_V1")
+    identity = components.ONLINE_FEATURES
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id

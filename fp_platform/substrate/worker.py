@@ -28,10 +28,10 @@ import orjson
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from fp_platform.contracts.components import Component
 from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.ids import check_platform_run_id
-from fp_platform.contracts.phases import P8
 from fp_platform.handles import Handles, handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.heartbeat import Beat, BeatWriter, write_beats
@@ -221,16 +221,11 @@ class Worker(ABC):
 
     Batches are sized for the decision path (WORKER_BATCH_*), where the fill wait is latency each hop adds
     to a decision. A worker whose output no decision waits on (archive, IEG, AL, DLA, the case/labels plane)
-    sets `off_path` and trades that latency for fewer, fuller batches (WORKER_OFFPATH_BATCH_*): fewer
+    is `off_path` in its identity and trades that latency for fewer, fuller batches (WORKER_OFFPATH_BATCH_*): fewer
     transactions, segments and per-batch queries.
     """
 
-    component_key: ClassVar[str]
-    pack_key: ClassVar[str]
-    group_key: ClassVar[str]
-    topic_keys: ClassVar[tuple[str, ...]]
-    phase_id: ClassVar[str] = P8
-    off_path: ClassVar[bool] = False
+    identity: ClassVar[Component]  # id, pack, group, topics, phase, off_path: declared in contracts/components.py
     consumer_overrides: ClassVar[dict[str, Any]] = {"fetch.wait.max.ms": 50}
     producer_overrides: ClassVar[dict[str, Any]] = {}
 
@@ -239,10 +234,12 @@ class Worker(ABC):
     ) -> None:
         self.h = h
         self.run_id = platform_run_id
-        self.component = h.get(self.component_key)
-        self.pack_id = h.get(self.pack_key)
-        self.group_id = group_id or h.get(self.group_key)
-        self.topics = [h.topic(k).name for k in self.topic_keys]
+        self.component = h.get(self.identity.component_key)
+        self.pack_id = h.get(self.identity.pack_key)
+        self.group_id = group_id or h.get(self.identity.group_key)
+        self.topics = [h.topic(k).name for k in self.identity.topic_keys]
+        self.phase_id = self.identity.phase_id
+        self.off_path = self.identity.off_path
         self.store = store or S3ObjectStore(h)
         self.stats = WorkerStats()
         knobs = WorkerSettings.load(h)
@@ -627,7 +624,7 @@ def worker_main(workers: tuple[type[Worker], ...], prog: str, argv: list[str] | 
     """`python -m <plane> <component>`: run one worker of `workers` for the run in REQUIRED_PLATFORM_RUN_ID
     (what the supervisor starts; a K8s Deployment runs the same command)."""
     h = handles()
-    by_component = {h.get(c.component_key): c for c in workers}
+    by_component = {h.get(c.identity.component_key): c for c in workers}
     env_key = h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
     parser = argparse.ArgumentParser(prog=prog, description="Run one worker.")
     parser.add_argument("component", choices=list(by_component))
