@@ -10,9 +10,23 @@ import psycopg
 
 from fp_platform.contracts import components, ids
 from fp_platform.rtdl.policy import load_policy
+from fp_platform.substrate import db
 from fp_platform.substrate.worker import BusRecord, Worker
 
 INTENT = "rtdl.action_intent"
+_INTAKE_COLUMNS = ("platform_run_id", "origin_topic", "origin_partition", "origin_offset", "action_id", "duplicate")
+_OUTCOME_COLUMNS = (
+    "action_id",
+    "platform_run_id",
+    "decision_id",
+    "action_kind",
+    "effect",
+    "outcome_id",
+    "status",
+    "origin_topic",
+    "origin_partition",
+    "origin_offset",
+)
 
 
 def intake_parity(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
@@ -90,20 +104,9 @@ class ActionLayer(Worker):
                 p["decision_id"],
             )
             self.stats.counters[f"executed_{p['action_kind'].lower()}"] += 1
-        with conn.cursor().copy(
-            "COPY al_intake (platform_run_id, origin_topic, origin_partition, origin_offset,"
-            " action_id, duplicate) FROM STDIN"
-        ) as copy:
-            for row in intake:
-                copy.write_row(row)
+        db.copy_rows(conn, "al_intake", _INTAKE_COLUMNS, intake)
         if outcomes:
-            with conn.cursor().copy(
-                "COPY al_outcomes (action_id, platform_run_id, decision_id, action_kind, effect,"
-                " outcome_id, status, origin_topic, origin_partition, origin_offset)"
-                " FROM STDIN"
-            ) as copy:
-                for row in outcomes:
-                    copy.write_row(row)
+            db.copy_rows(conn, "al_outcomes", _OUTCOME_COLUMNS, outcomes)
         self.stats.counters["intents"] += len(intents)
         self.stats.counters["outcomes"] += len(outcomes)
         # The run's parity moves by exactly these rows: every intake row is new (its key is the origin

@@ -29,7 +29,7 @@ from fp_platform.contracts.features import FEATURE_NAMES, event_values
 from fp_platform.handles import Handles
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
-from fp_platform.substrate import bundle_models
+from fp_platform.substrate import bundle_models, db
 from fp_platform.substrate.db import jsonb
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import BusRecord
@@ -256,10 +256,7 @@ class DecisionFabric:
     def write(self, conn: psycopg.Connection) -> None:
         """The batch's decisions, in one binary COPY (the envelopes' bytes are copied, not hex-escaped)."""
         if self._rows:
-            with conn.cursor().copy(f"COPY df_decisions ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(_TYPES)
-                for row in self._rows:
-                    copy.write_row(row)
+            db.copy_rows(conn, "df_decisions", _COLUMNS, self._rows, _TYPES)
             self._rows.clear()
 
     def _record(

@@ -24,6 +24,18 @@ from fp_platform.substrate.worker import BusRecord, Worker
 
 DECISION, INTENT, OUTCOME = "rtdl.decision_response", "rtdl.action_intent", "rtdl.action_outcome"
 
+_CHAIN_COLUMNS = (
+    "decision_id",
+    "platform_run_id",
+    "event_id",
+    "receipt_id",
+    "decision",
+    "action_id",
+    "outcome_id",
+    "posture",
+    "degraded",
+    "lineage",
+)
 _CHAINS = f"""
 SELECT t.decision_id, d.record AS decision, i.record AS intent, o.record AS outcome,
        r.receipt_id, r.topic AS r_topic, r.kafka_partition AS r_partition, r.kafka_offset AS r_offset,
@@ -224,12 +236,7 @@ class DecisionLogAudit(Worker):
             )
         self._pending = waiting
         if chains:
-            with conn.cursor().copy(
-                "COPY dla_chains (decision_id, platform_run_id, event_id, receipt_id, decision,"
-                " action_id, outcome_id, posture, degraded, lineage) FROM STDIN"
-            ) as copy:
-                for c in chains:
-                    copy.write_row(c)
+            db.copy_rows(conn, "dla_chains", _CHAIN_COLUMNS, chains)
             self.stats.counters["chains_closed"] += len(chains)
             self._unresolved.difference_update(c[0] for c in chains)
 

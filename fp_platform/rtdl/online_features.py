@@ -19,6 +19,7 @@ import psycopg
 from fp_platform.contracts import components
 from fp_platform.contracts.features import FEATURE_VERSION
 from fp_platform.rtdl.keyed_state import KeyedState, from_us
+from fp_platform.substrate import db
 from fp_platform.substrate.db import jsonb
 
 # An upsert that moves the revision only when the vector changed (a recompute that found the same values
@@ -74,15 +75,24 @@ class Ofp:
         event (DF, next in the chain, decides with them)."""
         vectors = {e: state.vector(e) for e in self.dirty}
         if self.new:
-            with conn.cursor().copy(
-                "COPY ofp_features (platform_run_id, event_id, feature_version, features,"
-                " event_ts, origin_topic, origin_partition, origin_offset) FROM STDIN"
-                " (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(("text", "text", "text", "jsonb", "timestamptz", "text", "int4", "int8"))
-                for e in self.new:
-                    t = state.events[e]
-                    copy.write_row((self.run_id, e, FEATURE_VERSION, jsonb(vectors[e]), from_us(t.ts), *t.origin))
+            db.copy_rows(
+                conn,
+                "ofp_features",
+                "platform_run_id, event_id, feature_version, features, event_ts, origin_topic, origin_partition,"
+                " origin_offset",
+                (
+                    (
+                        self.run_id,
+                        e,
+                        FEATURE_VERSION,
+                        jsonb(vectors[e]),
+                        from_us(state.events[e].ts),
+                        *state.events[e].origin,
+                    )
+                    for e in self.new
+                ),
+                ("text", "text", "text", "jsonb", "timestamptz", "text", "int4", "int8"),
+            )
         late = [e for e in self.dirty if e not in self.new]
         if late:
             rows = []

@@ -182,12 +182,13 @@ def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> int:
     the group's last outbox seq (one writer per group: every seq up to it is of this batch or sent before)."""
     if not rows:
         return 0
-    with conn.cursor().copy(
-        "COPY worker_outbox (consumer_group, topic, record_key, headers, value) FROM STDIN (FORMAT BINARY)"
-    ) as copy:  # the values' bytes copied, not hex-escaped
-        copy.set_types(("text", "text", "bytea", "jsonb", "bytea"))
-        for group, topic, key, headers, value in rows:
-            copy.write_row((group, topic, key, db.jsonb(headers), value))
+    db.copy_rows(  # binary: the values' bytes copied, not hex-escaped
+        conn,
+        "worker_outbox",
+        ("consumer_group", "topic", "record_key", "headers", "value"),
+        ((group, topic, key, db.jsonb(headers), value) for group, topic, key, headers, value in rows),
+        ("text", "text", "bytea", "jsonb", "bytea"),
+    )
     return conn.execute("SELECT max(seq) FROM worker_outbox WHERE consumer_group = %s", (rows[0][0],)).fetchone()[0]
 
 
