@@ -54,6 +54,14 @@ def segment_bytes(records: list[BusRecord]) -> bytes:
     return buf.getvalue()
 
 
+def by_partition(records: list[BusRecord]) -> list[tuple[str, int, list[BusRecord]]]:
+    """A batch's records per (topic, partition), each in offset order: one segment each."""
+    parts: dict[tuple[str, int], list[BusRecord]] = defaultdict(list)
+    for r in records:
+        parts[(r.topic, r.partition)].append(r)
+    return [(t, p, sorted(recs, key=lambda r: r.offset)) for (t, p), recs in sorted(parts.items())]
+
+
 def put_segment(worker: Worker, bucket: str, key: str, body: bytes) -> str:
     """Put a write-once segment; a replayed batch (after a crash) must find the same bytes. Its sha256."""
     sha = hashlib.sha256(body).hexdigest()
@@ -71,11 +79,7 @@ class ArchiveWriter(Worker):
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         bucket = self.h.get("S3_ARCHIVE_BUCKET")
-        by_partition: dict[tuple[str, int], list[BusRecord]] = defaultdict(list)
-        for r in records:
-            by_partition[(r.topic, r.partition)].append(r)
-        for (topic, partition), recs in sorted(by_partition.items()):
-            recs.sort(key=lambda r: r.offset)
+        for topic, partition, recs in by_partition(records):
             body = segment_bytes(recs)
             key = self.h.pattern(
                 "ARCHIVE_SEGMENT_PATTERN",

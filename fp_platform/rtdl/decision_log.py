@@ -8,7 +8,6 @@ whether the payload matched), never appended twice."""
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from typing import Any
 
 import orjson
@@ -17,7 +16,7 @@ from psycopg.rows import dict_row
 
 from fp_platform.contracts import components, ids
 from fp_platform.contracts.envelope import Envelope
-from fp_platform.rtdl.archive import put_segment, segment_bytes
+from fp_platform.rtdl.archive import by_partition, put_segment, segment_bytes
 from fp_platform.substrate import db
 from fp_platform.substrate.settings import WorkerSettings
 from fp_platform.substrate.worker import BusRecord, Worker
@@ -151,11 +150,7 @@ class DecisionLogAudit(Worker):
     def _segments(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         """Every record consumed, write-once on S3 per partition and batch (the index row in the same txn)."""
         bucket = self.h.get("S3_ARCHIVE_BUCKET")
-        parts: dict[tuple[str, int], list[BusRecord]] = defaultdict(list)
-        for r in records:
-            parts[(r.topic, r.partition)].append(r)
-        for (topic, partition), recs in sorted(parts.items()):
-            recs.sort(key=lambda r: r.offset)
+        for topic, partition, recs in by_partition(records):
             segment_id = f"{topic}.p{partition}.{recs[0].offset}-{recs[-1].offset}"
             key = self.h.pattern("DLA_AUDIT_SEGMENT_PATTERN", platform_run_id=self.run_id, segment_id=segment_id)
             body = segment_bytes(recs)

@@ -15,7 +15,7 @@ import hmac
 import math
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -456,12 +456,16 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
             }
         )
 
-    @app.get(h.get("IG_HEALTHCHECK_PATH"), summary="Health (authenticated): GREEN, AMBER or RED with reasons")
-    async def health(request: Request) -> Response:
+    async def authenticated(request: Request, work: Callable[[], dict[str, Any]]) -> Response:
+        """`work`'s document for a caller with the key; a receipted 401 otherwise."""
         received_at = datetime.now(UTC)
         if not gate.authorised(request):
             return await unauthorised(received_at)
-        return _json(await anyio.to_thread.run_sync(gate.health))
+        return _json(await anyio.to_thread.run_sync(work))
+
+    @app.get(h.get("IG_HEALTHCHECK_PATH"), summary="Health (authenticated): GREEN, AMBER or RED with reasons")
+    async def health(request: Request) -> Response:
+        return await authenticated(request, gate.health)
 
     @app.get(h.get("IG_READY_PATH"), summary="Readiness probe: start-up reconcile done and stores reachable")
     async def ready() -> Response:
@@ -470,10 +474,7 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
 
     @app.post(h.get("IG_FLUSH_PATH"), summary="Write pending receipts to S3 segments now (authenticated)")
     async def flush(request: Request) -> Response:
-        received_at = datetime.now(UTC)
-        if not gate.authorised(request):
-            return await unauthorised(received_at)
-        return _json(await anyio.to_thread.run_sync(gate.flush_segments))
+        return await authenticated(request, gate.flush_segments)
 
     return app
 
