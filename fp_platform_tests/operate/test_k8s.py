@@ -117,6 +117,21 @@ def test_strict_validation_catches_a_misspelt_field(full):
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
 
+def test_committed_manifests_pass_the_kubernetes_validate_cli(tmp_path):
+    """`kubernetes-validate --strict` itself, over every committed file (a misspelt copy is the control)."""
+    cli = [str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", "--quiet", "-k", K8S_VERSION]
+    files = sorted(str(p) for p in INFRA_K8S.rglob("*.yaml"))
+    assert len(files) >= 16
+    done = subprocess.run([*cli, *files], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (INFRA_K8S / "rtdl_core" / "_pack.yaml").read_text().replace("namespace: fp-rtdl-core", "namspace: x")
+    )
+    done = subprocess.run([*cli, str(bad)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "namspace" in done.stdout + done.stderr
+
+
 def test_ig_service_dns_name_is_the_host_of_ig_base_url(full):
     (svc,) = _of_kind(_objects(full), "Service")
     url = urlsplit(full.get("IG_BASE_URL"))
