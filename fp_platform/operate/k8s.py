@@ -3,8 +3,9 @@
 Locally `operate/daemons.py` runs each `packs.SPINE_PACKS` worker as a subprocess; here the same
 entries render one Deployment each (one replica, Recreate, run scope in the env, hardened pod, probes,
 an image pinned by digest) beside each pack's Namespace, ServiceAccount (IRSA) and NetworkPolicies and
-IG's Service (`k8s_objects.py`); `apply` creates or patches the Deployments. `infra/k8s/` holds the
-rendering with placeholder run id, account and image digest, for review.
+IG's Service (`k8s_objects.py`); `apply` creates or patches all of them, in dependency order, so a fresh
+cluster takes it. `infra/k8s/` holds the rendering with placeholder run id, account and image digest, for
+review.
 """
 
 from __future__ import annotations
@@ -214,19 +215,22 @@ def render_pack(h: Handles, p: Pack, pins: Pins) -> list[dict[str, Any]]:
     return [deployment(h, p, w, pins) for w in p.workers]
 
 
-def render_docs(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
-    """`<pack_id>/_pack.yaml` and `<pack_id>/<component>.yaml` → their objects, in stable order; IG's file
-    also holds its Service."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for p in SPINE_PACKS:
-        pack_id = h.get(p.pack_key)
-        out[f"{pack_id}/{PACK_FILE}"] = pack_objects(h, p, pins)
-        for w, doc in zip(p.workers, render_pack(h, p, pins), strict=True):
-            docs = [doc]
-            if w.ready_path_key:
-                docs.append(objects.ig_service(h, p, _selector(h, w), "http"))
-            out[f"{pack_id}/{h.get(w.component_key)}.yaml"] = docs
+def pack_files(h: Handles, p: Pack, pins: Pins) -> dict[str, list[dict[str, Any]]]:
+    """One pack's files: `<pack_id>/_pack.yaml` first (what the rest needs), then `<pack_id>/<component>.yaml`
+    per worker; IG's file also holds its Service."""
+    pack_id = h.get(p.pack_key)
+    out = {f"{pack_id}/{PACK_FILE}": pack_objects(h, p, pins)}
+    for w, doc in zip(p.workers, render_pack(h, p, pins), strict=True):
+        docs = [doc]
+        if w.ready_path_key:
+            docs.append(objects.ig_service(h, p, _selector(h, w), "http"))
+        out[f"{pack_id}/{h.get(w.component_key)}.yaml"] = docs
     return out
+
+
+def render_docs(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
+    """Every spine pack's files → their objects, in stable order."""
+    return {path: docs for p in SPINE_PACKS for path, docs in pack_files(h, p, pins).items()}
 
 
 def render_all(h: Handles, pins: Pins) -> dict[str, str]:
@@ -252,8 +256,8 @@ def write_manifests(out_dir: Path, h: Handles, pins: Pins) -> list[Path]:
     return written
 
 
-def _apps_api() -> Any:
-    """AppsV1Api from the in-cluster service account, else the operator's kubeconfig."""
+def _api(group: str) -> Any:
+    """AppsV1Api, CoreV1Api or NetworkingV1Api from the in-cluster service account, else the operator's kubeconfig."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -261,7 +265,36 @@ def _apps_api() -> Any:
         config.load_incluster_config()
     except ConfigException:
         config.load_kube_config()
-    return client.AppsV1Api()
+    return getattr(client, group)()
+
+
+def _apps_api() -> Any:
+    return _api("AppsV1Api")
+
+
+# kind → (API, the method suffix of its read_/create_/patch_ calls, namespaced)
+_KINDS = {
+    "Namespace": ("core", "namespace", False),
+    "ServiceAccount": ("core", "namespaced_service_account", True),
+    "NetworkPolicy": ("net", "namespaced_network_policy", True),
+    "Service": ("core", "namespaced_service", True),
+}
+
+
+def _create_or_patch(api: Any, body: dict[str, Any]) -> str:
+    """Create the object when absent (404), else merge-patch it to the rendering; returns created|patched."""
+    _, suffix, namespaced = _KINDS.get(body["kind"], ("apps", "namespaced_deployment", True))
+    meta = body["metadata"]
+    where = (meta["name"], meta["namespace"]) if namespaced else (meta["name"],)
+    try:
+        getattr(api, f"read_{suffix}")(*where)
+    except Exception as e:
+        if not _is_404(e):
+            raise
+        getattr(api, f"create_{suffix}")(*where[1:], body)
+        return "created"
+    getattr(api, f"patch_{suffix}")(*where, body, _content_type=MERGE_PATCH)
+    return "patched"
 
 
 def _selected(h: Handles, pack_ids: list[str] | None) -> list[Pack]:
@@ -274,26 +307,25 @@ def _is_404(e: Exception) -> bool:
     return isinstance(e, ApiException) and e.status == 404
 
 
-def apply(h: Handles, pins: Pins, pack_ids: list[str] | None = None, api: Any = None) -> dict[str, str]:
-    """Create or patch each selected pack's Deployments for this run; `namespace/name` → created|patched.
-    (The packs' Namespaces, ServiceAccounts, NetworkPolicies and IG's Service are `render_docs`' other objects.)"""
+def apply(
+    h: Handles, pins: Pins, pack_ids: list[str] | None = None, api: Any = None, core: Any = None, net: Any = None
+) -> dict[str, str]:
+    """Create or patch each selected pack's objects for this run, in dependency order (Namespace,
+    ServiceAccount, NetworkPolicies, then the Deployments and IG's Service), so a fresh cluster takes it.
+    Returns `namespace/name` → created|patched for Deployments and `<Kind> [namespace/]name` for the rest."""
     if is_placeholder(h, pins):
         raise K8sError("apply needs a real platform_run_id, account and image digest, not the manifest placeholders")
-    api = api or _apps_api()
+    # everything renders (and is checked) before the first API call: a bad handle applies nothing
+    bodies = [body for p in _selected(h, pack_ids) for docs in pack_files(h, p, pins).values() for body in docs]
+    apis = {"apps": api, "core": core, "net": net}
+    names = {"apps": "AppsV1Api", "core": "CoreV1Api", "net": "NetworkingV1Api"}
     done: dict[str, str] = {}
-    for p in _selected(h, pack_ids):
-        for body in render_pack(h, p, pins):
-            name, ns = body["metadata"]["name"], body["metadata"]["namespace"]
-            try:
-                api.read_namespaced_deployment(name, ns)
-            except Exception as e:
-                if not _is_404(e):
-                    raise
-                api.create_namespaced_deployment(ns, body)
-                done[f"{ns}/{name}"] = "created"
-                continue
-            api.patch_namespaced_deployment(name, ns, body, _content_type=MERGE_PATCH)
-            done[f"{ns}/{name}"] = "patched"
+    for body in bodies:
+        group = _KINDS.get(body["kind"], ("apps",))[0]
+        apis[group] = apis[group] or _api(names[group])
+        meta = body["metadata"]
+        where = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
+        done[where if body["kind"] == "Deployment" else f"{body['kind']} {where}"] = _create_or_patch(apis[group], body)
     return done
 
 

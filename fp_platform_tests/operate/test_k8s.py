@@ -4,6 +4,7 @@ against the pinned Kubernetes version's schemas (checkov runs in fp_platform_tes
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from fp_platform.handles import Handles, handles
@@ -293,9 +295,9 @@ def test_bad_pins_are_refused(full):
     with pytest.raises(k8s.K8sError, match="not 12 digits"):
         k8s.pack_objects(full, p, k8s.Pins(RUN, "12345", IMAGE))
     with pytest.raises(k8s.K8sError, match="placeholders"):
-        k8s.apply(full, k8s.Pins(k8s.RUN_ID_PLACEHOLDER, ACCOUNT, IMAGE), api=FakeApps())
+        k8s.apply(full, k8s.Pins(k8s.RUN_ID_PLACEHOLDER, ACCOUNT, IMAGE), **_fakes())
     with pytest.raises(k8s.K8sError, match="placeholders"):
-        k8s.apply(full, k8s.Pins(RUN, ACCOUNT, k8s.placeholders(full).image), api=FakeApps())
+        k8s.apply(full, k8s.Pins(RUN, ACCOUNT, k8s.placeholders(full).image), **_fakes())
 
 
 def test_local_profile_has_no_eks_and_says_so():
@@ -303,7 +305,7 @@ def test_local_profile_has_no_eks_and_says_so():
     with pytest.raises(k8s.K8sError, match="profile local"):
         k8s.render_all(local, PINS)
     with pytest.raises(k8s.K8sError, match="EKS"):
-        k8s.apply(local, PINS, api=FakeApps())
+        k8s.apply(local, PINS, **_fakes())
 
 
 class FakeApps:
@@ -345,9 +347,82 @@ class FakeApps:
         del self.live[(namespace, name)]
 
 
+class FakeObjects:
+    """A CoreV1Api / NetworkingV1Api double built from the client's own classes: only methods the real API has,
+    called with arguments its signatures accept; objects kept by (method suffix, namespace, name)."""
+
+    def __init__(self, api_class: type, error: int = 404) -> None:
+        self.api_class, self.error = api_class, error
+        self.live: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+        self.calls: list[tuple[str, str, str | None, str]] = []
+
+    def __getattr__(self, attr: str) -> Any:
+        verb, _, suffix = attr.partition("_")
+        real = getattr(self.api_class, attr)  # AttributeError for a method the client does not have
+
+        def call(*args: Any, **kwargs: Any) -> None:
+            inspect.signature(real).bind(None, *args, **kwargs)  # TypeError for a call the client would refuse
+            namespaced = suffix.startswith("namespaced_")
+            if verb == "create":
+                name, ns = args[-1]["metadata"]["name"], args[0] if namespaced else None
+            else:
+                name, ns = args[0], args[1] if namespaced else None
+            self.calls.append((verb, suffix, ns, name))
+            key = (suffix, ns, name)
+            if verb == "create":
+                self.live[key] = args[-1]
+            elif key not in self.live:
+                raise ApiException(status=self.error, reason="Not Found")
+            elif verb == "patch":
+                self.live[key] = {**self.live[key], **args[-1]}
+
+        return call
+
+
+def _fakes(apps: FakeApps | None = None, error: int = 404) -> dict[str, Any]:
+    return {
+        "api": apps or FakeApps(error=error),
+        "core": FakeObjects(client.CoreV1Api, error),
+        "net": FakeObjects(client.NetworkingV1Api, error),
+    }
+
+
+def test_fake_objects_refuse_what_the_client_would():
+    core = FakeObjects(client.CoreV1Api)
+    with pytest.raises(AttributeError):
+        core.create_namespaced_network_policy("ns", {"metadata": {"name": "x"}})  # NetworkingV1Api's, not core's
+    with pytest.raises(TypeError):
+        core.read_namespaced_service("only-a-name")
+
+
+def test_apply_to_a_fresh_cluster_creates_every_object_in_order_then_patches(full):
+    fakes = _fakes()
+    result = k8s.apply(full, PINS, pack_ids=["control_ingress"], **fakes)
+    assert result == {
+        "Namespace fp-control-ingress": "created",
+        "ServiceAccount fp-control-ingress/ig-service": "created",
+        "NetworkPolicy fp-control-ingress/default-deny": "created",
+        "NetworkPolicy fp-control-ingress/allow-egress-stores": "created",
+        "NetworkPolicy fp-control-ingress/allow-ingress-ig": "created",
+        "fp-control-ingress/ingestion-gate": "created",
+        "Service fp-control-ingress/fp-ingestion-gate": "created",
+    }
+    core, net = fakes["core"], fakes["net"]
+    assert [c[:2] for c in core.calls][:2] == [("read", "namespace"), ("create", "namespace")]  # namespace first
+    assert {k[0] for k in core.live} == {"namespace", "namespaced_service_account", "namespaced_service"}
+    assert {k[0] for k in net.live} == {"namespaced_network_policy"}
+    sa = core.live[("namespaced_service_account", "fp-control-ingress", "ig-service")]
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/" + full.get("ROLE_IG_SERVICE"))
+    before = (dict(core.live), dict(net.live))
+    again = k8s.apply(full, PINS, pack_ids=["control_ingress"], **fakes)
+    assert set(again.values()) == {"patched"} and again.keys() == result.keys()
+    assert (core.live, net.live) == before  # idempotent
+
+
 def test_apply_creates_when_absent_and_patches_when_present(full):
     api = FakeApps()
-    assert k8s.apply(full, PINS, pack_ids=["rtdl_core"], api=api) == {
+    result = k8s.apply(full, PINS, pack_ids=["rtdl_core"], **_fakes(api))
+    assert {k: v for k, v in result.items() if " " not in k} == {
         "fp-rtdl-core/archive-writer": "created",
         "fp-rtdl-core/identity-entity-graph": "created",
         "fp-rtdl-core/decision-processor": "created",
@@ -358,7 +433,7 @@ def test_apply_creates_when_absent_and_patches_when_present(full):
     )
     api.calls.clear()
     next_run = "platform_20250102T000000Z"
-    result = k8s.apply(full, k8s.Pins(next_run, ACCOUNT, IMAGE), api=api)
+    result = k8s.apply(full, k8s.Pins(next_run, ACCOUNT, IMAGE), **_fakes(api))
     assert result["fp-control-ingress/ingestion-gate"] == "created"
     assert [v for k, v in result.items() if k.startswith("fp-rtdl-core/")] == ["patched"] * 3
     assert ("patch", "fp-rtdl-core", "archive-writer", k8s.MERGE_PATCH) in api.calls
@@ -367,18 +442,18 @@ def test_apply_creates_when_absent_and_patches_when_present(full):
 
 def test_apply_surfaces_errors_other_than_404(full):
     with pytest.raises(ApiException) as e:
-        k8s.apply(full, PINS, pack_ids=["control_ingress"], api=FakeApps(error=403))
+        k8s.apply(full, PINS, pack_ids=["control_ingress"], **_fakes(error=403))
     assert e.value.status == 403
 
 
 def test_apply_rejects_unknown_pack(full):
     with pytest.raises(KeyError, match="unknown pack"):
-        k8s.apply(full, PINS, pack_ids=["no_such_pack"], api=FakeApps())
+        k8s.apply(full, PINS, pack_ids=["no_such_pack"], **_fakes())
 
 
 def test_status_and_delete(full):
     api = FakeApps()
-    k8s.apply(full, PINS, pack_ids=["control_ingress"], api=api)
+    k8s.apply(full, PINS, pack_ids=["control_ingress"], **_fakes(api))
     api.live[("fp-control-ingress", "ingestion-gate")]["ready"] = 1
     st = k8s.status(full, api=api)
     assert st["fp-control-ingress/ingestion-gate"] == {"present": True, "desired": 1, "ready": 1, "run": RUN}
