@@ -1,5 +1,5 @@
-"""checkov over the Terraform (stacks and modules, Confluent included) and the Dockerfile: no failed check,
-and every check `.checkov.yaml` skips names the spec section that makes it wrong for dev_min."""
+"""checkov over the Terraform (stacks and modules, Confluent included), the Dockerfile and the image workflow: no
+failed check, and every check `.checkov.yaml` skips names the spec section that makes it wrong for dev_min."""
 
 from __future__ import annotations
 
@@ -61,6 +61,13 @@ def test_terraform_has_no_failed_check(checkov):
 
 def test_dockerfile_has_no_failed_check(checkov):
     reports = _scan(checkov, "-f", str(REPO / "Dockerfile"), "--framework", "dockerfile")
+    assert reports[0]["summary"]["passed"] >= 10, reports[0]["summary"]
+    assert not _failures(reports), "\n".join(_failures(reports))
+
+
+def test_the_image_workflow_has_no_failed_check(checkov):
+    workflow = REPO / ".github" / "workflows" / "image.yml"
+    reports = _scan(checkov, "-f", str(workflow), "--framework", "github_actions")
     assert reports[0]["summary"]["passed"] >= 10, reports[0]["summary"]
     assert not _failures(reports), "\n".join(_failures(reports))
 
