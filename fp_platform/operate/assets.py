@@ -11,18 +11,11 @@ from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.phases import P1, P2, P_M1
 from fp_platform.operate import gates, packaging, readiness
 from fp_platform.operate.run_pinning import RunParams, image_from_packaging, p1_facts, pin_run
-from fp_platform.resources import PlatformResource
-
-
-def _loaded_definitions(context: AssetExecutionContext) -> dict[str, int]:
-    """Asset and check counts of the asset graph this step's job was built from (the platform_run job holds every
-    asset of the Definitions): the in-process smoke, since they imported and resolved or this step would not run."""
-    graph = context.job_def.asset_layer.asset_graph
-    return {"assets": len(graph.materializable_asset_keys), "checks": len(graph.asset_check_keys)}
+from fp_platform.resources import GateCatalog, PlatformResource
 
 
 @phase_asset(P_M1, gates.PLATFORM_IMAGE, kinds={"docker", "python"})
-def platform_image(context: AssetExecutionContext, platform: PlatformResource):
+def platform_image(context: AssetExecutionContext, platform: PlatformResource, gate_catalog: GateCatalog):
     """P(-1) PACKAGING_READY: the code this run executes is packaged and named: immutable git-<sha> tag, lock
     consistent with pyproject, smoke without secrets, and (where the profile runs an image) the registry digest
     of that tag; written to packaging/image_provenance.json, which P1 pins into run.json."""
@@ -30,7 +23,8 @@ def platform_image(context: AssetExecutionContext, platform: PlatformResource):
     region = h.get("AWS_REGION")
     facts = packaging.packaging_facts(
         h,
-        in_process_definitions=_loaded_definitions(context),
+        # the Definitions this step runs in, as definitions.py counted them: they imported and resolved
+        in_process_definitions={"assets": gate_catalog.assets, "checks": gate_catalog.checks},
         ecr_factory=lambda: boto3.client("ecr", region_name=region),
         account_id=lambda: boto3.client("sts", region_name=region).get_caller_identity()["Account"],
     )

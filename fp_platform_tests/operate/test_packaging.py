@@ -20,7 +20,7 @@ from fp_platform.handles import handles
 from fp_platform.operate import gates, packaging, run_pinning
 from fp_platform.operate.assets import platform_image
 from fp_platform.operate.provenance import CodeIdentity
-from fp_platform.resources import PlatformResource, platform_run_partitions
+from fp_platform.resources import GateCatalog, PlatformResource, platform_run_partitions
 from fp_platform_tests.gates.test_phase_asset import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +79,10 @@ def _materialize(profile: str):
         [platform_image],
         partition_key=RUN,
         instance=instance,
-        resources={"platform": MemoryPlatform(profile=profile)},
+        resources={
+            "platform": MemoryPlatform(profile=profile),
+            "gate_catalog": GateCatalog(spine_verdicts=[], assets=28, checks=94),
+        },
         raise_on_error=False,
     )
     writer = MemoryPlatform(profile=profile).evidence(RUN)
@@ -205,3 +208,29 @@ def test_gates_on_a_dirty_checkout_warn_only():
     assert not results["tree_committed"].passed and results["tree_committed"].advisory
     assert "Makefile" in results["tree_committed"].detail
     assert all(r.passed for n, r in results.items() if n != "tree_committed")
+
+
+def test_p_minus_1_in_the_platform_run_job_judges_the_whole_graph(monkeypatch):
+    """As `fp-platform run` executes it (the platform_run job of the Definitions, in-process, P(-1) alone
+    selected): the in-process smoke counts every asset of the Definitions, not just the selected one."""
+    from dagster import AssetKey, Definitions
+
+    from fp_platform.definitions import all_assets, defs, platform_run_job
+
+    monkeypatch.setenv("FP_GIT_SHA", SHA)
+    monkeypatch.delenv("FP_IMAGE_TAG", raising=False)
+    resources = {**defs.resources, "platform": MemoryPlatform(profile="local")}
+    job = Definitions(assets=all_assets, jobs=[platform_run_job], resources=resources).resolve_job_def("platform_run")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(platform_run_partitions.name, [RUN])
+    result = job.execute_in_process(
+        instance=instance, partition_key=RUN, asset_selection=[AssetKey("platform_image")], raise_on_error=False
+    )
+    assert result.success
+    facts = MemoryPlatform(profile="local").evidence(RUN).read("packaging/image_provenance.json")
+    assert facts["smoke"]["definitions"] == {
+        "assets": sum(len(a.keys) for a in all_assets),
+        "checks": sum(len(list(a.check_specs)) for a in all_assets),
+    }
+    assert facts["smoke"]["definitions"]["assets"] >= 20
+    assert facts["smoke"]["ok"] and facts["image"]["image_tag"] == TAG
