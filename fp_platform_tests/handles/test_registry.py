@@ -32,6 +32,9 @@ NOT_HANDLES = (
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_DEFAULT_REGION",
+        "AWS_EC2_METADATA_DISABLED",  # P(-1)'s smoke child: no credentials in reach
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
         "AWS_ENDPOINT",
         "AWS_ALLOW_HTTP",
         "NOT_RUN",

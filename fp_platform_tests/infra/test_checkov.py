@@ -1,6 +1,6 @@
-"""checkov over the Terraform (stacks and modules, Confluent included), the Kubernetes manifests (infra/k8s) and
-the Dockerfile: no failed check, and every check `.checkov.yaml` skips names the spec section that makes it wrong
-for dev_min."""
+"""checkov over the Terraform (stacks and modules, Confluent included), the Kubernetes manifests (infra/k8s), the
+Dockerfile and the image workflow: no failed check, and every check `.checkov.yaml` skips names the spec section
+that makes it wrong for dev_min."""
 
 from __future__ import annotations
 
@@ -88,6 +88,13 @@ def test_k8s_manifests_have_no_failed_check(checkov, tmp_path):
 
 def test_dockerfile_has_no_failed_check(checkov):
     reports = _scan(checkov, "-f", str(REPO / "Dockerfile"), "--framework", "dockerfile")
+    assert reports[0]["summary"]["passed"] >= 10, reports[0]["summary"]
+    assert not _failures(reports), "\n".join(_failures(reports))
+
+
+def test_the_image_workflow_has_no_failed_check(checkov):
+    workflow = REPO / ".github" / "workflows" / "image.yml"
+    reports = _scan(checkov, "-f", str(workflow), "--framework", "github_actions")
     assert reports[0]["summary"]["passed"] >= 10, reports[0]["summary"]
     assert not _failures(reports), "\n".join(_failures(reports))
 
