@@ -143,7 +143,7 @@ def run(h: Handles, scale: str, lookups: int, log: Log) -> list[dict]:
     lines = []
     params = {"scale": scale, "records": len(items), "batch_max": WorkerSettings.load(h).batch_max_records}
     for cls in CORE_WORKERS:
-        component = h.get(cls.component_key)
+        component = h.get(cls.identity.component_key)
         worker = cls(h, run_id, group_id=f"bench.{component}.{run_id}")
         log(f"{component}: consuming …")
         stats = worker.run(until_idle_s=3.0, install_signals=False)

@@ -14,7 +14,7 @@ import psycopg
 
 from fp_platform.case_labels import label_store
 from fp_platform.case_labels.policy import Investigation, label_subject
-from fp_platform.contracts.phases import P10
+from fp_platform.contracts import components
 from fp_platform.handles import Handles
 from fp_platform.substrate.worker import BusRecord, Worker
 
@@ -134,12 +134,7 @@ def timeline(conn: psycopg.Connection, case_id: str) -> list[dict[str, Any]]:
 
 
 class CaseManagement(Worker):
-    component_key = "COMPONENT_ID_CM"
-    pack_key = "PACK_ID_CASE_LABELS"
-    group_key = "CONSUMER_GROUP_ID_CM"
-    topic_keys = ("FP_BUS_CASE_TRIGGERS_V1",)
-    phase_id = P10
-    off_path = True
+    identity = components.CASE_MANAGEMENT
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         triggers = [r for r in records if r.envelope["event_class"] == TRIGGER]

@@ -11,20 +11,27 @@ import orjson
 import psycopg
 
 from fp_platform.case_labels.policy import case_subject, load_case_policy
-from fp_platform.contracts import ids
-from fp_platform.contracts.phases import P10
+from fp_platform.contracts import components, ids
+from fp_platform.substrate import db
 from fp_platform.substrate.worker import BusRecord, Worker
 
 AUDIT_CHAIN = "audit.decision_chain"
+_TRIGGER_COLUMNS = (
+    "case_id",
+    "platform_run_id",
+    "subject",
+    "trigger_event_id",
+    "trigger_reason",
+    "decision_id",
+    "audit_event_id",
+    "origin_topic",
+    "origin_partition",
+    "origin_offset",
+)
 
 
 class CaseTrigger(Worker):
-    component_key = "COMPONENT_ID_CASE_TRIGGER"
-    pack_key = "PACK_ID_CASE_LABELS"
-    group_key = "CONSUMER_GROUP_ID_CASE_TRIGGER"
-    topic_keys = ("FP_BUS_AUDIT_V1",)
-    phase_id = P10
-    off_path = True
+    identity = components.CASE_TRIGGER
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,11 +95,5 @@ class CaseTrigger(Worker):
                 case_id,
             )
             self.stats.counters[f"triggers_{reason.lower()}"] += 1
-        with conn.cursor().copy(
-            "COPY case_triggers (case_id, platform_run_id, subject, trigger_event_id,"
-            " trigger_reason, decision_id, audit_event_id, origin_topic, origin_partition,"
-            " origin_offset) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
+        db.copy_rows(conn, "case_triggers", _TRIGGER_COLUMNS, rows)
         self.stats.counters["triggers"] += len(rows)

@@ -20,9 +20,8 @@ import psycopg
 
 from fp_platform.case_labels import case_management, label_store
 from fp_platform.case_labels.policy import Investigation, case_subject, label_subject, load_case_policy
-from fp_platform.contracts import ids
+from fp_platform.contracts import components, ids
 from fp_platform.contracts.oracle_truth import TruthMissing, oracle_frauds
-from fp_platform.contracts.phases import P10
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
 AUDIT_CHAIN = "audit.decision_chain"
@@ -33,12 +32,7 @@ def _at(ts: str) -> datetime:
 
 
 class LabelSimulation(Worker):
-    component_key = "COMPONENT_ID_LABEL_SIMULATION"
-    pack_key = "PACK_ID_CASE_LABELS"
-    group_key = "CONSUMER_GROUP_ID_LABEL_SIMULATION"
-    topic_keys = ("FP_BUS_AUDIT_V1",)
-    phase_id = P10
-    off_path = True
+    identity = components.LABEL_SIMULATION
     _frauds: set[int] | None = None
     _last_work = 0.0
 

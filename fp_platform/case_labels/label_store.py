@@ -19,10 +19,9 @@ from typing import Any
 import orjson
 import psycopg
 
-from fp_platform.contracts import ids
+from fp_platform.contracts import components, ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.payloads import LABELS
-from fp_platform.contracts.phases import P10
 from fp_platform.handles import Handles
 from fp_platform.substrate.worker import Worker, outbox_row, write_outbox
 
@@ -176,12 +175,7 @@ def appended_since(conn: psycopg.Connection, run_id: str, table: str, seq: int =
 class LabelStore(Worker):
     """Publishes what LS appended: it reads no topic; it sends LS's outbox (past the broker-confirmed cursor)."""
 
-    component_key = "COMPONENT_ID_LS"
-    pack_key = "PACK_ID_CASE_LABELS"
-    group_key = "CONSUMER_GROUP_ID_LS"
-    topic_keys = ()
-    phase_id = P10
-    off_path = True
+    identity = components.LABEL_STORE
     _last_send = 0.0
     _counted: dict[str, list[int]]  # table -> [rows of the run, last seq counted]
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from fp_platform.contracts import ids
 from fp_platform.contracts.payloads import DECISIONS, LABELS
-from fp_platform.contracts.profiles import read_profile
+from fp_platform.contracts.profiles import profile_loader
 from fp_platform.handles import Handles
 
 
@@ -113,13 +112,9 @@ def _check(doc: dict[str, Any], name: str) -> CasePolicy:
         raise CasePolicyError(f"{name}: {exc!r}") from None
 
 
-@cache
-def _load(profile: str) -> CasePolicy:
-    return _check(read_profile("fp_platform.case_labels", profile, "case/labels policy", CasePolicyError), profile)
-
-
-def load_case_policy(h: Handles) -> CasePolicy:
-    return _load(h.get("CASE_LABELS_POLICY_PROFILE"))
+load_case_policy = profile_loader(
+    "fp_platform.case_labels", "case/labels policy", CasePolicyError, _check, "CASE_LABELS_POLICY_PROFILE"
+)
 
 
 def case_subject(h: Handles, run_id: str, event_class: str, event_id: str) -> dict[str, object]:

@@ -42,7 +42,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     h = handles()
     known = []
     for workers in worker_planes():
-        components = [h.get(w.component_key) for w in workers]
+        components = [h.get(w.identity.component_key) for w in workers]
         if args.component in components:
             return worker_main(workers, "fp-platform worker", [args.component, *args.args])
         known += components

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -14,3 +16,22 @@ def read_profile(package: str, profile: str, what: str, error: type[Exception]) 
     if not path.is_file():
         raise error(f"no {what} profile {profile!r} ({path})")
     return yaml.safe_load(path.read_text())
+
+
+T = TypeVar("T")
+
+
+def profile_loader(
+    package: str, what: str, error: type[Exception], check: Callable[[dict[str, Any], str], T], handle_key: str
+) -> Callable[[Any], T]:
+    """A plane's `load(h)`: the profile its handle `handle_key` names, read and checked (`check(doc, name)`)
+    once per profile name."""
+
+    @cache
+    def by_name(profile: str) -> T:
+        return check(read_profile(package, profile, what, error), profile)
+
+    def load(h: Any) -> T:
+        return by_name(h.get(handle_key))
+
+    return load

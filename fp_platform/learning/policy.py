@@ -4,12 +4,10 @@ features, models, metric floors and the review budget. Its `policy_rev` goes on 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from fp_platform.contracts.features import SERVED_FIELDS
-from fp_platform.contracts.profiles import read_profile
-from fp_platform.handles import Handles
+from fp_platform.contracts.profiles import profile_loader
 from fp_platform.learning.models import KINDS
 
 METRICS = ("auc_roc", "average_precision", "card_precision_at_k")
@@ -94,10 +92,6 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
     return policy
 
 
-@cache
-def _load(profile: str) -> LearningPolicy:
-    return _check(read_profile("fp_platform.learning", profile, "learning policy", LearningPolicyError), profile)
-
-
-def load_policy(h: Handles) -> LearningPolicy:
-    return _load(h.get("LEARNING_POLICY_PROFILE"))
+load_policy = profile_loader(
+    "fp_platform.learning", "learning policy", LearningPolicyError, _check, "LEARNING_POLICY_PROFILE"
+)

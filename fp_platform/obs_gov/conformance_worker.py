@@ -10,18 +10,14 @@ from typing import Any
 
 import psycopg
 
-from fp_platform.contracts.phases import P11
+from fp_platform.contracts import components
 from fp_platform.obs_gov import conformance, governance
 from fp_platform.obs_gov.settings import ConformanceSettings
 from fp_platform.substrate.worker import Worker
 
 
 class EnvironmentConformance(Worker):
-    component_key = "COMPONENT_ID_ENV_CONFORMANCE"
-    pack_key = "PACK_ID_OBS_GOV"
-    group_key = "CONSUMER_GROUP_ID_ENV_CONFORMANCE"
-    topic_keys = ()
-    phase_id = P11
+    identity = components.ENV_CONFORMANCE
     _last_check = 0.0
     _doc: dict[str, Any] | None = None
 

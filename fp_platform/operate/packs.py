@@ -8,22 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fp_platform.contracts import components
+from fp_platform.contracts.components import Component
 from fp_platform.handles import Handles
 from fp_platform.operate.daemons import DaemonSpec
 
 RTDL_WORKER_MODULE = "fp_platform.rtdl"
-DECISION_PROCESSOR = "COMPONENT_ID_DECISION_PROCESSOR"
 CASE_LABELS_WORKER_MODULE = "fp_platform.case_labels"
 OBS_GOV_WORKER_MODULE = "fp_platform.obs_gov"
 
 
 @dataclass(frozen=True)
 class WorkerEntry:
-    component_key: str
+    """A component with a process of its own, and how to start it."""
+
+    component: Component
     module: str  # `python -m <module> [args]`
     args: tuple[str, ...] = ()
     ready_path_key: str | None = None  # HTTP readiness path (services), else heartbeats tell
-    consumer_group_key: str | None = None
+
+    @property
+    def component_key(self) -> str:
+        return self.component.component_key
+
+    @property
+    def consumer_group_key(self) -> str | None:
+        return self.component.group_key
 
 
 @dataclass(frozen=True)
@@ -31,8 +41,16 @@ class Hosted:
     """A component of the pack that runs chained inside another worker's process (the decision processor
     hosts CSFB, OFP, DL and DF): it has no process of its own, but its own heartbeat, health and gates."""
 
-    component_key: str
-    host_key: str  # component key of the worker whose process runs it
+    component: Component
+
+    @property
+    def component_key(self) -> str:
+        return self.component.component_key
+
+    @property
+    def host_key(self) -> str:  # component key of the worker whose process runs it
+        assert self.component.host is not None, f"{self.component.component_key} has no host"
+        return self.component.host.component_key
 
 
 @dataclass(frozen=True)
@@ -41,53 +59,55 @@ class Pack:
     workers: tuple[WorkerEntry, ...]
     hosted: tuple[Hosted, ...] = ()
 
+    def __post_init__(self) -> None:
+        strays = [x.component_key for x in (*self.workers, *self.hosted) if x.component.pack_key != self.pack_key]
+        if strays:
+            raise ValueError(f"{self.pack_key} lists components of another pack: {', '.join(strays)}")
 
-def _bus_worker(module: str, component_key: str, group_key: str) -> WorkerEntry:
+
+def _bus_worker(module: str, component: Component) -> WorkerEntry:
     """A bus worker run as `python -m <module> <component>`."""
-    return WorkerEntry(component_key, module, ("{component}",), consumer_group_key=group_key)
+    return WorkerEntry(component, module, ("{component}",))
 
 
-def _rtdl(component_key: str, group_key: str) -> WorkerEntry:
-    return _bus_worker(RTDL_WORKER_MODULE, component_key, group_key)
+def _rtdl(component: Component) -> WorkerEntry:
+    return _bus_worker(RTDL_WORKER_MODULE, component)
 
 
-def _case_labels(component_key: str, group_key: str) -> WorkerEntry:
-    return _bus_worker(CASE_LABELS_WORKER_MODULE, component_key, group_key)
+def _case_labels(component: Component) -> WorkerEntry:
+    return _bus_worker(CASE_LABELS_WORKER_MODULE, component)
 
 
 SPINE_PACKS: tuple[Pack, ...] = (
     Pack(
         "PACK_ID_CONTROL_INGRESS",
-        (WorkerEntry("COMPONENT_ID_IG", "fp_platform.control.ig", ready_path_key="IG_READY_PATH"),),
+        (WorkerEntry(components.INGESTION_GATE, "fp_platform.control.ig", ready_path_key="IG_READY_PATH"),),
     ),
     Pack(
         "PACK_ID_RTDL_CORE",
         (
-            _rtdl("COMPONENT_ID_ARCHIVE_WRITER", "CONSUMER_GROUP_ID_ARCHIVE_WRITER"),
-            _rtdl("COMPONENT_ID_IEG", "CONSUMER_GROUP_ID_IEG"),
-            _rtdl(DECISION_PROCESSOR, "CONSUMER_GROUP_ID_DECISION_PROCESSOR"),
+            _rtdl(components.ARCHIVE_WRITER),
+            _rtdl(components.ENTITY_GRAPH),
+            _rtdl(components.DECISION_PROCESSOR),
         ),
-        hosted=(Hosted("COMPONENT_ID_CSFB", DECISION_PROCESSOR), Hosted("COMPONENT_ID_OFP", DECISION_PROCESSOR)),
+        hosted=(Hosted(components.CONTEXT_BINDING), Hosted(components.ONLINE_FEATURES)),
     ),
     Pack(
         "PACK_ID_RTDL_DECISION_LANE",
-        (_rtdl("COMPONENT_ID_AL", "CONSUMER_GROUP_ID_AL"), _rtdl("COMPONENT_ID_DLA", "CONSUMER_GROUP_ID_DLA")),
-        hosted=(Hosted("COMPONENT_ID_DL", DECISION_PROCESSOR), Hosted("COMPONENT_ID_DF", DECISION_PROCESSOR)),
+        (_rtdl(components.ACTION_LAYER), _rtdl(components.DECISION_LOG_AUDIT)),
+        hosted=(Hosted(components.DEGRADE_LADDER), Hosted(components.DECISION_FABRIC)),
     ),
     Pack(
         "PACK_ID_CASE_LABELS",
         (
-            _case_labels("COMPONENT_ID_CASE_TRIGGER", "CONSUMER_GROUP_ID_CASE_TRIGGER"),
-            _case_labels("COMPONENT_ID_CM", "CONSUMER_GROUP_ID_CM"),
-            _case_labels("COMPONENT_ID_LS", "CONSUMER_GROUP_ID_LS"),
-            _case_labels("COMPONENT_ID_LABEL_SIMULATION", "CONSUMER_GROUP_ID_LABEL_SIMULATION"),
+            _case_labels(components.CASE_TRIGGER),
+            _case_labels(components.CASE_MANAGEMENT),
+            _case_labels(components.LABEL_STORE),
+            _case_labels(components.LABEL_SIMULATION),
         ),
     ),
     # The reporter is P11's one-shot job (single writer), not a daemon.
-    Pack(
-        "PACK_ID_OBS_GOV",
-        (_bus_worker(OBS_GOV_WORKER_MODULE, "COMPONENT_ID_ENV_CONFORMANCE", "CONSUMER_GROUP_ID_ENV_CONFORMANCE"),),
-    ),
+    Pack("PACK_ID_OBS_GOV", (_bus_worker(OBS_GOV_WORKER_MODULE, components.ENV_CONFORMANCE),)),
 )
 
 

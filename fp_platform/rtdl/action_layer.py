@@ -8,12 +8,25 @@ from typing import Any
 
 import psycopg
 
-from fp_platform.contracts import ids
-from fp_platform.contracts.phases import P9
+from fp_platform.contracts import components, ids
 from fp_platform.rtdl.policy import load_policy
+from fp_platform.substrate import db
 from fp_platform.substrate.worker import BusRecord, Worker
 
 INTENT = "rtdl.action_intent"
+_INTAKE_COLUMNS = ("platform_run_id", "origin_topic", "origin_partition", "origin_offset", "action_id", "duplicate")
+_OUTCOME_COLUMNS = (
+    "action_id",
+    "platform_run_id",
+    "decision_id",
+    "action_kind",
+    "effect",
+    "outcome_id",
+    "status",
+    "origin_topic",
+    "origin_partition",
+    "origin_offset",
+)
 
 
 def intake_parity(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
@@ -28,12 +41,7 @@ def intake_parity(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
 
 
 class ActionLayer(Worker):
-    component_key = "COMPONENT_ID_AL"
-    pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    group_key = "CONSUMER_GROUP_ID_AL"
-    topic_keys = ("FP_BUS_RTDL_V1",)
-    phase_id = P9
-    off_path = True
+    identity = components.ACTION_LAYER
     _parity: dict[str, int]  # `intake_parity` of the run: read once at start, then kept up by `apply`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,20 +104,9 @@ class ActionLayer(Worker):
                 p["decision_id"],
             )
             self.stats.counters[f"executed_{p['action_kind'].lower()}"] += 1
-        with conn.cursor().copy(
-            "COPY al_intake (platform_run_id, origin_topic, origin_partition, origin_offset,"
-            " action_id, duplicate) FROM STDIN"
-        ) as copy:
-            for row in intake:
-                copy.write_row(row)
+        db.copy_rows(conn, "al_intake", _INTAKE_COLUMNS, intake)
         if outcomes:
-            with conn.cursor().copy(
-                "COPY al_outcomes (action_id, platform_run_id, decision_id, action_kind, effect,"
-                " outcome_id, status, origin_topic, origin_partition, origin_offset)"
-                " FROM STDIN"
-            ) as copy:
-                for row in outcomes:
-                    copy.write_row(row)
+            db.copy_rows(conn, "al_outcomes", _OUTCOME_COLUMNS, outcomes)
         self.stats.counters["intents"] += len(intents)
         self.stats.counters["outcomes"] += len(outcomes)
         # The run's parity moves by exactly these rows: every intake row is new (its key is the origin

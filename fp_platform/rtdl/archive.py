@@ -17,6 +17,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fp_platform.contracts import components
 from fp_platform.contracts.evidence import ObjectExistsError
 from fp_platform.substrate.worker import BusRecord, Worker, WorkerError
 
@@ -53,6 +54,14 @@ def segment_bytes(records: list[BusRecord]) -> bytes:
     return buf.getvalue()
 
 
+def by_partition(records: list[BusRecord]) -> list[tuple[str, int, list[BusRecord]]]:
+    """A batch's records per (topic, partition), each in offset order: one segment each."""
+    parts: dict[tuple[str, int], list[BusRecord]] = defaultdict(list)
+    for r in records:
+        parts[(r.topic, r.partition)].append(r)
+    return [(t, p, sorted(recs, key=lambda r: r.offset)) for (t, p), recs in sorted(parts.items())]
+
+
 def put_segment(worker: Worker, bucket: str, key: str, body: bytes) -> str:
     """Put a write-once segment; a replayed batch (after a crash) must find the same bytes. Its sha256."""
     sha = hashlib.sha256(body).hexdigest()
@@ -66,26 +75,11 @@ def put_segment(worker: Worker, bucket: str, key: str, body: bytes) -> str:
 
 
 class ArchiveWriter(Worker):
-    component_key = "COMPONENT_ID_ARCHIVE_WRITER"
-    pack_key = "PACK_ID_RTDL_CORE"
-    group_key = "CONSUMER_GROUP_ID_ARCHIVE_WRITER"
-    topic_keys = (
-        "FP_BUS_TRAFFIC_FRAUD_V1",
-        "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
-        "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-        "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
-        "FP_BUS_CONTROL_V1",
-        "FP_BUS_LABELS_EVENTS_V1",
-    )
-    off_path = True
+    identity = components.ARCHIVE_WRITER
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         bucket = self.h.get("S3_ARCHIVE_BUCKET")
-        by_partition: dict[tuple[str, int], list[BusRecord]] = defaultdict(list)
-        for r in records:
-            by_partition[(r.topic, r.partition)].append(r)
-        for (topic, partition), recs in sorted(by_partition.items()):
-            recs.sort(key=lambda r: r.offset)
+        for topic, partition, recs in by_partition(records):
             body = segment_bytes(recs)
             key = self.h.pattern(
                 "ARCHIVE_SEGMENT_PATTERN",

@@ -49,14 +49,14 @@ def lag_report(h: Handles, conn: psycopg.Connection, run_id: str, ranges: Ranges
     ranges = admitted_ranges(conn, run_id) if ranges is None else ranges
     workers = {}
     for cls in CORE_CONSUMERS:
-        group = h.get(cls.group_key)
+        group = h.get(cls.identity.group_key)
         saved = {
             (t, p): o
             for t, p, o in conn.execute(
                 "SELECT topic, kafka_partition, next_offset FROM worker_offsets WHERE consumer_group = %s", (group,)
             )
         }
-        topics = {h.topic(k).name for k in cls.topic_keys}
+        topics = {h.topic(k).name for k in cls.identity.topic_keys}
         parts = []
         for (topic, part), (lo, hi, n) in sorted(ranges.items()):
             if topic in topics:
@@ -73,7 +73,7 @@ def lag_report(h: Handles, conn: psycopg.Connection, run_id: str, ranges: Ranges
                         "lag": max(0, hi + 1 - start),
                     }
                 )
-        workers[h.get(cls.component_key)] = {
+        workers[h.get(cls.identity.component_key)] = {
             "consumer_group": group,
             "partitions": parts,
             "max_lag": max((p["lag"] for p in parts), default=0),
@@ -141,7 +141,7 @@ def archive_closure(
         per_part[key] = {"last": s["last_offset"], "records": (prev["records"] if prev else 0) + s["records"]}
     for (topic, part), (_, hi, n) in sorted(ranges.items()):
         got = per_part.get((topic, part))
-        if topic not in {h.topic(k).name for k in ArchiveWriter.topic_keys}:
+        if topic not in {h.topic(k).name for k in ArchiveWriter.identity.topic_keys}:
             continue
         if got is None or got["last"] < hi or got["records"] < n:
             problems.append(

@@ -16,7 +16,7 @@ from collections import Counter
 import orjson
 import psycopg
 
-from fp_platform.contracts.phases import P8
+from fp_platform.contracts import components
 from fp_platform.rtdl.keyed_state import LATE_CONTEXT, MISSING_CONTEXT, READY, KeyedState, Tx, from_us
 
 __all__ = ["READY", "MISSING_CONTEXT", "LATE_CONTEXT", "Csfb", "binding_counts"]
@@ -25,16 +25,7 @@ __all__ = ["READY", "MISSING_CONTEXT", "LATE_CONTEXT", "Csfb", "binding_counts"]
 class Csfb:
     """The flow-binding operator: bindings of the run's traffic events, kept as the frames say."""
 
-    component_key = "COMPONENT_ID_CSFB"
-    pack_key = "PACK_ID_RTDL_CORE"
-    phase_id = P8
-    group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"  # its host's: the offsets CSFB's state covers
-    topic_keys = (
-        "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
-        "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-        "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
-        "FP_BUS_TRAFFIC_FRAUD_V1",
-    )
+    identity = components.CONTEXT_BINDING
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id

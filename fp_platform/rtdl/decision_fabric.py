@@ -23,14 +23,13 @@ from typing import Any
 import orjson
 import psycopg
 
-from fp_platform.contracts import bundle_registry, ids
+from fp_platform.contracts import bundle_registry, components, ids
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.features import FEATURE_NAMES, event_values
-from fp_platform.contracts.phases import P9
 from fp_platform.handles import Handles
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import Policy, at_least, decision_for
-from fp_platform.substrate import bundle_models
+from fp_platform.substrate import bundle_models, db
 from fp_platform.substrate.db import jsonb
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.worker import BusRecord
@@ -179,13 +178,11 @@ class DecisionFabric:
     every REGISTRY_TTL_S, its model loaded once per bundle), the posture DL just set, and each event's
     binding and vector as CSFB and OFP hold them."""
 
-    component_key = "COMPONENT_ID_DF"
-    pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    phase_id = P9
+    identity = components.DECISION_FABRIC
 
     def __init__(self, h: Handles, run_id: str, policy: Policy, store: S3ObjectStore) -> None:
         self.h, self.run_id, self.policy, self.store = h, run_id, policy, store
-        self.component = h.get(self.component_key)
+        self.component = h.get(self.identity.component_key)
         self.counters: Counter = Counter()
         self.bundle: bundle_registry.Bundle | None = None
         self.model: Any = None
@@ -259,10 +256,7 @@ class DecisionFabric:
     def write(self, conn: psycopg.Connection) -> None:
         """The batch's decisions, in one binary COPY (the envelopes' bytes are copied, not hex-escaped)."""
         if self._rows:
-            with conn.cursor().copy(f"COPY df_decisions ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(_TYPES)
-                for row in self._rows:
-                    copy.write_row(row)
+            db.copy_rows(conn, "df_decisions", _COLUMNS, self._rows, _TYPES)
             self._rows.clear()
 
     def _record(

@@ -8,23 +8,33 @@ whether the payload matched), never appended twice."""
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg.rows import dict_row
 
-from fp_platform.contracts import ids
+from fp_platform.contracts import components, ids
 from fp_platform.contracts.envelope import Envelope
-from fp_platform.contracts.phases import P9
-from fp_platform.rtdl.archive import put_segment, segment_bytes
+from fp_platform.rtdl.archive import by_partition, put_segment, segment_bytes
 from fp_platform.substrate import db
 from fp_platform.substrate.settings import WorkerSettings
 from fp_platform.substrate.worker import BusRecord, Worker
 
 DECISION, INTENT, OUTCOME = "rtdl.decision_response", "rtdl.action_intent", "rtdl.action_outcome"
 
+_CHAIN_COLUMNS = (
+    "decision_id",
+    "platform_run_id",
+    "event_id",
+    "receipt_id",
+    "decision",
+    "action_id",
+    "outcome_id",
+    "posture",
+    "degraded",
+    "lineage",
+)
 _CHAINS = f"""
 SELECT t.decision_id, d.record AS decision, i.record AS intent, o.record AS outcome,
        r.receipt_id, r.topic AS r_topic, r.kafka_partition AS r_partition, r.kafka_offset AS r_offset,
@@ -62,12 +72,7 @@ def lineage_unresolved(conn: psycopg.Connection, run_id: str) -> int:
 
 
 class DecisionLogAudit(Worker):
-    component_key = "COMPONENT_ID_DLA"
-    pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    group_key = "CONSUMER_GROUP_ID_DLA"
-    topic_keys = ("FP_BUS_RTDL_V1",)
-    phase_id = P9
-    off_path = True
+    identity = components.DECISION_LOG_AUDIT
     _pending: set[str]  # decisions with all three records whose chain waits on its receipt
     _unresolved: set[str]  # `lineage_unresolved` of the run: read once at start, then kept up by the batches
     _last_retry = 0.0
@@ -145,11 +150,7 @@ class DecisionLogAudit(Worker):
     def _segments(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         """Every record consumed, write-once on S3 per partition and batch (the index row in the same txn)."""
         bucket = self.h.get("S3_ARCHIVE_BUCKET")
-        parts: dict[tuple[str, int], list[BusRecord]] = defaultdict(list)
-        for r in records:
-            parts[(r.topic, r.partition)].append(r)
-        for (topic, partition), recs in sorted(parts.items()):
-            recs.sort(key=lambda r: r.offset)
+        for topic, partition, recs in by_partition(records):
             segment_id = f"{topic}.p{partition}.{recs[0].offset}-{recs[-1].offset}"
             key = self.h.pattern("DLA_AUDIT_SEGMENT_PATTERN", platform_run_id=self.run_id, segment_id=segment_id)
             body = segment_bytes(recs)
@@ -230,12 +231,7 @@ class DecisionLogAudit(Worker):
             )
         self._pending = waiting
         if chains:
-            with conn.cursor().copy(
-                "COPY dla_chains (decision_id, platform_run_id, event_id, receipt_id, decision,"
-                " action_id, outcome_id, posture, degraded, lineage) FROM STDIN"
-            ) as copy:
-                for c in chains:
-                    copy.write_row(c)
+            db.copy_rows(conn, "dla_chains", _CHAIN_COLUMNS, chains)
             self.stats.counters["chains_closed"] += len(chains)
             self._unresolved.difference_update(c[0] for c in chains)
 

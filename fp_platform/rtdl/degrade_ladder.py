@@ -15,8 +15,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from fp_platform.contracts import bundle_registry
-from fp_platform.contracts.phases import P9
+from fp_platform.contracts import bundle_registry, components
 from fp_platform.rtdl.decision_context import EventContext
 from fp_platform.rtdl.policy import POSTURES, Policy
 
@@ -55,9 +54,7 @@ class DegradeLadder:
     """The ladder operator, chained in the decision processor ahead of DF: it sees each event's context as
     DF is about to judge it, and DF decides under the posture it sets."""
 
-    component_key = "COMPONENT_ID_DL"
-    pack_key = "PACK_ID_RTDL_DECISION_LANE"
-    phase_id = P9
+    identity = components.DEGRADE_LADDER
 
     def __init__(self, run_id: str, policy: Policy) -> None:
         self.run_id = run_id

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from fp_platform.contracts import components
 from fp_platform.substrate import db
 from fp_platform.substrate.worker import BusRecord, Worker
 
@@ -68,11 +69,7 @@ _MERGE = (
 
 
 class IegProjector(Worker):
-    component_key = "COMPONENT_ID_IEG"
-    pack_key = "PACK_ID_RTDL_CORE"
-    group_key = "CONSUMER_GROUP_ID_IEG"
-    topic_keys = ("FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1", "FP_BUS_TRAFFIC_FRAUD_V1")
-    off_path = True
+    identity = components.ENTITY_GRAPH
 
     def apply(self, conn: psycopg.Connection, records: list[BusRecord]) -> None:
         entities: dict[tuple[str, str], Sighting] = {}

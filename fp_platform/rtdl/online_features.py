@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 import psycopg
 
+from fp_platform.contracts import components
 from fp_platform.contracts.features import FEATURE_VERSION
-from fp_platform.contracts.phases import P8
 from fp_platform.rtdl.keyed_state import KeyedState, from_us
+from fp_platform.substrate import db
 from fp_platform.substrate.db import jsonb
 
 # An upsert that moves the revision only when the vector changed (a recompute that found the same values
@@ -47,11 +48,7 @@ def lookup(conn: psycopg.Connection, run_id: str, event_id: str) -> dict[str, An
 class Ofp:
     """The feature operator: which vectors a batch changed, written with the labels it took in."""
 
-    component_key = "COMPONENT_ID_OFP"
-    pack_key = "PACK_ID_RTDL_CORE"
-    phase_id = P8
-    group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"  # its host's: the offsets OFP's state covers
-    topic_keys = ("FP_BUS_TRAFFIC_FRAUD_V1", "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1", "FP_BUS_LABELS_EVENTS_V1")
+    identity = components.ONLINE_FEATURES
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
@@ -78,15 +75,24 @@ class Ofp:
         event (DF, next in the chain, decides with them)."""
         vectors = {e: state.vector(e) for e in self.dirty}
         if self.new:
-            with conn.cursor().copy(
-                "COPY ofp_features (platform_run_id, event_id, feature_version, features,"
-                " event_ts, origin_topic, origin_partition, origin_offset) FROM STDIN"
-                " (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(("text", "text", "text", "jsonb", "timestamptz", "text", "int4", "int8"))
-                for e in self.new:
-                    t = state.events[e]
-                    copy.write_row((self.run_id, e, FEATURE_VERSION, jsonb(vectors[e]), from_us(t.ts), *t.origin))
+            db.copy_rows(
+                conn,
+                "ofp_features",
+                "platform_run_id, event_id, feature_version, features, event_ts, origin_topic, origin_partition,"
+                " origin_offset",
+                (
+                    (
+                        self.run_id,
+                        e,
+                        FEATURE_VERSION,
+                        jsonb(vectors[e]),
+                        from_us(state.events[e].ts),
+                        *state.events[e].origin,
+                    )
+                    for e in self.new
+                ),
+                ("text", "text", "text", "jsonb", "timestamptz", "text", "int4", "int8"),
+            )
         late = [e for e in self.dirty if e not in self.new]
         if late:
             rows = []

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from fp_platform.contracts.payloads import DECISIONS
-from fp_platform.contracts.profiles import read_profile
-from fp_platform.handles import Handles
+from fp_platform.contracts.profiles import profile_loader
 
 POSTURES = ("NORMAL", "DEGRADED_CONTEXT", "RULES_ONLY", "FAIL_CLOSED")  # best first
 
@@ -107,10 +105,4 @@ def _check(doc: dict[str, Any], name: str) -> Policy:
         raise PolicyError(f"{name}: {exc}") from None
 
 
-@cache
-def _load(profile: str) -> Policy:
-    return _check(read_profile("fp_platform.rtdl", profile, "decision policy", PolicyError), profile)
-
-
-def load_policy(h: Handles) -> Policy:
-    return _load(h.get("DECISION_POLICY_PROFILE"))
+load_policy = profile_loader("fp_platform.rtdl", "decision policy", PolicyError, _check, "DECISION_POLICY_PROFILE")

@@ -38,6 +38,7 @@ import orjson
 import psycopg
 from confluent_kafka import KafkaException, TopicPartition
 
+from fp_platform.contracts import components
 from fp_platform.contracts.features import FEATURE_VERSION
 from fp_platform.handles import Handles
 from fp_platform.rtdl import bundles
@@ -83,16 +84,7 @@ def _tx(r: BusRecord, ts: int) -> Tx:
 
 
 class DecisionProcessor(Worker):
-    component_key = "COMPONENT_ID_DECISION_PROCESSOR"
-    pack_key = "PACK_ID_RTDL_CORE"
-    group_key = "CONSUMER_GROUP_ID_DECISION_PROCESSOR"
-    topic_keys = (
-        "FP_BUS_TRAFFIC_FRAUD_V1",
-        "FP_BUS_CONTEXT_ARRIVAL_EVENTS_V1",
-        "FP_BUS_CONTEXT_ARRIVAL_ENTITIES_V1",
-        "FP_BUS_CONTEXT_FLOW_ANCHOR_FRAUD_V1",
-        "FP_BUS_LABELS_EVENTS_V1",
-    )
+    identity = components.DECISION_PROCESSOR
     consumer_overrides = {"fetch.wait.max.ms": 5}  # a record waits on the broker at most this long
     producer_overrides = {"linger.ms": 1}  # decisions leave within a millisecond of their batch's commit
 
@@ -123,7 +115,7 @@ class DecisionProcessor(Worker):
         self._wm_partitions: set[tuple[str, int]] = set()  # traffic and context partitions
         self._started = time.monotonic()
         self._consumer = None  # the worker's consumer: its positions and cached high watermarks tell idle from behind
-        self._ofp_topics = {h.topic(k).name for k in Ofp.topic_keys}
+        self._ofp_topics = {h.topic(k).name for k in Ofp.identity.topic_keys}
         self._wm_topics = {
             h.topic(k).name
             for k in (
@@ -516,9 +508,9 @@ class DecisionProcessor(Worker):
                 counters.update(self.dl.health())
             hosted.append(
                 Beat(
-                    self.h.get(comp.component_key),
-                    self.h.get(comp.pack_key),
-                    comp.phase_id,
+                    self.h.get(comp.identity.component_key),
+                    self.h.get(comp.identity.pack_key),
+                    comp.identity.phase_id,
                     self.run_id,
                     self.group_id,
                     base.state,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -247,14 +247,30 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(cfg).get_current_head() or ""
 
 
+def copy_rows(
+    conn: psycopg.Connection,
+    table: str,
+    columns: str | Sequence[str] | None,
+    rows: Iterable[Sequence[Any]],
+    types: Sequence[str] | None = None,
+) -> None:
+    """Append `rows` to `table` (its `columns`, or all) with one COPY: a batch is one round trip, not a
+    statement per row. With `types`, the COPY is binary: bytes and JSON go as they are, not escaped."""
+    names = columns if columns is None or isinstance(columns, str) else ", ".join(columns)
+    target = table if names is None else f"{table} ({names})"
+    with conn.cursor().copy(f"COPY {target} FROM STDIN" + (" (FORMAT BINARY)" if types else "")) as copy:
+        if types:
+            copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
 def stage(conn: psycopg.Connection, table: str, columns: str, rows) -> None:
     """COPY `rows` into a temp table dropped at commit, for set-based upserts (call inside a transaction).
     ANALYZE gives the planner its real size: without it a batch of 500 looks big enough for a hash
     join over the whole run's table, and every batch gets slower as the run grows."""
     conn.execute(f"CREATE TEMP TABLE {table} ({columns}) ON COMMIT DROP")
-    with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    copy_rows(conn, table, None, rows)
     conn.execute(f"ANALYZE {table}")
 
 

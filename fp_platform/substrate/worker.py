@@ -28,14 +28,15 @@ import orjson
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from fp_platform.contracts.components import Component
 from fp_platform.contracts.envelope import Envelope, record_headers, topic_key_for
 from fp_platform.contracts.evidence import utc_now_iso
 from fp_platform.contracts.ids import check_platform_run_id
-from fp_platform.contracts.phases import P8
 from fp_platform.handles import Handles, handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.heartbeat import Beat, BeatWriter, write_beats
 from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.probe import write_probe
 from fp_platform.substrate.settings import WorkerSettings
 
 log = logging.getLogger("fp_platform.worker")
@@ -182,12 +183,13 @@ def write_outbox(conn: psycopg.Connection, rows: list[tuple]) -> int:
     the group's last outbox seq (one writer per group: every seq up to it is of this batch or sent before)."""
     if not rows:
         return 0
-    with conn.cursor().copy(
-        "COPY worker_outbox (consumer_group, topic, record_key, headers, value) FROM STDIN (FORMAT BINARY)"
-    ) as copy:  # the values' bytes copied, not hex-escaped
-        copy.set_types(("text", "text", "bytea", "jsonb", "bytea"))
-        for group, topic, key, headers, value in rows:
-            copy.write_row((group, topic, key, db.jsonb(headers), value))
+    db.copy_rows(  # binary: the values' bytes copied, not hex-escaped
+        conn,
+        "worker_outbox",
+        ("consumer_group", "topic", "record_key", "headers", "value"),
+        ((group, topic, key, db.jsonb(headers), value) for group, topic, key, headers, value in rows),
+        ("text", "text", "bytea", "jsonb", "bytea"),
+    )
     return conn.execute("SELECT max(seq) FROM worker_outbox WHERE consumer_group = %s", (rows[0][0],)).fetchone()[0]
 
 
@@ -221,16 +223,11 @@ class Worker(ABC):
 
     Batches are sized for the decision path (WORKER_BATCH_*), where the fill wait is latency each hop adds
     to a decision. A worker whose output no decision waits on (archive, IEG, AL, DLA, the case/labels plane)
-    sets `off_path` and trades that latency for fewer, fuller batches (WORKER_OFFPATH_BATCH_*): fewer
+    is `off_path` in its identity and trades that latency for fewer, fuller batches (WORKER_OFFPATH_BATCH_*): fewer
     transactions, segments and per-batch queries.
     """
 
-    component_key: ClassVar[str]
-    pack_key: ClassVar[str]
-    group_key: ClassVar[str]
-    topic_keys: ClassVar[tuple[str, ...]]
-    phase_id: ClassVar[str] = P8
-    off_path: ClassVar[bool] = False
+    identity: ClassVar[Component]  # id, pack, group, topics, phase, off_path: declared in contracts/components.py
     consumer_overrides: ClassVar[dict[str, Any]] = {"fetch.wait.max.ms": 50}
     producer_overrides: ClassVar[dict[str, Any]] = {}
 
@@ -239,10 +236,12 @@ class Worker(ABC):
     ) -> None:
         self.h = h
         self.run_id = platform_run_id
-        self.component = h.get(self.component_key)
-        self.pack_id = h.get(self.pack_key)
-        self.group_id = group_id or h.get(self.group_key)
-        self.topics = [h.topic(k).name for k in self.topic_keys]
+        self.component = h.get(self.identity.component_key)
+        self.pack_id = h.get(self.identity.pack_key)
+        self.group_id = group_id or h.get(self.identity.group_key)
+        self.topics = [h.topic(k).name for k in self.identity.topic_keys]
+        self.phase_id = self.identity.phase_id
+        self.off_path = self.identity.off_path
         self.store = store or S3ObjectStore(h)
         self.stats = WorkerStats()
         knobs = WorkerSettings.load(h)
@@ -617,17 +616,28 @@ class Worker(ABC):
         if not force and now - self._last_beat < WorkerSettings.load(self.h).heartbeat_interval_seconds:
             return
         self._last_beat = now
+        beats = self.beats(conn)
+        self._write_probe(beats)
         if force or self._beat_writer is None:
-            write_beats(self.h, conn, self.store, self.beats(conn))
+            write_beats(self.h, conn, self.store, beats)
         else:
-            self._beat_writer.submit(self.beats(conn))
+            self._beat_writer.submit(beats)
+
+    def _write_probe(self, beats: list[Beat]) -> None:
+        """The local probe file the Kubernetes exec probe reads (`probe.py`); a failed write is logged, since
+        a probe that sees a stale file restarts the pod, which is the right outcome for a full disk too."""
+        state = next((b.state for b in beats if b.component == self.component), self._health)
+        try:
+            write_probe(self.component, self.run_id, state)
+        except OSError as exc:
+            log.warning("probe file not written: %s", exc)
 
 
 def worker_main(workers: tuple[type[Worker], ...], prog: str, argv: list[str] | None = None) -> int:
     """`python -m <plane> <component>`: run one worker of `workers` for the run in REQUIRED_PLATFORM_RUN_ID
     (what the supervisor starts; a K8s Deployment runs the same command)."""
     h = handles()
-    by_component = {h.get(c.component_key): c for c in workers}
+    by_component = {h.get(c.identity.component_key): c for c in workers}
     env_key = h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
     parser = argparse.ArgumentParser(prog=prog, description="Run one worker.")
     parser.add_argument("component", choices=list(by_component))

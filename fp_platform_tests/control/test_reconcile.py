@@ -136,3 +136,56 @@ def test_health_counts_the_claims_this_gate_left_in_doubt_until_they_are_receipt
         assert gate.unresolved() == 0
     finally:
         gate.pool.close()
+
+
+def receipt(conn, run_id: str, event_id: str, topic: str) -> None:
+    """The ADMIT receipt IG writes once a claim's record is delivered."""
+    conn.execute(
+        "INSERT INTO ig_receipts (receipt_id, platform_run_id, event_class, event_id, payload_hash, decision,"
+        " source, topic, kafka_partition, kafka_offset) VALUES (%s, %s, 'traffic.fraud', %s, 'h', 'ADMIT',"
+        " 'ingest', %s, 0, 0)",
+        (f"rcpt_{run_id}_{event_id}", run_id, event_id, topic),
+    )
+
+
+@pytest.fixture()
+def pool(h):
+    from psycopg_pool import ConnectionPool
+
+    with ConnectionPool(db.dsn(h), min_size=1, max_size=2, kwargs={"autocommit": True}) as p:
+        yield p
+
+
+def test_the_resolved_mark_stops_at_the_first_claim_in_doubt(h, run_id, pool):
+    from fp_platform.control.ig.reconcile import advance_mark, in_doubt
+
+    topic = h.topic("FP_BUS_TRAFFIC_FRAUD_V1").name
+    with db.connect(h, autocommit=True) as conn:
+        claim(conn, run_id, "evt_old_admitted", topic, 300)
+        receipt(conn, run_id, "evt_old_admitted", topic)
+        claim(conn, run_id, "evt_doubt", topic, 200)
+        claim(conn, run_id, "evt_new_admitted", topic, 100)
+        receipt(conn, run_id, "evt_new_admitted", topic)
+        (doubt_at,) = conn.execute(
+            "SELECT claimed_at FROM ig_admissions WHERE platform_run_id = %s AND event_id = 'evt_doubt'", (run_id,)
+        ).fetchone()
+    assert advance_mark(pool, run_id) == doubt_at
+    assert [c["event_id"] for c in in_doubt(pool, run_id, 0)] == ["evt_doubt"]
+    with db.connect(h, autocommit=True) as conn:
+        receipt(conn, run_id, "evt_doubt", topic)
+    assert advance_mark(pool, run_id) > doubt_at  # resolved: the mark moves on past every claim
+    assert in_doubt(pool, run_id, 0) == []
+
+
+def test_the_resolved_mark_never_passes_a_claim_still_being_committed(h, run_id, pool):
+    """A claim transaction open while the mark is taken is stamped before the cut-off it imposes, so the
+    claim it commits afterwards, still unreceipted, is read by the next reconcile."""
+    from fp_platform.control.ig.reconcile import advance_mark, in_doubt
+
+    topic = h.topic("FP_BUS_TRAFFIC_FRAUD_V1").name
+    with db.connect(h) as open_tx:  # not autocommit: the claim stays uncommitted until commit()
+        claim(open_tx, run_id, "evt_committing", topic, 0)
+        mark = advance_mark(pool, run_id)
+        open_tx.commit()
+    assert [c["event_id"] for c in in_doubt(pool, run_id, 0)] == ["evt_committing"]
+    assert advance_mark(pool, run_id) == mark  # and the next mark stops at it

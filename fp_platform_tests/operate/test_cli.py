@@ -32,7 +32,7 @@ def test_each_job_module_answers_through_the_cli(plane, capsys):
 
 def test_every_worker_is_reachable_and_an_unknown_one_is_refused(capsys):
     h = handles()
-    components = {h.get(w.component_key) for workers in worker_planes() for w in workers}
+    components = {h.get(w.identity.component_key) for workers in worker_planes() for w in workers}
     assert {"decision_processor", "archive_writer", "label_store", "environment_conformance"} <= components
     assert main(["worker", "no_such_worker"]) == 2
     err = capsys.readouterr().err

@@ -61,7 +61,13 @@ def wait_core(h, published, timeout_s: float = 240.0) -> None:
     """Every core worker has consumed the records, and every traffic event is decided (the decision processor
     consumes an event before it decides it: one parked for its context is decided later)."""
     for cls in CORE_WORKERS:
-        wait_consumed(h, h.get(cls.group_key), published.ends, {h.topic(k).name for k in cls.topic_keys}, timeout_s)
+        wait_consumed(
+            h,
+            h.get(cls.identity.group_key),
+            published.ends,
+            {h.topic(k).name for k in cls.identity.topic_keys},
+            timeout_s,
+        )
     traffic = len(published.event_ids.get("traffic.fraud", []))
     deadline = time.monotonic() + timeout_s
     with db.connect(h, autocommit=True) as conn:
@@ -93,7 +99,7 @@ def test_other_runs_are_skipped_and_checkpointed(h, stack, items):
         skipped, applied = conn.execute(
             "SELECT sum(skipped), sum(applied) FROM worker_offsets WHERE consumer_group = %s", (group,)
         ).fetchone()
-    topics = {h.topic(k).name for k in IegProjector.topic_keys}
+    topics = {h.topic(k).name for k in IegProjector.identity.topic_keys}
     mine_n = sum(len(v) for c, v in pub.event_ids.items() if c in ("traffic.fraud", "context.arrival_entities"))
     assert applied == stats.applied == mine_n
     assert skipped >= 2 * sum(1 for t, e in items[:half] if t in topics)
@@ -140,10 +146,10 @@ def test_kill_9_each_core_worker_mid_stream_changes_nothing(h, stack, items, dag
             streamer.start()
             restarted = []
             for cls in CORE_WORKERS:
-                component = h.get(cls.component_key)
+                component = h.get(cls.identity.component_key)
                 victim = daemons.running(component)
                 assert victim and victim.platform_run_id == drilled
-                _wait_applied(conn, h.get(cls.group_key))
+                _wait_applied(conn, h.get(cls.identity.group_key))
                 os.kill(victim.pid, signal.SIGKILL)
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
@@ -156,7 +162,7 @@ def test_kill_9_each_core_worker_mid_stream_changes_nothing(h, stack, items, dag
             streamer.join()
             wait_core(h, result["pub"])
             rows = {s.component: s for s in supervisor.status(h, conn, core)}
-        assert restarted == [h.get(c.component_key) for c in CORE_WORKERS]
+        assert restarted == [h.get(c.identity.component_key) for c in CORE_WORKERS]
         assert all(rows[c].restarts >= 1 for c in restarted)
         after = state(h, drilled)
         for name, rows_ in reference.items():
@@ -191,7 +197,7 @@ def test_a_checkpoint_of_another_log_is_not_trusted(h, stack, items):
     run_id = unique_run_id()
     group = f"test.newlog.{run_id}"
     pub = publish(h, run_id, rebind(items, run_id))
-    topics = {h.topic(k).name for k in IegProjector.topic_keys}
+    topics = {h.topic(k).name for k in IegProjector.identity.topic_keys}
     with db.connect(h, autocommit=True) as conn:
         for (topic, part), end in pub.ends.items():
             if topic in topics:  # a checkpoint from the "old" log: inside the run's range, wrong record

@@ -15,7 +15,7 @@ import hmac
 import math
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,7 +105,15 @@ class Gate:
         self.h = h
         self.settings = settings
         self.api_key = get_secret(h, "SSM_IG_API_KEY_PATH").encode()
-        self.pool = ConnectionPool(db.dsn(h), min_size=2, max_size=8, kwargs={"autocommit": True}, open=False)
+        self.pool = ConnectionPool(
+            db.dsn(h),
+            min_size=2,
+            max_size=8,
+            # custom plans only: a generic plan for "this run" is planned for an average run, and hashes
+            # every receipt of the largest ones where a young run needs a few index probes
+            kwargs={"autocommit": True, "prepare_threshold": None},
+            open=False,
+        )
         bus_knobs = BusSettings.load(h)
         self.producer = bus.producer(
             h,
@@ -166,6 +174,7 @@ class Gate:
         self.startup = {
             "state": "done",
             "reconcile": counts,
+            "resolved_before": _iso(reconcile.advance_mark(self.pool, run_id)),
             "max_record_bytes": self.admitter.max_record_bytes,
             "at": utc_now_iso(),
         }
@@ -180,7 +189,9 @@ class Gate:
         self.flush_unauth_summary()
         segments = receipt_segments.flush(self.h, self.pool, self.store)
         latest = receipt_segments.latest(self.pool, self.settings.required_run_id)
-        self.last_flush = {"at": utc_now_iso(), "segments": segments, "latest": latest}
+        # the next start-up reconcile reads only the claims after this mark
+        mark = reconcile.advance_mark(self.pool, self.settings.required_run_id)
+        self.last_flush = {"at": utc_now_iso(), "segments": segments, "latest": latest, "resolved_before": _iso(mark)}
         return self.last_flush
 
     def unauthenticated(self, received_at: datetime) -> bool:
@@ -286,6 +297,10 @@ class Gate:
     def authorised(self, request: Request) -> bool:
         given = request.headers.get(self.h.get("IG_AUTH_HEADER_NAME"), "").encode()
         return hmac.compare_digest(given, self.api_key)
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
 
 
 def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -441,12 +456,16 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
             }
         )
 
-    @app.get(h.get("IG_HEALTHCHECK_PATH"), summary="Health (authenticated): GREEN, AMBER or RED with reasons")
-    async def health(request: Request) -> Response:
+    async def authenticated(request: Request, work: Callable[[], dict[str, Any]]) -> Response:
+        """`work`'s document for a caller with the key; a receipted 401 otherwise."""
         received_at = datetime.now(UTC)
         if not gate.authorised(request):
             return await unauthorised(received_at)
-        return _json(await anyio.to_thread.run_sync(gate.health))
+        return _json(await anyio.to_thread.run_sync(work))
+
+    @app.get(h.get("IG_HEALTHCHECK_PATH"), summary="Health (authenticated): GREEN, AMBER or RED with reasons")
+    async def health(request: Request) -> Response:
+        return await authenticated(request, gate.health)
 
     @app.get(h.get("IG_READY_PATH"), summary="Readiness probe: start-up reconcile done and stores reachable")
     async def ready() -> Response:
@@ -455,10 +474,7 @@ def create_app(h: Handles, settings: IgSettings) -> FastAPI:
 
     @app.post(h.get("IG_FLUSH_PATH"), summary="Write pending receipts to S3 segments now (authenticated)")
     async def flush(request: Request) -> Response:
-        received_at = datetime.now(UTC)
-        if not gate.authorised(request):
-            return await unauthorised(received_at)
-        return _json(await anyio.to_thread.run_sync(gate.flush_segments))
+        return await authenticated(request, gate.flush_segments)
 
     return app
 

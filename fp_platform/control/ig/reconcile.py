@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -36,16 +37,83 @@ PERMANENT_ERRORS = ("MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECO
 Log = Callable[[str], None]
 
 
+_UNRESOLVED = (
+    "NOT EXISTS (SELECT 1 FROM ig_receipts r WHERE r.platform_run_id = a.platform_run_id"
+    " AND r.event_class = a.event_class AND r.event_id = a.event_id AND r.decision = 'ADMIT')"
+    " AND NOT EXISTS (SELECT 1 FROM ig_receipts r WHERE r.platform_run_id = a.platform_run_id"
+    " AND r.event_class = a.event_class AND r.event_id = a.event_id AND r.decision = 'QUARANTINE'"
+    " AND r.source = 'reconcile')"
+)  # a claim without a terminal receipt (ADMIT, or reconcile's settlement): each probe is one index lookup
+
+
+def resolved_before(pool: ConnectionPool, run_id: str) -> datetime | None:
+    """The run's latest mark: every claim of the run claimed before it has a terminal receipt."""
+    with pool.connection() as conn:
+        return conn.execute(
+            "SELECT max(resolved_before) FROM ig_resolved_marks WHERE platform_run_id = %s", (run_id,)
+        ).fetchone()[0]
+
+
+def advance_mark(pool: ConnectionPool, run_id: str) -> datetime | None:
+    """Record how far the run's claims are all resolved; returns the run's mark afterwards.
+
+    The mark stops at the run's first unresolved claim, and never passes a claim transaction still
+    open: claims are stamped with their transaction's start (`claimed_at` = now()), so the cut-off is
+    read first (the oldest open transaction of this role, or the clock), and the claims are read in
+    a later statement, whose snapshot holds every claim stamped before the cut-off. Reads only the
+    claims since the previous mark (index on run, claimed_at). The pool must be autocommit (IG's is):
+    each statement its own snapshot."""
+    since = resolved_before(pool, run_id)
+    with pool.connection() as conn:
+        cutoff = conn.execute(
+            "SELECT least(clock_timestamp(), min(xact_start)) FROM pg_stat_activity"
+            " WHERE usename = current_user AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        ).fetchone()[0]
+        first_open = conn.execute(
+            "SELECT min(a.claimed_at) FROM ig_admissions a WHERE a.platform_run_id = %s"
+            " AND a.claimed_at >= coalesce(%s, '-infinity'::timestamptz) AND a.claimed_at < %s AND " + _UNRESOLVED,
+            (run_id, since, cutoff),
+        ).fetchone()[0]
+        mark = first_open or cutoff
+        if since is not None and mark <= since:
+            return since
+        conn.execute(
+            "INSERT INTO ig_resolved_marks (platform_run_id, resolved_before) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (run_id, mark),
+        )
+        return mark
+
+
 def in_doubt(pool: ConnectionPool, run_id: str | None, grace_s: float) -> list[dict[str, Any]]:
+    """Claims older than `grace_s` without a terminal receipt, of `run_id` (read from its latest mark on)
+    or of every run (each from its own mark)."""
+    runs = [run_id] if run_id is not None else _runs_with_claims(pool)
+    out: list[dict[str, Any]] = []
     with pool.connection() as conn:
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
-        return cur.execute(
-            "SELECT a.platform_run_id, a.event_class, a.event_id, a.payload_hash, a.topic, a.message_key,"
-            " a.message, a.claimed_at FROM ig_admission_state s JOIN ig_admissions a USING"
-            " (platform_run_id, event_class, event_id) WHERE s.state = 'IN_DOUBT'"
-            " AND (%s::text IS NULL OR a.platform_run_id = %s) AND a.claimed_at < now() - make_interval(secs => %s)",
-            (run_id, run_id, grace_s),
-        ).fetchall()
+        for run in runs:
+            since = resolved_before(pool, run)
+            out += cur.execute(
+                "SELECT a.platform_run_id, a.event_class, a.event_id, a.payload_hash, a.topic, a.message_key,"
+                " a.message, a.claimed_at FROM ig_admissions a WHERE a.platform_run_id = %s"
+                " AND a.claimed_at >= coalesce(%s, '-infinity'::timestamptz)"
+                " AND a.claimed_at < now() - make_interval(secs => %s) AND " + _UNRESOLVED,
+                (run, since, grace_s),
+            ).fetchall()
+    return out
+
+
+def _runs_with_claims(pool: ConnectionPool) -> list[str]:
+    """Every run that has claims (a skip scan of the primary key: one probe per run, not per claim)."""
+    with pool.connection() as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "WITH RECURSIVE runs(id) AS (SELECT min(platform_run_id) FROM ig_admissions UNION ALL"
+                " SELECT (SELECT min(platform_run_id) FROM ig_admissions WHERE platform_run_id > runs.id)"
+                " FROM runs WHERE runs.id IS NOT NULL) SELECT id FROM runs WHERE id IS NOT NULL"
+            ).fetchall()
+        ]
 
 
 def find_on_topic(
