@@ -2,6 +2,9 @@
 # EKS secrets, Aurora storage, node volumes and CloudWatch log groups. The account administers it through
 # IAM; CloudWatch Logs may use it only for this project's log groups.
 data "aws_iam_policy_document" "kms" {
+  #checkov:skip=CKV_AWS_109:a key policy's "*" resource is the key itself; DA-full §10.1 (KMS-managed keys)
+  #checkov:skip=CKV_AWS_111:a key policy's "*" resource is the key itself; DA-full §10.1 (KMS-managed keys)
+  #checkov:skip=CKV_AWS_356:a key policy's "*" resource is the key itself; DA-full §10.1 (KMS-managed keys)
   statement {
     sid = "AccountAdministersThroughIam"
     actions = [ # listed, not kms:* (no wildcard action anywhere); the account must keep managing the key
