@@ -1,4 +1,7 @@
-"""Render each dev_min stack's `handles.auto.tfvars.json` from the handles registry (one source of truth).
+"""Render each dev_min and dev_full stack's `handles.auto.tfvars.json` from the handles registry (one source of truth).
+
+dev_full (its five stacks, `render_dev_full`) reads `fp_platform/handles` (dev_full) and `infra/handles/dev_full.yaml`
+the same way; the section below `FULL_PROFILE` is its part.
 
 Names come from `fp_platform/handles` (what the runtime reads, `dev_min` overlaid on `base`) and from
 `infra/handles/dev_min.yaml` (the spec pins only the cloud stacks read); the ECS services are the spine

@@ -107,6 +107,11 @@ data "aws_iam_policy_document" "node" {
     actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
     resources = [local.ecr_arn]
   }
+  statement {
+    sid       = "PullEksAddonImages" # VPC CNI, kube-proxy, CoreDNS come from EKS's regional registry account
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = ["arn:aws:ecr:${var.aws_region}:${var.eks_addon_registry_account}:repository/*"]
+  }
 }
 
 resource "aws_iam_role_policy" "node" {
@@ -115,7 +120,9 @@ resource "aws_iam_role_policy" "node" {
   policy = data.aws_iam_policy_document.node.json
 }
 
-# IMDSv2 only, one hop: pods cannot borrow the node role (they get theirs through IRSA); volumes encrypted.
+# IMDSv2 only, one hop: pods cannot borrow the node role (they get theirs through IRSA). Volumes are encrypted
+# with the AWS-managed EBS key: the platform key would need a key-policy grant to the Auto Scaling
+# service-linked role, which may not exist when core is applied.
 resource "aws_launch_template" "node" {
   name                   = "${local.name_prefix}-node"
   vpc_security_group_ids = [aws_eks_cluster.platform.vpc_config[0].cluster_security_group_id, var.core.sg_app_id]
@@ -132,7 +139,6 @@ resource "aws_launch_template" "node" {
       volume_size           = var.node_disk_gb
       volume_type           = "gp3"
       encrypted             = true
-      kms_key_id            = var.core.kms_key_arn
       delete_on_termination = true
     }
   }

@@ -106,6 +106,15 @@ data "aws_iam_policy_document" "irsa" {
   dynamic "statement" {
     for_each = length(each.value.topic_write) == 0 ? [] : [1]
     content {
+      sid       = "IdempotentProducer" # enable.idempotence: no duplicate on a producer retry
+      actions   = ["kafka-cluster:WriteDataIdempotently"]
+      resources = ["${local.msk_arn}:cluster/${var.msk_cluster_name}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.topic_write) == 0 ? [] : [1]
+    content {
       sid       = "WriteOwnTopics"
       actions   = ["kafka-cluster:WriteData"]
       resources = [for t in each.value.topic_write : "${local.kafka_topic}/${t}"]

@@ -58,6 +58,12 @@ variable "log_group_prefix" {
   type        = string
 }
 
+variable "eks_addon_registry_account" {
+  description = "The account of EKS's regional image registry (602401143452 in eu-west-2 and most regions)."
+  type        = string
+  default     = "602401143452"
+}
+
 variable "operator_cidrs" {
   description = "Operator-set: the addresses allowed to reach the EKS API endpoint (kubectl, the operator's Dagster UI port-forward)."
   type        = list(string)
