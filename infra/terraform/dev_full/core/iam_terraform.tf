@@ -46,8 +46,17 @@ locals {
         "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:TagRole", "iam:UntagRole",
         "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
         "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:PassRole",
+        "iam:AttachRolePolicy", "iam:DetachRolePolicy",
       ]
       resources = [local.project_arn]
+    }
+    ServiceLinkedRoles = { # first use of EKS, its node groups, RDS, Auto Scaling and MSK in the account
+      actions   = ["iam:CreateServiceLinkedRole", "iam:GetRole"]
+      resources = [for svc in ["eks.amazonaws.com", "eks-nodegroup.amazonaws.com", "rds.amazonaws.com", "autoscaling.amazonaws.com", "kafka.amazonaws.com"] : "arn:aws:iam::${var.aws_account_id}:role/aws-service-role/${svc}/*"]
+    }
+    FinalSnapshot = { # data_ml's destroy writes Aurora's final snapshot
+      actions   = ["rds:CreateDBClusterSnapshot", "rds:DescribeDBClusterSnapshots", "rds:AddTagsToResource"]
+      resources = ["arn:aws:rds:${var.aws_region}:${var.aws_account_id}:cluster-snapshot:${local.name_prefix}-*", "arn:aws:rds:${var.aws_region}:${var.aws_account_id}:cluster:${local.name_prefix}-*"]
     }
     OidcProvider = {
       actions   = ["iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider", "iam:TagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint"]
