@@ -103,6 +103,10 @@ def _by_type(plan: dict, rtype: str) -> list[dict]:
     return [r for r in tf.resources(plan) if r["type"] == rtype]
 
 
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
 def _tag_pairs() -> dict[str, str]:
     pins = _pins()
     pairs = dict(pins[k].split("=", 1) for k in ("TAG_PROJECT", "TAG_ENV", "TAG_OWNER"))
@@ -430,10 +434,13 @@ def test_irsa_roles_are_the_handles_roles(full_plans):
         name
         for name, policy in policies.items()
         for st in policy["Statement"]
-        if "kafka-cluster:WriteData" in st["Action"] and any("fp.bus.traffic.fraud.v1" in r for r in st["Resource"])
+        if "kafka-cluster:WriteData" in _as_list(st["Action"])
+        and any(r.endswith("/fp.bus.traffic.fraud.v1") for r in _as_list(st["Resource"]))
     }
     assert writers == {f"{pins['ROLE_IG_SERVICE']}-access"}, writers
-    creators = {n for n, p in policies.items() for st in p["Statement"] if "kafka-cluster:CreateTopic" in st["Action"]}
+    creators = {
+        n for n, p in policies.items() for st in p["Statement"] if "kafka-cluster:CreateTopic" in _as_list(st["Action"])
+    }
     assert creators == {f"{pins['ROLE_DAGSTER_ORCHESTRATOR']}-access"}
 
 

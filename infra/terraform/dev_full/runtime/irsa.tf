@@ -234,8 +234,8 @@ resource "aws_iam_role_policy" "irsa" {
   policy = data.aws_iam_policy_document.irsa[each.key].json
 }
 
-# The orchestrator manages the packs' Deployments and the jobs' pods: edit rights in the platform's
-# namespaces only (Kubernetes RBAC through an EKS access entry, no aws-auth ConfigMap).
+# The orchestrator's role may edit the platform's namespaces when it authenticates with IAM (an operator-run
+# Dagster or `aws eks get-token`); inside the cluster its ServiceAccount's RBAC applies (issue 24 item 2).
 resource "aws_eks_access_entry" "orchestrator" {
   cluster_name  = aws_eks_cluster.platform.name
   principal_arn = aws_iam_role.irsa["dagster_orchestrator"].arn
