@@ -47,5 +47,12 @@ defs = Definitions(
     jobs=[platform_run_job, learning_retrain_job],
     schedules=[learning_retrain_schedule],
     sensors=[pack_supervisor, new_labels_retrain],
-    resources={**resources_for_profile(), "gate_catalog": GateCatalog(spine_verdicts=spine_verdicts(all_assets))},
+    resources={
+        **resources_for_profile(),
+        "gate_catalog": GateCatalog(
+            spine_verdicts=spine_verdicts(all_assets),
+            assets=sum(len(a.keys) for a in all_assets),
+            checks=sum(len(list(a.check_specs)) for a in all_assets),
+        ),
+    },
 )

@@ -41,11 +41,13 @@ class PlatformResource(ConfigurableResource):
 
 
 class GateCatalog(ConfigurableResource):
-    """The gate verdict files the run's closure requires: one per gated asset of P1..P10 in the Definitions.
-    `definitions.py` fills it from the assets it holds (so the closing asset needs no import of the graph
-    that contains it)."""
+    """The gate verdict files the run's closure requires (one per gated asset of P1..P10 in the Definitions), and
+    how many assets and checks the Definitions hold (P(-1)'s in-process smoke). `definitions.py` fills it from the
+    assets it holds (so an asset needs no import of the graph that contains it)."""
 
     spine_verdicts: list[str]
+    assets: int = 0
+    checks: int = 0
 
 
 def resources_for_profile(profile: str | None = None) -> dict[str, object]:

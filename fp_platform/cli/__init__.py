@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from fp_platform.cli import bench, evidence, ig, investigate, jobs, operate, registry, run, stack, ui
+from fp_platform.cli import bench, evidence, ig, investigate, jobs, operate, registry, run, serve, smoke, stack, ui
 from fp_platform.cli.console import CommandError, err_console
 from fp_platform.contracts.ids import InvalidRunId
 from fp_platform.handles import HandleError
 
-# The order of `fp-platform --help`: bring up, run, serve, operate, read, measure, look, run parts, inspect.
-GROUPS = (stack, run, ig, operate, evidence, investigate, bench, ui, jobs, registry)
+# The order of `fp-platform --help`: bring up, run, serve, operate, read, measure, look, run parts, inspect, check.
+GROUPS = (stack, run, ig, serve, operate, evidence, investigate, bench, ui, jobs, registry, smoke)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
-"""The gates of P1 RUN_PINNED and P2 DAEMONS_READY, each declared once: name, meaning and predicate over the
-phase's evidence document (`run_pinning.p1_facts`: what the stored evidence and the run registry hold;
+"""The gates of P(-1) PACKAGING_READY, P1 RUN_PINNED and P2 DAEMONS_READY, each declared once: name, meaning and
+predicate over the phase's evidence document (`packaging.packaging_facts`: the code's identity, lock, smoke and
+registry image; `run_pinning.p1_facts`: what the stored evidence and the run registry hold;
 `readiness.readiness_doc`: the spine packs' workers). Dagster-free: the assets turn them into blocking
 checks; the unit tests judge them on documents of their own."""
 
@@ -10,6 +11,59 @@ from typing import Any
 from fp_platform.contracts.gates import Gate, Judgement
 
 Doc = dict[str, Any]
+
+
+# --- P(-1) platform_image: doc = packaging.packaging_facts ------------------------------------------------
+def _immutable_tag(d: Doc) -> Judgement:
+    if d["tag_error"] or not d["image_tag"]:
+        return False, d["tag_error"] or "no tag"
+    return True, f"{d['image_tag']} ({d['git_origin']})", {"image_tag": d["image_tag"], "git_sha": d["git_sha"]}
+
+
+def _lock(d: Doc) -> Judgement:
+    lock = d["lock"]
+    return lock["consistent"], f"{lock['lock_file']} {lock['lock_digest']}: {lock['detail']}"
+
+
+def _image(d: Doc) -> Judgement:
+    registry = d["registry"]
+    if registry is None:  # no image on this profile (ECR_REPO_URI unset): the sources are what runs
+        ok = str(d["source_digest"]).startswith("sha256:")
+        return ok, f"no image on profile {d['profile']}: the source tree runs, source digest {d['source_digest']}"
+    return registry["found"], registry["detail"], {"image_digest": registry["digest"]}
+
+
+def _smoke(d: Doc) -> Judgement:
+    smoke = d["smoke"]
+    if not smoke["ok"]:
+        return False, f"{smoke.get('mode')}: {'; '.join(smoke.get('problems') or ['failed'])}"
+    return True, f"{smoke['mode']}: {len(smoke.get('entrypoints', []))} entrypoints present, no secrets read"
+
+
+def _committed(d: Doc) -> Judgement:
+    if d["git_dirty"] is None:
+        return False, "no checkout to ask whether the tree is committed"
+    paths = d["dirty_paths"]
+    return not d["git_dirty"], (f"uncommitted: {', '.join(paths)}" if paths else "the tree is the commit")
+
+
+PLATFORM_IMAGE = (
+    Gate("immutable_tag", "the commit is known and names the immutable tag git-<sha>, never `unknown`", _immutable_tag),
+    Gate("lock_matches_pyproject", "uv.lock is the resolution of pyproject.toml (`uv lock --check`)", _lock),
+    Gate(
+        "image_in_registry",
+        "where the profile runs an image, git-<sha> exists in ECR and its digest is retrievable; locally the "
+        "source digest identifies the code",
+        _image,
+    ),
+    Gate("smoke_without_secrets", "the smoke entrypoint runs with no secret in reach", _smoke),
+    Gate(
+        "tree_committed",
+        "the checkout has no uncommitted changes (warns only: the source digest names what ran)",
+        _committed,
+        advisory=True,
+    ),
+)
 
 
 # --- P1 run_header: doc = run_pinning.p1_facts -------------------------------------------------------------

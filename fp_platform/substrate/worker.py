@@ -36,6 +36,7 @@ from fp_platform.handles import Handles, handles
 from fp_platform.substrate import bus, db
 from fp_platform.substrate.heartbeat import Beat, BeatWriter, write_beats
 from fp_platform.substrate.object_store import S3ObjectStore
+from fp_platform.substrate.probe import write_probe
 from fp_platform.substrate.settings import WorkerSettings
 
 log = logging.getLogger("fp_platform.worker")
@@ -615,10 +616,21 @@ class Worker(ABC):
         if not force and now - self._last_beat < WorkerSettings.load(self.h).heartbeat_interval_seconds:
             return
         self._last_beat = now
+        beats = self.beats(conn)
+        self._write_probe(beats)
         if force or self._beat_writer is None:
-            write_beats(self.h, conn, self.store, self.beats(conn))
+            write_beats(self.h, conn, self.store, beats)
         else:
-            self._beat_writer.submit(self.beats(conn))
+            self._beat_writer.submit(beats)
+
+    def _write_probe(self, beats: list[Beat]) -> None:
+        """The local probe file the Kubernetes exec probe reads (`probe.py`); a failed write is logged, since
+        a probe that sees a stale file restarts the pod, which is the right outcome for a full disk too."""
+        state = next((b.state for b in beats if b.component == self.component), self._health)
+        try:
+            write_probe(self.component, self.run_id, state)
+        except OSError as exc:
+            log.warning("probe file not written: %s", exc)
 
 
 def worker_main(workers: tuple[type[Worker], ...], prog: str, argv: list[str] | None = None) -> int:

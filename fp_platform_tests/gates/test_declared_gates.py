@@ -485,6 +485,31 @@ RUN_HEADER_FAILS = {
 }
 
 
+def _platform_image() -> Doc:
+    return {
+        "profile": "dev_min",
+        "git_sha": "a" * 40,
+        "git_origin": "image",
+        "git_dirty": False,
+        "dirty_paths": [],
+        "image_tag": "git-" + "a" * 40,
+        "tag_error": None,
+        "source_digest": "sha256:" + "b" * 64,
+        "lock": {"lock_file": "uv.lock", "lock_digest": "sha256:c", "consistent": True, "detail": "ok"},
+        "smoke": {"ok": True, "mode": "subprocess", "entrypoints": ["fp_platform.cli"], "problems": []},
+        "registry": {"found": True, "digest": "sha256:" + "d" * 64, "detail": "found"},
+    }
+
+
+PLATFORM_IMAGE_FAILS = {
+    "immutable_tag": lambda d: d.update(image_tag=None, tag_error="the commit is 'unknown'"),
+    "lock_matches_pyproject": lambda d: d["lock"].update(consistent=False, detail="needs to be updated"),
+    "image_in_registry": lambda d: d.update(registry={"found": False, "digest": None, "detail": "no image tagged"}),
+    "smoke_without_secrets": lambda d: d["smoke"].update(ok=False, problems=["definitions: ImportError"]),
+    "tree_committed": lambda d: d.update(git_dirty=True, dirty_paths=["Makefile"]),
+}
+
+
 def _daemons() -> Doc:
     worker = {
         "component": "archive_writer",
@@ -539,6 +564,7 @@ CASES = [
     ("P3 oracle_pack", world_gates.ORACLE_PACK, _pack, PACK_FAILS),
     ("P3 stream_view", world_gates.STREAM_VIEW, lambda: {"receipt_valid": True, "why": "ok"}, VIEW_FAILS),
     ("P3 oracle_checker", world_gates.ORACLE_CHECKER, _checker, CHECKER_FAILS),
+    ("P(-1) platform_image", operate_gates.PLATFORM_IMAGE, _platform_image, PLATFORM_IMAGE_FAILS),
     ("P1 run_header", operate_gates.RUN_HEADER, _run_header, RUN_HEADER_FAILS),
     ("P2 daemons_ready", operate_gates.DAEMONS_READY, _daemons, DAEMONS_FAILS),
     ("P11 run_closure", obs_gates.RUN_CLOSURE, _closure, CLOSURE_FAILS),

@@ -27,10 +27,14 @@ NOT_HANDLES = (
         "FP_IMAGE_DIGEST",
         "DAGSTER_PIPES_CONTEXT",
         "FP_FAILPOINT",
+        "FP_SERVE_HOST",  # `fp-platform serve` binds here (SageMaker's container sets 0.0.0.0)
         "FP_DECISION_PROCESSOR_SNAPSHOT_INTERVAL_S",  # crash drills; the snapshot interval override
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_DEFAULT_REGION",
+        "AWS_EC2_METADATA_DISABLED",  # P(-1)'s smoke child: no credentials in reach
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
         "AWS_ENDPOINT",
         "AWS_ALLOW_HTTP",
         "NOT_RUN",

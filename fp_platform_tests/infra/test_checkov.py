@@ -1,5 +1,6 @@
-"""checkov over the Terraform (stacks and modules, Confluent included) and the Dockerfile: no failed check,
-and every check `.checkov.yaml` skips names the spec section that makes it wrong for dev_min."""
+"""checkov over the Terraform (stacks and modules, Confluent included), the Kubernetes manifests (infra/k8s), the
+Dockerfile and the image workflow: no failed check, and every check `.checkov.yaml` skips names the spec section
+that makes it wrong for dev_min."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fp_platform.handles import handles
+from fp_platform.operate import k8s
 from fp_platform_tests.infra.terraform import REPO, TERRAFORM_DIR
 
 pytestmark = pytest.mark.infra
@@ -59,8 +62,39 @@ def test_terraform_has_no_failed_check(checkov):
     assert not _failures(reports), "\n".join(_failures(reports))
 
 
+def test_k8s_manifests_have_no_failed_check(checkov, tmp_path):
+    """The committed rendering (placeholders), a real one (run, account, digest) and, as the control, a copy of
+    one Deployment without its securityContext and probes: checkov must fail that copy and nothing else."""
+    full = handles("dev_full")
+    pins = k8s.Pins(
+        "platform_20250101T000000Z", "123456789012", k8s.image_ref(full, "123456789012", "sha256:" + "0" * 64)
+    )
+    k8s.write_manifests(tmp_path / "real", full, pins)
+    weak = k8s.render_pack(full, k8s.SPINE_PACKS[1], pins)[0]
+    (container,) = weak["spec"]["template"]["spec"]["containers"]
+    for key in ("securityContext", "livenessProbe", "readinessProbe", "startupProbe"):
+        del container[key]
+    (tmp_path / "weak").mkdir()
+    (tmp_path / "weak" / "deployment.yaml").write_text(yaml.safe_dump(weak))
+    shutil.copytree(REPO / "infra" / "k8s", tmp_path / "committed")  # one directory: checkov's JSON is one report
+    reports = _scan(checkov, "-d", str(tmp_path), "--framework", "kubernetes")
+    (summary,) = [r["summary"] for r in reports]
+    assert summary["parsing_errors"] == 0
+    assert summary["resource_count"] >= 2 * 40 + 1, summary  # both renderings (44 objects each) and the control
+    failed = _failures(reports)
+    assert failed and all("/weak/" in f for f in failed), "\n".join(failed)
+    assert {f.split()[0] for f in failed} >= {"CKV_K8S_8", "CKV_K8S_9", "CKV_K8S_22", "CKV_K8S_20", "CKV_K8S_28"}
+
+
 def test_dockerfile_has_no_failed_check(checkov):
     reports = _scan(checkov, "-f", str(REPO / "Dockerfile"), "--framework", "dockerfile")
+    assert reports[0]["summary"]["passed"] >= 10, reports[0]["summary"]
+    assert not _failures(reports), "\n".join(_failures(reports))
+
+
+def test_the_image_workflow_has_no_failed_check(checkov):
+    workflow = REPO / ".github" / "workflows" / "image.yml"
+    reports = _scan(checkov, "-f", str(workflow), "--framework", "github_actions")
     assert reports[0]["summary"]["passed"] >= 10, reports[0]["summary"]
     assert not _failures(reports), "\n".join(_failures(reports))
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.ui
 PORT = 3317
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = project_root() / "test-artifacts"
-GROUPS = ("P1_RUN_PINNED", "P3_ORACLE_READY")
+GROUPS = ("PM1_PACKAGING_READY", "P1_RUN_PINNED", "P3_ORACLE_READY")  # P1 pins what P(-1) recorded
 
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) {

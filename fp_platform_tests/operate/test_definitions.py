@@ -44,9 +44,24 @@ def test_every_gate_is_a_blocking_check():
     checks = {k.name for k in graph.asset_check_keys if k.asset_key == node.key}
     assert checks == {"evidence_root_exists", "run_json_complete", "config_digest_recomputes"}
     advisory = {k.name for k in graph.asset_check_keys if not graph.get_check_spec(k).blocking}
-    assert advisory == set()  # every gate blocks
+    assert advisory == {"tree_committed"}  # every gate blocks but P(-1)'s warning about uncommitted changes
     closure = {k.name for k in graph.asset_check_keys if k.asset_key.to_user_string() == "run_closure"}
     assert {"single_writer", "evidence_complete", "run_completed"} <= closure
+
+
+def test_p_minus_1_is_upstream_of_p1():
+    graph = defs.resolve_asset_graph()
+    image = next(graph.get(k) for k in graph.materializable_asset_keys if k.to_user_string() == "platform_image")
+    header = next(graph.get(k) for k in graph.materializable_asset_keys if k.to_user_string() == "run_header")
+    assert image.group_name == "PM1_PACKAGING_READY" and image.key in header.parent_keys
+    checks = {k.name for k in graph.asset_check_keys if k.asset_key == image.key}
+    assert checks == {
+        "immutable_tag",
+        "lock_matches_pyproject",
+        "image_in_registry",
+        "smoke_without_secrets",
+        "tree_committed",
+    }
 
 
 def test_instance_storage_is_postgres(dagster_env):

@@ -1,13 +1,21 @@
-"""The Kubernetes supervisor, by rendering and against a fake AppsV1Api (no cluster here)."""
+"""The Kubernetes supervisor, by rendering and against a fake AppsV1Api (no cluster here): the Deployments
+and the objects around them (Namespaces, IRSA ServiceAccounts, NetworkPolicies, IG's Service), validated
+against the pinned Kubernetes version's schemas (checkov runs in fp_platform_tests/infra/test_checkov.py)."""
 
 from __future__ import annotations
 
+import inspect
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
+import kubernetes_validate
 import pytest
 import yaml
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from fp_platform.handles import Handles, handles
@@ -17,8 +25,24 @@ from fp_platform.operate.packs import SPINE_PACKS, daemon_spec
 pytestmark = pytest.mark.infra
 
 RUN = "platform_20250101T000000Z"
-IMAGE = "123456789012.dkr.ecr.eu-west-2.amazonaws.com/fraud-platform-dev-full-platform:git-abc1234"
-INFRA_K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
+ACCOUNT = "123456789012"
+DIGEST = "sha256:" + "ab" * 32
+IMAGE = f"{ACCOUNT}.dkr.ecr.eu-west-2.amazonaws.com/fraud-platform-dev-full-platform@{DIGEST}"
+PINS = k8s.Pins(RUN, ACCOUNT, IMAGE)
+REPO = Path(__file__).resolve().parents[2]
+INFRA_K8S = REPO / "infra" / "k8s"
+# The pinned cluster version (infra/handles: Terraform's EKS version, not read by the runtime).
+K8S_VERSION = yaml.safe_load((REPO / "infra" / "handles" / "dev_full.yaml").read_text())["handles"][
+    "EKS_KUBERNETES_VERSION"
+]
+# Each pack's IAM role, written out here so that a wrong mapping in k8s_objects.PACK_ROLES fails.
+EXPECTED_ROLES = {
+    "control_ingress": "ROLE_IG_SERVICE",
+    "rtdl_core": "ROLE_RTDL_CORE",
+    "rtdl_decision_lane": "ROLE_DECISION_LANE",
+    "case_labels": "ROLE_CASE_LABELS",
+    "obs_gov": "ROLE_OBS_GOV_CONFORMANCE",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +59,17 @@ def _container(doc: dict[str, Any]) -> dict[str, Any]:
     return container
 
 
+def _objects(full: Handles, pins: k8s.Pins = PINS) -> list[dict[str, Any]]:
+    return [doc for docs in k8s.render_docs(full, pins).values() for doc in docs]
+
+
+def _of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
 def test_every_spine_worker_renders_one_deployment(full):
     for p in SPINE_PACKS:
-        docs = k8s.render_pack(full, p, RUN, IMAGE)
+        docs = k8s.render_pack(full, p, PINS)
         assert len(docs) == len(p.workers)
         for w, doc in zip(p.workers, docs, strict=True):
             spec = daemon_spec(full, p, w)  # what the local supervisor runs
@@ -56,24 +88,137 @@ def test_every_spine_worker_renders_one_deployment(full):
             assert k8s.LABEL_RUN not in doc["spec"]["selector"]["matchLabels"]  # selector is immutable
 
 
-def test_render_all_covers_every_spine_worker(full):
-    rendered = k8s.render_all(full, RUN, IMAGE)
-    expected = {f"{full.get(p.pack_key)}/{full.get(w.component_key)}.yaml" for p in SPINE_PACKS for w in p.workers}
-    assert set(rendered) == expected
+def test_render_covers_every_spine_worker_and_pack(full):
+    rendered = k8s.render_all(full, PINS)
+    workers = {f"{full.get(p.pack_key)}/{full.get(w.component_key)}.yaml" for p in SPINE_PACKS for w in p.workers}
+    packs = {f"{full.get(p.pack_key)}/{k8s.PACK_FILE}" for p in SPINE_PACKS}
+    assert set(rendered) == workers | packs
     assert "control_ingress/ingestion_gate.yaml" in rendered and "rtdl_core/archive_writer.yaml" in rendered
     assert "rtdl_core/decision_processor.yaml" in rendered and "case_labels/label_store.yaml" in rendered
     assert "obs_gov/environment_conformance.yaml" in rendered
-    assert rendered == k8s.render_all(full, RUN, IMAGE)  # stable
+    assert rendered == k8s.render_all(full, PINS)  # stable
+    kinds = sorted(d["kind"] for d in _objects(full))
+    n = len(SPINE_PACKS)
+    assert kinds.count("Namespace") == n and kinds.count("ServiceAccount") == n and kinds.count("Service") == 1
+    assert kinds.count("Deployment") == sum(len(p.workers) for p in SPINE_PACKS)
 
 
-def test_ig_gets_a_readiness_probe_and_rtdl_workers_do_not(full):
-    rendered = {path: yaml.safe_load(text) for path, text in k8s.render_all(full, RUN, IMAGE).items()}
-    ig = _container(rendered["control_ingress/ingestion_gate.yaml"])
-    assert ig["readinessProbe"]["httpGet"] == {"path": full.get("IG_READY_PATH"), "port": full.get("IG_PORT")}
-    assert ig["ports"] == [{"name": "http", "containerPort": full.get("IG_PORT")}]
-    rtdl = [doc for path, doc in rendered.items() if path.startswith("rtdl_core/")]
+@pytest.mark.parametrize("pins", ["real", "placeholders"])
+def test_every_object_passes_strict_schema_validation_for_the_pinned_version(full, pins):
+    docs = _objects(full, PINS if pins == "real" else k8s.placeholders(full))
+    for doc in docs:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)  # raises ValidationError
+    assert {d["kind"] for d in docs} == {"Namespace", "ServiceAccount", "NetworkPolicy", "Deployment", "Service"}
+
+
+def test_strict_validation_catches_a_misspelt_field(full):
+    """The validator is strict: an unknown field (what a typo in k8s.py would make) fails."""
+    doc = k8s.render_pack(full, SPINE_PACKS[1], PINS)[0]
+    doc["spec"]["template"]["spec"]["containers"][0]["securityContex"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_committed_manifests_pass_the_kubernetes_validate_cli(tmp_path):
+    """`kubernetes-validate --strict` itself, over every committed file (a misspelt copy is the control)."""
+    cli = [str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", "--quiet", "-k", K8S_VERSION]
+    files = sorted(str(p) for p in INFRA_K8S.rglob("*.yaml"))
+    assert len(files) >= 16
+    done = subprocess.run([*cli, *files], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (INFRA_K8S / "rtdl_core" / "_pack.yaml").read_text().replace("namespace: fp-rtdl-core", "namspace: x")
+    )
+    done = subprocess.run([*cli, str(bad)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "namspace" in done.stdout + done.stderr
+
+
+def test_ig_service_dns_name_is_the_host_of_ig_base_url(full):
+    (svc,) = _of_kind(_objects(full), "Service")
+    url = urlsplit(full.get("IG_BASE_URL"))
+    assert f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local" == url.hostname
+    (port,) = svc["spec"]["ports"]
+    assert port["port"] == url.port
+    ig = k8s.render_docs(full, PINS)["control_ingress/ingestion_gate.yaml"][0]
+    assert svc["spec"]["selector"].items() <= ig["spec"]["template"]["metadata"]["labels"].items()
+    assert port["targetPort"] in [p["name"] for p in _container(ig)["ports"]]
+    assert _container(ig)["ports"][0]["containerPort"] == full.get("IG_PORT")
+
+
+def test_ig_base_url_naming_another_host_is_refused(full):
+    moved = Handles(full.profile, {**full.values, "IG_BASE_URL": "http://ingestion-gate.fp-control-ingress.svc:8081"})
+    with pytest.raises(k8s.K8sError, match="does not name the IG Service fp-ingestion-gate"):
+        k8s.render_docs(moved, PINS)
+
+
+def test_each_service_account_carries_its_packs_role_arn(full):
+    docs = k8s.render_docs(full, PINS)
+    for p in SPINE_PACKS:
+        pack_id = full.get(p.pack_key)
+        (sa,) = _of_kind(docs[f"{pack_id}/{k8s.PACK_FILE}"], "ServiceAccount")
+        role = full.get(EXPECTED_ROLES[pack_id])
+        assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == f"arn:aws:iam::{ACCOUNT}:role/{role}"
+        assert role.startswith("fraud-platform-dev-full-")
+        for w in p.workers:
+            pod = docs[f"{pack_id}/{full.get(w.component_key)}.yaml"][0]["spec"]["template"]["spec"]
+            assert pod["serviceAccountName"] == sa["metadata"]["name"]
+            assert (
+                sa["metadata"]["namespace"]
+                == docs[f"{pack_id}/{full.get(w.component_key)}.yaml"][0]["metadata"]["namespace"]
+            )
+
+
+def test_every_namespace_denies_by_default_and_allows_only_dns_stores_and_ig(full):
+    docs = _objects(full)
+    namespaces = {d["metadata"]["name"] for d in _of_kind(docs, "Namespace")}
+    assert namespaces == {d["metadata"]["namespace"] for d in _of_kind(docs, "Deployment")}
+    policies = _of_kind(docs, "NetworkPolicy")
+    ig_ns = full.get("EKS_NAMESPACE_CONTROL_INGRESS")
+    for ns in namespaces:
+        mine = {d["metadata"]["name"]: d["spec"] for d in policies if d["metadata"]["namespace"] == ns}
+        assert mine["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        ports = {(p["protocol"], p["port"]) for rule in mine["allow-egress-stores"]["egress"] for p in rule["ports"]}
+        assert ports >= {("UDP", 53), ("TCP", 53), ("TCP", 9098), ("TCP", full.get("DB_PORT")), ("TCP", 443)}
+        assert ports <= {("UDP", 53), ("TCP", 53), ("TCP", 9098), ("TCP", 5432), ("TCP", 443), ("TCP", 8081)}
+        assert ("allow-ingress-ig" in mine) == (ns == ig_ns)
+    (ingress,) = [d["spec"] for d in policies if d["metadata"]["name"] == "allow-ingress-ig"]
+    callers = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in ingress["ingress"][0]["from"]
+    }
+    assert callers == {full.get("EKS_NAMESPACE_DAGSTER"), ig_ns, full.get("EKS_NAMESPACE_OBS_GOV")}
+    assert ingress["ingress"][0]["ports"] == [{"protocol": "TCP", "port": full.get("IG_PORT")}]
+
+
+def test_pods_run_non_root_on_a_read_only_root_with_writable_tmp_and_state(full):
+    for doc in _of_kind(_objects(full), "Deployment"):
+        pod, c = doc["spec"]["template"]["spec"], _container(doc)
+        assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] >= 10000
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert pod["automountServiceAccountToken"] is False
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        assert mounts.keys() == {"/tmp", _env(doc)["FP_STATE_DIR"]}
+        assert {v["name"] for v in pod["volumes"] if "emptyDir" in v} == set(mounts.values())
+        assert c["resources"]["requests"] and c["resources"]["limits"]
+
+
+def test_ig_probes_use_its_ready_path_and_workers_the_heartbeat_probe(full):
+    rendered = k8s.render_docs(full, PINS)
+    ig = _container(rendered["control_ingress/ingestion_gate.yaml"][0])
+    assert ig["readinessProbe"]["httpGet"] == {"path": full.get("IG_READY_PATH"), "port": "http"}
+    assert ig["livenessProbe"]["tcpSocket"] == {"port": "http"} and "startupProbe" in ig
+    rtdl = [docs[0] for path, docs in rendered.items() if path.startswith("rtdl_core/") and "_pack" not in path]
     assert len(rtdl) == 3
-    assert all("readinessProbe" not in _container(doc) for doc in rtdl)
+    for doc in rtdl:
+        c = _container(doc)
+        component = c["command"][-1]
+        alive = ["python", "-m", "fp_platform.substrate.probe", component, "--max-age-s", "30"]
+        assert c["livenessProbe"]["exec"]["command"] == alive == c["startupProbe"]["exec"]["command"]
+        assert c["readinessProbe"]["exec"]["command"] == [*alive, "--run-id", RUN]
+        assert "ports" not in c
     assert [_container(doc)["command"][-1] for doc in rtdl] == [
         "archive_writer",
         "identity_entity_graph",
@@ -81,18 +226,39 @@ def test_ig_gets_a_readiness_probe_and_rtdl_workers_do_not(full):
     ]
 
 
+def test_the_rendered_exec_probe_runs_and_judges_the_heartbeat_file(full, tmp_path):
+    """The manifest's probe commands, run as the kubelet would: fail before the first beat, pass after it,
+    and readiness fails for another run's heartbeat."""
+    from fp_platform.substrate.probe import write_probe
+
+    c = _container(k8s.render_pack(full, SPINE_PACKS[1], PINS)[0])
+    env = {"FP_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def run(cmd: list[str]) -> int:
+        return subprocess.run([sys.executable, *cmd[1:]], env=env, capture_output=True, timeout=60).returncode
+
+    live, ready = c["livenessProbe"]["exec"]["command"], c["readinessProbe"]["exec"]["command"]
+    assert run(live) == 1
+    write_probe("archive_writer", RUN, "GREEN", root=tmp_path)
+    assert run(live) == 0 and run(ready) == 0
+    write_probe("archive_writer", "platform_20240101T000000Z", "GREEN", root=tmp_path)
+    assert run(live) == 0 and run(ready) == 1
+
+
 def test_committed_manifests_equal_the_rendering(full):
-    expected = k8s.render_all(full, k8s.RUN_ID_PLACEHOLDER, k8s.IMAGE_PLACEHOLDER)
+    expected = k8s.render_all(full, k8s.placeholders(full))
     committed = {p.relative_to(INFRA_K8S).as_posix(): p.read_text() for p in sorted(INFRA_K8S.rglob("*.yaml"))}
     assert committed == expected, "regenerate: .venv/bin/python -m fp_platform.operate.k8s infra/k8s"
 
 
 def test_substituting_the_placeholders_gives_the_real_rendering(full):
-    templates = k8s.render_all(full, k8s.RUN_ID_PLACEHOLDER, k8s.IMAGE_PLACEHOLDER)
-    real = k8s.render_all(full, RUN, IMAGE)
+    templates = k8s.render_all(full, k8s.placeholders(full))
+    real = k8s.render_all(full, PINS)
+    subst = {"${PLATFORM_RUN_ID}": RUN, "${AWS_ACCOUNT_ID}": ACCOUNT, "${IMAGE_DIGEST}": DIGEST.removeprefix("sha256:")}
     for path, text in templates.items():
-        filled = text.replace(k8s.RUN_ID_PLACEHOLDER, RUN).replace(k8s.IMAGE_PLACEHOLDER, IMAGE)
-        assert yaml.safe_load(filled) == yaml.safe_load(real[path])
+        for placeholder, value in subst.items():
+            text = text.replace(placeholder, value)
+        assert list(yaml.safe_load_all(text)) == list(yaml.safe_load_all(real[path]))
 
 
 def test_write_manifests_replaces_stale_files_it_owns(full, tmp_path):
@@ -103,33 +269,43 @@ def test_write_manifests_replaces_stale_files_it_owns(full, tmp_path):
     (tmp_path / "README.md").write_text("keep\n")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.yaml").write_text("keep\n")
-    written = k8s.write_manifests(tmp_path, full, RUN, IMAGE)
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(k8s.render_all(full, RUN, IMAGE))
+    written = k8s.write_manifests(tmp_path, full, PINS)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(k8s.render_all(full, PINS))
     assert not (tmp_path / "rtdl_core" / "retired_worker.yaml").exists()
     assert not (tmp_path / "obs_gov" / "platform_run_reporter.yaml").exists()
     assert (tmp_path / "README.md").exists() and (tmp_path / "other" / "keep.yaml").exists()
 
 
-def test_image_ref_pins_the_git_sha(full):
-    assert k8s.image_ref(full, "123456789012", "abc1234") == IMAGE
+def test_image_ref_pins_the_digest(full):
+    assert k8s.image_ref(full, ACCOUNT, DIGEST) == IMAGE
+    with pytest.raises(k8s.K8sError, match="not sha256"):
+        k8s.image_ref(full, ACCOUNT, "git-abc1234")
+    assert k8s.placeholders(full).image.endswith("@sha256:${IMAGE_DIGEST}")
 
 
 def test_bad_pins_are_refused(full):
     p = SPINE_PACKS[1]
     with pytest.raises(k8s.K8sError, match="not a platform_run_id"):
-        k8s.deployment(full, p, p.workers[0], "yesterday", IMAGE)
-    with pytest.raises(k8s.K8sError, match="no tag or digest"):
-        k8s.deployment(full, p, p.workers[0], RUN, "registry.example:5000/platform")
+        k8s.deployment(full, p, p.workers[0], k8s.Pins("yesterday", ACCOUNT, IMAGE))
+    tagged = IMAGE.split("@")[0] + ":git-abc1234"
+    with pytest.raises(k8s.K8sError, match="not pinned by digest"):
+        k8s.deployment(full, p, p.workers[0], k8s.Pins(RUN, ACCOUNT, tagged))
+    with pytest.raises(k8s.K8sError, match="not pinned by digest"):
+        k8s.deployment(full, p, p.workers[0], k8s.Pins(RUN, ACCOUNT, IMAGE[:-1]))  # 63 hex digits
+    with pytest.raises(k8s.K8sError, match="not 12 digits"):
+        k8s.pack_objects(full, p, k8s.Pins(RUN, "12345", IMAGE))
     with pytest.raises(k8s.K8sError, match="placeholders"):
-        k8s.apply(full, k8s.RUN_ID_PLACEHOLDER, IMAGE, api=FakeApps())
+        k8s.apply(full, k8s.Pins(k8s.RUN_ID_PLACEHOLDER, ACCOUNT, IMAGE), **_fakes())
+    with pytest.raises(k8s.K8sError, match="placeholders"):
+        k8s.apply(full, k8s.Pins(RUN, ACCOUNT, k8s.placeholders(full).image), **_fakes())
 
 
 def test_local_profile_has_no_eks_and_says_so():
     local = handles("local")
-    with pytest.raises(k8s.K8sError, match="EKS_NAMESPACE_CONTROL_INGRESS.*profile local"):
-        k8s.render_all(local, RUN, IMAGE)
+    with pytest.raises(k8s.K8sError, match="profile local"):
+        k8s.render_all(local, PINS)
     with pytest.raises(k8s.K8sError, match="EKS"):
-        k8s.apply(local, RUN, IMAGE, api=FakeApps())
+        k8s.apply(local, PINS, **_fakes())
 
 
 class FakeApps:
@@ -171,20 +347,93 @@ class FakeApps:
         del self.live[(namespace, name)]
 
 
+class FakeObjects:
+    """A CoreV1Api / NetworkingV1Api double built from the client's own classes: only methods the real API has,
+    called with arguments its signatures accept; objects kept by (method suffix, namespace, name)."""
+
+    def __init__(self, api_class: type, error: int = 404) -> None:
+        self.api_class, self.error = api_class, error
+        self.live: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+        self.calls: list[tuple[str, str, str | None, str]] = []
+
+    def __getattr__(self, attr: str) -> Any:
+        verb, _, suffix = attr.partition("_")
+        real = getattr(self.api_class, attr)  # AttributeError for a method the client does not have
+
+        def call(*args: Any, **kwargs: Any) -> None:
+            inspect.signature(real).bind(None, *args, **kwargs)  # TypeError for a call the client would refuse
+            namespaced = suffix.startswith("namespaced_")
+            if verb == "create":
+                name, ns = args[-1]["metadata"]["name"], args[0] if namespaced else None
+            else:
+                name, ns = args[0], args[1] if namespaced else None
+            self.calls.append((verb, suffix, ns, name))
+            key = (suffix, ns, name)
+            if verb == "create":
+                self.live[key] = args[-1]
+            elif key not in self.live:
+                raise ApiException(status=self.error, reason="Not Found")
+            elif verb == "patch":
+                self.live[key] = {**self.live[key], **args[-1]}
+
+        return call
+
+
+def _fakes(apps: FakeApps | None = None, error: int = 404) -> dict[str, Any]:
+    return {
+        "api": apps or FakeApps(error=error),
+        "core": FakeObjects(client.CoreV1Api, error),
+        "net": FakeObjects(client.NetworkingV1Api, error),
+    }
+
+
+def test_fake_objects_refuse_what_the_client_would():
+    core = FakeObjects(client.CoreV1Api)
+    with pytest.raises(AttributeError):
+        core.create_namespaced_network_policy("ns", {"metadata": {"name": "x"}})  # NetworkingV1Api's, not core's
+    with pytest.raises(TypeError):
+        core.read_namespaced_service("only-a-name")
+
+
+def test_apply_to_a_fresh_cluster_creates_every_object_in_order_then_patches(full):
+    fakes = _fakes()
+    result = k8s.apply(full, PINS, pack_ids=["control_ingress"], **fakes)
+    assert result == {
+        "Namespace fp-control-ingress": "created",
+        "ServiceAccount fp-control-ingress/ig-service": "created",
+        "NetworkPolicy fp-control-ingress/default-deny": "created",
+        "NetworkPolicy fp-control-ingress/allow-egress-stores": "created",
+        "NetworkPolicy fp-control-ingress/allow-ingress-ig": "created",
+        "fp-control-ingress/ingestion-gate": "created",
+        "Service fp-control-ingress/fp-ingestion-gate": "created",
+    }
+    core, net = fakes["core"], fakes["net"]
+    assert [c[:2] for c in core.calls][:2] == [("read", "namespace"), ("create", "namespace")]  # namespace first
+    assert {k[0] for k in core.live} == {"namespace", "namespaced_service_account", "namespaced_service"}
+    assert {k[0] for k in net.live} == {"namespaced_network_policy"}
+    sa = core.live[("namespaced_service_account", "fp-control-ingress", "ig-service")]
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/" + full.get("ROLE_IG_SERVICE"))
+    before = (dict(core.live), dict(net.live))
+    again = k8s.apply(full, PINS, pack_ids=["control_ingress"], **fakes)
+    assert set(again.values()) == {"patched"} and again.keys() == result.keys()
+    assert (core.live, net.live) == before  # idempotent
+
+
 def test_apply_creates_when_absent_and_patches_when_present(full):
     api = FakeApps()
-    assert k8s.apply(full, RUN, IMAGE, pack_ids=["rtdl_core"], api=api) == {
+    result = k8s.apply(full, PINS, pack_ids=["rtdl_core"], **_fakes(api))
+    assert {k: v for k, v in result.items() if " " not in k} == {
         "fp-rtdl-core/archive-writer": "created",
         "fp-rtdl-core/identity-entity-graph": "created",
         "fp-rtdl-core/decision-processor": "created",
     }
     assert [c[0] for c in api.calls] == ["read", "create"] * 3
     assert api.live[("fp-rtdl-core", "archive-writer")] == k8s.deployment(
-        full, SPINE_PACKS[1], SPINE_PACKS[1].workers[0], RUN, IMAGE
+        full, SPINE_PACKS[1], SPINE_PACKS[1].workers[0], PINS
     )
     api.calls.clear()
     next_run = "platform_20250102T000000Z"
-    result = k8s.apply(full, next_run, IMAGE, api=api)
+    result = k8s.apply(full, k8s.Pins(next_run, ACCOUNT, IMAGE), **_fakes(api))
     assert result["fp-control-ingress/ingestion-gate"] == "created"
     assert [v for k, v in result.items() if k.startswith("fp-rtdl-core/")] == ["patched"] * 3
     assert ("patch", "fp-rtdl-core", "archive-writer", k8s.MERGE_PATCH) in api.calls
@@ -193,18 +442,18 @@ def test_apply_creates_when_absent_and_patches_when_present(full):
 
 def test_apply_surfaces_errors_other_than_404(full):
     with pytest.raises(ApiException) as e:
-        k8s.apply(full, RUN, IMAGE, pack_ids=["control_ingress"], api=FakeApps(error=403))
+        k8s.apply(full, PINS, pack_ids=["control_ingress"], **_fakes(error=403))
     assert e.value.status == 403
 
 
 def test_apply_rejects_unknown_pack(full):
     with pytest.raises(KeyError, match="unknown pack"):
-        k8s.apply(full, RUN, IMAGE, pack_ids=["no_such_pack"], api=FakeApps())
+        k8s.apply(full, PINS, pack_ids=["no_such_pack"], **_fakes())
 
 
 def test_status_and_delete(full):
     api = FakeApps()
-    k8s.apply(full, RUN, IMAGE, pack_ids=["control_ingress"], api=api)
+    k8s.apply(full, PINS, pack_ids=["control_ingress"], **_fakes(api))
     api.live[("fp-control-ingress", "ingestion-gate")]["ready"] = 1
     st = k8s.status(full, api=api)
     assert st["fp-control-ingress/ingestion-gate"] == {"present": True, "desired": 1, "ready": 1, "run": RUN}

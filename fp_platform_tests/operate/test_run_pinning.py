@@ -31,8 +31,12 @@ def test_run_pins_run_json_with_complete_fields(h, pinned_run):
     assert run_json["env"] == "local"
     assert run_json["config"]["params"] == {"scale": "smoke", "seed": 42}
     assert run_json["config_digest"] == config_digest(run_json["config"])
-    assert run_json["image_tag"].startswith("git-")
-    assert run_json["image_digest"].startswith("sha256:")
+    assert run_json["image_tag"] == f"git-{run_json['git_sha']}" and len(run_json["git_sha"]) == 40
+    # the local profile runs the source tree: no image digest, said plainly, and the sources' digest instead
+    assert run_json["image_digest"] is None and run_json["image_digest_kind"].startswith("none")
+    assert run_json["source_digest"].startswith("sha256:")
+    provenance = writer.read("packaging/image_provenance.json")["image"]  # what P(-1) recorded, pinned by P1
+    assert {k: run_json[k] for k in run_pinning.IMAGE_FIELDS} == {k: provenance[k] for k in run_pinning.IMAGE_FIELDS}
     assert run_json["config"]["handles"]["topics"]["FP_BUS_CONTROL_V1"] == h.topic("FP_BUS_CONTROL_V1").name
     assert run_pinning.check_run_json_complete(run_json) == []
     gates = writer.read("gates/P1/run_header.json")
@@ -73,7 +77,8 @@ def test_config_change_for_an_existing_run_fails_closed(h, pinned_run):
 
 def test_digest_gate_fails_on_a_tampered_run_json(h, stack):
     writer = run_evidence(h, unique_run_id())
-    doc = run_pinning.run_json_doc(h, writer.platform_run_id, run_pinning.RunParams(scale="smoke"))
+    image = {"image_tag": "git-" + "0" * 40, "image_digest_kind": "none", "source_digest": "sha256:0", "git_sha": "0"}
+    doc = run_pinning.run_json_doc(h, writer.platform_run_id, run_pinning.RunParams(scale="smoke"), image)
     doc["config"]["runtime_knobs"]["IG_RATE_LIMIT_RPS"] = 1  # config edited after digesting
     writer.write_truth("run.json", doc, phase_id=P1)
     with db.connect(h) as conn:

@@ -114,6 +114,16 @@ data "aws_iam_policy_document" "runtime" {
   dynamic "statement" {
     for_each = each.key == "dagster_orchestrator" ? [1] : []
     content {
+      sid     = "ResolveImageDigest" # P(-1): the registry digest of git-<sha> (operate/packaging.py)
+      actions = ["ecr:DescribeImages"]
+      # built from known values, not the repository's computed ARN: every runtime policy stays known at plan
+      resources = ["arn:aws:ecr:${var.aws_region}:${var.aws_account_id}:repository/${var.ecr_repo_name}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "dagster_orchestrator" ? [1] : []
+    content {
       sid     = "PassTaskRoles"
       actions = ["iam:PassRole"]
       resources = concat(

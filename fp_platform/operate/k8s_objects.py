@@ -1,0 +1,197 @@
+"""The Kubernetes objects around the packs' Deployments (dev_full): what a fresh EKS cluster needs besides them.
+
+Spec DA dev_full §9.2 pins the posture: namespace segmentation by lane (one Namespace per pack,
+`EKS_NAMESPACE_*`), network policy restrictions (deny by default, then only DNS, the stores and the IG
+callers), workload identity mapped to least-privilege IAM roles (one ServiceAccount per pack, annotated with
+the pack's `ROLE_*` for IRSA; §10.2 role per service) — plus the Service that gives IG the name `IG_BASE_URL`
+pins, and the pod hardening every Deployment shares (non-root, read-only root filesystem, no capabilities).
+Plain dicts, like `k8s.py`: the same rendering feeds the reviewed files and the API calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from fp_platform.handles import HandleError, Handles
+from fp_platform.operate.packs import Pack
+from fp_platform.substrate.paths import STATE_DIR_ENV_VAR
+
+CLUSTER_DOMAIN = "cluster.local"  # EKS's cluster DNS domain
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every Namespace (1.21+)
+ACCOUNT_PLACEHOLDER = "${AWS_ACCOUNT_ID}"
+# The pack's IAM role (IRSA). obs_gov's only daemon is the conformance worker, whose role is not the reporter's
+# (dev_min App. C.3); the reporter is P11's one-shot job and gets its own identity where jobs are launched.
+PACK_ROLES = {
+    "PACK_ID_CONTROL_INGRESS": "ROLE_IG_SERVICE",
+    "PACK_ID_RTDL_CORE": "ROLE_RTDL_CORE",
+    "PACK_ID_RTDL_DECISION_LANE": "ROLE_DECISION_LANE",
+    "PACK_ID_CASE_LABELS": "ROLE_CASE_LABELS",
+    "PACK_ID_OBS_GOV": "ROLE_OBS_GOV_CONFORMANCE",
+}
+# Namespaces whose pods call IG over HTTP: Dagster (P4's ig_ready, the WSP/SR jobs it launches), the control
+# and ingress pack itself, and obs_gov (the conformance worker reads IG's health).
+IG_CALLER_NAMESPACES = ("EKS_NAMESPACE_DAGSTER", "EKS_NAMESPACE_CONTROL_INGRESS", "EKS_NAMESPACE_OBS_GOV")
+DNS_PORT, HTTPS_PORT = 53, 443  # cluster DNS; S3, SSM and STS (IRSA token exchange) over HTTPS
+STATE_MOUNT = "/var/lib/fp"  # FP_STATE_DIR in the image (Dockerfile): the probe file and local state
+RUN_AS = 10001  # a high UID outside the node's range (the image's `fp` user is a low system UID)
+
+
+class K8sError(RuntimeError):
+    """A handle the objects need is missing, or two handles disagree (the IG Service and IG_BASE_URL)."""
+
+
+def need(h: Handles, key: str, what: str) -> Any:
+    """The handle's value, or a K8sError naming what needed it (local/dev_min have no EKS)."""
+    try:
+        return h.get(key)
+    except HandleError as e:
+        raise K8sError(
+            f"{what} needs handle {key}, which profile {h.profile} does not set ({e}); "
+            f"Kubernetes objects exist only where EKS does (dev_full)"
+        ) from e
+
+
+def namespace_key(p: Pack) -> str:
+    """PACK_ID_X → EKS_NAMESPACE_X: each pack runs in its own namespace."""
+    return "EKS_NAMESPACE_" + p.pack_key.removeprefix("PACK_ID_")
+
+
+def namespace(h: Handles, p: Pack) -> dict[str, Any]:
+    """The pack's Namespace; Pod Security admission enforces `restricted`, the profile our pods are built to."""
+    name = need(h, namespace_key(p), f"pack {h.get(p.pack_key)}")
+    labels = {
+        "fp.platform/pack": h.get(p.pack_key),
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+
+
+def role_arn(h: Handles, role_key: str, aws_account_id: str) -> str:
+    """`arn:aws:iam::<account>:role/<ROLE_* value>`: the handle names the role, the account is the apply's."""
+    return f"arn:aws:iam::{aws_account_id}:role/{need(h, role_key, 'IRSA')}"
+
+
+def service_account_name(p: Pack) -> str:
+    """ROLE_RTDL_CORE → `rtdl-core`: derived from the role key, so Terraform's IRSA trust can name it too."""
+    return PACK_ROLES[p.pack_key].removeprefix("ROLE_").lower().replace("_", "-")
+
+
+def service_account(h: Handles, p: Pack, aws_account_id: str) -> dict[str, Any]:
+    """The pack's ServiceAccount bound to its IAM role (IRSA). The API token is not mounted: the EKS webhook
+    projects the IRSA web-identity token on its own, and nothing here talks to the Kubernetes API."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": service_account_name(p),
+            "namespace": need(h, namespace_key(p), "the ServiceAccount"),
+            "annotations": {IRSA_ANNOTATION: role_arn(h, PACK_ROLES[p.pack_key], aws_account_id)},
+        },
+        "automountServiceAccountToken": False,
+    }
+
+
+def ig_service(h: Handles, p: Pack, selector: dict[str, str], port_name: str) -> dict[str, Any]:
+    """IG's ClusterIP Service, named SVC_IG in the pack's namespace and refused unless its DNS name and port are
+    exactly IG_BASE_URL's host and port (what WSP, P4 and conformance call)."""
+    name, ns = need(h, "SVC_IG", "the IG Service"), need(h, namespace_key(p), "the IG Service")
+    url = urlsplit(need(h, "IG_BASE_URL", "the IG Service"))
+    dns = f"{name}.{ns}.svc.{CLUSTER_DOMAIN}"
+    if url.hostname not in (dns, dns.removesuffix("." + CLUSTER_DOMAIN)) or url.port is None:
+        raise K8sError(f"IG_BASE_URL {url.geturl()} does not name the IG Service {dns} with a port")
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "labels": dict(selector)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": dict(selector),
+            "ports": [{"name": port_name, "port": url.port, "targetPort": port_name, "protocol": "TCP"}],
+        },
+    }
+
+
+def _tcp(*ports: int) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
+
+
+def _namespaces(h: Handles, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: need(h, k, "NetworkPolicy")}}} for k in keys]
+
+
+def network_policies(h: Handles, p: Pack, ig_selector: dict[str, str]) -> list[dict[str, Any]]:
+    """Deny all traffic in the pack's namespace, then allow egress to DNS, MSK (IAM listener), Aurora and HTTPS
+    (S3, SSM, STS), to IG for the namespaces that call it, and ingress to IG from those namespaces."""
+    ns = need(h, namespace_key(p), "NetworkPolicy")
+    msk, db = int(need(h, "MSK_IAM_PORT", "NetworkPolicy")), int(need(h, "DB_PORT", "NetworkPolicy"))
+    ig_port = int(need(h, "IG_PORT", "NetworkPolicy"))
+    ig_ns = need(h, "EKS_NAMESPACE_CONTROL_INGRESS", "NetworkPolicy")
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}],
+    }
+    egress: list[dict[str, Any]] = [dns, {"ports": _tcp(msk, db, HTTPS_PORT)}]
+    if namespace_key(p) in IG_CALLER_NAMESPACES:
+        ig_peer = {
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: ig_ns}},
+            "podSelector": {"matchLabels": dict(ig_selector)},
+        }
+        egress.append({"to": [ig_peer], "ports": _tcp(ig_port)})
+
+    def policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        meta = {"name": name, "namespace": ns}
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta, "spec": spec}
+
+    out = [
+        policy("default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        policy("allow-egress-stores", {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress}),
+    ]
+    if ns == ig_ns:
+        ingress = [{"from": _namespaces(h, IG_CALLER_NAMESPACES), "ports": _tcp(ig_port)}]
+        spec = {"podSelector": {"matchLabels": dict(ig_selector)}, "policyTypes": ["Ingress"], "ingress": ingress}
+        out.append(policy("allow-ingress-ig", spec))
+    return out
+
+
+def pod_security() -> dict[str, Any]:
+    """Pod-level securityContext: a non-root high UID, the runtime's default seccomp profile, and an fsGroup so
+    the emptyDir volumes are writable by that UID."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security() -> dict[str, Any]:
+    """Container securityContext: read-only root filesystem, no privilege escalation, every capability dropped."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def writable_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, str]]]:
+    """(volumes, mounts, env) for the only paths a worker writes on a read-only root: /tmp (temp files, the
+    world's pod scratch ORACLE_SYNC_SOURCE_PATTERN) and FP_STATE_DIR (the probe file), also HOME."""
+    volumes = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        {"name": "state", "emptyDir": {"sizeLimit": "256Mi"}},
+    ]
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "state", "mountPath": STATE_MOUNT}]
+    env = [{"name": STATE_DIR_ENV_VAR, "value": STATE_MOUNT}, {"name": "HOME", "value": STATE_MOUNT}]
+    return volumes, mounts, env

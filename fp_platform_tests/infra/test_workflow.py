@@ -1,0 +1,96 @@
+"""The image workflow (.github/workflows/image.yml, run-process P(-1).5 Option A): valid against GitHub's workflow
+schema (vendored by check-jsonschema, offline), linted by actionlint where its binary is installed, and wired the way
+P(-1) needs: the immutable tag from the full commit, the smoke with no network or secrets, an SBOM, an OIDC push
+role instead of stored keys, and the repository and region the handles name."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fp_platform.handles import handles
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "image.yml"
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str | None:
+    return str(BIN / name) if (BIN / name).exists() else shutil.which(name)
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as True
+    return doc
+
+
+@pytest.fixture(scope="module")
+def steps(workflow) -> list[dict]:
+    return workflow["jobs"]["image"]["steps"]
+
+
+def _step(steps: list[dict], uses: str) -> dict:
+    (step,) = [s for s in steps if s.get("uses", "").startswith(uses)]
+    return step
+
+
+def test_the_workflow_matches_githubs_schema():
+    binary = _tool("check-jsonschema")
+    if binary is None:
+        pytest.skip("check-jsonschema is not installed (make setup installs the dev extra)")
+    out = subprocess.run(
+        [binary, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_actionlint_finds_nothing():
+    binary = _tool("actionlint")
+    if binary is None:
+        pytest.skip(
+            "actionlint is not installed: `pip install -e '.[actionlint]'` (its sdist fetches the binary from "
+            "GitHub releases) or put actionlint on PATH"
+        )
+    out = subprocess.run([binary, "-no-color", str(WORKFLOW)], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_image_is_tagged_with_the_full_commit_and_smoked_without_network(steps):
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert 'echo "tag=git-${GITHUB_SHA}"' in runs  # the full sha, never a short or `unknown` one
+    assert '--build-arg "GIT_SHA=${GITHUB_SHA}"' in runs
+    (smoke,) = [s["run"] for s in steps if " smoke" in s.get("run", "")]
+    assert "--network none" in smoke and "docker run --rm" in smoke
+    assert "secrets." not in WORKFLOW.read_text()  # nothing stored is handed to any step
+
+
+def test_an_sbom_is_made_from_the_built_image(steps):
+    sbom = _step(steps, "anchore/sbom-action@")
+    assert sbom["with"]["image"].startswith("fp-platform:")
+
+
+def test_the_push_uses_an_oidc_role_and_no_stored_keys(workflow, steps):
+    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["jobs"]["image"]["permissions"]["id-token"] == "write"
+    creds = _step(steps, "aws-actions/configure-aws-credentials@")["with"]
+    assert set(creds) == {"role-to-assume", "aws-region"}  # no aws-access-key-id / aws-secret-access-key
+    assert "docker push" in _step_run(steps, "push")
+
+
+def _step_run(steps: list[dict], step_id: str) -> str:
+    (step,) = [s for s in steps if s.get("id") == step_id]
+    return step["run"]
+
+
+def test_the_repository_and_region_are_the_handles(workflow):
+    pins = yaml.safe_load((ROOT / "infra" / "handles" / "dev_min.yaml").read_text())["handles"]
+    assert workflow["env"]["ECR_REPOSITORY"] == pins["ECR_REPO_NAME"]
+    assert workflow["env"]["AWS_REGION"] == handles("dev_min").get("AWS_REGION")
+    assert str(handles("dev_min").get("ECR_REPO_URI")).endswith("/" + pins["ECR_REPO_NAME"])
