@@ -92,7 +92,9 @@ def full_plans(full_dirs) -> dict[str, dict[str, Any]]:
 
 
 def _pins() -> dict[str, Any]:
-    return yaml.safe_load((tf.REPO / "infra/handles/dev_full.yaml").read_text())["handles"]
+    """The dev_full registry as the stacks see it: the runtime handles with the cloud-only pins over them."""
+    pins = yaml.safe_load((tf.REPO / "infra/handles/dev_full.yaml").read_text())["handles"]
+    return dict(handles("dev_full").values) | pins
 
 
 def _after(r: dict) -> dict:
@@ -363,7 +365,8 @@ def test_msk_is_serverless_with_iam_auth_in_the_private_subnets(full_plans):
     assert m["vpc_config"][0]["subnet_ids"] == FAKE_CORE["private_subnet_ids"]
     (rule,) = _by_type(plan, "aws_vpc_security_group_ingress_rule")
     r = _after(rule)
-    assert (r["from_port"], r["to_port"], r["referenced_security_group_id"]) == (9098, 9098, FAKE_CORE["sg_app_id"])
+    port = pins["MSK_IAM_PORT"]
+    assert (r["from_port"], r["to_port"], r["referenced_security_group_id"]) == (port, port, FAKE_CORE["sg_app_id"])
     (brokers,) = _by_type(plan, "aws_ssm_parameter")
     assert _after(brokers)["name"] == handles("dev_full").get("SSM_MSK_BOOTSTRAP_BROKERS_PATH")
     assert _after(brokers)["type"] == "SecureString"
@@ -420,6 +423,7 @@ def test_irsa_roles_are_the_handles_roles(full_plans):
             "ROLE_REPORTER_SINGLE_WRITER",
             "ROLE_LEARNING_JOB",
             "ROLE_EKS_RUNTIME_PLATFORM_BASE",
+            "ROLE_OBS_GOV_CONFORMANCE",
         )
     }
     assert workload | {pins["ROLE_EKS_NODEGROUP_DEV_FULL"]} <= roles
@@ -442,6 +446,25 @@ def test_irsa_roles_are_the_handles_roles(full_plans):
         n for n, p in policies.items() for st in p["Statement"] if "kafka-cluster:CreateTopic" in _as_list(st["Action"])
     }
     assert creators == {f"{pins['ROLE_DAGSTER_ORCHESTRATOR']}-access"}
+
+
+def test_irsa_trusts_exactly_the_service_accounts_of_the_committed_manifests():
+    """Each pack's ServiceAccount in infra/k8s (name, namespace, role annotation) is one the runtime stack's
+    roles trust, and every trusted ServiceAccount has a role of its own."""
+    irsa = json.loads((FULL_DIR / "runtime" / "handles.auto.tfvars.json").read_text())["irsa"]
+    trusted = {(v["namespace"], v["service_account"]): v["role_name"] for v in irsa.values()}
+    assert len(trusted) == len(irsa) == len({v["role_name"] for v in irsa.values()})
+    manifests = [
+        doc
+        for path in sorted((tf.REPO / "infra" / "k8s").glob("*/_pack.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") == "ServiceAccount"
+    ]
+    assert len(manifests) == 5, len(manifests)  # one per spine pack
+    for sa in manifests:
+        meta = sa["metadata"]
+        role = meta["annotations"]["eks.amazonaws.com/role-arn"].rsplit("/", 1)[1]
+        assert trusted.get((meta["namespace"], meta["name"])) == role, (meta, trusted)
 
 
 def test_aurora_serverless_v2_requires_tls_and_keeps_secrets_out_of_the_plan(full_plans):

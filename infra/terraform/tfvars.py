@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from fp_platform.handles import Handles, handles
+from fp_platform.operate import k8s_objects
 from fp_platform.operate.packs import SPINE_PACKS
 
 PROFILE = "dev_min"
@@ -293,8 +294,9 @@ FULL_STACKS = ("core", "streaming", "runtime", "data_ml", "ops")
 FULL_TRANSITIONS = TRANSITIONS | {  # dev_full pins no quarantine/artifacts transition (QUARANTINE_EXPIRY_ONLY)
     ("archive", "GLACIER_IR"): "ARCHIVE_TRANSITION_TO_GLACIER_IR_DAYS",
 }
-# Workload roles (IRSA) by short name → (role handle, namespace handle of the pods that assume it). One-shot jobs
-# launched by Dagster Pipes run in the Dagster namespace; each role is trusted by one ServiceAccount only.
+# Workload roles (IRSA) by short name → (role handle, namespace handle of the pods that assume it). The packs'
+# roles and namespaces are the k8s manifests' (k8s_objects.PACK_ROLES); one-shot jobs launched by Dagster Pipes
+# run in the Dagster namespace; each role is trusted by one ServiceAccount only, named as the manifests name it.
 FULL_IRSA = {
     "dagster_orchestrator": ("ROLE_DAGSTER_ORCHESTRATOR", "EKS_NAMESPACE_DAGSTER"),
     "oracle_job": ("ROLE_ORACLE_JOB", "EKS_NAMESPACE_DAGSTER"),
@@ -305,7 +307,8 @@ FULL_IRSA = {
     "rtdl_core": ("ROLE_RTDL_CORE", "EKS_NAMESPACE_RTDL_CORE"),
     "decision_lane": ("ROLE_DECISION_LANE", "EKS_NAMESPACE_RTDL_DECISION_LANE"),
     "case_labels": ("ROLE_CASE_LABELS", "EKS_NAMESPACE_CASE_LABELS"),
-    "platform_base": ("ROLE_EKS_RUNTIME_PLATFORM_BASE", "EKS_NAMESPACE_OBS_GOV"),  # conformance worker, OTel collector
+    "obs_gov_conformance": ("ROLE_OBS_GOV_CONFORMANCE", "EKS_NAMESPACE_OBS_GOV"),  # the conformance worker
+    "platform_base": ("ROLE_EKS_RUNTIME_PLATFORM_BASE", "EKS_NAMESPACE_OBS_GOV"),  # the OTel collector
     "learning_job": ("ROLE_LEARNING_JOB", "EKS_NAMESPACE_LEARNING"),
 }
 FULL_SSM_PATHS = {
@@ -324,6 +327,11 @@ FULL_SSM_PATHS = {
     "sagemaker_model_exec_role_arn": "SSM_SAGEMAKER_MODEL_EXEC_ROLE_ARN_PATH",
     "otel_collector_config": "OTEL_COLLECTOR_CONFIG_SSM_PATH",
 }
+
+
+def service_account_name(role_key: str) -> str:
+    """ROLE_RTDL_CORE → `rtdl-core`: the rule of k8s_objects.service_account_name, for the jobs' roles too."""
+    return role_key.removeprefix("ROLE_").lower().replace("_", "-")
 
 
 def full_registry() -> Registry:
@@ -366,17 +374,27 @@ def full_core(r: Registry) -> dict[str, Any]:
         "kms_key_alias": r.get("KMS_KEY_ALIAS"),
         "vpc_cidr_block": r.get("VPC_CIDR_BLOCK"),
         "private_subnet_cidr_blocks": r.get("SUBNET_CIDR_BLOCKS_PRIVATE"),
+        "msk_iam_port": int(r.get("MSK_IAM_PORT")),
         "terraform_apply_role_name": r.get("ROLE_TERRAFORM_APPLY_DEV_FULL"),
         "ssm_prefix": r.get("SSM_PARAMETER_PREFIX"),
     }
 
 
 def full_streaming(r: Registry) -> dict[str, Any]:
-    return _full_common(r) | {"msk_auth_mode": r.get("MSK_AUTH_MODE"), "msk_cluster_mode": r.get("MSK_CLUSTER_MODE")}
+    return _full_common(r) | {
+        "msk_auth_mode": r.get("MSK_AUTH_MODE"),
+        "msk_cluster_mode": r.get("MSK_CLUSTER_MODE"),
+        "msk_iam_port": int(r.get("MSK_IAM_PORT")),
+    }
 
 
 def full_runtime(r: Registry) -> dict[str, Any]:
     h = r.h
+    for p in SPINE_PACKS:  # the manifests' ServiceAccounts are the ones the roles trust
+        role = k8s_objects.PACK_ROLES[p.pack_key]
+        (short,) = [s for s, (k, _) in FULL_IRSA.items() if k == role]
+        assert service_account_name(role) == k8s_objects.service_account_name(p), p.pack_key
+        assert FULL_IRSA[short][1] == "EKS_NAMESPACE_" + p.pack_key.removeprefix("PACK_ID_"), p.pack_key
     topics = sorted(t.name for t in h.topics())
     return _full_common(r) | {
         "kubernetes_version": str(r.get("EKS_KUBERNETES_VERSION")),
@@ -388,7 +406,7 @@ def full_runtime(r: Registry) -> dict[str, Any]:
             short: {
                 "role_name": r.get(role),
                 "namespace": h.get(ns),
-                "service_account": f"fp-{short.replace('_', '-')}",
+                "service_account": service_account_name(role),
             }
             for short, (role, ns) in FULL_IRSA.items()
         },

@@ -78,8 +78,8 @@ resource "aws_vpc_security_group_egress_rule" "app_msk_iam" {
   security_group_id = aws_security_group.app.id
   description       = "MSK Serverless, SASL/IAM"
   ip_protocol       = "tcp"
-  from_port         = 9098
-  to_port           = 9098
+  from_port         = var.msk_iam_port
+  to_port           = var.msk_iam_port
   cidr_ipv4         = var.vpc_cidr_block
 }
 

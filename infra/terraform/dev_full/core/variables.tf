@@ -52,3 +52,8 @@ variable "ssm_prefix" {
   description = "SSM_PARAMETER_PREFIX."
   type        = string
 }
+
+variable "msk_iam_port" {
+  description = "MSK_IAM_PORT: MSK's private SASL/IAM listener."
+  type        = number
+}

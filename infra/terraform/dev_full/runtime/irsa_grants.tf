@@ -70,12 +70,19 @@ locals {
       topic_write = []
       groups      = ["obs_gov.", "operate."]
     }
-    platform_base = { # environment conformance worker and the OTel collector (obs_gov namespace)
+    obs_gov_conformance = { # the environment conformance worker (not the reporter's role, App. C.3)
       s3_read     = []
       s3_write    = ["evidence"]
-      ssm         = concat(local.ssm_bus, local.ssm_db, ["otel_collector_config"])
+      ssm         = concat(local.ssm_bus, local.ssm_db)
       topic_write = []
       groups      = ["obs_gov."]
+    }
+    platform_base = { # the OTel collector (obs_gov namespace): its config, CloudWatch logs and metrics only
+      s3_read     = []
+      s3_write    = []
+      ssm         = ["otel_collector_config"]
+      topic_write = []
+      groups      = []
     }
     learning_job = { # OFS/MF/MPR: Iceberg tables in Glue, bundles in artifacts, learning topics
       s3_read     = ["archive", "oracle"]

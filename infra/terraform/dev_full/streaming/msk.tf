@@ -14,8 +14,8 @@ resource "aws_vpc_security_group_ingress_rule" "msk_from_app" {
   security_group_id            = aws_security_group.msk.id
   description                  = "Kafka SASL/IAM from the workloads"
   ip_protocol                  = "tcp"
-  from_port                    = 9098
-  to_port                      = 9098
+  from_port                    = var.msk_iam_port
+  to_port                      = var.msk_iam_port
   referenced_security_group_id = var.core.sg_app_id
 }
 

@@ -17,3 +17,8 @@ variable "msk_cluster_mode" {
     error_message = "dev_full pins MSK_CLUSTER_MODE = Serverless."
   }
 }
+
+variable "msk_iam_port" {
+  description = "MSK_IAM_PORT: MSK's private SASL/IAM listener."
+  type        = number
+}
