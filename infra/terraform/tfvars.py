@@ -1,4 +1,7 @@
-"""Render each dev_min stack's `handles.auto.tfvars.json` from the handles registry (one source of truth).
+"""Render each dev_min and dev_full stack's `handles.auto.tfvars.json` from the handles registry (one source of truth).
+
+dev_full (its five stacks, `render_dev_full`) reads `fp_platform/handles` (dev_full) and `infra/handles/dev_full.yaml`
+the same way; the section below `FULL_PROFILE` is its part.
 
 Names come from `fp_platform/handles` (what the runtime reads, `dev_min` overlaid on `base`) and from
 `infra/handles/dev_min.yaml` (the spec pins only the cloud stacks read); the ECS services are the spine
@@ -21,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from fp_platform.handles import Handles, load
+from fp_platform.handles import Handles, handles, load
+from fp_platform.operate import k8s_objects
 from fp_platform.operate.packs import SPINE_PACKS
 
 PROFILE = "dev_min"
@@ -285,12 +289,208 @@ def render(r: Registry | None = None) -> dict[Path, str]:
     return {path: json.dumps(doc, indent=2, sort_keys=True) + "\n" for path, doc in docs.items()}
 
 
+# --- dev_full (spec DA-full §8.1): five stacks, each with its own rendered tfvars -------------------------------
+
+FULL_PROFILE = "dev_full"
+FULL_INFRA_HANDLES = TERRAFORM_DIR.parent / "handles" / f"{FULL_PROFILE}.yaml"
+FULL_STACKS = ("core", "streaming", "runtime", "data_ml", "ops")
+FULL_TRANSITIONS = TRANSITIONS | {  # dev_full pins no quarantine/artifacts transition (QUARANTINE_EXPIRY_ONLY)
+    ("archive", "GLACIER_IR"): "ARCHIVE_TRANSITION_TO_GLACIER_IR_DAYS",
+}
+# Workload roles (IRSA) by short name → (role handle, namespace handle of the pods that assume it). The packs'
+# roles and namespaces are the k8s manifests' (k8s_objects.PACK_ROLES); one-shot jobs launched by Dagster Pipes
+# run in the Dagster namespace; each role is trusted by one ServiceAccount only, named as the manifests name it.
+FULL_IRSA = {
+    "dagster_orchestrator": ("ROLE_DAGSTER_ORCHESTRATOR", "EKS_NAMESPACE_DAGSTER"),
+    "oracle_job": ("ROLE_ORACLE_JOB", "EKS_NAMESPACE_DAGSTER"),
+    "sr_task": ("ROLE_SR_TASK", "EKS_NAMESPACE_DAGSTER"),
+    "wsp_task": ("ROLE_WSP_TASK", "EKS_NAMESPACE_DAGSTER"),
+    "reporter_single_writer": ("ROLE_REPORTER_SINGLE_WRITER", "EKS_NAMESPACE_DAGSTER"),
+    "ig_service": ("ROLE_IG_SERVICE", "EKS_NAMESPACE_CONTROL_INGRESS"),
+    "rtdl_core": ("ROLE_RTDL_CORE", "EKS_NAMESPACE_RTDL_CORE"),
+    "decision_lane": ("ROLE_DECISION_LANE", "EKS_NAMESPACE_RTDL_DECISION_LANE"),
+    "case_labels": ("ROLE_CASE_LABELS", "EKS_NAMESPACE_CASE_LABELS"),
+    "obs_gov_conformance": ("ROLE_OBS_GOV_CONFORMANCE", "EKS_NAMESPACE_OBS_GOV"),  # the conformance worker
+    "platform_base": ("ROLE_EKS_RUNTIME_PLATFORM_BASE", "EKS_NAMESPACE_OBS_GOV"),  # the OTel collector
+    "learning_job": ("ROLE_LEARNING_JOB", "EKS_NAMESPACE_LEARNING"),
+}
+FULL_SSM_PATHS = {
+    "msk_bootstrap_brokers": "SSM_MSK_BOOTSTRAP_BROKERS_PATH",
+    "db_user": "SSM_DB_USER_PATH",
+    "db_password": "SSM_DB_PASSWORD_PATH",
+    "db_endpoint": "SSM_DB_ENDPOINT_PATH",
+    "db_reader_endpoint": "SSM_DB_READER_ENDPOINT_PATH",
+    "db_app_user": "SSM_DB_APP_USER_PATH",
+    "db_app_password": "SSM_DB_APP_PASSWORD_PATH",
+    "ig_api_key": "SSM_IG_API_KEY_PATH",
+    "vpc_id": "SSM_VPC_ID_PATH",
+    "subnet_ids_private": "SSM_SUBNET_IDS_PATH",
+    "sg_app_id": "SSM_SECURITY_GROUP_ID_APP_PATH",
+    "sg_db_id": "SSM_SECURITY_GROUP_ID_DB_PATH",
+    "sagemaker_model_exec_role_arn": "SSM_SAGEMAKER_MODEL_EXEC_ROLE_ARN_PATH",
+    "otel_collector_config": "OTEL_COLLECTOR_CONFIG_SSM_PATH",
+}
+
+
+def service_account_name(role_key: str) -> str:
+    """ROLE_RTDL_CORE → `rtdl-core`: the rule of k8s_objects.service_account_name, for the jobs' roles too."""
+    return role_key.removeprefix("ROLE_").lower().replace("_", "-")
+
+
+def full_registry() -> Registry:
+    doc = yaml.safe_load(FULL_INFRA_HANDLES.read_text())
+    return Registry(handles(FULL_PROFILE), dict(doc["handles"]))
+
+
+def _full_common(r: Registry) -> dict[str, Any]:
+    """What every dev_full stack reads: names, tags, bucket stems (ARNs are derived, no remote-state read)."""
+    return _common(r) | {
+        "bucket_stems": {b: r.get(k) for b, k in BUCKETS.items()} | {"tfstate": r.get("TF_STATE_BUCKET")},
+        "ssm_paths": {short: r.get(k) for short, k in FULL_SSM_PATHS.items()},
+        "ecr_repo_name": r.get("ECR_REPO_NAME"),
+        "eks_cluster_name": r.get("EKS_CLUSTER_NAME"),
+        "msk_cluster_name": r.get("MSK_CLUSTER_NAME"),
+    }
+
+
+def _full_lifecycle(r: Registry) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    for bucket, key in EXPIRY.items():
+        transitions = {cls: r.optional(h) for (b, cls), h in FULL_TRANSITIONS.items() if b == bucket}
+        rules[bucket] = {
+            "expiry_days": r.optional(key),
+            "transitions": {cls: days for cls, days in transitions.items() if days is not None},
+        }
+    if r.get("QUARANTINE_EXPIRY_ONLY"):
+        rules["quarantine"]["transitions"] = {}
+    return rules
+
+
+def full_core(r: Registry) -> dict[str, Any]:
+    role_keys = ("ROLE_TERRAFORM_APPLY_DEV_FULL", "ROLE_TERRAFORM_APPLY")
+    assert len({r.get(k) for k in role_keys}) == 1, "one operator role for dev_full"
+    return _full_common(r) | {
+        "tf_lock_table": r.get("TF_LOCK_TABLE"),
+        "tf_state_keys": [r.get(f"TF_STATE_KEY_{s.upper()}") for s in FULL_STACKS],
+        "bucket_lifecycle": _full_lifecycle(r),
+        "abort_incomplete_multipart_days": r.get("S3_ABORT_INCOMPLETE_MULTIPART_DAYS"),
+        "kms_key_alias": r.get("KMS_KEY_ALIAS"),
+        "vpc_cidr_block": r.get("VPC_CIDR_BLOCK"),
+        "private_subnet_cidr_blocks": r.get("SUBNET_CIDR_BLOCKS_PRIVATE"),
+        "msk_iam_port": int(r.get("MSK_IAM_PORT")),
+        "terraform_apply_role_name": r.get("ROLE_TERRAFORM_APPLY_DEV_FULL"),
+        "ssm_prefix": r.get("SSM_PARAMETER_PREFIX"),
+    }
+
+
+def full_streaming(r: Registry) -> dict[str, Any]:
+    return _full_common(r) | {
+        "msk_auth_mode": r.get("MSK_AUTH_MODE"),
+        "msk_cluster_mode": r.get("MSK_CLUSTER_MODE"),
+        "msk_iam_port": int(r.get("MSK_IAM_PORT")),
+    }
+
+
+def full_runtime(r: Registry) -> dict[str, Any]:
+    h = r.h
+    for p in SPINE_PACKS:  # the manifests' ServiceAccounts are the ones the roles trust
+        role = k8s_objects.PACK_ROLES[p.pack_key]
+        (short,) = [s for s, (k, _) in FULL_IRSA.items() if k == role]
+        assert service_account_name(role) == k8s_objects.service_account_name(p), p.pack_key
+        assert FULL_IRSA[short][1] == "EKS_NAMESPACE_" + p.pack_key.removeprefix("PACK_ID_"), p.pack_key
+    topics = sorted(t.name for t in h.topics())
+    return _full_common(r) | {
+        "kubernetes_version": str(r.get("EKS_KUBERNETES_VERSION")),
+        "node_role_name": r.get("ROLE_EKS_NODEGROUP_DEV_FULL"),
+        "node_instance_types": r.get("EKS_NODE_INSTANCE_TYPES"),
+        "node_scaling": r.get("EKS_NODE_SCALING"),
+        "node_disk_gb": r.get("EKS_NODE_DISK_GB"),
+        "irsa": {
+            short: {
+                "role_name": r.get(role),
+                "namespace": h.get(ns),
+                "service_account": service_account_name(role),
+            }
+            for short, (role, ns) in FULL_IRSA.items()
+        },
+        "topics": topics,
+        "consumer_group_prefix": f"fp.{h.profile}.",
+        "sagemaker_endpoint_name": r.get("SAGEMAKER_ENDPOINT_NAME"),
+        "sagemaker_execution_role_name": r.get("ROLE_SAGEMAKER_EXECUTION"),
+        "iceberg_database": h.get("ICEBERG_NAMESPACE"),
+        "log_group_prefix": r.get("CLOUDWATCH_LOG_GROUP_PREFIX"),
+    }
+
+
+def full_data_ml(r: Registry) -> dict[str, Any]:
+    h = r.h
+    low, _, high = str(r.get("AURORA_ACU_RANGE")).partition("-")
+    return _full_common(r) | {
+        "aurora": {
+            "cluster_id": r.get("RDS_CLUSTER_ID"),
+            "engine": h.get("DB_ENGINE"),
+            "engine_major_version": str(r.get("DB_ENGINE_VERSION")),
+            "min_acu": float(low),
+            "max_acu": float(high),
+            "instance_count": r.get("AURORA_INSTANCE_COUNT"),
+            "database_name": h.get("DB_NAME"),
+            "port": int(h.get("DB_PORT")),
+            "master_username": r.get("AURORA_MASTER_USERNAME"),
+            "backup_retention_days": r.get("AURORA_BACKUP_RETENTION_DAYS"),
+        },
+        "sagemaker_execution_role_name": r.get("ROLE_SAGEMAKER_EXECUTION"),
+        "iceberg_database": h.get("ICEBERG_NAMESPACE"),
+        "iceberg_warehouse_prefix": "iceberg/",
+        "mlflow_artifact_prefix": "mlflow/",
+        "log_group_prefix": r.get("CLOUDWATCH_LOG_GROUP_PREFIX"),
+    }
+
+
+def full_ops(r: Registry) -> dict[str, Any]:
+    prefix = r.get("CLOUDWATCH_LOG_GROUP_PREFIX")
+    thresholds = [r.get(f"DEV_FULL_BUDGET_ALERT_{i}_USD") for i in (1, 2, 3)]
+    assert thresholds == r.get("AWS_BUDGET_ALERT_THRESHOLDS"), "two spellings of the dev_full alerts disagree"
+    assert r.get("AWS_BUDGET_LIMIT_AMOUNT") == r.get("DEV_FULL_MONTHLY_BUDGET_LIMIT_USD")
+    return _full_common(r) | {
+        "log_groups": {g: f"{prefix}{g}" for g in r.get("CLOUDWATCH_LOG_GROUPS")}
+        | {"eks_control_plane": f"/aws/eks/{r.get('EKS_CLUSTER_NAME')}/cluster"},
+        "log_retention_days": r.get("RETENTION_CLOUDWATCH_LOGS_DAYS"),
+        "budget": {
+            "name": r.get("AWS_BUDGET_NAME"),
+            "limit_amount": r.get("AWS_BUDGET_LIMIT_AMOUNT"),
+            "currency": r.get("AWS_BUDGET_CURRENCY"),
+            "alert_thresholds": thresholds,
+        },
+        "otel": {
+            "endpoint": r.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            "log_group": f"{prefix}otel",
+            "metrics_namespace": "FraudPlatform/dev_full",
+        },
+    }
+
+
+def render_dev_full(r: Registry | None = None) -> dict[Path, str]:
+    """Path (under infra/terraform) → file text for the five dev_full stacks."""
+    r = r or full_registry()
+    docs = {
+        "core": full_core(r),
+        "streaming": full_streaming(r),
+        "runtime": full_runtime(r),
+        "data_ml": full_data_ml(r),
+        "ops": full_ops(r),
+    }
+    return {
+        Path(FULL_PROFILE) / stack / TFVARS_NAME: json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        for stack, doc in docs.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a committed file differs from the rendering")
     args = parser.parse_args(argv)
     stale = []
-    for rel, text in render().items():
+    for rel, text in (render() | render_dev_full()).items():
         path = TERRAFORM_DIR / rel
         if args.check:
             if not path.exists() or path.read_text() != text:
