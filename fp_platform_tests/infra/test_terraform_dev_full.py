@@ -526,10 +526,12 @@ def test_no_iam_grant_in_dev_full_uses_a_wildcard_action():
 
 
 def test_stacks_share_one_common_file_and_core_feeds_what_they_declare():
-    common = {s: (FULL_DIR / s / "common.tf").read_text() for s in STACKS}
-    assert len(set(common.values())) == 1, "common.tf differs between the dev_full stacks"
-    inputs = {s: (FULL_DIR / s / "core_inputs.tf").read_text() for s in DOWNSTREAM}
-    assert len(set(inputs.values())) == 1, "core_inputs.tf differs between the downstream stacks"
+    shared = FULL_DIR / "shared"
+    for stack in STACKS:
+        for name in ("common.tf", "providers.tf", *(("core_inputs.tf",) if stack in DOWNSTREAM else ())):
+            assert (FULL_DIR / stack / name).resolve() == (shared / name).resolve(), (
+                f"{stack}/{name}: not the shared file"
+            )
     (variable,) = sources.parse(FULL_DIR / "streaming" / "core_inputs.tf")["variable"]
     declared = sources.unwrap(variable["core"]["type"])
     output = sources.outputs(sources.parse(FULL_DIR / "core" / "outputs.tf"))["core"]
