@@ -32,7 +32,7 @@ from dagster import (
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.gates import Gate, GateResult, gate_evidence_name, judge, record_gates
 from fp_platform.contracts.phases import phase
-from fp_platform.resources import PlatformResource, ecs_task_params, platform_run_partitions
+from fp_platform.resources import PlatformResource, ecs_task_params, k8s_job_params, platform_run_partitions
 
 
 def gate_specs(asset: AssetKey | str, gates: Sequence[Gate]) -> list[AssetCheckSpec]:
@@ -176,20 +176,29 @@ def launch_job(
     *args: str,
 ) -> dict:
     """Run `python -m <module> <job> --run-id <partition> ...` through the profile's Pipes client (a local
-    subprocess, or an ECS task on dev_min); return what it reported (a job that reports nothing fails the
-    phase, recorded in the run's evidence)."""
+    subprocess, an ECS task on dev_min, a pod on dev_full); return what it reported (a job that reports
+    nothing fails the phase, recorded in the run's evidence)."""
     writer = platform.evidence(context.partition_key)
     argv = ["-m", module, job, "--run-id", context.partition_key, *args]
     env = {"FP_PROFILE": platform.profile}
+    from dagster_aws.pipes import PipesECSClient
+    from dagster_k8s import PipesK8sClient
+
     if isinstance(pipes, PipesSubprocessClient):
         invocation = pipes.run(context=context, env=env, command=[sys.executable, *argv])
-    else:
-        from dagster_aws.pipes import PipesECSClient
-
-        if not isinstance(pipes, PipesECSClient):
-            raise fail_phase(writer, phase_id, context.asset_key, job, f"no launch path for {type(pipes).__name__}")
+    elif isinstance(pipes, PipesECSClient):
         params = ecs_task_params(platform.handles, module, job, ["python", *argv], env)
-        invocation = pipes.run(context=context, run_task_params=params)  # type: ignore[arg-type]
+        invocation = pipes.run(context=context, run_task_params=params)  # type: ignore[call-arg]
+    elif isinstance(pipes, PipesK8sClient):
+        h = platform.handles
+        image_ref = writer.read(h.get("EVIDENCE_RUN_JSON_KEY")).get("image_ref") or ""
+        try:
+            params = k8s_job_params(h, module, job, ["python", *argv], env, image_ref)
+        except ValueError as exc:  # no digest-pinned image in run.json: the pod would run an unknown image
+            raise fail_phase(writer, phase_id, context.asset_key, job, str(exc)) from None
+        invocation = pipes.run(context=context, **params)  # type: ignore[call-arg]
+    else:
+        raise fail_phase(writer, phase_id, context.asset_key, job, f"no launch path for {type(pipes).__name__}")
     messages = invocation.get_custom_messages()
     if not messages:
         raise fail_phase(writer, phase_id, context.asset_key, job, "job reported no result")

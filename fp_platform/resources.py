@@ -6,6 +6,7 @@ handles registry, the way Dagster's reference projects pick resources per deploy
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -75,26 +76,41 @@ def pipes_client(h: Handles) -> PipesClient:
     raise ValueError(f"DAGSTER_PIPES_CLIENT={kind!r} in profile {h.profile} is not a Pipes client this platform runs")
 
 
-# (module, job) -> the ECS task definition family (handle) that runs it, with the role of its writer boundary
-# (infra/terraform/tfvars.py JOBS); a module's entry without a job covers its other jobs.
-ECS_TASK_FAMILY = {
-    ("fp_platform.world.jobs", "engine"): "TD_WORLD_ENGINE",
-    ("fp_platform.world.jobs", "seal"): "TD_ORACLE_SEED",
-    ("fp_platform.world.jobs", "stream-sort"): "TD_ORACLE_STREAM_SORT",
-    ("fp_platform.world.jobs", "check"): "TD_ORACLE_CHECKER",
-    ("fp_platform.control.jobs", "sr"): "TD_SR",
-    ("fp_platform.control.jobs", "wsp"): "TD_WSP",
-    ("fp_platform.obs_gov.jobs", None): "TD_REPORTER",
-    ("fp_platform.learning.jobs", None): "TD_LEARNING_JOB",
+@dataclass(frozen=True)
+class OneShotJob:
+    """Who runs a one-shot job in the cloud: its ECS task definition (dev_min; the task carries its role) and the
+    IAM role its pod assumes through its ServiceAccount in `namespace_key` (dev_full, IRSA)."""
+
+    ecs_task_family: str  # handle of the task definition family
+    role: str  # handle of the writer boundary's IAM role
+    namespace_key: str = "EKS_NAMESPACE_DAGSTER"
+
+
+# (module, job) -> who runs it; a module's entry without a job covers its other jobs (infra/terraform/tfvars.py
+# grants each role its writer boundary).
+ONE_SHOT_JOBS = {
+    ("fp_platform.world.jobs", "engine"): OneShotJob("TD_WORLD_ENGINE", "ROLE_ORACLE_JOB"),
+    ("fp_platform.world.jobs", "seal"): OneShotJob("TD_ORACLE_SEED", "ROLE_ORACLE_JOB"),
+    ("fp_platform.world.jobs", "stream-sort"): OneShotJob("TD_ORACLE_STREAM_SORT", "ROLE_ORACLE_JOB"),
+    ("fp_platform.world.jobs", "check"): OneShotJob("TD_ORACLE_CHECKER", "ROLE_ORACLE_JOB"),
+    ("fp_platform.control.jobs", "sr"): OneShotJob("TD_SR", "ROLE_SR_TASK"),
+    ("fp_platform.control.jobs", "wsp"): OneShotJob("TD_WSP", "ROLE_WSP_TASK"),
+    ("fp_platform.obs_gov.jobs", None): OneShotJob("TD_REPORTER", "ROLE_REPORTER_SINGLE_WRITER"),
+    ("fp_platform.learning.jobs", None): OneShotJob("TD_LEARNING_JOB", "ROLE_LEARNING_JOB", "EKS_NAMESPACE_LEARNING"),
 }
+
+
+def one_shot_job(module: str, job: str) -> OneShotJob:
+    found = ONE_SHOT_JOBS.get((module, job)) or ONE_SHOT_JOBS.get((module, None))
+    if found is None:
+        raise ValueError(f"no cloud runner is declared for {module} {job} (resources.ONE_SHOT_JOBS)")
+    return found
 
 
 def ecs_task_params(h: Handles, module: str, job: str, command: list[str], env: dict[str, str]) -> dict[str, Any]:
     """`ecs.run_task` parameters of a one-shot job: its task family, Fargate in the demo's public subnets with
     the app security group (no NAT: a public IP reaches ECR and the APIs), the command and env overridden."""
-    family = ECS_TASK_FAMILY.get((module, job)) or ECS_TASK_FAMILY.get((module, None))
-    if family is None:
-        raise ValueError(f"no ECS task definition runs {module} {job}")
+    family = one_shot_job(module, job).ecs_task_family
     return {
         "cluster": h.get("ECS_CLUSTER_NAME"),
         "taskDefinition": h.get(family),
@@ -115,6 +131,46 @@ def ecs_task_params(h: Handles, module: str, job: str, command: list[str], env: 
                     "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
                 }
             ]
+        },
+    }
+
+
+def role_service_account_name(role_key: str) -> str:
+    """ROLE_RTDL_CORE → `rtdl-core`: a pod's ServiceAccount is named after its IAM role's handle, so the
+    manifests, the one-shot jobs' pods and Terraform's IRSA trust all name it the same."""
+    return role_key.removeprefix("ROLE_").lower().replace("_", "-")
+
+
+def k8s_job_params(
+    h: Handles, module: str, job: str, command: list[str], env: dict[str, str], image_ref: str
+) -> dict[str, Any]:
+    """`PipesK8sClient.run` arguments of a one-shot job on dev_full: the run's image pinned by digest, in its
+    namespace under the ServiceAccount whose IRSA role is the job's writer boundary, with the hardened pod
+    settings of the packs' Deployments (non-root, read-only root, emptyDir scratch)."""
+    if "@sha256:" not in image_ref:
+        raise ValueError(f"image {image_ref!r} is not pinned by digest (P(-1) records repo@sha256:… in run.json)")
+    spec = one_shot_job(module, job)
+    state_dir = "/var/lib/fp"
+    return {
+        "image": image_ref,
+        "command": command,
+        "namespace": h.get(spec.namespace_key),
+        "env": {**env, "FP_STATE_DIR": state_dir, "HOME": state_dir},
+        "base_pod_meta": {"labels": {"fp.platform/job": job, "fp.platform/module": module.rsplit(".", 2)[-2]}},
+        "base_pod_spec": {
+            "serviceAccountName": role_service_account_name(spec.role),
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "state", "mountPath": state_dir}],
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "state", "emptyDir": {}}],
         },
     }
 

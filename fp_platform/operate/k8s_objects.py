@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from fp_platform.handles import HandleError, Handles
 from fp_platform.operate.packs import Pack
+from fp_platform.resources import role_service_account_name
 from fp_platform.substrate.paths import STATE_DIR_ENV_VAR
 
 CLUSTER_DOMAIN = "cluster.local"  # EKS's cluster DNS domain
@@ -75,8 +76,7 @@ def role_arn(h: Handles, role_key: str, aws_account_id: str) -> str:
 
 
 def service_account_name(p: Pack) -> str:
-    """ROLE_RTDL_CORE → `rtdl-core`: derived from the role key, so Terraform's IRSA trust can name it too."""
-    return PACK_ROLES[p.pack_key].removeprefix("ROLE_").lower().replace("_", "-")
+    return role_service_account_name(PACK_ROLES[p.pack_key])
 
 
 def service_account(h: Handles, p: Pack, aws_account_id: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import yaml
 from fp_platform.handles import Handles, handles, load
 from fp_platform.operate import k8s_objects
 from fp_platform.operate.packs import SPINE_PACKS
+from fp_platform.resources import role_service_account_name
 
 PROFILE = "dev_min"
 TERRAFORM_DIR = Path(__file__).resolve().parent
@@ -332,11 +333,6 @@ FULL_SSM_PATHS = {
 }
 
 
-def service_account_name(role_key: str) -> str:
-    """ROLE_RTDL_CORE → `rtdl-core`: the rule of k8s_objects.service_account_name, for the jobs' roles too."""
-    return role_key.removeprefix("ROLE_").lower().replace("_", "-")
-
-
 def full_registry() -> Registry:
     doc = yaml.safe_load(FULL_INFRA_HANDLES.read_text())
     return Registry(handles(FULL_PROFILE), dict(doc["handles"]))
@@ -396,7 +392,6 @@ def full_runtime(r: Registry) -> dict[str, Any]:
     for p in SPINE_PACKS:  # the manifests' ServiceAccounts are the ones the roles trust
         role = k8s_objects.PACK_ROLES[p.pack_key]
         (short,) = [s for s, (k, _) in FULL_IRSA.items() if k == role]
-        assert service_account_name(role) == k8s_objects.service_account_name(p), p.pack_key
         assert FULL_IRSA[short][1] == "EKS_NAMESPACE_" + p.pack_key.removeprefix("PACK_ID_"), p.pack_key
     topics = sorted(t.name for t in h.topics())
     return _full_common(r) | {
@@ -409,7 +404,7 @@ def full_runtime(r: Registry) -> dict[str, Any]:
             short: {
                 "role_name": r.get(role),
                 "namespace": h.get(ns),
-                "service_account": service_account_name(role),
+                "service_account": role_service_account_name(role),
             }
             for short, (role, ns) in FULL_IRSA.items()
         },
