@@ -75,7 +75,8 @@ def _bootstrap_source(h: Handles) -> str:
 
 ROLE_QUERY = (
     "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,"
-    " (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid),"
+    # a live session's temporary tables (IG's staging table) are the session's, not a standing ownership
+    " (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid AND c.relpersistence <> 't'),"
     " (SELECT count(*) FROM pg_namespace n WHERE n.nspowner = r.oid),"
     " (SELECT count(*) FROM pg_database d WHERE d.datdba = r.oid),"
     " (SELECT count(*) FROM pg_proc p WHERE p.proowner = r.oid)"

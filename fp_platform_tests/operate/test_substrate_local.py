@@ -50,6 +50,15 @@ def test_p0_as_the_owner_fails_least_privilege(h: Handles, stack):
     assert not passed and "owns" in detail
 
 
+def test_a_live_sessions_temporary_table_is_no_ownership(h: Handles, stack):
+    """A running IG holds a temporary staging table as the app role: P0 started beside it still passes."""
+    with db.connect(h, autocommit=True) as live:
+        live.execute("CREATE TEMP TABLE p0_probe_staging (x int)")
+        facts = substrate_facts(h, S3ObjectStore(h), unique_run_id(), lambda: db.connect(h))
+    passed, detail = _verdicts(gates.SUBSTRATE_READY, facts)["app_role_least_privilege"]
+    assert passed, detail
+
+
 @pytest.fixture
 def two_runs_workers(h: Handles, stack):
     """A closed run's worker and another run's, each a real supervised process."""
