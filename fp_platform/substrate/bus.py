@@ -151,9 +151,11 @@ def ensure_topics(h: Handles, timeout_s: float = 15.0) -> list[TopicState]:
     existing = client.list_topics(timeout=timeout_s).topics
     wanted = [t for t in h.topics() if t.name not in existing]
     created: set[str] = set()
+    # -1: the broker's default (KIP-464), what a managed Kafka requires (Confluent refuses a factor of 1)
+    replication = h.values.get("KAFKA_TOPIC_REPLICATION_FACTOR") or -1
     if wanted:
         futures = client.create_topics(
-            [NewTopic(t.name, t.partitions, 1, config={"retention.ms": str(t.retention_ms)}) for t in wanted],
+            [NewTopic(t.name, t.partitions, replication, config={"retention.ms": str(t.retention_ms)}) for t in wanted],
             operation_timeout=timeout_s,
         )
         for name, fut in futures.items():
