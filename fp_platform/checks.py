@@ -25,6 +25,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     PipesClient,
+    PipesClientCompletedInvocation,
     PipesSubprocessClient,
     asset,
 )
@@ -181,25 +182,40 @@ def launch_job(
     writer = platform.evidence(context.partition_key)
     argv = ["-m", module, job, "--run-id", context.partition_key, *args]
     env = {"FP_PROFILE": platform.profile}
+    if isinstance(pipes, PipesSubprocessClient):
+        invocation = pipes.run(context=context, env=env, command=[sys.executable, *argv])
+    else:
+        invocation = _launch_in_cloud(context, pipes, platform, writer, phase_id, module, job, argv, env)
+    messages = invocation.get_custom_messages()
+    if not messages:
+        raise fail_phase(writer, phase_id, context.asset_key, job, "job reported no result")
+    return messages[-1]
+
+
+def _launch_in_cloud(
+    context: AssetExecutionContext,
+    pipes: PipesClient,
+    platform: PlatformResource,
+    writer: EvidenceWriter,
+    phase_id: str,
+    module: str,
+    job: str,
+    argv: list[str],
+    env: dict[str, str],
+) -> PipesClientCompletedInvocation:
+    """An ECS task (dev_min) or a pod (dev_full); the cloud clients are imported only here, off the local path."""
     from dagster_aws.pipes import PipesECSClient
     from dagster_k8s import PipesK8sClient
 
-    if isinstance(pipes, PipesSubprocessClient):
-        invocation = pipes.run(context=context, env=env, command=[sys.executable, *argv])
-    elif isinstance(pipes, PipesECSClient):
+    if isinstance(pipes, PipesECSClient):
         params = ecs_task_params(platform.handles, module, job, ["python", *argv], env)
-        invocation = pipes.run(context=context, run_task_params=params)  # type: ignore[call-arg]
-    elif isinstance(pipes, PipesK8sClient):
+        return pipes.run(context=context, run_task_params=params)  # type: ignore[call-arg]
+    if isinstance(pipes, PipesK8sClient):
         h = platform.handles
         image_ref = writer.read(h.get("EVIDENCE_RUN_JSON_KEY")).get("image_ref") or ""
         try:
             params = k8s_job_params(h, module, job, ["python", *argv], env, image_ref)
         except ValueError as exc:  # no digest-pinned image in run.json: the pod would run an unknown image
             raise fail_phase(writer, phase_id, context.asset_key, job, str(exc)) from None
-        invocation = pipes.run(context=context, **params)  # type: ignore[call-arg]
-    else:
-        raise fail_phase(writer, phase_id, context.asset_key, job, f"no launch path for {type(pipes).__name__}")
-    messages = invocation.get_custom_messages()
-    if not messages:
-        raise fail_phase(writer, phase_id, context.asset_key, job, "job reported no result")
-    return messages[-1]
+        return pipes.run(context=context, **params)  # type: ignore[call-arg]
+    raise fail_phase(writer, phase_id, context.asset_key, job, f"no launch path for {type(pipes).__name__}")

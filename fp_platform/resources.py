@@ -15,7 +15,7 @@ from dagster import ConfigurableResource, DynamicPartitionsDefinition, PipesClie
 
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.handles import Handles, current_profile, handles
-from fp_platform.substrate import db
+from fp_platform.substrate import db, pod_hardening
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.secrets import get_secret
@@ -150,27 +150,18 @@ def k8s_job_params(
     if "@sha256:" not in image_ref:
         raise ValueError(f"image {image_ref!r} is not pinned by digest (P(-1) records repo@sha256:… in run.json)")
     spec = one_shot_job(module, job)
-    state_dir = "/var/lib/fp"
+    volumes, mounts, state_env = pod_hardening.writable_volumes()
     return {
         "image": image_ref,
         "command": command,
         "namespace": h.get(spec.namespace_key),
-        "env": {**env, "FP_STATE_DIR": state_dir, "HOME": state_dir},
+        "env": {**env, **{e["name"]: e["value"] for e in state_env}},
         "base_pod_meta": {"labels": {"fp.platform/job": job, "fp.platform/module": module.rsplit(".", 2)[-2]}},
         "base_pod_spec": {
             "serviceAccountName": role_service_account_name(spec.role),
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [
-                {
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "state", "mountPath": state_dir}],
-                }
-            ],
-            "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "state", "emptyDir": {}}],
+            "securityContext": pod_hardening.pod_security(),
+            "containers": [{"securityContext": pod_hardening.container_security(), "volumeMounts": mounts}],
+            "volumes": volumes,
         },
     }
 

@@ -26,7 +26,7 @@ from fp_platform.operate import k8s_objects as objects
 from fp_platform.operate.k8s_objects import ACCOUNT_PLACEHOLDER, K8sError, namespace_key, need
 from fp_platform.operate.packs import SPINE_PACKS, Pack, WorkerEntry, pack
 from fp_platform.operate.settings import SupervisorSettings
-from fp_platform.substrate import probe
+from fp_platform.substrate import pod_hardening, probe
 from fp_platform.substrate.settings import WorkerSettings
 
 __all__ = ["K8sError", "namespace_key"]
@@ -160,7 +160,7 @@ def deployment(h: Handles, p: Pack, w: WorkerEntry, pins: Pins) -> dict[str, Any
     ns = need(h, namespace_key(p), f"pack {pack_id}")
     selector = _selector(h, w)
     labels = {**selector, LABEL_PACK: pack_id, LABEL_COMPONENT: component, LABEL_RUN: pins.platform_run_id}
-    volumes, mounts, env = objects.writable_volumes()
+    volumes, mounts, env = pod_hardening.writable_volumes()
     container: dict[str, Any] = {
         "name": name,
         "image": pins.image,
@@ -173,7 +173,7 @@ def deployment(h: Handles, p: Pack, w: WorkerEntry, pins: Pins) -> dict[str, Any
             *env,
         ],
         "resources": copy.deepcopy(RESOURCES),
-        "securityContext": objects.container_security(),
+        "securityContext": pod_hardening.container_security(),
         "volumeMounts": mounts,
         **(_http_probes(h, w, name) if w.ready_path_key else _worker_probes(h, component, pins.platform_run_id)),
     }
@@ -190,7 +190,7 @@ def deployment(h: Handles, p: Pack, w: WorkerEntry, pins: Pins) -> dict[str, Any
                 "spec": {
                     "serviceAccountName": objects.service_account_name(p),
                     "automountServiceAccountToken": False,  # IRSA's token is projected by the EKS webhook
-                    "securityContext": objects.pod_security(),
+                    "securityContext": pod_hardening.pod_security(),
                     "terminationGracePeriodSeconds": GRACE_S,
                     "containers": [container],
                     "volumes": volumes,

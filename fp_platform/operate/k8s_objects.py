@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from fp_platform.handles import HandleError, Handles
 from fp_platform.operate.packs import Pack
 from fp_platform.resources import role_service_account_name
-from fp_platform.substrate.paths import STATE_DIR_ENV_VAR
 
 CLUSTER_DOMAIN = "cluster.local"  # EKS's cluster DNS domain
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -35,8 +34,6 @@ PACK_ROLES = {
 # and ingress pack itself, and obs_gov (the conformance worker reads IG's health).
 IG_CALLER_NAMESPACES = ("EKS_NAMESPACE_DAGSTER", "EKS_NAMESPACE_CONTROL_INGRESS", "EKS_NAMESPACE_OBS_GOV")
 DNS_PORT, HTTPS_PORT = 53, 443  # cluster DNS; S3, SSM and STS (IRSA token exchange) over HTTPS
-STATE_MOUNT = "/var/lib/fp"  # FP_STATE_DIR in the image (Dockerfile): the probe file and local state
-RUN_AS = 10001  # a high UID outside the node's range (the image's `fp` user is a low system UID)
 
 
 class K8sError(RuntimeError):
@@ -159,39 +156,3 @@ def network_policies(h: Handles, p: Pack, ig_selector: dict[str, str]) -> list[d
         spec = {"podSelector": {"matchLabels": dict(ig_selector)}, "policyTypes": ["Ingress"], "ingress": ingress}
         out.append(policy("allow-ingress-ig", spec))
     return out
-
-
-def pod_security() -> dict[str, Any]:
-    """Pod-level securityContext: a non-root high UID, the runtime's default seccomp profile, and an fsGroup so
-    the emptyDir volumes are writable by that UID."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": RUN_AS,
-        "runAsGroup": RUN_AS,
-        "fsGroup": RUN_AS,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def container_security() -> dict[str, Any]:
-    """Container securityContext: read-only root filesystem, no privilege escalation, every capability dropped."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": RUN_AS,
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
-
-
-def writable_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, str]]]:
-    """(volumes, mounts, env) for the only paths a worker writes on a read-only root: /tmp (temp files, the
-    world's pod scratch ORACLE_SYNC_SOURCE_PATTERN) and FP_STATE_DIR (the probe file), also HOME."""
-    volumes = [
-        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-        {"name": "state", "emptyDir": {"sizeLimit": "256Mi"}},
-    ]
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "state", "mountPath": STATE_MOUNT}]
-    env = [{"name": STATE_DIR_ENV_VAR, "value": STATE_MOUNT}, {"name": "HOME", "value": STATE_MOUNT}]
-    return volumes, mounts, env

@@ -46,12 +46,11 @@ _UNRESOLVED = (
 )  # a claim without a terminal receipt (ADMIT, or reconcile's settlement): each probe is one index lookup
 
 
-def resolved_before(pool: ConnectionPool, run_id: str) -> datetime | None:
+def resolved_before(conn: psycopg.Connection, run_id: str) -> datetime | None:
     """The run's latest mark: every claim of the run claimed before it has a terminal receipt."""
-    with pool.connection() as conn:
-        return conn.execute(
-            "SELECT max(resolved_before) FROM ig_resolved_marks WHERE platform_run_id = %s", (run_id,)
-        ).fetchone()[0]
+    return conn.execute(
+        "SELECT max(resolved_before) FROM ig_resolved_marks WHERE platform_run_id = %s", (run_id,)
+    ).fetchone()[0]
 
 
 def advance_mark(pool: ConnectionPool, run_id: str) -> datetime | None:
@@ -63,8 +62,8 @@ def advance_mark(pool: ConnectionPool, run_id: str) -> datetime | None:
     a later statement, whose snapshot holds every claim stamped before the cut-off. Reads only the
     claims since the previous mark (index on run, claimed_at). The pool must be autocommit (IG's is):
     each statement its own snapshot."""
-    since = resolved_before(pool, run_id)
     with pool.connection() as conn:
+        since = resolved_before(conn, run_id)
         cutoff = conn.execute(
             "SELECT least(clock_timestamp(), min(xact_start)) FROM pg_stat_activity"
             " WHERE usename = current_user AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
@@ -92,7 +91,7 @@ def in_doubt(pool: ConnectionPool, run_id: str | None, grace_s: float) -> list[d
     with pool.connection() as conn:
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         for run in runs:
-            since = resolved_before(pool, run)
+            since = resolved_before(conn, run)
             out += cur.execute(
                 "SELECT a.platform_run_id, a.event_class, a.event_id, a.payload_hash, a.topic, a.message_key,"
                 " a.message, a.claimed_at FROM ig_admissions a WHERE a.platform_run_id = %s"
