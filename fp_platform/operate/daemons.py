@@ -99,10 +99,16 @@ def ensure(
 
 
 def start(h: Handles, spec: DaemonSpec, platform_run_id: str, timeout_s: float = 60.0) -> DaemonRecord:
+    """Start the daemon of `spec` for the run. Refused while its recorded process lives: writing a new record
+    over it would orphan that process, a second consumer nothing supervises (stop or `ensure` first)."""
     if h.get("DAEMON_SUPERVISOR") != LOCAL_PROCESS:  # the backstop: cloud compute never runs on this machine
         raise LocalProcessRefused(
             f"{spec.component}: profile {h.profile} runs daemons as {h.get('DAEMON_SUPERVISOR')}, never as local"
             " processes (spec RPF §1.3)"
+        )
+    if (current := running(spec.component)) is not None:
+        raise DaemonError(
+            f"{spec.component} already runs as pid {current.pid} for {current.platform_run_id}; stop it first"
         )
     log_dir = state_dir() / h.pattern("PACK_LOG_DIR_PATTERN", platform_run_id=platform_run_id, pack_id=spec.pack_id)
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ def two_runs_workers(h: Handles, stack):
     closed, other = unique_run_id(), unique_run_id()
     mine = spec_for(h, "COMPONENT_ID_ENV_CONFORMANCE")
     theirs = spec_for(h, "COMPONENT_ID_CASE_TRIGGER")
-    started = [daemons.start(h, mine, closed), daemons.start(h, theirs, other)]
+    started = [daemons.ensure(h, spec, run)[0] for spec, run in ((mine, closed), (theirs, other))]
     yield closed, other, started
     for rec in started:
         daemons.stop(rec.component)
