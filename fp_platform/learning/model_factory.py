@@ -23,7 +23,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from pyiceberg.expressions import EqualTo
-from sklearn.metrics import precision_recall_curve, roc_curve
 
 import fp_platform
 from fp_platform.contracts import bundle_registry
@@ -37,7 +36,7 @@ from fp_platform.learning import basis, evaluation, models, selection, tables
 from fp_platform.learning.models import matrix
 from fp_platform.learning.policy import LearningPolicy, floors_for, review_budget_for
 from fp_platform.learning.step import Step
-from fp_platform.substrate import db
+from fp_platform.substrate import db, plots
 from fp_platform.substrate.evidence_store import pinned_scale
 from fp_platform.substrate.job_channel import Log
 from fp_platform.substrate.secrets import get_secret
@@ -56,22 +55,6 @@ def load_dataset(h: Handles, manifest: dict[str, Any], run_id: str) -> pd.DataFr
             f"snapshot {manifest['snapshot_id']} holds {len(df)} rows of the run, the manifest {manifest['rows']}"
         )
     return with_event_fields(df.sort_values(["ts", "event_id"]).reset_index(drop=True))
-
-
-def _curves(results: dict[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
-    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
-    for name, (y, s) in results.items():
-        fpr, tpr, _ = roc_curve(y, s)
-        prec, rec, _ = precision_recall_curve(y, s)
-        roc_ax.plot(fpr, tpr, label=name)
-        pr_ax.plot(rec, prec, label=name)
-    roc_ax.plot([0, 1], [0, 1], ":", color="grey")
-    roc_ax.set(title="ROC (test week)", xlabel="false positive rate", ylabel="true positive rate")
-    pr_ax.set(title="Precision-recall (test week)", xlabel="recall", ylabel="precision")
-    for ax in (roc_ax, pr_ax):
-        ax.legend(loc="best")
-    fig.tight_layout()
-    return fig
 
 
 def _mlflow_env(h: Handles) -> None:
@@ -157,6 +140,12 @@ def train_candidate(
     scores = {"candidate": candidate.scores(x_test), "baseline": baseline.scores(x_test)}
     metrics = {name: evaluation.evaluate(test, s, budget) for name, s in scores.items()}
     daily_cp = card_precision_at_k_daily(test, scores["candidate"], budget)
+    curves = (
+        {n: evaluation.curves(test["is_fraud"].to_numpy(), s) for n, s in scores.items()}
+        if test["is_fraud"].nunique() == 2
+        else {}
+    )
+    importance = models.importance(candidate)
     leakage = {
         "train_rows_after_train_end": int((train["ts"] >= basis.parse_time(manifest["windows"]["train_end"])).sum()),
         "test_rows_before_test_start": int((test["ts"] < basis.parse_time(manifest["windows"]["test_start"])).sum()),
@@ -196,7 +185,7 @@ def train_candidate(
         )
         for name, m in metrics.items():
             mlflow.log_metrics({f"{name}.{k}": v for k, v in m.items() if not np.isnan(v)})
-        fig = _curves({n: (test["is_fraud"].to_numpy(), s) for n, s in scores.items()})
+        fig = plots.curves_figure(curves)
         mlflow.log_figure(fig, "pr_roc_curves.png")
         plt.close(fig)
         for trial in chosen_sel.get("table", []):
@@ -207,7 +196,7 @@ def train_candidate(
                 mlflow.set_tags({"reached": str(trial["reached"]), "chosen": str(trial["trial"] == chosen.name)})
         mlflow.log_dict(chosen_sel, "selection.json")
         mlflow.log_dict({"k": budget, "daily": daily_cp}, "card_precision_at_k_daily.json")
-        mlflow.log_dict(models.importance(candidate), "feature_importance.json")
+        mlflow.log_dict(importance, "feature_importance.json")
         signature = infer_signature(pd.DataFrame(x_train[:5], columns=list(features)), scores["candidate"][:5])
         with tempfile.TemporaryDirectory() as tmp:
             doc_path = Path(tmp) / "model.json"
@@ -278,6 +267,8 @@ def train_candidate(
         },
         "metrics": metrics,
         "card_precision_at_k_daily": daily_cp,
+        "curves": curves,
+        "feature_importance": importance,
         "selection": chosen_sel,
         "metric_floors": floors,
         "world_scale": scale,
