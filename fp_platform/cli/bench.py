@@ -15,7 +15,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from fp_platform.substrate import local_stack
 
     h = handles()
-    if h.profile == "local":
+    if h.profile == "local" and args.bench != "learning":  # the learning bench generates and features its own world
         local_stack.up(h)
     log = lambda m: err_console.print(m, highlight=False)  # noqa: E731
     if args.bench == "rtdl":

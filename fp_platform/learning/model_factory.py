@@ -23,7 +23,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from pyiceberg.expressions import EqualTo
-from sklearn.metrics import precision_recall_curve, roc_curve
 
 import fp_platform
 from fp_platform.contracts import bundle_registry
@@ -35,9 +34,9 @@ from fp_platform.contracts.phases import P14
 from fp_platform.handles import Handles
 from fp_platform.learning import basis, evaluation, models, selection, tables
 from fp_platform.learning.models import matrix
-from fp_platform.learning.policy import LearningPolicy, floors_for
+from fp_platform.learning.policy import LearningPolicy, floors_for, review_budget_for
 from fp_platform.learning.step import Step
-from fp_platform.substrate import db
+from fp_platform.substrate import db, plots
 from fp_platform.substrate.evidence_store import pinned_scale
 from fp_platform.substrate.job_channel import Log
 from fp_platform.substrate.secrets import get_secret
@@ -58,22 +57,6 @@ def load_dataset(h: Handles, manifest: dict[str, Any], run_id: str) -> pd.DataFr
     return with_event_fields(df.sort_values(["ts", "event_id"]).reset_index(drop=True))
 
 
-def _curves(results: dict[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
-    fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
-    for name, (y, s) in results.items():
-        fpr, tpr, _ = roc_curve(y, s)
-        prec, rec, _ = precision_recall_curve(y, s)
-        roc_ax.plot(fpr, tpr, label=name)
-        pr_ax.plot(rec, prec, label=name)
-    roc_ax.plot([0, 1], [0, 1], ":", color="grey")
-    roc_ax.set(title="ROC (test week)", xlabel="false positive rate", ylabel="true positive rate")
-    pr_ax.set(title="Precision-recall (test week)", xlabel="recall", ylabel="precision")
-    for ax in (roc_ax, pr_ax):
-        ax.legend(loc="best")
-    fig.tight_layout()
-    return fig
-
-
 def _mlflow_env(h: Handles) -> None:
     """MLflow's S3 artifact store reads its endpoint and keys from the environment (this job's only)."""
     if h.values.get("S3_ENDPOINT_URL"):
@@ -88,7 +71,7 @@ def tracking_uri(h: Handles) -> str:
 
 
 def _choose(
-    policy: LearningPolicy, history: pd.DataFrame, train_start: datetime, log: Log
+    policy: LearningPolicy, history: pd.DataFrame, train_start: datetime, k: int, log: Log
 ) -> tuple[selection.Trial, dict[str, Any]]:
     """The policy's model selection on the dataset's history (labels as of the cutoff), or, when no fold has
     data of both classes (a world too short for the folds), the policy's default candidate, saying why."""
@@ -101,7 +84,7 @@ def _choose(
             (policy.train_days, policy.delay_days, policy.test_days),
             selection.search_space(policy.selection.space),
             policy.selection.folds,
-            policy.review_budget,
+            k,
             policy.selection.budget_s,
             log,
             min_folds=policy.selection.min_folds,
@@ -133,6 +116,8 @@ def train_candidate(
     df = load_dataset(h, manifest, run_id)
     cutoff = basis.parse_time(manifest["label_cutoff"])
     features = policy.features
+    scale = pinned_scale(h, writer)
+    budget = review_budget_for(policy, scale)
     train = df[(df["split"] == "train") & df["target"].notna()]
     frauds = oracle_frauds(h, store, run_id)
     known = set(manifest["known_compromised_cards"])
@@ -146,13 +131,21 @@ def train_candidate(
     log(f"training on {len(train)} rows ({int(y.sum())} fraud), testing on {len(test)}")
     history = df[df["split"].isin(["history", "train"]) & df["target"].notna()]
     train_start = basis.parse_time(manifest["windows"]["train_start"])
-    chosen, chosen_sel = _choose(policy, history.assign(is_fraud=history["target"].astype(int)), train_start, log)
+    chosen, chosen_sel = _choose(
+        policy, history.assign(is_fraud=history["target"].astype(int)), train_start, budget, log
+    )
     log(f"training {chosen.name} on the training week")
     candidate = models.fit(chosen.kind, chosen.params, x_train, y, features)
     baseline = models.fit("logistic", policy.models["baseline"]["params"], x_train, y, features)
     scores = {"candidate": candidate.scores(x_test), "baseline": baseline.scores(x_test)}
-    metrics = {name: evaluation.evaluate(test, s, policy.review_budget) for name, s in scores.items()}
-    daily_cp = card_precision_at_k_daily(test, scores["candidate"], policy.review_budget)
+    metrics = {name: evaluation.evaluate(test, s, budget) for name, s in scores.items()}
+    daily_cp = card_precision_at_k_daily(test, scores["candidate"], budget)
+    curves = (
+        {n: evaluation.curves(test["is_fraud"].to_numpy(), s) for n, s in scores.items()}
+        if test["is_fraud"].nunique() == 2
+        else {}
+    )
+    importance = models.importance(candidate)
     leakage = {
         "train_rows_after_train_end": int((train["ts"] >= basis.parse_time(manifest["windows"]["train_end"])).sum()),
         "test_rows_before_test_start": int((test["ts"] < basis.parse_time(manifest["windows"]["test_start"])).sum()),
@@ -185,14 +178,14 @@ def train_candidate(
                 "features": ",".join(features),
                 "train_rows": len(train),
                 "test_rows": len(test),
-                "review_budget": policy.review_budget,
+                "review_budget": budget,
                 "iceberg_snapshot_id": manifest["snapshot_id"],
                 **{f"candidate.{k}": v for k, v in chosen.params.items()},
             }
         )
         for name, m in metrics.items():
             mlflow.log_metrics({f"{name}.{k}": v for k, v in m.items() if not np.isnan(v)})
-        fig = _curves({n: (test["is_fraud"].to_numpy(), s) for n, s in scores.items()})
+        fig = plots.curves_figure(curves)
         mlflow.log_figure(fig, "pr_roc_curves.png")
         plt.close(fig)
         for trial in chosen_sel.get("table", []):
@@ -202,8 +195,8 @@ def train_candidate(
                 mlflow.log_metrics({**means, "fit_s": trial["fit_s"]})
                 mlflow.set_tags({"reached": str(trial["reached"]), "chosen": str(trial["trial"] == chosen.name)})
         mlflow.log_dict(chosen_sel, "selection.json")
-        mlflow.log_dict({"k": policy.review_budget, "daily": daily_cp}, "card_precision_at_k_daily.json")
-        mlflow.log_dict(models.importance(candidate), "feature_importance.json")
+        mlflow.log_dict({"k": budget, "daily": daily_cp}, "card_precision_at_k_daily.json")
+        mlflow.log_dict(importance, "feature_importance.json")
         signature = infer_signature(pd.DataFrame(x_train[:5], columns=list(features)), scores["candidate"][:5])
         with tempfile.TemporaryDirectory() as tmp:
             doc_path = Path(tmp) / "model.json"
@@ -224,7 +217,6 @@ def train_candidate(
     key = h.pattern("S3_BUNDLE_PREFIX_PATTERN", bundle_id=bundle_id, bundle_version=version) + "model.json"
     bucket = h.get("S3_ARTIFACTS_BUCKET")
     store.put(bucket, key, body, write_once=True)  # a bundle version names one model, ever
-    scale = pinned_scale(h, writer)
     floors = {
         k: {"floor": f, "value": metrics["candidate"][k], "passed": metrics["candidate"][k] >= f}
         for k, f in floors_for(policy, scale).items()
@@ -275,11 +267,13 @@ def train_candidate(
         },
         "metrics": metrics,
         "card_precision_at_k_daily": daily_cp,
+        "curves": curves,
+        "feature_importance": importance,
         "selection": chosen_sel,
         "metric_floors": floors,
         "world_scale": scale,
         "leakage": leakage,
-        "review_budget_k": policy.review_budget,
+        "review_budget_k": budget,
     }
     refs = {
         "tracking": "postgres (" + h.get("DB_MLFLOW_NAME") + ")",

@@ -29,6 +29,7 @@ class LearningPolicy:
     metric_floors: dict[str, float]
     metric_floors_by_scale: dict[str, dict[str, float]]
     review_budget: int
+    review_budget_by_scale: dict[str, int]
     thresholds: dict[str, float]
     promotion: dict[str, float]
     selection: Selection
@@ -50,6 +51,11 @@ def floors_for(policy: LearningPolicy, scale: str | None) -> dict[str, float]:
     return policy.metric_floors_by_scale.get(scale or "", policy.metric_floors)
 
 
+def review_budget_for(policy: LearningPolicy, scale: str | None) -> int:
+    """The cards a day reviewed on a world of this scale: the k of CP@k in P14 and of P15's shadow precision."""
+    return policy.review_budget_by_scale.get(scale or "", policy.review_budget)
+
+
 def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
     try:
         p = doc["protocol"]
@@ -67,6 +73,7 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
                 for scale, floors in doc.get("metric_floors_by_scale", {}).items()
             },
             int(doc["review_budget"]),
+            {scale: int(k) for scale, k in doc.get("review_budget_by_scale", {}).items()},
             {k: float(v) for k, v in doc["thresholds"].items()},
             {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share")},
             Selection(
@@ -83,6 +90,8 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
     for floors in (policy.metric_floors, *policy.metric_floors_by_scale.values()):
         if set(floors) - set(METRICS):
             raise LearningPolicyError(f"{name}: metric floors may name only {METRICS}")
+    if any(k < 1 for k in (policy.review_budget, *policy.review_budget_by_scale.values())):
+        raise LearningPolicyError(f"{name}: a review budget is at least one card a day")
     if unknown := sorted(set(policy.selection.space) - set(KINDS)):
         raise LearningPolicyError(f"{name}: selection.space names unknown model kinds {unknown} (kinds: {KINDS})")
     if policy.selection.folds < 1 or policy.selection.budget_s <= 0 or not policy.selection.space:

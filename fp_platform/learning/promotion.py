@@ -28,9 +28,10 @@ from fp_platform.contracts.features import FEATURE_VERSION, SERVED_FIELDS
 from fp_platform.contracts.payloads import DECISIONS
 from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles
-from fp_platform.learning.policy import LearningPolicy
+from fp_platform.learning.policy import LearningPolicy, review_budget_for
 from fp_platform.learning.step import Step
 from fp_platform.substrate import bundle_models, bus
+from fp_platform.substrate.evidence_store import pinned_scale
 from fp_platform.substrate.object_store import S3ObjectStore
 
 
@@ -148,7 +149,7 @@ def check_compatibility(
         **compatibility(conn, store, candidate),
         "baseline": {"bundle_id": baseline[0], "bundle_version": baseline[1]},
         "shadow_window": {"start": basis["windows"]["test_start"], "end": basis["windows"]["test_end"]},
-        "review_budget": policy.review_budget,
+        "review_budget": review_budget_for(policy, pinned_scale(h, writer)),
     }
     writer.write_summary(h.get("MPR_COMPATIBILITY_CHECK_PATH_PATTERN"), result, phase_id=P15)
     return result

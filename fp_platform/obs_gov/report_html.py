@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from fp_platform.substrate import plots  # noqa: E402
+
 COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "NOT_RUN": "#9a6700"}
 
 
@@ -55,6 +57,20 @@ def _histogram(title: str, latency: dict[str, Any]) -> str:
     return _svg(fig)
 
 
+def _curves(curves: dict[str, dict[str, list[list[float]]]]) -> str:
+    return _svg(plots.curves_figure(curves))
+
+
+def _daily(title: str, series: list[float], k: int) -> str:
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.plot(range(1, len(series) + 1), series, marker="o", color="#0969da")
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.set_xlabel("test day")
+    ax.set_ylabel(f"card precision@{k}")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
+
+
 def _table(head: list[str], rows: list[list[str]]) -> str:
     th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
@@ -65,8 +81,70 @@ def _verdict(v: str) -> str:
     return f'<b style="color:{COLOURS.get(v, "#57606a")}">{html.escape(v)}</b>'
 
 
-def render(report: dict[str, Any]) -> str:
-    """`report` is run_report.json's content."""
+def _learning(learning: dict[str, Any]) -> str:
+    """The learning lane's section: P14's metrics against the floors, the selection's validation table, its
+    curves, feature importance and daily card precision; P15's promotion outcome."""
+    e = html.escape
+    ev, promotion = learning["eval"], learning.get("promotion")
+    floors = ev.get("metric_floors", {})
+    metrics = _table(
+        ["model", *ev["metrics"]["candidate"]],
+        [[e(name), *(f"{v:.4f}" for v in m.values())] for name, m in ev["metrics"].items()]
+        + [["floor", *(f"{floors[k]['floor']:.2f}" if k in floors else "" for k in ev["metrics"]["candidate"])]],
+    )
+    sel = ev.get("selection", {})
+    trials = _table(
+        ["trial", "reached", "validation AP mean", "std", "fit s"],
+        [
+            [
+                ("<b>" + e(t["trial"]) + "</b>") if t["trial"] == sel.get("chosen") else e(t["trial"]),
+                str(t.get("reached")),
+                "" if t.get("average_precision_mean") is None else f"{t['average_precision_mean']:.4f}",
+                "" if t.get("average_precision_std") is None else f"{t['average_precision_std']:.4f}",
+                f"{t.get('fit_s', 0):.1f}",
+            ]
+            for t in sel.get("table", [])
+        ],
+    )
+    k = ev.get("review_budget_k", 0)
+    plots = [
+        p
+        for p in (
+            _curves(ev["curves"]) if ev.get("curves") else "",
+            _barh(
+                "Feature importance (candidate)",
+                {f: v * 100 for f, v in ev.get("feature_importance", {}).items()},
+                "% of importance",
+            )
+            if ev.get("feature_importance")
+            else "",
+            _daily("Card precision per test day", ev["card_precision_at_k_daily"], k)
+            if ev.get("card_precision_at_k_daily")
+            else "",
+        )
+        if p
+    ]
+    outcome = (
+        "<p>P15 has not run.</p>"
+        if promotion is None
+        else f"<p>P15: {_verdict('PASS' if promotion.get('promoted') else 'FAIL')} "
+        f"{'promoted' if promotion.get('promoted') else 'not promoted'} "
+        f"{e(promotion['candidate']['bundle_id'])} {e(promotion['candidate']['bundle_version'])} — "
+        f"{e(promotion['promotion_rule']['detail'])}</p>"
+    )
+    return (
+        f"<h2>Learning</h2><p>test week: {ev['test']['rows']:,} rows, {ev['test']['frauds']:,} frauds"
+        f" (known compromised cards left out: {ev['test']['known_compromised_cards_removed']:,}); review budget"
+        f" k = {k} cards a day; chosen: <b>{e(str(sel.get('chosen', '')))}</b>"
+        f"{' (' + e(sel['skipped']) + ')' if sel.get('skipped') else ''}</p>"
+        f"{metrics}{outcome}<h3>Model selection</h3>{trials if sel.get('table') else '<p>No selection ran.</p>'}"
+        f'<div class="plots">{"".join(f"<div>{p}</div>" for p in plots)}</div>'
+    )
+
+
+def render(report: dict[str, Any], learning: dict[str, Any] | None = None) -> str:
+    """`report` is run_report.json's content; `learning`, once P14 ran: its evaluation report (`eval`) and
+    P15's promotion receipt (`promotion`, None before P15)."""
     e = html.escape
     phases = _table(
         ["phase", "name", "verdict", "gates"],
@@ -143,6 +221,7 @@ conformance {_verdict(report["environment_conformance"])} · closed {e(report["c
 <h2>Phases</h2>{phases}
 <h2>Flow</h2><div class="plots">{"".join(f"<div>{p}</div>" for p in plots)}</div>
 <h2>Reconciliation</h2>{recon}
+{_learning(learning) if learning else ""}
 <h2>Drills</h2>{drills}
 <h2>Anomalies</h2><pre>{e(_pretty(report["anomalies"]))}</pre>
 <h2>Evidence</h2><p>Relative to <code>{e(report["evidence_root"])}</code>.</p><ul>{links}</ul>

@@ -469,8 +469,7 @@ def _close(
     added = governance.export(writer, gov_name, gov)
     written.append(gov_name)
     put("RUN_REPORT_PATH_PATTERN", report)
-    html_name = h.get("RUN_REPORT_HTML_PATH_PATTERN")
-    writer.store.put(writer.bucket, writer.key(html_name), report_html.render(report).encode(), write_once=False)
+    html_name = publish_html(h, writer)
     written.append(html_name)
     log(f"closure written: {len(written)} files, {new_events} new governance events ({added} lines added)")
     marker = put(
@@ -504,3 +503,20 @@ def _close(
         "funnel": recon["funnel"],
         "decision_latency_p99_ms": report["decision_latency"]["p99_ms"],
     }
+
+
+def publish_html(h: Handles, writer: EvidenceWriter) -> str:
+    """Render run_report.html from run_report.json and, once the learning lane ran on the run, P14's
+    evaluation report and P15's promotion receipt: P11 writes it, P16 writes it again with the learning
+    section. Returns its evidence name."""
+    learning = None
+    if writer.exists(eval_name := h.get("MF_EVAL_REPORT_PATH_PATTERN")):
+        receipt = h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN")
+        learning = {
+            "eval": writer.read(eval_name),
+            "promotion": writer.read(receipt) if writer.exists(receipt) else None,
+        }
+    html_name = h.get("RUN_REPORT_HTML_PATH_PATTERN")
+    page = report_html.render(writer.read(h.get("RUN_REPORT_PATH_PATTERN")), learning)
+    writer.store.put(writer.bucket, writer.key(html_name), page.encode(), write_once=False)
+    return html_name

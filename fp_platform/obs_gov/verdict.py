@@ -19,6 +19,7 @@ from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
 from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.phases import P2, P4, P11, P12, P13, P14, P15, P16
 from fp_platform.handles import Handles
+from fp_platform.obs_gov import reporter
 from fp_platform.substrate import residuals
 from fp_platform.substrate.evidence_store import run_evidence
 
@@ -403,4 +404,6 @@ def judge(h: Handles, run_id: str, second_run: str | None) -> dict[str, Any]:
     second = run_evidence(h, second_run, store=writer.store) if second_run else None
     result = platform_verdict(h, writer, second, promoted)
     publish(h, writer, result)
+    if writer.exists(h.get("RUN_REPORT_PATH_PATTERN")):
+        reporter.publish_html(h, writer)  # now with the learning lane's section
     return result

@@ -82,6 +82,14 @@ def test_full_ends_with_a_blocker_free_verdict(h, full_run, verdict):
     assert writer.exists(h.get("PROOF_MATRIX_PATH_PATTERN"))
 
 
+def test_the_run_report_carries_the_learning_lane_after_p16(h, full_run, verdict):
+    writer = run_evidence(h, full_run)
+    page = writer.store.get(writer.bucket, writer.key(h.get("RUN_REPORT_HTML_PATH_PATTERN"))).decode()
+    chosen = writer.read(h.get("MF_EVAL_REPORT_PATH_PATTERN"))["selection"]["chosen"]
+    section = page[page.index("<h2>Learning</h2>") :]
+    assert chosen in section and "promoted" in section and section.count("<svg") >= 2
+
+
 def test_the_second_run_decides_with_the_promoted_bundle(h, full_run, verdict):
     receipt = run_evidence(h, full_run).read(h.get("MPR_PROMOTION_RECEIPT_PATH_PATTERN"))
     promoted = (receipt["candidate"]["bundle_id"], receipt["candidate"]["bundle_version"])
