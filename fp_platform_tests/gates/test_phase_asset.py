@@ -9,6 +9,7 @@ from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.gates import Gate, gate_evidence_name
 from fp_platform.contracts.phases import P9
 from fp_platform.resources import platform_run_partitions
+from fp_platform_tests.support import MemoryStore
 
 pytestmark = pytest.mark.unit
 RUN = "platform_15000101T000000Z"
@@ -16,25 +17,6 @@ GATES = (
     Gate("enough", "at least two", lambda d: (d["n"] >= 2, f"n={d['n']}")),
     Gate("none_lost", "nothing lost", lambda d: (d["lost"] == 0, f"lost={d['lost']}")),
 )
-
-
-class MemoryStore:
-    """The object-store protocol in a dict (what EvidenceWriter needs)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-
-    def put(self, bucket: str, key: str, body: bytes, *, write_once: bool) -> None:
-        self.objects[(bucket, key)] = body
-
-    def get(self, bucket: str, key: str) -> bytes:
-        return self.objects[(bucket, key)]
-
-    def exists(self, bucket: str, key: str) -> bool:
-        return (bucket, key) in self.objects
-
-    def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
 
 
 def _run(doc: dict, refuse: str | None = None):
