@@ -66,6 +66,15 @@ class Refusal:
     result: dict[str, Any]
 
 
+class JobRefused(Exception):
+    """A phase's one-shot job refused its input (`launch_job(..., refused_gate=...)`): `phase_asset` records the
+    `Refusal` it carries, so a body that launches jobs needs no refusal check after each."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(f"{refusal.gate}: {refusal.result.get('reason')}")
+        self.refusal = refusal
+
+
 def summary_verdict(
     writer: EvidenceWriter,
     facts: dict[str, Any],
@@ -92,7 +101,10 @@ def phase_asset(phase_id: str, gates: Sequence[Gate], **asset_args: Any) -> Call
     def wrap(fn: Callable) -> Any:
         @functools.wraps(fn)
         def body(context: AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
-            outcome = fn(context, *args, **kwargs)
+            try:
+                outcome = fn(context, *args, **kwargs)
+            except JobRefused as refused:
+                outcome = refused.refusal
             if isinstance(outcome, Refusal):
                 if outcome.gate not in {g.name for g in gates}:
                     raise ValueError(f"{fn.__name__} refused under {outcome.gate!r}, which is not one of its gates")
@@ -175,10 +187,12 @@ def launch_job(
     module: str,
     job: str,
     *args: str,
+    refused_gate: str | None = None,
 ) -> dict:
     """Run `python -m <module> <job> --run-id <partition> ...` through the profile's Pipes client (a local
     subprocess, an ECS task on dev_min, a pod on dev_full); return what it reported (a job that reports
-    nothing fails the phase, recorded in the run's evidence)."""
+    nothing fails the phase, recorded in the run's evidence). With `refused_gate`, a report of status REFUSED
+    raises `JobRefused`: that gate fails with the job's reason."""
     writer = platform.evidence(context.partition_key)
     argv = ["-m", module, job, "--run-id", context.partition_key, *args]
     env = {"FP_PROFILE": platform.profile}
@@ -189,7 +203,10 @@ def launch_job(
     messages = invocation.get_custom_messages()
     if not messages:
         raise fail_phase(writer, phase_id, context.asset_key, job, "job reported no result")
-    return messages[-1]
+    result = messages[-1]
+    if refused_gate and result.get("status") == "REFUSED":
+        raise JobRefused(Refusal(writer, refused_gate, result))
+    return result
 
 
 def _launch_in_cloud(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.console import Console
 from rich.live import Live
@@ -174,25 +174,31 @@ class PhaseProgress:
         self._live.__exit__(*exc)
 
 
-def execute(
-    until: str | None,
-    scale: str | None,
-    run_id: str | None,
-    console: Console,
-    assets: list[str] | None = None,
-    max_events_per_output: int | None = None,
-    drills: tuple[str, ...] = DEFAULT_DRILLS,
-    full: bool = False,
-    second_run: str | None = None,
-) -> RunResult:
+@dataclass(frozen=True)
+class RunRequest:
+    """What `fp-platform run` was asked for, passed whole from the command line to every run it starts (the
+    phases `until` one, or `full`; a new run or `run_id` again; only `assets`; the stream's bound and drills;
+    `second_run`, the verification run P16 judges beside this one)."""
+
+    until: str | None = None
+    scale: str | None = None
+    run_id: str | None = None
+    assets: tuple[str, ...] = ()
+    max_events_per_output: int | None = None
+    drills: tuple[str, ...] = DEFAULT_DRILLS
+    full: bool = False
+    second_run: str | None = None
+
+
+def execute(request: RunRequest, console: Console) -> RunResult:
     """Stack up, allocate (or reuse) the run partition, materialise the selected phases in-process with a live
     progress display; the RunResult (`RunRefused` when the request itself cannot run). Without `until`
-    the spine runs (up to SPINE_LAST); `full` goes on through every implemented phase. `second_run` is the
-    verification run P16 judges beside this one."""
+    the spine runs (up to SPINE_LAST); `full` goes on through every implemented phase."""
     from fp_platform.operate import dagster_home
     from fp_platform.substrate import local_stack
 
     h = handles()
+    run_id, assets, drills = request.run_id, request.assets, request.drills
     if h.profile == "local":
         local_stack.up(h, progress=lambda m: console.print(f"… {m}"))
     dagster_home.prepare(h)
@@ -206,7 +212,7 @@ def execute(
     from fp_platform.definitions import PLATFORM_RUN_JOB, defs
 
     job = defs.resolve_job_def(PLATFORM_RUN_JOB)
-    until = until or (None if full else SPINE_LAST)
+    until = request.until or (None if request.full else SPINE_LAST)
     implemented = {key: spec.group_name for key, spec in _asset_groups(defs).items()}
     implemented_groups = set(implemented.values())
     runnable = tuple(p for p in PHASES if p.group in implemented_groups)
@@ -241,14 +247,14 @@ def execute(
     selected = {k.to_user_string() for k in selection}
     ops: dict = {}
     if "run_header" in selected:
-        ops["run_header"] = {"config": {"scale": scale or pinned_scale(h, run_id) or DEFAULT_SCALE}}
+        ops["run_header"] = {"config": {"scale": request.scale or pinned_scale(h, run_id) or DEFAULT_SCALE}}
     if "wsp_stream" in selected:
         wsp_config: dict = {"drills": list(drills)}
-        if max_events_per_output:
-            wsp_config["max_events_per_output"] = max_events_per_output
+        if request.max_events_per_output:
+            wsp_config["max_events_per_output"] = request.max_events_per_output
         ops["wsp_stream"] = {"config": wsp_config}
-    if VERDICT_ASSET in selected and second_run:
-        ops[VERDICT_ASSET] = {"config": {"second_run": second_run}}
+    if VERDICT_ASSET in selected and request.second_run:
+        ops[VERDICT_ASSET] = {"config": {"second_run": request.second_run}}
     if drills:
         console.print(f"drills: {', '.join(drills)}")
 
@@ -305,28 +311,21 @@ def _print_run(run: RunResult, console: Console) -> bool:
     return run.success and all(o.verdict == "PASS" for o in run.outcomes)
 
 
-def full_run(
-    scale: str | None, run_id: str | None, console: Console, max_events_per_output: int | None, drills: tuple[str, ...]
-) -> int:
-    """Spine + learning through promotion (P1..P15) as `run_id` (default: a new run), a second spine run
+def full_run(request: RunRequest, console: Console) -> int:
+    """Spine + learning through promotion (P1..P15) as `request.run_id` (default: a new run), a second spine run
     deciding with the promoted bundle (P1..P11, non-regression), then P16's verdict on the first run with
     the second beside it."""
-    first = execute(LEARNING_LAST, scale, run_id, console, max_events_per_output=max_events_per_output, drills=drills)
+    first = execute(replace(request, until=LEARNING_LAST, full=False), console)
     if not _print_run(first, console):
         console.print(f"[red]{first.platform_run_id} did not pass through {LEARNING_LAST}: no second run[/]")
         return 1
     console.print(f"second spine run: decides with the bundle {first.platform_run_id} promoted")
-    second = execute(
-        SPINE_LAST,
-        scale or pinned_scale(handles(), first.platform_run_id),
-        None,
-        console,
-        max_events_per_output=max_events_per_output,
-        drills=drills,
-    )
+    scale = request.scale or pinned_scale(handles(), first.platform_run_id)
+    second = execute(replace(request, until=SPINE_LAST, scale=scale, run_id=None, full=False), console)
     second_ok = _print_run(second, console)
     verdict = execute(
-        None, None, first.platform_run_id, console, assets=[VERDICT_ASSET], drills=(), second_run=second.platform_run_id
+        RunRequest(run_id=first.platform_run_id, assets=(VERDICT_ASSET,), drills=(), second_run=second.platform_run_id),
+        console,
     )
     verdict_ok = _print_run(verdict, console)
     h = handles()
@@ -342,25 +341,12 @@ def full_run(
     return 0 if second_ok and verdict_ok else 1
 
 
-def main(
-    until: str | None,
-    scale: str | None,
-    run_id: str | None,
-    console: Console,
-    assets: list[str] | None = None,
-    max_events_per_output: int | None = None,
-    drills: tuple[str, ...] = DEFAULT_DRILLS,
-    full: bool = False,
-) -> int:
+def main(request: RunRequest, console: Console) -> int:
     """`fp-platform run`: the exit code (0 every phase passed, 1 a gate failed, 2 the request was refused)."""
     try:
-        if full and not (until or assets):
-            return full_run(scale, run_id, console, max_events_per_output, drills)
-        return (
-            0
-            if _print_run(execute(until, scale, run_id, console, assets, max_events_per_output, drills, full), console)
-            else 1
-        )
+        if request.full and not (request.until or request.assets):
+            return full_run(request, console)
+        return 0 if _print_run(execute(request, console), console) else 1
     except RunRefused as exc:
         console.print(f"[red]{exc}[/]")
         return 2

@@ -1,6 +1,7 @@
 """Helpers the test packages share (not fixtures: those stay in each package's conftest.py).
 
 - `unique_run_id`: a fresh, well-formed platform_run_id per call, without sleeping.
+- `MemoryStore`: the object-store protocol in a dict, for evidence without the stack.
 - `start_ig`: an IG process of a test's own (real HTTP, Postgres, Kafka, S3).
 - `smoke_world`, `truth`: the smoke world's outputs, built once per session.
 - `wait_consumed`, `Lane`, `start_lane`: a world's admitted records put straight onto the real topics (as IG
@@ -150,3 +151,22 @@ def start_lane(h, items, drop=lambda env: False) -> Lane:
     lane = Lane(run_id, f"test.lane.{run_id}", sum(env["event_class"] == "traffic.fraud" for _, env in chosen))
     lane.run(h, *CORE_WORKERS, *decision_lane.DECISION_LANE_WORKERS)
     return lane
+
+
+class MemoryStore:
+    """The object-store protocol in a dict (what EvidenceWriter needs)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def put(self, bucket: str, key: str, body: bytes, *, write_once: bool) -> None:
+        self.objects[(bucket, key)] = body
+
+    def get(self, bucket: str, key: str) -> bytes:
+        return self.objects[(bucket, key)]
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return (bucket, key) in self.objects
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))

@@ -25,7 +25,8 @@ def run(
     console: Console,
     log: Callable[[str], None],
 ) -> list[dict]:
-    result = runner.execute(until, scale, None, console, max_events_per_output=max_events_per_output, drills=drills)
+    request = runner.RunRequest(until=until, scale=scale, max_events_per_output=max_events_per_output, drills=drills)
+    result = runner.execute(request, console)
     from fp_platform.definitions import defs
     from fp_platform.handles import handles
 

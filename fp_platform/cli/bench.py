@@ -62,6 +62,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+WORLD_SCALES = ("smoke", "demo", "handbook")  # world.engine.SCALES, named here so `--help` loads no numpy
+
+
+def _scale(bench: argparse.ArgumentParser, default: str = "demo") -> None:
+    """The world size a bench runs on: the same option on every bench that builds or streams a world."""
+    bench.add_argument("--scale", choices=WORLD_SCALES, default=default, help=f"world size (default {default})")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `bench` to the `fp-platform` parser."""
     p = sub.add_parser("bench", help="benchmarks; one JSON line per metric, with its same-run baseline")
@@ -70,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stream-sort",
         help="stream sort (S3 in/out, receipts) vs DuckDB ORDER BY, rows/s and peak RSS; plus engine generation time",
     )
-    sort.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
+    _scale(sort)
     sort.add_argument("--bucket-rows", type=int, default=1_000_000, help="rows held in memory per sort bucket")
     sort.add_argument("--duckdb-memory-limit", default="2GB")
     rt = bench_sub.add_parser(
@@ -78,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="events/s of each RTDL core worker (archive, IEG, OFP, CSFB) on a "
         "world's admitted records, and OFP feature lookup latency p50/p99",
     )
-    rt.add_argument("--scale", default="demo", choices=["smoke", "demo", "handbook"], help="world size (default demo)")
+    _scale(rt)
     rt.add_argument("--lookups", type=int, default=5_000, help="OFP lookups timed (default 5000)")
     ig = bench_sub.add_parser(
         "ig",
@@ -100,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="admission -> published decision latency p50/p95/p99 at a paced "
         "rate and the sustained decisions/s, through the real IG and pack workers",
     )
-    dec.add_argument("--scale", default="demo", choices=["smoke", "demo", "handbook"], help="world size (default demo)")
+    _scale(dec)
     dec.add_argument("--rate", type=float, default=1000.0, help="traffic events/s offered in the paced phase")
     dec.add_argument("--seconds", type=float, default=20.0, help="length of the paced phase (capped by the world)")
     dec.add_argument(
@@ -116,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="model selection under the handbook protocol (OFS features, prequential folds), the chosen model "
         "and the book's random forest on the test week, vs the book's rows; OFS rows/s, selection and training time",
     )
-    lb.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="handbook")
+    _scale(lb, default="handbook")
     lb.add_argument(
         "--context-signal-strength",
         type=float,
@@ -136,7 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a whole run (fp-platform run): wall time, events/s, seconds per phase "
         "and Dagster's orchestration share of the wall time; exit 1 if a phase failed",
     )
-    br.add_argument("--scale", choices=("smoke", "demo", "handbook"), default="demo")
+    _scale(br)
     br.add_argument("--until", choices=PHASE_IDS, default=None, help="stop after this phase (default: every one)")
     br.add_argument("--max-events-per-output", type=int, default=None, metavar="N")
     br.add_argument(

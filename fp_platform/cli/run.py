@@ -20,16 +20,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         drills = () if args.no_drills else check_drills(args.drill or DEFAULT_DRILLS)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    return runner.main(
+    request = runner.RunRequest(
         until=args.until,
         scale=args.scale,
         run_id=args.run_id,
-        console=console,
-        assets=args.asset,
+        assets=tuple(args.asset),
         max_events_per_output=args.max_events_per_output,
         drills=drills,
         full=args.full,
     )
+    return runner.main(request, console)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -102,3 +102,15 @@ class EvidenceWriter:
     def list(self) -> list[str]:
         """Names of this run's evidence files, relative to the run root."""
         return sorted(k[len(self.run_root) :] for k in self.store.list_keys(self.bucket, self.run_root))
+
+    def read_back(self) -> tuple[list[str], list[str]]:
+        """This run's JSON evidence files, and why each one that does not read back (`read`) failed: the proof,
+        at P16 and at P17, that the evidence outlives the run's runtime."""
+        names = [n for n in self.list() if n.endswith(".json")]
+        problems = []
+        for name in names:
+            try:
+                self.read(name)
+            except EvidenceError as exc:
+                problems.append(str(exc))
+        return names, problems

@@ -43,14 +43,22 @@ class Gate:
         return GateResult(self.name, bool(passed), detail, meta[0] if meta else {}, self.advisory)
 
 
-def workers_green(healthy: str) -> Callable[[dict[str, Any]], Judgement]:
-    """A predicate over `doc["unhealthy"]` (the workers not GREEN for the run): passes when it names none,
-    with `healthy` as the detail."""
+def none_listed(key: str, ok: str | Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], Judgement]:
+    """A predicate over `doc[key]` (the problems a phase found): passes when it lists none; the detail is the
+    problems, or `ok` (a text, or a function of the document) when there are none. Most "nothing is wrong" gates
+    are this, so each declares only where its problems are and what a pass says."""
 
     def predicate(d: dict[str, Any]) -> Judgement:
-        return not d["unhealthy"], "; ".join(d["unhealthy"]) or healthy
+        found = d[key]
+        return not found, "; ".join(found) or (ok(d) if callable(ok) else ok)
 
     return predicate
+
+
+def workers_green(healthy: str | Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], Judgement]:
+    """A predicate over `doc["unhealthy"]` (the workers not GREEN for the run): passes when it names none,
+    with `healthy` as the detail."""
+    return none_listed("unhealthy", healthy)
 
 
 def tables_append_only(d: dict[str, Any]) -> Judgement:

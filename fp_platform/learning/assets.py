@@ -15,6 +15,8 @@ from fp_platform.contracts.phases import P12, P13, P14, P15
 from fp_platform.learning import gates, model_factory
 from fp_platform.resources import Pipes, PlatformResource
 
+_JOBS = "fp_platform.learning.jobs"  # the module of the learning plane's one-shot jobs
+
 
 class LearningInputConfig(Config):
     """The label as-of cutoff (ISO world time); default: the start of the test week, per the policy."""
@@ -31,13 +33,10 @@ def learning_input_basis(
 ):
     """P12: the learning input pinned by fingerprint (label as-of policy, windows, archive, labels), with anti-leakage
     checks."""
-    writer = platform.evidence(context.partition_key)
     args = ["--label-cutoff", config.label_cutoff] if config.label_cutoff else []
-    result = launch_job(context, pipes, platform, P12, "fp_platform.learning.jobs", "basis", *args)
-    if result.get("status") == "REFUSED":
-        return Refusal(writer, "basis_pinned", result)
+    result = launch_job(context, pipes, platform, P12, _JOBS, "basis", *args, refused_gate="basis_pinned")
     return Verdict(
-        writer,
+        platform.evidence(context.partition_key),
         result,
         {
             "basis_fingerprint": result["basis_fingerprint"],
@@ -51,13 +50,10 @@ def learning_input_basis(
 def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
     """P13: the point-in-time dataset rebuilt offline from the archive and labels as of the cutoff, committed to
     Iceberg, with the online/offline parity check."""
-    writer = platform.evidence(context.partition_key)
-    result = launch_job(context, pipes, platform, P13, "fp_platform.learning.jobs", "ofs")
-    if result.get("status") == "REFUSED":
-        return Refusal(writer, "dataset_committed", result)
+    result = launch_job(context, pipes, platform, P13, _JOBS, "ofs", refused_gate="dataset_committed")
     ice = result["iceberg"]
     return Verdict(
-        writer,
+        platform.evidence(context.partition_key),
         result,
         {
             "dataset_fingerprint": result["dataset_fingerprint"],
@@ -72,13 +68,10 @@ def ofs_dataset(context: AssetExecutionContext, platform: PlatformResource, pipe
 def mf_candidate(context: AssetExecutionContext, platform: PlatformResource, pipes: Pipes):
     """P14: select the candidate model (prequential validation over the policy's space), train it and a logistic
     baseline, evaluate under the handbook protocol, track in MLflow, register the candidate bundle."""
-    writer = platform.evidence(context.partition_key)
-    result = launch_job(context, pipes, platform, P14, "fp_platform.learning.jobs", "train")
-    if result.get("status") == "REFUSED":
-        return Refusal(writer, "metric_floors", result)
+    result = launch_job(context, pipes, platform, P14, _JOBS, "train", refused_gate="metric_floors")
     problems = model_factory.mlflow_run_problems(platform.handles, result["mlflow_run_id"], result["mlflow_model_uri"])
     return Verdict(
-        writer,
+        platform.evidence(context.partition_key),
         {**result, "mlflow_problems": problems},
         {
             "mlflow_run_id": result["mlflow_run_id"],
@@ -105,7 +98,7 @@ def mpr_promotion(
     append-only registry events in Postgres and on the registry topic."""
     writer = platform.evidence(context.partition_key)
     args = ["--candidate", config.candidate] if config.candidate else []
-    compat = launch_job(context, pipes, platform, P15, "fp_platform.learning.jobs", "compatibility", *args)
+    compat = launch_job(context, pipes, platform, P15, _JOBS, "compatibility", *args)
     if compat.get("status") == "REFUSED" or not compat["compatible"]:
         reason = compat.get("reason") or "; ".join(compat["reasons"])
         return Refusal(writer, "compatible", {"reason": f"refused: {reason}"})
@@ -131,12 +124,9 @@ def mpr_promotion(
         window["end"],
         "--review-budget",
         str(compat["review_budget"]),
+        refused_gate="promotion_committed",
     )
-    if shadow.get("status") == "REFUSED":
-        return Refusal(writer, "promotion_committed", {"reason": shadow["reason"]})
-    result = launch_job(context, pipes, platform, P15, "fp_platform.learning.jobs", "promote")
-    if result.get("status") == "REFUSED":
-        return Refusal(writer, "promotion_committed", result)
+    result = launch_job(context, pipes, platform, P15, _JOBS, "promote", refused_gate="promotion_committed")
     name = f"{bundle['bundle_id']} {bundle['bundle_version']}"
     return Verdict(
         writer,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fp_platform.contracts.gates import Gate, Judgement
+from fp_platform.contracts.gates import Gate, Judgement, none_listed
 
 Doc = dict[str, Any]
 
@@ -49,10 +49,7 @@ LEARNING_INPUT_BASIS = (
     Gate(
         "no_feature_leakage",
         "no feature window of the shared definition ends after its event, nor a label window inside the label delay",
-        lambda d: (
-            not d["feature_leakage"],
-            "; ".join(d["feature_leakage"]) or "every window ends at or before its event",
-        ),
+        none_listed("feature_leakage", "every window ends at or before its event"),
     ),
 )
 
@@ -144,7 +141,7 @@ MF_CANDIDATE = (
     Gate(
         "tracked_in_mlflow",
         "the MLflow run holds params, metrics, PR/ROC plots and the model with its signature",
-        lambda d: (not d["mlflow_problems"], "; ".join(d["mlflow_problems"]) or f"run {d['mlflow_run_id']} complete"),
+        none_listed("mlflow_problems", lambda d: f"run {d['mlflow_run_id']} complete"),
     ),
     Gate(
         "candidate_bundle",

@@ -98,13 +98,7 @@ def _processes_gone(e: Evidence) -> tuple[bool, str]:
 
 
 def _readable(e: Evidence) -> tuple[bool, str]:
-    names = [n for n in e.writer.list() if n.endswith(".json")]
-    bad = []
-    for n in names:
-        try:
-            e.doc(n)
-        except EvidenceError as exc:
-            bad.append(str(exc))
+    names, bad = e.writer.read_back()
     return bool(names) and not bad, f"{len(names) - len(bad)}/{len(names)} evidence files read back" + (
         f"; {bad[:3]}" if bad else ""
     )

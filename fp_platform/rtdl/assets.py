@@ -8,6 +8,7 @@ offsets written with the state), Kafka (commits never ahead of the DB) and S3 (a
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
 from dagster import AssetExecutionContext
@@ -126,88 +127,97 @@ def _close_archive(writer, h, closure: dict) -> str | None:
     return None
 
 
-def _lane_facts(
-    context: AssetExecutionContext,
-    platform: PlatformResource,
-    have: str,
-    want: str,
-    components: tuple[str, ...],
-    summarise: Callable[[psycopg.Connection], dict],
-) -> dict:
-    """Supervise the decision lane pack until the run's `have` count reaches its `want` count (names of
-    `decision_lane.counts`), then a heartbeat after the last batch; the lane's summary (`summarise`) with the
-    seconds waited and the named workers that are not GREEN for the run (`unhealthy`)."""
+@dataclass(frozen=True)
+class _Lane:
+    """What one P9 asset waits for and records: the lane has caught up when the run's `have` count reaches its
+    `want` count (names of `decision_lane.counts`); `components` name the workers judged GREEN; `summarise` gives
+    the lane's facts, written to the evidence file `evidence` (a path handle key) with the `shown` ones as the
+    asset's metadata."""
+
+    have: str
+    want: str
+    components: tuple[str, ...]
+    summarise: Callable[[PlatformResource, psycopg.Connection, str], dict]
+    evidence: str
+    shown: tuple[str, ...]
+    bounded_slice: Callable[[psycopg.Connection, str], list] | None = None  # the audit's bounded slice
+
+
+def _lane_facts(context: AssetExecutionContext, platform: PlatformResource, lane: _Lane) -> dict:
+    """Supervise the decision lane pack until `lane` has caught up, then a heartbeat after the last batch; the
+    lane's summary with the seconds waited, the named workers that are not GREEN for the run (`unhealthy`) and
+    its bounded slice (`slice`) where it has one."""
     h, run_id = platform.handles, context.partition_key
-    lane = (pack(h, h.get("PACK_ID_RTDL_DECISION_LANE")),)
+    pack_lane = (pack(h, h.get("PACK_ID_RTDL_DECISION_LANE")),)
     with platform.connect() as conn:
         conn.autocommit = True
 
         def done() -> tuple[bool, str]:
             c = decision_lane.counts(conn, run_id)
-            return c[have] >= c[want] > 0, f"{c[have]}/{c[want]} {have}"
+            return c[lane.have] >= c[lane.want] > 0, f"{c[lane.have]}/{c[lane.want]} {lane.have}"
 
         timeout_s = RtdlSettings.load(h).decision_lane_timeout_seconds
-        _, waited = supervisor.supervise_until(h, conn, run_id, lane, done, timeout_s, context.log.info)
+        _, waited = supervisor.supervise_until(h, conn, run_id, pack_lane, done, timeout_s, context.log.info)
         return {
-            **summarise(conn),
+            **lane.summarise(platform, conn, run_id),
             "waited_s": waited,
-            "unhealthy": supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", *components),
+            "unhealthy": supervisor.unhealthy(h, conn, "PACK_ID_RTDL_DECISION_LANE", *lane.components),
+            **({"slice": lane.bounded_slice(conn, run_id)} if lane.bounded_slice else {}),
         }
+
+
+def _lane_verdict(context: AssetExecutionContext, platform: PlatformResource, lane: _Lane) -> Verdict:
+    """The body every P9 asset shares: wait for the lane, then its summary judged and written."""
+    h, run_id = platform.handles, context.partition_key
+    facts = _lane_facts(context, platform, lane)
+    slices = None
+    if lane.bounded_slice:
+        chains = facts.pop("slice")
+        slice_name = h.pattern("AUDIT_SLICE_PATH_PATTERN", slice_id="first_and_degraded")
+        slices = {slice_name: {"chains": chains, "bounded_to": len(chains)}}
+    return summary_verdict(platform.evidence(run_id), facts, h.get(lane.evidence), lane.shown, slices=slices)
+
+
+_DECISIONS = _Lane(
+    "decisions",
+    "admitted_traffic",
+    ("COMPONENT_ID_DF", "COMPONENT_ID_DL"),
+    lambda platform, conn, run_id: decision_lane.decision_summary(conn, run_id),
+    "DECISION_SUMMARY_PATH_PATTERN",
+    ("decisions", "degraded", "by_decision"),
+)
+_ACTIONS = _Lane(
+    "outcomes",
+    "decisions",
+    ("COMPONENT_ID_AL",),
+    lambda platform, conn, run_id: decision_lane.action_summary(conn, run_id),
+    "ACTION_SUMMARY_PATH_PATTERN",
+    ("outcomes", "duplicates_prevented"),
+)
+_AUDIT = _Lane(
+    "chains",
+    "decisions",
+    ("COMPONENT_ID_DLA",),
+    lambda platform, conn, run_id: decision_lane.audit_summary(platform.handles, conn, platform.store, run_id),
+    "DLA_EVIDENCE_PATH_PATTERN",
+    ("chains", "lineage_unresolved_total"),
+    bounded_slice=decision_lane.audit_slice,
+)
 
 
 @phase_asset(P9, gates.DECISION_SUMMARY, deps=[rtdl_caught_up], kinds={"kafka", "postgres"})
 def decision_summary(context: AssetExecutionContext, platform: PlatformResource):
     """P9: DF decided every admitted traffic event (rules + model, explicit degrade)."""
-    run_id = context.partition_key
-    facts = _lane_facts(
-        context,
-        platform,
-        "decisions",
-        "admitted_traffic",
-        ("COMPONENT_ID_DF", "COMPONENT_ID_DL"),
-        lambda conn: decision_lane.decision_summary(conn, run_id),
-    )
-    name = platform.handles.get("DECISION_SUMMARY_PATH_PATTERN")
-    return summary_verdict(platform.evidence(run_id), facts, name, ("decisions", "degraded", "by_decision"))
+    return _lane_verdict(context, platform, _DECISIONS)
 
 
 @phase_asset(P9, gates.ACTION_SUMMARY, deps=[decision_summary], kinds={"kafka", "postgres"})
 def action_summary(context: AssetExecutionContext, platform: PlatformResource):
     """P9: AL executed each intent once (idempotent on action_id) and recorded its outcome."""
-    run_id = context.partition_key
-    facts = _lane_facts(
-        context,
-        platform,
-        "outcomes",
-        "decisions",
-        ("COMPONENT_ID_AL",),
-        lambda conn: decision_lane.action_summary(conn, run_id),
-    )
-    name = platform.handles.get("ACTION_SUMMARY_PATH_PATTERN")
-    return summary_verdict(platform.evidence(run_id), facts, name, ("outcomes", "duplicates_prevented"))
+    return _lane_verdict(context, platform, _ACTIONS)
 
 
 @phase_asset(P9, gates.AUDIT_SUMMARY, deps=[action_summary], kinds={"kafka", "postgres", "s3"})
 def audit_summary(context: AssetExecutionContext, platform: PlatformResource):
     """P9: DLA's append-only audit: one closed chain per decision, lineage to the IG receipt."""
-    h, run_id = platform.handles, context.partition_key
-    facts = _lane_facts(
-        context,
-        platform,
-        "chains",
-        "decisions",
-        ("COMPONENT_ID_DLA",),
-        lambda conn: {
-            **decision_lane.audit_summary(h, conn, platform.store, run_id),
-            "chains_slice": decision_lane.audit_slice(conn, run_id),
-        },
-    )
-    chains = facts.pop("chains_slice")
-    slice_name = h.pattern("AUDIT_SLICE_PATH_PATTERN", slice_id="first_and_degraded")
-    return summary_verdict(
-        platform.evidence(run_id),
-        facts,
-        h.get("DLA_EVIDENCE_PATH_PATTERN"),
-        ("chains", "lineage_unresolved_total"),
-        slices={slice_name: {"chains": chains, "bounded_to": len(chains)}},
-    )
+    return _lane_verdict(context, platform, _AUDIT)

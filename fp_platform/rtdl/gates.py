@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fp_platform.contracts.gates import Gate, Judgement, tables_append_only, workers_green
+from fp_platform.contracts.gates import Gate, Judgement, none_listed, tables_append_only, workers_green
 
 Doc = dict[str, Any]
 
@@ -43,15 +43,12 @@ RTDL_CAUGHT_UP = (
     Gate(
         "workers_healthy",
         "archive, IEG, OFP and CSFB run for this run with fresh GREEN heartbeats",
-        lambda d: (not d["unhealthy"], "; ".join(d["unhealthy"]) or f"{d['workers']} workers GREEN"),
+        workers_green(lambda d: f"{d['workers']} workers GREEN"),
     ),
     Gate(
         "commit_after_write",
         "no Kafka-committed offset is ahead of the offset written with the state",
-        lambda d: (
-            not d["kafka_ahead_of_db"],
-            "; ".join(d["kafka_ahead_of_db"]) or "Kafka commits at or behind the DB offsets",
-        ),
+        none_listed("kafka_ahead_of_db", "Kafka commits at or behind the DB offsets"),
     ),
     Gate(
         "caught_up", "lag <= RTDL_CAUGHT_UP_LAG_MAX on every partition holding the run's admitted records", _caught_up

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fp_platform.contracts.gates import Gate, Judgement
+from fp_platform.contracts.gates import Gate, Judgement, none_listed
 
 Doc = dict[str, Any]
 
@@ -39,7 +39,7 @@ ORACLE_PACK = (
     Gate(
         "pack_sealed",
         "the pack manifest is sealed and every sealed object is present with its size",
-        lambda d: (not d["problems"], "; ".join(d["problems"]) or f"sealed {d['pack_fingerprint']}"),
+        none_listed("problems", lambda d: f"sealed {d['pack_fingerprint']}"),
     ),
     Gate(
         "required_outputs_sealed",

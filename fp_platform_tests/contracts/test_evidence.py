@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from fp_platform.contracts.evidence import EvidenceError
+from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter
 from fp_platform.contracts.ids import new_platform_run_id
 from fp_platform.substrate.evidence_store import run_evidence
+from fp_platform_tests.support import MemoryStore
 
 
 @pytest.fixture()
@@ -51,3 +52,14 @@ def test_missing_or_foreign_evidence_fails_closed(writer):
 def test_names_cannot_escape_the_run_root(writer):
     with pytest.raises(EvidenceError):
         writer.key("../other/run.json")
+
+
+def test_read_back_names_every_json_file_and_why_one_does_not_read():
+    run_id = "platform_15000101T000000Z"
+    memory = EvidenceWriter(MemoryStore(), "evidence", f"runs/{run_id}/", run_id)
+    memory.write_summary("a.json", {"n": 1}, phase_id="P1")
+    memory.store.put(memory.bucket, memory.key("bare.json"), b'{"a": 1}', write_once=False)
+    memory.store.put(memory.bucket, memory.key("report.html"), b"<html/>", write_once=False)
+    names, problems = memory.read_back()
+    assert names == ["a.json", "bare.json"]
+    assert len(problems) == 1 and "bare.json lacks" in problems[0]

@@ -4,11 +4,12 @@ evidence written first and the verdict recorded; a Refusal fails the named gate 
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from fp_platform.checks import Refusal, Verdict, phase_asset
+from fp_platform.checks import JobRefused, Refusal, Verdict, phase_asset
 from fp_platform.contracts.evidence import EvidenceWriter
 from fp_platform.contracts.gates import Gate, gate_evidence_name
 from fp_platform.contracts.phases import P9
 from fp_platform.resources import platform_run_partitions
+from fp_platform_tests.support import MemoryStore
 
 pytestmark = pytest.mark.unit
 RUN = "platform_15000101T000000Z"
@@ -18,32 +19,16 @@ GATES = (
 )
 
 
-class MemoryStore:
-    """The object-store protocol in a dict (what EvidenceWriter needs)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-
-    def put(self, bucket: str, key: str, body: bytes, *, write_once: bool) -> None:
-        self.objects[(bucket, key)] = body
-
-    def get(self, bucket: str, key: str) -> bytes:
-        return self.objects[(bucket, key)]
-
-    def exists(self, bucket: str, key: str) -> bool:
-        return (bucket, key) in self.objects
-
-    def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
-
-
-def _run(doc: dict, refuse: str | None = None):
+def _run(doc: dict, refuse: str | None = None, raised: bool = False):
     writer = EvidenceWriter(MemoryStore(), "evidence", f"runs/{RUN}/", RUN)
 
     @phase_asset(P9, GATES)
     def tiny(context):
         if refuse:
-            return Refusal(writer, refuse, {"reason": "the job refused"})
+            refusal = Refusal(writer, refuse, {"reason": "the job refused"})
+            if raised:  # as launch_job(..., refused_gate=...) does
+                raise JobRefused(refusal)
+            return refusal
         return Verdict(writer, doc, {"n": doc["n"]}, {"tiny/summary.json": {"n": doc["n"]}})
 
     instance = DagsterInstance.ephemeral()
@@ -68,3 +53,10 @@ def test_a_refusal_fails_its_gate_with_the_reason_the_others_unjudged_and_an_und
     assert recorded == {"none_lost": "the job refused", "enough": "not judged: none_lost refused"}
     _, result, _ = _run({"n": 0, "lost": 0}, refuse="no_such_gate")
     assert not result.success
+
+
+def test_a_refusal_raised_by_a_job_is_recorded_as_one_returned():
+    writer, _, checks = _run({"n": 0, "lost": 0}, refuse="none_lost", raised=True)
+    assert checks == {"enough": False, "none_lost": False}
+    recorded = {g["name"]: g["detail"] for g in writer.read(gate_evidence_name(P9, "tiny"))["gates"]}
+    assert recorded == {"none_lost": "the job refused", "enough": "not judged: none_lost refused"}
