@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 
 import pytest
 import yaml
 
+from fp_platform.cli import build_parser
+from fp_platform.cli.registry import cmd_db
 from fp_platform.handles import handles
+from fp_platform.resources import ONE_SHOT_JOBS
 from fp_platform_tests.infra import terraform as tf
 
 pytestmark = pytest.mark.infra
@@ -174,6 +178,39 @@ def test_demo_runs_one_replica_of_each_service_by_digest(demo_plan):
         assert container["image"].endswith(f"@{digest}"), container["image"]
     nets = [_after(s)["network_configuration"][0] for s in services]
     assert all(n["assign_public_ip"] for n in nets)  # public subnets, no NAT (spec DA §9.2)
+
+
+def _containers(plan: dict) -> dict[str, dict]:
+    """Task definition family → its one container definition."""
+    out = {}
+    for td in _by_type(plan, "aws_ecs_task_definition"):
+        (container,) = json.loads(_after(td)["container_definitions"])
+        out[_after(td)["family"]] = container
+    return out
+
+
+def test_the_migrations_task_runs_the_schema_command_of_the_cli(demo_plan):
+    """Started by the operator with no override, the task must carry its command: `fp-platform db migrate`, the
+    console script the image installs and the command that runs db.bootstrap (as `stack up` does locally)."""
+    migrate = _containers(demo_plan)[_pins()["TD_DB_MIGRATIONS"]]
+    argv = migrate["entryPoint"]
+    assert argv == ["fp-platform", "db", "migrate"] and "command" not in migrate, migrate
+    scripts = tomllib.loads((tf.REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[argv[0]] == "fp_platform.cli:main"
+    args = build_parser().parse_args(argv[1:])
+    assert (args.func, args.action) == (cmd_db, "migrate")
+
+
+def test_pipes_jobs_run_their_launch_command_as_given(demo_plan):
+    """ECS appends a launch's command override (`python -m <module> <job> ...`) to the container's entry point and
+    the image's ENTRYPOINT is `fp-platform`: each job Pipes launches has `/usr/bin/env` as its entry point."""
+    assert 'ENTRYPOINT ["fp-platform"]' in (tf.REPO / "Dockerfile").read_text()  # what an entry point replaces
+    containers, h = _containers(demo_plan), handles("dev_min")
+    families = {h.get(job.ecs_task_family) for job in ONE_SHOT_JOBS.values()}
+    assert len(families) == 8, families
+    for family in families:
+        assert containers[family]["entryPoint"] == ["/usr/bin/env"], (family, containers[family])
+        assert "command" not in containers[family], family
 
 
 def test_demo_database_requires_tls_and_is_private(demo_plan):
