@@ -29,7 +29,13 @@ DEAD_PROXY = "http://127.0.0.1:9"
 
 FAKE_ACCOUNT = "123456789012"
 OPERATOR_VARS = {  # what an operator sets; fake values shaped like the real ones
-    "core": {"aws_account_id": FAKE_ACCOUNT, "expires_at": "2026-12-31", "budget_alert_emails": '["ops@example.com"]'},
+    "core": {
+        "aws_account_id": FAKE_ACCOUNT,
+        "expires_at": "2026-12-31",
+        "budget_alert_emails": '["ops@example.com"]',
+        "github_owner": "example-org",
+        "github_repository": "fp_platform",
+    },
     "demo": {
         "aws_account_id": FAKE_ACCOUNT,
         "expires_at": "2026-12-31",

@@ -168,6 +168,53 @@ def test_core_pins_logs_budget_lock_and_registry(core_plan):
     assert roles == {v for k, v in (pins | runtime).items() if k.startswith("ROLE_") and v}
 
 
+def _values(v: str | list[str]) -> list[str]:
+    """A policy field as a list (aws_iam_policy_document writes one value as a string)."""
+    return v if isinstance(v, list) else [v]
+
+
+def _ecr_push(core_plan: dict) -> tuple[dict, dict, dict]:
+    """The image workflow's push role as planned: its resource, trust policy and access policy."""
+    name = _pins()["ROLE_ECR_PUSH"]
+    (role,) = [r for r in _by_type(core_plan, "aws_iam_role") if _after(r)["name"] == name]
+    (policy,) = [p for p in _by_type(core_plan, "aws_iam_role_policy") if _after(p)["name"] == f"{name}-access"]
+    return role, json.loads(_after(role)["assume_role_policy"]), json.loads(_after(policy)["policy"])
+
+
+def test_the_ecr_push_role_trusts_only_this_repositorys_push_ref_through_github_oidc(core_plan):
+    host = "token.actions.githubusercontent.com"
+    (provider,) = _by_type(core_plan, "aws_iam_openid_connect_provider")
+    assert _after(provider)["url"] == f"https://{host}" and _after(provider)["client_id_list"] == ["sts.amazonaws.com"]
+    role, trust, _ = _ecr_push(core_plan)
+    for r in (provider, role):
+        assert _tag_pairs().items() <= _after(r)["tags_all"].items(), r["address"]
+    (st,) = trust["Statement"]
+    assert (st["Effect"], st["Action"]) == ("Allow", "sts:AssumeRoleWithWebIdentity")
+    assert st["Principal"] == {"Federated": f"arn:aws:iam::{tf.FAKE_ACCOUNT}:oidc-provider/{host}"}
+    core, ref = tf.OPERATOR_VARS["core"], _pins()["GITHUB_OIDC_PUSH_REF"]
+    repo = f"{core['github_owner']}/{core['github_repository']}"
+    assert set(st["Condition"]) == {"StringEquals"}  # exact matches only: no StringLike wildcard on sub
+    conditions = {k: _values(v) for k, v in st["Condition"]["StringEquals"].items()}
+    assert conditions == {f"{host}:aud": ["sts.amazonaws.com"], f"{host}:sub": [f"repo:{repo}:ref:{ref}"]}
+
+
+def test_the_ecr_push_role_may_push_to_the_platform_repository_only(core_plan):
+    _, _, policy = _ecr_push(core_plan)
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert set(by_sid) == {"EcrLogin", "PushPlatformImage"} and all(st["Effect"] == "Allow" for st in by_sid.values())
+    # the one "*" resource: GetAuthorizationToken takes no resource-level scope (github_oidc.tf says why)
+    login = by_sid["EcrLogin"]
+    assert (_values(login["Action"]), login["Resource"]) == (["ecr:GetAuthorizationToken"], "*")
+    push = by_sid["PushPlatformImage"]
+    repo = f"arn:aws:ecr:{handles('dev_min').get('AWS_REGION')}:{tf.FAKE_ACCOUNT}:repository/{_pins()['ECR_REPO_NAME']}"
+    assert _values(push["Resource"]) == [repo]
+    actions = set(_values(push["Action"]))
+    assert {"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"} <= actions
+    assert "ecr:DescribeImages" in actions  # the workflow reads the pushed digest back
+    assert all(a.startswith("ecr:") and "*" not in a for a in actions), actions
+    assert not actions & {"ecr:BatchDeleteImage", "ecr:DeleteRepository", "ecr:SetRepositoryPolicy"}
+
+
 def test_demo_runs_one_replica_of_each_service_by_digest(demo_plan):
     services = _by_type(demo_plan, "aws_ecs_service")
     assert len(services) == 13 and {_after(s)["desired_count"] for s in services} == {1}

@@ -74,6 +74,7 @@ ROLES = {
     "obs_gov_conformance": "ROLE_OBS_GOV_CONFORMANCE",
     "learning_job": "ROLE_LEARNING_JOB",
     "db_migrations": "ROLE_DB_MIGRATIONS",
+    "ecr_push": "ROLE_ECR_PUSH",
 }
 PACK_ROLE = {  # a pack's workers run under its writer-boundary role (App. C.3)
     "PACK_ID_CONTROL_INGRESS": "ig_service",
@@ -175,6 +176,7 @@ def core(r: Registry) -> dict[str, Any]:
         "bucket_lifecycle": _lifecycle(r),
         "abort_incomplete_multipart_days": r.get("S3_ABORT_INCOMPLETE_MULTIPART_DAYS"),
         "ecr_repo_name": r.get("ECR_REPO_NAME"),
+        "github_push_ref": r.get("GITHUB_OIDC_PUSH_REF"),
         "role_names": {short: r.get(k) for short, k in ROLES.items()},
         "ssm_prefix": r.get("SSM_PARAMETER_PREFIX"),
         "ssm_paths": {short: r.get(k) for short, k in SSM_PATHS.items()},
