@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "infra" / "terraform"
 STACKS = {"core": TERRAFORM_DIR / "dev_min" / "core", "demo": TERRAFORM_DIR / "dev_min" / "demo"}
@@ -141,3 +143,9 @@ def resources(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         r for r in plan.get("resource_changes", []) if r["mode"] == "managed" and r["change"]["actions"] != ["no-op"]
     ]
+
+
+@cache
+def dev_min_pins() -> dict[str, Any]:
+    """The cloud-only pins the dev_min stacks are rendered from (infra/handles/dev_min.yaml)."""
+    return yaml.safe_load((REPO / "infra" / "handles" / "dev_min.yaml").read_text())["handles"]

@@ -8,7 +8,6 @@ import subprocess
 import tomllib
 
 import pytest
-import yaml
 
 from fp_platform.cli import build_parser
 from fp_platform.cli.registry import cmd_db
@@ -39,7 +38,7 @@ CORE_ONLY_TYPES = (  # what demo must never own (spec DA §14.1: it survives tea
 
 
 def _pins() -> dict:
-    return yaml.safe_load((tf.REPO / "infra/handles/dev_min.yaml").read_text())["handles"]
+    return tf.dev_min_pins()
 
 
 def _tag_pairs() -> dict[str, str]:
