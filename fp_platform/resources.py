@@ -6,6 +6,7 @@ handles registry, the way Dagster's reference projects pick resources per deploy
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -14,7 +15,7 @@ import psycopg
 from dagster import ConfigurableResource, DynamicPartitionsDefinition, PipesClient, PipesSubprocessClient, ResourceParam
 
 from fp_platform.contracts.evidence import EvidenceWriter
-from fp_platform.handles import Handles, current_profile, handles
+from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, Handles, current_profile, handles
 from fp_platform.substrate import db, pod_hardening
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
@@ -141,6 +142,12 @@ def role_service_account_name(role_key: str) -> str:
     return role_key.removeprefix("ROLE_").lower().replace("_", "-")
 
 
+def _account_env() -> dict[str, str]:
+    """The orchestrator's FP_AWS_ACCOUNT_ID, handed on so the job renders the same suffixed bucket names (D10)."""
+    account = os.environ.get(AWS_ACCOUNT_ENV_VAR)
+    return {AWS_ACCOUNT_ENV_VAR: account} if account else {}
+
+
 def k8s_job_params(
     h: Handles, module: str, job: str, command: list[str], env: dict[str, str], image_ref: str
 ) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def k8s_job_params(
         "image": image_ref,
         "command": command,
         "namespace": h.get(spec.namespace_key),
-        "env": {**env, **{e["name"]: e["value"] for e in state_env}},
+        "env": {**env, **_account_env(), **{e["name"]: e["value"] for e in state_env}},
         "base_pod_meta": {"labels": {"fp.platform/job": job, "fp.platform/module": module.rsplit(".", 2)[-2]}},
         "base_pod_spec": {
             "serviceAccountName": role_service_account_name(spec.role),

@@ -10,6 +10,7 @@ Tuning values are read through typed settings (`settings.py`), not by key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,9 @@ PROFILE_ENV_VAR = "FP_PROFILE"
 AWS_ACCOUNT_ENV_VAR = "FP_AWS_ACCOUNT_ID"  # set in the cloud tasks (and by the operator); never committed
 BASE = "base"
 _DIR = Path(__file__).parent
+# A handle that names a location in a bucket refers to the bucket's handle (`s3://{S3_ARTIFACTS_BUCKET}/mlflow/`):
+# it is rendered from the bucket's rendered name, so the two can never disagree.
+BUCKET_REF = re.compile(r"\{(S3_[A-Z0-9_]+_BUCKET)\}")
 
 
 class HandleError(KeyError):
@@ -98,20 +102,33 @@ def _read(name: str) -> dict[str, Any]:
     return dict(doc.get("handles") or {})
 
 
-def _render_bucket_names(values: dict[str, Any]) -> dict[str, Any]:
+def _is_bucket(key: str) -> bool:
+    return key.startswith("S3_") and key.endswith("_BUCKET")
+
+
+def _render_bucket_names(values: dict[str, Any], suffixed: bool = True) -> dict[str, Any]:
     """Cloud bucket names carry `-<account>-<region>` (docs/decisions.md D10): the registry keeps the stem, the
-    account comes from FP_AWS_ACCOUNT_ID. Without it the stems stay, and P0 reports the buckets unresolved."""
+    account comes from FP_AWS_ACCOUNT_ID. Without it (or with `suffixed=False`) the stems stay, and P0 reports the
+    buckets unresolved. Every `{S3_*_BUCKET}` reference in another handle is then filled with the bucket's name."""
+    names = {k: v for k, v in values.items() if _is_bucket(k) and v}
     suffix, account = values.get("BUCKET_NAME_SUFFIX_PATTERN"), os.environ.get(AWS_ACCOUNT_ENV_VAR)
-    if not suffix or not account:
-        return values
-    tail = suffix.format(aws_account_id=account, aws_region=values["AWS_REGION"])
-    return values | {k: f"{v}{tail}" for k, v in values.items() if k.startswith("S3_") and k.endswith("_BUCKET") and v}
+    if suffixed and suffix and account:
+        tail = suffix.format(aws_account_id=account, aws_region=values["AWS_REGION"])
+        names = {k: f"{v}{tail}" for k, v in names.items()}
+
+    def bucket(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            raise HandleError(f"a handle refers to {match.group(1)}, which names no bucket in this profile")
+        return names[match.group(1)]
+
+    refs = {k: BUCKET_REF.sub(bucket, v) for k, v in values.items() if isinstance(v, str) and BUCKET_REF.search(v)}
+    return values | names | refs
 
 
 @cache
 def load(profile: str, rendered: bool = True) -> Handles:
     """The base registry with `profile`'s overrides applied; an override of a key base lacks is refused.
-    `rendered=False` keeps the bucket stems (what Terraform's tfvars are rendered from)."""
+    `rendered=False` keeps the bucket stems (what Terraform's tfvars are rendered from: Terraform suffixes them)."""
     if profile not in PROFILES:
         raise HandleError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     values = _read(BASE)
@@ -122,7 +139,7 @@ def load(profile: str, rendered: bool = True) -> Handles:
             f"fp_platform/handles/{profile}.yaml overrides keys that {BASE}.yaml does not define: {', '.join(unknown)}"
         )
     merged = values | overrides
-    return Handles(profile=profile, values=_render_bucket_names(merged) if rendered else merged)
+    return Handles(profile=profile, values=_render_bucket_names(merged, suffixed=rendered))
 
 
 def handles(profile: str | None = None) -> Handles:

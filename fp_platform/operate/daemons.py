@@ -171,10 +171,16 @@ def stop_all() -> list[str]:
     return stopped
 
 
+def runs_worker(argv: list[str], spec: DaemonSpec) -> bool:
+    """True when a command line runs the worker (`... -m <module> <args>`), whatever launched it: a local process's
+    argv, or an ECS task's entry point and command."""
+    wanted = ["-m", spec.module, *spec.args]
+    return any(argv[i : i + len(wanted)] == wanted for i in range(len(argv)))
+
+
 def processes_running(spec: DaemonSpec) -> list[int]:
     """Pids of every live process on this machine running `python -m <module> <args>` — supervised or
     started by hand — so a duplicate consumer cannot hide from P2."""
-    wanted = ["-m", spec.module, *spec.args]
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -183,6 +189,6 @@ def processes_running(spec: DaemonSpec) -> list[int]:
             argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if any(argv[i : i + len(wanted)] == wanted for i in range(len(argv))) and _alive(int(proc.name)):
+        if runs_worker(argv, spec) and _alive(int(proc.name)):
             pids.append(int(proc.name))
     return sorted(pids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fp_platform.handles import Handles
+from fp_platform.operate.daemons import runs_worker
 from fp_platform.operate.packs import SPINE_PACKS, Pack, daemon_specs
 from fp_platform.substrate import residuals
 
@@ -46,3 +47,44 @@ def scale(h: Handles, desired: int, packs: tuple[Pack, ...] = SPINE_PACKS) -> li
             ecs.update_service(cluster=h.get("ECS_CLUSTER_NAME"), service=s["service"], desiredCount=desired)
             changed.append(component)
     return changed
+
+
+def _command_lines(ecs: Any, task: dict[str, Any], definitions: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """Each container's command line in a task: its definition's entry point and command, the command replaced
+    by the task's override where `run_task` gave one (ECS appends the command to the entry point)."""
+    arn = task["taskDefinitionArn"]
+    if arn not in definitions:
+        definitions[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    overrides = {o["name"]: o for o in task.get("overrides", {}).get("containerOverrides", [])}
+    lines = []
+    for c in definitions[arn]["containerDefinitions"]:
+        command = overrides.get(c["name"], {}).get("command") or c.get("command") or []
+        lines.append([*c.get("entryPoint", []), *command])
+    return lines
+
+
+def worker_tasks(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> dict[str, list[str]]:
+    """component -> the ids of every task of the cluster that runs (or is starting to run) the worker's command,
+    whichever service, task definition or hand-made `run-task` started it: on ECS there is no process list, and
+    a second consumer of the worker's group is a second task (spec P2.2, one replica per worker)."""
+    ecs = residuals.aws_client(h, "ecs")
+    cluster = h.get("ECS_CLUSTER_NAME")
+    arns = [
+        arn
+        for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING")
+        for arn in page["taskArns"]
+    ]
+    tasks = [
+        t
+        for i in range(0, len(arns), 100)
+        for t in ecs.describe_tasks(cluster=cluster, tasks=arns[i : i + 100])["tasks"]
+    ]
+    definitions: dict[str, dict[str, Any]] = {}
+    specs = daemon_specs(h, packs)
+    out: dict[str, list[str]] = {s.component: [] for s in specs}
+    for task in tasks:
+        lines = _command_lines(ecs, task, definitions)
+        for spec in specs:
+            if any(runs_worker(line, spec) for line in lines):
+                out[spec.component].append(task["taskArn"].rsplit("/", 1)[-1])
+    return {c: sorted(ids) for c, ids in out.items()}

@@ -122,9 +122,23 @@ def _scope(d: Doc) -> Judgement:
     return bool(_workers(d)) and not wrong, f"other scope: {wrong}" if wrong else f"every worker serves {run_id}"
 
 
+def _duplicate(w: dict) -> str | None:
+    """What runs a worker more than once: two local processes, two ECS tasks running its command (a second
+    service or a hand-made task), or its ECS service wanting or running more than one task."""
+    service = w.get("ecs_service")
+    if service is None:
+        return f"{w['component']}: pids {w['processes']}" if len(w["processes"]) > 1 else None
+    if len(w["processes"]) > 1 or max(service["desired"], service["running"]) > 1:
+        return (
+            f"{w['component']}: ECS service {service['service']} desired {service['desired']} running"
+            f" {service['running']}, tasks running its command {w['processes']}"
+        )
+    return None
+
+
 def _no_duplicates(d: Doc) -> Judgement:
-    dupes = [f"{w['component']}: pids {w['processes']}" for w in _workers(d) if len(w["processes"]) > 1]
-    return not dupes, "; ".join(dupes) or "one process per worker"
+    dupes = [line for w in _workers(d) if (line := _duplicate(w))]
+    return not dupes, "; ".join(dupes) or "one process (or ECS task) per worker"
 
 
 def _reachable(d: Doc) -> Judgement:
@@ -147,7 +161,11 @@ DAEMONS_READY = (
         ),
     ),
     Gate("run_scope_confirmed", "every worker serves REQUIRED_PLATFORM_RUN_ID = this run", _scope),
-    Gate("no_duplicate_consumers", "no second process (supervised or manual) runs any worker", _no_duplicates),
+    Gate(
+        "no_duplicate_consumers",
+        "no second process or ECS task (supervised or manual) runs any worker; no worker's service wants two",
+        _no_duplicates,
+    ),
     Gate("dependencies_reachable", "every worker reached its substrate (GREEN heartbeat)", _reachable),
 )
 

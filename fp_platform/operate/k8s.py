@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from fp_platform.contracts.ids import check_platform_run_id
-from fp_platform.handles import PROFILE_ENV_VAR, Handles, handles
+from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, PROFILE_ENV_VAR, Handles, handles
 from fp_platform.operate import k8s_objects as objects
 from fp_platform.operate.k8s_objects import ACCOUNT_PLACEHOLDER, K8sError, namespace_key, need
 from fp_platform.operate.packs import SPINE_PACKS, Pack, WorkerEntry, pack
@@ -170,6 +170,7 @@ def deployment(h: Handles, p: Pack, w: WorkerEntry, pins: Pins) -> dict[str, Any
             {"name": PROFILE_ENV_VAR, "value": h.profile},
             {"name": need(h, "REQUIRED_PLATFORM_RUN_ID_ENV_KEY", f"{name} run scope"), "value": pins.platform_run_id},
             {"name": "AWS_REGION", "value": need(h, "AWS_REGION", f"{name} AWS clients")},
+            {"name": AWS_ACCOUNT_ENV_VAR, "value": pins.aws_account_id},  # bucket names carry it (decisions.md D10)
             *env,
         ],
         "resources": copy.deepcopy(RESOURCES),
@@ -233,9 +234,22 @@ def render_docs(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
     return {path: docs for p in SPINE_PACKS for path, docs in pack_files(h, p, pins).items()}
 
 
+class _Dumper(yaml.SafeDumper):
+    """Double-quotes a value that is a placeholder alone: `${AWS_ACCOUNT_ID}` replaced by its twelve digits must
+    still read as a string (an env value Kubernetes refuses as a number)."""
+
+
+_Dumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style='"' if re.fullmatch(r"\$\{[A-Z_]+\}", value) else None
+    ),
+)
+
+
 def render_all(h: Handles, pins: Pins) -> dict[str, str]:
     """Every rendered file as YAML (one document per object), in stable order (diffable files)."""
-    return {path: yaml.safe_dump_all(docs, sort_keys=False) for path, docs in render_docs(h, pins).items()}
+    return {path: yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False) for path, docs in render_docs(h, pins).items()}
 
 
 def write_manifests(out_dir: Path, h: Handles, pins: Pins) -> list[Path]:

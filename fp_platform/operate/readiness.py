@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 
 from fp_platform.handles import Handles
-from fp_platform.operate import daemons, supervisor
-from fp_platform.operate.packs import SPINE_PACKS, Pack, specs_by_component
+from fp_platform.operate import daemons, ecs_services, supervisor
+from fp_platform.operate.packs import SPINE_PACKS, Pack, daemon_specs, specs_by_component
 from fp_platform.operate.settings import SupervisorSettings
 
 
@@ -41,8 +41,23 @@ def start_and_wait(
         time.sleep(0.5)
 
 
+def instances(h: Handles) -> dict[str, dict[str, Any]]:
+    """Per worker, everything that runs its command where the profile runs workers, supervised or not: local pids
+    (`processes`), or on dev_min the ECS tasks running it in the cluster (`processes` holds their ids) and its
+    service's counts (`ecs_service`), so P2's duplicate-consumer gate sees the backend's own facts."""
+    backend = h.get("DAEMON_SUPERVISOR")
+    if backend == daemons.LOCAL_PROCESS:
+        return {s.component: {"processes": daemons.processes_running(s)} for s in daemon_specs(h)}
+    if backend == supervisor.ECS_SERVICE:
+        tasks, services = ecs_services.worker_tasks(h), ecs_services.describe(h)
+        counts = {c: {k: s[k] for k in ("service", "desired", "running")} for c, s in services.items()}
+        return {c: {"processes": ids, "ecs_service": counts.get(c)} for c, ids in tasks.items()}
+    raise supervisor.SupervisorError(f"profile {h.profile}: no instance scan for DAEMON_SUPERVISOR={backend}")
+
+
 def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: str) -> dict[str, Any]:
     specs = specs_by_component(h)
+    running = instances(h)
     packs = []
     for p in SPINE_PACKS:
         pack_id = h.get(p.pack_key)
@@ -51,7 +66,7 @@ def readiness_doc(h: Handles, statuses: list[supervisor.WorkerStatus], run_id: s
             workers.append(
                 {
                     **st.to_dict(),
-                    "processes": daemons.processes_running(specs[st.component]),
+                    **running[specs[st.component].component],  # a hosted component: its host's
                     "scope_confirmed": confirmed(h, st, run_id),
                 }
             )

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from fp_platform.contracts.phases import PHASES
-from fp_platform.handles import PROFILES, HandleError, handles
+from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, PROFILES, HandleError, handles, load
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fp_platform"
 INFRA_HANDLES = PACKAGE.parent / "infra" / "handles"
@@ -189,3 +189,52 @@ def test_missing_and_null_handles_fail_with_a_clear_message():
     null_key = next(k for k, v in handles("local").values.items() if v is None)
     with pytest.raises(HandleError, match="has no value in profile local"):
         handles("local").get(null_key)
+
+
+@pytest.fixture
+def account(monkeypatch):
+    """FP_AWS_ACCOUNT_ID set, as in the cloud tasks and pods (the registry is re-read under it)."""
+    monkeypatch.setenv(AWS_ACCOUNT_ENV_VAR, "123456789012")
+    load.cache_clear()
+    yield "123456789012"
+    load.cache_clear()
+
+
+def _s3_uris(h) -> dict[str, str]:
+    return {k: v for k, v in h.values.items() if isinstance(v, str) and v.startswith("s3://")}
+
+
+@pytest.mark.parametrize("profile", ["dev_min", "dev_full"])
+def test_every_s3_uri_handle_names_a_bucket_by_its_rendered_name(profile, account):
+    """Spec DA §8.3 / decisions.md D10: a URI into a bucket (MLflow's artifact root, the Iceberg warehouse) carries
+    the same -<account>-<region> suffix as the bucket, because it is rendered from the bucket's handle."""
+    h = load(profile)
+    suffix = f"-{account}-{h.get('AWS_REGION')}"
+    buckets = set(h.buckets().values())
+    assert len(buckets) == 5 and all(b.endswith(suffix) for b in buckets), buckets
+    uris = _s3_uris(h)
+    assert {"MLFLOW_ARTIFACT_ROOT", "ICEBERG_WAREHOUSE_URI"} <= set(uris), uris
+    for key, uri in uris.items():
+        assert uri.removeprefix("s3://").split("/", 1)[0] in buckets, f"{key}={uri} names no rendered bucket"
+    assert h.get("MLFLOW_ARTIFACT_ROOT") == f"s3://{h.get('S3_ARTIFACTS_BUCKET')}/mlflow/"
+
+
+def test_unrendered_handles_name_the_stems_everywhere(account):
+    """What Terraform's tfvars are rendered from (Terraform adds the suffix): stems in names and URIs alike."""
+    stems = load("dev_min", rendered=False)
+    assert not any(b.endswith(account + "-eu-west-2") for b in stems.buckets().values())
+    assert stems.get("ICEBERG_WAREHOUSE_URI") == f"s3://{stems.get('S3_ARTIFACTS_BUCKET')}/iceberg/"
+
+
+def test_a_reference_to_an_unknown_bucket_fails_at_load(tmp_path, monkeypatch):
+    import fp_platform.handles as registry
+
+    (tmp_path / "base.yaml").write_text("env: base\nhandles:\n  S3_A_BUCKET: a\n  X_URI: 's3://{S3_B_BUCKET}/x/'\n")
+    (tmp_path / "local.yaml").write_text("env: local\nhandles: {}\n")
+    monkeypatch.setattr(registry, "_DIR", tmp_path)
+    registry.load.cache_clear()
+    try:
+        with pytest.raises(HandleError, match="refers to S3_B_BUCKET, which names no bucket"):
+            registry.load("local")
+    finally:
+        registry.load.cache_clear()

@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO / "infra" / "terraform"
 STACKS = {"core": TERRAFORM_DIR / "dev_min" / "core", "demo": TERRAFORM_DIR / "dev_min" / "demo"}
@@ -29,7 +31,13 @@ DEAD_PROXY = "http://127.0.0.1:9"
 
 FAKE_ACCOUNT = "123456789012"
 OPERATOR_VARS = {  # what an operator sets; fake values shaped like the real ones
-    "core": {"aws_account_id": FAKE_ACCOUNT, "expires_at": "2026-12-31", "budget_alert_emails": '["ops@example.com"]'},
+    "core": {
+        "aws_account_id": FAKE_ACCOUNT,
+        "expires_at": "2026-12-31",
+        "budget_alert_emails": '["ops@example.com"]',
+        "github_owner": "example-org",
+        "github_repository": "fp_platform",
+    },
     "demo": {
         "aws_account_id": FAKE_ACCOUNT,
         "expires_at": "2026-12-31",
@@ -135,3 +143,9 @@ def resources(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         r for r in plan.get("resource_changes", []) if r["mode"] == "managed" and r["change"]["actions"] != ["no-op"]
     ]
+
+
+@cache
+def dev_min_pins() -> dict[str, Any]:
+    """The cloud-only pins the dev_min stacks are rendered from (infra/handles/dev_min.yaml)."""
+    return yaml.safe_load((REPO / "infra" / "handles" / "dev_min.yaml").read_text())["handles"]

@@ -5,8 +5,9 @@ infra/terraform/README.md) and back, and demo (VPC without NAT, security groups,
 definitions and services, SSM parameters). Then P0 against what was applied (its AWS-side gates pass; a
 seeded NAT gateway fails it by name), P17's teardown through `terraform destroy` of demo (nothing
 cost-bearing left, credentials gone, evidence readable), a leftover tagged RDS instance that fails it by
-name; demo's destroy leaves core whole, core's destroy leaves nothing. Budgets (moto hangs on
-notifications), IAM and ECR are not applied here; moto has no Confluent broker and no Postgres behind its
+name; demo's destroy leaves core whole, core's destroy leaves nothing. Of IAM, the image workflow's OIDC provider
+and push role are applied (moto keeps the trust as written but enforces no condition); budgets (moto hangs on
+notifications), the other roles and ECR are not applied here; moto has no Confluent broker and no Postgres behind its
 RDS, so P0's topic and database gates fail here, naming what they could not reach."""
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ CORE_TARGETS = (
     "aws_s3_bucket_lifecycle_configuration.this",
     "aws_dynamodb_table.tf_lock",
     "aws_cloudwatch_log_group.this",
+    "aws_iam_openid_connect_provider.github",  # named too: a targeted destroy removes dependents, not dependencies
+    "aws_iam_role_policy.ecr_push",  # the push role, by reference
 )
 DEMO_SECRETS = ("aws_ssm_parameter.db_password", "aws_ssm_parameter.db_app_password", "aws_ssm_parameter.ig_api_key")
 DEMO_TARGETS = (
@@ -49,6 +52,7 @@ DEMO_TARGETS = (
     "aws_ssm_parameter.config",  # VPC, subnets, security groups and the RDS instance, by reference
     "aws_ecs_cluster_capacity_providers.demo",
     "aws_ecs_service.this",  # task definitions and service discovery, by reference
+    "aws_ecs_task_definition.this",  # the one-shot jobs' too (no service names them)
 )
 RUN = "platform_20261130T000000Z"
 
@@ -170,6 +174,15 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     assert lock_table["KeySchema"] == [{"AttributeName": "LockID", "KeyType": "HASH"}]
     groups = logs.describe_log_groups(logGroupNamePrefix="/fraud-platform/dev_min/")["logGroups"]
     assert len(groups) == 7 and {g["retentionInDays"] for g in groups} == {7}
+    iam = _client("iam", moto_endpoint)
+    (provider,) = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    assert provider["Arn"].endswith(":oidc-provider/token.actions.githubusercontent.com")
+    push_role = iam.get_role(RoleName=tf.dev_min_pins()["ROLE_ECR_PUSH"])["Role"]
+    (trust,) = push_role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"]["Federated"] == provider["Arn"]
+    assert trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == (
+        "repo:example-org/fp_platform:ref:refs/heads/main"
+    )
 
     moved = _move_state_into_bucket_and_back(
         core, moto_endpoint, "fraud-platform-dev-min-tfstate" + suffix, "fraud-platform-dev-min-tf-locks"
@@ -181,6 +194,10 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     secret = ssm.get_parameter(Name=h.get("SSM_DB_PASSWORD_PATH"), WithDecryption=True)["Parameter"]
     assert secret["Type"] == "SecureString" and secret["Value"] == tf.OPERATOR_VARS["demo"]["db_password"]
     assert tf.OPERATOR_VARS["demo"]["db_password"] not in (demo.path / "terraform.tfstate").read_text()
+    migrations = _client("ecs", moto_endpoint).describe_task_definition(
+        taskDefinition=tf.dev_min_pins()["TD_DB_MIGRATIONS"]
+    )
+    assert migrations["taskDefinition"]["containerDefinitions"][0]["entryPoint"] == ["fp-platform", "db", "migrate"]
 
     destroy = demo.plan_json(
         "-destroy", "-var", "aws_offline=true", "-var", f"aws_endpoint_url={moto_endpoint}", name="destroy"
@@ -209,6 +226,8 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     assert not s3.list_buckets()["Buckets"]
     assert not ddb.list_tables()["TableNames"]
     assert not logs.describe_log_groups(logGroupNamePrefix="/fraud-platform/dev_min/")["logGroups"]
+    assert not iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    assert tf.dev_min_pins()["ROLE_ECR_PUSH"] not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
 
 
 CORE_KINDS = {

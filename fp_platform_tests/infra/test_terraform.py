@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 
 import pytest
-import yaml
 
+from fp_platform.cli import build_parser
+from fp_platform.cli.registry import cmd_db
 from fp_platform.handles import handles
+from fp_platform.resources import ONE_SHOT_JOBS
 from fp_platform_tests.infra import terraform as tf
 
 pytestmark = pytest.mark.infra
@@ -35,7 +38,7 @@ CORE_ONLY_TYPES = (  # what demo must never own (spec DA §14.1: it survives tea
 
 
 def _pins() -> dict:
-    return yaml.safe_load((tf.REPO / "infra/handles/dev_min.yaml").read_text())["handles"]
+    return tf.dev_min_pins()
 
 
 def _tag_pairs() -> dict[str, str]:
@@ -164,6 +167,53 @@ def test_core_pins_logs_budget_lock_and_registry(core_plan):
     assert roles == {v for k, v in (pins | runtime).items() if k.startswith("ROLE_") and v}
 
 
+def _values(v: str | list[str]) -> list[str]:
+    """A policy field as a list (aws_iam_policy_document writes one value as a string)."""
+    return v if isinstance(v, list) else [v]
+
+
+def _ecr_push(core_plan: dict) -> tuple[dict, dict, dict]:
+    """The image workflow's push role as planned: its resource, trust policy and access policy."""
+    name = _pins()["ROLE_ECR_PUSH"]
+    (role,) = [r for r in _by_type(core_plan, "aws_iam_role") if _after(r)["name"] == name]
+    (policy,) = [p for p in _by_type(core_plan, "aws_iam_role_policy") if _after(p)["name"] == f"{name}-access"]
+    return role, json.loads(_after(role)["assume_role_policy"]), json.loads(_after(policy)["policy"])
+
+
+def test_the_ecr_push_role_trusts_only_this_repositorys_push_ref_through_github_oidc(core_plan):
+    host = "token.actions.githubusercontent.com"
+    (provider,) = _by_type(core_plan, "aws_iam_openid_connect_provider")
+    assert _after(provider)["url"] == f"https://{host}" and _after(provider)["client_id_list"] == ["sts.amazonaws.com"]
+    role, trust, _ = _ecr_push(core_plan)
+    for r in (provider, role):
+        assert _tag_pairs().items() <= _after(r)["tags_all"].items(), r["address"]
+    (st,) = trust["Statement"]
+    assert (st["Effect"], st["Action"]) == ("Allow", "sts:AssumeRoleWithWebIdentity")
+    assert st["Principal"] == {"Federated": f"arn:aws:iam::{tf.FAKE_ACCOUNT}:oidc-provider/{host}"}
+    core, ref = tf.OPERATOR_VARS["core"], _pins()["GITHUB_OIDC_PUSH_REF"]
+    repo = f"{core['github_owner']}/{core['github_repository']}"
+    assert set(st["Condition"]) == {"StringEquals"}  # exact matches only: no StringLike wildcard on sub
+    conditions = {k: _values(v) for k, v in st["Condition"]["StringEquals"].items()}
+    assert conditions == {f"{host}:aud": ["sts.amazonaws.com"], f"{host}:sub": [f"repo:{repo}:ref:{ref}"]}
+
+
+def test_the_ecr_push_role_may_push_to_the_platform_repository_only(core_plan):
+    _, _, policy = _ecr_push(core_plan)
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert set(by_sid) == {"EcrLogin", "PushPlatformImage"} and all(st["Effect"] == "Allow" for st in by_sid.values())
+    # the one "*" resource: GetAuthorizationToken takes no resource-level scope (github_oidc.tf says why)
+    login = by_sid["EcrLogin"]
+    assert (_values(login["Action"]), login["Resource"]) == (["ecr:GetAuthorizationToken"], "*")
+    push = by_sid["PushPlatformImage"]
+    repo = f"arn:aws:ecr:{handles('dev_min').get('AWS_REGION')}:{tf.FAKE_ACCOUNT}:repository/{_pins()['ECR_REPO_NAME']}"
+    assert _values(push["Resource"]) == [repo]
+    actions = set(_values(push["Action"]))
+    assert {"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"} <= actions
+    assert "ecr:DescribeImages" in actions  # the workflow reads the pushed digest back
+    assert all(a.startswith("ecr:") and "*" not in a for a in actions), actions
+    assert not actions & {"ecr:BatchDeleteImage", "ecr:DeleteRepository", "ecr:SetRepositoryPolicy"}
+
+
 def test_demo_runs_one_replica_of_each_service_by_digest(demo_plan):
     services = _by_type(demo_plan, "aws_ecs_service")
     assert len(services) == 13 and {_after(s)["desired_count"] for s in services} == {1}
@@ -174,6 +224,39 @@ def test_demo_runs_one_replica_of_each_service_by_digest(demo_plan):
         assert container["image"].endswith(f"@{digest}"), container["image"]
     nets = [_after(s)["network_configuration"][0] for s in services]
     assert all(n["assign_public_ip"] for n in nets)  # public subnets, no NAT (spec DA §9.2)
+
+
+def _containers(plan: dict) -> dict[str, dict]:
+    """Task definition family → its one container definition."""
+    out = {}
+    for td in _by_type(plan, "aws_ecs_task_definition"):
+        (container,) = json.loads(_after(td)["container_definitions"])
+        out[_after(td)["family"]] = container
+    return out
+
+
+def test_the_migrations_task_runs_the_schema_command_of_the_cli(demo_plan):
+    """Started by the operator with no override, the task must carry its command: `fp-platform db migrate`, the
+    console script the image installs and the command that runs db.bootstrap (as `stack up` does locally)."""
+    migrate = _containers(demo_plan)[_pins()["TD_DB_MIGRATIONS"]]
+    argv = migrate["entryPoint"]
+    assert argv == ["fp-platform", "db", "migrate"] and "command" not in migrate, migrate
+    scripts = tomllib.loads((tf.REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[argv[0]] == "fp_platform.cli:main"
+    args = build_parser().parse_args(argv[1:])
+    assert (args.func, args.action) == (cmd_db, "migrate")
+
+
+def test_pipes_jobs_run_their_launch_command_as_given(demo_plan):
+    """ECS appends a launch's command override (`python -m <module> <job> ...`) to the container's entry point and
+    the image's ENTRYPOINT is `fp-platform`: each job Pipes launches has `/usr/bin/env` as its entry point."""
+    assert 'ENTRYPOINT ["fp-platform"]' in (tf.REPO / "Dockerfile").read_text()  # what an entry point replaces
+    containers, h = _containers(demo_plan), handles("dev_min")
+    families = {h.get(job.ecs_task_family) for job in ONE_SHOT_JOBS.values()}
+    assert len(families) == 8, families
+    for family in families:
+        assert containers[family]["entryPoint"] == ["/usr/bin/env"], (family, containers[family])
+        assert "command" not in containers[family], family
 
 
 def test_demo_database_requires_tls_and_is_private(demo_plan):

@@ -5,6 +5,7 @@ role instead of stored keys, and the repository and region the handles name."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from fp_platform.handles import handles
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "image.yml"
 BIN = Path(sys.executable).parent
+# docs/decisions.md D18: a third-party action is pinned to a full commit sha with its release in a comment.
+PINNED_USE = re.compile(r"^\s*(?:-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40}\s+#\s+v\d+\.\d+\.\d+\s*$")
+USES = re.compile(r"^\s*(?:-\s+)?uses:")
 
 
 def _tool(name: str) -> str | None:
@@ -94,3 +98,30 @@ def test_the_repository_and_region_are_the_handles(workflow):
     assert workflow["env"]["ECR_REPOSITORY"] == pins["ECR_REPO_NAME"]
     assert workflow["env"]["AWS_REGION"] == handles("dev_min").get("AWS_REGION")
     assert str(handles("dev_min").get("ECR_REPO_URI")).endswith("/" + pins["ECR_REPO_NAME"])
+
+
+def test_every_action_is_pinned_to_a_commit_sha_with_its_release_in_a_comment():
+    uses = [line for line in WORKFLOW.read_text().splitlines() if USES.match(line)]
+    assert len(uses) == 4, uses
+    unpinned = [line.strip() for line in uses if not PINNED_USE.match(line)]
+    assert not unpinned, f"actions not pinned to a full commit sha with `# vX.Y.Z` (decisions.md D18): {unpinned}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      - uses: actions/checkout@v4",
+        "        uses: aws-actions/amazon-ecr-login@03f1aad4c6c7ffd436567f42f9384779290529bd",
+        "        uses: aws-actions/amazon-ecr-login@03f1aad4c6  # v2.1.7",
+        "        uses: aws-actions/amazon-ecr-login@main  # v2.1.7",
+    ],
+)
+def test_a_tag_a_short_sha_or_a_missing_release_comment_is_not_a_pin(line):
+    assert USES.match(line) and not PINNED_USE.match(line)
+
+
+def test_the_push_runs_only_on_the_ref_the_push_role_trusts(workflow):
+    """Terraform's trust names `repo:<owner>/<repo>:ref:<GITHUB_OIDC_PUSH_REF>`: a push from any other branch would
+    get no session, so the workflow runs on that branch alone."""
+    pins = yaml.safe_load((ROOT / "infra" / "handles" / "dev_min.yaml").read_text())["handles"]
+    assert workflow["on"]["push"]["branches"] == [pins["GITHUB_OIDC_PUSH_REF"].removeprefix("refs/heads/")]

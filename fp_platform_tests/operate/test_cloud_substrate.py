@@ -11,7 +11,7 @@ from dagster_aws.pipes import PipesECSClient
 
 from fp_platform.contracts.gates import judge
 from fp_platform.handles import Handles
-from fp_platform.operate import daemons, ecs_services, gates, supervisor, teardown
+from fp_platform.operate import daemons, ecs_services, gates, readiness, supervisor, teardown
 from fp_platform.operate.packs import daemon_specs
 from fp_platform.operate.substrate_ready import substrate_facts
 from fp_platform.resources import ecs_task_params, resources_for_profile
@@ -276,3 +276,50 @@ def test_run_until_p0_on_dev_min_starts_no_local_process(dev_min: Handles, monke
         or "database" in gates_seen["database_reachable_tls"][1]
     )
     assert not run_evidence(h, run_id).exists("run.json")  # P1 never ran: the blocking gate stopped it
+
+
+def _p2_duplicates(h: Handles) -> tuple[bool, str]:
+    """P2's no_duplicate_consumers verdict on what ECS runs now (statuses as the supervisor reports them)."""
+    doc = readiness.readiness_doc(h, supervisor.status(h, None), RUN)  # type: ignore[arg-type]
+    return _verdicts(gates.DAEMONS_READY, doc)["no_duplicate_consumers"]
+
+
+def _worker_task(h: Handles, family: str, command: list[str] | None = None) -> str:
+    """A Fargate task in the cluster running `command` (as its entry point, or as a run's override)."""
+    ecs = residuals.aws_client(h, "ecs")
+    container = {"name": h.get("ECS_CONTAINER_NAME"), "image": "platform@sha256:" + "ab" * 32, "memory": 1024}
+    if command and family.endswith("-worker"):
+        container["entryPoint"] = command
+    ecs.register_task_definition(family=family, containerDefinitions=[container])
+    overrides = {} if family.endswith("-worker") else {"containerOverrides": [{"name": "main", "command": command}]}
+    (task,) = ecs.run_task(
+        cluster=h.get("ECS_CLUSTER_NAME"), taskDefinition=family, launchType="FARGATE", overrides=overrides
+    )["tasks"]
+    return task["taskArn"].rsplit("/", 1)[-1]
+
+
+def test_p2_sees_a_second_ecs_task_or_replica_of_a_worker_and_names_it(dev_min: Handles):
+    """On dev_min there is no process list: a duplicate consumer is a second task running the worker's command
+    (whatever started it) or a service that wants or runs two tasks; P2 fails naming the service and the tasks."""
+    h = dev_min
+    seed_substrate(h)
+    archive, ieg = daemon_specs(h)[1:3]
+    command = ["python", "-m", archive.module, *archive.args]
+    first = _worker_task(h, "fp-archive-writer-worker", command)
+    assert _p2_duplicates(h) == (True, "one process (or ECS task) per worker")
+
+    second = _worker_task(h, "fp-by-hand", command)  # another family, the command given at launch
+    passed, detail = _p2_duplicates(h)
+    service = residuals.ecs_service_name(h, archive.component)
+    assert not passed and service in detail and first in detail and second in detail, detail
+    assert ecs_services.worker_tasks(h)[ieg.component] == []  # matched by command, not by being in the cluster
+
+    ecs = residuals.aws_client(h, "ecs")
+    ecs.stop_task(cluster=h.get("ECS_CLUSTER_NAME"), task=second)
+    assert _p2_duplicates(h)[0]  # a stopped task consumes nothing
+    ecs.update_service(
+        cluster=h.get("ECS_CLUSTER_NAME"), service=residuals.ecs_service_name(h, ieg.component), desiredCount=2
+    )
+    passed, detail = _p2_duplicates(h)
+    assert not passed and f"{residuals.ecs_service_name(h, ieg.component)} desired 2" in detail, detail
+    assert service not in detail

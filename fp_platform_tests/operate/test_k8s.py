@@ -18,7 +18,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from fp_platform.handles import Handles, handles
+from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, Handles, handles
 from fp_platform.operate import k8s
 from fp_platform.operate.packs import SPINE_PACKS, daemon_spec
 
@@ -79,6 +79,7 @@ def test_every_spine_worker_renders_one_deployment(full):
             assert doc["spec"]["replicas"] == 1
             assert doc["spec"]["strategy"] == {"type": "Recreate"}
             assert _env(doc)["FP_PROFILE"] == "dev_full"
+            assert _env(doc)[AWS_ACCOUNT_ENV_VAR] == ACCOUNT  # the pod renders the suffixed bucket names
             assert _env(doc)[full.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")] == RUN
             assert _container(doc)["command"] == ["python", "-m", spec.module, *spec.args]
             assert _container(doc)["image"] == IMAGE

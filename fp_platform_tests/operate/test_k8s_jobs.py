@@ -10,7 +10,7 @@ import yaml
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.pipes import build_pod_body
 
-from fp_platform.handles import handles
+from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, handles
 from fp_platform.resources import ONE_SHOT_JOBS, k8s_job_params, pipes_client, role_service_account_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,14 +43,16 @@ def test_dev_full_chooses_the_k8s_pipes_client(full):
 
 
 @pytest.mark.parametrize("module,job", [(m, j or "train") for m, j in ONE_SHOT_JOBS])
-def test_each_one_shot_job_pod_runs_the_pinned_image_under_its_irsa_service_account(full, module, job):
+def test_each_one_shot_job_pod_runs_the_pinned_image_under_its_irsa_service_account(full, module, job, monkeypatch):
+    monkeypatch.setenv(AWS_ACCOUNT_ENV_VAR, "123456789012")  # the orchestrator's: the pod renders the same buckets
     params = k8s_job_params(full, module, job, ["python", "-m", module, job], ENV, IMAGE)
     pod = build_pod_body(
         "fp-job", params["image"], params["command"], params["env"], params["base_pod_meta"], params["base_pod_spec"]
     )
     container = pod.spec.containers[0]
     assert container.image == IMAGE and container.command == ["python", "-m", module, job]
-    assert ("FP_PROFILE", "dev_full") in {(e.name, e.value) for e in container.env}
+    env = {(e.name, e.value) for e in container.env}
+    assert {("FP_PROFILE", "dev_full"), (AWS_ACCOUNT_ENV_VAR, "123456789012")} <= env
     assert container.security_context.read_only_root_filesystem and pod.spec.security_context.run_as_non_root
     # Terraform's runtime stack trusts exactly this ServiceAccount in this namespace for the job's role
     irsa = json.loads((REPO / "infra/terraform/dev_full/runtime/handles.auto.tfvars.json").read_text())["irsa"]

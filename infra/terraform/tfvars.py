@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from fp_platform.handles import Handles, handles, load
+from fp_platform.handles import Handles, load
 from fp_platform.operate import k8s_objects
 from fp_platform.operate.packs import SPINE_PACKS
 from fp_platform.resources import role_service_account_name
@@ -74,6 +74,7 @@ ROLES = {
     "obs_gov_conformance": "ROLE_OBS_GOV_CONFORMANCE",
     "learning_job": "ROLE_LEARNING_JOB",
     "db_migrations": "ROLE_DB_MIGRATIONS",
+    "ecr_push": "ROLE_ECR_PUSH",
 }
 PACK_ROLE = {  # a pack's workers run under its writer-boundary role (App. C.3)
     "PACK_ID_CONTROL_INGRESS": "ig_service",
@@ -82,16 +83,23 @@ PACK_ROLE = {  # a pack's workers run under its writer-boundary role (App. C.3)
     "PACK_ID_CASE_LABELS": "case_labels",
     "PACK_ID_OBS_GOV": "obs_gov_conformance",
 }
-JOBS = {  # one-shot ECS task definitions (launched by Dagster Pipes) → role
-    "TD_ORACLE_SEED": "oracle_job",
-    "TD_ORACLE_STREAM_SORT": "oracle_job",
-    "TD_ORACLE_CHECKER": "oracle_job",
-    "TD_WORLD_ENGINE": "oracle_job",
-    "TD_SR": "sr_task",
-    "TD_WSP": "wsp_task",
-    "TD_REPORTER": "reporter_single_writer",
-    "TD_DB_MIGRATIONS": "db_migrations",
-    "TD_LEARNING_JOB": "learning_job",
+# How a one-shot task starts. ECS appends a run's command override to the container's entry point, and the image's
+# ENTRYPOINT is `fp-platform`: the jobs Dagster Pipes launches (`python -m <module> <job> ...` as the override,
+# fp_platform/checks.py) get `/usr/bin/env` as their entry point, so the override runs as given. The migrations task is
+# started by the operator with no override: it carries the command that applies the schema everywhere (locally
+# `stack up` calls the same db.bootstrap), as the RDS master.
+PIPES_ENTRY_POINT = ["/usr/bin/env"]
+DB_MIGRATE_COMMAND = ["fp-platform", "db", "migrate"]
+JOBS = {  # one-shot ECS task definitions → (role, entry point)
+    "TD_ORACLE_SEED": ("oracle_job", PIPES_ENTRY_POINT),
+    "TD_ORACLE_STREAM_SORT": ("oracle_job", PIPES_ENTRY_POINT),
+    "TD_ORACLE_CHECKER": ("oracle_job", PIPES_ENTRY_POINT),
+    "TD_WORLD_ENGINE": ("oracle_job", PIPES_ENTRY_POINT),
+    "TD_SR": ("sr_task", PIPES_ENTRY_POINT),
+    "TD_WSP": ("wsp_task", PIPES_ENTRY_POINT),
+    "TD_REPORTER": ("reporter_single_writer", PIPES_ENTRY_POINT),
+    "TD_DB_MIGRATIONS": ("db_migrations", DB_MIGRATE_COMMAND),
+    "TD_LEARNING_JOB": ("learning_job", PIPES_ENTRY_POINT),
 }
 SSM_PATHS = {
     "confluent_bootstrap": "SSM_CONFLUENT_BOOTSTRAP_PATH",
@@ -168,6 +176,7 @@ def core(r: Registry) -> dict[str, Any]:
         "bucket_lifecycle": _lifecycle(r),
         "abort_incomplete_multipart_days": r.get("S3_ABORT_INCOMPLETE_MULTIPART_DAYS"),
         "ecr_repo_name": r.get("ECR_REPO_NAME"),
+        "github_push_ref": r.get("GITHUB_OIDC_PUSH_REF"),
         "role_names": {short: r.get(k) for short, k in ROLES.items()},
         "ssm_prefix": r.get("SSM_PARAMETER_PREFIX"),
         "ssm_paths": {short: r.get(k) for short, k in SSM_PATHS.items()},
@@ -237,7 +246,9 @@ def demo(r: Registry) -> dict[str, Any]:
         "ecs_assign_public_ip": r.get("ECS_ASSIGN_PUBLIC_IP") == "ENABLED",
         "service_discovery_namespace": r.get("ECS_SERVICE_DISCOVERY_NAMESPACE"),
         "services": services(r),
-        "jobs": {r.get(td): {"role": role, "log_group": "jobs"} for td, role in JOBS.items()},
+        "jobs": {
+            r.get(td): {"role": role, "log_group": "jobs", "entry_point": entry} for td, (role, entry) in JOBS.items()
+        },
         "container_env": {
             "FP_PROFILE": h.profile,
             "AWS_REGION": h.get("AWS_REGION"),
@@ -335,7 +346,7 @@ FULL_SSM_PATHS = {
 
 def full_registry() -> Registry:
     doc = yaml.safe_load(FULL_INFRA_HANDLES.read_text())
-    return Registry(handles(FULL_PROFILE), dict(doc["handles"]))
+    return Registry(load(FULL_PROFILE, rendered=False), dict(doc["handles"]))  # bucket stems: Terraform suffixes them
 
 
 def _full_common(r: Registry) -> dict[str, Any]:
@@ -417,6 +428,15 @@ def full_runtime(r: Registry) -> dict[str, Any]:
     }
 
 
+def _artifacts_prefix(r: Registry, key: str) -> str:
+    """The key prefix a bucket-backed URI handle names in the artifacts bucket (the handle says where, once)."""
+    bucket = f"s3://{r.h.get('S3_ARTIFACTS_BUCKET')}/"
+    uri = str(r.h.get(key))
+    if not uri.startswith(bucket):
+        raise ValueError(f"{key}={uri} is not in the artifacts bucket {bucket}")
+    return uri.removeprefix(bucket)
+
+
 def full_data_ml(r: Registry) -> dict[str, Any]:
     h = r.h
     low, _, high = str(r.get("AURORA_ACU_RANGE")).partition("-")
@@ -435,8 +455,8 @@ def full_data_ml(r: Registry) -> dict[str, Any]:
         },
         "sagemaker_execution_role_name": r.get("ROLE_SAGEMAKER_EXECUTION"),
         "iceberg_database": h.get("ICEBERG_NAMESPACE"),
-        "iceberg_warehouse_prefix": "iceberg/",
-        "mlflow_artifact_prefix": "mlflow/",
+        "iceberg_warehouse_prefix": _artifacts_prefix(r, "ICEBERG_WAREHOUSE_URI"),
+        "mlflow_artifact_prefix": _artifacts_prefix(r, "MLFLOW_ARTIFACT_ROOT"),
         "log_group_prefix": r.get("CLOUDWATCH_LOG_GROUP_PREFIX"),
     }
 

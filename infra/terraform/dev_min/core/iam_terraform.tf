@@ -61,6 +61,10 @@ locals {
       ]
       resources = ["arn:aws:ecr:${var.aws_region}:${var.aws_account_id}:repository/${var.ecr_repo_name}"]
     }
+    OidcProvider = { # GitHub's OIDC provider for the image workflow's push role (github_oidc.tf)
+      actions   = ["iam:CreateOpenIDConnectProvider", "iam:GetOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint", "iam:AddClientIDToOpenIDConnectProvider", "iam:RemoveClientIDFromOpenIDConnectProvider"]
+      resources = [local.github_oidc_arn]
+    }
     LogGroups = {
       actions   = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource"]
       resources = [for arn in values(local.log_group_arn) : "${arn}:*"]

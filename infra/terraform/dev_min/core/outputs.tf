@@ -21,7 +21,12 @@ output "ecr_repository_url" {
 
 output "role_arns" {
   description = "IAM role ARNs by short name."
-  value       = merge({ for k, r in aws_iam_role.runtime : k => r.arn }, { ecs_task_execution = aws_iam_role.ecs_task_execution.arn, terraform_apply = aws_iam_role.terraform_apply.arn })
+  value       = merge({ for k, r in aws_iam_role.runtime : k => r.arn }, { ecs_task_execution = aws_iam_role.ecs_task_execution.arn, terraform_apply = aws_iam_role.terraform_apply.arn, ecr_push = aws_iam_role.ecr_push.arn })
+}
+
+output "ecr_push_role_arn" {
+  description = "The image workflow's push role: set it as the repository variable FP_ECR_PUSH_ROLE_ARN."
+  value       = aws_iam_role.ecr_push.arn
 }
 
 output "log_groups" {

@@ -65,6 +65,11 @@ variable "ecr_repo_name" {
   type        = string
 }
 
+variable "github_push_ref" {
+  description = "GITHUB_OIDC_PUSH_REF: the one git ref whose image workflow runs may assume the ECR push role."
+  type        = string
+}
+
 variable "role_names" {
   description = "IAM role names by short name (run-process App. C), from the ROLE_* handles."
   type        = map(string)
@@ -133,6 +138,26 @@ variable "expires_at" {
   validation {
     condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.expires_at))
     error_message = "expires_at is YYYY-MM-DD."
+  }
+}
+
+variable "github_owner" {
+  description = "The GitHub user or organisation owning the repository whose image workflow may push (OIDC `sub`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]+$", var.github_owner))
+    error_message = "github_owner is a GitHub user or organisation name (letters, digits, hyphens)."
+  }
+}
+
+variable "github_repository" {
+  description = "The repository's name under github_owner (OIDC `sub` = repo:<owner>/<repository>:ref:<push ref>)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository is one repository name, without owner or wildcards."
   }
 }
 

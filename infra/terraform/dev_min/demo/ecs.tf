@@ -48,7 +48,7 @@ locals {
     { for family, j in var.jobs : family => {
       role      = j.role
       log_group = j.log_group
-      command   = null # Dagster Pipes gives the command of each launch
+      command   = j.entry_point # Pipes jobs: /usr/bin/env + each launch's command override; migrations: its command
       port      = null
       health    = null
       env       = local.base_env

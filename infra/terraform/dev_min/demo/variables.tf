@@ -86,10 +86,11 @@ variable "services" {
 }
 
 variable "jobs" {
-  description = "One-shot task definitions (TD_* handles) launched by Dagster Pipes, with their role."
+  description = "One-shot task definitions (TD_* handles) with their role and entry point: /usr/bin/env for the jobs Dagster Pipes launches (its command override runs as given), `fp-platform db migrate` for the migrations task."
   type = map(object({
-    role      = string
-    log_group = string
+    role        = string
+    log_group   = string
+    entry_point = list(string)
   }))
 }
 
