@@ -30,5 +30,7 @@ RUN pip install --no-cache-dir "uv==0.13.9" \
 USER fp
 # The smoke (run-process P(-1).6.2) at build time: Definitions load, handles resolve, entrypoints exist, no secrets.
 RUN FP_STATE_DIR=/tmp/fp-smoke fp-platform smoke
-ENTRYPOINT ["fp-platform"]
-CMD ["--help"]
+# No ENTRYPOINT: every task and pod names its whole command line. Dagster's EcsRunLauncher registers run tasks
+# with an empty entryPoint and `dagster api execute_run ...` as the command, and Pipes overrides the command of a
+# job task with `python -m <module> <job> ...`: an image ENTRYPOINT would be prepended to both.
+CMD ["fp-platform", "--help"]

@@ -197,7 +197,7 @@ def test_core_and_demo_apply_and_destroy_on_moto(terraform, tmp_path, moto_endpo
     migrations = _client("ecs", moto_endpoint).describe_task_definition(
         taskDefinition=tf.dev_min_pins()["TD_DB_MIGRATIONS"]
     )
-    assert migrations["taskDefinition"]["containerDefinitions"][0]["entryPoint"] == ["fp-platform", "db", "migrate"]
+    assert migrations["taskDefinition"]["containerDefinitions"][0]["command"] == ["fp-platform", "db", "migrate"]
 
     destroy = demo.plan_json(
         "-destroy", "-var", "aws_offline=true", "-var", f"aws_endpoint_url={moto_endpoint}", name="destroy"

@@ -239,24 +239,26 @@ def test_the_migrations_task_runs_the_schema_command_of_the_cli(demo_plan):
     """Started by the operator with no override, the task must carry its command: `fp-platform db migrate`, the
     console script the image installs and the command that runs db.bootstrap (as `stack up` does locally)."""
     migrate = _containers(demo_plan)[_pins()["TD_DB_MIGRATIONS"]]
-    argv = migrate["entryPoint"]
-    assert argv == ["fp-platform", "db", "migrate"] and "command" not in migrate, migrate
+    argv = migrate["command"]
+    assert argv == ["fp-platform", "db", "migrate"] and "entryPoint" not in migrate, migrate
     scripts = tomllib.loads((tf.REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts[argv[0]] == "fp_platform.cli:main"
     args = build_parser().parse_args(argv[1:])
     assert (args.func, args.action) == (cmd_db, "migrate")
 
 
-def test_pipes_jobs_run_their_launch_command_as_given(demo_plan):
-    """ECS appends a launch's command override (`python -m <module> <job> ...`) to the container's entry point and
-    the image's ENTRYPOINT is `fp-platform`: each job Pipes launches has `/usr/bin/env` as its entry point."""
-    assert 'ENTRYPOINT ["fp-platform"]' in (tf.REPO / "Dockerfile").read_text()  # what an entry point replaces
+def test_launched_tasks_run_their_command_as_given(demo_plan):
+    """ECS prepends an entry point (the task definition's, else the image's ENTRYPOINT) to a launch's command
+    override: Pipes' `python -m <module> <job> ...` and EcsRunLauncher's `dagster api execute_run ...` (registered
+    with an empty entryPoint) run as given only if the image has no ENTRYPOINT and no task definition sets one."""
+    dockerfile = (tf.REPO / "Dockerfile").read_text()
+    assert not [line for line in dockerfile.splitlines() if line.strip().startswith("ENTRYPOINT")], "an ENTRYPOINT"
     containers, h = _containers(demo_plan), handles("dev_min")
     families = {h.get(job.ecs_task_family) for job in ONE_SHOT_JOBS.values()}
     assert len(families) == 8, families
     for family in families:
-        assert containers[family]["entryPoint"] == ["/usr/bin/env"], (family, containers[family])
-        assert "command" not in containers[family], family
+        assert "entryPoint" not in containers[family] and "command" not in containers[family], containers[family]
+    assert all("entryPoint" not in c for c in containers.values())
 
 
 def test_demo_database_requires_tls_and_is_private(demo_plan):

@@ -285,11 +285,11 @@ def _p2_duplicates(h: Handles) -> tuple[bool, str]:
 
 
 def _worker_task(h: Handles, family: str, command: list[str] | None = None) -> str:
-    """A Fargate task in the cluster running `command` (as its entry point, or as a run's override)."""
+    """A Fargate task in the cluster running `command` (as its task definition's command, or as a run's override)."""
     ecs = residuals.aws_client(h, "ecs")
     container = {"name": h.get("ECS_CONTAINER_NAME"), "image": "platform@sha256:" + "ab" * 32, "memory": 1024}
     if command and family.endswith("-worker"):
-        container["entryPoint"] = command
+        container["command"] = command
     ecs.register_task_definition(family=family, containerDefinitions=[container])
     overrides = {} if family.endswith("-worker") else {"containerOverrides": [{"name": "main", "command": command}]}
     (task,) = ecs.run_task(

@@ -83,23 +83,22 @@ PACK_ROLE = {  # a pack's workers run under its writer-boundary role (App. C.3)
     "PACK_ID_CASE_LABELS": "case_labels",
     "PACK_ID_OBS_GOV": "obs_gov_conformance",
 }
-# How a one-shot task starts. ECS appends a run's command override to the container's entry point, and the image's
-# ENTRYPOINT is `fp-platform`: the jobs Dagster Pipes launches (`python -m <module> <job> ...` as the override,
-# fp_platform/checks.py) get `/usr/bin/env` as their entry point, so the override runs as given. The migrations task is
-# started by the operator with no override: it carries the command that applies the schema everywhere (locally
-# `stack up` calls the same db.bootstrap), as the RDS master.
-PIPES_ENTRY_POINT = ["/usr/bin/env"]
+# How a one-shot task starts. The image has no ENTRYPOINT, so a task's command is its whole command line: the jobs
+# Dagster Pipes launches carry none (each launch's override, `python -m <module> <job> ...` from fp_platform/checks.py,
+# is the command). The migrations task is started by the operator with no override: it carries the command that
+# applies the schema everywhere (locally `stack up` calls the same db.bootstrap), as the RDS master.
+PIPES_COMMAND = None
 DB_MIGRATE_COMMAND = ["fp-platform", "db", "migrate"]
-JOBS = {  # one-shot ECS task definitions → (role, entry point)
-    "TD_ORACLE_SEED": ("oracle_job", PIPES_ENTRY_POINT),
-    "TD_ORACLE_STREAM_SORT": ("oracle_job", PIPES_ENTRY_POINT),
-    "TD_ORACLE_CHECKER": ("oracle_job", PIPES_ENTRY_POINT),
-    "TD_WORLD_ENGINE": ("oracle_job", PIPES_ENTRY_POINT),
-    "TD_SR": ("sr_task", PIPES_ENTRY_POINT),
-    "TD_WSP": ("wsp_task", PIPES_ENTRY_POINT),
-    "TD_REPORTER": ("reporter_single_writer", PIPES_ENTRY_POINT),
+JOBS = {  # one-shot ECS task definitions → (role, command)
+    "TD_ORACLE_SEED": ("oracle_job", PIPES_COMMAND),
+    "TD_ORACLE_STREAM_SORT": ("oracle_job", PIPES_COMMAND),
+    "TD_ORACLE_CHECKER": ("oracle_job", PIPES_COMMAND),
+    "TD_WORLD_ENGINE": ("oracle_job", PIPES_COMMAND),
+    "TD_SR": ("sr_task", PIPES_COMMAND),
+    "TD_WSP": ("wsp_task", PIPES_COMMAND),
+    "TD_REPORTER": ("reporter_single_writer", PIPES_COMMAND),
     "TD_DB_MIGRATIONS": ("db_migrations", DB_MIGRATE_COMMAND),
-    "TD_LEARNING_JOB": ("learning_job", PIPES_ENTRY_POINT),
+    "TD_LEARNING_JOB": ("learning_job", PIPES_COMMAND),
 }
 SSM_PATHS = {
     "confluent_bootstrap": "SSM_CONFLUENT_BOOTSTRAP_PATH",
@@ -247,7 +246,7 @@ def demo(r: Registry) -> dict[str, Any]:
         "service_discovery_namespace": r.get("ECS_SERVICE_DISCOVERY_NAMESPACE"),
         "services": services(r),
         "jobs": {
-            r.get(td): {"role": role, "log_group": "jobs", "entry_point": entry} for td, (role, entry) in JOBS.items()
+            r.get(td): {"role": role, "log_group": "jobs", "command": command} for td, (role, command) in JOBS.items()
         },
         "container_env": {
             "FP_PROFILE": h.profile,

@@ -48,7 +48,7 @@ locals {
     { for family, j in var.jobs : family => {
       role      = j.role
       log_group = j.log_group
-      command   = j.entry_point # Pipes jobs: /usr/bin/env + each launch's command override; migrations: its command
+      command   = j.command # Pipes jobs: none (each launch's override); migrations: its command
       port      = null
       health    = null
       env       = local.base_env
@@ -88,7 +88,7 @@ resource "aws_ecs_task_definition" "this" {
       }
       portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
     },
-    each.value.command == null ? {} : { entryPoint = each.value.command },
+    each.value.command == null ? {} : { command = each.value.command }, # the image has no ENTRYPOINT
     each.value.health == null ? {} : {
       healthCheck = { # the image has no curl: python's urllib asks the service's own health route
         command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${each.value.port}${each.value.health}', timeout=3)"]

@@ -86,11 +86,11 @@ variable "services" {
 }
 
 variable "jobs" {
-  description = "One-shot task definitions (TD_* handles) with their role and entry point: /usr/bin/env for the jobs Dagster Pipes launches (its command override runs as given), `fp-platform db migrate` for the migrations task."
+  description = "One-shot task definitions (TD_* handles) with their role and command: none for the jobs Dagster Pipes launches (each launch's command override is the command line), `fp-platform db migrate` for the migrations task."
   type = map(object({
-    role        = string
-    log_group   = string
-    entry_point = list(string)
+    role      = string
+    log_group = string
+    command   = optional(list(string))
   }))
 }
 
