@@ -28,6 +28,7 @@ from fp_platform.operate import k8s_objects as objects
 from fp_platform.operate.k8s_objects import ACCOUNT_PLACEHOLDER, K8sError, namespace_key, need
 from fp_platform.operate.packs import SPINE_PACKS, Pack, WorkerEntry, pack
 from fp_platform.operate.settings import SupervisorSettings
+from fp_platform.resources import K8S_RUN_LABEL
 from fp_platform.substrate import pod_hardening, probe
 from fp_platform.substrate.settings import WorkerSettings
 
@@ -38,8 +39,9 @@ DIGEST_PLACEHOLDER = "sha256:${IMAGE_DIGEST}"
 MANIFEST_PROFILE = "dev_full"
 DEFAULT_OUT_DIR = Path("infra/k8s")
 PACK_FILE = "_pack.yaml"  # a pack's Namespace, ServiceAccount and NetworkPolicies (sorts before its workers)
+JOBS_FILE = "jobs/_jobs.yaml"  # the one-shot jobs' ServiceAccounts, the learning Namespace, the job policies
 RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
-LABEL_PACK, LABEL_COMPONENT, LABEL_RUN = "fp.platform/pack", "fp.platform/component", "fp.platform/run"
+LABEL_PACK, LABEL_COMPONENT, LABEL_RUN = "fp.platform/pack", "fp.platform/component", K8S_RUN_LABEL
 LABEL_NAME = "app.kubernetes.io/name"
 APPLIED_DIGEST = "fp.platform/applied-digest"  # `rendering_digest` of what `apply` last wrote to the object
 MERGE_PATCH = "application/merge-patch+json"  # lists (containers, env) replaced whole: live converges on render
@@ -207,9 +209,9 @@ def pack_objects(h: Handles, p: Pack, pins: Pins) -> list[dict[str, Any]]:
     """The pack's Namespace, ServiceAccount and NetworkPolicies: what its Deployments need to exist and run."""
     _check_pins(h, pins)
     return [
-        objects.namespace(h, p),
-        objects.service_account(h, p, pins.aws_account_id),
-        *objects.network_policies(h, p, _ig_selector(h)),
+        objects.pack_namespace(h, p),
+        objects.pack_service_account(h, p, pins.aws_account_id),
+        *objects.network_policies(h, namespace_key(p), _ig_selector(h)),
     ]
 
 
@@ -231,9 +233,16 @@ def pack_files(h: Handles, p: Pack, pins: Pins) -> dict[str, list[dict[str, Any]
     return out
 
 
+def job_files(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
+    """The one-shot jobs' file: what their pods need to run under their own IRSA roles (`k8s_objects.job_objects`)."""
+    _check_pins(h, pins)
+    return {JOBS_FILE: objects.job_objects(h, pins.aws_account_id, _ig_selector(h))}
+
+
 def render_docs(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
-    """Every spine pack's files → their objects, in stable order."""
-    return {path: docs for p in SPINE_PACKS for path, docs in pack_files(h, p, pins).items()}
+    """Every spine pack's files, then the jobs' → their objects, in stable order."""
+    packs = {path: docs for p in SPINE_PACKS for path, docs in pack_files(h, p, pins).items()}
+    return packs | job_files(h, pins)
 
 
 def render_all(h: Handles, pins: Pins) -> dict[str, str]:
@@ -250,7 +259,7 @@ def write_manifests(out_dir: Path, h: Handles, pins: Pins) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
-    for pack_dir in (out_dir / h.get(p.pack_key) for p in SPINE_PACKS):
+    for pack_dir in [*(out_dir / h.get(p.pack_key) for p in SPINE_PACKS), (out_dir / JOBS_FILE).parent]:
         for stale in sorted(pack_dir.glob("*.yaml")) if pack_dir.is_dir() else ():
             if stale.relative_to(out_dir).as_posix() not in rendered:
                 stale.unlink()
@@ -323,16 +332,25 @@ def is_404(e: Exception) -> bool:
 
 
 def apply(
-    h: Handles, pins: Pins, pack_ids: list[str] | None = None, api: Any = None, core: Any = None, net: Any = None
+    h: Handles,
+    pins: Pins,
+    pack_ids: list[str] | None = None,
+    api: Any = None,
+    core: Any = None,
+    net: Any = None,
+    jobs: bool = True,
 ) -> dict[str, str]:
     """Create or patch each selected pack's objects for this run, in dependency order (Namespace,
-    ServiceAccount, NetworkPolicies, then the Deployments and IG's Service), so a fresh cluster takes it.
+    ServiceAccount, NetworkPolicies, then the Deployments and IG's Service), so a fresh cluster takes it; with
+    `jobs`, the one-shot jobs' objects first (every run launches them; Dagster's namespace is the Helm release's).
     Returns `namespace/name` → created|patched|unchanged for Deployments and `<Kind> [namespace/]name` for the
     rest; a second apply of the same rendering writes nothing."""
     if is_placeholder(h, pins):
         raise K8sError("apply needs a real platform_run_id, account and image digest, not the manifest placeholders")
     # everything renders (and is checked) before the first API call: a bad handle applies nothing
-    bodies = [body for p in _selected(h, pack_ids) for docs in pack_files(h, p, pins).values() for body in docs]
+    files = [job_files(h, pins)] if jobs else []
+    files += [pack_files(h, p, pins) for p in _selected(h, pack_ids)]
+    bodies = [body for f in files for docs in f.values() for body in docs]
     apis = {"apps": api, "core": core, "net": net}
     names = {"apps": "AppsV1Api", "core": "CoreV1Api", "net": "NetworkingV1Api"}
     done: dict[str, str] = {}

@@ -5,6 +5,7 @@ fp_platform_tests/infra/test_checkov.py)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from fp_platform.handles import Handles, handles
 from fp_platform.operate import k8s
 from fp_platform.operate.packs import SPINE_PACKS, daemon_spec
+from fp_platform.resources import ONE_SHOT_JOBS, k8s_job_params
 from fp_platform_tests.operate.k8s_double import FakeCluster
 
 pytestmark = pytest.mark.infra
@@ -92,14 +94,16 @@ def test_render_covers_every_spine_worker_and_pack(full):
     rendered = k8s.render_all(full, PINS)
     workers = {f"{full.get(p.pack_key)}/{full.get(w.component_key)}.yaml" for p in SPINE_PACKS for w in p.workers}
     packs = {f"{full.get(p.pack_key)}/{k8s.PACK_FILE}" for p in SPINE_PACKS}
-    assert set(rendered) == workers | packs
+    assert set(rendered) == workers | packs | {k8s.JOBS_FILE}
     assert "control_ingress/ingestion_gate.yaml" in rendered and "rtdl_core/archive_writer.yaml" in rendered
     assert "rtdl_core/decision_processor.yaml" in rendered and "case_labels/label_store.yaml" in rendered
     assert "obs_gov/environment_conformance.yaml" in rendered
     assert rendered == k8s.render_all(full, PINS)  # stable
     kinds = sorted(d["kind"] for d in _objects(full))
     n = len(SPINE_PACKS)
-    assert kinds.count("Namespace") == n and kinds.count("ServiceAccount") == n and kinds.count("Service") == 1
+    roles = {j.role for j in ONE_SHOT_JOBS.values()}
+    assert kinds.count("Namespace") == n + 1  # and the learning jobs'
+    assert kinds.count("ServiceAccount") == n + len(roles) and kinds.count("Service") == 1
     assert kinds.count("Deployment") == sum(len(p.workers) for p in SPINE_PACKS)
 
 
@@ -172,7 +176,8 @@ def test_each_service_account_carries_its_packs_role_arn(full):
 def test_every_namespace_denies_by_default_and_allows_only_dns_stores_and_ig(full):
     docs = _objects(full)
     namespaces = {d["metadata"]["name"] for d in _of_kind(docs, "Namespace")}
-    assert namespaces == {d["metadata"]["namespace"] for d in _of_kind(docs, "Deployment")}
+    learning = full.get("EKS_NAMESPACE_LEARNING")
+    assert namespaces - {learning} == {d["metadata"]["namespace"] for d in _of_kind(docs, "Deployment")}
     policies = _of_kind(docs, "NetworkPolicy")
     ig_ns = full.get("EKS_NAMESPACE_CONTROL_INGRESS")
     for ns in namespaces:
@@ -189,6 +194,49 @@ def test_every_namespace_denies_by_default_and_allows_only_dns_stores_and_ig(ful
     }
     assert callers == {full.get("EKS_NAMESPACE_DAGSTER"), ig_ns, full.get("EKS_NAMESPACE_OBS_GOV")}
     assert ingress["ingress"][0]["ports"] == [{"protocol": "TCP", "port": full.get("IG_PORT")}]
+
+
+def test_each_one_shot_job_role_has_its_irsa_service_account_where_its_pod_runs(full):
+    """Every job of resources.ONE_SHOT_JOBS finds, in the namespace its pod is launched in, the ServiceAccount
+    its pod names, annotated with its ROLE_* handle's ARN and trusted by Terraform's runtime stack for that role."""
+    jobs = k8s.render_docs(full, PINS)[k8s.JOBS_FILE]
+    accounts = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in _of_kind(jobs, "ServiceAccount")}
+    irsa = json.loads((REPO / "infra/terraform/dev_full/runtime/handles.auto.tfvars.json").read_text())["irsa"]
+    trusted = {(v["namespace"], v["service_account"]): v["role_name"] for v in irsa.values()}
+    for (module, job), spec in ONE_SHOT_JOBS.items():
+        params = k8s_job_params(full, module, job or "train", ["python"], {}, IMAGE, RUN)
+        where = (params["namespace"], params["base_pod_spec"]["serviceAccountName"])
+        sa = accounts[where]
+        arn = f"arn:aws:iam::{ACCOUNT}:role/{full.get(spec.role)}"
+        assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == arn
+        assert trusted[where] == full.get(spec.role)
+        assert sa["automountServiceAccountToken"] is False
+    assert len(accounts) == len({j.role for j in ONE_SHOT_JOBS.values()})
+
+
+def test_job_policies_deny_by_default_and_in_dagsters_namespace_select_only_job_pods(full):
+    jobs = k8s.render_docs(full, PINS)[k8s.JOBS_FILE]
+    dagster, learning = full.get("EKS_NAMESPACE_DAGSTER"), full.get("EKS_NAMESPACE_LEARNING")
+    assert [d["metadata"]["name"] for d in _of_kind(jobs, "Namespace")] == [learning]  # Dagster's is Helm's
+    policies = {(d["metadata"]["namespace"], d["metadata"]["name"]): d["spec"] for d in _of_kind(jobs, "NetworkPolicy")}
+    assert set(policies) == {
+        (dagster, "fp-jobs-default-deny"),
+        (dagster, "fp-jobs-allow-egress-stores"),
+        (learning, "default-deny"),
+        (learning, "allow-egress-stores"),
+    }
+    job_pods = policies[(dagster, "fp-jobs-default-deny")]["podSelector"]
+    assert job_pods == {"matchExpressions": [{"key": "fp.platform/job", "operator": "Exists"}]}
+    labels = k8s_job_params(full, "fp_platform.control.jobs", "wsp", ["python"], {}, IMAGE, RUN)["base_pod_meta"]
+    assert "fp.platform/job" in labels["labels"] and labels["labels"][k8s.LABEL_RUN] == RUN
+    assert policies[(learning, "default-deny")]["podSelector"] == {}
+    ig_port = full.get("IG_PORT")
+    egress_ports = {
+        ns: {p["port"] for rule in policies[(ns, name)]["egress"] for p in rule["ports"]}
+        for ns, name in policies
+        if "allow-egress" in name
+    }
+    assert ig_port in egress_ports[dagster] and ig_port not in egress_ports[learning]  # WSP/SR call IG; learning not
 
 
 def test_pods_run_non_root_on_a_read_only_root_with_writable_tmp_and_state(full):
@@ -327,7 +375,7 @@ def test_the_api_double_refuses_what_the_client_would():
 
 def test_apply_to_a_fresh_cluster_creates_every_object_in_order_then_writes_nothing(full):
     fake = FakeCluster()
-    result = k8s.apply(full, PINS, pack_ids=["control_ingress"], **_fakes(fake))
+    result = k8s.apply(full, PINS, pack_ids=["control_ingress"], jobs=False, **_fakes(fake))
     assert result == {
         "Namespace fp-control-ingress": "created",
         "ServiceAccount fp-control-ingress/ig-service": "created",
@@ -350,9 +398,17 @@ def test_apply_to_a_fresh_cluster_creates_every_object_in_order_then_writes_noth
     sa = fake.objects[("namespaced_service_account", "fp-control-ingress", "ig-service")]
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/" + full.get("ROLE_IG_SERVICE"))
     writes = list(fake.writes)
-    again = k8s.apply(full, PINS, pack_ids=["control_ingress"], **_fakes(fake))
+    again = k8s.apply(full, PINS, pack_ids=["control_ingress"], jobs=False, **_fakes(fake))
     assert set(again.values()) == {"unchanged"} and again.keys() == result.keys()
     assert fake.writes == writes  # idempotent: the recorded rendering digest matches, nothing is written
+
+
+def test_apply_creates_the_jobs_objects_first(full):
+    fake = FakeCluster()
+    result = k8s.apply(full, PINS, pack_ids=["obs_gov"], **_fakes(fake))
+    first = list(result)[: len(k8s.job_files(full, PINS)[k8s.JOBS_FILE])]
+    assert first[0] == "Namespace fp-learning" and "ServiceAccount fp-dagster/wsp-task" in first
+    assert ("namespaced_service_account", "fp-learning", "learning-job") in fake.objects
 
 
 def test_apply_creates_when_absent_and_patches_when_the_rendering_changed(full):

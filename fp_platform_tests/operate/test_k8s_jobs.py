@@ -16,6 +16,7 @@ from fp_platform.resources import ONE_SHOT_JOBS, k8s_job_params, pipes_client, r
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "123456789012.dkr.ecr.eu-west-2.amazonaws.com/fraud-platform-dev-full-platform@sha256:" + "b" * 64
 ENV = {"FP_PROFILE": "dev_full"}
+RUN = "platform_20250101T000000Z"
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +45,14 @@ def test_dev_full_chooses_the_k8s_pipes_client(full):
 
 @pytest.mark.parametrize("module,job", [(m, j or "train") for m, j in ONE_SHOT_JOBS])
 def test_each_one_shot_job_pod_runs_the_pinned_image_under_its_irsa_service_account(full, module, job):
-    params = k8s_job_params(full, module, job, ["python", "-m", module, job], ENV, IMAGE)
+    params = k8s_job_params(full, module, job, ["python", "-m", module, job], ENV, IMAGE, RUN)
     pod = build_pod_body(
         "fp-job", params["image"], params["command"], params["env"], params["base_pod_meta"], params["base_pod_spec"]
     )
     container = pod.spec.containers[0]
     assert container.image == IMAGE and container.command == ["python", "-m", module, job]
     assert ("FP_PROFILE", "dev_full") in {(e.name, e.value) for e in container.env}
+    assert pod.metadata.labels["fp.platform/run"] == RUN and pod.metadata.labels["fp.platform/job"] == job
     assert container.security_context.read_only_root_filesystem and pod.spec.security_context.run_as_non_root
     # Terraform's runtime stack trusts exactly this ServiceAccount in this namespace for the job's role
     irsa = json.loads((REPO / "infra/terraform/dev_full/runtime/handles.auto.tfvars.json").read_text())["irsa"]
@@ -61,6 +63,6 @@ def test_each_one_shot_job_pod_runs_the_pinned_image_under_its_irsa_service_acco
 
 def test_a_pod_without_a_digest_pinned_image_is_refused(full):
     with pytest.raises(ValueError, match="not pinned by digest"):
-        k8s_job_params(full, "fp_platform.control.jobs", "sr", ["python"], ENV, IMAGE.split("@")[0] + ":git-abc")
+        k8s_job_params(full, "fp_platform.control.jobs", "sr", ["python"], ENV, IMAGE.split("@")[0] + ":git-abc", RUN)
     with pytest.raises(ValueError, match="no cloud runner"):
-        k8s_job_params(full, "fp_platform.nowhere.jobs", "x", ["python"], ENV, IMAGE)
+        k8s_job_params(full, "fp_platform.nowhere.jobs", "x", ["python"], ENV, IMAGE, RUN)

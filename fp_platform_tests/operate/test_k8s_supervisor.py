@@ -119,6 +119,7 @@ def test_a_sensor_tick_creates_every_deployment_and_never_starts_a_local_process
         f"arn:aws:iam::{ACCOUNT}:role/{h.get('ROLE_RTDL_CORE')}"
     )
     assert ("namespace", None, "fp-control-ingress") in cluster.objects
+    assert ("namespaced_service_account", "fp-dagster", "oracle-job") in cluster.objects  # the one-shot jobs' too
     assert cluster.spawned == []
 
 
