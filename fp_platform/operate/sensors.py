@@ -10,8 +10,6 @@ would leave the run's workers polling and billing; this run-failure sensor launc
 evaluates sensors, so it applies the same rule itself (`runner.close_out_failed`).
 """
 
-from __future__ import annotations
-
 from dagster import (
     AssetObservation,
     AssetSelection,
