@@ -256,38 +256,48 @@ def status(
     return statuses
 
 
+def _deployments(h: Handles, cluster: Cluster, packs: tuple[Pack, ...], run_id: str | None) -> list[tuple[str, Any]]:
+    """(component, Deployment) of the packs' workers that exist, serving `run_id` when it is given."""
+    out = []
+    for p in packs:
+        for w in p.workers:
+            d = _read(cluster, *_where(h, p, w))
+            if d is not None and (run_id is None or (d.metadata.labels or {}).get(k8s.LABEL_RUN) == run_id):
+                out.append((h.get(w.component_key), d))
+    return out
+
+
 def down(h: Handles, packs: tuple[Pack, ...], only_run: str | None = None, cluster: Cluster | None = None) -> list[str]:
     """Scale the packs' Deployments to zero replicas (with `only_run`, only those serving that run: a closed
     run's teardown leaves the next run's workers alone); the components scaled."""
     cluster = cluster or connect()
     scaled = []
-    for p in packs:
-        for w in p.workers:
-            ns, name = _where(h, p, w)
-            d = _read(cluster, ns, name)
-            if d is None or not d.spec.replicas:
-                continue
-            if only_run is not None and (d.metadata.labels or {}).get(k8s.LABEL_RUN) != only_run:
-                continue
-            cluster.apps.patch_namespaced_deployment(name, ns, {"spec": {"replicas": 0}}, _content_type=k8s.MERGE_PATCH)
-            scaled.append(h.get(w.component_key))
+    for component, d in _deployments(h, cluster, packs, only_run):
+        if d.spec.replicas:
+            zero = {"spec": {"replicas": 0}}
+            cluster.apps.patch_namespaced_deployment(
+                d.metadata.name, d.metadata.namespace, zero, _content_type=k8s.MERGE_PATCH
+            )
+            scaled.append(component)
     return scaled
 
 
-def _job_namespaces(h: Handles) -> list[str]:
-    """The namespaces the one-shot jobs' pods run in (resources.ONE_SHOT_JOBS)."""
-    return sorted({need(h, j.namespace_key, "one-shot job pods") for j in ONE_SHOT_JOBS.values()})
+def _run_pods(h: Handles, cluster: Cluster, platform_run_id: str) -> list[Any]:
+    """The run's one-shot job pods (labelled with the run by `resources.k8s_job_params`) in the namespaces the
+    jobs run in (resources.ONE_SHOT_JOBS)."""
+    namespaces = sorted({need(h, j.namespace_key, "one-shot job pods") for j in ONE_SHOT_JOBS.values()})
+    selector = f"{k8s.LABEL_RUN}={platform_run_id}"
+    return [pod for ns in namespaces for pod in cluster.core.list_namespaced_pod(ns, label_selector=selector).items]
 
 
 def delete_run_pods(h: Handles, platform_run_id: str, cluster: Cluster | None = None) -> list[str]:
-    """Delete the run's one-shot job pods (labelled with the run by `resources.k8s_job_params`) that are still
-    there: a pod that outlived its step holds a node. Returns `namespace/pod` of each deleted."""
+    """Delete the run's one-shot job pods that are still there (a pod that outlived its step holds a node);
+    `namespace/pod` of each deleted."""
     cluster = cluster or connect()
     deleted = []
-    for ns in _job_namespaces(h):
-        for pod in cluster.core.list_namespaced_pod(ns, label_selector=f"{k8s.LABEL_RUN}={platform_run_id}").items:
-            cluster.core.delete_namespaced_pod(pod.metadata.name, ns)
-            deleted.append(f"{ns}/{pod.metadata.name}")
+    for pod in _run_pods(h, cluster, platform_run_id):
+        cluster.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace)
+        deleted.append(f"{pod.metadata.namespace}/{pod.metadata.name}")
     return deleted
 
 
@@ -298,18 +308,12 @@ def run_workloads(
     pods left, and its one-shot job pods."""
     cluster = cluster or connect()
     found = []
-    for p in packs:
-        for w in p.workers:
-            ns, name = _where(h, p, w)
-            d = _read(cluster, ns, name)
-            if d is None or (d.metadata.labels or {}).get(k8s.LABEL_RUN) != platform_run_id:
-                continue
-            pods = _pods(cluster, ns, name)
-            if d.spec.replicas or pods:
-                found.append(
-                    Residual("k8s_deployment", f"{ns}/{name}", f"replicas {d.spec.replicas}, pods {len(pods)}")
-                )
-    for ns in _job_namespaces(h):
-        for pod in cluster.core.list_namespaced_pod(ns, label_selector=f"{k8s.LABEL_RUN}={platform_run_id}").items:
-            found.append(Residual("k8s_pod", f"{ns}/{pod.metadata.name}", (pod.status.phase if pod.status else "")))
+    for _, d in _deployments(h, cluster, packs, platform_run_id):
+        ns, name = d.metadata.namespace, d.metadata.name
+        pods = _pods(cluster, ns, name)
+        if d.spec.replicas or pods:
+            found.append(Residual("k8s_deployment", f"{ns}/{name}", f"replicas {d.spec.replicas}, pods {len(pods)}"))
+    for pod in _run_pods(h, cluster, platform_run_id):
+        phase = pod.status.phase if pod.status else ""
+        found.append(Residual("k8s_pod", f"{pod.metadata.namespace}/{pod.metadata.name}", phase))
     return found

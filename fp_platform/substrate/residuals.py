@@ -12,6 +12,7 @@ Nothing here decides PASS/FAIL: the gates do, over the lists returned.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -199,79 +200,109 @@ def _live_services(h: Handles, arns: list[str]) -> list[Residual]:
     return found
 
 
+def _tag_map(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    """AWS's `[{Key, Value}]` tag lists as a mapping."""
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def _tagged_live(h: Handles, kind: str, gone: str, described: Iterable[tuple[str, dict, str, str]]) -> list[Residual]:
+    """Of `described` (identifier, tags, status, detail), what carries the environment's tags and is not in the
+    service's `gone` status (being deleted, or deleted and still listed)."""
+    return [
+        Residual(kind, ident, detail)
+        for ident, tags, status, detail in described
+        if _tagged(h, tags) and status != gone
+    ]
+
+
 def tagged_rds(h: Handles) -> list[Residual]:
     """RDS instances carrying the environment's tags, by describe (the tagging API lags a deletion and
     misses what it was never told of)."""
-    rds = aws_client(h, "rds")
-    found = []
-    for page in rds.get_paginator("describe_db_instances").paginate():
-        for db in page.get("DBInstances", []):
-            tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
-            if _tagged(h, tags) and db.get("DBInstanceStatus") != "deleted":
-                found.append(Residual("rds_instance", db["DBInstanceIdentifier"], db.get("DBInstanceStatus", "")))
-    return found
+    pages = aws_client(h, "rds").get_paginator("describe_db_instances").paginate()
+    described = (
+        (
+            db["DBInstanceIdentifier"],
+            _tag_map(db.get("TagList")),
+            db.get("DBInstanceStatus"),
+            db.get("DBInstanceStatus", ""),
+        )
+        for page in pages
+        for db in page.get("DBInstances", [])
+    )
+    return _tagged_live(h, "rds_instance", "deleted", described)
 
 
 def aurora_clusters(h: Handles) -> list[Residual]:
     """Aurora (RDS) clusters carrying the environment's tags: Serverless v2 bills its minimum capacity while it
     exists."""
-    found = []
-    for page in aws_client(h, "rds").get_paginator("describe_db_clusters").paginate():
-        for c in page.get("DBClusters", []):
-            tags = {t["Key"]: t["Value"] for t in c.get("TagList", [])}
-            if _tagged(h, tags) and c.get("Status") != "deleting":
-                found.append(Residual("rds:cluster", c["DBClusterIdentifier"], f"{c.get('Engine')} {c.get('Status')}"))
-    return found
+    pages = aws_client(h, "rds").get_paginator("describe_db_clusters").paginate()
+    described = (
+        (c["DBClusterIdentifier"], _tag_map(c.get("TagList")), c.get("Status"), f"{c.get('Engine')} {c.get('Status')}")
+        for page in pages
+        for c in page.get("DBClusters", [])
+    )
+    return _tagged_live(h, "rds:cluster", "deleting", described)
+
+
+def _eks_clusters(eks: Any) -> list[str]:
+    return [name for page in eks.get_paginator("list_clusters").paginate() for name in page.get("clusters", [])]
 
 
 def eks_clusters(h: Handles) -> list[Residual]:
     """EKS clusters carrying the environment's tags (a control plane bills by the hour)."""
     eks = aws_client(h, "eks")
-    found = []
-    for page in eks.get_paginator("list_clusters").paginate():
-        for name in page.get("clusters", []):
-            c = eks.describe_cluster(name=name)["cluster"]
-            if _tagged(h, c.get("tags") or {}) and c.get("status") != "DELETING":
-                found.append(Residual("eks:cluster", name, c.get("status", "")))
-    return found
+    clusters = (eks.describe_cluster(name=name)["cluster"] for name in _eks_clusters(eks))
+    described = ((c["name"], c.get("tags") or {}, c.get("status"), c.get("status", "")) for c in clusters)
+    return _tagged_live(h, "eks:cluster", "DELETING", described)
 
 
 def eks_nodegroups(h: Handles) -> list[Residual]:
     """EKS node groups carrying the environment's tags, in every cluster of the region, with their desired size
     (the tagging API does not list node groups everywhere)."""
     eks = aws_client(h, "eks")
-    found = []
-    for page in eks.get_paginator("list_clusters").paginate():
-        for cluster in page.get("clusters", []):
-            for ng_page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
-                for name in ng_page.get("nodegroups", []):
-                    ng = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
-                    if _tagged(h, ng.get("tags") or {}) and ng.get("status") != "DELETING":
-                        size = (ng.get("scalingConfig") or {}).get("desiredSize")
-                        found.append(Residual("eks:nodegroup", f"{cluster}/{name}", f"desired {size}"))
-    return found
+    groups = (
+        eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+        for cluster in _eks_clusters(eks)
+        for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster)
+        for name in page.get("nodegroups", [])
+    )
+    described = (
+        (
+            f"{ng['clusterName']}/{ng['nodegroupName']}",
+            ng.get("tags") or {},
+            ng.get("status"),
+            f"desired {(ng.get('scalingConfig') or {}).get('desiredSize')}",
+        )
+        for ng in groups
+    )
+    return _tagged_live(h, "eks:nodegroup", "DELETING", described)
 
 
 def msk_clusters(h: Handles) -> list[Residual]:
     """MSK clusters, serverless or provisioned, carrying the environment's tags."""
-    found = []
-    for page in aws_client(h, "kafka").get_paginator("list_clusters_v2").paginate():
-        for c in page.get("ClusterInfoList", []):
-            if _tagged(h, c.get("Tags") or {}) and c.get("State") != "DELETING":
-                found.append(Residual("kafka:cluster", c["ClusterName"], f"{c.get('ClusterType')} {c.get('State')}"))
-    return found
+    pages = aws_client(h, "kafka").get_paginator("list_clusters_v2").paginate()
+    described = (
+        (c["ClusterName"], c.get("Tags") or {}, c.get("State"), f"{c.get('ClusterType')} {c.get('State')}")
+        for page in pages
+        for c in page.get("ClusterInfoList", [])
+    )
+    return _tagged_live(h, "kafka:cluster", "DELETING", described)
 
 
 def sagemaker_endpoints(h: Handles) -> list[Residual]:
     """SageMaker endpoints carrying the environment's tags: an endpoint bills its instances every hour it exists."""
     sm = aws_client(h, "sagemaker")
-    found = []
-    for page in sm.get_paginator("list_endpoints").paginate():
-        for e in page.get("Endpoints", []):
-            tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=e["EndpointArn"]).get("Tags", [])}
-            if _tagged(h, tags) and e.get("EndpointStatus") != "Deleting":
-                found.append(Residual("sagemaker:endpoint", e["EndpointName"], e.get("EndpointStatus", "")))
-    return found
+    endpoints = (e for page in sm.get_paginator("list_endpoints").paginate() for e in page.get("Endpoints", []))
+    described = (
+        (
+            e["EndpointName"],
+            _tag_map(sm.list_tags(ResourceArn=e["EndpointArn"]).get("Tags")),
+            e.get("EndpointStatus"),
+            e.get("EndpointStatus", ""),
+        )
+        for e in endpoints
+    )
+    return _tagged_live(h, "sagemaker:endpoint", "Deleting", described)
 
 
 # Per profile, the describes that confirm what the tagging API lists (or catch what it misses), each with the

@@ -94,40 +94,19 @@ class FakeCluster:
 
     def ready(self, ns: str, name: str) -> None:
         """Every pod of the Deployment runs and passes its readiness probe."""
-        for pod in self.pods(ns, name):
-            container = pod["spec"]["containers"][0]["name"]
-            pod["status"] = {
-                "phase": "Running",
-                "containerStatuses": [
-                    {
-                        "name": container,
-                        "image": pod["spec"]["containers"][0]["image"],
-                        "imageID": "",
-                        "ready": True,
-                        "restartCount": 0,
-                        "state": {"running": {}},
-                    }
-                ],
-            }
-        self._status(ns, name)
+        self._containers(ns, name, {"ready": True, "restartCount": 0, "state": {"running": {}}})
 
     def crash(self, ns: str, name: str, restarts: int = 4, reason: str = "CrashLoopBackOff") -> None:
         """Every pod's container exits and the kubelet backs off restarting it (or cannot start it: `reason`)."""
+        waiting = {"waiting": {"reason": reason, "message": "back-off restarting failed container"}}
+        self._containers(ns, name, {"ready": False, "restartCount": restarts, "state": waiting})
+
+    def _containers(self, ns: str, name: str, status: dict[str, Any]) -> None:
+        """The kubelet's report: every pod of the Deployment Running with this container status."""
         for pod in self.pods(ns, name):
-            container = pod["spec"]["containers"][0]["name"]
-            pod["status"] = {
-                "phase": "Running",
-                "containerStatuses": [
-                    {
-                        "name": container,
-                        "image": pod["spec"]["containers"][0]["image"],
-                        "imageID": "",
-                        "ready": False,
-                        "restartCount": restarts,
-                        "state": {"waiting": {"reason": reason, "message": "back-off restarting failed container"}},
-                    }
-                ],
-            }
+            (container,) = pod["spec"]["containers"]
+            ident = {"name": container["name"], "image": container["image"], "imageID": ""}
+            pod["status"] = {"phase": "Running", "containerStatuses": [{**ident, **status}]}
         self._status(ns, name)
 
     # --- the API server --------------------------------------------------------------------------------------
@@ -150,6 +129,8 @@ class FakeCluster:
             self.writes.append((verb, suffix, ns, name))
             obj = copy.deepcopy(body)
             obj["metadata"].update({"generation": 1, "uid": f"uid-{len(self.writes)}"})
+            if ns is not None:  # the server sets the namespace of the URL on the object
+                obj["metadata"]["namespace"] = ns
             self.objects[key] = obj
             self._controller(suffix, ns, name)
             return self.model(suffix, self.objects[key])

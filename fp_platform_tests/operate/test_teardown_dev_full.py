@@ -75,7 +75,10 @@ def _endpoint(h: Handles, name: str = "fraud-platform-dev-full-scorer") -> str:
 def _job_pod(fake: FakeCluster, ns: str, run_id: str) -> None:
     """A one-shot job pod of the run that outlived its step (labelled as resources.k8s_job_params labels it)."""
     labels = {"fp.platform/job": "wsp", "fp.platform/run": run_id}
-    body = {"metadata": {"name": f"wsp-{run_id[9:17]}", "labels": labels}, "spec": {"containers": [{"name": "m"}]}}
+    body = {
+        "metadata": {"name": f"wsp-{run_id[9:17]}", "labels": labels},
+        "spec": {"containers": [{"name": "m", "image": "platform@sha256:" + "ab" * 32}]},
+    }
     fake.cluster().core.create_namespaced_pod(ns, body)
 
 
