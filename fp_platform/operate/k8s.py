@@ -28,7 +28,7 @@ from fp_platform.operate import k8s_objects as objects
 from fp_platform.operate.k8s_objects import ACCOUNT_PLACEHOLDER, K8sError, namespace_key, need
 from fp_platform.operate.packs import SPINE_PACKS, Pack, WorkerEntry, pack
 from fp_platform.operate.settings import SupervisorSettings
-from fp_platform.resources import K8S_RUN_LABEL
+from fp_platform.resources import K8S_RUN_LABEL, ONE_SHOT_JOBS
 from fp_platform.substrate import pod_hardening, probe
 from fp_platform.substrate.settings import WorkerSettings
 
@@ -40,6 +40,7 @@ MANIFEST_PROFILE = "dev_full"
 DEFAULT_OUT_DIR = Path("infra/k8s")
 PACK_FILE = "_pack.yaml"  # a pack's Namespace, ServiceAccount and NetworkPolicies (sorts before its workers)
 JOBS_FILE = "jobs/_jobs.yaml"  # the one-shot jobs' ServiceAccounts, the learning Namespace, the job policies
+RBAC_FILE = "supervisor/_rbac.yaml"  # the supervisor's rights: applied once by an operator, never by `apply`
 RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 LABEL_PACK, LABEL_COMPONENT, LABEL_RUN = "fp.platform/pack", "fp.platform/component", K8S_RUN_LABEL
 LABEL_NAME = "app.kubernetes.io/name"
@@ -239,10 +240,16 @@ def job_files(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
     return {JOBS_FILE: objects.job_objects(h, pins.aws_account_id, _ig_selector(h))}
 
 
+def rbac_files(h: Handles) -> dict[str, list[dict[str, Any]]]:
+    """The supervisor's RBAC in every namespace it applies to (`k8s_objects.supervisor_rbac`)."""
+    ns_keys = [namespace_key(p) for p in SPINE_PACKS] + sorted({j.namespace_key for j in ONE_SHOT_JOBS.values()})
+    return {RBAC_FILE: objects.supervisor_rbac(h, list(dict.fromkeys(ns_keys)))}
+
+
 def render_docs(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
-    """Every spine pack's files, then the jobs' → their objects, in stable order."""
+    """Every spine pack's files, the jobs' and the supervisor's RBAC → their objects, in stable order."""
     packs = {path: docs for p in SPINE_PACKS for path, docs in pack_files(h, p, pins).items()}
-    return packs | job_files(h, pins)
+    return packs | job_files(h, pins) | rbac_files(h)
 
 
 def render_all(h: Handles, pins: Pins) -> dict[str, str]:
@@ -259,7 +266,8 @@ def write_manifests(out_dir: Path, h: Handles, pins: Pins) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
-    for pack_dir in [*(out_dir / h.get(p.pack_key) for p in SPINE_PACKS), (out_dir / JOBS_FILE).parent]:
+    owned = [out_dir / h.get(p.pack_key) for p in SPINE_PACKS] + [(out_dir / f).parent for f in (JOBS_FILE, RBAC_FILE)]
+    for pack_dir in owned:
         for stale in sorted(pack_dir.glob("*.yaml")) if pack_dir.is_dir() else ():
             if stale.relative_to(out_dir).as_posix() not in rendered:
                 stale.unlink()

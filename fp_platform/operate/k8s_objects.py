@@ -189,3 +189,52 @@ def job_objects(h: Handles, aws_account_id: str, ig_selector: dict[str, str]) ->
         else:
             out += network_policies(h, ns_key, ig_selector)
     return out
+
+
+SUPERVISOR_ROLE = "ROLE_DAGSTER_ORCHESTRATOR"  # the Dagster daemon's ServiceAccount runs the pack_supervisor sensor
+RBAC_API = "rbac.authorization.k8s.io/v1"
+# What operate/k8s_supervisor.py calls, by API group and resource (fp_platform_tests/operate/test_k8s_supervisor.py
+# replays a supervision against the API double and checks every call is granted here, and nothing more).
+SUPERVISOR_RULES = (
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "create", "patch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]},
+    {"apiGroups": [""], "resources": ["serviceaccounts", "services"], "verbs": ["get", "create", "patch"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create", "patch"]},
+)
+NAMESPACE_RULES = ({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "patch"]},)
+
+
+def supervisor_rbac(h: Handles, namespace_keys: list[str]) -> list[dict[str, Any]]:
+    """What the supervisor's identity may do, and nothing more: create and patch the platform's Namespaces
+    (cluster-wide: a Namespace is not namespaced), and in each of `namespace_keys` (the packs' and the jobs')
+    apply and read Deployments, ServiceAccounts, Services and NetworkPolicies, list and delete pods. An
+    operator applies this once with cluster-admin, after the Namespaces (`kubectl apply`); the supervisor
+    cannot grant itself rights, so `k8s.apply` never sends it."""
+    subject = {
+        "kind": "ServiceAccount",
+        "name": role_service_account_name(SUPERVISOR_ROLE),
+        "namespace": need(h, DAGSTER_NAMESPACE_KEY, "the supervisor's ServiceAccount"),
+    }
+    name, ns_name = "fp-pack-supervisor", "fp-pack-supervisor-namespaces"
+
+    def cluster_role(role: str, rules: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+        return {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": {"name": role}, "rules": list(rules)}
+
+    def ref(role: str) -> dict[str, str]:
+        return {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}
+
+    out = [cluster_role(ns_name, NAMESPACE_RULES), cluster_role(name, SUPERVISOR_RULES)]
+    out.append(
+        {
+            "apiVersion": RBAC_API,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": ns_name},
+            "roleRef": ref(ns_name),
+            "subjects": [subject],
+        }
+    )
+    for ns_key in namespace_keys:
+        meta = {"name": name, "namespace": need(h, ns_key, "a RoleBinding")}
+        binding = {"apiVersion": RBAC_API, "kind": "RoleBinding", "metadata": meta, "roleRef": ref(name)}
+        out.append({**binding, "subjects": [subject]})
+    return out

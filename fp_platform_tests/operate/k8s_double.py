@@ -70,6 +70,7 @@ class FakeCluster:
 
     objects: dict[tuple[str, str | None, str], dict[str, Any]] = field(default_factory=dict)
     writes: list[tuple[str, str, str | None, str]] = field(default_factory=list)
+    calls: list[tuple[str, str, str | None]] = field(default_factory=list)  # every (verb, suffix, namespace)
     error: int | None = None  # answer every call with this status (403: the ServiceAccount lacks RBAC)
     _api_client: client.ApiClient = field(default_factory=client.ApiClient)
 
@@ -109,8 +110,18 @@ class FakeCluster:
             pod["status"] = {"phase": "Running", "containerStatuses": [{**ident, **status}]}
         self._status(ns, name)
 
+    def seed(self, suffix: str, ns: str | None, body: dict[str, Any]) -> None:
+        """An object someone else created (an operator's `kubectl apply`): stored as the server would, unrecorded."""
+        obj = copy.deepcopy(body)
+        obj["metadata"].update(
+            {"generation": 1, "uid": f"seed-{len(self.objects)}", **({"namespace": ns} if ns else {})}
+        )
+        self.objects[(suffix, ns, obj["metadata"]["name"])] = obj
+        self._controller(suffix, ns, obj["metadata"]["name"])
+
     # --- the API server --------------------------------------------------------------------------------------
     def call(self, verb: str, suffix: str, ns: str | None, name: str | None, body: Any, selector: str | None) -> Any:
+        self.calls.append((verb, suffix, ns))
         if self.error is not None:
             raise ApiException(status=self.error, reason="Forbidden")
         if verb == "list":

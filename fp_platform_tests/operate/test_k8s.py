@@ -22,6 +22,7 @@ from fp_platform.handles import Handles, handles
 from fp_platform.operate import k8s
 from fp_platform.operate.packs import SPINE_PACKS, daemon_spec
 from fp_platform.resources import ONE_SHOT_JOBS, k8s_job_params
+from fp_platform_tests.operate import k8s_double
 from fp_platform_tests.operate.k8s_double import FakeCluster
 
 pytestmark = pytest.mark.infra
@@ -94,7 +95,7 @@ def test_render_covers_every_spine_worker_and_pack(full):
     rendered = k8s.render_all(full, PINS)
     workers = {f"{full.get(p.pack_key)}/{full.get(w.component_key)}.yaml" for p in SPINE_PACKS for w in p.workers}
     packs = {f"{full.get(p.pack_key)}/{k8s.PACK_FILE}" for p in SPINE_PACKS}
-    assert set(rendered) == workers | packs | {k8s.JOBS_FILE}
+    assert set(rendered) == workers | packs | {k8s.JOBS_FILE, k8s.RBAC_FILE}
     assert "control_ingress/ingestion_gate.yaml" in rendered and "rtdl_core/archive_writer.yaml" in rendered
     assert "rtdl_core/decision_processor.yaml" in rendered and "case_labels/label_store.yaml" in rendered
     assert "obs_gov/environment_conformance.yaml" in rendered
@@ -112,7 +113,8 @@ def test_every_object_passes_strict_schema_validation_for_the_pinned_version(ful
     docs = _objects(full, PINS if pins == "real" else k8s.placeholders(full))
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)  # raises ValidationError
-    assert {d["kind"] for d in docs} == {"Namespace", "ServiceAccount", "NetworkPolicy", "Deployment", "Service"}
+    applied = {"Namespace", "ServiceAccount", "NetworkPolicy", "Deployment", "Service"}
+    assert {d["kind"] for d in docs} == applied | {"ClusterRole", "ClusterRoleBinding", "RoleBinding"}
 
 
 def test_strict_validation_catches_a_misspelt_field(full):
@@ -409,6 +411,9 @@ def test_apply_creates_the_jobs_objects_first(full):
     first = list(result)[: len(k8s.job_files(full, PINS)[k8s.JOBS_FILE])]
     assert first[0] == "Namespace fp-learning" and "ServiceAccount fp-dagster/wsp-task" in first
     assert ("namespaced_service_account", "fp-learning", "learning-job") in fake.objects
+    everything = k8s.apply(full, PINS, **_fakes(fake))  # every pack: still never the supervisor's own RBAC
+    assert not [k for k in everything if k.split()[0] in ("ClusterRole", "ClusterRoleBinding", "RoleBinding")]
+    assert {suffix for suffix, *_ in fake.objects} <= set(k8s_double.MODELS)
 
 
 def test_apply_creates_when_absent_and_patches_when_the_rendering_changed(full):

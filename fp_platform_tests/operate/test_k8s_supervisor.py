@@ -239,3 +239,78 @@ def test_the_run_pins_come_from_run_json(dev_full, cluster):
     _pin(dev_full, RUN, image=IMAGE.replace("fraud-platform-dev-full-platform", "someone-elses-image"))
     with pytest.raises(k8s.K8sError, match="not this profile's image"):
         k8s_supervisor.run_pins(dev_full, RUN)
+
+
+# method suffix of the client → (API group, resource, namespaced)
+RESOURCES = {
+    "namespace": ("", "namespaces", False),
+    "namespaced_deployment": ("apps", "deployments", True),
+    "namespaced_pod": ("", "pods", True),
+    "namespaced_service_account": ("", "serviceaccounts", True),
+    "namespaced_service": ("", "services", True),
+    "namespaced_network_policy": ("networking.k8s.io", "networkpolicies", True),
+}
+KINDS = {
+    "Namespace": "namespace",
+    "Deployment": "namespaced_deployment",
+    "ServiceAccount": "namespaced_service_account",
+    "Service": "namespaced_service",
+    "NetworkPolicy": "namespaced_network_policy",
+}
+VERBS = {"read": "get", "list": "list", "create": "create", "patch": "patch", "delete": "delete"}
+
+
+def _granted(h: Handles) -> set[tuple[str | None, str, str, str]]:
+    """(namespace or None for cluster-wide, group, resource, verb) the supervisor's ServiceAccount is granted by
+    the rendered RBAC (infra/k8s/supervisor/_rbac.yaml)."""
+    (docs,) = k8s.rbac_files(h).values()
+    roles = {d["metadata"]["name"]: d["rules"] for d in docs if d["kind"] == "ClusterRole"}
+    sa = {"kind": "ServiceAccount", "name": "dagster-orchestrator", "namespace": h.get("EKS_NAMESPACE_DAGSTER")}
+    out = set()
+    for b in (d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding") and sa in d["subjects"]):
+        where = b["metadata"].get("namespace")
+        for rule in roles[b["roleRef"]["name"]]:
+            out |= {(where, g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    return out
+
+
+def _needed(calls: list[tuple[str, str, str | None]]) -> set[tuple[str | None, str, str, str]]:
+    return {(ns, *RESOURCES[suffix][:2], VERBS[verb]) for verb, suffix, ns in calls}
+
+
+def test_the_supervisors_rbac_grants_every_call_it_makes_and_nothing_more(dev_full, cluster, tmp_path, monkeypatch):
+    """Replays what the supervisor does (a fresh cluster, a crash restart, a new run, teardown's scale-down and
+    pod deletion, status) and an operator's bootstrap apply it then adopts, against the double; every call must
+    be granted in its namespace by the rendered RBAC, and every grant must be used."""
+    h = dev_full
+    _tick()
+    _all_ready(h, cluster)
+    cluster.crash(*_where(h, "case_management"))
+    _tick()
+    _pin(h, NEXT)
+    (tmp_path / "ACTIVE_RUN_ID").write_text(NEXT + "\n")
+    _tick()
+    job_pod = {"name": "sr-1", "labels": {k8s.LABEL_RUN: NEXT}}  # one of the run's job pods is left over
+    spec = {"containers": [{"name": "main", "image": IMAGE}]}
+    cluster.cluster().core.create_namespaced_pod(h.get("EKS_NAMESPACE_DAGSTER"), {"metadata": job_pod, "spec": spec})
+    supervisor.down(h, None, only_run=NEXT)
+    assert k8s_supervisor.delete_run_pods(h, NEXT) == [f"{h.get('EKS_NAMESPACE_DAGSTER')}/sr-1"]
+    k8s_supervisor.run_workloads(h, NEXT, SPINE_PACKS)
+    supervisor.status(h, None)
+    calls = [c for c in cluster.calls if c[1] != "namespaced_pod" or c[0] != "create"]  # the test's own create
+
+    adopted = FakeCluster()  # objects an operator applied with kubectl (no recorded rendering): patched once
+    pins = k8s_supervisor.run_pins(h, NEXT)
+    files = [k8s.job_files(h, pins), *(k8s.pack_files(h, p, pins) for p in SPINE_PACKS)]
+    for body in (body for f in files for docs in f.values() for body in docs):
+        adopted.seed(KINDS[body["kind"]], body["metadata"].get("namespace"), body)
+    monkeypatch.setattr(k8s_supervisor, "connect", adopted.cluster)
+    supervisor.reconcile(h, None, NEXT)
+    calls += adopted.calls
+
+    needed, granted = _needed(calls), _granted(h)
+    assert needed - granted == set(), "calls the RBAC does not grant"
+    by_scope = {(g, r, v) for _, g, r, v in needed}
+    assert {(g, r, v) for _, g, r, v in granted} == by_scope, "grants no call uses"
+    assert not any("*" in x for grant in granted for x in grant[1:])
+    assert {ns for ns, *_ in granted} == {None} | {ns for ns, *_ in needed if ns}
