@@ -241,9 +241,11 @@ def job_files(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
 
 
 def rbac_files(h: Handles) -> dict[str, list[dict[str, Any]]]:
-    """The supervisor's RBAC in every namespace it applies to (`k8s_objects.supervisor_rbac`)."""
-    ns_keys = [namespace_key(p) for p in SPINE_PACKS] + sorted({j.namespace_key for j in ONE_SHOT_JOBS.values()})
-    return {RBAC_FILE: objects.supervisor_rbac(h, list(dict.fromkeys(ns_keys)))}
+    """The supervisor's RBAC in every namespace it applies to, and the Pipes pods' in the jobs' namespaces
+    (`k8s_objects.supervisor_rbac`)."""
+    job_keys = sorted({j.namespace_key for j in ONE_SHOT_JOBS.values()})
+    ns_keys = list(dict.fromkeys([namespace_key(p) for p in SPINE_PACKS] + job_keys))
+    return {RBAC_FILE: objects.supervisor_rbac(h, ns_keys, job_keys)}
 
 
 def render_docs(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:

@@ -202,20 +202,28 @@ SUPERVISOR_RULES = (
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create", "patch"]},
 )
 NAMESPACE_RULES = ({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "patch"]},)
+# What PipesK8sClient (dagster-k8s) calls to run a one-shot job's pod in a job namespace: create it, follow its
+# status, events and log, delete it (fp_platform_tests/operate/test_k8s_jobs.py reads the calls from dagster-k8s).
+PIPES_RULES = (
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "create", "delete"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+)
 
 
-def supervisor_rbac(h: Handles, namespace_keys: list[str]) -> list[dict[str, Any]]:
+def supervisor_rbac(h: Handles, namespace_keys: list[str], job_namespace_keys: list[str]) -> list[dict[str, Any]]:
     """What the supervisor's identity may do, and nothing more: create and patch the platform's Namespaces
     (cluster-wide: a Namespace is not namespaced), and in each of `namespace_keys` (the packs' and the jobs')
     apply and read Deployments, ServiceAccounts, Services and NetworkPolicies, list and delete pods. An
     operator applies this once with cluster-admin, after the Namespaces (`kubectl apply`); the supervisor
-    cannot grant itself rights, so `k8s.apply` never sends it."""
+    cannot grant itself rights, so `k8s.apply` never sends it. The same identity launches the one-shot jobs'
+    pods through PipesK8sClient from the run pods: in `job_namespace_keys` it may also run pods (PIPES_RULES)."""
     subject = {
         "kind": "ServiceAccount",
         "name": role_service_account_name(SUPERVISOR_ROLE),
         "namespace": need(h, DAGSTER_NAMESPACE_KEY, "the supervisor's ServiceAccount"),
     }
-    name, ns_name = "fp-pack-supervisor", "fp-pack-supervisor-namespaces"
+    name, ns_name, pipes = "fp-pack-supervisor", "fp-pack-supervisor-namespaces", "fp-pipes-pods"
 
     def cluster_role(role: str, rules: tuple[dict[str, Any], ...]) -> dict[str, Any]:
         return {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": {"name": role}, "rules": list(rules)}
@@ -223,7 +231,8 @@ def supervisor_rbac(h: Handles, namespace_keys: list[str]) -> list[dict[str, Any
     def ref(role: str) -> dict[str, str]:
         return {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}
 
-    out = [cluster_role(ns_name, NAMESPACE_RULES), cluster_role(name, SUPERVISOR_RULES)]
+    roles = ((ns_name, NAMESPACE_RULES), (name, SUPERVISOR_RULES), (pipes, PIPES_RULES))
+    out = [cluster_role(role, rules) for role, rules in roles]
     out.append(
         {
             "apiVersion": RBAC_API,
@@ -233,8 +242,9 @@ def supervisor_rbac(h: Handles, namespace_keys: list[str]) -> list[dict[str, Any
             "subjects": [subject],
         }
     )
-    for ns_key in namespace_keys:
-        meta = {"name": name, "namespace": need(h, ns_key, "a RoleBinding")}
-        binding = {"apiVersion": RBAC_API, "kind": "RoleBinding", "metadata": meta, "roleRef": ref(name)}
-        out.append({**binding, "subjects": [subject]})
+    for role, keys in ((name, namespace_keys), (pipes, job_namespace_keys)):
+        for ns_key in keys:
+            meta = {"name": role, "namespace": need(h, ns_key, "a RoleBinding")}
+            binding = {"apiVersion": RBAC_API, "kind": "RoleBinding", "metadata": meta, "roleRef": ref(role)}
+            out.append({**binding, "subjects": [subject]})
     return out

@@ -3,6 +3,7 @@ through PipesK8sClient's own pod builder) runs the run's digest-pinned image und
 role Terraform grants that job's writer boundary."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,34 @@ def test_a_pod_without_a_digest_pinned_image_is_refused(full):
         k8s_job_params(full, "fp_platform.control.jobs", "sr", ["python"], ENV, IMAGE.split("@")[0] + ":git-abc", RUN)
     with pytest.raises(ValueError, match="no cloud runner"):
         k8s_job_params(full, "fp_platform.nowhere.jobs", "x", ["python"], ENV, IMAGE, RUN)
+
+
+# dagster-k8s's CoreV1Api calls around a Pipes pod → (resource, verb) they need
+PIPES_CALLS = {
+    "create_namespaced_pod": ("pods", "create"),
+    "read_namespaced_pod": ("pods", "get"),
+    "list_namespaced_pod": ("pods", "list"),
+    "delete_namespaced_pod": ("pods", "delete"),
+    "read_namespaced_pod_log": ("pods/log", "get"),
+    "list_namespaced_event": ("events", "list"),
+}
+
+
+def test_the_orchestrator_may_run_the_pipes_pods_in_every_job_namespace(full):
+    """Every CoreV1Api call dagster-k8s's Pipes client and its pod waiter make (read from the installed
+    library) is granted to the orchestrator's ServiceAccount in each one-shot job namespace."""
+    import dagster_k8s
+
+    from fp_platform.operate import k8s
+
+    source = "".join((Path(dagster_k8s.__file__).parent / f).read_text() for f in ("pipes.py", "client.py"))
+    calls = set(re.findall(r"core_api\.([a-z_]+)\(", source))
+    assert calls and calls <= set(PIPES_CALLS), f"dagster-k8s calls {calls - set(PIPES_CALLS)}: map and grant them"
+    (docs,) = k8s.rbac_files(full).values()
+    rules = {d["metadata"]["name"]: d["rules"] for d in docs if d["kind"] == "ClusterRole"}
+    sa = {"kind": "ServiceAccount", "name": "dagster-orchestrator", "namespace": full.get("EKS_NAMESPACE_DAGSTER")}
+    for ns in {full.get(j.namespace_key) for j in ONE_SHOT_JOBS.values()}:
+        bound = [d["roleRef"]["name"] for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["namespace"] == ns]
+        assert all(sa in d["subjects"] for d in docs if d["kind"] == "RoleBinding")
+        granted = {(r, v) for name in bound for rule in rules[name] for r in rule["resources"] for v in rule["verbs"]}
+        assert {PIPES_CALLS[c] for c in calls} <= granted, ns

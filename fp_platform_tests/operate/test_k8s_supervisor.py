@@ -261,13 +261,14 @@ VERBS = {"read": "get", "list": "list", "create": "create", "patch": "patch", "d
 
 
 def _granted(h: Handles) -> set[tuple[str | None, str, str, str]]:
-    """(namespace or None for cluster-wide, group, resource, verb) the supervisor's ServiceAccount is granted by
-    the rendered RBAC (infra/k8s/supervisor/_rbac.yaml)."""
+    """(namespace or None for cluster-wide, group, resource, verb) the supervisor's roles grant its ServiceAccount
+    in the rendered RBAC (infra/k8s/supervisor/_rbac.yaml; the Pipes pods' role is test_k8s_jobs's)."""
     (docs,) = k8s.rbac_files(h).values()
     roles = {d["metadata"]["name"]: d["rules"] for d in docs if d["kind"] == "ClusterRole"}
     sa = {"kind": "ServiceAccount", "name": "dagster-orchestrator", "namespace": h.get("EKS_NAMESPACE_DAGSTER")}
     out = set()
-    for b in (d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding") and sa in d["subjects"]):
+    bindings = [d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding") and sa in d["subjects"]]
+    for b in (b for b in bindings if b["roleRef"]["name"].startswith("fp-pack-supervisor")):
         where = b["metadata"].get("namespace")
         for rule in roles[b["roleRef"]["name"]]:
             out |= {(where, g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
