@@ -231,7 +231,7 @@ def _launch_in_cloud(
         h = platform.handles
         image_ref = writer.read(h.get("EVIDENCE_RUN_JSON_KEY")).get("image_ref") or ""
         try:
-            params = k8s_job_params(h, module, job, ["python", *argv], env, image_ref)
+            params = k8s_job_params(h, module, job, ["python", *argv], env, image_ref, context.partition_key)
         except ValueError as exc:  # no digest-pinned image in run.json: the pod would run an unknown image
             raise fail_phase(writer, phase_id, context.asset_key, job, str(exc)) from None
         return pipes.run(context=context, **params)  # type: ignore[call-arg]

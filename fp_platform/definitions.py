@@ -13,7 +13,7 @@ from fp_platform.learning.schedules import learning_retrain_job, learning_retrai
 from fp_platform.obs_gov import assets as obs_gov_assets
 from fp_platform.obs_gov.reporter import SPINE
 from fp_platform.operate import assets as operate_assets
-from fp_platform.operate.sensors import pack_supervisor
+from fp_platform.operate.sensors import pack_supervisor, teardown_after_failure, teardown_job
 from fp_platform.resources import GateCatalog, resources_for_profile
 from fp_platform.rtdl import assets as rtdl_assets
 from fp_platform.world import assets as world_assets
@@ -44,9 +44,9 @@ def spine_verdicts(assets: list) -> list[str]:
 
 defs = Definitions(
     assets=all_assets,
-    jobs=[platform_run_job, learning_retrain_job],
+    jobs=[platform_run_job, teardown_job, learning_retrain_job],
     schedules=[learning_retrain_schedule],
-    sensors=[pack_supervisor, new_labels_retrain],
+    sensors=[pack_supervisor, teardown_after_failure, new_labels_retrain],
     resources={
         **resources_for_profile(),
         "gate_catalog": GateCatalog(

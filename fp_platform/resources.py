@@ -136,6 +136,10 @@ def ecs_task_params(h: Handles, module: str, job: str, command: list[str], env: 
     }
 
 
+K8S_JOB_LABEL = "fp.platform/job"  # on every one-shot job pod: its job (k8s_objects' job NetworkPolicies select it)
+K8S_RUN_LABEL = "fp.platform/run"  # on every pod and Deployment of a run: P17 finds the run's workloads by it
+
+
 def role_service_account_name(role_key: str) -> str:
     """ROLE_RTDL_CORE → `rtdl-core`: a pod's ServiceAccount is named after its IAM role's handle, so the
     manifests, the one-shot jobs' pods and Terraform's IRSA trust all name it the same."""
@@ -149,11 +153,18 @@ def _account_env() -> dict[str, str]:
 
 
 def k8s_job_params(
-    h: Handles, module: str, job: str, command: list[str], env: dict[str, str], image_ref: str
+    h: Handles,
+    module: str,
+    job: str,
+    command: list[str],
+    env: dict[str, str],
+    image_ref: str,
+    platform_run_id: str,
 ) -> dict[str, Any]:
     """`PipesK8sClient.run` arguments of a one-shot job on dev_full: the run's image pinned by digest, in its
     namespace under the ServiceAccount whose IRSA role is the job's writer boundary, with the hardened pod
-    settings of the packs' Deployments (non-root, read-only root, emptyDir scratch)."""
+    settings of the packs' Deployments (non-root, read-only root, emptyDir scratch), labelled with its job (its
+    NetworkPolicies select that) and its run (P17 deletes what is left of the run by it)."""
     if "@sha256:" not in image_ref:
         raise ValueError(f"image {image_ref!r} is not pinned by digest (P(-1) records repo@sha256:… in run.json)")
     spec = one_shot_job(module, job)
@@ -163,7 +174,13 @@ def k8s_job_params(
         "command": command,
         "namespace": h.get(spec.namespace_key),
         "env": {**env, **_account_env(), **{e["name"]: e["value"] for e in state_env}},
-        "base_pod_meta": {"labels": {"fp.platform/job": job, "fp.platform/module": module.rsplit(".", 2)[-2]}},
+        "base_pod_meta": {
+            "labels": {
+                K8S_JOB_LABEL: job,
+                "fp.platform/module": module.rsplit(".", 2)[-2],
+                K8S_RUN_LABEL: platform_run_id,
+            }
+        },
         "base_pod_spec": {
             "serviceAccountName": role_service_account_name(spec.role),
             "securityContext": pod_hardening.pod_security(),

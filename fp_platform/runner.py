@@ -272,6 +272,8 @@ def execute(request: RunRequest, console: Console) -> RunResult:
             raise_on_error=False,
             tags={"fp/platform_run_id": run_id, "fp/until": wanted[-1].phase_id},
         )
+        if not result.success and close_out_failed(defs, instance, result.run_id):
+            console.print(f"[yellow]the run failed before {CLOSE_OUT}: {CLOSE_OUT} ran for {run_id} on its own[/]")
     wall = round(time.monotonic() - started, 2)
     failures = [
         f"step {e.step_key} failed: {e.step_failure_data.error.message.strip()}"
@@ -286,6 +288,24 @@ def execute(request: RunRequest, console: Console) -> RunResult:
         _step_seconds(instance, result.run_id),
         failures,
     )
+
+
+def close_out_failed(defs, instance, dagster_run_id: str) -> bool:
+    """Run P17 alone for a failed in-process run that was to end with it and never reached it (its workers would
+    keep polling): the rule of the `teardown_after_failure` sensor, applied here because no daemon evaluates
+    sensors for an in-process run. True when P17 ran."""
+    from fp_platform.operate.sensors import TEARDOWN_JOB, teardown_owed
+
+    owed = teardown_owed(instance, instance.get_run_by_id(dagster_run_id))
+    if owed is None:
+        return False
+    defs.resolve_job_def(TEARDOWN_JOB).execute_in_process(
+        instance=instance,
+        partition_key=owed,
+        raise_on_error=False,
+        tags={"fp/platform_run_id": owed, "fp/teardown_after": dagster_run_id},
+    )
+    return True
 
 
 def _print_run(run: RunResult, console: Console) -> bool:

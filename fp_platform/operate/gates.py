@@ -288,9 +288,17 @@ def _evidence_readable(d: Doc) -> Judgement:
 
 
 TEARDOWN = (
-    Gate("daemons_stopped", "none of the run's daemons is alive (processes, or ECS services' tasks)", _daemons_stopped),
-    Gate("demo_stack_destroyed", "terraform destroy of the demo stack succeeded (cloud)", _demo_destroyed),
-    Gate("no_cost_bearing_residuals", "the tag-based residual scan finds nothing cost-bearing", _no_residuals),
-    Gate("demo_credentials_removed", "the demo's SSM credentials are gone (cloud)", _credentials_removed),
+    Gate(
+        "daemons_stopped",
+        "none of the run's daemons is alive (processes, ECS services' tasks, or EKS Deployments' and job pods)",
+        _daemons_stopped,
+    ),
+    Gate("demo_stack_destroyed", "terraform destroy of the per-run stack succeeded (dev_min's demo)", _demo_destroyed),
+    Gate(
+        "no_cost_bearing_residuals",
+        "the tag-based residual scan finds nothing cost-bearing outside the pinned always-on set",
+        _no_residuals,
+    ),
+    Gate("demo_credentials_removed", "the per-run stack's SSM credentials are gone (dev_min)", _credentials_removed),
     Gate("evidence_readable", "every JSON evidence file of the run still reads back", _evidence_readable),
 )

@@ -1,11 +1,12 @@
-"""The Kubernetes supervisor: the spine packs' workers as apps/v1 Deployments (dev_full, EKS).
+"""The spine packs' workers as apps/v1 Deployments (dev_full, EKS): rendering and apply.
 
 Locally `operate/daemons.py` runs each `packs.SPINE_PACKS` worker as a subprocess; here the same
 entries render one Deployment each (one replica, Recreate, run scope in the env, hardened pod, probes,
 an image pinned by digest) beside each pack's Namespace, ServiceAccount (IRSA) and NetworkPolicies and
 IG's Service (`k8s_objects.py`); `apply` creates or patches all of them, in dependency order, so a fresh
-cluster takes it. `infra/k8s/` holds the rendering with placeholder run id, account and image digest, for
-review.
+cluster takes it, and writes nothing when the cluster already holds the rendering. `k8s_supervisor.py`
+supervises the Deployments (readiness, crash restarts, scale to zero). `infra/k8s/` holds the rendering
+with placeholder run id, account and image digest, for review.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any
 
 import yaml
 
+from fp_platform.contracts.canonical import canonical_json, sha256_hex
 from fp_platform.contracts.ids import check_platform_run_id
 from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, PROFILE_ENV_VAR, Handles, handles
 from fp_platform.operate import k8s_objects as objects
 from fp_platform.operate.k8s_objects import ACCOUNT_PLACEHOLDER, K8sError, namespace_key, need
 from fp_platform.operate.packs import SPINE_PACKS, Pack, WorkerEntry, pack
 from fp_platform.operate.settings import SupervisorSettings
+from fp_platform.resources import K8S_RUN_LABEL, ONE_SHOT_JOBS
 from fp_platform.substrate import pod_hardening, probe
 from fp_platform.substrate.settings import WorkerSettings
 
@@ -36,9 +39,12 @@ DIGEST_PLACEHOLDER = "sha256:${IMAGE_DIGEST}"
 MANIFEST_PROFILE = "dev_full"
 DEFAULT_OUT_DIR = Path("infra/k8s")
 PACK_FILE = "_pack.yaml"  # a pack's Namespace, ServiceAccount and NetworkPolicies (sorts before its workers)
+JOBS_FILE = "jobs/_jobs.yaml"  # the one-shot jobs' ServiceAccounts, the learning Namespace, the job policies
+RBAC_FILE = "supervisor/_rbac.yaml"  # the supervisor's rights: applied once by an operator, never by `apply`
 RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
-LABEL_PACK, LABEL_COMPONENT, LABEL_RUN = "fp.platform/pack", "fp.platform/component", "fp.platform/run"
+LABEL_PACK, LABEL_COMPONENT, LABEL_RUN = "fp.platform/pack", "fp.platform/component", K8S_RUN_LABEL
 LABEL_NAME = "app.kubernetes.io/name"
+APPLIED_DIGEST = "fp.platform/applied-digest"  # `rendering_digest` of what `apply` last wrote to the object
 MERGE_PATCH = "application/merge-patch+json"  # lists (containers, env) replaced whole: live converges on render
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 ACCOUNT_ID = re.compile(r"\d{12}")
@@ -205,9 +211,9 @@ def pack_objects(h: Handles, p: Pack, pins: Pins) -> list[dict[str, Any]]:
     """The pack's Namespace, ServiceAccount and NetworkPolicies: what its Deployments need to exist and run."""
     _check_pins(h, pins)
     return [
-        objects.namespace(h, p),
-        objects.service_account(h, p, pins.aws_account_id),
-        *objects.network_policies(h, p, _ig_selector(h)),
+        objects.pack_namespace(h, p),
+        objects.pack_service_account(h, p, pins.aws_account_id),
+        *objects.network_policies(h, namespace_key(p), _ig_selector(h)),
     ]
 
 
@@ -229,9 +235,24 @@ def pack_files(h: Handles, p: Pack, pins: Pins) -> dict[str, list[dict[str, Any]
     return out
 
 
+def job_files(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
+    """The one-shot jobs' file: what their pods need to run under their own IRSA roles (`k8s_objects.job_objects`)."""
+    _check_pins(h, pins)
+    return {JOBS_FILE: objects.job_objects(h, pins.aws_account_id, _ig_selector(h))}
+
+
+def rbac_files(h: Handles) -> dict[str, list[dict[str, Any]]]:
+    """The supervisor's RBAC in every namespace it applies to, and the Pipes pods' in the jobs' namespaces
+    (`k8s_objects.supervisor_rbac`)."""
+    job_keys = sorted({j.namespace_key for j in ONE_SHOT_JOBS.values()})
+    ns_keys = list(dict.fromkeys([namespace_key(p) for p in SPINE_PACKS] + job_keys))
+    return {RBAC_FILE: objects.supervisor_rbac(h, ns_keys, job_keys)}
+
+
 def render_docs(h: Handles, pins: Pins) -> dict[str, list[dict[str, Any]]]:
-    """Every spine pack's files → their objects, in stable order."""
-    return {path: docs for p in SPINE_PACKS for path, docs in pack_files(h, p, pins).items()}
+    """Every spine pack's files, the jobs' and the supervisor's RBAC → their objects, in stable order."""
+    packs = {path: docs for p in SPINE_PACKS for path, docs in pack_files(h, p, pins).items()}
+    return packs | job_files(h, pins) | rbac_files(h)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -261,7 +282,8 @@ def write_manifests(out_dir: Path, h: Handles, pins: Pins) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
-    for pack_dir in (out_dir / h.get(p.pack_key) for p in SPINE_PACKS):
+    owned = [out_dir / h.get(p.pack_key) for p in SPINE_PACKS] + [(out_dir / f).parent for f in (JOBS_FILE, RBAC_FILE)]
+    for pack_dir in owned:
         for stale in sorted(pack_dir.glob("*.yaml")) if pack_dir.is_dir() else ():
             if stale.relative_to(out_dir).as_posix() not in rendered:
                 stale.unlink()
@@ -270,8 +292,9 @@ def write_manifests(out_dir: Path, h: Handles, pins: Pins) -> list[Path]:
     return written
 
 
-def _api(group: str) -> Any:
-    """AppsV1Api, CoreV1Api or NetworkingV1Api from the in-cluster service account, else the operator's kubeconfig."""
+def api_client(group: str) -> Any:
+    """AppsV1Api, CoreV1Api or NetworkingV1Api from the in-cluster service account (the Dagster daemon's pod),
+    else the operator's kubeconfig."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -280,10 +303,6 @@ def _api(group: str) -> Any:
     except ConfigException:
         config.load_kube_config()
     return getattr(client, group)()
-
-
-def _apps_api() -> Any:
-    return _api("AppsV1Api")
 
 
 # kind → (API, the method suffix of its read_/create_/patch_ calls, namespaced)
@@ -295,18 +314,33 @@ _KINDS = {
 }
 
 
+def rendering_digest(body: dict[str, Any]) -> str:
+    """sha256 of the object's canonical JSON as rendered: what `apply` records on the live object, so a tick
+    that would write the same object writes nothing (the role of kubectl's last-applied-configuration)."""
+    return sha256_hex(canonical_json(body))
+
+
 def _create_or_patch(api: Any, body: dict[str, Any]) -> str:
-    """Create the object when absent (404), else merge-patch it to the rendering; returns created|patched."""
+    """Create the object when absent (404); merge-patch it when its recorded rendering digest differs from this
+    rendering's (or, for a Deployment, its replicas do: `down` scaled it); else leave it. created|patched|unchanged.
+    A hand edit that leaves the digest annotation in place is not reverted until the rendering changes."""
     _, suffix, namespaced = _KINDS.get(body["kind"], ("apps", "namespaced_deployment", True))
     meta = body["metadata"]
     where = (meta["name"], meta["namespace"]) if namespaced else (meta["name"],)
+    digest = rendering_digest(body)
+    body = {**body, "metadata": {**meta, "annotations": {**meta.get("annotations", {}), APPLIED_DIGEST: digest}}}
     try:
-        getattr(api, f"read_{suffix}")(*where)
+        live = getattr(api, f"read_{suffix}")(*where)
     except Exception as e:
-        if not _is_404(e):
+        if not is_404(e):
             raise
         getattr(api, f"create_{suffix}")(*where[1:], body)
         return "created"
+    replicas = body.get("spec", {}).get("replicas") if body["kind"] == "Deployment" else None
+    if (live.metadata.annotations or {}).get(APPLIED_DIGEST) == digest and (
+        replicas is None or live.spec.replicas == replicas
+    ):
+        return "unchanged"
     getattr(api, f"patch_{suffix}")(*where, body, _content_type=MERGE_PATCH)
     return "patched"
 
@@ -315,79 +349,42 @@ def _selected(h: Handles, pack_ids: list[str] | None) -> list[Pack]:
     return list(SPINE_PACKS) if pack_ids is None else [pack(h, i) for i in pack_ids]
 
 
-def _is_404(e: Exception) -> bool:
+def is_404(e: Exception) -> bool:
     from kubernetes.client.exceptions import ApiException
 
     return isinstance(e, ApiException) and e.status == 404
 
 
 def apply(
-    h: Handles, pins: Pins, pack_ids: list[str] | None = None, api: Any = None, core: Any = None, net: Any = None
+    h: Handles,
+    pins: Pins,
+    pack_ids: list[str] | None = None,
+    api: Any = None,
+    core: Any = None,
+    net: Any = None,
+    jobs: bool = True,
 ) -> dict[str, str]:
     """Create or patch each selected pack's objects for this run, in dependency order (Namespace,
-    ServiceAccount, NetworkPolicies, then the Deployments and IG's Service), so a fresh cluster takes it.
-    Returns `namespace/name` → created|patched for Deployments and `<Kind> [namespace/]name` for the rest."""
+    ServiceAccount, NetworkPolicies, then the Deployments and IG's Service), so a fresh cluster takes it; with
+    `jobs`, the one-shot jobs' objects first (every run launches them; Dagster's namespace is the Helm release's).
+    Returns `namespace/name` → created|patched|unchanged for Deployments and `<Kind> [namespace/]name` for the
+    rest; a second apply of the same rendering writes nothing."""
     if is_placeholder(h, pins):
         raise K8sError("apply needs a real platform_run_id, account and image digest, not the manifest placeholders")
     # everything renders (and is checked) before the first API call: a bad handle applies nothing
-    bodies = [body for p in _selected(h, pack_ids) for docs in pack_files(h, p, pins).values() for body in docs]
+    files = [job_files(h, pins)] if jobs else []
+    files += [pack_files(h, p, pins) for p in _selected(h, pack_ids)]
+    bodies = [body for f in files for docs in f.values() for body in docs]
     apis = {"apps": api, "core": core, "net": net}
     names = {"apps": "AppsV1Api", "core": "CoreV1Api", "net": "NetworkingV1Api"}
     done: dict[str, str] = {}
     for body in bodies:
         group = _KINDS.get(body["kind"], ("apps",))[0]
-        apis[group] = apis[group] or _api(names[group])
+        apis[group] = apis[group] or api_client(names[group])
         meta = body["metadata"]
         where = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
         done[where if body["kind"] == "Deployment" else f"{body['kind']} {where}"] = _create_or_patch(apis[group], body)
     return done
-
-
-def delete(
-    h: Handles, pack_ids: list[str] | None = None, api: Any = None, scale_to_zero: bool = False
-) -> dict[str, str]:
-    """Stop packs: delete their Deployments, or keep them at 0 replicas; `namespace/name` → action."""
-    api = api or _apps_api()
-    done: dict[str, str] = {}
-    for p in _selected(h, pack_ids):
-        ns = need(h, namespace_key(p), f"pack {h.get(p.pack_key)}")
-        for w in p.workers:
-            name = deployment_name(h.get(w.component_key))
-            try:
-                if scale_to_zero:
-                    api.patch_namespaced_deployment(name, ns, {"spec": {"replicas": 0}}, _content_type=MERGE_PATCH)
-                else:
-                    api.delete_namespaced_deployment(name, ns)
-                done[f"{ns}/{name}"] = "scaled_to_zero" if scale_to_zero else "deleted"
-            except Exception as e:
-                if not _is_404(e):
-                    raise
-                done[f"{ns}/{name}"] = "absent"
-    return done
-
-
-def status(h: Handles, pack_ids: list[str] | None = None, api: Any = None) -> dict[str, dict[str, Any]]:
-    """Desired and ready replicas (and the run served) per Deployment; absent ones show 0/0."""
-    api = api or _apps_api()
-    out: dict[str, dict[str, Any]] = {}
-    for p in _selected(h, pack_ids):
-        ns = need(h, namespace_key(p), f"pack {h.get(p.pack_key)}")
-        for w in p.workers:
-            name = deployment_name(h.get(w.component_key))
-            try:
-                d = api.read_namespaced_deployment(name, ns)
-            except Exception as e:
-                if not _is_404(e):
-                    raise
-                out[f"{ns}/{name}"] = {"present": False, "desired": 0, "ready": 0, "run": None}
-                continue
-            out[f"{ns}/{name}"] = {
-                "present": True,
-                "desired": d.spec.replicas or 0,
-                "ready": (d.status.ready_replicas if d.status else None) or 0,
-                "run": (d.metadata.labels or {}).get(LABEL_RUN),
-            }
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

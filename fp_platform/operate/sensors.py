@@ -1,8 +1,31 @@
-"""The pack supervisor sensor: every tick it reconciles the spine packs with the active run (restarts
-dead workers with backoff) and reports their heartbeats and RTDL lag as an observation of
-`daemons_ready`, so the UI shows whether the daemons of the run are alive and keeping up."""
+"""The operate sensors.
 
-from dagster import AssetObservation, DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
+`pack_supervisor`: every tick it reconciles the spine packs with the active run (restarts dead workers with
+backoff; on dev_full through the Kubernetes API) and reports their heartbeats and RTDL lag as an observation
+of `daemons_ready`, so the UI shows whether the daemons of the run are alive and keeping up.
+
+`teardown_after_failure`: a run that was to end with P17 but failed before it (a gate of P11 failed, say)
+would leave the run's workers polling and billing; this run-failure sensor launches P17 alone
+(`platform_teardown`) for that run's partition. `fp-platform run` executes in-process, where no daemon
+evaluates sensors, so it applies the same rule itself (`runner.close_out_failed`).
+"""
+
+from dagster import (
+    AssetObservation,
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    run_failure_sensor,
+    sensor,
+)
 
 from fp_platform.operate import supervisor
 from fp_platform.operate.active_run import active_run_file
@@ -44,3 +67,46 @@ def pack_supervisor(context: SensorEvaluationContext, platform: PlatformResource
     )
     summary = f"{run_id}: {sum(s.up for s in statuses)}/{len(statuses)} up; " + (", ".join(acted) or "no action")
     return SensorResult(skip_reason=summary, asset_events=[observation])
+
+
+TEARDOWN_ASSET = "teardown_proof"
+TEARDOWN_JOB = "platform_teardown"
+PARTITION_TAG = "dagster/partition"  # the tag Dagster puts on a partitioned run
+
+teardown_job = define_asset_job(
+    TEARDOWN_JOB,
+    selection=AssetSelection.assets(TEARDOWN_ASSET),
+    description="P17 TEARDOWN_IDLE_SAFE alone, for a run whose earlier phases failed before it.",
+)
+
+
+def teardown_owed(instance: DagsterInstance, run: DagsterRun) -> str | None:
+    """The platform_run_id whose P17 the failed `run` owes: the run has a partition, its execution plan holds
+    the `teardown_proof` step (a whole-graph run, or a selection with P17), and that step never started (a
+    teardown that ran and failed has recorded its own verdict; retrying it from here would loop)."""
+    partition = run.tags.get(PARTITION_TAG)
+    plan = (
+        instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id) if run.execution_plan_snapshot_id else None
+    )
+    if partition is None or plan is None or TEARDOWN_ASSET not in plan.step_keys_to_execute:
+        return None
+    started = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+    if any(e.dagster_event is not None and e.dagster_event.step_key == TEARDOWN_ASSET for e in started):
+        return None
+    return partition
+
+
+@run_failure_sensor(
+    name="teardown_after_failure",
+    request_job=teardown_job,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Runs P17 for a run that failed before reaching it, so its workers do not keep running.",
+)
+def teardown_after_failure(context: RunFailureSensorContext) -> RunRequest | SkipReason:
+    run = context.dagster_run
+    owed = teardown_owed(context.instance, run)
+    if owed is None:
+        return SkipReason(f"run {run.run_id} owes no teardown (P17 not selected, already attempted, or no partition)")
+    return RunRequest(
+        run_key=f"teardown-after-{run.run_id}", partition_key=owed, tags={"fp/teardown_after": run.run_id}
+    )

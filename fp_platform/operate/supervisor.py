@@ -112,6 +112,7 @@ def _with_heartbeat(st: WorkerStatus, beat: dict[str, Any] | None) -> WorkerStat
 
 
 ECS_SERVICE = "ecs_service"  # DAEMON_SUPERVISOR of dev_min
+K8S_DEPLOYMENT = "k8s_deployment"  # DAEMON_SUPERVISOR of dev_full: operate/k8s_supervisor.py
 
 
 class SupervisorError(RuntimeError):
@@ -119,11 +120,17 @@ class SupervisorError(RuntimeError):
 
 
 def _backend(h: Handles) -> str:
-    """`local_process` or `ecs_service`; anything else (dev_full's EKS Deployments: the k8s sensor's) fails."""
+    """`local_process`, `ecs_service` or `k8s_deployment`; anything else fails."""
     backend = h.get("DAEMON_SUPERVISOR")
-    if backend not in (daemons.LOCAL_PROCESS, ECS_SERVICE):
+    if backend not in (daemons.LOCAL_PROCESS, ECS_SERVICE, K8S_DEPLOYMENT):
         raise SupervisorError(f"profile {h.profile}: DAEMON_SUPERVISOR={backend} is not supervised from here")
     return backend
+
+
+def _k8s():  # imported on use: operate/k8s_supervisor.py builds on this module's WorkerStatus
+    from fp_platform.operate import k8s_supervisor
+
+    return k8s_supervisor
 
 
 def _ecs_statuses(
@@ -158,6 +165,8 @@ def reconcile(
 ) -> list[WorkerStatus]:
     """Make every worker of `packs` run for `platform_run_id`; return what each is doing now. On dev_min the
     workers are ECS services (scaled to one task, scoped to the run by their task definition)."""
+    if _backend(h) == K8S_DEPLOYMENT:  # dev_full: EKS Deployments through the Kubernetes API
+        return _k8s().reconcile(h, conn, platform_run_id, packs, log=log)
     if _backend(h) == ECS_SERVICE:
         started = ecs_services.scale(h, 1, packs)
         if started:
@@ -248,6 +257,8 @@ def _reconcile_one(
 
 def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[WorkerStatus]:
     """What runs now, without starting anything."""
+    if _backend(h) == K8S_DEPLOYMENT:
+        return _k8s().status(h, conn, packs)
     if _backend(h) == ECS_SERVICE:
         return _ecs_statuses(h, conn, packs)
     beats = heartbeats(conn)
@@ -292,6 +303,8 @@ def down(
     """Stop every worker of `packs` (SIGTERM, then SIGKILL; on dev_min its ECS service to zero tasks) and forget
     their supervision state. With `only_run`, a local worker serving another run is left alone (a closed
     run's teardown must not stop the next run's workers)."""
+    if _backend(h) == K8S_DEPLOYMENT:
+        return _k8s().down(h, packs, only_run=only_run)
     if _backend(h) == ECS_SERVICE:
         return ecs_services.scale(h, 0, packs)
     stopped = []

@@ -1,11 +1,15 @@
 """P17 TEARDOWN_IDLE_SAFE (dev_min's P12): leave nothing running or billing for a closed run, keep its evidence.
 
-In order: stop the run's daemons (local processes, or dev_min's ECS services to zero tasks), destroy the
-demo stack on a cloud profile (`terraform destroy` of TF_STACK_DEMO_DIR, through `terraform_destroy`, which
+In order: stop the run's daemons (local processes, dev_min's ECS services to zero tasks, dev_full's EKS
+Deployments to zero replicas and the run's leftover job pods deleted), destroy the per-run stack where the
+profile has one (dev_min's demo: `terraform destroy` of TF_STACK_DEMO_DIR, through `terraform_destroy`, which
 the tests point at moto), then prove it from the outside: the run's daemons are gone, a tag-based residual
-scan (tagging API + ECS/RDS describes + NAT/LB) finds nothing cost-bearing, the demo's SSM credentials are
-gone, and every JSON evidence file of the run still reads back. The gates (`operate.gates.TEARDOWN`) judge
-the document; `teardown_proof.json`, `residual_scan.json` and `cost_guardrail_snapshot.json` record it.
+scan (tagging API + the profile's describes: ECS/RDS on dev_min; Aurora, MSK, EKS node groups, SageMaker
+endpoints on dev_full; NAT/LB everywhere) finds nothing cost-bearing outside the profile's pinned always-on
+set (TEARDOWN_ALWAYS_ON: dev_full's EKS, MSK and Aurora host the orchestrator itself), the demo's SSM
+credentials are gone (dev_min), and every JSON evidence file of the run still reads back. The gates
+(`operate.gates.TEARDOWN`) judge the document; `teardown_proof.json`, `residual_scan.json` and
+`cost_guardrail_snapshot.json` record it.
 
 Locally the stack (SeaweedFS, Tansu, Postgres) is shared by every run and outlives them: teardown stops the
 run's workers, which otherwise keep polling after the run closed.
@@ -23,7 +27,7 @@ import psycopg
 
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter, utc_now_iso
 from fp_platform.handles import Handles
-from fp_platform.operate import daemons, supervisor
+from fp_platform.operate import daemons, k8s_supervisor, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, daemon_specs
 from fp_platform.operate.substrate_ready import secret_path_keys
 from fp_platform.substrate import residuals
@@ -63,8 +67,10 @@ def _p2_pids(h: Handles, writer: EvidenceWriter) -> list[int]:
 
 
 def stop_daemons(h: Handles, platform_run_id: str, connect: Callable[[], psycopg.Connection]) -> Doc:
-    """Stop the run's daemons: on dev_min their ECS services go to zero tasks (no database needed); locally
-    the workers serving this run are stopped and their supervision rows dropped."""
+    """Stop the run's daemons: on dev_min their ECS services go to zero tasks, on dev_full their Deployments to
+    zero replicas and the run's leftover job pods are deleted (no database needed); locally the workers serving
+    this run are stopped and their supervision rows dropped."""
+    deleted: list[str] = []
     try:
         if h.get("DAEMON_SUPERVISOR") == daemons.LOCAL_PROCESS:
             with connect() as conn:
@@ -72,9 +78,33 @@ def stop_daemons(h: Handles, platform_run_id: str, connect: Callable[[], psycopg
                 stopped = supervisor.down(h, conn, only_run=platform_run_id)
         else:
             stopped = supervisor.down(h, None, only_run=platform_run_id)
+        if h.get("DAEMON_SUPERVISOR") == supervisor.K8S_DEPLOYMENT:
+            deleted = k8s_supervisor.delete_run_pods(h, platform_run_id)
     except Exception as exc:  # recorded; the daemons gate then looks for survivors itself
-        return {"stopped": [], "error": residuals.scan_error(exc)}
-    return {"stopped": stopped, "error": None}
+        return {"stopped": [], "deleted_pods": deleted, "error": residuals.scan_error(exc)}
+    return {"stopped": stopped, "deleted_pods": deleted, "error": None}
+
+
+def _alive(h: Handles, platform_run_id: str, components: list[str], pids: list[int]) -> list[residuals.Residual]:
+    """The run's daemons still alive: its Deployments and job pods on EKS (dev_full), else processes or ECS
+    services (`residuals.run_daemons_alive`)."""
+    if h.get("DAEMON_SUPERVISOR") == supervisor.K8S_DEPLOYMENT:
+        return k8s_supervisor.run_workloads(h, platform_run_id, SPINE_PACKS)
+    return residuals.run_daemons_alive(h, platform_run_id, components, pids)
+
+
+def cloud_scan(h: Handles, components: list[str]) -> Doc:
+    """The residual scan of a cloud profile: what is cost-bearing and tagged, apart from the profile's pinned
+    always-on set (listed too, so the proof shows what keeps billing by design)."""
+    try:
+        found = residuals.cloud_residuals(h, components)
+    except Exception as exc:  # a scan that cannot see fails its gate closed
+        return {"error": residuals.scan_error(exc), "found": [], "always_on": []}
+    return {
+        "error": None,
+        "found": [r.to_dict() for r in found if not residuals.always_on(h, r)],
+        "always_on": [r.to_dict() for r in found if residuals.always_on(h, r)],
+    }
 
 
 def _live_pids(h: Handles) -> list[int]:
@@ -126,45 +156,50 @@ def cost_snapshot(h: Handles) -> Doc:
         return {"scope": "aws", "budget": h.values.get("AWS_BUDGET_NAME"), "error": residuals.scan_error(exc)}
 
 
+def demo_credentials(h: Handles) -> Doc:
+    """Which of the per-run stack's SSM credentials are still there (destroy removes them)."""
+    keys = secret_path_keys(h)
+    try:
+        return {"checked": [h.get(k) for k in keys], "present": residuals.ssm_present(h, keys), "error": None}
+    except Exception as exc:
+        return {"checked": [h.get(k) for k in keys], "present": [], "error": residuals.scan_error(exc)}
+
+
 def teardown_facts(
     h: Handles,
     writer: EvidenceWriter,
     connect: Callable[[], psycopg.Connection],
     destroy: Destroy | None = terraform_destroy,
 ) -> Doc:
-    """Tear the run down and gather what P17's gates judge. `destroy` runs on cloud profiles only (None: the
-    demo stack is left to the operator, and its gate fails)."""
+    """Tear the run down and gather what P17's gates judge. `destroy` runs where the profile has a per-run stack
+    (None: the demo stack is left to the operator, and its gate fails)."""
     run_id = writer.platform_run_id
     components = [s.component for s in daemon_specs(h, SPINE_PACKS)]
     stopped = stop_daemons(h, run_id, connect)
     cloud = h.profile != "local"
-    if cloud:
+    per_run_stack = cloud and bool(h.values.get("TF_STACK_DEMO_DIR"))  # null: the profile has none
+    if per_run_stack:
         demo = destroy(h) if destroy else {"succeeded": False, "tail": ["no destroy function given"]}
+    elif cloud:
+        demo = {
+            "applicable": False,
+            "succeeded": True,
+            "detail": f"{h.profile}: no per-run stack; the packs are scaled to zero and the runtime that hosts the"
+            " orchestrator stays (TEARDOWN_ALWAYS_ON)",
+        }
     else:
         demo = {"applicable": False, "succeeded": True, "detail": "local: the stack is shared and outlives runs"}
     pids = sorted(set(_p2_pids(h, writer) + ([] if cloud else _live_pids(h))))
-    alive = _scan(lambda: residuals.run_daemons_alive(h, run_id, components, pids))
-    if cloud:
-        residual = _scan(lambda: residuals.cloud_residuals(h, components))
-        keys = secret_path_keys(h)
-        try:
-            credentials = {
-                "checked": [h.get(k) for k in keys],
-                "present": residuals.ssm_present(h, keys),
-                "error": None,
-            }
-        except Exception as exc:
-            credentials = {"checked": [h.get(k) for k in keys], "present": [], "error": residuals.scan_error(exc)}
-    else:
-        residual = {**alive, "scope": "local processes"}
-        credentials = {"applicable": False, "detail": "local secrets are the shared stack's files", "present": []}
+    alive = _scan(lambda: _alive(h, run_id, components, pids))
+    residual = cloud_scan(h, components) if cloud else {**alive, "scope": "local processes"}
+    credentials = demo_credentials(h) if per_run_stack else {"detail": f"{h.profile}: no per-run credentials"}
     return {
         "env": h.profile,
         "torn_down_at_utc": utc_now_iso(),
         "daemons": {**stopped, "recorded_pids": pids, "alive": alive},
-        "demo_stack": {"applicable": cloud, **demo},
+        "demo_stack": {"applicable": per_run_stack, **demo},
         "residuals": residual,
-        "credentials": {"applicable": cloud, **credentials},
+        "credentials": {"applicable": per_run_stack, **credentials},
         "evidence": evidence_readback(writer),
         "cost": cost_snapshot(h),
     }
@@ -179,10 +214,14 @@ def proof_doc(facts: Doc, passed: dict[str, bool]) -> Doc:
         "terraform_destroy": facts["demo_stack"],
         "present": {
             "ecs_services": bool(facts["daemons"]["alive"]["found"]) or "ecs_service" in kinds,
-            "db": bool(kinds & {"rds_instance", "rds:db", "rds:cluster"}),
+            "db": bool(kinds & {"rds_instance", "rds:db", "rds:cluster"}),  # found ones, not the always-on set
             "nat_gateway": bool(kinds & {"nat_gateway", "ec2:natgateway"}),
             "load_balancer": bool(kinds & {"load_balancer", "elasticloadbalancing:loadbalancer"}),
-            "demo_credentials": bool(facts["credentials"]["present"]),
+            "demo_credentials": bool(facts["credentials"].get("present")),
+            "k8s_workloads": any(r["kind"].startswith("k8s_") for r in facts["daemons"]["alive"]["found"]),
+            "eks_nodegroup": "eks:nodegroup" in kinds,
+            "msk_cluster": "kafka:cluster" in kinds,
+            "sagemaker_endpoint": "sagemaker:endpoint" in kinds,
         },
         "gates": passed,
     }

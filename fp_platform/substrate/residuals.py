@@ -11,6 +11,8 @@ Nothing here decides PASS/FAIL: the gates do, over the lists returned.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +34,7 @@ COST_BEARING_ARN_KINDS = (
     "ecs:task",
     "kafka:cluster",
     "eks:cluster",
+    "eks:nodegroup",
     "sagemaker:endpoint",
 )
 _LIVE_NAT_STATES = ("pending", "available", "deleting")
@@ -153,14 +156,15 @@ def run_daemons_alive(h: Handles, platform_run_id: str, components: list[str], p
 
 
 # --- cost-bearing residuals by tag (P17) -----------------------------------------------------------------
-# Kinds the tagging API keeps listing for a while after deletion: confirmed by their own service's describe.
-_CONFIRM_BY_DESCRIBE = {"ecs:service", "rds:db"}
+def _tagged(h: Handles, tags: dict[str, str]) -> bool:
+    """True when `tags` carry the environment's project and env tags."""
+    return all(tags.get(k) == v for k, v in (_tag(h, "TAG_PROJECT"), _tag(h, "TAG_ENV")))
 
 
-def tagged_cost_bearing(h: Handles) -> list[Residual]:
-    """Every cost-bearing resource the tagging API finds with the environment's project and env tags; an ECS
-    service counts while it is not INACTIVE (a deleted one stays listed), an RDS instance is left to
-    `tagged_rds`'s describe."""
+def tagged_cost_bearing(h: Handles, confirmed_elsewhere: frozenset[str] = frozenset()) -> list[Residual]:
+    """Every cost-bearing resource the tagging API finds with the environment's project and env tags, except the
+    kinds a describe of their own service confirms (`confirmed_elsewhere`: the tagging API keeps listing a
+    deleted resource for a while); an ECS service counts while it is not INACTIVE (a deleted one stays listed)."""
     tagging = aws_client(h, "resourcegroupstaggingapi")
     filters = [{"Key": k, "Values": [v]} for k, v in (_tag(h, "TAG_PROJECT"), _tag(h, "TAG_ENV"))]
     found, services = [], []
@@ -170,7 +174,7 @@ def tagged_cost_bearing(h: Handles) -> list[Residual]:
             kind = f"{arn.split(':')[2]}:{arn.split(':')[5].split('/')[0]}"
             if kind == "ecs:service":
                 services.append(arn)
-            elif kind in COST_BEARING_ARN_KINDS and kind not in _CONFIRM_BY_DESCRIBE:
+            elif kind in COST_BEARING_ARN_KINDS and kind not in confirmed_elsewhere:
                 found.append(Residual(kind, arn, f"tagged {h.get('TAG_ENV')}"))
     return found + _live_services(h, services)
 
@@ -196,27 +200,147 @@ def _live_services(h: Handles, arns: list[str]) -> list[Residual]:
     return found
 
 
+def _tag_map(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    """AWS's `[{Key, Value}]` tag lists as a mapping."""
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def _tagged_live(h: Handles, kind: str, gone: str, described: Iterable[tuple[str, dict, str, str]]) -> list[Residual]:
+    """Of `described` (identifier, tags, status, detail), what carries the environment's tags and is not in the
+    service's `gone` status (being deleted, or deleted and still listed)."""
+    return [
+        Residual(kind, ident, detail)
+        for ident, tags, status, detail in described
+        if _tagged(h, tags) and status != gone
+    ]
+
+
 def tagged_rds(h: Handles) -> list[Residual]:
     """RDS instances carrying the environment's tags, by describe (the tagging API lags a deletion and
     misses what it was never told of)."""
-    rds = aws_client(h, "rds")
-    want = dict((_tag(h, "TAG_PROJECT"), _tag(h, "TAG_ENV")))
-    found = []
-    for page in rds.get_paginator("describe_db_instances").paginate():
-        for db in page.get("DBInstances", []):
-            tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
-            if all(tags.get(k) == v for k, v in want.items()) and db.get("DBInstanceStatus") != "deleted":
-                found.append(Residual("rds_instance", db["DBInstanceIdentifier"], db.get("DBInstanceStatus", "")))
-    return found
+    pages = aws_client(h, "rds").get_paginator("describe_db_instances").paginate()
+    described = (
+        (
+            db["DBInstanceIdentifier"],
+            _tag_map(db.get("TagList")),
+            db.get("DBInstanceStatus"),
+            db.get("DBInstanceStatus", ""),
+        )
+        for page in pages
+        for db in page.get("DBInstances", [])
+    )
+    return _tagged_live(h, "rds_instance", "deleted", described)
+
+
+def aurora_clusters(h: Handles) -> list[Residual]:
+    """Aurora (RDS) clusters carrying the environment's tags: Serverless v2 bills its minimum capacity while it
+    exists."""
+    pages = aws_client(h, "rds").get_paginator("describe_db_clusters").paginate()
+    described = (
+        (c["DBClusterIdentifier"], _tag_map(c.get("TagList")), c.get("Status"), f"{c.get('Engine')} {c.get('Status')}")
+        for page in pages
+        for c in page.get("DBClusters", [])
+    )
+    return _tagged_live(h, "rds:cluster", "deleting", described)
+
+
+def _eks_clusters(eks: Any) -> list[str]:
+    return [name for page in eks.get_paginator("list_clusters").paginate() for name in page.get("clusters", [])]
+
+
+def eks_clusters(h: Handles) -> list[Residual]:
+    """EKS clusters carrying the environment's tags (a control plane bills by the hour)."""
+    eks = aws_client(h, "eks")
+    clusters = (eks.describe_cluster(name=name)["cluster"] for name in _eks_clusters(eks))
+    described = ((c["name"], c.get("tags") or {}, c.get("status"), c.get("status", "")) for c in clusters)
+    return _tagged_live(h, "eks:cluster", "DELETING", described)
+
+
+def eks_nodegroups(h: Handles) -> list[Residual]:
+    """EKS node groups carrying the environment's tags, in every cluster of the region, with their desired size
+    (the tagging API does not list node groups everywhere)."""
+    eks = aws_client(h, "eks")
+    groups = (
+        eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+        for cluster in _eks_clusters(eks)
+        for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster)
+        for name in page.get("nodegroups", [])
+    )
+    described = (
+        (
+            f"{ng['clusterName']}/{ng['nodegroupName']}",
+            ng.get("tags") or {},
+            ng.get("status"),
+            f"desired {(ng.get('scalingConfig') or {}).get('desiredSize')}",
+        )
+        for ng in groups
+    )
+    return _tagged_live(h, "eks:nodegroup", "DELETING", described)
+
+
+def msk_clusters(h: Handles) -> list[Residual]:
+    """MSK clusters, serverless or provisioned, carrying the environment's tags."""
+    pages = aws_client(h, "kafka").get_paginator("list_clusters_v2").paginate()
+    described = (
+        (c["ClusterName"], c.get("Tags") or {}, c.get("State"), f"{c.get('ClusterType')} {c.get('State')}")
+        for page in pages
+        for c in page.get("ClusterInfoList", [])
+    )
+    return _tagged_live(h, "kafka:cluster", "DELETING", described)
+
+
+def sagemaker_endpoints(h: Handles) -> list[Residual]:
+    """SageMaker endpoints carrying the environment's tags: an endpoint bills its instances every hour it exists."""
+    sm = aws_client(h, "sagemaker")
+    endpoints = (e for page in sm.get_paginator("list_endpoints").paginate() for e in page.get("Endpoints", []))
+    described = (
+        (
+            e["EndpointName"],
+            _tag_map(sm.list_tags(ResourceArn=e["EndpointArn"]).get("Tags")),
+            e.get("EndpointStatus"),
+            e.get("EndpointStatus", ""),
+        )
+        for e in endpoints
+    )
+    return _tagged_live(h, "sagemaker:endpoint", "Deleting", described)
+
+
+# Per profile, the describes that confirm what the tagging API lists (or catch what it misses), each with the
+# ARN kinds it covers: dev_min's demo holds RDS instances (and ECS services, below); dev_full's runtime holds
+# Aurora, MSK, EKS clusters and node groups, and SageMaker endpoints.
+DESCRIBES = {
+    "dev_min": ((tagged_rds, frozenset({"rds:db"})),),
+    "dev_full": (
+        (tagged_rds, frozenset({"rds:db"})),
+        (aurora_clusters, frozenset({"rds:cluster"})),
+        (msk_clusters, frozenset({"kafka:cluster"})),
+        (eks_clusters, frozenset({"eks:cluster"})),
+        (eks_nodegroups, frozenset({"eks:nodegroup"})),
+        (sagemaker_endpoints, frozenset({"sagemaker:endpoint"})),
+    ),
+}
 
 
 def cloud_residuals(h: Handles, components: list[str]) -> list[Residual]:
-    """Everything cost-bearing left for the environment: tagged resources, RDS instances, the run's ECS
-    services, and forbidden infrastructure wherever it came from (deduplicated by identifier)."""
+    """Everything cost-bearing the environment holds: tagged resources, the profile's describes, the run's ECS
+    services (dev_min) and forbidden infrastructure wherever it came from (deduplicated by identifier). The
+    profile's always-on set is among them: `always_on` tells them apart."""
+    describes = DESCRIBES[h.profile]
+    covered = frozenset().union(*(kinds for _, kinds in describes))
     found: dict[str, Residual] = {}
-    for r in tagged_cost_bearing(h) + tagged_rds(h) + ecs_services_running(h, components) + forbidden_infrastructure(h):
+    scans = [tagged_cost_bearing(h, covered), *(describe(h) for describe, _ in describes)]
+    if h.values.get("ECS_CLUSTER_NAME"):  # null: the profile runs no ECS
+        scans.append(ecs_services_running(h, components))
+    for r in [r for scan in scans for r in scan] + forbidden_infrastructure(h):
         found.setdefault(r.ident, r)
     return list(found.values())
+
+
+def always_on(h: Handles, r: Residual) -> bool:
+    """True when `r` is in the profile's pinned always-on set (TEARDOWN_ALWAYS_ON: DA dev_full §15.1.2, what
+    persists between runs), matched by kind and by name within its identifier (a name or an ARN)."""
+    parts = set(re.split(r"[:/]", r.ident))
+    return any(r.kind == e["kind"] and e["name"] in parts for e in h.get("TEARDOWN_ALWAYS_ON") or [])
 
 
 def ssm_present(h: Handles, path_keys: list[str]) -> list[str]:

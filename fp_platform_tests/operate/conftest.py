@@ -1,4 +1,4 @@
-"""The `dev_min` fixture: dev_min's handles with moto (in process) behind every boto3 client."""
+"""The `dev_min` and `dev_full` fixtures: the profile's handles with moto (in process) behind every boto3 client."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, Handles, load
 from fp_platform_tests.operate.cloud import ACCOUNT
 
 
-@pytest.fixture
-def dev_min(monkeypatch) -> Iterator[Handles]:
-    """dev_min's handles with moto behind every boto3 client (a 1 s probe timeout keeps the unreachable
+def _with_moto(monkeypatch, profile: str) -> Iterator[Handles]:
+    """The profile's handles with moto behind every boto3 client (a 1 s probe timeout keeps the unreachable
     broker's wait short)."""
     from moto import mock_aws
 
@@ -28,9 +27,19 @@ def dev_min(monkeypatch) -> Iterator[Handles]:
         monkeypatch.delenv(k, raising=False)
     load.cache_clear()
     try:
-        h = load("dev_min")
+        h = load(profile)
         h = replace(h, values={**h.values, "SUBSTRATE_PROBE_TIMEOUT_SECONDS": 1})
         with mock_aws():
             yield h
     finally:
         load.cache_clear()
+
+
+@pytest.fixture
+def dev_min(monkeypatch) -> Iterator[Handles]:
+    yield from _with_moto(monkeypatch, "dev_min")
+
+
+@pytest.fixture
+def dev_full(monkeypatch) -> Iterator[Handles]:
+    yield from _with_moto(monkeypatch, "dev_full")

@@ -1,14 +1,14 @@
-"""The Kubernetes supervisor, by rendering and against a fake AppsV1Api (no cluster here): the Deployments
-and the objects around them (Namespaces, IRSA ServiceAccounts, NetworkPolicies, IG's Service), validated
-against the pinned Kubernetes version's schemas (checkov runs in fp_platform_tests/infra/test_checkov.py)."""
+"""The packs' Kubernetes objects, by rendering and applied to an in-memory API double (`k8s_double`; no
+cluster here): the Deployments and the objects around them (Namespaces, IRSA ServiceAccounts, NetworkPolicies,
+IG's Service), validated against the pinned Kubernetes version's schemas (checkov runs in
+fp_platform_tests/infra/test_checkov.py)."""
 
 from __future__ import annotations
 
-import inspect
+import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +21,9 @@ from kubernetes.client.exceptions import ApiException
 from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, Handles, handles
 from fp_platform.operate import k8s
 from fp_platform.operate.packs import SPINE_PACKS, daemon_spec
+from fp_platform.resources import ONE_SHOT_JOBS, k8s_job_params
+from fp_platform_tests.operate import k8s_double
+from fp_platform_tests.operate.k8s_double import FakeCluster
 
 pytestmark = pytest.mark.infra
 
@@ -93,14 +96,16 @@ def test_render_covers_every_spine_worker_and_pack(full):
     rendered = k8s.render_all(full, PINS)
     workers = {f"{full.get(p.pack_key)}/{full.get(w.component_key)}.yaml" for p in SPINE_PACKS for w in p.workers}
     packs = {f"{full.get(p.pack_key)}/{k8s.PACK_FILE}" for p in SPINE_PACKS}
-    assert set(rendered) == workers | packs
+    assert set(rendered) == workers | packs | {k8s.JOBS_FILE, k8s.RBAC_FILE}
     assert "control_ingress/ingestion_gate.yaml" in rendered and "rtdl_core/archive_writer.yaml" in rendered
     assert "rtdl_core/decision_processor.yaml" in rendered and "case_labels/label_store.yaml" in rendered
     assert "obs_gov/environment_conformance.yaml" in rendered
     assert rendered == k8s.render_all(full, PINS)  # stable
     kinds = sorted(d["kind"] for d in _objects(full))
     n = len(SPINE_PACKS)
-    assert kinds.count("Namespace") == n and kinds.count("ServiceAccount") == n and kinds.count("Service") == 1
+    roles = {j.role for j in ONE_SHOT_JOBS.values()}
+    assert kinds.count("Namespace") == n + 1  # and the learning jobs'
+    assert kinds.count("ServiceAccount") == n + len(roles) and kinds.count("Service") == 1
     assert kinds.count("Deployment") == sum(len(p.workers) for p in SPINE_PACKS)
 
 
@@ -109,7 +114,8 @@ def test_every_object_passes_strict_schema_validation_for_the_pinned_version(ful
     docs = _objects(full, PINS if pins == "real" else k8s.placeholders(full))
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)  # raises ValidationError
-    assert {d["kind"] for d in docs} == {"Namespace", "ServiceAccount", "NetworkPolicy", "Deployment", "Service"}
+    applied = {"Namespace", "ServiceAccount", "NetworkPolicy", "Deployment", "Service"}
+    assert {d["kind"] for d in docs} == applied | {"ClusterRole", "ClusterRoleBinding", "RoleBinding"}
 
 
 def test_strict_validation_catches_a_misspelt_field(full):
@@ -173,7 +179,8 @@ def test_each_service_account_carries_its_packs_role_arn(full):
 def test_every_namespace_denies_by_default_and_allows_only_dns_stores_and_ig(full):
     docs = _objects(full)
     namespaces = {d["metadata"]["name"] for d in _of_kind(docs, "Namespace")}
-    assert namespaces == {d["metadata"]["namespace"] for d in _of_kind(docs, "Deployment")}
+    learning = full.get("EKS_NAMESPACE_LEARNING")
+    assert namespaces - {learning} == {d["metadata"]["namespace"] for d in _of_kind(docs, "Deployment")}
     policies = _of_kind(docs, "NetworkPolicy")
     ig_ns = full.get("EKS_NAMESPACE_CONTROL_INGRESS")
     for ns in namespaces:
@@ -190,6 +197,49 @@ def test_every_namespace_denies_by_default_and_allows_only_dns_stores_and_ig(ful
     }
     assert callers == {full.get("EKS_NAMESPACE_DAGSTER"), ig_ns, full.get("EKS_NAMESPACE_OBS_GOV")}
     assert ingress["ingress"][0]["ports"] == [{"protocol": "TCP", "port": full.get("IG_PORT")}]
+
+
+def test_each_one_shot_job_role_has_its_irsa_service_account_where_its_pod_runs(full):
+    """Every job of resources.ONE_SHOT_JOBS finds, in the namespace its pod is launched in, the ServiceAccount
+    its pod names, annotated with its ROLE_* handle's ARN and trusted by Terraform's runtime stack for that role."""
+    jobs = k8s.render_docs(full, PINS)[k8s.JOBS_FILE]
+    accounts = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in _of_kind(jobs, "ServiceAccount")}
+    irsa = json.loads((REPO / "infra/terraform/dev_full/runtime/handles.auto.tfvars.json").read_text())["irsa"]
+    trusted = {(v["namespace"], v["service_account"]): v["role_name"] for v in irsa.values()}
+    for (module, job), spec in ONE_SHOT_JOBS.items():
+        params = k8s_job_params(full, module, job or "train", ["python"], {}, IMAGE, RUN)
+        where = (params["namespace"], params["base_pod_spec"]["serviceAccountName"])
+        sa = accounts[where]
+        arn = f"arn:aws:iam::{ACCOUNT}:role/{full.get(spec.role)}"
+        assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == arn
+        assert trusted[where] == full.get(spec.role)
+        assert sa["automountServiceAccountToken"] is False
+    assert len(accounts) == len({j.role for j in ONE_SHOT_JOBS.values()})
+
+
+def test_job_policies_deny_by_default_and_in_dagsters_namespace_select_only_job_pods(full):
+    jobs = k8s.render_docs(full, PINS)[k8s.JOBS_FILE]
+    dagster, learning = full.get("EKS_NAMESPACE_DAGSTER"), full.get("EKS_NAMESPACE_LEARNING")
+    assert [d["metadata"]["name"] for d in _of_kind(jobs, "Namespace")] == [learning]  # Dagster's is Helm's
+    policies = {(d["metadata"]["namespace"], d["metadata"]["name"]): d["spec"] for d in _of_kind(jobs, "NetworkPolicy")}
+    assert set(policies) == {
+        (dagster, "fp-jobs-default-deny"),
+        (dagster, "fp-jobs-allow-egress-stores"),
+        (learning, "default-deny"),
+        (learning, "allow-egress-stores"),
+    }
+    job_pods = policies[(dagster, "fp-jobs-default-deny")]["podSelector"]
+    assert job_pods == {"matchExpressions": [{"key": "fp.platform/job", "operator": "Exists"}]}
+    labels = k8s_job_params(full, "fp_platform.control.jobs", "wsp", ["python"], {}, IMAGE, RUN)["base_pod_meta"]
+    assert "fp.platform/job" in labels["labels"] and labels["labels"][k8s.LABEL_RUN] == RUN
+    assert policies[(learning, "default-deny")]["podSelector"] == {}
+    ig_port = full.get("IG_PORT")
+    egress_ports = {
+        ns: {p["port"] for rule in policies[(ns, name)]["egress"] for p in rule["ports"]}
+        for ns, name in policies
+        if "allow-egress" in name
+    }
+    assert ig_port in egress_ports[dagster] and ig_port not in egress_ports[learning]  # WSP/SR call IG; learning not
 
 
 def test_pods_run_non_root_on_a_read_only_root_with_writable_tmp_and_state(full):
@@ -309,96 +359,26 @@ def test_local_profile_has_no_eks_and_says_so():
         k8s.apply(local, PINS, **_fakes())
 
 
-class FakeApps:
-    """Records AppsV1Api calls; holds live Deployments as dicts keyed by (namespace, name)."""
-
-    def __init__(self, live: dict[tuple[str, str], dict[str, Any]] | None = None, error: int = 404) -> None:
-        self.live = dict(live or {})
-        self.error = error
-        self.calls: list[tuple[Any, ...]] = []
-
-    def _get(self, name: str, namespace: str) -> dict[str, Any]:
-        if (namespace, name) not in self.live:
-            raise ApiException(status=self.error, reason="Not Found" if self.error == 404 else "Forbidden")
-        return self.live[(namespace, name)]
-
-    def read_namespaced_deployment(self, name: str, namespace: str) -> SimpleNamespace:
-        self.calls.append(("read", namespace, name))
-        body = self._get(name, namespace)
-        return SimpleNamespace(
-            spec=SimpleNamespace(replicas=body["spec"]["replicas"]),
-            status=SimpleNamespace(ready_replicas=body.get("ready")),
-            metadata=SimpleNamespace(labels=body["metadata"]["labels"]),
-        )
-
-    def create_namespaced_deployment(self, namespace: str, body: dict[str, Any]) -> None:
-        self.calls.append(("create", namespace, body["metadata"]["name"]))
-        self.live[(namespace, body["metadata"]["name"])] = body
-
-    def patch_namespaced_deployment(
-        self, name: str, namespace: str, body: dict[str, Any], _content_type: str | None = None
-    ) -> None:
-        self.calls.append(("patch", namespace, name, _content_type))
-        current = self._get(name, namespace)
-        self.live[(namespace, name)] = {**current, **body, "spec": {**current["spec"], **body["spec"]}}
-
-    def delete_namespaced_deployment(self, name: str, namespace: str) -> None:
-        self.calls.append(("delete", namespace, name))
-        self._get(name, namespace)
-        del self.live[(namespace, name)]
+def _fakes(fake: FakeCluster | None = None, error: int | None = None) -> dict[str, Any]:
+    fake = fake or FakeCluster(error=error)
+    c = fake.cluster()
+    return {"api": c.apps, "core": c.core, "net": c.net}
 
 
-class FakeObjects:
-    """A CoreV1Api / NetworkingV1Api double built from the client's own classes: only methods the real API has,
-    called with arguments its signatures accept; objects kept by (method suffix, namespace, name)."""
-
-    def __init__(self, api_class: type, error: int = 404) -> None:
-        self.api_class, self.error = api_class, error
-        self.live: dict[tuple[str, str | None, str], dict[str, Any]] = {}
-        self.calls: list[tuple[str, str, str | None, str]] = []
-
-    def __getattr__(self, attr: str) -> Any:
-        verb, _, suffix = attr.partition("_")
-        real = getattr(self.api_class, attr)  # AttributeError for a method the client does not have
-
-        def call(*args: Any, **kwargs: Any) -> None:
-            inspect.signature(real).bind(None, *args, **kwargs)  # TypeError for a call the client would refuse
-            namespaced = suffix.startswith("namespaced_")
-            if verb == "create":
-                name, ns = args[-1]["metadata"]["name"], args[0] if namespaced else None
-            else:
-                name, ns = args[0], args[1] if namespaced else None
-            self.calls.append((verb, suffix, ns, name))
-            key = (suffix, ns, name)
-            if verb == "create":
-                self.live[key] = args[-1]
-            elif key not in self.live:
-                raise ApiException(status=self.error, reason="Not Found")
-            elif verb == "patch":
-                self.live[key] = {**self.live[key], **args[-1]}
-
-        return call
-
-
-def _fakes(apps: FakeApps | None = None, error: int = 404) -> dict[str, Any]:
-    return {
-        "api": apps or FakeApps(error=error),
-        "core": FakeObjects(client.CoreV1Api, error),
-        "net": FakeObjects(client.NetworkingV1Api, error),
-    }
-
-
-def test_fake_objects_refuse_what_the_client_would():
-    core = FakeObjects(client.CoreV1Api)
+def test_the_api_double_refuses_what_the_client_would():
+    c = FakeCluster().cluster()
     with pytest.raises(AttributeError):
-        core.create_namespaced_network_policy("ns", {"metadata": {"name": "x"}})  # NetworkingV1Api's, not core's
+        c.core.create_namespaced_network_policy("ns", {"metadata": {"name": "x"}})  # NetworkingV1Api's, not core's
     with pytest.raises(TypeError):
-        core.read_namespaced_service("only-a-name")
+        c.core.read_namespaced_service("only-a-name")
+    with pytest.raises(TypeError, match="label_selectr"):
+        c.core.list_namespaced_pod("ns", label_selectr="a=b")  # a keyword the client does not document
+    assert isinstance(c.core.list_namespaced_pod("ns"), client.V1PodList)
 
 
-def test_apply_to_a_fresh_cluster_creates_every_object_in_order_then_patches(full):
-    fakes = _fakes()
-    result = k8s.apply(full, PINS, pack_ids=["control_ingress"], **fakes)
+def test_apply_to_a_fresh_cluster_creates_every_object_in_order_then_writes_nothing(full):
+    fake = FakeCluster()
+    result = k8s.apply(full, PINS, pack_ids=["control_ingress"], jobs=False, **_fakes(fake))
     assert result == {
         "Namespace fp-control-ingress": "created",
         "ServiceAccount fp-control-ingress/ig-service": "created",
@@ -408,37 +388,66 @@ def test_apply_to_a_fresh_cluster_creates_every_object_in_order_then_patches(ful
         "fp-control-ingress/ingestion-gate": "created",
         "Service fp-control-ingress/fp-ingestion-gate": "created",
     }
-    core, net = fakes["core"], fakes["net"]
-    assert [c[:2] for c in core.calls][:2] == [("read", "namespace"), ("create", "namespace")]  # namespace first
-    assert {k[0] for k in core.live} == {"namespace", "namespaced_service_account", "namespaced_service"}
-    assert {k[0] for k in net.live} == {"namespaced_network_policy"}
-    sa = core.live[("namespaced_service_account", "fp-control-ingress", "ig-service")]
+    assert fake.writes[0] == ("create", "namespace", None, "fp-control-ingress")  # namespace first
+    kinds = {k[0] for k in fake.objects}
+    assert kinds == {
+        "namespace",
+        "namespaced_service_account",
+        "namespaced_network_policy",
+        "namespaced_deployment",
+        "namespaced_service",
+        "namespaced_pod",  # the double's Deployment controller
+    }
+    sa = fake.objects[("namespaced_service_account", "fp-control-ingress", "ig-service")]
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/" + full.get("ROLE_IG_SERVICE"))
-    before = (dict(core.live), dict(net.live))
-    again = k8s.apply(full, PINS, pack_ids=["control_ingress"], **fakes)
-    assert set(again.values()) == {"patched"} and again.keys() == result.keys()
-    assert (core.live, net.live) == before  # idempotent
+    writes = list(fake.writes)
+    again = k8s.apply(full, PINS, pack_ids=["control_ingress"], jobs=False, **_fakes(fake))
+    assert set(again.values()) == {"unchanged"} and again.keys() == result.keys()
+    assert fake.writes == writes  # idempotent: the recorded rendering digest matches, nothing is written
 
 
-def test_apply_creates_when_absent_and_patches_when_present(full):
-    api = FakeApps()
-    result = k8s.apply(full, PINS, pack_ids=["rtdl_core"], **_fakes(api))
+def test_apply_creates_the_jobs_objects_first(full):
+    fake = FakeCluster()
+    result = k8s.apply(full, PINS, pack_ids=["obs_gov"], **_fakes(fake))
+    first = list(result)[: len(k8s.job_files(full, PINS)[k8s.JOBS_FILE])]
+    assert first[0] == "Namespace fp-learning" and "ServiceAccount fp-dagster/wsp-task" in first
+    assert ("namespaced_service_account", "fp-learning", "learning-job") in fake.objects
+    everything = k8s.apply(full, PINS, **_fakes(fake))  # every pack: still never the supervisor's own RBAC
+    assert not [k for k in everything if k.split()[0] in ("ClusterRole", "ClusterRoleBinding", "RoleBinding")]
+    assert {suffix for suffix, *_ in fake.objects} <= set(k8s_double.MODELS)
+
+
+def test_apply_creates_when_absent_and_patches_when_the_rendering_changed(full):
+    fake = FakeCluster()
+    result = k8s.apply(full, PINS, pack_ids=["rtdl_core"], **_fakes(fake))
     assert {k: v for k, v in result.items() if " " not in k} == {
         "fp-rtdl-core/archive-writer": "created",
         "fp-rtdl-core/identity-entity-graph": "created",
         "fp-rtdl-core/decision-processor": "created",
     }
-    assert [c[0] for c in api.calls] == ["read", "create"] * 3
-    assert api.live[("fp-rtdl-core", "archive-writer")] == k8s.deployment(
-        full, SPINE_PACKS[1], SPINE_PACKS[1].workers[0], PINS
-    )
-    api.calls.clear()
+    live = fake.deployment("fp-rtdl-core", "archive-writer")
+    rendered = k8s.deployment(full, SPINE_PACKS[1], SPINE_PACKS[1].workers[0], PINS)
+    assert live["spec"] == rendered["spec"]
+    assert live["metadata"]["annotations"][k8s.APPLIED_DIGEST] == k8s.rendering_digest(rendered)
     next_run = "platform_20250102T000000Z"
-    result = k8s.apply(full, k8s.Pins(next_run, ACCOUNT, IMAGE), **_fakes(api))
+    result = k8s.apply(full, k8s.Pins(next_run, ACCOUNT, IMAGE), **_fakes(fake))
     assert result["fp-control-ingress/ingestion-gate"] == "created"
     assert [v for k, v in result.items() if k.startswith("fp-rtdl-core/")] == ["patched"] * 3
-    assert ("patch", "fp-rtdl-core", "archive-writer", k8s.MERGE_PATCH) in api.calls
-    assert _env(api.live[("fp-rtdl-core", "archive-writer")])["REQUIRED_PLATFORM_RUN_ID"] == next_run
+    assert result["Namespace fp-rtdl-core"] == "unchanged"  # nothing in it names the run
+    assert ("patch", "namespaced_deployment", "fp-rtdl-core", "archive-writer") in fake.writes
+    assert _env(fake.deployment("fp-rtdl-core", "archive-writer"))["REQUIRED_PLATFORM_RUN_ID"] == next_run
+
+
+def test_apply_restores_replicas_that_were_scaled_away(full):
+    fake = FakeCluster()
+    k8s.apply(full, PINS, pack_ids=["obs_gov"], **_fakes(fake))
+    fake.cluster().apps.patch_namespaced_deployment(
+        "environment-conformance", "fp-obs-gov", {"spec": {"replicas": 0}}, _content_type=k8s.MERGE_PATCH
+    )
+    assert k8s.apply(full, PINS, pack_ids=["obs_gov"], **_fakes(fake))["fp-obs-gov/environment-conformance"] == (
+        "patched"
+    )
+    assert fake.deployment("fp-obs-gov", "environment-conformance")["spec"]["replicas"] == 1
 
 
 def test_apply_surfaces_errors_other_than_404(full):
@@ -450,19 +459,3 @@ def test_apply_surfaces_errors_other_than_404(full):
 def test_apply_rejects_unknown_pack(full):
     with pytest.raises(KeyError, match="unknown pack"):
         k8s.apply(full, PINS, pack_ids=["no_such_pack"], **_fakes())
-
-
-def test_status_and_delete(full):
-    api = FakeApps()
-    k8s.apply(full, PINS, pack_ids=["control_ingress"], **_fakes(api))
-    api.live[("fp-control-ingress", "ingestion-gate")]["ready"] = 1
-    st = k8s.status(full, api=api)
-    assert st["fp-control-ingress/ingestion-gate"] == {"present": True, "desired": 1, "ready": 1, "run": RUN}
-    assert st["fp-rtdl-core/archive-writer"] == {"present": False, "desired": 0, "ready": 0, "run": None}
-    assert k8s.delete(full, ["control_ingress"], api=api, scale_to_zero=True) == {
-        "fp-control-ingress/ingestion-gate": "scaled_to_zero"
-    }
-    assert k8s.status(full, ["control_ingress"], api=api)["fp-control-ingress/ingestion-gate"]["desired"] == 0
-    assert k8s.delete(full, ["control_ingress", "rtdl_core"], api=api)["fp-control-ingress/ingestion-gate"] == "deleted"
-    assert k8s.delete(full, ["control_ingress"], api=api) == {"fp-control-ingress/ingestion-gate": "absent"}
-    assert api.live == {}

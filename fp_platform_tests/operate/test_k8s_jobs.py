@@ -3,6 +3,7 @@ through PipesK8sClient's own pod builder) runs the run's digest-pinned image und
 role Terraform grants that job's writer boundary."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from fp_platform.resources import ONE_SHOT_JOBS, k8s_job_params, pipes_client, r
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "123456789012.dkr.ecr.eu-west-2.amazonaws.com/fraud-platform-dev-full-platform@sha256:" + "b" * 64
 ENV = {"FP_PROFILE": "dev_full"}
+RUN = "platform_20250101T000000Z"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def test_dev_full_chooses_the_k8s_pipes_client(full):
 @pytest.mark.parametrize("module,job", [(m, j or "train") for m, j in ONE_SHOT_JOBS])
 def test_each_one_shot_job_pod_runs_the_pinned_image_under_its_irsa_service_account(full, module, job, monkeypatch):
     monkeypatch.setenv(AWS_ACCOUNT_ENV_VAR, "123456789012")  # the orchestrator's: the pod renders the same buckets
-    params = k8s_job_params(full, module, job, ["python", "-m", module, job], ENV, IMAGE)
+    params = k8s_job_params(full, module, job, ["python", "-m", module, job], ENV, IMAGE, RUN)
     pod = build_pod_body(
         "fp-job", params["image"], params["command"], params["env"], params["base_pod_meta"], params["base_pod_spec"]
     )
@@ -53,6 +55,7 @@ def test_each_one_shot_job_pod_runs_the_pinned_image_under_its_irsa_service_acco
     assert container.image == IMAGE and container.command == ["python", "-m", module, job]
     env = {(e.name, e.value) for e in container.env}
     assert {("FP_PROFILE", "dev_full"), (AWS_ACCOUNT_ENV_VAR, "123456789012")} <= env
+    assert pod.metadata.labels["fp.platform/run"] == RUN and pod.metadata.labels["fp.platform/job"] == job
     assert container.security_context.read_only_root_filesystem and pod.spec.security_context.run_as_non_root
     # Terraform's runtime stack trusts exactly this ServiceAccount in this namespace for the job's role
     irsa = json.loads((REPO / "infra/terraform/dev_full/runtime/handles.auto.tfvars.json").read_text())["irsa"]
@@ -63,6 +66,37 @@ def test_each_one_shot_job_pod_runs_the_pinned_image_under_its_irsa_service_acco
 
 def test_a_pod_without_a_digest_pinned_image_is_refused(full):
     with pytest.raises(ValueError, match="not pinned by digest"):
-        k8s_job_params(full, "fp_platform.control.jobs", "sr", ["python"], ENV, IMAGE.split("@")[0] + ":git-abc")
+        k8s_job_params(full, "fp_platform.control.jobs", "sr", ["python"], ENV, IMAGE.split("@")[0] + ":git-abc", RUN)
     with pytest.raises(ValueError, match="no cloud runner"):
-        k8s_job_params(full, "fp_platform.nowhere.jobs", "x", ["python"], ENV, IMAGE)
+        k8s_job_params(full, "fp_platform.nowhere.jobs", "x", ["python"], ENV, IMAGE, RUN)
+
+
+# dagster-k8s's CoreV1Api calls around a Pipes pod → (resource, verb) they need
+PIPES_CALLS = {
+    "create_namespaced_pod": ("pods", "create"),
+    "read_namespaced_pod": ("pods", "get"),
+    "list_namespaced_pod": ("pods", "list"),
+    "delete_namespaced_pod": ("pods", "delete"),
+    "read_namespaced_pod_log": ("pods/log", "get"),
+    "list_namespaced_event": ("events", "list"),
+}
+
+
+def test_the_orchestrator_may_run_the_pipes_pods_in_every_job_namespace(full):
+    """Every CoreV1Api call dagster-k8s's Pipes client and its pod waiter make (read from the installed
+    library) is granted to the orchestrator's ServiceAccount in each one-shot job namespace."""
+    import dagster_k8s
+
+    from fp_platform.operate import k8s
+
+    source = "".join((Path(dagster_k8s.__file__).parent / f).read_text() for f in ("pipes.py", "client.py"))
+    calls = set(re.findall(r"core_api\.([a-z_]+)\(", source))
+    assert calls and calls <= set(PIPES_CALLS), f"dagster-k8s calls {calls - set(PIPES_CALLS)}: map and grant them"
+    (docs,) = k8s.rbac_files(full).values()
+    rules = {d["metadata"]["name"]: d["rules"] for d in docs if d["kind"] == "ClusterRole"}
+    sa = {"kind": "ServiceAccount", "name": "dagster-orchestrator", "namespace": full.get("EKS_NAMESPACE_DAGSTER")}
+    for ns in {full.get(j.namespace_key) for j in ONE_SHOT_JOBS.values()}:
+        bound = [d["roleRef"]["name"] for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["namespace"] == ns]
+        assert all(sa in d["subjects"] for d in docs if d["kind"] == "RoleBinding")
+        granted = {(r, v) for name in bound for rule in rules[name] for r in rule["resources"] for v in rule["verbs"]}
+        assert {PIPES_CALLS[c] for c in calls} <= granted, ns
