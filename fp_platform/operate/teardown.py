@@ -122,16 +122,10 @@ def _scan(probe: Callable[[], list[residuals.Residual]]) -> Doc:
 def evidence_readback(writer: EvidenceWriter) -> Doc:
     """Every JSON evidence file of the run read back through the evidence reader (required fields, run id)."""
     try:
-        names = [n for n in writer.list() if n.endswith(".json")]
+        names, unreadable = writer.read_back()
     except Exception as exc:
         return {"files": 0, "unreadable": [residuals.scan_error(exc)]}
-    bad = []
-    for n in names:
-        try:
-            writer.read(n)
-        except EvidenceError as exc:
-            bad.append(str(exc))
-    return {"files": len(names), "unreadable": bad}
+    return {"files": len(names), "unreadable": unreadable}
 
 
 def cost_snapshot(h: Handles) -> Doc:
