@@ -37,7 +37,7 @@ test: setup browser
 
 # The unit tier: no stack, no browser, well under a minute.
 test-fast: setup
-	$(BIN)/pytest -m "unit and not slow" -q
+	$(BIN)/pytest -m "unit and not slow" -q -n auto
 
 test-slow: setup
 	$(BIN)/pytest -m slow
