@@ -82,7 +82,10 @@ def _health(e: Evidence) -> tuple[bool, str]:
 def _processes_gone(e: Evidence) -> tuple[bool, str]:
     """None of the daemons P2 recorded still serves the run, by P17's own scan (`substrate.residuals`): local
     worker processes carrying the run's scope (a reused pid serves no run of ours), or on dev_min the
-    workers' ECS services still wanting or running a task. A scan that cannot see fails closed."""
+    workers' ECS services still wanting or running a task; on dev_full (EKS Deployments, which only P17's
+    scan can see) the run's teardown proof must say no workload was left. A scan that cannot see fails closed."""
+    if e.h.get("DAEMON_SUPERVISOR") == residuals.K8S_DEPLOYMENT:
+        return _no_workloads_at_teardown(e)
     ready = e.doc("DAEMONS_READY_PATH_PATTERN")
     workers = [w for pack in ready["packs"] for w in pack["workers"]]
     pids = [p for w in workers for p in w["processes"]]
@@ -94,6 +97,17 @@ def _processes_gone(e: Evidence) -> tuple[bool, str]:
     return not alive, (
         f"{len(components)} workers ({len(pids)} processes) recorded at P2, {len(alive)} still serving the run"
         + (f": {[str(r) for r in alive[:5]]}" if alive else "")
+    )
+
+
+def _no_workloads_at_teardown(e: Evidence) -> tuple[bool, str]:
+    name = e.h.get("TEARDOWN_PROOF_PATH_PATTERN")
+    if not e.writer.exists(name):
+        return False, f"{e.h.profile}: no {name}: the run's Deployments and job pods were never scanned (P17)"
+    proof = e.writer.read(name)
+    left, scanned = proof["present"].get("k8s_workloads"), proof["gates"].get("daemons_stopped")
+    return left is False and scanned is True, (
+        f"P17's scan at {proof['torn_down_at_utc']}: Deployments or job pods left: {left}; daemons_stopped: {scanned}"
     )
 
 

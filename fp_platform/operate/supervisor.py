@@ -20,6 +20,7 @@ from fp_platform.handles import Handles
 from fp_platform.operate import daemons, ecs_services
 from fp_platform.operate.packs import SPINE_PACKS, Hosted, Pack, daemon_spec, daemon_specs, pack, spec_for
 from fp_platform.operate.settings import SupervisorSettings
+from fp_platform.substrate import residuals
 from fp_platform.substrate.settings import WorkerSettings
 
 RUNNING, STARTED, RESTARTED = "RUNNING", "STARTED", "RESTARTED"
@@ -112,7 +113,7 @@ def _with_heartbeat(st: WorkerStatus, beat: dict[str, Any] | None) -> WorkerStat
 
 
 ECS_SERVICE = "ecs_service"  # DAEMON_SUPERVISOR of dev_min
-K8S_DEPLOYMENT = "k8s_deployment"  # DAEMON_SUPERVISOR of dev_full: operate/k8s_supervisor.py
+K8S_DEPLOYMENT = residuals.K8S_DEPLOYMENT  # DAEMON_SUPERVISOR of dev_full: operate/k8s_supervisor.py
 
 
 class SupervisorError(RuntimeError):

@@ -161,3 +161,37 @@ def test_the_always_on_set_names_what_terraform_creates():
     assert 'node_group_name = "${local.name_prefix}-default"' in eks_tf
     assert names["eks:nodegroup"] == names["eks:cluster"] + "-default"  # name_prefix is the cluster's name
     assert handles("dev_min").get("TEARDOWN_ALWAYS_ON") == []
+
+
+def test_p16_judges_dev_full_workloads_by_p17s_scan_and_fails_closed_without_it(dev_full, live_run, monkeypatch):
+    """P16's teardown monitor cannot render the packs (planes never import operate): on dev_full it reads P17's
+    teardown proof, fails closed when there is none, and fails when P17 saw a workload left or could not look."""
+    from fp_platform.obs_gov import verdict
+
+    h, fake = dev_full, live_run
+    writer = run_evidence(h, RUN)
+    e = verdict.Evidence(h, writer)
+    passed, detail = verdict._processes_gone(e)
+    assert not passed and "never scanned (P17)" in detail
+    with pytest.raises(residuals.ScanElsewhere):
+        residuals.run_daemons_alive(h, RUN, [], [])
+
+    def p17(*patches: tuple[str, object]) -> tuple[bool, str]:
+        with monkeypatch.context() as m:
+            for attr, value in patches:
+                m.setattr(k8s_supervisor, attr, value)
+            facts = teardown.teardown_facts(h, writer, _no_db, destroy=None)
+        passed = {name: ok for name, (ok, _) in _verdicts(facts).items()}
+        writer.write_summary(h.get("TEARDOWN_PROOF_PATH_PATTERN"), teardown.proof_doc(facts, passed), phase_id="P17")
+        return verdict._processes_gone(e)
+
+    def refuse(*_a, **_k):
+        raise RuntimeError("forbidden")
+
+    passed, detail = p17(("down", refuse))  # a Deployment that could not be scaled
+    assert not passed and "left: True" in detail
+    passed, detail = p17(("run_workloads", refuse))  # P17 could not look: no verdict from its silence
+    assert not passed and "daemons_stopped: False" in detail
+    passed, detail = p17()
+    assert passed and "left: False; daemons_stopped: True" in detail
+    assert all(d["spec"]["replicas"] == 0 for (kind, *_), d in fake.objects.items() if kind == "namespaced_deployment")
