@@ -124,7 +124,16 @@ def _scope(d: Doc) -> Judgement:
 
 def _duplicate(w: dict) -> str | None:
     """What runs a worker more than once: two local processes, two ECS tasks running its command (a second
-    service or a hand-made task), or its ECS service wanting or running more than one task."""
+    service or a hand-made task), its ECS service wanting or running more than one task, or its EKS Deployment
+    wanting more than one replica or having two pods that are not terminating."""
+    deployment = w.get("k8s_deployment")
+    if deployment is not None:
+        if len(w["processes"]) > 1 or (deployment["desired"] or 0) > 1:
+            return (
+                f"{w['component']}: Deployment {deployment['deployment']} desired {deployment['desired']},"
+                f" pods {w['processes']}"
+            )
+        return None
     service = w.get("ecs_service")
     if service is None:
         return f"{w['component']}: pids {w['processes']}" if len(w["processes"]) > 1 else None

@@ -35,7 +35,16 @@ RESTARTS = "fp.platform/restarts"  # how many times this supervisor restarted th
 RESTARTS_RUN = "fp.platform/restarts-run"
 CRASHING = frozenset({"CrashLoopBackOff"})
 # Waiting reasons a new pod would hit again: reported, never restarted.
-STUCK = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"})
+STUCK = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,9 @@ def _observed(h: Handles, p: Pack, w: WorkerEntry, d: Any | None, pods: list[Any
     run_id = (d.metadata.labels or {}).get(k8s.LABEL_RUN)
     desired = d.spec.replicas or 0
     available = (d.status.available_replicas if d.status else None) or 0
+    # a status the controller has not yet brought up to the latest spec (just after a patch) proves nothing
+    current = d.status is not None and (d.status.observed_generation or 0) >= (d.metadata.generation or 0)
+    updated = (d.status.updated_replicas if d.status else None) or 0
     st = supervisor.WorkerStatus(pack_id, component, supervisor.RUNNING, run_id, restarts=_restarts(d, run_id))
     st.detail = f"deployment {ns}/{name} {available}/{desired} available"
     waiting = _waiting(pods)
@@ -124,7 +136,7 @@ def _observed(h: Handles, p: Pack, w: WorkerEntry, d: Any | None, pods: list[Any
     elif crashing := [x for x in waiting if x[1] in CRASHING]:
         pod, reason, count = crashing[0]
         st.state, st.detail = supervisor.BACKOFF, f"{st.detail}; pod {pod} {reason} after {count} restarts"
-    elif available < desired:
+    elif available < desired or not current or updated < desired:
         st.state = supervisor.STARTED
     return st
 
@@ -296,9 +308,31 @@ def delete_run_pods(h: Handles, platform_run_id: str, cluster: Cluster | None = 
     cluster = cluster or connect()
     deleted = []
     for pod in _run_pods(h, cluster, platform_run_id):
-        cluster.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace)
+        try:
+            cluster.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace)
+        except Exception as e:
+            if not k8s.is_404(e):  # gone between the list and the delete (Pipes cleans up its own pods)
+                raise
+            continue
         deleted.append(f"{pod.metadata.namespace}/{pod.metadata.name}")
     return deleted
+
+
+def worker_pods(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS, cluster: Cluster | None = None) -> dict[str, Any]:
+    """Per worker, the pods of its Deployment that are not terminating (P2's duplicate-consumer gate: more than
+    one is a second consumer) and the Deployment's desired replicas."""
+    cluster = cluster or connect()
+    out = {}
+    for p in packs:
+        for w in p.workers:
+            ns, name = _where(h, p, w)
+            d = _read(cluster, ns, name)
+            pods = [pod for pod in _pods(cluster, ns, name) if pod.metadata.deletion_timestamp is None]
+            out[spec_for(h, w.component_key).component] = {
+                "processes": sorted(f"{ns}/{pod.metadata.name}" for pod in pods),
+                "k8s_deployment": {"deployment": f"{ns}/{name}", "desired": d.spec.replicas if d else None},
+            }
+    return out
 
 
 def run_workloads(

@@ -52,6 +52,10 @@ def instances(h: Handles) -> dict[str, dict[str, Any]]:
         tasks, services = ecs_services.worker_tasks(h), ecs_services.describe(h)
         counts = {c: {k: s[k] for k in ("service", "desired", "running")} for c, s in services.items()}
         return {c: {"processes": ids, "ecs_service": counts.get(c)} for c, ids in tasks.items()}
+    if backend == supervisor.K8S_DEPLOYMENT:
+        from fp_platform.operate import k8s_supervisor  # the kubernetes client, only on dev_full
+
+        return k8s_supervisor.worker_pods(h)
     raise supervisor.SupervisorError(f"profile {h.profile}: no instance scan for DAEMON_SUPERVISOR={backend}")
 
 

@@ -188,6 +188,7 @@ class FakeCluster:
         d["status"] = {
             "observedGeneration": d["metadata"]["generation"],
             "replicas": len(pods),
+            "updatedReplicas": len(pods),  # the controller above keeps only pods of the current template
             "readyReplicas": ready,
             "availableReplicas": ready,
             "unavailableReplicas": len(pods) - ready,

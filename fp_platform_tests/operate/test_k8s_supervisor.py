@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from dagster import build_sensor_context
 
+from fp_platform.contracts.gates import judge
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons, k8s, k8s_supervisor, sensors, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, daemon_specs
@@ -315,3 +316,47 @@ def test_the_supervisors_rbac_grants_every_call_it_makes_and_nothing_more(dev_fu
     assert {(g, r, v) for _, g, r, v in granted} == by_scope, "grants no call uses"
     assert not any("*" in x for grant in granted for x in grant[1:])
     assert {ns for ns, *_ in granted} == {None} | {ns for ns, *_ in needed if ns}
+
+
+def test_p2_sees_a_second_pod_or_replica_of_a_worker_on_eks(dev_full, cluster):
+    """P2's duplicate-consumer gate on dev_full: one pod per Deployment passes; a second replica, or a second
+    pod that is not terminating, fails naming the Deployment; a terminating pod is no consumer."""
+    from fp_platform.operate import gates, readiness
+
+    h = dev_full
+    _tick()
+    _all_ready(h, cluster)
+
+    def verdict() -> tuple[bool, str]:
+        doc = readiness.readiness_doc(h, supervisor.status(h, None), RUN)  # type: ignore[arg-type]
+        (result,) = [r for r in judge(gates.DAEMONS_READY, doc) if r.name == "no_duplicate_consumers"]
+        return result.passed, result.detail
+
+    assert verdict()[0], verdict()
+    ns, name = _where(h, "decision_processor")
+    (pod,) = cluster.pods(ns, name)
+    extra = {**pod, "metadata": {**pod["metadata"], "name": f"{name}-by-hand"}}
+    cluster.objects[("namespaced_pod", ns, f"{name}-by-hand")] = extra
+    passed, detail = verdict()
+    assert not passed and f"Deployment {ns}/{name} desired 1" in detail and f"{name}-by-hand" in detail
+    extra["metadata"]["deletionTimestamp"] = "2026-11-30T00:00:00Z"
+    assert verdict()[0], verdict()
+    cluster.deployment(ns, name)["spec"]["replicas"] = 2
+    passed, detail = verdict()
+    assert not passed and "desired 2" in detail
+
+
+def test_a_status_the_controller_has_not_caught_up_with_is_not_running(dev_full, cluster):
+    """Just after a patch the Deployment's status still describes the previous spec: available pods of the old
+    template prove nothing about the new one."""
+    h = dev_full
+    _tick()
+    _all_ready(h, cluster)
+    ns, name = _where(h, "decision_processor")
+    assert _states(supervisor.status(h, None))["decision_processor"] == supervisor.RUNNING
+    d = cluster.deployment(ns, name)
+    d["metadata"]["generation"] += 1  # a patch the controller has not observed yet
+    assert _states(supervisor.status(h, None))["decision_processor"] == supervisor.STARTED
+    d["status"]["observedGeneration"] = d["metadata"]["generation"]
+    d["status"]["updatedReplicas"] = 0  # observed, but the new template's pod is not up yet
+    assert _states(supervisor.status(h, None))["decision_processor"] == supervisor.STARTED
