@@ -294,7 +294,7 @@ def close_out_failed(defs, instance, dagster_run_id: str) -> bool:
     """Run P17 alone for a failed in-process run that was to end with it and never reached it (its workers would
     keep polling): the rule of the `teardown_after_failure` sensor, applied here because no daemon evaluates
     sensors for an in-process run. True when P17 ran."""
-    from fp_platform.operate.sensors import TEARDOWN_JOB, teardown_owed
+    from fp_platform.operate.sensors import TEARDOWN_AFTER_TAG, TEARDOWN_JOB, teardown_owed
 
     owed = teardown_owed(instance, instance.get_run_by_id(dagster_run_id))
     if owed is None:
@@ -303,7 +303,7 @@ def close_out_failed(defs, instance, dagster_run_id: str) -> bool:
         instance=instance,
         partition_key=owed,
         raise_on_error=False,
-        tags={"fp/platform_run_id": owed, "fp/teardown_after": dagster_run_id},
+        tags={"fp/platform_run_id": owed, TEARDOWN_AFTER_TAG: dagster_run_id},
     )
     return True
 

@@ -127,8 +127,7 @@ def _learning(learning: dict[str, Any]) -> str:
     outcome = (
         "<p>P15 has not run.</p>"
         if promotion is None
-        else f"<p>P15: {_verdict('PASS' if promotion.get('promoted') else 'FAIL')} "
-        f"{'promoted' if promotion.get('promoted') else 'not promoted'} "
+        else f"<p>P15: {_verdict('PROMOTED' if promotion.get('promoted') else 'NOT PROMOTED')} "
         f"{e(promotion['candidate']['bundle_id'])} {e(promotion['candidate']['bundle_version'])} — "
         f"{e(promotion['promotion_rule']['detail'])}</p>"
     )

@@ -413,5 +413,8 @@ def judge(h: Handles, run_id: str, second_run: str | None) -> dict[str, Any]:
     result = platform_verdict(h, writer, second, promoted)
     publish(h, writer, result)
     if writer.exists(h.get("RUN_REPORT_PATH_PATTERN")):
-        reporter.publish_html(h, writer)  # now with the learning lane's section
+        try:  # a page for people: the verdict above is recorded whether or not it renders
+            reporter.publish_html(h, writer)  # now with the learning lane's section
+        except Exception as exc:
+            result["report_html_error"] = f"{type(exc).__name__}: {exc}"
     return result

@@ -27,11 +27,13 @@ from dagster import (
     sensor,
 )
 
+from fp_platform.handles import handles
 from fp_platform.operate import supervisor
 from fp_platform.operate.active_run import active_run_file
 from fp_platform.operate.settings import SupervisorSettings
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl import caught_up
+from fp_platform.substrate.evidence_store import run_evidence
 
 
 @sensor(
@@ -46,6 +48,8 @@ def pack_supervisor(context: SensorEvaluationContext, platform: PlatformResource
     if not run_file.exists():
         return SensorResult(skip_reason="no active run (fp-platform run records one)")
     run_id = run_file.read_text().strip()
+    if run_evidence(h, run_id).exists(h.get("TEARDOWN_PROOF_PATH_PATTERN")):  # P17 closed it: bring nothing back
+        return SensorResult(skip_reason=f"{run_id} is torn down (P17); the next `fp-platform run` records a new run")
     with platform.connect() as conn:
         conn.autocommit = True
         statuses = supervisor.reconcile(h, conn, run_id, log=context.log.info)
@@ -72,6 +76,7 @@ def pack_supervisor(context: SensorEvaluationContext, platform: PlatformResource
 TEARDOWN_ASSET = "teardown_proof"
 TEARDOWN_JOB = "platform_teardown"
 PARTITION_TAG = "dagster/partition"  # the tag Dagster puts on a partitioned run
+TEARDOWN_AFTER_TAG = "fp/teardown_after"  # on a teardown run: the failed run it closes out
 
 teardown_job = define_asset_job(
     TEARDOWN_JOB,
@@ -83,7 +88,10 @@ teardown_job = define_asset_job(
 def teardown_owed(instance: DagsterInstance, run: DagsterRun) -> str | None:
     """The platform_run_id whose P17 the failed `run` owes: the run has a partition, its execution plan holds
     the `teardown_proof` step (a whole-graph run, or a selection with P17), and that step never started (a
-    teardown that ran and failed has recorded its own verdict; retrying it from here would loop)."""
+    teardown that ran and failed has recorded its own verdict; retrying it from here would loop). A teardown run
+    owes nothing, even one that failed before its step started: requesting another would loop without end."""
+    if run.job_name == TEARDOWN_JOB or TEARDOWN_AFTER_TAG in run.tags:
+        return None
     partition = run.tags.get(PARTITION_TAG)
     plan = (
         instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id) if run.execution_plan_snapshot_id else None
@@ -107,6 +115,8 @@ def teardown_after_failure(context: RunFailureSensorContext) -> RunRequest | Ski
     owed = teardown_owed(context.instance, run)
     if owed is None:
         return SkipReason(f"run {run.run_id} owes no teardown (P17 not selected, already attempted, or no partition)")
-    return RunRequest(
-        run_key=f"teardown-after-{run.run_id}", partition_key=owed, tags={"fp/teardown_after": run.run_id}
-    )
+    run_file = active_run_file(handles())  # the profile this code location runs (FP_PROFILE)
+    active = run_file.read_text().strip() if run_file.exists() else None
+    if active is not None and active != owed:  # a later run is active: on ECS a teardown would stop its services
+        return SkipReason(f"{owed} is no longer the active run ({active}): its teardown is the operator's call")
+    return RunRequest(run_key=f"teardown-after-{run.run_id}", partition_key=owed, tags={TEARDOWN_AFTER_TAG: run.run_id})

@@ -87,7 +87,7 @@ def test_the_run_report_carries_the_learning_lane_after_p16(h, full_run, verdict
     page = writer.store.get(writer.bucket, writer.key(h.get("RUN_REPORT_HTML_PATH_PATTERN"))).decode()
     chosen = writer.read(h.get("MF_EVAL_REPORT_PATH_PATTERN"))["selection"]["chosen"]
     section = page[page.index("<h2>Learning</h2>") :]
-    assert chosen in section and "promoted" in section and section.count("<svg") >= 2
+    assert chosen in section and ">PROMOTED</b>" in section and section.count("<svg") >= 2
 
 
 def test_the_second_run_decides_with_the_promoted_bundle(h, full_run, verdict):

@@ -89,7 +89,7 @@ def test_the_learning_section_shows_metrics_selection_plots_and_the_promotion():
     section = page[page.index("<h2>Learning</h2>") :]
     assert "k = 10 cards a day" in section and "<b>lightgbm(max_depth=3)</b>" in section
     assert "0.7000" in section and "0.71" in section and "logistic(C=1.0)" in section
-    assert "promoted fp_model abc-1" in section and "0.400 vs active 0.300" in section
+    assert ">PROMOTED</b> fp_model abc-1" in section and "0.400 vs active 0.300" in section
     assert section.count("<svg") == 3  # curves, importance, daily card precision
 
 

@@ -360,3 +360,19 @@ def test_a_status_the_controller_has_not_caught_up_with_is_not_running(dev_full,
     d["status"]["observedGeneration"] = d["metadata"]["generation"]
     d["status"]["updatedReplicas"] = 0  # observed, but the new template's pod is not up yet
     assert _states(supervisor.status(h, None))["decision_processor"] == supervisor.STARTED
+
+
+def test_the_supervisor_brings_nothing_back_for_a_torn_down_run(dev_full, cluster):
+    """After P17 the active run is closed: a tick must not scale its Deployments back up (nor, locally, restart
+    its processes)."""
+    h = dev_full
+    _tick()
+    supervisor.down(h, None)
+    writes = len(cluster.writes)
+    run_evidence(h, RUN).write_summary(h.get("TEARDOWN_PROOF_PATH_PATTERN"), {"env": "dev_full"}, phase_id="P17")
+    result = sensors.pack_supervisor(build_sensor_context(resources={"platform": _Platform(profile="dev_full")}))
+    assert not result.asset_events and "torn down" in result.skip_reason.skip_message
+    assert len(cluster.writes) == writes
+    assert all(
+        d["spec"]["replicas"] == 0 for (kind, *_), d in cluster.objects.items() if kind == "namespaced_deployment"
+    )

@@ -27,6 +27,15 @@ pytestmark = pytest.mark.unit
 RUN = "platform_20250101T000000Z"
 
 
+@pytest.fixture(autouse=True)
+def active_run(tmp_path, monkeypatch):
+    """The active-run record the sensor reads: RUN, unless a test records another."""
+    path = tmp_path / "ACTIVE_RUN_ID"
+    path.write_text(RUN + "\n")
+    monkeypatch.setattr(sensors, "active_run_file", lambda _h: path)
+    return path
+
+
 def _graph(closure_fails: bool = True, teardown_fails: bool = False) -> tuple[Definitions, list[str]]:
     """The stand-in graph tail, the real teardown job and sensor; the list records each teardown's partition."""
     torn_down: list[str] = []
@@ -117,3 +126,29 @@ def test_the_platform_definitions_hold_the_sensor_and_the_teardown_job():
     job = defs.resolve_job_def(sensors.TEARDOWN_JOB)
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {sensors.TEARDOWN_ASSET}
     assert "teardown_after_failure" in {s.name for s in defs.sensors}
+
+
+def test_a_failed_teardown_run_owes_no_teardown_even_before_its_step_started():
+    """A teardown run that failed (or was never started: launch failure, run monitor) must not request another
+    teardown, which would fail the same way and loop."""
+    defs, torn_down = _graph(teardown_fails=True)
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(platform_run_partitions.name, [RUN])
+        teardown = defs.resolve_job_def(sensors.TEARDOWN_JOB).execute_in_process(
+            instance=instance, partition_key=RUN, raise_on_error=False, tags={sensors.TEARDOWN_AFTER_TAG: "x"}
+        )
+        assert not teardown.success and torn_down == [RUN]
+        answer = _sensor_answer(defs, instance, teardown.run_id)
+        assert isinstance(answer, SkipReason) and "owes no teardown" in answer.skip_message
+
+
+def test_a_failed_run_that_is_no_longer_active_is_left_to_the_operator(active_run):
+    """On dev_min a teardown scales the workers' ECS services to zero and destroys the demo stack: run late,
+    for a run the operator already replaced, it would take the next run's services down."""
+    active_run.write_text("platform_20250102T000000Z\n")
+    defs, torn_down = _graph()
+    with DagsterInstance.ephemeral() as instance:
+        result = _failed_run(defs, instance)
+        answer = _sensor_answer(defs, instance, result.run_id)
+        assert isinstance(answer, SkipReason) and "no longer the active run" in answer.skip_message
+        assert torn_down == []
