@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import psycopg
 
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter, utc_now_iso
 from fp_platform.handles import Handles
-from fp_platform.operate import daemons, k8s_supervisor, supervisor
+from fp_platform.operate import daemons, k8s, k8s_supervisor, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, daemon_specs
 from fp_platform.operate.substrate_ready import secret_path_keys
 from fp_platform.substrate import residuals
@@ -89,8 +90,21 @@ def _alive(h: Handles, platform_run_id: str, components: list[str], pids: list[i
     """The run's daemons still alive: its Deployments and job pods on EKS (dev_full), else processes or ECS
     services (`residuals.run_daemons_alive`)."""
     if h.get("DAEMON_SUPERVISOR") == supervisor.K8S_DEPLOYMENT:
-        return k8s_supervisor.run_workloads(h, platform_run_id, SPINE_PACKS)
+        return _settled(lambda: k8s_supervisor.run_workloads(h, platform_run_id, SPINE_PACKS))
     return residuals.run_daemons_alive(h, platform_run_id, components, pids)
+
+
+SETTLE_S = k8s.GRACE_S + 30  # a pod's termination grace period, and the controller's reaction time
+SETTLE_POLL_S = 5.0
+
+
+def _settled(scan: Callable[[], list[residuals.Residual]]) -> list[residuals.Residual]:
+    """What `scan` still finds once the cluster has acted: a scale to zero and a pod delete return at once, and
+    the pods then terminate within their grace period; the last scan after SETTLE_S is the verdict."""
+    deadline = time.monotonic() + SETTLE_S
+    while (found := scan()) and time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_S)
+    return found
 
 
 def cloud_scan(h: Handles, components: list[str]) -> Doc:

@@ -227,11 +227,12 @@ def _tagged_live(h: Handles, kind: str, gone: str, described: Iterable[tuple[str
 
 def tagged_rds(h: Handles) -> list[Residual]:
     """RDS instances carrying the environment's tags, by describe (the tagging API lags a deletion and
-    misses what it was never told of)."""
+    misses what it was never told of). A cluster's instance (Aurora) is named `<cluster>/<instance>`: it bills
+    as part of its cluster, and is always-on exactly when its cluster is."""
     pages = aws_client(h, "rds").get_paginator("describe_db_instances").paginate()
     described = (
         (
-            db["DBInstanceIdentifier"],
+            "/".join(filter(None, (db.get("DBClusterIdentifier"), db["DBInstanceIdentifier"]))),
             _tag_map(db.get("TagList")),
             db.get("DBInstanceStatus"),
             db.get("DBInstanceStatus", ""),
@@ -350,7 +351,8 @@ def always_on(h: Handles, r: Residual) -> bool:
     """True when `r` is in the profile's pinned always-on set (TEARDOWN_ALWAYS_ON: DA dev_full §15.1.2, what
     persists between runs), matched by kind and by name within its identifier (a name or an ARN)."""
     parts = set(re.split(r"[:/]", r.ident))
-    return any(r.kind == e["kind"] and e["name"] in parts for e in h.get("TEARDOWN_ALWAYS_ON") or [])
+    kinds = {r.kind, *(["rds:cluster"] if r.kind == "rds_instance" else [])}  # an instance of an always-on cluster
+    return any(e["kind"] in kinds and e["name"] in parts for e in h.get("TEARDOWN_ALWAYS_ON") or [])
 
 
 def ssm_present(h: Handles, path_keys: list[str]) -> list[str]:

@@ -47,6 +47,14 @@ def _seed_runtime(h: Handles) -> None:
         MasterUserPassword="not-a-real-password",
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
     )
+    for i in (0, 1):  # Aurora Serverless v2's writer and reader: instances of the always-on cluster, tagged too
+        residuals.aws_client(h, "rds").create_db_instance(
+            DBInstanceIdentifier=f"{by_kind['rds:cluster']}-{i}",
+            DBClusterIdentifier=by_kind["rds:cluster"],
+            DBInstanceClass="db.serverless",
+            Engine="aurora-postgresql",
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
 
 
 def _nodegroup(h: Handles, name: str) -> None:
@@ -96,6 +104,7 @@ def live_run(dev_full: Handles, monkeypatch) -> FakeCluster:
     runtime stacks' always-on resources in (moto) AWS, and one evidence file to read back."""
     fake = FakeCluster()
     monkeypatch.setattr(k8s_supervisor, "connect", fake.cluster)
+    monkeypatch.setattr(teardown, "SETTLE_S", 0)  # the double deletes at once: one scan is the verdict
     _pin(dev_full, RUN)
     supervisor.reconcile(dev_full, None, RUN)
     _all_ready(dev_full, fake)
@@ -123,7 +132,9 @@ def test_teardown_scales_the_packs_to_zero_and_a_leftover_endpoint_fails_the_sca
     left_pods = [k for k in fake.objects if k[0] == "namespaced_pod"]
     assert left_pods == [("namespaced_pod", h.get("EKS_NAMESPACE_DAGSTER"), "wsp-20250102")]
     always_on = {(r["kind"], r["ident"].rsplit("/", 1)[-1]) for r in facts["residuals"]["always_on"]}
-    assert always_on == {(e["kind"], e["name"]) for e in h.get("TEARDOWN_ALWAYS_ON")}
+    aurora = next(e["name"] for e in h.get("TEARDOWN_ALWAYS_ON") if e["kind"] == "rds:cluster")
+    instances = {("rds_instance", f"{aurora}-{i}") for i in (0, 1)}  # billed with their always-on cluster
+    assert always_on == {(e["kind"], e["name"]) for e in h.get("TEARDOWN_ALWAYS_ON")} | instances
     assert teardown.proof_doc(facts, {})["present"]["sagemaker_endpoint"] is True
 
     residuals.aws_client(h, "sagemaker").delete_endpoint(EndpointName=endpoint)
@@ -195,3 +206,20 @@ def test_p16_judges_dev_full_workloads_by_p17s_scan_and_fails_closed_without_it(
     passed, detail = p17()
     assert passed and "left: False; daemons_stopped: True" in detail
     assert all(d["spec"]["replicas"] == 0 for (kind, *_), d in fake.objects.items() if kind == "namespaced_deployment")
+
+
+def test_p17_waits_for_terminating_pods_before_its_verdict(dev_full, live_run, monkeypatch):
+    """On a real cluster a scale to zero or a pod delete returns before the pods are gone (up to their grace
+    period): P17 scans again until nothing is left or SETTLE_S passes."""
+    left = residuals.Residual("k8s_pod", "fp-dagster/wsp-20250101", "Running")
+    scans = iter([[left], [left], []])
+    monkeypatch.setattr(k8s_supervisor, "run_workloads", lambda *a, **k: next(scans))
+    monkeypatch.setattr(teardown, "SETTLE_S", 5)
+    monkeypatch.setattr(teardown, "SETTLE_POLL_S", 0.01)
+    facts = teardown.teardown_facts(dev_full, run_evidence(dev_full, RUN), _no_db, destroy=None)
+    assert _verdicts(facts)["daemons_stopped"][0] and next(scans, "done") == "done"
+    monkeypatch.setattr(k8s_supervisor, "run_workloads", lambda *a, **k: [left])  # never goes: the last scan stands
+    monkeypatch.setattr(teardown, "SETTLE_S", 0.05)
+    facts = teardown.teardown_facts(dev_full, run_evidence(dev_full, RUN), _no_db, destroy=None)
+    passed, detail = _verdicts(facts)["daemons_stopped"]
+    assert not passed and "wsp-20250101" in detail
