@@ -7,13 +7,15 @@ daemon running for another run is replaced, one running for this run is reused (
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,6 +64,18 @@ def _record_path(component: str) -> Path:
     return _records_dir() / f"{component}.json"
 
 
+@contextmanager
+def _locked(component: str) -> Iterator[None]:
+    """An exclusive lock on the component's record across processes (the check, the spawn, the record)."""
+    _records_dir().mkdir(parents=True, exist_ok=True)
+    with open(_records_dir() / f"{component}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -106,22 +120,22 @@ def start(h: Handles, spec: DaemonSpec, platform_run_id: str, timeout_s: float =
             f"{spec.component}: profile {h.profile} runs daemons as {h.get('DAEMON_SUPERVISOR')}, never as local"
             " processes (spec RPF §1.3)"
         )
-    if (current := running(spec.component)) is not None:
-        raise DaemonError(
-            f"{spec.component} already runs as pid {current.pid} for {current.platform_run_id}; stop it first"
-        )
     log_dir = state_dir() / h.pattern("PACK_LOG_DIR_PATTERN", platform_run_id=platform_run_id, pack_id=spec.pack_id)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{spec.component}.log"
     argv = [sys.executable, "-m", spec.module, *spec.args]
     env = {**os.environ, h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"): platform_run_id}
-    with open(log_path, "ab") as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=os.getcwd()
-        )
-    rec = DaemonRecord(spec.component, spec.pack_id, platform_run_id, proc.pid, argv, str(log_path), utc_now_iso())
-    _records_dir().mkdir(parents=True, exist_ok=True)
-    _record_path(spec.component).write_text(json.dumps(asdict(rec)))
+    with _locked(spec.component):  # the sensor's tick and P2 may start the same worker at the same moment
+        if (current := running(spec.component)) is not None:
+            raise DaemonError(
+                f"{spec.component} already runs as pid {current.pid} for {current.platform_run_id}; stop it first"
+            )
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=os.getcwd()
+            )
+        rec = DaemonRecord(spec.component, spec.pack_id, platform_run_id, proc.pid, argv, str(log_path), utc_now_iso())
+        _record_path(spec.component).write_text(json.dumps(asdict(rec)))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
