@@ -18,31 +18,51 @@ def components(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[str]:
     return [s.component for s in daemon_specs(h, packs)]
 
 
+def _served_run(h: Handles, definition: dict[str, Any]) -> str | None:
+    """The run a task definition scopes its containers to (the run-id variable Terraform demo sets from its
+    `platform_run_id`); None when no container carries it."""
+    key = h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
+    for c in definition.get("containerDefinitions", []):
+        for env in c.get("environment", []):
+            if env.get("name") == key:
+                return env.get("value")
+    return None
+
+
 def describe(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> dict[str, dict[str, Any]]:
-    """component -> the ECS service's status, desired and running counts (absent: not in the answer)."""
+    """component -> the ECS service's status, desired and running counts, and the run its task definition
+    serves (absent: not in the answer)."""
     ecs = residuals.aws_client(h, "ecs")
     by_name = {residuals.ecs_service_name(h, c): c for c in components(h, packs)}
     names = list(by_name)
+    definitions: dict[str, dict[str, Any]] = {}
     out = {}
     for i in range(0, len(names), 10):  # describe_services takes at most 10
         resp = ecs.describe_services(cluster=h.get("ECS_CLUSTER_NAME"), services=names[i : i + 10])
         for s in resp.get("services", []):
+            arn = s.get("taskDefinition")
+            if arn and arn not in definitions:
+                definitions[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
             out[by_name[s["serviceName"]]] = {
                 "service": s["serviceName"],
                 "status": s.get("status"),
                 "desired": s.get("desiredCount", 0),
                 "running": s.get("runningCount", 0),
-                "task_definition": s.get("taskDefinition"),
+                "task_definition": arn,
+                "platform_run_id": _served_run(h, definitions[arn]) if arn else None,
             }
     return out
 
 
-def scale(h: Handles, desired: int, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[str]:
+def scale(h: Handles, desired: int, packs: tuple[Pack, ...] = SPINE_PACKS, only_run: str | None = None) -> list[str]:
     """Set every worker's service to `desired` tasks; returns the services changed (those already there and
-    those absent are left alone)."""
+    those absent are left alone). With `only_run`, only the services whose task definition serves that run: a
+    service scoped to another run is never started for this one, nor stopped by this one's teardown."""
     ecs = residuals.aws_client(h, "ecs")
     changed = []
     for component, s in describe(h, packs).items():
+        if only_run is not None and s["platform_run_id"] != only_run:
+            continue
         if s["status"] == "ACTIVE" and s["desired"] != desired:
             ecs.update_service(cluster=h.get("ECS_CLUSTER_NAME"), service=s["service"], desiredCount=desired)
             changed.append(component)

@@ -145,7 +145,14 @@ def _ecs_statuses(
     for spec in daemon_specs(h, packs):
         s = services.get(spec.component)
         state = STOPPED if not s or not s["desired"] else (RUNNING if s["running"] else STARTED)
-        st = WorkerStatus(spec.pack_id, spec.component, state, run_id, detail=f"ecs {s}" if s else "no ECS service")
+        detail = f"ecs {s}" if s else "no ECS service"
+        if s and run_id is not None and s["platform_run_id"] != run_id:
+            state = FAILED  # a worker of another run (or of none) would consume for the wrong run
+            detail = (
+                f"ecs service {s['service']} serves run {s['platform_run_id']} (task definition"
+                f" {s['task_definition']}), not {run_id}: apply the demo stack for this run"
+            )
+        st = WorkerStatus(spec.pack_id, spec.component, state, s["platform_run_id"] if s else run_id, detail=detail)
         beat = beats.get(spec.component)
         if beat and (run_id is None or beat["platform_run_id"] == run_id):
             st.health_state, st.heartbeat_age_s, st.heartbeat_run_id = (
@@ -169,7 +176,7 @@ def reconcile(
     if _backend(h) == K8S_DEPLOYMENT:  # dev_full: EKS Deployments through the Kubernetes API
         return _k8s().reconcile(h, conn, platform_run_id, packs, log=log)
     if _backend(h) == ECS_SERVICE:
-        started = ecs_services.scale(h, 1, packs)
+        started = ecs_services.scale(h, 1, packs, only_run=platform_run_id)
         if started:
             log(f"ECS services scaled to 1: {', '.join(started)}")
         return _ecs_statuses(h, conn, packs, platform_run_id)
@@ -307,7 +314,7 @@ def down(
     if _backend(h) == K8S_DEPLOYMENT:
         return _k8s().down(h, packs, only_run=only_run)
     if _backend(h) == ECS_SERVICE:
-        return ecs_services.scale(h, 0, packs)
+        return ecs_services.scale(h, 0, packs, only_run=only_run)
     stopped = []
     for p in packs:
         for w in p.workers:

@@ -13,10 +13,12 @@ from fp_platform.substrate import residuals
 ACCOUNT = "123456789012"  # moto's default account
 UNREACHABLE_DB = "db.invalid"  # RFC 6761: never resolves, so the probe fails at once
 UNREACHABLE_BROKER = "127.0.0.1:9"  # discard port: nothing speaks Kafka there
+RUN = "platform_20261130T010203Z"  # the run Terraform demo was applied for
 
 
-def seed_substrate(h: Handles, services_desired: int = 1) -> dict[str, str]:
-    """What core + demo leave for a run: buckets, SSM parameters, the ECS cluster and its services."""
+def seed_substrate(h: Handles, services_desired: int = 1, run_id: str = RUN) -> dict[str, str]:
+    """What core + demo leave for a run: buckets, SSM parameters, the ECS cluster and its services (their task
+    definition scoped to `run_id`, as demo's `platform_run_id` scopes it)."""
     s3 = residuals.aws_client(h, "s3")
     for bucket in h.buckets().values():
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": h.get("AWS_REGION")})
@@ -38,10 +40,15 @@ def seed_substrate(h: Handles, services_desired: int = 1) -> dict[str, str]:
         ssm.put_parameter(Name=h.get(key), Value=values.get(key, f"value-of-{key.lower()}"), Type="SecureString")
     ecs = residuals.aws_client(h, "ecs")
     ecs.create_cluster(clusterName=h.get("ECS_CLUSTER_NAME"))
-    td = ecs.register_task_definition(
-        family="fp-worker",
-        containerDefinitions=[{"name": "main", "image": "platform@sha256:" + "ab" * 32, "memory": 1024}],
-    )["taskDefinition"]["taskDefinitionArn"]
+    container = {
+        "name": "main",
+        "image": "platform@sha256:" + "ab" * 32,
+        "memory": 1024,
+        "environment": [{"name": h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY"), "value": run_id}],
+    }
+    td = ecs.register_task_definition(family="fp-worker", containerDefinitions=[container])["taskDefinition"][
+        "taskDefinitionArn"
+    ]
     for spec in daemon_specs(h):
         ecs.create_service(
             cluster=h.get("ECS_CLUSTER_NAME"),

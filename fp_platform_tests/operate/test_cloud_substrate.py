@@ -20,13 +20,13 @@ from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform_tests.operate.cloud import (
     ACCOUNT,
+    RUN,
     UNREACHABLE_DB,
     nat_gateway,
     seed_substrate,
     tagged_rds,
 )
 
-RUN = "platform_20261130T010203Z"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -162,6 +162,21 @@ def test_dev_min_supervisor_acts_through_ecs_and_never_starts_a_local_process(de
     assert sorted(supervisor.down(h, None)) == sorted(s.component for s in daemon_specs(h))
     assert all(s["desired"] == 0 for s in ecs_services.describe(h).values())
     assert spawned == []
+
+
+def test_dev_min_services_of_another_run_are_neither_started_nor_stopped_for_this_one(dev_min: Handles):
+    h = dev_min
+    seed_substrate(h, services_desired=0, run_id=RUN)
+    other = "platform_20261130T020304Z"
+    statuses = supervisor.reconcile(h, None, other)
+    assert {s.state for s in statuses} == {supervisor.FAILED}, statuses
+    assert all(f"serves run {RUN}" in s.detail and "apply the demo stack" in s.detail for s in statuses)
+    assert all(s["desired"] == 0 for s in ecs_services.describe(h).values())  # nothing started for the wrong run
+
+    supervisor.reconcile(h, None, RUN)
+    assert supervisor.down(h, None, only_run=other) == []  # a closed run's teardown leaves RUN's services
+    assert all(s["desired"] == 1 for s in ecs_services.describe(h).values())
+    assert sorted(supervisor.down(h, None, only_run=RUN)) == sorted(s.component for s in daemon_specs(h))
 
 
 def test_pipes_client_is_chosen_by_profile(dev_min: Handles):
