@@ -19,7 +19,7 @@ from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.ids import check_platform_run_id, new_platform_run_id
 from fp_platform.contracts.phases import P11, P15, P17, PHASES, Phase, phase, phases_until
 from fp_platform.handles import Handles, handles
-from fp_platform.operate.active_run import active_run_file, record_active_run
+from fp_platform.operate.active_run import active_run_location, record_active_run
 from fp_platform.substrate import evidence_store
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.paths import project_root
@@ -178,7 +178,8 @@ class PhaseProgress:
 class RunRequest:
     """What `fp-platform run` was asked for, passed whole from the command line to every run it starts (the
     phases `until` one, or `full`; a new run or `run_id` again; only `assets`; the stream's bound and drills;
-    `second_run`, the verification run P16 judges beside this one)."""
+    `second_run`, the verification run P16 judges beside this one; `activate`: make it the run the workers
+    serve, false when a closed run is only judged or torn down while another is active)."""
 
     until: str | None = None
     scale: str | None = None
@@ -188,6 +189,7 @@ class RunRequest:
     drills: tuple[str, ...] = DEFAULT_DRILLS
     full: bool = False
     second_run: str | None = None
+    activate: bool = True
 
 
 def execute(request: RunRequest, console: Console) -> RunResult:
@@ -232,8 +234,11 @@ def execute(request: RunRequest, console: Console) -> RunResult:
     else:
         run_id = allocate_run_id(instance, partitions_name)
         instance.add_dynamic_partitions(partitions_name, [run_id])
-    record_active_run(h, run_id)
-    console.print(f"platform_run_id [bold]{run_id}[/] (recorded in {active_run_file(h)})")
+    if request.activate:
+        record_active_run(h, run_id)
+        console.print(f"platform_run_id [bold]{run_id}[/] (recorded in {active_run_location(h)})")
+    else:
+        console.print(f"platform_run_id [bold]{run_id}[/] (closed; the active run is unchanged)")
 
     groups = {p.group for p in wanted}
     selection = [key for key, group in implemented.items() if group in groups]
@@ -333,8 +338,9 @@ def _print_run(run: RunResult, console: Console) -> bool:
 
 def full_run(request: RunRequest, console: Console) -> int:
     """Spine + learning through promotion (P1..P15) as `request.run_id` (default: a new run), a second spine run
-    deciding with the promoted bundle (P1..P11, non-regression), then P16's verdict on the first run with
-    the second beside it."""
+    deciding with the promoted bundle (P1..P11 and its P17, non-regression), then P16's verdict on the first run
+    with the second beside it, then the first run's P17 (the spec's order: teardown after the verdict). The
+    verdict and the teardown judge a closed run: the second stays the active one."""
     first = execute(replace(request, until=LEARNING_LAST, full=False), console)
     if not _print_run(first, console):
         console.print(f"[red]{first.platform_run_id} did not pass through {LEARNING_LAST}: no second run[/]")
@@ -343,10 +349,8 @@ def full_run(request: RunRequest, console: Console) -> int:
     scale = request.scale or pinned_scale(handles(), first.platform_run_id)
     second = execute(replace(request, until=SPINE_LAST, scale=scale, run_id=None, full=False), console)
     second_ok = _print_run(second, console)
-    verdict = execute(
-        RunRequest(run_id=first.platform_run_id, assets=(VERDICT_ASSET,), drills=(), second_run=second.platform_run_id),
-        console,
-    )
+    closed = RunRequest(run_id=first.platform_run_id, drills=(), activate=False)
+    verdict = execute(replace(closed, assets=(VERDICT_ASSET,), second_run=second.platform_run_id), console)
     verdict_ok = _print_run(verdict, console)
     h = handles()
     doc = run_evidence(h, first.platform_run_id)
@@ -357,8 +361,10 @@ def full_run(request: RunRequest, console: Console) -> int:
         console.print(f"platform verdict [{colour}]{v['verdict']}[/] ({doc.uri(name)})")
         for blocker in v["blockers"]:
             console.print(f"  [red]blocker[/] {blocker}")
-    record_active_run(h, second.platform_run_id)
-    return 0 if second_ok and verdict_ok else 1
+    from fp_platform.operate.sensors import TEARDOWN_ASSET
+
+    teardown_ok = _print_run(execute(replace(closed, assets=(TEARDOWN_ASSET,)), console), console)
+    return 0 if second_ok and verdict_ok and teardown_ok else 1
 
 
 def main(request: RunRequest, console: Console) -> int:

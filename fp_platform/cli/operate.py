@@ -13,7 +13,7 @@ from fp_platform.handles import handles
 def cmd_operate(args: argparse.Namespace) -> int:
 
     from fp_platform.operate import packs, supervisor
-    from fp_platform.operate.active_run import active_run_file
+    from fp_platform.operate.active_run import read_active_run
     from fp_platform.substrate import db
 
     h = handles()
@@ -27,8 +27,7 @@ def cmd_operate(args: argparse.Namespace) -> int:
             console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
             return 0
         if args.action == "up":
-            run_file = active_run_file(h)
-            run_id = args.run_id or (run_file.read_text().strip() if run_file.exists() else None)
+            run_id = args.run_id or read_active_run(h)
             if not run_id:
                 raise CommandError(
                     "no run scope: pass --run-id or run `fp-platform run` first (it records the active run)"

@@ -2,7 +2,8 @@
 
 `run_closure` launches the single-writer reporter (`python -m fp_platform.obs_gov.jobs report`) through
 Pipes, naming every gate verdict of P1..P10 that the Definitions hold, and judges the closure it wrote.
-`platform_verdict` launches the verdict job, which judges the run from its evidence alone.
+`platform_verdict` scans what still serves the run (operate's teardown scan: only operate renders the packs)
+and launches the verdict job, which judges the run from its evidence alone, that scan included.
 """
 
 from typing import Optional
@@ -13,6 +14,7 @@ from fp_platform.checks import Verdict, launch_job, phase_asset
 from fp_platform.contracts.evidence import EvidenceError
 from fp_platform.contracts.phases import P11, P16
 from fp_platform.obs_gov import gates
+from fp_platform.operate import teardown
 from fp_platform.resources import GateCatalog, Pipes, PlatformResource
 
 
@@ -61,10 +63,11 @@ class VerdictConfig(Config):
 def platform_verdict(context: AssetExecutionContext, config: VerdictConfig, platform: PlatformResource, pipes: Pipes):
     """P16: the full-platform verdict: source matrix and six-proof lane matrix from evidence, blocker-free or the list
     of blockers."""
-    writer = platform.evidence(context.partition_key)
+    h, writer = platform.handles, platform.evidence(context.partition_key)
+    scan = teardown.workloads_at_verdict(h, writer)
+    writer.write_summary(h.get("VERDICT_WORKLOAD_SCAN_PATH_PATTERN"), scan, phase_id=P16)
     args = ["--second-run", config.second_run] if config.second_run else []
     result = launch_job(context, pipes, platform, P16, "fp_platform.obs_gov.jobs", "verdict", *args)
-    h = platform.handles
     facts = {
         "published": all(
             writer.exists(h.get(k)) for k in ("PLATFORM_VERDICT_PATH_PATTERN", "PROOF_MATRIX_PATH_PATTERN")

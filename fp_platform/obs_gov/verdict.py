@@ -20,7 +20,6 @@ from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.contracts.phases import P2, P4, P11, P12, P13, P14, P15, P16
 from fp_platform.handles import Handles
 from fp_platform.obs_gov import reporter
-from fp_platform.substrate import residuals
 from fp_platform.substrate.evidence_store import run_evidence
 
 LANES = ("spine", "ofs", "mf", "mpr", "teardown")
@@ -80,34 +79,20 @@ def _health(e: Evidence) -> tuple[bool, str]:
 
 
 def _processes_gone(e: Evidence) -> tuple[bool, str]:
-    """None of the daemons P2 recorded still serves the run, by P17's own scan (`substrate.residuals`): local
-    worker processes carrying the run's scope (a reused pid serves no run of ours), or on dev_min the
-    workers' ECS services still wanting or running a task; on dev_full (EKS Deployments, which only P17's
-    scan can see) the run's teardown proof must say no workload was left. A scan that cannot see fails closed."""
-    if e.h.get("DAEMON_SUPERVISOR") == residuals.K8S_DEPLOYMENT:
-        return _no_workloads_at_teardown(e)
-    ready = e.doc("DAEMONS_READY_PATH_PATTERN")
-    workers = [w for pack in ready["packs"] for w in pack["workers"]]
-    pids = [p for w in workers for p in w["processes"]]
-    components = sorted({w["component"] for w in workers})
-    try:
-        alive = residuals.run_daemons_alive(e.h, e.writer.platform_run_id, components, pids)
-    except Exception as exc:
-        return False, f"residual scan failed: {residuals.scan_error(exc)}"
-    return not alive, (
-        f"{len(components)} workers ({len(pids)} processes) recorded at P2, {len(alive)} still serving the run"
-        + (f": {[str(r) for r in alive[:5]]}" if alive else "")
-    )
-
-
-def _no_workloads_at_teardown(e: Evidence) -> tuple[bool, str]:
-    name = e.h.get("TEARDOWN_PROOF_PATH_PATTERN")
+    """None of the run's daemons still serves it when the verdict is judged, by the scan P16's asset took with
+    P17's own probe (`operate.teardown.workloads_at_verdict`): local worker processes P2 recorded that carry the
+    run's scope (a reused pid serves no run of ours), dev_min's ECS services still wanting or running a task,
+    dev_full's Deployments serving the run and its job pods. No scan, or one that could not look, fails."""
+    name = e.h.get("VERDICT_WORKLOAD_SCAN_PATH_PATTERN")
     if not e.writer.exists(name):
-        return False, f"{e.h.profile}: no {name}: the run's Deployments and job pods were never scanned (P17)"
-    proof = e.writer.read(name)
-    left, scanned = proof["present"].get("k8s_workloads"), proof["gates"].get("daemons_stopped")
-    return left is False and scanned is True, (
-        f"P17's scan at {proof['torn_down_at_utc']}: Deployments or job pods left: {left}; daemons_stopped: {scanned}"
+        return False, f"no {name}: nothing scanned what still serves the run"
+    scan = e.doc(name)
+    if scan["error"]:
+        return False, f"residual scan failed: {scan['error']}"
+    found = [f"{r['kind']} {r['ident']}" for r in scan["found"]]
+    return not found, (
+        f"{len(scan['components'])} workers ({len(scan['recorded_pids'])} processes recorded at P2), {len(found)}"
+        f" still serving the run at {scan['scanned_at_utc']}" + (f": {found[:5]}" if found else "")
     )
 
 

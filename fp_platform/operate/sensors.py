@@ -29,7 +29,7 @@ from dagster import (
 
 from fp_platform.handles import handles
 from fp_platform.operate import supervisor
-from fp_platform.operate.active_run import active_run_file
+from fp_platform.operate.active_run import active_run_location, read_active_run
 from fp_platform.operate.settings import SupervisorSettings
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl import caught_up
@@ -44,10 +44,9 @@ from fp_platform.substrate.evidence_store import run_evidence
 )
 def pack_supervisor(context: SensorEvaluationContext, platform: PlatformResource) -> SensorResult:
     h = platform.handles
-    run_file = active_run_file(h)
-    if not run_file.exists():
-        return SensorResult(skip_reason="no active run (fp-platform run records one)")
-    run_id = run_file.read_text().strip()
+    run_id = read_active_run(h)
+    if run_id is None:
+        return SensorResult(skip_reason=f"no active run at {active_run_location(h)} (fp-platform run records one)")
     if run_evidence(h, run_id).exists(h.get("TEARDOWN_PROOF_PATH_PATTERN")):  # P17 closed it: bring nothing back
         return SensorResult(skip_reason=f"{run_id} is torn down (P17); the next `fp-platform run` records a new run")
     with platform.connect() as conn:
@@ -115,8 +114,7 @@ def teardown_after_failure(context: RunFailureSensorContext) -> RunRequest | Ski
     owed = teardown_owed(context.instance, run)
     if owed is None:
         return SkipReason(f"run {run.run_id} owes no teardown (P17 not selected, already attempted, or no partition)")
-    run_file = active_run_file(handles())  # the profile this code location runs (FP_PROFILE)
-    active = run_file.read_text().strip() if run_file.exists() else None
+    active = read_active_run(handles())  # the profile this code location runs (FP_PROFILE)
     if active is not None and active != owed:  # a later run is active: on ECS a teardown would stop its services
         return SkipReason(f"{owed} is no longer the active run ({active}): its teardown is the operator's call")
     return RunRequest(run_key=f"teardown-after-{run.run_id}", partition_key=owed, tags={TEARDOWN_AFTER_TAG: run.run_id})

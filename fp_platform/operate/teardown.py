@@ -21,6 +21,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,29 @@ def stop_daemons(h: Handles, platform_run_id: str, connect: Callable[[], psycopg
     return {"stopped": stopped, "deleted_pods": deleted, "error": None}
 
 
-def _alive(h: Handles, platform_run_id: str, components: list[str], pids: list[int]) -> list[residuals.Residual]:
-    """The run's daemons still alive: its Deployments and job pods on EKS (dev_full), else processes or ECS
-    services (`residuals.run_daemons_alive`)."""
+def _alive(
+    h: Handles, platform_run_id: str, components: list[str], pids: list[int], settle: bool = True
+) -> list[residuals.Residual]:
+    """The run's daemons still alive: its Deployments and job pods on EKS (dev_full; with `settle`, once the
+    pods that were just told to go had their grace period), else processes or ECS services
+    (`residuals.run_daemons_alive`)."""
     if h.get("DAEMON_SUPERVISOR") == supervisor.K8S_DEPLOYMENT:
-        return _settled(lambda: k8s_supervisor.run_workloads(h, platform_run_id, SPINE_PACKS))
+        scan = partial(k8s_supervisor.run_workloads, h, platform_run_id, SPINE_PACKS)
+        return _settled(scan) if settle else scan()
     return residuals.run_daemons_alive(h, platform_run_id, components, pids)
+
+
+def workloads_at_verdict(h: Handles, writer: EvidenceWriter) -> Doc:
+    """P16's teardown-lane monitor (`verdict/workloads_at_verdict.json`): what still serves the run when its
+    verdict is judged, by the scan P17 uses (P2's processes locally, ECS services on dev_min, Deployments and
+    job pods on dev_full), taken by P16's asset because only operate can render the packs. Under `run --full`
+    the verification run has taken the workers over by then; P17 itself comes after the verdict (spec P17
+    entry gate)."""
+    components = [s.component for s in daemon_specs(h, SPINE_PACKS)]
+    run_id = writer.platform_run_id
+    pids = _p2_pids(h, writer)
+    scan = _scan(lambda: _alive(h, run_id, components, pids, settle=False))
+    return {"env": h.profile, "scanned_at_utc": utc_now_iso(), "components": components, "recorded_pids": pids, **scan}
 
 
 SETTLE_S = k8s.GRACE_S + 30  # a pod's termination grace period, and the controller's reaction time

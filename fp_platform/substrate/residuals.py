@@ -151,15 +151,16 @@ K8S_DEPLOYMENT = "k8s_deployment"  # DAEMON_SUPERVISOR of dev_full: the packs ar
 
 
 class ScanElsewhere(RuntimeError):
-    """The run's daemons are EKS Deployments: only P17's scan (operate/k8s_supervisor.run_workloads, which
-    renders the packs) can see them."""
+    """The run's daemons are EKS Deployments: only operate's scan (k8s_supervisor.run_workloads, which renders
+    the packs; P17 and P16's asset call it through operate/teardown.py) can see them."""
 
 
 def run_daemons_alive(h: Handles, platform_run_id: str, components: list[str], pids: list[int]) -> list[Residual]:
     """The run's daemons still alive: local processes (from the pids P2 recorded), or on dev_min the
-    components' ECS services that still want or run a task. ScanElsewhere on dev_full."""
+    components' ECS services that still want or run a task. ScanElsewhere on dev_full (operate scans the
+    Deployments)."""
     if h.get("DAEMON_SUPERVISOR") == K8S_DEPLOYMENT:
-        raise ScanElsewhere(f"{h.profile}: the run's Deployments and job pods are scanned by P17")
+        raise ScanElsewhere(f"{h.profile}: the run's Deployments and job pods are scanned by operate")
     if h.profile == "local":
         return local_run_processes(h, pids, platform_run_id)
     return ecs_services_running(h, components)

@@ -19,8 +19,10 @@ from pyiceberg.expressions import EqualTo
 from fp_platform.cli import main as cli
 from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.canonical import canonical_json
+from fp_platform.contracts.gates import gate_evidence_name
 from fp_platform.learning import model_factory, offline_dataset, promotion, retrain, tables
 from fp_platform.learning.schedules import learning_retrain_schedule, new_labels_retrain
+from fp_platform.operate.active_run import read_active_run
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl.policy import load_policy
 from fp_platform.substrate import bundle_models, bus, db
@@ -80,6 +82,16 @@ def test_full_ends_with_a_blocker_free_verdict(h, full_run, verdict):
     writer = run_evidence(h, full_run)
     assert writer.exists(h.pattern("LANE_PROOF_PATH_PATTERN", lane="teardown", proof_class="monitor"))
     assert writer.exists(h.get("PROOF_MATRIX_PATH_PATTERN"))
+    scan = writer.read(h.get("VERDICT_WORKLOAD_SCAN_PATH_PATTERN"))  # P16's own scan, before any P17 of the run
+    assert scan["error"] is None and scan["found"] == [] and scan["recorded_pids"], scan
+
+
+def test_full_tears_the_first_run_down_after_its_verdict_and_keeps_the_second_active(h, full_run, verdict):
+    writer = run_evidence(h, full_run)
+    proof = writer.read(h.get("TEARDOWN_PROOF_PATH_PATTERN"))
+    assert proof["torn_down_at_utc"] > writer.read(h.get("VERDICT_WORKLOAD_SCAN_PATH_PATTERN"))["scanned_at_utc"]
+    assert writer.read(gate_evidence_name("P17", "teardown_proof"))["verdict"] == "PASS"
+    assert read_active_run(h) == verdict["verification_run"]["platform_run_id"]
 
 
 def test_the_run_report_carries_the_learning_lane_after_p16(h, full_run, verdict):

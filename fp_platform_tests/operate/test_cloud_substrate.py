@@ -10,8 +10,9 @@ from dagster import PipesSubprocessClient
 from dagster_aws.pipes import PipesECSClient
 
 from fp_platform.contracts.gates import judge
-from fp_platform.handles import Handles
-from fp_platform.operate import daemons, ecs_services, gates, readiness, supervisor, teardown
+from fp_platform.handles import Handles, load
+from fp_platform.operate import active_run, daemons, ecs_services, gates, readiness, supervisor, teardown
+from fp_platform.operate.active_run import active_run_location, read_active_run, record_active_run
 from fp_platform.operate.packs import daemon_specs
 from fp_platform.operate.substrate_ready import substrate_facts
 from fp_platform.resources import ecs_task_params, resources_for_profile
@@ -256,7 +257,6 @@ def test_run_until_p0_on_dev_min_starts_no_local_process(dev_min: Handles, monke
 
     monkeypatch.setattr(dagster_home, "prepare", prepare)
     monkeypatch.setattr(runner, "record_active_run", lambda *_: None)
-    monkeypatch.setattr(runner, "active_run_file", lambda _h: tmp_path / "ACTIVE_RUN_ID")
     spawned: list = []
 
     def refuse(self, args, *a, **k):
@@ -338,3 +338,23 @@ def test_p2_sees_a_second_ecs_task_or_replica_of_a_worker_and_names_it(dev_min: 
     passed, detail = _p2_duplicates(h)
     assert not passed and f"{residuals.ecs_service_name(h, ieg.component)} desired 2" in detail, detail
     assert service not in detail
+
+
+def test_the_active_run_is_an_object_on_cloud_profiles_and_a_file_locally(dev_min: Handles, tmp_path, monkeypatch):
+    """The Dagster daemon runs on ECS/EKS and the operator elsewhere: on the cloud profiles the record both
+    read is an object in the evidence bucket; locally it stays a file under the checkout."""
+    h = dev_min
+    seed_substrate(h)
+    assert read_active_run(h) is None
+    record_active_run(h, RUN)
+    bucket, _, key = active_run_location(h).removeprefix("s3://").partition("/")
+    assert bucket == h.get("S3_EVIDENCE_BUCKET") and key == "evidence/dev_min/run_control/ACTIVE_RUN_ID"
+    assert S3ObjectStore(h).get(bucket, key) == (RUN + "\n").encode() and read_active_run(h) == RUN
+    record_active_run(h, "platform_20261130T020304Z")  # the next run replaces it
+    assert read_active_run(h) == "platform_20261130T020304Z"
+
+    local = load("local")
+    monkeypatch.setattr(active_run, "project_root", lambda: tmp_path)
+    assert read_active_run(local) is None
+    record_active_run(local, RUN)
+    assert (tmp_path / ".fp" / "ACTIVE_RUN_ID").read_text() == RUN + "\n" and read_active_run(local) == RUN

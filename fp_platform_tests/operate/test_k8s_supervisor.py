@@ -13,6 +13,7 @@ from dagster import build_sensor_context
 from fp_platform.contracts.gates import judge
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons, k8s, k8s_supervisor, sensors, supervisor
+from fp_platform.operate.active_run import record_active_run
 from fp_platform.operate.packs import SPINE_PACKS, daemon_specs
 from fp_platform.resources import PlatformResource
 from fp_platform.substrate import residuals
@@ -68,12 +69,11 @@ def cluster(dev_full: Handles, monkeypatch, tmp_path) -> FakeCluster:
     and any local process start recorded (there must be none)."""
     fake = FakeCluster()
     monkeypatch.setattr(k8s_supervisor, "connect", fake.cluster)
-    monkeypatch.setattr(sensors, "active_run_file", lambda _h: tmp_path / "ACTIVE_RUN_ID")
     monkeypatch.setattr(sensors.caught_up, "lag_report", lambda *_: {"max_lag": None})  # the bus is not under test
     fake.spawned = []  # type: ignore[attr-defined]
     monkeypatch.setattr(daemons.subprocess, "Popen", lambda *a, **k: fake.spawned.append(a))  # type: ignore[attr-defined]
     _pin(dev_full, RUN)
-    (tmp_path / "ACTIVE_RUN_ID").write_text(RUN + "\n")
+    record_active_run(dev_full, RUN)  # an object in the evidence bucket: the daemon's pod has no operator's disk
     return fake
 
 
@@ -192,7 +192,7 @@ def test_a_new_run_patches_every_deployment_and_resets_restarts(dev_full, cluste
     cluster.crash(ns, name)
     _tick()
     _pin(h, NEXT)
-    (tmp_path / "ACTIVE_RUN_ID").write_text(NEXT + "\n")
+    record_active_run(h, NEXT)
     meta = _tick()
     assert all(meta[s.component].startswith("STARTED") for s in daemon_specs(h))
     for spec in daemon_specs(h):
@@ -290,7 +290,7 @@ def test_the_supervisors_rbac_grants_every_call_it_makes_and_nothing_more(dev_fu
     cluster.crash(*_where(h, "case_management"))
     _tick()
     _pin(h, NEXT)
-    (tmp_path / "ACTIVE_RUN_ID").write_text(NEXT + "\n")
+    record_active_run(h, NEXT)
     _tick()
     job_pod = {"name": "sr-1", "labels": {k8s.LABEL_RUN: NEXT}}  # one of the run's job pods is left over
     spec = {"containers": [{"name": "main", "image": IMAGE}]}

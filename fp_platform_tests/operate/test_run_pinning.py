@@ -10,7 +10,7 @@ from fp_platform.contracts.gates import judge
 from fp_platform.contracts.phases import P1
 from fp_platform.operate import gates as operate_gates
 from fp_platform.operate import run_pinning
-from fp_platform.operate.active_run import active_run_file
+from fp_platform.operate.active_run import read_active_run
 from fp_platform.substrate import db
 from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform_tests.support import unique_run_id
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def pinned_run(h, dagster_env):
     assert cli(["run", "--until", "P1", "--scale", "smoke"]) == 0
-    return active_run_file(h).read_text().strip()
+    return read_active_run(h)
 
 
 def test_run_pins_run_json_with_complete_fields(h, pinned_run):

@@ -32,7 +32,7 @@ def active_run(tmp_path, monkeypatch):
     """The active-run record the sensor reads: RUN, unless a test records another."""
     path = tmp_path / "ACTIVE_RUN_ID"
     path.write_text(RUN + "\n")
-    monkeypatch.setattr(sensors, "active_run_file", lambda _h: path)
+    monkeypatch.setattr(sensors, "read_active_run", lambda _h: path.read_text().strip() or None)
     return path
 
 

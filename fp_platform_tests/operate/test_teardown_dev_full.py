@@ -18,12 +18,11 @@ from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform_tests.infra.terraform import REPO
 from fp_platform_tests.operate.cloud import ACCOUNT
 from fp_platform_tests.operate.k8s_double import FakeCluster
-from fp_platform_tests.operate.test_k8s_supervisor import RUN, _all_ready, _pin
+from fp_platform_tests.operate.test_k8s_supervisor import NEXT, RUN, _all_ready, _pin
 
 pytestmark = pytest.mark.unit
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/fixture"
-NEXT = "platform_20250102T000000Z"
 
 
 def _tags(h: Handles) -> dict[str, str]:
@@ -174,38 +173,52 @@ def test_the_always_on_set_names_what_terraform_creates():
     assert handles("dev_min").get("TEARDOWN_ALWAYS_ON") == []
 
 
-def test_p16_judges_dev_full_workloads_by_p17s_scan_and_fails_closed_without_it(dev_full, live_run, monkeypatch):
-    """P16's teardown monitor cannot render the packs (planes never import operate): on dev_full it reads P17's
-    teardown proof, fails closed when there is none, and fails when P17 saw a workload left or could not look."""
+def test_p16_judges_dev_full_workloads_by_its_own_scan_before_p17_and_fails_closed_without_it(
+    dev_full, live_run, monkeypatch
+):
+    """P16 comes before P17 (spec P17 entry gate): P16's asset scans what still serves the run with P17's probe
+    (planes never import operate, so the verdict reads the scan from evidence). It fails while the run's
+    Deployments or job pods serve it, fails closed without a scan or when the scan could not look, and passes
+    once the verification run has taken the Deployments over and the job pods are gone."""
     from fp_platform.obs_gov import verdict
 
     h, fake = dev_full, live_run
     writer = run_evidence(h, RUN)
     e = verdict.Evidence(h, writer)
     passed, detail = verdict._processes_gone(e)
-    assert not passed and "never scanned (P17)" in detail
+    assert not passed and "nothing scanned" in detail
     with pytest.raises(residuals.ScanElsewhere):
         residuals.run_daemons_alive(h, RUN, [], [])
 
-    def p17(*patches: tuple[str, object]) -> tuple[bool, str]:
-        with monkeypatch.context() as m:
-            for attr, value in patches:
-                m.setattr(k8s_supervisor, attr, value)
-            facts = teardown.teardown_facts(h, writer, _no_db, destroy=None)
-        passed = {name: ok for name, (ok, _) in _verdicts(facts).items()}
-        writer.write_summary(h.get("TEARDOWN_PROOF_PATH_PATTERN"), teardown.proof_doc(facts, passed), phase_id="P17")
+    def p16() -> tuple[bool, str]:
+        writer.write_summary(
+            h.get("VERDICT_WORKLOAD_SCAN_PATH_PATTERN"), teardown.workloads_at_verdict(h, writer), phase_id="P16"
+        )
         return verdict._processes_gone(e)
+
+    passed, detail = p16()  # the run's packs and its left-over job pod still serve it
+    scan = writer.read(h.get("VERDICT_WORKLOAD_SCAN_PATH_PATTERN"))
+    assert not passed and "12 still serving the run" in detail and "k8s_deployment fp-" in detail, detail
+    assert {r["kind"] for r in scan["found"]} == {"k8s_deployment", "k8s_pod"}
 
     def refuse(*_a, **_k):
         raise RuntimeError("forbidden")
 
-    passed, detail = p17(("down", refuse))  # a Deployment that could not be scaled
-    assert not passed and "left: True" in detail
-    passed, detail = p17(("run_workloads", refuse))  # P17 could not look: no verdict from its silence
-    assert not passed and "daemons_stopped: False" in detail
-    passed, detail = p17()
-    assert passed and "left: False; daemons_stopped: True" in detail
-    assert all(d["spec"]["replicas"] == 0 for (kind, *_), d in fake.objects.items() if kind == "namespaced_deployment")
+    with monkeypatch.context() as m:
+        m.setattr(k8s_supervisor, "run_workloads", refuse)
+        passed, detail = p16()  # could not look: no verdict from its silence
+    assert not passed and "residual scan failed" in detail and "forbidden" in detail
+
+    _pin(h, NEXT)
+    supervisor.reconcile(h, None, NEXT)  # the verification run takes the Deployments over
+    k8s_supervisor.delete_run_pods(h, RUN)  # Pipes deletes a job's pod when its step ends
+    passed, detail = p16()
+    assert passed and "0 still serving the run" in detail, detail
+    assert all(
+        d["metadata"]["labels"]["fp.platform/run"] == NEXT
+        for (kind, *_), d in fake.objects.items()
+        if kind == "namespaced_deployment"
+    )
 
 
 def test_p17_waits_for_terminating_pods_before_its_verdict(dev_full, live_run, monkeypatch):

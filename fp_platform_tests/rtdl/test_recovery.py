@@ -20,7 +20,7 @@ from fp_platform.benches.rtdl import publish_admitted as publish
 from fp_platform.benches.rtdl import rebind
 from fp_platform.benches.rtdl import world_envelopes as envelopes
 from fp_platform.operate import daemons, supervisor
-from fp_platform.operate.active_run import active_run_file, record_active_run
+from fp_platform.operate.active_run import read_active_run, record_active_run
 from fp_platform.operate.packs import SPINE_PACKS, pack
 from fp_platform.operate.sensors import pack_supervisor
 from fp_platform.resources import PlatformResource
@@ -126,7 +126,7 @@ def test_a_worker_without_run_scope_or_as_second_replica_fails_closed(h, stack):
 
 def test_kill_9_each_core_worker_mid_stream_changes_nothing(h, stack, items, dagster_env):
     core = (pack(h, h.get("PACK_ID_RTDL_CORE")),)
-    previous = active_run_file(h).read_text() if active_run_file(h).exists() else None
+    previous = read_active_run(h)
     calm, drilled = unique_run_id(), unique_run_id()
     try:
         with db.connect(h, autocommit=True) as conn:
@@ -172,7 +172,7 @@ def test_kill_9_each_core_worker_mid_stream_changes_nothing(h, stack, items, dag
         with db.connect(h, autocommit=True) as conn:  # the packs the sensor started for the drill
             supervisor.down(h, conn, SPINE_PACKS)
         if previous:
-            active_run_file(h).write_text(previous)
+            record_active_run(h, previous)
 
 
 def _wait_applied(conn, group: str, timeout_s: float = 120.0) -> None:
