@@ -178,8 +178,7 @@ class PhaseProgress:
 class RunRequest:
     """What `fp-platform run` was asked for, passed whole from the command line to every run it starts (the
     phases `until` one, or `full`; a new run or `run_id` again; only `assets`; the stream's bound and drills;
-    `second_run`, the verification run P16 judges beside this one; `activate`: make it the run the workers
-    serve, false when a closed run is only judged or torn down while another is active)."""
+    `second_run`, the verification run P16 judges beside this one)."""
 
     until: str | None = None
     scale: str | None = None
@@ -189,7 +188,6 @@ class RunRequest:
     drills: tuple[str, ...] = DEFAULT_DRILLS
     full: bool = False
     second_run: str | None = None
-    activate: bool = True
 
 
 def execute(request: RunRequest, console: Console) -> RunResult:
@@ -234,7 +232,7 @@ def execute(request: RunRequest, console: Console) -> RunResult:
     else:
         run_id = allocate_run_id(instance, partitions_name)
         instance.add_dynamic_partitions(partitions_name, [run_id])
-    if request.activate:
+    if not closed_run_only(assets):
         record_active_run(h, run_id)
         console.print(f"platform_run_id [bold]{run_id}[/] (recorded in {active_run_location(h)})")
     else:
@@ -295,6 +293,14 @@ def execute(request: RunRequest, console: Console) -> RunResult:
     )
 
 
+def closed_run_only(assets: tuple[str, ...]) -> bool:
+    """Whether `assets` only judge or tear down a run (P16, P17): that needs no worker, so the active run (whose
+    workers the supervisor keeps) stays what it was."""
+    from fp_platform.operate.sensors import TEARDOWN_ASSET
+
+    return bool(assets) and set(assets) <= {VERDICT_ASSET, TEARDOWN_ASSET}
+
+
 def close_out_failed(defs, instance, dagster_run_id: str) -> bool:
     """Run P17 alone for a failed in-process run that was to end with it and never reached it (its workers would
     keep polling): the rule of the `teardown_after_failure` sensor, applied here because no daemon evaluates
@@ -341,7 +347,25 @@ def full_run(request: RunRequest, console: Console) -> int:
     deciding with the promoted bundle (P1..P11 and its P17, non-regression), then P16's verdict on the first run
     with the second beside it, then the first run's P17 (the spec's order: teardown after the verdict). The
     verdict and the teardown judge a closed run: the second stays the active one."""
+    h = handles()
+    if h.values.get("TF_STACK_DEMO_DIR"):
+        raise RunRefused(
+            f"{h.profile}: its demo stack is applied for one run, so a second run cannot follow in the same"
+            " command; the learning lane and the verdict (P12..P16) are dev_full's (spec)"
+        )
+    from fp_platform.operate.sensors import TEARDOWN_ASSET
+
     first = execute(replace(request, until=LEARNING_LAST, full=False), console)
+    try:
+        code = _learn_verify_judge(request, first, console)
+    finally:  # whatever became of the rest, the first run leaves no worker behind (spec P17, after the verdict)
+        closed = RunRequest(run_id=first.platform_run_id, assets=(TEARDOWN_ASSET,), drills=())
+        teardown_ok = _print_run(execute(closed, console), console)
+    return code if teardown_ok else 1
+
+
+def _learn_verify_judge(request: RunRequest, first: RunResult, console: Console) -> int:
+    """After the first run through P15: the second spine run, then P16 on the first; the exit code."""
     if not _print_run(first, console):
         console.print(f"[red]{first.platform_run_id} did not pass through {LEARNING_LAST}: no second run[/]")
         return 1
@@ -349,8 +373,10 @@ def full_run(request: RunRequest, console: Console) -> int:
     scale = request.scale or pinned_scale(handles(), first.platform_run_id)
     second = execute(replace(request, until=SPINE_LAST, scale=scale, run_id=None, full=False), console)
     second_ok = _print_run(second, console)
-    closed = RunRequest(run_id=first.platform_run_id, drills=(), activate=False)
-    verdict = execute(replace(closed, assets=(VERDICT_ASSET,), second_run=second.platform_run_id), console)
+    verdict = execute(
+        RunRequest(run_id=first.platform_run_id, assets=(VERDICT_ASSET,), drills=(), second_run=second.platform_run_id),
+        console,
+    )
     verdict_ok = _print_run(verdict, console)
     h = handles()
     doc = run_evidence(h, first.platform_run_id)
@@ -361,10 +387,7 @@ def full_run(request: RunRequest, console: Console) -> int:
         console.print(f"platform verdict [{colour}]{v['verdict']}[/] ({doc.uri(name)})")
         for blocker in v["blockers"]:
             console.print(f"  [red]blocker[/] {blocker}")
-    from fp_platform.operate.sensors import TEARDOWN_ASSET
-
-    teardown_ok = _print_run(execute(replace(closed, assets=(TEARDOWN_ASSET,)), console), console)
-    return 0 if second_ok and verdict_ok and teardown_ok else 1
+    return 0 if second_ok and verdict_ok else 1
 
 
 def main(request: RunRequest, console: Console) -> int:

@@ -270,7 +270,10 @@ PROOFS: dict[str, dict[str, tuple[str, Proof]]] = {
                 "every worker's processes recorded",
             ),
         ),
-        "monitor": ("residual scan: none of the run's worker processes is alive", _processes_gone),
+        "monitor": (
+            "residual scan at the verdict: nothing (process, service, Deployment, pod) serves the run",
+            _processes_gone,
+        ),
         "failure_drill": (
             "a second reporter was refused: one writer closes a run",
             lambda e: e.gate(P11, "run_closure", "single_writer"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fp_platform.contracts.ids import check_platform_run_id
 from fp_platform.handles import Handles
 from fp_platform.substrate.object_store import S3ObjectStore
 from fp_platform.substrate.paths import project_root
@@ -44,12 +45,15 @@ def record_active_run(h: Handles, platform_run_id: str) -> None:
 
 
 def read_active_run(h: Handles) -> str | None:
-    """The active run, or None when no run was recorded."""
+    """The active run, or None when no run was recorded; a record that names no run is refused (ValueError),
+    not taken as a run to start workers for."""
     where = _object(h)
     if where is not None:
         try:
-            return S3ObjectStore(h).get(*where).decode().strip() or None
+            text = S3ObjectStore(h).get(*where).decode()
         except FileNotFoundError:
             return None
-    path = Path(active_run_location(h))
-    return (path.read_text().strip() or None) if path.exists() else None
+    else:
+        path = Path(active_run_location(h))
+        text = path.read_text() if path.exists() else ""
+    return check_platform_run_id(text.strip()) if text.strip() else None

@@ -18,38 +18,26 @@ def components(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> list[str]:
     return [s.component for s in daemon_specs(h, packs)]
 
 
-def _served_run(h: Handles, definition: dict[str, Any]) -> str | None:
-    """The run a task definition scopes its containers to (the run-id variable Terraform demo sets from its
-    `platform_run_id`); None when no container carries it."""
-    key = h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
-    for c in definition.get("containerDefinitions", []):
-        for env in c.get("environment", []):
-            if env.get("name") == key:
-                return env.get("value")
-    return None
-
-
 def describe(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> dict[str, dict[str, Any]]:
     """component -> the ECS service's status, desired and running counts, and the run its task definition
     serves (absent: not in the answer)."""
     ecs = residuals.aws_client(h, "ecs")
     by_name = {residuals.ecs_service_name(h, c): c for c in components(h, packs)}
     names = list(by_name)
-    definitions: dict[str, dict[str, Any]] = {}
     out = {}
     for i in range(0, len(names), 10):  # describe_services takes at most 10
         resp = ecs.describe_services(cluster=h.get("ECS_CLUSTER_NAME"), services=names[i : i + 10])
         for s in resp.get("services", []):
             arn = s.get("taskDefinition")
-            if arn and arn not in definitions:
-                definitions[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
             out[by_name[s["serviceName"]]] = {
                 "service": s["serviceName"],
                 "status": s.get("status"),
                 "desired": s.get("desiredCount", 0),
                 "running": s.get("runningCount", 0),
                 "task_definition": arn,
-                "platform_run_id": _served_run(h, definitions[arn]) if arn else None,
+                "platform_run_id": residuals.served_run(h, residuals.task_definition(ecs, arn)) if arn else None,
+                # a rollout in progress: runningCount may still count the previous task definition's tasks
+                "rolling": len(s.get("deployments", [])) > 1,
             }
     return out
 
@@ -69,15 +57,12 @@ def scale(h: Handles, desired: int, packs: tuple[Pack, ...] = SPINE_PACKS, only_
     return changed
 
 
-def _command_lines(ecs: Any, task: dict[str, Any], definitions: dict[str, dict[str, Any]]) -> list[list[str]]:
+def _command_lines(ecs: Any, task: dict[str, Any]) -> list[list[str]]:
     """Each container's command line in a task: its definition's entry point and command, the command replaced
     by the task's override where `run_task` gave one (ECS appends the command to the entry point)."""
-    arn = task["taskDefinitionArn"]
-    if arn not in definitions:
-        definitions[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
     overrides = {o["name"]: o for o in task.get("overrides", {}).get("containerOverrides", [])}
     lines = []
-    for c in definitions[arn]["containerDefinitions"]:
+    for c in residuals.task_definition(ecs, task["taskDefinitionArn"])["containerDefinitions"]:
         command = overrides.get(c["name"], {}).get("command") or c.get("command") or []
         lines.append([*c.get("entryPoint", []), *command])
     return lines
@@ -99,11 +84,10 @@ def worker_tasks(h: Handles, packs: tuple[Pack, ...] = SPINE_PACKS) -> dict[str,
         for i in range(0, len(arns), 100)
         for t in ecs.describe_tasks(cluster=cluster, tasks=arns[i : i + 100])["tasks"]
     ]
-    definitions: dict[str, dict[str, Any]] = {}
     specs = daemon_specs(h, packs)
     out: dict[str, list[str]] = {s.component: [] for s in specs}
     for task in tasks:
-        lines = _command_lines(ecs, task, definitions)
+        lines = _command_lines(ecs, task)
         for spec in specs:
             if any(runs_worker(line, spec) for line in lines):
                 out[spec.component].append(task["taskArn"].rsplit("/", 1)[-1])

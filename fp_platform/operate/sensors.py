@@ -27,13 +27,12 @@ from dagster import (
     sensor,
 )
 
-from fp_platform.handles import handles
 from fp_platform.operate import supervisor
 from fp_platform.operate.active_run import active_run_location, read_active_run
 from fp_platform.operate.settings import SupervisorSettings
+from fp_platform.operate.teardown import torn_down
 from fp_platform.resources import PlatformResource
 from fp_platform.rtdl import caught_up
-from fp_platform.substrate.evidence_store import run_evidence
 
 
 @sensor(
@@ -47,8 +46,8 @@ def pack_supervisor(context: SensorEvaluationContext, platform: PlatformResource
     run_id = read_active_run(h)
     if run_id is None:
         return SensorResult(skip_reason=f"no active run at {active_run_location(h)} (fp-platform run records one)")
-    if run_evidence(h, run_id).exists(h.get("TEARDOWN_PROOF_PATH_PATTERN")):  # P17 closed it: bring nothing back
-        return SensorResult(skip_reason=f"{run_id} is torn down (P17); the next `fp-platform run` records a new run")
+    if torn_down(h, run_id):  # P17 began or ended: bring nothing back (it would undo the scale-down)
+        return SensorResult(skip_reason=f"{run_id} is torn down or tearing down (P17): nothing to bring back")
     with platform.connect() as conn:
         conn.autocommit = True
         statuses = supervisor.reconcile(h, conn, run_id, log=context.log.info)
@@ -114,7 +113,7 @@ def teardown_after_failure(context: RunFailureSensorContext) -> RunRequest | Ski
     owed = teardown_owed(context.instance, run)
     if owed is None:
         return SkipReason(f"run {run.run_id} owes no teardown (P17 not selected, already attempted, or no partition)")
-    active = read_active_run(handles())  # the profile this code location runs (FP_PROFILE)
-    if active is not None and active != owed:  # a later run is active: on ECS a teardown would stop its services
-        return SkipReason(f"{owed} is no longer the active run ({active}): its teardown is the operator's call")
+    # Requested whichever run is active now: P17 stops only the run's own workers on every profile and destroys
+    # dev_min's demo stack only when it serves this run, so a late teardown cannot take the next run down; and
+    # nothing to read here means nothing that can fail (a run-failure sensor that raises still moves its cursor).
     return RunRequest(run_key=f"teardown-after-{run.run_id}", partition_key=owed, tags={TEARDOWN_AFTER_TAG: run.run_id})

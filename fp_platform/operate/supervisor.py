@@ -144,13 +144,15 @@ def _ecs_statuses(
     out = []
     for spec in daemon_specs(h, packs):
         s = services.get(spec.component)
-        state = STOPPED if not s or not s["desired"] else (RUNNING if s["running"] else STARTED)
+        # RUNNING once a task runs and no rollout is under way (during one, runningCount counts old tasks too)
+        state = STOPPED if not s or not s["desired"] else (RUNNING if s["running"] and not s["rolling"] else STARTED)
         detail = f"ecs {s}" if s else "no ECS service"
         if s and run_id is not None and s["platform_run_id"] != run_id:
             state = FAILED  # a worker of another run (or of none) would consume for the wrong run
+            serves = f"run {s['platform_run_id']}" if s["platform_run_id"] else "no run (no run-id variable)"
             detail = (
-                f"ecs service {s['service']} serves run {s['platform_run_id']} (task definition"
-                f" {s['task_definition']}), not {run_id}: apply the demo stack for this run"
+                f"ecs service {s['service']} serves {serves} (task definition {s['task_definition']}), not"
+                f" {run_id}: apply the demo stack for this run"
             )
         st = WorkerStatus(spec.pack_id, spec.component, state, s["platform_run_id"] if s else run_id, detail=detail)
         beat = beats.get(spec.component)
@@ -308,9 +310,9 @@ def status(h: Handles, conn: psycopg.Connection, packs: tuple[Pack, ...] = SPINE
 def down(
     h: Handles, conn: psycopg.Connection | None, packs: tuple[Pack, ...] = SPINE_PACKS, only_run: str | None = None
 ) -> list[str]:
-    """Stop every worker of `packs` (SIGTERM, then SIGKILL; on dev_min its ECS service to zero tasks) and forget
-    their supervision state. With `only_run`, a local worker serving another run is left alone (a closed
-    run's teardown must not stop the next run's workers)."""
+    """Stop every worker of `packs` (SIGTERM, then SIGKILL; on dev_min its ECS service to zero tasks, on dev_full
+    its Deployment to zero replicas) and forget their supervision state. With `only_run`, a worker serving
+    another run is left alone, whatever the profile (a closed run's teardown must not stop the next run's)."""
     if _backend(h) == K8S_DEPLOYMENT:
         return _k8s().down(h, packs, only_run=only_run)
     if _backend(h) == ECS_SERVICE:

@@ -29,10 +29,11 @@ import psycopg
 
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter, utc_now_iso
 from fp_platform.handles import Handles
-from fp_platform.operate import daemons, k8s, k8s_supervisor, supervisor
+from fp_platform.operate import daemons, ecs_services, k8s, k8s_supervisor, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, daemon_specs
 from fp_platform.operate.substrate_ready import secret_path_keys
 from fp_platform.substrate import residuals
+from fp_platform.substrate.evidence_store import run_evidence
 from fp_platform.substrate.paths import project_root
 
 Doc = dict[str, Any]
@@ -107,7 +108,7 @@ def workloads_at_verdict(h: Handles, writer: EvidenceWriter) -> Doc:
     entry gate)."""
     components = [s.component for s in daemon_specs(h, SPINE_PACKS)]
     run_id = writer.platform_run_id
-    pids = _p2_pids(h, writer)
+    pids = _run_pids(h, writer)
     scan = _scan(lambda: _alive(h, run_id, components, pids, settle=False))
     return {"env": h.profile, "scanned_at_utc": utc_now_iso(), "components": components, "recorded_pids": pids, **scan}
 
@@ -144,6 +145,12 @@ def _live_pids(h: Handles) -> list[int]:
     return [pid for spec in daemon_specs(h) for pid in daemons.processes_running(spec)]
 
 
+def _run_pids(h: Handles, writer: EvidenceWriter) -> list[int]:
+    """The processes to look at for the run: those P2 recorded and, locally, every live worker process (one the
+    supervisor restarted after P2 has a new pid); which of them serve the run is their environment's call."""
+    return sorted(set(_p2_pids(h, writer) + ([] if h.profile != "local" else _live_pids(h))))
+
+
 def _scan(probe: Callable[[], list[residuals.Residual]]) -> Doc:
     try:
         return {"error": None, "found": [r.to_dict() for r in probe()]}
@@ -151,13 +158,14 @@ def _scan(probe: Callable[[], list[residuals.Residual]]) -> Doc:
         return {"error": residuals.scan_error(exc), "found": []}
 
 
-def evidence_readback(writer: EvidenceWriter) -> Doc:
-    """Every JSON evidence file of the run read back through the evidence reader (required fields, run id)."""
+def evidence_readback(writer: EvidenceWriter, own: tuple[str, ...] = ()) -> Doc:
+    """Every JSON evidence file of the run read back through the evidence reader (required fields, run id); the
+    count leaves out the teardown's `own` files (a run with no evidence of its own has proven nothing)."""
     try:
         names, unreadable = writer.read_back()
     except Exception as exc:
         return {"files": 0, "unreadable": [residuals.scan_error(exc)]}
-    return {"files": len(names), "unreadable": unreadable}
+    return {"files": len([n for n in names if n not in own]), "unreadable": unreadable}
 
 
 def cost_snapshot(h: Handles) -> Doc:
@@ -201,11 +209,18 @@ def teardown_facts(
     (None: the demo stack is left to the operator, and its gate fails)."""
     run_id = writer.platform_run_id
     components = [s.component for s in daemon_specs(h, SPINE_PACKS)]
+    # first: the pack supervisor brings nothing back for the run from here on (it would undo the scale-down)
+    writer.write_summary(h.get("TEARDOWN_STARTED_PATH_PATTERN"), {"started_at_utc": utc_now_iso()}, phase_id="P17")
     stopped = stop_daemons(h, run_id, connect)
     cloud = h.profile != "local"
     per_run_stack = cloud and bool(h.values.get("TF_STACK_DEMO_DIR"))  # null: the profile has none
     if per_run_stack:
-        demo = destroy(h) if destroy else {"succeeded": False, "tail": ["no destroy function given"]}
+        others = _stack_serves_another_run(h, run_id)
+        if others:
+            serves = ", ".join(others)
+            demo = {"succeeded": False, "tail": [f"not destroyed: the demo stack serves {serves}, not {run_id}"]}
+        else:
+            demo = destroy(h) if destroy else {"succeeded": False, "tail": ["no destroy function given"]}
     elif cloud:
         demo = {
             "applicable": False,
@@ -215,7 +230,7 @@ def teardown_facts(
         }
     else:
         demo = {"applicable": False, "succeeded": True, "detail": "local: the stack is shared and outlives runs"}
-    pids = sorted(set(_p2_pids(h, writer) + ([] if cloud else _live_pids(h))))
+    pids = _run_pids(h, writer)
     alive = _scan(lambda: _alive(h, run_id, components, pids))
     residual = cloud_scan(h, components) if cloud else {**alive, "scope": "local processes"}
     credentials = demo_credentials(h) if per_run_stack else {"detail": f"{h.profile}: no per-run credentials"}
@@ -226,9 +241,28 @@ def teardown_facts(
         "demo_stack": {"applicable": per_run_stack, **demo},
         "residuals": residual,
         "credentials": {"applicable": per_run_stack, **credentials},
-        "evidence": evidence_readback(writer),
+        "evidence": evidence_readback(writer, own=(h.get("TEARDOWN_STARTED_PATH_PATTERN"),)),
         "cost": cost_snapshot(h),
     }
+
+
+def torn_down(h: Handles, platform_run_id: str) -> bool:
+    """P17 began (its first act is the started marker) or ended for the run: nothing may bring it back."""
+    writer = run_evidence(h, platform_run_id)
+    return writer.exists(h.get("TEARDOWN_STARTED_PATH_PATTERN")) or writer.exists(h.get("TEARDOWN_PROOF_PATH_PATTERN"))
+
+
+def _stack_serves_another_run(h: Handles, run_id: str) -> list[str]:
+    """The other runs (or an unreadable state) dev_min's demo stack serves: its services' task definitions name
+    the run it was applied for, and only that run's teardown destroys it (a late or failed run's teardown would
+    otherwise take the next run's cluster, database and orchestrator down). No cluster: nothing to protect."""
+    try:
+        services = ecs_services.describe(h)
+    except Exception as exc:
+        if "ClusterNotFoundException" in type(exc).__name__:
+            return []
+        return [f"an unreadable ECS state ({residuals.scan_error(exc)})"]
+    return sorted({f"run {s['platform_run_id']}" for s in services.values() if s["platform_run_id"] != run_id})
 
 
 def proof_doc(facts: Doc, passed: dict[str, bool]) -> Doc:

@@ -110,8 +110,32 @@ def ecs_service_name(h: Handles, component: str) -> str:
     return h.pattern("ECS_SERVICE_NAME_PATTERN", component=component.replace("_", "-"))
 
 
-def ecs_services_running(h: Handles, components: list[str]) -> list[Residual]:
-    """The components' ECS services that still want or run a task (an absent cluster runs nothing)."""
+_TASK_DEFINITIONS: dict[str, dict[str, Any]] = {}  # ARN -> definition: a revisioned ARN never changes
+
+
+def task_definition(ecs: Any, arn: str) -> dict[str, Any]:
+    """A task definition by its revisioned ARN, described once per process (the supervisor polls every
+    service's status while P2 waits: one DescribeTaskDefinition per service and poll would invite throttling)."""
+    if arn not in _TASK_DEFINITIONS:
+        _TASK_DEFINITIONS[arn] = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    return _TASK_DEFINITIONS[arn]
+
+
+def served_run(h: Handles, definition: dict[str, Any]) -> str | None:
+    """The run a task definition scopes its containers to (the run-id variable Terraform demo sets from its
+    `platform_run_id`); None when no container carries it."""
+    key = h.get("REQUIRED_PLATFORM_RUN_ID_ENV_KEY")
+    for c in definition.get("containerDefinitions", []):
+        for env in c.get("environment", []):
+            if env.get("name") == key:
+                return env.get("value")
+    return None
+
+
+def ecs_services_running(h: Handles, components: list[str], run_id: str | None = None) -> list[Residual]:
+    """The components' ECS services that still want or run a task (an absent cluster runs nothing); with
+    `run_id`, only those serving that run or no run we can name (a service of another run is not this run's
+    residue)."""
     ecs = aws_client(h, "ecs")
     names = [ecs_service_name(h, c) for c in components]
     found = []
@@ -121,6 +145,10 @@ def ecs_services_running(h: Handles, components: list[str]) -> list[Residual]:
         except ecs.exceptions.ClusterNotFoundException:
             return []
         for s in resp.get("services", []):
+            if run_id is not None and s.get("taskDefinition"):
+                serves = served_run(h, task_definition(ecs, s["taskDefinition"]))
+                if serves is not None and serves != run_id:
+                    continue
             if s.get("status") != "INACTIVE" and (s.get("desiredCount", 0) or s.get("runningCount", 0)):
                 found.append(
                     Residual(
@@ -163,7 +191,7 @@ def run_daemons_alive(h: Handles, platform_run_id: str, components: list[str], p
         raise ScanElsewhere(f"{h.profile}: the run's Deployments and job pods are scanned by operate")
     if h.profile == "local":
         return local_run_processes(h, pids, platform_run_id)
-    return ecs_services_running(h, components)
+    return ecs_services_running(h, components, platform_run_id)
 
 
 # --- cost-bearing residuals by tag (P17) -----------------------------------------------------------------

@@ -358,3 +358,53 @@ def test_the_active_run_is_an_object_on_cloud_profiles_and_a_file_locally(dev_mi
     assert read_active_run(local) is None
     record_active_run(local, RUN)
     assert (tmp_path / ".fp" / "ACTIVE_RUN_ID").read_text() == RUN + "\n" and read_active_run(local) == RUN
+
+
+def test_dev_min_teardown_destroys_the_demo_stack_only_for_the_run_it_serves(dev_min: Handles):
+    """The demo stack holds the cluster, the database and the orchestrator of the run it was applied for: a
+    late teardown of another run (a failed one, the first of two) must not destroy it, nor count its services
+    as its own."""
+    h = dev_min
+    seed_substrate(h, run_id=RUN)
+    other = "platform_20261130T020304Z"
+    writer = run_evidence(h, other)
+    writer.write_summary("operate/marker.json", {"note": "x"}, phase_id="P2")
+    destroyed: list[str] = []
+    facts = teardown.teardown_facts(h, writer, _no_db, destroy=lambda hh: destroyed.append(hh.profile) or {})
+    v = _verdicts(gates.TEARDOWN, facts)
+    assert destroyed == [] and not v["demo_stack_destroyed"][0]
+    assert f"serves run {RUN}, not {other}" in v["demo_stack_destroyed"][1]
+    assert v["daemons_stopped"][0], v["daemons_stopped"]  # RUN's running services are not this run's residue
+    assert all(s["desired"] == 1 for s in ecs_services.describe(h).values())  # and were left running
+
+
+def test_a_dev_min_service_that_names_no_run_is_never_started(dev_min: Handles):
+    h = dev_min
+    seed_substrate(h, services_desired=0)
+    ecs = residuals.aws_client(h, "ecs")
+    bare = ecs.register_task_definition(
+        family="fp-bare",
+        containerDefinitions=[{"name": "main", "image": "platform@sha256:" + "cd" * 32, "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    first = daemon_specs(h)[0].component
+    ecs.update_service(
+        cluster=h.get("ECS_CLUSTER_NAME"), service=residuals.ecs_service_name(h, first), taskDefinition=bare
+    )
+    states = {s.component: s for s in supervisor.reconcile(h, None, RUN)}
+    assert states[first].state == supervisor.FAILED and "serves no run" in states[first].detail
+    assert {s.state for c, s in states.items() if c != first} <= {supervisor.STARTED, supervisor.RUNNING}
+    assert ecs_services.describe(h)[first]["desired"] == 0
+
+
+def test_run_full_is_refused_on_dev_min_before_anything_starts(dev_min: Handles, monkeypatch):
+    """dev_min's demo stack is applied for one run id; `--full` would start a second run no stack serves (and
+    the learning lane and P16 are dev_full's): refused with the reason, exit 2, nothing executed."""
+    from rich.console import Console
+
+    from fp_platform import runner
+
+    monkeypatch.setenv("FP_PROFILE", "dev_min")
+    monkeypatch.setattr(runner, "execute", lambda *a, **k: pytest.fail("nothing may execute"))
+    out = Console(record=True, width=200)
+    assert runner.main(runner.RunRequest(full=True), out) == 2
+    assert "applied for one run" in out.export_text()

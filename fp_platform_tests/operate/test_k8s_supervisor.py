@@ -12,7 +12,7 @@ from dagster import build_sensor_context
 
 from fp_platform.contracts.gates import judge
 from fp_platform.handles import Handles
-from fp_platform.operate import daemons, k8s, k8s_supervisor, sensors, supervisor
+from fp_platform.operate import daemons, k8s, k8s_supervisor, sensors, supervisor, teardown
 from fp_platform.operate.active_run import record_active_run
 from fp_platform.operate.packs import SPINE_PACKS, daemon_specs
 from fp_platform.resources import PlatformResource
@@ -373,6 +373,32 @@ def test_the_supervisor_brings_nothing_back_for_a_torn_down_run(dev_full, cluste
     result = sensors.pack_supervisor(build_sensor_context(resources={"platform": _Platform(profile="dev_full")}))
     assert not result.asset_events and "torn down" in result.skip_reason.skip_message
     assert len(cluster.writes) == writes
+    assert all(
+        d["spec"]["replicas"] == 0 for (kind, *_), d in cluster.objects.items() if kind == "namespaced_deployment"
+    )
+
+
+def test_a_tick_during_p17_leaves_the_scaled_down_deployments_alone(dev_full, cluster, monkeypatch):
+    """P17 scales to zero, then waits up to the pods' grace period before its proof: a tick in that window
+    (the daemon reads the active-run record from the bucket every interval) must not patch the Deployments
+    back to one replica. P17's first act, the started marker, is what the sensor sees."""
+    h = dev_full
+    _tick()
+    _all_ready(h, cluster)
+    ticks: list[Any] = []
+
+    def scan_with_a_tick(*args, **kwargs):
+        ticks.append(
+            sensors.pack_supervisor(build_sensor_context(resources={"platform": _Platform(profile="dev_full")}))
+        )
+        return original(*args, **kwargs)
+
+    original = k8s_supervisor.run_workloads
+    monkeypatch.setattr(k8s_supervisor, "run_workloads", scan_with_a_tick)
+    monkeypatch.setattr(teardown, "SETTLE_S", 0)
+    facts = teardown.teardown_facts(h, run_evidence(h, RUN), lambda: None, destroy=None)
+    assert ticks and all(not t.asset_events and "tearing down" in t.skip_reason.skip_message for t in ticks)
+    assert facts["daemons"]["alive"]["found"] == []
     assert all(
         d["spec"]["replicas"] == 0 for (kind, *_), d in cluster.objects.items() if kind == "namespaced_deployment"
     )
