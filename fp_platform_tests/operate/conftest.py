@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
+from typing import Any
 
 import pytest
 
@@ -10,12 +12,23 @@ from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, Handles, load
 from fp_platform_tests.operate.cloud import ACCOUNT
 
 
+@cache
+def _botocore_loader(data_path: str | None) -> Any:
+    """One botocore data loader for all the tests' sessions: moto starts every test on a fresh boto3 session, whose
+    own loader would read endpoints.json and each service's model again (files that never change)."""
+    from botocore.loaders import create_loader
+
+    return create_loader(data_path)
+
+
 def _with_moto(monkeypatch, profile: str) -> Iterator[Handles]:
     """The profile's handles with moto behind every boto3 client (a 1 s probe timeout keeps the unreachable
     broker's wait short). The timeout is set in the registry `load` caches for this test, so code that reads the
     profile itself (`fp-platform run` through Dagster) waits no longer than code given these handles."""
+    import botocore.session
     from moto import mock_aws
 
+    monkeypatch.setattr(botocore.session, "create_loader", _botocore_loader)
     for k, v in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
