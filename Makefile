@@ -10,13 +10,16 @@ setup: $(STAMP)
 
 # Installs exactly what uv.lock pins (hash-checked), with the dev tools and the local substrate's servers;
 # `--locked` refuses a lock that no longer matches pyproject.toml (run `.venv/bin/uv lock` after editing it).
-# Re-installs only when pyproject.toml or uv.lock changed since the last setup (otherwise a no-op).
+# Re-installs only when pyproject.toml, uv.lock or this Makefile changed since the last setup (otherwise a no-op).
 # `--inexact` keeps uv itself, which pip installed into the venv and the lock does not list.
-$(STAMP): pyproject.toml uv.lock
+# `--compile-bytecode` writes every installed module's .pyc once, here: where PYTHONDONTWRITEBYTECODE is set
+# (as in the image), Python would otherwise compile dagster, botocore, sklearn … from source in every process
+# (each pytest-xdist worker, each CLI call).
+$(STAMP): pyproject.toml uv.lock Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "fp_platform needs Python 3.11, found " + sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --inexact --python $(BIN)/python --extra dev --extra local
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --inexact --compile-bytecode --python $(BIN)/python --extra dev --extra local
 	@touch $(STAMP)
 
 run: setup

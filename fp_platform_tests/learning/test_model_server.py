@@ -18,7 +18,10 @@ def served(request):
     rng = np.random.default_rng(7)
     x = rng.normal(size=(400, len(FEATURES)))
     y = (x[:, 0] + x[:, 1] + rng.normal(scale=0.5, size=400) > 1).astype(int)
-    params = {"lightgbm": {"n_estimators": 10, "verbose": -1}, "random_forest": {"n_estimators": 5, "random_state": 0}}
+    params = {
+        "lightgbm": {"n_estimators": 10, "n_jobs": 1, "verbose": -1},
+        "random_forest": {"n_estimators": 5, "random_state": 0},
+    }
     fitted = models.fit(request.param, params.get(request.param, {}), x, y, FEATURES)
     ref, body = "s3://b/bundles/x/1/model.json", orjson.dumps(fitted.document())
     vectors = [dict(zip(FEATURES, map(float, row), strict=True)) for row in x[:50]]

@@ -63,7 +63,7 @@ def test_folds_go_back_from_the_final_training_week():
 def test_selection_chooses_by_validation_ap_and_stops_at_the_budget():
     w = _world()
     space = selection.search_space(
-        {"logistic": {"C": [1.0]}, "lightgbm": {"n_estimators": [30], "num_leaves": [7], "verbose": -1}}
+        {"logistic": {"C": [1.0]}, "lightgbm": {"n_estimators": [30], "num_leaves": [7], "n_jobs": 1, "verbose": -1}}
     )
     logs = []
     picked = selection.select(
@@ -79,7 +79,7 @@ def test_selection_chooses_by_validation_ap_and_stops_at_the_budget():
 @pytest.mark.parametrize(
     "kind,params",
     [
-        ("lightgbm", {"n_estimators": 20, "num_leaves": 7, "verbose": -1}),
+        ("lightgbm", {"n_estimators": 20, "num_leaves": 7, "n_jobs": 1, "verbose": -1}),
         ("random_forest", {"n_estimators": 15, "max_depth": 6, "random_state": 0}),
         ("logistic", {"C": 1.0}),
     ],

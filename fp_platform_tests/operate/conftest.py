@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from functools import cache
+from typing import Any
 
 import pytest
 
@@ -11,15 +12,30 @@ from fp_platform.handles import AWS_ACCOUNT_ENV_VAR, Handles, load
 from fp_platform_tests.operate.cloud import ACCOUNT
 
 
+@cache
+def _botocore_loader(data_path: str | None) -> Any:
+    """One botocore data loader for all the tests' sessions: moto starts every test on a fresh boto3 session, whose
+    own loader would read endpoints.json and each service's model again (files that never change)."""
+    from botocore.loaders import create_loader
+
+    return create_loader(data_path)
+
+
 def _with_moto(monkeypatch, profile: str) -> Iterator[Handles]:
     """The profile's handles with moto behind every boto3 client (a 1 s probe timeout keeps the unreachable
-    broker's wait short)."""
+    broker's wait short). The timeout is set in the registry `load` caches for this test, so code that reads the
+    profile itself (`fp-platform run` through Dagster) waits no longer than code given these handles."""
+    import botocore.session
     from moto import mock_aws
 
+    monkeypatch.setattr(botocore.session, "create_loader", _botocore_loader)
     for k, v in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-2",
+        # moto's EC2 otherwise loads its catalogue of public AMIs (tens of thousands of random ids) in every
+        # region a test touches; the platform lists NAT gateways, subnets and security groups, never images
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
         AWS_ACCOUNT_ENV_VAR: ACCOUNT,
     }.items():
         monkeypatch.setenv(k, v)
@@ -28,7 +44,7 @@ def _with_moto(monkeypatch, profile: str) -> Iterator[Handles]:
     load.cache_clear()
     try:
         h = load(profile)
-        h = replace(h, values={**h.values, "SUBSTRATE_PROBE_TIMEOUT_SECONDS": 1})
+        monkeypatch.setitem(h.values, "SUBSTRATE_PROBE_TIMEOUT_SECONDS", 1)
         with mock_aws():
             yield h
     finally:

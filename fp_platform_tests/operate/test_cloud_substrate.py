@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from dagster import PipesSubprocessClient
-from dagster_aws.pipes import PipesECSClient
 
 from fp_platform.contracts.gates import judge
 from fp_platform.handles import Handles, load
@@ -181,6 +180,8 @@ def test_dev_min_services_of_another_run_are_neither_started_nor_stopped_for_thi
 
 
 def test_pipes_client_is_chosen_by_profile(dev_min: Handles):
+    from dagster_aws.pipes import PipesECSClient  # imported where used, as resources.py does (~1 s)
+
     h = dev_min
     seed = seed_substrate(h)
     assert isinstance(resources_for_profile("local")["pipes"], PipesSubprocessClient)
