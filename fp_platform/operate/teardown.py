@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 
 from fp_platform.contracts.evidence import EvidenceError, EvidenceWriter, utc_now_iso
+from fp_platform.contracts.phases import P17
 from fp_platform.handles import Handles
 from fp_platform.operate import daemons, ecs_services, k8s, k8s_supervisor, supervisor
 from fp_platform.operate.packs import SPINE_PACKS, daemon_specs
@@ -210,7 +211,7 @@ def teardown_facts(
     run_id = writer.platform_run_id
     components = [s.component for s in daemon_specs(h, SPINE_PACKS)]
     # first: the pack supervisor brings nothing back for the run from here on (it would undo the scale-down)
-    writer.write_summary(h.get("TEARDOWN_STARTED_PATH_PATTERN"), {"started_at_utc": utc_now_iso()}, phase_id="P17")
+    writer.write_summary(h.get("TEARDOWN_STARTED_PATH_PATTERN"), {"started_at_utc": utc_now_iso()}, phase_id=P17)
     stopped = stop_daemons(h, run_id, connect)
     cloud = h.profile != "local"
     per_run_stack = cloud and bool(h.values.get("TF_STACK_DEMO_DIR"))  # null: the profile has none
