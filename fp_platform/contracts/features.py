@@ -8,7 +8,9 @@ fraud only labels observed by the event time; for the card, whether the flow's d
 Beside the vector a model sees the transaction's own fields: its amount and, as the handbook's
 TX_DURING_WEEKEND and TX_DURING_NIGHT, whether it falls on a Saturday or Sunday and in the hours 0 to 6
 (inclusive) of world time — computed by `event_values` in DF and shadow scoring, and by
-`with_event_fields` (the same two functions, row by row) for MF's training frame.
+`with_event_fields` (the same two functions, row by row) for MF's training frame. Derived from both, the
+amount over the customer's average amount in each window (`amount_ratios`): fraud scenario 3 multiplies a
+compromised customer's amounts by five, which the average alone, shifting slowly, hides.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ WINDOW_END_DAYS_BEFORE_EVENT = {
 
 # The transaction's own fields DF hands a model beside the vector (a bundle may use them too).
 EVENT_FIELDS = ("amount", "is_weekend", "is_night")
-SERVED_FIELDS = (*FEATURE_NAMES, *EVENT_FIELDS)
+# Derived from the vector and the event by `amount_ratios`, wherever a model is scored or trained.
+RATIO_FIELDS = tuple(f"amount_to_customer_avg_{w}d" for w in WINDOW_DAYS)
+SERVED_FIELDS = (*FEATURE_NAMES, *EVENT_FIELDS, *RATIO_FIELDS)
 
 
 def is_weekend(ts: datetime) -> int:
@@ -66,8 +70,29 @@ def event_values(payload: Mapping[str, Any], ts_utc: str | datetime) -> dict[str
     return {"amount": payload["amount"], "is_weekend": is_weekend(ts), "is_night": is_night(ts)}
 
 
+def amount_ratios(values: Mapping[str, Any]) -> dict[str, float | None]:
+    """The amount over the customer's average amount of each window (which includes this transaction, so it is
+    0 only when the amounts are); None where either is missing (a model then sees NaN)."""
+    out: dict[str, float | None] = {}
+    amount = values.get("amount")
+    for w, name in zip(WINDOW_DAYS, RATIO_FIELDS, strict=True):
+        avg = values.get(f"customer_avg_amount_{w}d")
+        missing = amount is None or avg is None or avg != avg or amount != amount  # None or NaN
+        out[name] = None if missing else (float(amount) / float(avg) if avg > 0 else 0.0)
+    return out
+
+
+def model_values(vector: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
+    """What a bundle's model (and the rules) score: the OFP vector, the event's own fields and the ratios
+    derived from both."""
+    values = {**vector, **event}
+    return {**values, **amount_ratios(values)}
+
+
 def with_event_fields(frame: pd.DataFrame) -> pd.DataFrame:
-    """A training frame (columns ts in UTC, amount) with the event fields, computed row by row with the same
-    functions DF uses."""
+    """A training frame (columns ts in UTC, amount, the vector) with the event fields and the ratios, computed
+    row by row with the same functions DF uses."""
     ts = frame["ts"].dt.tz_convert("UTC") if frame["ts"].dt.tz is not None else frame["ts"]
-    return frame.assign(is_weekend=ts.map(is_weekend), is_night=ts.map(is_night))
+    inputs = frame[["amount", *(f"customer_avg_amount_{w}d" for w in WINDOW_DAYS)]].to_dict("records")
+    ratios = pd.DataFrame([amount_ratios(r) for r in inputs], index=frame.index, columns=list(RATIO_FIELDS))
+    return frame.assign(is_weekend=ts.map(is_weekend), is_night=ts.map(is_night), **ratios.astype("float64"))

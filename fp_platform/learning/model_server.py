@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 
+from fp_platform.contracts.features import amount_ratios
 from fp_platform.learning.sagemaker_config import JSON_LINES, SERVE_PORT
 from fp_platform.substrate import bundle_models
 
@@ -41,7 +42,10 @@ def _vectors(body: bytes, content_type: str) -> list[dict[str, Any]]:
         raise BadRequest(f"not JSON feature vectors: {exc}") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise BadRequest("expected a list of feature vectors (objects of feature name to value)")
-    return rows
+    try:  # the ratios DF derives from the vector and the amount, derived here the same way
+        return [{**r, **amount_ratios(r)} for r in rows]
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"a vector has a value that is not a number: {exc}") from None
 
 
 def scores(model: Model, body: bytes, content_type: str) -> tuple[bytes, str]:

@@ -24,6 +24,7 @@ import orjson
 import psycopg
 
 from fp_platform.contracts import bundle_registry, components, ids
+from fp_platform.contracts import features as feature_contract
 from fp_platform.contracts.envelope import Envelope
 from fp_platform.contracts.features import FEATURE_NAMES, event_values
 from fp_platform.handles import Handles
@@ -76,9 +77,9 @@ _TYPES = (
 
 
 def model_values(event: dict[str, Any], ctx: EventContext) -> dict[str, Any]:
-    """What a bundle's model (and the rules) score: the OFP vector and the event's own fields (`event`, from
-    `contracts.features.event_values`)."""
-    return {**(ctx.features or {}), **event}
+    """What a bundle's model (and the rules) score: the OFP vector, the event's own fields (`event`, from
+    `contracts.features.event_values`) and the ratios the contract derives from both."""
+    return feature_contract.model_values(ctx.features or {}, event)
 
 
 def _model_unused(model_problem: str | None, posture: str, ctx: EventContext) -> str | None:

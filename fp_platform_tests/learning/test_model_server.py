@@ -53,6 +53,28 @@ def test_batch_transform_lines_get_a_score_per_line(served):
     np.testing.assert_allclose([float(line) for line in r.text.splitlines()], expected, rtol=1e-9, atol=1e-12)
 
 
+def test_the_amount_ratios_are_derived_as_df_derives_them():
+    """A bundle trained on the ratios scores the same through `serve` as through DF's model step, which sees
+    `contracts.features.model_values` of the vector and the event: the server derives them, a client need not."""
+    from fp_platform.contracts.features import model_values
+
+    features = ("amount", "customer_avg_amount_7d", "amount_to_customer_avg_7d")
+    rng = np.random.default_rng(3)
+    amount, avg = rng.uniform(1, 200, 300), rng.uniform(1, 60, 300)
+    x = np.column_stack([amount, avg, amount / avg])
+    y = (amount / avg > 3).astype(int)
+    fitted = models.fit("lightgbm", {"n_estimators": 10, "n_jobs": 1, "verbose": -1}, x, y, features)
+    ref, body = "s3://b/bundles/r/1/model.json", orjson.dumps(fitted.document())
+    pairs = [({"customer_avg_amount_7d": float(b)}, float(a)) for a, b in zip(amount[:20], avg[:20], strict=True)]
+    expected = [parse_model(ref, body).score(model_values(v, {"amount": a})) for v, a in pairs]
+    client = TestClient(model_server.create_app(parse_model(ref, body), ref))
+    sent = [{**v, "amount": a} for v, a in pairs]  # the vector and the amount, no ratios
+    r = client.post("/invocations", content=orjson.dumps(sent), headers={"content-type": "application/json"})
+    assert r.status_code == 200
+    np.testing.assert_allclose(r.json()["scores"], expected, rtol=1e-9, atol=1e-12)
+    assert len(set(np.round(expected, 6))) > 1  # the ratio moves the score: the test can tell
+
+
 @pytest.mark.parametrize("body", [b"not json", b'{"instances": 3}', b'[{"amount": "ten"}]'])
 def test_a_body_that_is_not_vectors_is_a_400_that_says_why(served, body):
     client, _, _ = served
