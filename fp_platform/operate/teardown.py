@@ -103,10 +103,10 @@ def _alive(
 
 def workloads_at_verdict(h: Handles, writer: EvidenceWriter) -> Doc:
     """P16's teardown-lane monitor (`verdict/workloads_at_verdict.json`): what still serves the run when its
-    verdict is judged, by the scan P17 uses (P2's processes locally, ECS services on dev_min, Deployments and
-    job pods on dev_full), taken by P16's asset because only operate can render the packs. Under `run --full`
-    the verification run has taken the workers over by then; P17 itself comes after the verdict (spec P17
-    entry gate)."""
+    verdict is judged, by the scan P17 uses (locally P2's and every live worker process, ECS services on
+    dev_min, Deployments and job pods on dev_full), taken by P16's asset because only operate can render the
+    packs. Under `run --full` the verification run has taken the workers over by then; P17 itself comes after
+    the verdict (spec P17 entry gate)."""
     components = [s.component for s in daemon_specs(h, SPINE_PACKS)]
     run_id = writer.platform_run_id
     pids = _run_pids(h, writer)

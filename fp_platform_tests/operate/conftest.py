@@ -28,7 +28,12 @@ def _with_moto(monkeypatch, profile: str) -> Iterator[Handles]:
     import botocore.session
     from moto import mock_aws
 
+    from fp_platform.substrate import residuals
+
     monkeypatch.setattr(botocore.session, "create_loader", _botocore_loader)
+    # each test's moto account starts empty and numbers task definition revisions from 1 again: an ARN is
+    # immutable within one AWS account, not across tests, so the per-process cache starts empty per test
+    monkeypatch.setattr(residuals, "_TASK_DEFINITIONS", {})
     for k, v in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
