@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from fp_platform.contracts.phases import P0, P10, P11, P_M1, PHASES, phases_unti
 from fp_platform.handles import Handles
 from fp_platform.obs_gov import conformance, drills, governance, reconciliation, replay_anchors, report_html
 from fp_platform.substrate import db
+from fp_platform.substrate.settings import WorkerSettings
 
 SPINE = tuple(p.phase_id for p in phases_until(P10) if p.phase_id not in (P_M1, P0))
 Log = Callable[[str], None]
@@ -53,7 +55,7 @@ REQUIRED_EVIDENCE = {
     "cases": "CASE_EVIDENCE_PATH_PATTERN",
     "labels": "LABEL_EVIDENCE_PATH_PATTERN",
 }
-CLOSEOUT_HEALTH = ("COMPONENT_ID_DF", "COMPONENT_ID_AL", "COMPONENT_ID_DLA")
+CLOSEOUT_HEALTH = ("COMPONENT_ID_DF", "COMPONENT_ID_AL", "COMPONENT_ID_DLA")  # judged by a beat after the closure began
 
 
 class ReporterBusy(RuntimeError):
@@ -103,7 +105,7 @@ def run_lock(h: Handles, run_id: str) -> Iterator[str]:
 
 def gather(h: Handles, writer: EvidenceWriter, expect_gates: list[str]) -> tuple[dict[str, Any], list[str]]:
     """(docs by role, missing or unreadable required files). Gate verdicts go under docs['gates']."""
-    docs: dict[str, Any] = {"gates": {}, "health": {}}
+    docs: dict[str, Any] = {"gates": {}}
     missing = []
 
     def read(name: str) -> dict[str, Any] | None:
@@ -115,8 +117,6 @@ def gather(h: Handles, writer: EvidenceWriter, expect_gates: list[str]) -> tuple
 
     for role, key in REQUIRED_EVIDENCE.items():
         docs[role] = read(h.get(key))
-    for k in CLOSEOUT_HEALTH:
-        docs["health"][h.get(k)] = read(h.pattern("COMPONENT_HEALTH_PATH_PATTERN", component=h.get(k)))
     present = [n for n in writer.list() if n.startswith("gates/")]
     names = sorted(set(expect_gates) | {n for n in present if n.split("/")[1] in SPINE})
     for name in names:
@@ -231,18 +231,50 @@ def anomaly_summary(
     }
 
 
+def closeout_heartbeats(
+    conn: psycopg.Connection, run_id: str, components: list[str], wait_s: float, poll_s: float = 0.5
+) -> dict[str, Any]:
+    """The heartbeat rows (`worker_heartbeats`) of `components` for the run once each has beaten since this call
+    began (one that has not within `wait_s`: None), with that start as `since_utc`.
+
+    Why not the health files: a worker rewrites them at most every `HEALTH_FILE_INTERVAL_S` while it runs, so
+    the file P11 reads may predate the last chains DLA closed. A beat taken after the closure began reflects
+    every record the run's phases saw applied (P9 waited for them). The clock is the database's, which stamps
+    the rows."""
+    since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    deadline = time.monotonic() + wait_s
+    while True:
+        beats = {
+            component: {"health_state": state, "counters": counters, "beat_at_utc": beat_at.isoformat()}
+            for component, state, counters, beat_at in conn.execute(
+                "SELECT component, health_state, counters, beat_at FROM worker_heartbeats"
+                " WHERE component = ANY(%s) AND platform_run_id = %s AND beat_at > %s",
+                (components, run_id, since),
+            )
+        }
+        if len(beats) == len(components) or time.monotonic() >= deadline:
+            return {"since_utc": since.isoformat(), "beats": {c: beats.get(c) for c in components}}
+        time.sleep(poll_s)
+
+
 def spine_closeout(h: Handles, docs: dict[str, Any], conformance_doc: dict[str, Any]) -> dict[str, Any]:
-    """Local parity §11.1: conformance PASS, DF/AL/DLA GREEN (AL intake/outcome parity, DLA lineage resolved),
-    and WSP's bounded counts: every event of each output in scope emitted once (or withheld by a drill)."""
+    """Local parity §11.1: conformance PASS, DF/AL/DLA GREEN (AL intake/outcome parity, DLA lineage resolved)
+    by a heartbeat taken after the closure began (`docs["heartbeats"]`, see `closeout_heartbeats`; none fails
+    closed), and WSP's bounded counts: every event of each output in scope emitted once (or withheld by a
+    drill)."""
     problems = [] if conformance_doc["status"] == "PASS" else [f"conformance {conformance_doc['failed']}"]
-    for component, doc in docs["health"].items():
-        if doc["health_state"] != "GREEN":
-            problems.append(f"{component} {doc['health_state']}")
-    al = docs["health"][h.get("COMPONENT_ID_AL")]["counters"].get("run_parity", {})
-    if al.get("intents") != al.get("outcomes"):
-        problems.append(f"AL intake/outcome parity {al}")
-    if docs["health"][h.get("COMPONENT_ID_DLA")]["counters"].get("lineage_unresolved_total", 1) != 0:
-        problems.append("DLA lineage_unresolved_total != 0")
+    beats = docs["heartbeats"]["beats"]
+    for component, beat in beats.items():
+        if beat is None:
+            problems.append(f"{component}: no heartbeat for the run since {docs['heartbeats']['since_utc']}")
+        elif beat["health_state"] != "GREEN":
+            problems.append(f"{component} {beat['health_state']}")
+    al = beats[h.get("COMPONENT_ID_AL")]
+    if al is not None and (parity := al["counters"].get("run_parity", {})).get("intents") != parity.get("outcomes"):
+        problems.append(f"AL intake/outcome parity {parity}")
+    dla = beats[h.get("COMPONENT_ID_DLA")]
+    if dla is not None and (unresolved := dla["counters"].get("lineage_unresolved_total")) != 0:
+        problems.append(f"DLA lineage_unresolved_total = {unresolved}")
     bound = docs["wsp"]["options"].get("max_events_per_output")
     rows = {o: v["rows"] for o, v in docs["wsp_start"]["stream_view"].items()}
     injected = docs["wsp"].get("drills_injected", {}).get("by_output", {})
@@ -256,7 +288,13 @@ def spine_closeout(h: Handles, docs: dict[str, Any], conformance_doc: dict[str, 
                 f"WSP {output_id}: emitted {emitted[output_id]} + withheld"
                 f" {drill.get('context_withheld', 0)} != {expected}"
             )
-    return {"holds": not problems, "problems": problems, "wsp_emitted": emitted, "bound": bound}
+    return {
+        "holds": not problems,
+        "problems": problems,
+        "wsp_emitted": emitted,
+        "bound": bound,
+        "heartbeats": docs["heartbeats"],
+    }
 
 
 def close_run(
@@ -410,6 +448,9 @@ def _close(
     gov = governance.log(conn, run_id)
     anomalies = anomaly_summary(conn, run_id, docs, gov)
     put("ANOMALY_SUMMARY_PATH_PATTERN", anomalies)
+    docs["heartbeats"] = closeout_heartbeats(
+        conn, run_id, [h.get(k) for k in CLOSEOUT_HEALTH], WorkerSettings.load(h).heartbeat_stale_seconds
+    )
     closeout = spine_closeout(h, docs, conf)
     failures = (
         recon["mismatches"]
