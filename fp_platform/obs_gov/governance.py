@@ -53,77 +53,35 @@ def append(conn: psycopg.Connection, events: list[GovEvent]) -> int:
     return new
 
 
+# The governance events the planes' append-only records hold, one query per record: each row is (component,
+# event type, severity, source key, detail, when). `%(ig)s`, `%(ls)s` and `%(dl)s` are the component ids the
+# events are attributed to; a restart is attributed to the worker itself. The source key is what makes the
+# event that event (`GovEvent.event_id`), so the same record always gives the same event.
+_PLANE_EVENTS = (
+    "SELECT %(ls)s, 'LABEL_WRITE_REFUSED', 'ANOMALY', 'ls_refused_writes:' || seq, jsonb_build_object('writer_id',"
+    " writer_id, 'source', source, 'label_subject_key', label_subject_key, 'reason', reason), refused_at"
+    " FROM ls_refused_writes WHERE platform_run_id = %(run)s ORDER BY seq",
+    "SELECT %(ig)s, 'INGEST_' || decision, 'ANOMALY', 'ig_receipts:' || receipt_id, jsonb_build_object('event_class',"
+    " event_class, 'event_id', event_id, 'reason', reason, 'receipt_id', receipt_id), received_at FROM ig_receipts"
+    " WHERE platform_run_id = %(run)s AND decision IN ('QUARANTINE', 'ANOMALY', 'PUBLISH_AMBIGUOUS') ORDER BY seq",
+    "SELECT %(dl)s, 'DEGRADE_POSTURE_CHANGED', CASE WHEN posture = 'NORMAL' THEN 'INFO' ELSE 'WARN' END,"
+    " 'dl_posture_events:' || seq, jsonb_build_object('posture', posture, 'previous', previous_posture, 'reasons',"
+    " reasons), at FROM dl_posture_events WHERE platform_run_id = %(run)s ORDER BY seq",
+    "SELECT component, 'WORKER_RESTARTED', 'WARN', 'restart:' || component || ':' || n, jsonb_build_object('worker',"
+    " component, 'restart', n, 'last_exit', last_exit), coalesce(last_start_at, now()) FROM supervision_state,"
+    " generate_series(1, restarts) n WHERE platform_run_id = %(run)s AND restarts > 0 ORDER BY component, n",
+)
+
+
 def collect(conn: psycopg.Connection, run_id: str, components: dict[str, str]) -> list[GovEvent]:
-    """The governance events the planes' append-only records hold for the run. `components` names the
-    component ids (handle values) the events are attributed to: ig, ls, dl (a restart, to the worker itself)."""
-    events = [
-        GovEvent(
-            run_id,
-            "LABEL_WRITE_REFUSED",
-            "ANOMALY",
-            components["ls"],
-            f"ls_refused_writes:{seq}",
-            {"writer_id": w, "source": src, "label_subject_key": subject, "reason": reason},
-            at,
-        )
-        for seq, w, src, subject, reason, at in conn.execute(
-            "SELECT seq, writer_id, source, label_subject_key, reason, refused_at FROM ls_refused_writes"
-            " WHERE platform_run_id = %s ORDER BY seq",
-            (run_id,),
-        )
+    """The governance events the planes' append-only records hold for the run (`_PLANE_EVENTS`). `components`
+    names the component ids (handle values) the events are attributed to: ig, ls, dl."""
+    params = {"run": run_id, **components}
+    return [
+        GovEvent(run_id, event_type, severity, component, source_key, detail, at)
+        for query in _PLANE_EVENTS
+        for component, event_type, severity, source_key, detail, at in conn.execute(query, params)
     ]
-    events += [
-        GovEvent(
-            run_id,
-            f"INGEST_{decision}",
-            "ANOMALY",
-            components["ig"],
-            f"ig_receipts:{receipt_id}",
-            {"event_class": cls, "event_id": eid, "reason": reason, "receipt_id": receipt_id},
-            at,
-        )
-        for receipt_id, decision, cls, eid, reason, at in conn.execute(
-            "SELECT receipt_id, decision, event_class, event_id, reason, received_at FROM ig_receipts"
-            " WHERE platform_run_id = %s AND decision IN ('QUARANTINE', 'ANOMALY', 'PUBLISH_AMBIGUOUS')"
-            " ORDER BY seq",
-            (run_id,),
-        )
-    ]
-    events += [
-        GovEvent(
-            run_id,
-            "DEGRADE_POSTURE_CHANGED",
-            "INFO" if posture == "NORMAL" else "WARN",
-            components["dl"],
-            f"dl_posture_events:{seq}",
-            {"posture": posture, "previous": prev, "reasons": list(reasons)},
-            at,
-        )
-        for seq, posture, prev, reasons, at in conn.execute(
-            "SELECT seq, posture, previous_posture, reasons, at FROM dl_posture_events"
-            " WHERE platform_run_id = %s ORDER BY seq",
-            (run_id,),
-        )
-    ]
-    now = datetime.now(UTC)
-    events += [
-        GovEvent(
-            run_id,
-            "WORKER_RESTARTED",
-            "WARN",
-            comp,
-            f"restart:{comp}:{n}",
-            {"worker": comp, "restart": n, "last_exit": last_exit},
-            started or now,
-        )
-        for comp, restarts, last_exit, started in conn.execute(
-            "SELECT component, restarts, last_exit, last_start_at FROM supervision_state"
-            " WHERE platform_run_id = %s AND restarts > 0",
-            (run_id,),
-        )
-        for n in range(1, restarts + 1)
-    ]
-    return events
 
 
 def log(conn: psycopg.Connection, run_id: str) -> list[dict[str, Any]]:
