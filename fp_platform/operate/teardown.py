@@ -263,7 +263,13 @@ def _stack_serves_another_run(h: Handles, run_id: str) -> list[str]:
         if "ClusterNotFoundException" in type(exc).__name__:
             return []
         return [f"an unreadable ECS state ({residuals.scan_error(exc)})"]
-    return sorted({f"run {s['platform_run_id']}" for s in services.values() if s["platform_run_id"] != run_id})
+    return sorted(
+        {
+            f"run {s['platform_run_id']}" if s["platform_run_id"] else "no run (no run-id variable)"
+            for s in services.values()
+            if s["platform_run_id"] != run_id
+        }
+    )
 
 
 def proof_doc(facts: Doc, passed: dict[str, bool]) -> Doc:
