@@ -31,7 +31,11 @@ def card_precision_at_k_daily(rows: pd.DataFrame, scores: np.ndarray, k: int) ->
     return daily
 
 
-def card_precision_at_k(rows: pd.DataFrame, scores: np.ndarray, k: int) -> float:
-    """The handbook's CP@k: the mean of the daily card precision@k (0 when there is no day)."""
-    daily = card_precision_at_k_daily(rows, scores, k)
+def mean_of_days(daily: list[float]) -> float:
+    """The handbook's CP@k from its daily values: their mean (0 when there is no day)."""
     return float(np.mean(daily)) if daily else 0.0
+
+
+def card_precision_at_k(rows: pd.DataFrame, scores: np.ndarray, k: int) -> float:
+    """The handbook's CP@k: the mean of the daily card precision@k."""
+    return mean_of_days(card_precision_at_k_daily(rows, scores, k))

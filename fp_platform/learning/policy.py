@@ -75,7 +75,7 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
             int(doc["review_budget"]),
             {scale: int(k) for scale, k in doc.get("review_budget_by_scale", {}).items()},
             {k: float(v) for k, v in doc["thresholds"].items()},
-            {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share")},
+            {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share", "confidence")},
             Selection(
                 int(doc["selection"]["folds"]),
                 int(doc["selection"]["min_folds"]),
@@ -96,6 +96,8 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
         raise LearningPolicyError(f"{name}: selection.space names unknown model kinds {unknown} (kinds: {KINDS})")
     if policy.selection.folds < 1 or policy.selection.budget_s <= 0 or not policy.selection.space:
         raise LearningPolicyError(f"{name}: selection needs folds >= 1, budget_s > 0 and a space")
+    if not 0.5 <= policy.promotion["confidence"] < 1:
+        raise LearningPolicyError(f"{name}: promotion.confidence is a one-sided level in [0.5, 1)")
     if policy.unlabelled_as not in ("LEGIT", "EXCLUDE"):
         raise LearningPolicyError(f"{name}: labels.unlabelled_as must be LEGIT or EXCLUDE")
     return policy

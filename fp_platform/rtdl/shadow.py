@@ -7,7 +7,8 @@ Every event DF decided in the window is decided twice more with DF's own `decide
 with the decision (the event, its flow binding, the OFP vector, the posture): once with the baseline
 (the bundle active before the promotion; "active" in the result), once with the candidate. Nothing is
 emitted or stored but the shadow evaluation: the decisions the candidate would have changed and each
-bundle's card precision at the review budget against the oracle's truth. MPR's promotion rule reads it.
+bundle's card precision at the review budget against the oracle's truth, day by day and over the window.
+MPR's promotion rule reads it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import psycopg
 
 from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.features import event_values
-from fp_platform.contracts.metrics import card_precision_at_k
+from fp_platform.contracts.metrics import card_precision_at_k_daily, mean_of_days
 from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles, handles
@@ -131,12 +132,14 @@ def shadow_score(
     def summary(bundle: bundle_registry.Bundle, decided: list[dict[str, Any]]) -> dict[str, Any]:
         scores = np.array([d["score"] for d in decided])
         flagged = np.array([d["decision"] in FLAGGED for d in decided])
+        daily = card_precision_at_k_daily(rows, scores, review_budget)
         return {
             "bundle_id": bundle.bundle_id,
             "bundle_version": bundle.bundle_version,
             "decisions": dict(Counter(d["decision"] for d in decided)),
             "score_sources": dict(Counter(d["score_source"] for d in decided)),
-            "precision_at_review_budget": card_precision_at_k(rows, scores, review_budget),
+            "precision_at_review_budget": mean_of_days(daily),
+            "precision_at_review_budget_daily": daily,  # one per day of the window: the rule pairs them by day
             "flagged": int(flagged.sum()),
             "flagged_precision": float(rows["is_fraud"][flagged].mean()) if flagged.any() else 0.0,
             "frauds_flagged": int(rows["is_fraud"][flagged].sum()),
