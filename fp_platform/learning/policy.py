@@ -11,6 +11,7 @@ from fp_platform.contracts.profiles import profile_loader
 from fp_platform.learning.models import KINDS
 
 METRICS = ("auc_roc", "average_precision", "card_precision_at_k")
+PROMOTION_KEYS = ("min_precision_gain", "max_point_loss", "min_days", "confidence", "max_changed_share")
 
 
 class LearningPolicyError(ValueError):
@@ -75,7 +76,7 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
             int(doc["review_budget"]),
             {scale: int(k) for scale, k in doc.get("review_budget_by_scale", {}).items()},
             {k: float(v) for k, v in doc["thresholds"].items()},
-            {k: float(doc["promotion"][k]) for k in ("min_precision_gain", "max_changed_share", "confidence")},
+            {k: float(doc["promotion"][k]) for k in PROMOTION_KEYS},
             Selection(
                 int(doc["selection"]["folds"]),
                 int(doc["selection"]["min_folds"]),
@@ -83,7 +84,9 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
                 doc["selection"]["space"],
             ),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:
+        raise LearningPolicyError(f"{name}: no {exc} (a key the profile needs)") from None
+    except (TypeError, ValueError) as exc:
         raise LearningPolicyError(f"{name}: {exc}") from None
     if unknown := [f for f in policy.features if f not in SERVED_FIELDS]:
         raise LearningPolicyError(f"{name}: features {unknown} are not served online ({SERVED_FIELDS})")
@@ -96,8 +99,13 @@ def _check(doc: dict[str, Any], name: str) -> LearningPolicy:
         raise LearningPolicyError(f"{name}: selection.space names unknown model kinds {unknown} (kinds: {KINDS})")
     if policy.selection.folds < 1 or policy.selection.budget_s <= 0 or not policy.selection.space:
         raise LearningPolicyError(f"{name}: selection needs folds >= 1, budget_s > 0 and a space")
-    if not 0.5 <= policy.promotion["confidence"] < 1:
-        raise LearningPolicyError(f"{name}: promotion.confidence is a one-sided level in [0.5, 1)")
+    promotion = policy.promotion
+    if not 0.5 <= promotion["confidence"] < 1:
+        raise LearningPolicyError(f"{name}: promotion.confidence {promotion['confidence']} is not in [0.5, 1)")
+    if not (promotion["min_days"] >= 2 and promotion["min_days"].is_integer()):
+        raise LearningPolicyError(f"{name}: promotion.min_days {promotion['min_days']:g} is not a whole number >= 2")
+    if not promotion["max_point_loss"] >= 0:
+        raise LearningPolicyError(f"{name}: promotion.max_point_loss {promotion['max_point_loss']} is below 0")
     if policy.unlabelled_as not in ("LEGIT", "EXCLUDE"):
         raise LearningPolicyError(f"{name}: labels.unlabelled_as must be LEGIT or EXCLUDE")
     return policy

@@ -158,34 +158,50 @@ def check_compatibility(
 
 
 def promotion_rule(policy: LearningPolicy, shadow: dict[str, Any]) -> dict[str, Any]:
-    """The policy's shadow rule: the candidate is refused when the shadow shows its precision at the review
-    budget short of the active's plus the policy's gain beyond what chance allows, or when it changes more
-    than the policy's share of decisions.
-
-    The days of the window pair the two bundles (same traffic, same reviews a day): the gain is the mean
-    daily difference and its one-sided upper confidence bound (Student's t over the days) is what must
-    reach the required gain. A day reviews a handful of cards, so the daily precision moves by a card or
-    two between scorers that are equally good: on the smoke world's test week (10 reviews a day) the gain's
-    standard error is 0.04-0.06, and a point comparison refused or promoted on one card. A candidate
-    behind the active on most days is still refused; a one-card dip on one day is not evidence of harm."""
+    """The policy's shadow rule, over the days of the window. Each day both bundles score the same traffic
+    and review their k cards (each leaves out the cards it found on earlier days, so the days are paired
+    but not fully independent). The candidate is refused when
+    - the days show it short of the active's precision plus `min_precision_gain`: the one-sided upper
+      confidence bound (Student's t over the days, at `confidence`) of its mean daily gain is below it;
+    - its mean daily gain is below `min_precision_gain - max_point_loss`, however wide the days spread
+      (noisy days must not hide a real loss);
+    - it changes more than `max_changed_share` of the decisions;
+    - or the shadow covers fewer than `min_days` days, too few for the bound to mean anything.
+    Why not the point comparison alone: a day reviews a handful of cards, so between equally good scorers
+    the daily precision moves by a card or two. On the smoke world's test week (10 reviews a day) the
+    gain's standard error is 0.04-0.06, and one card on one day of seven (-0.014) refused a candidate in CI."""
     rule = policy.promotion
+
+    def refused(why: str) -> dict[str, Any]:
+        """The same fields as a judged shadow, with no figures: nothing was judged."""
+        unjudged = dict.fromkeys(("gain", "standard_error", "days", "upper_bound"))
+        return {"passed": False, "detail": why, **unjudged, "confidence": rule["confidence"]}
+
     try:
         cand, act = (shadow[b]["precision_at_review_budget_daily"] for b in ("candidate", "active"))
     except KeyError:
-        return {"passed": False, "detail": "the shadow evaluation has no daily precision: score the shadow again"}
-    if len(cand) != len(act) or not cand:
-        return {"passed": False, "detail": f"the shadow's days do not pair: {len(cand)} vs {len(act)}"}
+        return refused("the shadow evaluation has no daily precision: score the shadow again")
+    if len(cand) != len(act):
+        return refused(f"the shadow's days do not pair: {len(cand)} vs {len(act)}")
     diff = np.asarray(cand, dtype=float) - np.asarray(act, dtype=float)
-    days, gain = len(diff), float(diff.mean())
-    se = float(diff.std(ddof=1) / np.sqrt(days)) if days > 1 else 0.0
-    upper = gain + (float(student_t.ppf(rule["confidence"], days - 1)) * se if days > 1 else 0.0)
-    passed = upper >= rule["min_precision_gain"] and shadow["changed_share"] <= rule["max_changed_share"]
+    if not np.isfinite(diff).all():
+        return refused("the shadow's daily precision is not a number on every day: score the shadow again")
+    days = len(diff)
+    if days < rule["min_days"]:
+        return refused(f"the shadow covers {days} days, fewer than the policy's {rule['min_days']:g}")
+    gain = float(diff.mean())
+    se = float(diff.std(ddof=1) / np.sqrt(days))
+    upper = gain + float(student_t.ppf(rule["confidence"], days - 1)) * se
+    floor = rule["min_precision_gain"] - rule["max_point_loss"]
+    passed = (
+        upper >= rule["min_precision_gain"] and gain >= floor and shadow["changed_share"] <= rule["max_changed_share"]
+    )
     detail = (
         f"precision at the review budget {shadow['candidate']['precision_at_review_budget']:.3f} vs active"
-        f" {shadow['active']['precision_at_review_budget']:.3f}: daily gain {gain:+.3f} (standard error"
-        f" {se:.3f} over {days} days), one-sided {rule['confidence']:.0%} upper bound {upper:+.3f}, needs"
-        f" >= {rule['min_precision_gain']}; changed {shadow['changed_share']:.1%} of decisions (at most"
-        f" {rule['max_changed_share']:.0%})"
+        f" {shadow['active']['precision_at_review_budget']:.3f}: daily gain {gain:+.3f} (needs >= {floor:+.3f},"
+        f" standard error {se:.3f} over {days} days), one-sided upper bound {upper:+.3f} at confidence"
+        f" {rule['confidence']:g} (needs >= {rule['min_precision_gain']:+.3f}); changed"
+        f" {shadow['changed_share']:.1%} of decisions (at most {rule['max_changed_share']:.0%})"
     )
     return {
         "passed": passed,

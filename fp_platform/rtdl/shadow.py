@@ -151,6 +151,7 @@ def shadow_score(
         "events": len(logged),
         "frauds": int(rows["is_fraud"].sum()),
         "review_budget": review_budget,
+        "window_days": [str(d.date()) for d in sorted(rows["ts"].dt.floor("D").unique())],  # the daily lists' days
         "active": summary(active, out["active"]),
         "candidate": summary(cand, out["candidate"]),
         "changed_decisions": sum(changed.values()),
