@@ -16,9 +16,18 @@ import numpy as np
 import pandas as pd
 
 
+def _day(rows: pd.DataFrame) -> pd.Series:
+    return rows["ts"].dt.floor("D")
+
+
+def review_days(rows: pd.DataFrame) -> list[str]:
+    """The days `card_precision_at_k_daily` returns a value for, in its order (ISO dates)."""
+    return [str(d.date()) for d in sorted(_day(rows).unique())]
+
+
 def card_precision_at_k_daily(rows: pd.DataFrame, scores: np.ndarray, k: int) -> list[float]:
     """The day-by-day card precision@k; `rows` has columns ts (datetime), card_id, is_fraud; one score per row."""
-    df = rows[["card_id", "is_fraud"]].assign(score=np.asarray(scores), day=rows["ts"].dt.floor("D"))
+    df = rows[["card_id", "is_fraud"]].assign(score=np.asarray(scores), day=_day(rows))
     detected: set = set()
     daily = []
     for _, day in df.groupby("day", sort=True):

@@ -26,7 +26,7 @@ import psycopg
 
 from fp_platform.contracts import bundle_registry
 from fp_platform.contracts.features import event_values
-from fp_platform.contracts.metrics import card_precision_at_k_daily, mean_of_days
+from fp_platform.contracts.metrics import card_precision_at_k_daily, mean_of_days, review_days
 from fp_platform.contracts.oracle_truth import oracle_frauds
 from fp_platform.contracts.phases import P15
 from fp_platform.handles import Handles, handles
@@ -151,7 +151,7 @@ def shadow_score(
         "events": len(logged),
         "frauds": int(rows["is_fraud"].sum()),
         "review_budget": review_budget,
-        "window_days": [str(d.date()) for d in sorted(rows["ts"].dt.floor("D").unique())],  # the daily lists' days
+        "window_days": review_days(rows),  # the days of the daily lists, in their order
         "active": summary(active, out["active"]),
         "candidate": summary(cand, out["candidate"]),
         "changed_decisions": sum(changed.values()),

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fp_platform.contracts.metrics import card_precision_at_k, card_precision_at_k_daily
+from fp_platform.contracts.metrics import card_precision_at_k, card_precision_at_k_daily, review_days
 
 pytestmark = pytest.mark.unit
 
@@ -54,3 +54,15 @@ def test_a_card_counts_once_a_day_with_its_highest_score_and_any_fraud():
 def test_no_day_is_zero():
     rows, scores = _rows([])
     assert card_precision_at_k(rows, scores, 100) == 0.0
+
+
+def test_review_days_name_each_daily_value_in_order():
+    rows = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2018-04-02T23:00Z", "2018-04-01T10:00Z", "2018-04-02T01:00Z"], utc=True),
+            "card_id": ["a", "b", "c"],
+            "is_fraud": [1, 0, 0],
+        }
+    )
+    daily = card_precision_at_k_daily(rows, np.array([0.9, 0.1, 0.2]), 1)
+    assert review_days(rows) == ["2018-04-01", "2018-04-02"] and daily == [0.0, 1.0]
